@@ -1,0 +1,404 @@
+//! The command line: parses arguments, wires the real edges, maps outcomes to exit codes.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+use miette::Diagnostic;
+
+use crate::config::{self, ConfigError, Desired, Level, Loaded, Transport};
+use crate::execute::{self, ApplyError, Deadlines, Event};
+use crate::io::{EtcdClient, Host, HostMap, LocalHost, Timeouts};
+use crate::observe::{self, Live};
+use crate::plan::{self, Plan};
+use crate::render::{self, Style};
+use crate::{diff, model};
+
+/// Plan and apply changes to an etcd cluster without losing quorum.
+#[derive(Debug, Parser)]
+#[command(name = "etcdplan", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The etcdfile.
+    #[arg(short, long, global = true, env = "ETCDPLAN_FILE", default_value = "etcdfile.toml")]
+    pub file: PathBuf,
+    /// Never colour the output (also: NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Deadline of one etcd request, in seconds.
+    #[arg(long, global = true, default_value_t = 5, value_name = "SECONDS")]
+    pub etcd_timeout: u64,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the etcdfile; every problem is reported with its place in the file.
+    Validate {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the live cluster: members, leader, versions, db size, health, alarms.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would change, in which order, and why.
+    Plan {
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the step graph as Graphviz dot.
+        #[arg(long, conflicts_with = "json")]
+        graph: bool,
+        /// Exit 0 for no changes, 2 for changes, 1 for errors.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Plan, show, ask, then apply one member at a time.
+    Apply {
+        /// Apply without asking.
+        #[arg(long)]
+        auto_approve: bool,
+        /// How long each health gate may wait, in seconds.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        gate_timeout: u64,
+    },
+    /// Print the JSON Schema of the etcdfile.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What the user sees when a command fails; `main` turns it into exit code 1.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum CliError {
+    /// The etcdfile is unreadable or invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+    /// The transport is not available.
+    #[error("transport = \"{0}\" is not supported by this version of etcdplan")]
+    #[diagnostic(code(etcdplan::transport), help("set transport = \"local\" in [hosts] to manage members on this machine"))]
+    Transport(String),
+    /// The plan has blockers.
+    #[error("the plan cannot be applied: {0}")]
+    #[diagnostic(code(etcdplan::blocked), help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed"))]
+    Blocked(String),
+    /// The operator did not approve.
+    #[error("apply cancelled: {0}")]
+    #[diagnostic(code(etcdplan::cancelled), help("nothing was changed; pass --auto-approve to apply without asking"))]
+    Cancelled(String),
+    /// A step failed mid-apply.
+    #[error("{0}")]
+    #[diagnostic(code(etcdplan::apply), help("run `etcdplan plan` to see what remains; etcdplan stopped before any further step"))]
+    Apply(Box<ApplyError>),
+    /// Writing output failed.
+    #[error("cannot write output: {0}")]
+    #[diagnostic(code(etcdplan::io))]
+    Output(#[from] std::io::Error),
+}
+
+/// How a successful command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 2: `plan --detailed-exitcode` found changes.
+    Changes,
+}
+
+fn style(cli: &Cli) -> Style {
+    Style {
+        color: !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+    }
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn load(cli: &Cli) -> Result<Loaded, CliError> {
+    let loaded = config::load(&cli.file)?;
+    if !loaded.warnings.is_empty() {
+        eprint!("{}", warnings_text(&loaded.warnings));
+    }
+    Ok(loaded)
+}
+
+fn warnings_text(w: &[config::Problem]) -> String {
+    let handler = miette::GraphicalReportHandler::new_themed(if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    });
+    let mut s = String::new();
+    for p in w {
+        let _ = handler.render_report(&mut s, p);
+    }
+    s
+}
+
+/// The member hosts for the file's transport.
+pub fn hosts(d: &Desired) -> Result<HostMap, CliError> {
+    match d.hosts.transport {
+        Transport::Local => {
+            let local: Arc<dyn Host> = Arc::new(LocalHost);
+            Ok(d.members.iter().map(|m| (m.name.clone(), local.clone())).collect())
+        }
+        Transport::Ssh => Err(CliError::Transport("ssh".into())),
+    }
+}
+
+async fn observe_live(cli: &Cli, d: &Desired, hosts: &HostMap, etcd: &EtcdClient) -> Live {
+    let t = Instant::now();
+    eprintln!(
+        "Reading {} … {} member{} desired",
+        file_label(&cli.file),
+        d.members.len(),
+        if d.members.len() == 1 { "" } else { "s" }
+    );
+    let live = observe::observe(d, hosts, etcd).await;
+    let what = match &live.cluster {
+        Some(c) => {
+            let leader = c
+                .leader()
+                .and_then(|id| c.members.iter().find(|m| m.id == id))
+                .map_or("no leader".to_owned(), |m| format!("leader {}", m.name));
+            format!("cluster {} ({} members, {leader})", c.id, c.members.len())
+        }
+        None => "no member answers".to_owned(),
+    };
+    eprintln!("Observing {what} … {:.2}s", t.elapsed().as_secs_f64());
+    live
+}
+
+fn etcd_client(cli: &Cli) -> EtcdClient {
+    EtcdClient::new(Timeouts {
+        connect: Duration::from_secs(2),
+        request: Duration::from_secs(cli.etcd_timeout.max(1)),
+    })
+}
+
+fn make_plan(d: &Desired, live: &Live) -> Plan {
+    plan::build(d, live, diff::diff(d, live))
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
+    let mut out = std::io::stdout().lock();
+    match &cli.command {
+        Command::Schema => {
+            out.write_all(config::schema_text().as_bytes())?;
+            Ok(Outcome::Ok)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "etcdplan", &mut out);
+            Ok(Outcome::Ok)
+        }
+        Command::Validate { json } => validate(&cli, *json, &mut out),
+        Command::Status { json } => {
+            let loaded = load(&cli)?;
+            let d = &loaded.desired;
+            let hosts = hosts(d)?;
+            let etcd = etcd_client(&cli);
+            let live = observe_live(&cli, d, &hosts, &etcd).await;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&render::status_json(&live, d)).unwrap_or_default())?;
+            } else {
+                out.write_all(render::status_human(&live, d, style(&cli)).as_bytes())?;
+            }
+            Ok(Outcome::Ok)
+        }
+        Command::Plan {
+            json,
+            graph,
+            detailed_exitcode,
+        } => {
+            let loaded = load(&cli)?;
+            let d = &loaded.desired;
+            let hosts = hosts(d)?;
+            let etcd = etcd_client(&cli);
+            let live = observe_live(&cli, d, &hosts, &etcd).await;
+            let plan = make_plan(d, &live);
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&render::plan_json(&plan, d)).unwrap_or_default())?;
+            } else if *graph {
+                let g = plan.graph();
+                writeln!(
+                    out,
+                    "{:?}",
+                    petgraph::dot::Dot::with_attr_getters(
+                        &g,
+                        &[petgraph::dot::Config::NodeNoLabel, petgraph::dot::Config::EdgeNoLabel],
+                        &|_, _| String::new(),
+                        &|_, (_, label)| format!("label = {label:?} shape=box"),
+                    )
+                )?;
+            } else {
+                out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(&cli)).as_bytes())?;
+            }
+            if !plan.blockers.is_empty() && *detailed_exitcode {
+                return Err(CliError::Blocked(plan.blockers[0].message.clone()));
+            }
+            Ok(if *detailed_exitcode && !plan.is_empty() {
+                Outcome::Changes
+            } else {
+                Outcome::Ok
+            })
+        }
+        Command::Apply {
+            auto_approve,
+            gate_timeout,
+        } => {
+            drop(out);
+            apply(&cli, *auto_approve, Duration::from_secs(*gate_timeout)).await
+        }
+    }
+}
+
+fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outcome, CliError> {
+    let result = config::load(&cli.file);
+    if json {
+        let (valid, problems) = match &result {
+            Ok(l) => (true, l.warnings.clone()),
+            Err(ConfigError::Invalid { problems, .. }) => (false, problems.clone()),
+            Err(e @ ConfigError::Read { .. }) => {
+                let v = serde_json::json!({"valid": false, "error": e.to_string(), "problems": []});
+                writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+                return Err(result.err().map_or(CliError::Blocked(String::new()), CliError::Config));
+            }
+        };
+        let list: Vec<serde_json::Value> = problems
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "level": p.level,
+                    "code": p.code,
+                    "message": p.message,
+                    "line": p.line(),
+                    "help": p.help,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({"valid": valid, "problems": list});
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        return if valid {
+            Ok(Outcome::Ok)
+        } else {
+            std::process::exit(1);
+        };
+    }
+    let loaded = result?;
+    let d = &loaded.desired;
+    if !loaded.warnings.is_empty() {
+        eprint!("{}", warnings_text(&loaded.warnings));
+    }
+    let warn = loaded.warnings.iter().filter(|p| p.level == Level::Warning).count();
+    writeln!(
+        out,
+        "{} is valid: cluster {:?}, {} member{}, transport {:?}, service {:?}{}",
+        cli.file.display(),
+        d.cluster.as_str(),
+        d.members.len(),
+        if d.members.len() == 1 { "" } else { "s" },
+        format!("{:?}", d.hosts.transport).to_lowercase(),
+        format!("{:?}", d.hosts.service).to_lowercase(),
+        if warn > 0 { format!(" ({warn} warning{})", if warn == 1 { "" } else { "s" }) } else { String::new() }
+    )?;
+    Ok(Outcome::Ok)
+}
+
+fn confirm(cluster: &str) -> Result<(), CliError> {
+    eprintln!("\nDo you want to perform these actions on cluster {cluster:?}?");
+    eprintln!("  Only 'yes' will be accepted to approve.\n");
+    eprint!("  Enter a value: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let n = std::io::stdin().lock().read_line(&mut line)?;
+    if n == 0 {
+        return Err(CliError::Cancelled("no answer (standard input is closed)".into()));
+    }
+    if line.trim() != "yes" {
+        return Err(CliError::Cancelled(format!("the answer was {:?}, not \"yes\"", line.trim())));
+    }
+    Ok(())
+}
+
+async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome, CliError> {
+    let loaded = load(cli)?;
+    let d = &loaded.desired;
+    let hosts = hosts(d)?;
+    let etcd = etcd_client(cli);
+    let live = observe_live(cli, d, &hosts, &etcd).await;
+    let plan = make_plan(d, &live);
+    let mut out = std::io::stdout().lock();
+    out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
+    drop(out);
+    if plan.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    if let Some(b) = plan.blockers.first() {
+        return Err(CliError::Blocked(b.message.clone()));
+    }
+    if !auto_approve {
+        confirm(d.cluster.as_str())?;
+    }
+    eprintln!();
+    let ctx = execute::Context {
+        desired: d,
+        hosts: &hosts,
+        etcd: &etcd,
+        deadlines: Deadlines {
+            gate,
+            ..Deadlines::default()
+        },
+    };
+    let mut on_event = |e: Event| match e {
+        Event::StepStarted {
+            index,
+            total,
+            description,
+        } => eprintln!("[{}/{total}] {description} …", index + 1),
+        Event::StepFinished { index, seconds } => eprintln!("[{}] done in {seconds:.2}s", index + 1),
+    };
+    match execute::apply(&plan, &ctx, &mut on_event).await {
+        Ok(report) => {
+            println!(
+                "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
+                plan.summary.add, plan.summary.change, plan.summary.remove, report.seconds
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            eprintln!("\nDone:");
+            for s in &e.done {
+                eprintln!("  ✓ {s}");
+            }
+            eprintln!("Failed:\n  ✗ {}", e.description);
+            if !e.remaining.is_empty() {
+                eprintln!("Not started:");
+                for s in &e.remaining {
+                    eprintln!("  · {s}");
+                }
+            }
+            eprintln!();
+            Err(CliError::Apply(Box::new(e)))
+        }
+    }
+}
+
+/// Used by `model` consumers in tests: the quorum of the desired member count.
+pub fn desired_quorum(d: &Desired) -> usize {
+    model::quorum(d.members.len())
+}

@@ -1,0 +1,167 @@
+//! The desired cluster: the validated, typed form of an etcdfile.
+
+use std::path::PathBuf;
+
+use crate::model::{
+    Address, ByteSize, ClusterName, Compaction, Endpoint, MemberName, MinorVersion, Port, Scheme,
+};
+
+/// The cluster the operator asked for. Built only by [`validate`](super::validate).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Desired {
+    /// The cluster's name, also its initial-cluster-token.
+    pub cluster: ClusterName,
+    /// major.minor every member must run, when pinned.
+    pub version: Option<MinorVersion>,
+    /// Settings every member gets.
+    pub etcd: EtcdSettings,
+    /// TLS switches and the local CA folder.
+    pub tls: Tls,
+    /// How hosts are reached and how etcd runs on them.
+    pub hosts: Hosts,
+    /// The members in file order (the bootstrap order).
+    pub members: Vec<DesiredMember>,
+    /// sha256 of the etcdfile's text, recorded in plans.
+    pub file_hash: String,
+}
+
+/// `[etcd]`, validated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EtcdSettings {
+    /// Backend quota.
+    pub quota_backend_bytes: ByteSize,
+    /// Auto-compaction mode and retention.
+    pub compaction: Compaction,
+    /// Path of the etcd binary on the hosts.
+    pub binary: PathBuf,
+}
+
+/// `[tls]`, validated (client-cert auth implies client TLS).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tls {
+    /// https for client traffic.
+    pub client: bool,
+    /// https for peer traffic.
+    pub peer: bool,
+    /// Clients must present a CA-signed certificate.
+    pub client_cert_auth: bool,
+    /// Local CA folder (absolute).
+    pub ca_dir: PathBuf,
+}
+
+impl Tls {
+    /// Whether any TLS is asked for.
+    pub fn any(&self) -> bool {
+        self.client || self.peer
+    }
+}
+
+/// How etcdplan reaches hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// OpenSSH.
+    Ssh,
+    /// This machine.
+    Local,
+}
+
+/// How etcd runs on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// A systemd unit.
+    Systemd,
+    /// A detached process with pid and log files.
+    Process,
+}
+
+/// `[hosts]`, validated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hosts {
+    /// ssh or local.
+    pub transport: Transport,
+    /// systemd or process.
+    pub service: ServiceKind,
+    /// ssh settings (used with the ssh transport).
+    pub ssh: Ssh,
+}
+
+/// ssh settings, with `~` expanded and relative paths resolved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Ssh {
+    /// Remote user.
+    pub user: String,
+    /// Remote port.
+    pub port: Port,
+    /// Private key file.
+    pub identity: PathBuf,
+    /// known_hosts file, checked strictly.
+    pub known_hosts: PathBuf,
+}
+
+/// One member as the file describes it, with ports and paths resolved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DesiredMember {
+    /// `--name`.
+    pub name: MemberName,
+    /// Advertised host, and the ssh target.
+    pub address: Address,
+    /// Client port.
+    pub client_port: Port,
+    /// Peer port.
+    pub peer_port: Port,
+    /// Data dir on the host ({name} resolved).
+    pub data_dir: PathBuf,
+    /// etcdplan's config folder on the host ({name} resolved).
+    pub config_dir: PathBuf,
+    /// pid and log folder of the process service ({name} resolved).
+    pub state_dir: PathBuf,
+}
+
+impl DesiredMember {
+    /// The client URL this member advertises.
+    pub fn client_url(&self, tls: &Tls) -> Endpoint {
+        Endpoint {
+            scheme: Scheme::tls(tls.client),
+            host: self.address.clone(),
+            port: self.client_port,
+        }
+    }
+
+    /// The peer URL this member advertises.
+    pub fn peer_url(&self, tls: &Tls) -> Endpoint {
+        Endpoint {
+            scheme: Scheme::tls(tls.peer),
+            host: self.address.clone(),
+            port: self.peer_port,
+        }
+    }
+
+    /// The etcd YAML config file etcdplan owns on the host.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("etcd.conf.yml")
+    }
+
+    /// The pid file of the process service.
+    pub fn pid_file(&self) -> PathBuf {
+        self.state_dir.join("etcd.pid")
+    }
+
+    /// The log file of the process service.
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("etcd.log")
+    }
+}
+
+impl Desired {
+    /// The member with this name.
+    pub fn member(&self, name: &MemberName) -> Option<&DesiredMember> {
+        self.members.iter().find(|m| &m.name == name)
+    }
+
+    /// Client URLs of every member, in file order.
+    pub fn client_urls(&self) -> Vec<Endpoint> {
+        self.members.iter().map(|m| m.client_url(&self.tls)).collect()
+    }
+}

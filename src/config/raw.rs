@@ -1,0 +1,237 @@
+//! The etcdfile as written: a serde mirror of the TOML that keeps every span.
+//!
+//! Nothing here is checked beyond TOML types; `validate` turns this into the typed
+//! [`Desired`](super::Desired) model. The JSON Schema for editors is derived from
+//! these types, and the structural check (`check`) reads that same schema, so the
+//! keys and types are defined once.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole etcdfile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "etcdfile", description = "The etcd cluster etcdplan reconciles: etcdfile.toml")]
+pub struct RawEtcdfile {
+    /// The cluster's identity.
+    #[schemars(with = "RawCluster")]
+    pub cluster: Spanned<RawCluster>,
+    /// Settings every member gets.
+    #[serde(default)]
+    pub etcd: RawEtcd,
+    /// TLS for client and peer traffic.
+    #[serde(default)]
+    pub tls: RawTls,
+    /// How etcdplan reaches the hosts and runs etcd there.
+    #[serde(default)]
+    pub hosts: RawHosts,
+    /// The members, in the order they are bootstrapped.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawMember>")]
+    pub member: Vec<Spanned<RawMember>>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// The cluster's name; also its initial-cluster-token.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// major.minor every member must run, such as "3.5".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub version: Option<Spanned<String>>,
+}
+
+/// `[etcd]`: settings every member gets.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    /// Port for client traffic (default 2379).
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub client_port: Option<Spanned<u16>>,
+    /// Port for peer traffic (default 2380).
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub peer_port: Option<Spanned<u16>>,
+    /// Backend quota: "2GiB", "512MiB" (binary units only) or a number of bytes (default "2GiB").
+    #[serde(default)]
+    #[schemars(with = "Option<SizeValue>")]
+    pub quota_backend_bytes: Option<Spanned<SizeValue>>,
+    /// "revision" or "periodic" (default "revision").
+    #[serde(default)]
+    #[schemars(with = "Option<RawCompactionMode>")]
+    pub auto_compaction_mode: Option<Spanned<RawCompactionMode>>,
+    /// Revisions to keep ("1000"), or a duration for periodic mode ("1h", "30m").
+    /// Default: "1000" in revision mode, "1h" in periodic mode.
+    #[serde(default)]
+    #[schemars(with = "Option<SizeValue>")]
+    pub auto_compaction_retention: Option<Spanned<SizeValue>>,
+    /// Where each member keeps its data; may contain {name} (default "/var/lib/etcd").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub data_dir: Option<Spanned<String>>,
+    /// Path of the etcd binary on the host (default "/usr/bin/etcd").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub binary: Option<Spanned<String>>,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// https for client traffic.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub client: Option<Spanned<bool>>,
+    /// https for peer traffic.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub peer: Option<Spanned<bool>>,
+    /// Clients must present a certificate signed by the CA (needs client = true).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub client_cert_auth: Option<Spanned<bool>>,
+    /// Local folder holding the CA; created when absent. The CA key never leaves this machine.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ca_dir: Option<Spanned<String>>,
+}
+
+/// `[hosts]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHosts {
+    /// How hosts are reached: "ssh" or "local" (default "ssh").
+    #[serde(default)]
+    #[schemars(with = "Option<RawTransport>")]
+    pub transport: Option<Spanned<RawTransport>>,
+    /// How etcd runs: "systemd" or "process" (default "systemd").
+    #[serde(default)]
+    #[schemars(with = "Option<RawService>")]
+    pub service: Option<Spanned<RawService>>,
+    /// ssh user (default "root"); non-root users need passwordless sudo.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ssh_user: Option<Spanned<String>>,
+    /// ssh port (default 22).
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub ssh_port: Option<Spanned<u16>>,
+    /// Private key for ssh (default "~/.ssh/id_ed25519").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ssh_identity: Option<Spanned<String>>,
+    /// known_hosts file checked strictly (default "~/.ssh/known_hosts").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ssh_known_hosts: Option<Spanned<String>>,
+    /// Folder of etcdplan's config file and certificates on each host; may contain {name}
+    /// (default "/etc/etcd").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub config_dir: Option<Spanned<String>>,
+    /// Folder of the process service's pid and log files; may contain {name}
+    /// (default "/var/lib/etcdplan").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub state_dir: Option<Spanned<String>>,
+}
+
+/// `[[member]]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    /// The member's name (etcd --name).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// IP address or host name: advertised in URLs and used as the ssh target.
+    #[schemars(with = "String")]
+    pub address: Spanned<String>,
+    /// Overrides [etcd] client_port for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub client_port: Option<Spanned<u16>>,
+    /// Overrides [etcd] peer_port for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub peer_port: Option<Spanned<u16>>,
+}
+
+/// `auto_compaction_mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawCompactionMode {
+    /// Keep a number of revisions.
+    Revision,
+    /// Keep a time window.
+    Periodic,
+}
+
+/// `transport` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawTransport {
+    /// OpenSSH to each member's address.
+    Ssh,
+    /// Commands on this machine (demo and development).
+    Local,
+}
+
+/// `service` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawService {
+    /// An etcd.service unit.
+    Systemd,
+    /// A detached process with a pid file and a log file.
+    Process,
+}
+
+/// A value written either as a TOML integer or as a string (sizes, retentions).
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum SizeValue {
+    /// A whole number.
+    Integer(i64),
+    /// A string such as "2GiB" or "1h".
+    Text(String),
+}
+
+impl SizeValue {
+    /// The value as text, as both forms are parsed the same way.
+    pub fn text(&self) -> String {
+        match self {
+            Self::Integer(n) => n.to_string(),
+            Self::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SizeValue, E> {
+                i64::try_from(v)
+                    .map(SizeValue::Integer)
+                    .map_err(|_| E::custom("integer too large"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,282 @@
+//! Stage 6: walk a plan through the two edges, one disruption at a time.
+//!
+//! Before each disruptive step the precondition is checked against the live
+//! cluster (not the plan's memory of it); after each start or restart a health
+//! gate polls at fine granularity until a deadline. The first failure stops the
+//! walk, and the report says what was done, what failed and what remains.
+
+mod gate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Desired, DesiredMember};
+use crate::io::{EtcdApi, Host, HostMap, Script, write_file_script};
+use crate::model::{MemberName, Quorum};
+use crate::plan::{Plan, Step};
+use crate::service;
+
+pub use gate::{GateError, wait_healthy};
+
+/// Deadlines for the walk.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// How long a health gate may wait.
+    pub gate: Duration,
+    /// How often a gate polls.
+    pub poll: Duration,
+    /// How long etcd gets to stop after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            gate: Duration::from_secs(60),
+            poll: Duration::from_millis(100),
+            stop_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Progress, for the caller to show.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    /// A step begins.
+    StepStarted {
+        /// 0-based index.
+        index: usize,
+        /// Number of steps.
+        total: usize,
+        /// What it does.
+        description: String,
+    },
+    /// A step ended well.
+    StepFinished {
+        /// 0-based index.
+        index: usize,
+        /// Seconds it took.
+        seconds: f64,
+    },
+}
+
+/// Why one step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A host command could not run.
+    #[error(transparent)]
+    Host(#[from] crate::io::HostError),
+    /// A host command ran and failed.
+    #[error("{what} failed on {host} (exit {code}): {tail}")]
+    Command {
+        /// Purpose.
+        what: String,
+        /// Host.
+        host: String,
+        /// Exit code.
+        code: i32,
+        /// Last output lines.
+        tail: String,
+    },
+    /// An etcd call failed.
+    #[error(transparent)]
+    Etcd(#[from] crate::io::EtcdError),
+    /// A health gate did not pass in time.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// Doing the step now would endanger quorum.
+    #[error("refusing to {what}: {why}")]
+    Unsafe {
+        /// The step.
+        what: String,
+        /// Why.
+        why: String,
+    },
+    /// The plan names a member the etcdfile does not have (a bug).
+    #[error("the plan names member {0}, which the etcdfile does not have")]
+    UnknownMember(MemberName),
+}
+
+/// An apply that stopped at a failed step.
+#[derive(Debug, thiserror::Error)]
+#[error("step {} of {} failed: {description}: {error}", index + 1, total)]
+pub struct ApplyError {
+    /// 0-based index of the failed step.
+    pub index: usize,
+    /// Number of steps.
+    pub total: usize,
+    /// The failed step.
+    pub description: String,
+    /// Why it failed.
+    #[source]
+    pub error: StepError,
+    /// Steps done before it.
+    pub done: Vec<String>,
+    /// Steps not run.
+    pub remaining: Vec<String>,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Each step and its duration in seconds.
+    pub steps: Vec<(String, f64)>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Everything the walk needs from outside.
+pub struct Context<'a> {
+    /// The desired cluster.
+    pub desired: &'a Desired,
+    /// Member hosts.
+    pub hosts: &'a HostMap,
+    /// The etcd API.
+    pub etcd: &'a dyn EtcdApi,
+    /// Deadlines.
+    pub deadlines: Deadlines,
+}
+
+/// Applies the plan's steps in order, stopping at the first failure.
+pub async fn apply(plan: &Plan, ctx: &Context<'_>, on_event: &mut (dyn FnMut(Event) + Send)) -> Result<Report, ApplyError> {
+    let start = Instant::now();
+    let total = plan.steps.len();
+    let mut done = Vec::new();
+    let mut timings = Vec::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        on_event(Event::StepStarted {
+            index,
+            total,
+            description: step.describe(),
+        });
+        let t = Instant::now();
+        if let Err(error) = run_step(step, ctx).await {
+            return Err(ApplyError {
+                index,
+                total,
+                description: step.describe(),
+                error,
+                done,
+                remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
+            });
+        }
+        let secs = t.elapsed().as_secs_f64();
+        on_event(Event::StepFinished { index, seconds: secs });
+        done.push(step.describe());
+        timings.push((step.describe(), secs));
+    }
+    Ok(Report {
+        steps: timings,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn member<'a>(ctx: &'a Context<'_>, name: &MemberName) -> Result<(&'a DesiredMember, Arc<dyn Host>), StepError> {
+    let m = ctx
+        .desired
+        .member(name)
+        .ok_or_else(|| StepError::UnknownMember(name.clone()))?;
+    let h = ctx
+        .hosts
+        .get(name)
+        .cloned()
+        .ok_or_else(|| StepError::UnknownMember(name.clone()))?;
+    Ok((m, h))
+}
+
+async fn run_checked(host: &dyn Host, script: &Script) -> Result<String, StepError> {
+    let out = host.run(script).await?;
+    if out.success() {
+        Ok(out.stdout)
+    } else {
+        Err(StepError::Command {
+            what: script.what.clone(),
+            host: host.label(),
+            code: out.code,
+            tail: out.tail(),
+        })
+    }
+}
+
+async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
+    match step {
+        Step::WriteFiles { member: name, files } => {
+            let (_, host) = member(ctx, name)?;
+            for f in files {
+                let script = Script::new(
+                    format!("write {}", f.path.display()),
+                    write_file_script(&f.path, f.mode),
+                )
+                .stdin(f.after.clone().into_bytes());
+                run_checked(host.as_ref(), &script).await?;
+            }
+            Ok(())
+        }
+        Step::Start { member: name } => {
+            let (m, host) = member(ctx, name)?;
+            run_checked(host.as_ref(), &service::start(m, &ctx.desired.etcd.binary)).await?;
+            Ok(())
+        }
+        Step::Restart { member: name } => {
+            let (m, host) = member(ctx, name)?;
+            check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
+            run_checked(host.as_ref(), &service::stop(m, ctx.deadlines.stop_grace)).await?;
+            run_checked(host.as_ref(), &service::start(m, &ctx.desired.etcd.binary)).await?;
+            Ok(())
+        }
+        Step::MoveLeader { from, to, to_id } => {
+            let (m, _) = member(ctx, from)?;
+            let ep = m.client_url(&ctx.desired.tls);
+            let status = ctx.etcd.status(&ep).await?;
+            if status.leader != Some(status.member_id) {
+                // Leadership already moved (an election, or a rerun): nothing to do.
+                return Ok(());
+            }
+            ctx.etcd.move_leader(&ep, *to_id).await?;
+            let _ = to;
+            Ok(())
+        }
+        Step::WaitHealthy { members } => {
+            wait_healthy(ctx, members).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Refuses a disruption unless every other voter is healthy enough that one
+/// more member down keeps the cluster within its fault tolerance.
+async fn check_may_disrupt(ctx: &Context<'_>, target: &MemberName, what: &str) -> Result<(), StepError> {
+    let view = gate::cluster_view(ctx).await?;
+    let voters: Vec<_> = view.iter().filter(|m| !m.is_learner).collect();
+    let others_down = voters
+        .iter()
+        .filter(|m| m.name != target.as_str() && !m.healthy)
+        .count();
+    let q = Quorum {
+        voters: voters.len(),
+        down: others_down,
+    };
+    if q.may_take_one_down() {
+        Ok(())
+    } else {
+        let down: Vec<&str> = voters
+            .iter()
+            .filter(|m| m.name != target.as_str() && !m.healthy)
+            .map(|m| m.name.as_str())
+            .collect();
+        Err(StepError::Unsafe {
+            what: what.to_owned(),
+            why: if down.is_empty() {
+                format!("a cluster of {} voter(s) tolerates no member down", q.voters)
+            } else {
+                format!(
+                    "{} of {} voters are down now ({}); one more would put quorum at risk",
+                    q.down,
+                    q.voters,
+                    down.join(", ")
+                )
+            },
+        })
+    }
+}

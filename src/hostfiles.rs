@@ -1,0 +1,191 @@
+//! The files etcdplan owns on a host, rendered deterministically from `Desired`.
+//!
+//! etcd reads one YAML file (`--config-file`); with it set, etcd ignores every other
+//! flag and `ETCD_*` variable, so a setting can never be given twice (which kills
+//! etcd at start). The same bytes are rendered on every run, so `plan` can show a
+//! real diff against what `observe` read back from the host.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::config::{Desired, DesiredMember};
+use crate::model::Address;
+
+/// A file etcdplan writes on a host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostFile {
+    /// Absolute path on the host.
+    pub path: PathBuf,
+    /// Unix mode (private keys 0600).
+    pub mode: u32,
+    /// The whole content.
+    pub contents: String,
+}
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterState {
+    /// The member bootstraps a new cluster with the others in `initial-cluster`.
+    New,
+    /// The member joins a running cluster.
+    Existing,
+}
+
+/// The `initial-*` settings, read by etcd only when the data dir is empty.
+///
+/// They are kept as they were first written for a member that already has data,
+/// so that a later plan shows no change in settings etcd ignores anyway.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Initial {
+    /// new or existing.
+    pub state: ClusterState,
+    /// `name=url,…` as etcd reads it.
+    pub cluster: String,
+}
+
+impl Initial {
+    /// The bootstrap of every member in the file.
+    pub fn bootstrap(d: &Desired) -> Self {
+        let cluster = d
+            .members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url(&d.tls)))
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            state: ClusterState::New,
+            cluster,
+        }
+    }
+
+    /// Reads the initial-* values back from a config file etcdplan wrote earlier.
+    pub fn read_back(contents: &str) -> Option<Self> {
+        let value = |key: &str| {
+            contents.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|r| r.strip_prefix(':'))
+                    .map(|v| unquote(v.trim()))
+            })
+        };
+        let state = match value("initial-cluster-state")?.as_str() {
+            "new" => ClusterState::New,
+            "existing" => ClusterState::Existing,
+            _ => return None,
+        };
+        Some(Self {
+            state,
+            cluster: value("initial-cluster")?,
+        })
+    }
+}
+
+/// The cluster token written in a config file, to tell our data dirs from foreign ones.
+pub fn read_token(contents: &str) -> Option<String> {
+    contents.lines().find_map(|l| {
+        l.strip_prefix("initial-cluster-token:")
+            .map(|v| unquote(v.trim()))
+    })
+}
+
+fn unquote(v: &str) -> String {
+    v.strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+        .map_or_else(|| v.to_owned(), |r| r.replace("''", "'"))
+}
+
+/// A YAML single-quoted scalar: safe for any path or URL.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// What a member listens on: its own IP, or every IPv4 address for a DNS name
+/// (etcd refuses host names in listen URLs).
+fn listen_host(a: &Address) -> String {
+    match a {
+        Address::Ip(_) => a.to_string(),
+        Address::Dns(_) => "0.0.0.0".to_owned(),
+    }
+}
+
+/// etcd's YAML config for one member.
+pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String {
+    let client = m.client_url(&d.tls);
+    let peer = m.peer_url(&d.tls);
+    let listen = listen_host(&m.address);
+    let mut s = String::new();
+    let _ = writeln!(s, "# etcd member {} of cluster {}.", m.name, d.cluster);
+    let _ = writeln!(
+        s,
+        "# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`."
+    );
+    let mut kv = |k: &str, v: String| {
+        let _ = writeln!(s, "{k}: {v}");
+    };
+    kv("name", q(m.name.as_str()));
+    kv("data-dir", q(&m.data_dir.display().to_string()));
+    kv(
+        "listen-client-urls",
+        q(&format!("{}://{listen}:{}", client.scheme, client.port)),
+    );
+    kv("advertise-client-urls", q(&client.to_string()));
+    kv(
+        "listen-peer-urls",
+        q(&format!("{}://{listen}:{}", peer.scheme, peer.port)),
+    );
+    kv("initial-advertise-peer-urls", q(&peer.to_string()));
+    kv("initial-cluster", q(&initial.cluster));
+    kv(
+        "initial-cluster-state",
+        q(match initial.state {
+            ClusterState::New => "new",
+            ClusterState::Existing => "existing",
+        }),
+    );
+    kv("initial-cluster-token", q(d.cluster.as_str()));
+    kv(
+        "quota-backend-bytes",
+        d.etcd.quota_backend_bytes.bytes().to_string(),
+    );
+    kv(
+        "auto-compaction-mode",
+        q(&d.etcd.compaction.mode.to_string()),
+    );
+    kv(
+        "auto-compaction-retention",
+        q(&d.etcd.compaction.retention_value()),
+    );
+    kv("strict-reconfig-check", "true".into());
+    kv("enable-v2", "false".into());
+    kv("logger", q("zap"));
+    kv("log-outputs", "[stderr]".into());
+    s
+}
+
+/// Every file etcdplan owns for this member.
+pub fn member_files(d: &Desired, m: &DesiredMember, initial: &Initial) -> Vec<HostFile> {
+    vec![HostFile {
+        path: m.config_file(),
+        mode: 0o644,
+        contents: etcd_config(d, m, initial),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_reads_back_what_was_written() {
+        let text = "initial-cluster: 'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380'\ninitial-cluster-state: 'existing'\ninitial-cluster-token: 'it''s'\n";
+        let i = Initial::read_back(text);
+        assert_eq!(
+            i,
+            Some(Initial {
+                state: ClusterState::Existing,
+                cluster: "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380".into()
+            })
+        );
+        assert_eq!(read_token(text).as_deref(), Some("it's"));
+    }
+}

@@ -1,0 +1,244 @@
+//! The etcd v3 API, one member endpoint per call, every call under a deadline.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions};
+use tokio::sync::Mutex;
+
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
+
+/// A member as MemberList reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiMember {
+    /// Member id.
+    pub id: MemberId,
+    /// Empty while the member was added but never started.
+    pub name: String,
+    /// Advertised peer URLs (unparsable ones are dropped).
+    pub peer_urls: Vec<Endpoint>,
+    /// Advertised client URLs; empty until the member first starts.
+    pub client_urls: Vec<Endpoint>,
+    /// A learner does not vote.
+    pub is_learner: bool,
+}
+
+/// One member's Status answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiStatus {
+    /// Cluster id from the response header.
+    pub cluster_id: ClusterId,
+    /// The member that answered.
+    pub member_id: MemberId,
+    /// The member's binary version.
+    pub version: Option<EtcdVersion>,
+    /// Backend file size.
+    pub db_size: u64,
+    /// Bytes in use inside the backend file.
+    pub db_size_in_use: u64,
+    /// The leader this member follows (None: no leader).
+    pub leader: Option<MemberId>,
+    /// Committed raft index.
+    pub raft_index: u64,
+    /// Applied raft index.
+    pub raft_applied_index: u64,
+    /// Raft term.
+    pub raft_term: u64,
+    /// Whether the member is a learner.
+    pub is_learner: bool,
+    /// Errors the member reports (alarms, "no leader").
+    pub errors: Vec<String>,
+}
+
+/// An active alarm.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiAlarm {
+    /// The member that raised it.
+    pub member: MemberId,
+    /// NOSPACE, CORRUPT, …
+    pub kind: String,
+}
+
+/// Why an etcd call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    /// The deadline passed.
+    #[error("{endpoint}: no answer within {}s", timeout.as_secs_f32())]
+    Timeout {
+        /// The member endpoint.
+        endpoint: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// etcd answered with an error, or the connection failed.
+    #[error("{endpoint}: {message}")]
+    Call {
+        /// The member endpoint.
+        endpoint: String,
+        /// etcd's or the transport's message.
+        message: String,
+    },
+}
+
+/// Per-call deadlines; etcd-client has none by default and would hang forever
+/// on a host that accepts TCP but never answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// One request.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The etcd API as etcdplan uses it: every call names the member it goes to.
+#[async_trait]
+pub trait EtcdApi: Send + Sync {
+    /// MemberList, answered by the member at `endpoint`.
+    async fn member_list(&self, endpoint: &Endpoint) -> Result<Vec<ApiMember>, EtcdError>;
+    /// Status of the member at `endpoint`.
+    async fn status(&self, endpoint: &Endpoint) -> Result<ApiStatus, EtcdError>;
+    /// Active alarms, as the member at `endpoint` knows them.
+    async fn alarms(&self, endpoint: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError>;
+    /// A linearizable read through this member: it succeeds only while the member
+    /// is part of a working quorum (what `/health` checks).
+    async fn quorum_read(&self, endpoint: &Endpoint) -> Result<(), EtcdError>;
+    /// MoveLeader; `endpoint` must be the current leader's.
+    async fn move_leader(&self, endpoint: &Endpoint, to: MemberId) -> Result<(), EtcdError>;
+}
+
+/// The real etcd API through etcd-client, one client per member endpoint.
+pub struct EtcdClient {
+    timeouts: Timeouts,
+    clients: Mutex<HashMap<Endpoint, Client>>,
+}
+
+impl EtcdClient {
+    /// A client set with these deadlines.
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            timeouts,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, ep: &Endpoint) -> Result<Client, EtcdError> {
+        let mut map = self.clients.lock().await;
+        if let Some(c) = map.get(ep) {
+            return Ok(c.clone());
+        }
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(self.timeouts.connect)
+            .with_timeout(self.timeouts.request);
+        let c = Client::connect([ep.to_string()], Some(opts))
+            .await
+            .map_err(|e| call_error(ep, &e))?;
+        map.insert(ep.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Runs one call with the client for `ep`, under the overall deadline.
+    async fn with<T, F, Fut>(&self, ep: &Endpoint, f: F) -> Result<T, EtcdError>
+    where
+        F: FnOnce(Client) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
+    {
+        let deadline = self.timeouts.connect + self.timeouts.request;
+        let c = self.client(ep).await?;
+        match tokio::time::timeout(deadline, f(c)).await {
+            Err(_) => Err(EtcdError::Timeout {
+                endpoint: ep.to_string(),
+                timeout: deadline,
+            }),
+            Ok(r) => r.map_err(|e| call_error(ep, &e)),
+        }
+    }
+}
+
+fn call_error(ep: &Endpoint, e: &etcd_client::Error) -> EtcdError {
+    let message = match e {
+        etcd_client::Error::GRpcStatus(s) => s.message().to_owned(),
+        other => other.to_string(),
+    };
+    EtcdError::Call {
+        endpoint: ep.to_string(),
+        message,
+    }
+}
+
+fn parse_urls(urls: &[String]) -> Vec<Endpoint> {
+    urls.iter().filter_map(|u| Endpoint::parse(u)).collect()
+}
+
+#[async_trait]
+impl EtcdApi for EtcdClient {
+    async fn member_list(&self, ep: &Endpoint) -> Result<Vec<ApiMember>, EtcdError> {
+        let resp = self.with(ep, |mut c| async move { c.member_list().await }).await?;
+        Ok(resp
+            .members()
+            .iter()
+            .map(|m| ApiMember {
+                id: MemberId(m.id()),
+                name: m.name().to_owned(),
+                peer_urls: parse_urls(m.peer_urls()),
+                client_urls: parse_urls(m.client_urls()),
+                is_learner: m.is_learner(),
+            })
+            .collect())
+    }
+
+    async fn status(&self, ep: &Endpoint) -> Result<ApiStatus, EtcdError> {
+        let s = self.with(ep, |mut c| async move { c.status().await }).await?;
+        let header = s.header();
+        let non_neg = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(ApiStatus {
+            cluster_id: ClusterId(header.map_or(0, |h| h.cluster_id())),
+            member_id: MemberId(header.map_or(0, |h| h.member_id())),
+            version: EtcdVersion::parse(s.version()),
+            db_size: non_neg(s.db_size()),
+            db_size_in_use: non_neg(s.raft_used_db_size()),
+            leader: (s.leader() != 0).then_some(MemberId(s.leader())),
+            raft_index: s.raft_index(),
+            raft_applied_index: s.raft_applied_index(),
+            raft_term: s.raft_term(),
+            is_learner: s.is_learner(),
+            errors: s.errors().to_vec(),
+        })
+    }
+
+    async fn alarms(&self, ep: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError> {
+        let r = self
+            .with(ep, |mut c| async move {
+                c.alarm(AlarmAction::Get, AlarmType::None, None).await
+            })
+            .await?;
+        Ok(r.alarms()
+            .iter()
+            .map(|a| ApiAlarm {
+                member: MemberId(a.member_id()),
+                kind: format!("{:?}", a.alarm()).to_uppercase(),
+            })
+            .collect())
+    }
+
+    async fn quorum_read(&self, ep: &Endpoint) -> Result<(), EtcdError> {
+        self.with(ep, |mut c| async move {
+            c.get("etcdplan-health", None).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn move_leader(&self, ep: &Endpoint, to: MemberId) -> Result<(), EtcdError> {
+        self.with(ep, |mut c| async move { c.move_leader(to.0).await.map(|_| ()) })
+            .await
+    }
+}

@@ -1,0 +1,204 @@
+//! Hosts: run a shell script with optional stdin, under a deadline.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+/// A script for `sh -c` on a host, with its input and deadline.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// What the script is for, in error messages ("start etcd-1").
+    pub what: String,
+    /// POSIX sh source.
+    pub source: String,
+    /// Bytes fed to the script's stdin (file contents); never logged.
+    pub stdin: Option<Vec<u8>>,
+    /// The whole run must finish within this.
+    pub timeout: Duration,
+}
+
+impl Script {
+    /// A script without stdin and a 30 s deadline.
+    pub fn new(what: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            source: source.into(),
+            stdin: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the deadline.
+    #[must_use]
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Sets stdin.
+    #[must_use]
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
+        self.stdin = Some(bytes);
+        self
+    }
+}
+
+/// What a script printed and how it exited.
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CommandOutput {
+    /// Whether the script exited 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The last lines of stderr (or stdout), for one-line error messages.
+    pub fn tail(&self) -> String {
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let lines: Vec<&str> = text.trim().lines().collect();
+        lines[lines.len().saturating_sub(3)..].join(" | ")
+    }
+}
+
+/// Why a script could not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The deadline passed; the script was killed.
+    #[error("{host}: {what} did not finish within {}s", timeout.as_secs_f32())]
+    Timeout {
+        /// The host.
+        host: String,
+        /// The script's purpose.
+        what: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// The host could not be reached or the shell not started.
+    #[error("{host}: cannot run {what}: {message}")]
+    Unreachable {
+        /// The host.
+        host: String,
+        /// The script's purpose.
+        what: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A host etcdplan can run commands on.
+#[async_trait]
+pub trait Host: Send + Sync {
+    /// A short name for messages ("local", "10.0.0.11").
+    fn label(&self) -> String;
+
+    /// Runs a script under its deadline. A non-zero exit is `Ok`; only failures to
+    /// run at all (or the deadline) are errors.
+    async fn run(&self, script: &Script) -> Result<CommandOutput, HostError>;
+}
+
+/// This machine, for the `local` transport.
+#[derive(Debug, Clone, Default)]
+pub struct LocalHost;
+
+#[async_trait]
+impl Host for LocalHost {
+    fn label(&self) -> String {
+        "local".to_owned()
+    }
+
+    async fn run(&self, script: &Script) -> Result<CommandOutput, HostError> {
+        let unreachable = |e: std::io::Error| HostError::Unreachable {
+            host: self.label(),
+            what: script.what.clone(),
+            message: e.to_string(),
+        };
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(&script.source)
+            .stdin(if script.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(unreachable)?;
+        let stdin = child.stdin.take();
+        let input = script.stdin.clone();
+        let run = async move {
+            if let (Some(mut w), Some(bytes)) = (stdin, input) {
+                w.write_all(&bytes).await?;
+                w.shutdown().await?;
+            }
+            child.wait_with_output().await
+        };
+        match tokio::time::timeout(script.timeout, run).await {
+            Err(_) => Err(HostError::Timeout {
+                host: self.label(),
+                what: script.what.clone(),
+                timeout: script.timeout,
+            }),
+            Ok(Err(e)) => Err(unreachable(e)),
+            Ok(Ok(out)) => Ok(CommandOutput {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }),
+        }
+    }
+}
+
+/// Quotes a word for POSIX sh.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=,@+".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A script that writes stdin to `path` atomically: a temp file created with the
+/// final mode under a strict umask, then renamed over the target.
+pub fn write_file_script(path: &std::path::Path, mode: u32) -> String {
+    let p = shell_quote(&path.display().to_string());
+    let dir = shell_quote(
+        &path
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "/".into()),
+    );
+    format!(
+        "set -e\numask 077\nmkdir -p {dir}\nt={p}.etcdplan-tmp\ncat > \"$t\"\nchmod {mode:o} \"$t\"\nmv -f \"$t\" {p}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/var/lib/etcd"), "/var/lib/etcd");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,20 @@
+//! The shared vocabulary of etcdplan: validated domain types with no I/O.
+//!
+//! Everything that flows inward from the etcdfile or the live cluster is parsed
+//! once into these types, so later stages never re-check strings.
+
+mod compaction;
+mod id;
+mod names;
+mod net;
+mod quorum;
+mod size;
+mod version;
+
+pub use compaction::{Compaction, CompactionMode, Retention};
+pub use id::{ClusterId, MemberId};
+pub use names::{ClusterName, MemberName, NameError};
+pub use net::{Address, Endpoint, Port, Scheme};
+pub use quorum::{Quorum, quorum, tolerance};
+pub use size::{ByteSize, SizeError};
+pub use version::{EtcdVersion, MinorVersion, VersionError};

@@ -1,0 +1,112 @@
+//! Member and cluster names, checked against what etcd and its config formats accept.
+
+use std::fmt;
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The name is empty.
+    #[error("the name is empty")]
+    Empty,
+    /// The name is longer than a DNS label; it ends up in certificate SANs and unit names.
+    #[error("the name is {0} characters long; at most 63 are allowed")]
+    TooLong(usize),
+    /// A character etcd's `--initial-cluster` syntax or a DNS label cannot carry.
+    #[error("the name contains {0:?}; use letters, digits, '-', '_' and '.'")]
+    BadChar(char),
+    /// Names must start with a letter or digit.
+    #[error("the name must start with a letter or a digit")]
+    BadStart,
+}
+
+fn check_name(s: &str) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if s.chars().count() > 63 {
+        return Err(NameError::TooLong(s.chars().count()));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(NameError::BadChar(c));
+    }
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(NameError::BadStart);
+    }
+    Ok(())
+}
+
+/// The name of a member (`--name`).
+///
+/// etcd itself accepts almost any string, but `--initial-cluster` splits on `,`
+/// and `=`, and the name also becomes a certificate SAN, so etcdplan keeps to
+/// the DNS-label alphabet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct MemberName(String);
+
+impl MemberName {
+    /// Checks and wraps a member name.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        check_name(s).map(|()| Self(s.to_owned()))
+    }
+
+    /// The name as etcd sees it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MemberName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The cluster's name; also its `--initial-cluster-token`, so that members of two
+/// clusters started from the same peer URLs never join each other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    /// Checks and wraps a cluster name.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        check_name(s).map(|()| Self(s.to_owned()))
+    }
+
+    /// The name as written in the etcdfile.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_usual_names() {
+        for n in ["etcd-1", "node1.example", "a", "ETCD_3"] {
+            assert!(MemberName::parse(n).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn refuses_names_that_break_initial_cluster() {
+        assert_eq!(MemberName::parse("a,b"), Err(NameError::BadChar(',')));
+        assert_eq!(MemberName::parse("a=b"), Err(NameError::BadChar('=')));
+        assert_eq!(MemberName::parse("a b"), Err(NameError::BadChar(' ')));
+        assert_eq!(MemberName::parse(""), Err(NameError::Empty));
+        assert_eq!(MemberName::parse("-x"), Err(NameError::BadStart));
+        assert_eq!(MemberName::parse(&"x".repeat(64)), Err(NameError::TooLong(64)));
+    }
+}

@@ -1,0 +1,156 @@
+//! One probe script per member host: owned files, data dir, service, binary, ports.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{Desired, DesiredMember};
+use crate::io::{Host, Script, shell_quote};
+use crate::model::EtcdVersion;
+use crate::service::{self, ServiceState};
+
+use super::HostState;
+
+/// What the data dir holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataDir {
+    /// It does not exist.
+    Absent,
+    /// It exists and is empty.
+    Empty,
+    /// It holds an etcd member (member/wal or member/snap).
+    Member,
+    /// It holds something else.
+    Other,
+}
+
+/// The etcd binary on the host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "state")]
+pub enum Binary {
+    /// Present; the version when `--version` could be read.
+    Found {
+        /// Parsed version.
+        version: Option<EtcdVersion>,
+    },
+    /// Not present or not executable.
+    Missing,
+}
+
+/// What a reachable host shows for one member.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostFacts {
+    /// Each owned file and its content (None: absent).
+    pub files: Vec<(PathBuf, Option<String>)>,
+    /// The data dir.
+    pub data: DataDir,
+    /// The etcd process.
+    pub service: ServiceState,
+    /// The configured binary.
+    pub binary: Binary,
+    /// Local addresses listening on the member's ports (None: `ss` unavailable).
+    pub listening: Option<Vec<String>>,
+}
+
+impl HostFacts {
+    /// The live content of an owned file.
+    pub fn file(&self, path: &std::path::Path) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, c)| c.as_deref())
+    }
+}
+
+/// The probe script for one member.
+pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
+    let mut s = String::new();
+    for (i, p) in super::owned_paths(d, m).iter().enumerate() {
+        let p = shell_quote(&p.display().to_string());
+        s.push_str(&format!(
+            "if [ -f {p} ]; then printf 'file\\t{i}\\t'; base64 -w0 < {p}; echo; else printf 'file\\t{i}\\t-\\n'; fi\n"
+        ));
+    }
+    let data = shell_quote(&m.data_dir.display().to_string());
+    s.push_str(&format!(
+        "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo 'data member'; \
+elif [ ! -e \"$d\" ]; then echo 'data absent'; elif [ -z \"$(ls -A \"$d\" 2>/dev/null)\" ]; then echo 'data empty'; \
+else echo 'data other'; fi\n"
+    ));
+    s.push_str(&service::probe_fragment(m));
+    let bin = shell_quote(&d.etcd.binary.display().to_string());
+    s.push_str(&format!(
+        "if [ -x {bin} ]; then printf 'binary ok %s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else echo 'binary missing'; fi\n"
+    ));
+    let (c, p) = (m.client_port, m.peer_port);
+    s.push_str(&format!(
+        "if command -v ss >/dev/null 2>&1; then echo 'listen-begin'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen \" $4}}'; fi\n"
+    ));
+    Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
+}
+
+/// Parses the probe's output.
+pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFacts, String> {
+    let paths = super::owned_paths(d, m);
+    let mut files: Vec<(PathBuf, Option<String>)> = paths.iter().map(|p| (p.clone(), None)).collect();
+    let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("file\t") {
+            let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
+            let i: usize = idx.parse().map_err(|_| "bad file index")?;
+            if content != "-" {
+                let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
+                    .map_err(|_| "bad base64 in probe")?;
+                if let Some(slot) = files.get_mut(i) {
+                    slot.1 = Some(String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix("data ") {
+            data = Some(match rest {
+                "member" => DataDir::Member,
+                "absent" => DataDir::Absent,
+                "empty" => DataDir::Empty,
+                _ => DataDir::Other,
+            });
+        } else if line.starts_with("service ") {
+            service = service::parse_probe(line);
+        } else if let Some(rest) = line.strip_prefix("binary ") {
+            binary = Some(match rest.strip_prefix("ok ") {
+                Some(v) => Binary::Found {
+                    version: EtcdVersion::from_version_output(v),
+                },
+                None => Binary::Missing,
+            });
+        } else if line == "listen-begin" {
+            listening = Some(Vec::new());
+        } else if let Some(addr) = line.strip_prefix("listen ") {
+            listening.get_or_insert_with(Vec::new).push(addr.to_owned());
+        }
+    }
+    Ok(HostFacts {
+        files,
+        data: data.ok_or("probe printed no data line")?,
+        service: service.ok_or("probe printed no service line")?,
+        binary: binary.ok_or("probe printed no binary line")?,
+        listening,
+    })
+}
+
+/// Runs the probe on the host; failures become `Unreachable` with one line.
+pub async fn probe(host: &dyn Host, d: &Desired, m: &DesiredMember) -> HostState {
+    match host.run(&probe_script(d, m)).await {
+        Err(e) => HostState::Unreachable {
+            reason: e.to_string(),
+        },
+        Ok(out) if !out.success() => HostState::Unreachable {
+            reason: format!("probe exited {}: {}", out.code, out.tail()),
+        },
+        Ok(out) => match parse_probe(d, m, &out.stdout) {
+            Ok(f) => HostState::Reached(f),
+            Err(e) => HostState::Unreachable {
+                reason: format!("unexpected probe output: {e}"),
+            },
+        },
+    }
+}
+

@@ -1,0 +1,285 @@
+//! Stage 2: the live state, read from the etcd API and from every member's host.
+//!
+//! Observing never changes anything and never fails as a whole: an unreachable
+//! host or member is a fact of the live state, recorded for the planner.
+
+mod host;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::config::Desired;
+use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, Host, HostMap};
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MemberName};
+
+pub use host::{Binary, DataDir, HostFacts, parse_probe, probe_script};
+
+use crate::service::ServiceState;
+
+/// Everything etcdplan knows about the live cluster and its hosts.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Live {
+    /// The cluster as the etcd API shows it; `None` when no member answered.
+    pub cluster: Option<LiveCluster>,
+    /// What each desired member's host shows.
+    pub hosts: BTreeMap<MemberName, HostState>,
+    /// Endpoints that did not answer MemberList, with why.
+    pub unreachable: Vec<(Endpoint, String)>,
+}
+
+/// The cluster as the etcd API reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveCluster {
+    /// The cluster id.
+    pub id: ClusterId,
+    /// The endpoint that answered MemberList.
+    pub answered_by: Endpoint,
+    /// Members, as MemberList lists them.
+    pub members: Vec<LiveMember>,
+    /// Active alarms.
+    pub alarms: Vec<ApiAlarm>,
+}
+
+/// One member of the live cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveMember {
+    /// Member id.
+    pub id: MemberId,
+    /// Name; empty while the member was never started.
+    pub name: String,
+    /// Advertised peer URLs.
+    pub peer_urls: Vec<Endpoint>,
+    /// Advertised client URLs.
+    pub client_urls: Vec<Endpoint>,
+    /// Learner or voter.
+    pub is_learner: bool,
+    /// Its own Status, or why it could not be read.
+    pub status: Result<MemberStatus, String>,
+}
+
+/// Status plus the result of a quorum read through the member.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberStatus {
+    /// Binary version.
+    pub version: Option<EtcdVersion>,
+    /// Backend size.
+    pub db_size: u64,
+    /// Bytes in use.
+    pub db_size_in_use: u64,
+    /// The leader it follows.
+    pub leader: Option<MemberId>,
+    /// Committed index.
+    pub raft_index: u64,
+    /// Applied index.
+    pub raft_applied_index: u64,
+    /// Raft term.
+    pub raft_term: u64,
+    /// Errors it reports.
+    pub errors: Vec<String>,
+    /// Whether a linearizable read through it succeeded.
+    pub quorum_read: Result<(), String>,
+}
+
+impl MemberStatus {
+    /// Healthy: has a leader, reports no errors, and serves a quorum read.
+    pub fn healthy(&self) -> bool {
+        self.leader.is_some() && self.errors.is_empty() && self.quorum_read.is_ok()
+    }
+}
+
+impl LiveMember {
+    /// Started: it has published its name (a member added but never started has none).
+    pub fn started(&self) -> bool {
+        !self.name.is_empty()
+    }
+
+    /// Healthy per [`MemberStatus::healthy`].
+    pub fn healthy(&self) -> bool {
+        self.status.as_ref().is_ok_and(MemberStatus::healthy)
+    }
+}
+
+impl LiveCluster {
+    /// The leader, as the healthy members agree on it.
+    pub fn leader(&self) -> Option<MemberId> {
+        self.members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok())
+            .find_map(|s| s.leader)
+    }
+
+    /// The live member carrying this desired name, or (never started) this peer URL.
+    pub fn find(&self, name: &MemberName, peer: &Endpoint) -> Option<&LiveMember> {
+        self.members
+            .iter()
+            .find(|m| m.name == name.as_str())
+            .or_else(|| {
+                self.members
+                    .iter()
+                    .find(|m| !m.started() && m.peer_urls.contains(peer))
+            })
+    }
+}
+
+/// A host as observed.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "state")]
+pub enum HostState {
+    /// The host answered the probe.
+    Reached(HostFacts),
+    /// The probe failed: one line saying why.
+    Unreachable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl HostState {
+    /// The facts, when the host was reached.
+    pub fn facts(&self) -> Option<&HostFacts> {
+        match self {
+            Self::Reached(f) => Some(f),
+            Self::Unreachable { .. } => None,
+        }
+    }
+
+    /// Whether etcd runs there.
+    pub fn running(&self) -> bool {
+        self.facts()
+            .is_some_and(|f| matches!(f.service, ServiceState::Running(_)))
+    }
+}
+
+/// Reads the live state: hosts and etcd in parallel, each call under its deadline.
+pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
+    let host_probe = join_all(d.members.iter().map(|m| {
+        let host: Option<Arc<dyn Host>> = hosts.get(&m.name).cloned();
+        async move {
+            let state = match host {
+                Some(h) => host::probe(h.as_ref(), d, m).await,
+                None => HostState::Unreachable {
+                    reason: "no host for this member".into(),
+                },
+            };
+            (m.name.clone(), state)
+        }
+    }));
+    let (host_states, (cluster, unreachable)) = tokio::join!(host_probe, observe_cluster(d, etcd));
+    Live {
+        cluster,
+        hosts: host_states.into_iter().collect(),
+        unreachable,
+    }
+}
+
+async fn observe_cluster(
+    d: &Desired,
+    etcd: &dyn EtcdApi,
+) -> (Option<LiveCluster>, Vec<(Endpoint, String)>) {
+    let urls = d.client_urls();
+    let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
+    let mut unreachable = Vec::new();
+    let mut found: Option<(Endpoint, Vec<ApiMember>)> = None;
+    for (u, r) in urls.iter().zip(lists) {
+        match r {
+            Ok(list) if found.is_none() => found = Some((u.clone(), list)),
+            Ok(_) => {}
+            Err(e) => unreachable.push((u.clone(), short(&e.to_string(), u))),
+        }
+    }
+    let Some((answered_by, list)) = found else {
+        return (None, unreachable);
+    };
+    let statuses = join_all(list.iter().map(|m| member_status(d, etcd, m))).await;
+    let alarms = etcd.alarms(&answered_by).await.unwrap_or_default();
+    let id = statuses
+        .iter()
+        .find_map(|s| s.as_ref().ok().map(|(cid, _)| *cid))
+        .unwrap_or(ClusterId(0));
+    let members = list
+        .into_iter()
+        .zip(statuses)
+        .map(|(m, s)| LiveMember {
+            id: m.id,
+            name: m.name,
+            peer_urls: m.peer_urls,
+            client_urls: m.client_urls,
+            is_learner: m.is_learner,
+            status: s.map(|(_, st)| st),
+        })
+        .collect();
+    (
+        Some(LiveCluster {
+            id,
+            answered_by,
+            members,
+            alarms,
+        }),
+        unreachable,
+    )
+}
+
+/// The endpoint to reach a member on: what it advertises, else what the file says.
+fn member_endpoint(d: &Desired, m: &ApiMember) -> Option<Endpoint> {
+    m.client_urls.first().cloned().or_else(|| {
+        d.members
+            .iter()
+            .find(|dm| dm.name.as_str() == m.name)
+            .map(|dm| dm.client_url(&d.tls))
+    })
+}
+
+async fn member_status(
+    d: &Desired,
+    etcd: &dyn EtcdApi,
+    m: &ApiMember,
+) -> Result<(ClusterId, MemberStatus), String> {
+    let Some(ep) = member_endpoint(d, m) else {
+        return Err("not started: no client URL yet".into());
+    };
+    let (status, read) = tokio::join!(etcd.status(&ep), async {
+        if m.is_learner {
+            // Learners refuse linearizable reads by design.
+            Ok(())
+        } else {
+            etcd.quorum_read(&ep).await
+        }
+    });
+    let s: ApiStatus = status.map_err(|e| short(&e.to_string(), &ep))?;
+    Ok((
+        s.cluster_id,
+        MemberStatus {
+            version: s.version,
+            db_size: s.db_size,
+            db_size_in_use: s.db_size_in_use,
+            leader: s.leader,
+            raft_index: s.raft_index,
+            raft_applied_index: s.raft_applied_index,
+            raft_term: s.raft_term,
+            errors: s.errors,
+            quorum_read: read.map_err(|e| short(&e.to_string(), &ep)),
+        },
+    ))
+}
+
+/// Drops the endpoint prefix an error already carries, for compact tables.
+fn short(msg: &str, ep: &Endpoint) -> String {
+    msg.strip_prefix(&format!("{ep}: "))
+        .unwrap_or(msg)
+        .to_owned()
+}
+
+/// How long a whole observation may take at most, for callers that wrap it.
+pub const OBSERVE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The file paths etcdplan owns for a member, in probe order.
+pub fn owned_paths(d: &Desired, m: &crate::config::DesiredMember) -> Vec<PathBuf> {
+    crate::hostfiles::member_files(d, m, &crate::hostfiles::Initial::bootstrap(d))
+        .into_iter()
+        .map(|f| f.path)
+        .collect()
+}

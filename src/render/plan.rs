@@ -1,0 +1,238 @@
+//! The plan, Terraform-style for people and as a stable JSON document.
+
+use std::fmt::Write as _;
+
+use similar::{ChangeTag, TextDiff};
+
+use super::Style;
+use crate::config::Desired;
+use crate::diff::{Action, FileChange, Situation};
+use crate::plan::{Plan, Step};
+
+/// A unified diff of one host file, with headers naming the host.
+pub fn unified_diff(f: &FileChange, style: Style, indent: &str) -> String {
+    let before = f.before.as_deref().unwrap_or("");
+    let old_header = match &f.before {
+        Some(_) => format!("{}   (on {})", f.path.display(), f.host),
+        None => format!("{}   (absent on {})", f.path.display(), f.host),
+    };
+    let new_header = format!("{}   (desired)", f.path.display());
+    let d = TextDiff::from_lines(before, f.after.as_str());
+    let mut out = String::new();
+    let _ = writeln!(out, "{indent}{}", style.red(&format!("--- {old_header}")));
+    let _ = writeln!(out, "{indent}{}", style.green(&format!("+++ {new_header}")));
+    for group in d.grouped_ops(2) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let (o, n) = (first.old_range().start, first.new_range().start);
+        let (oe, ne) = (last.old_range().end, last.new_range().end);
+        let start = |s: usize, len: usize| if len == 0 { s } else { s + 1 };
+        let _ = writeln!(
+            out,
+            "{indent}{}",
+            style.dim(&format!("@@ -{},{} +{},{} @@", start(o, oe - o), oe - o, start(n, ne - n), ne - n))
+        );
+        for op in &group {
+            for ch in d.iter_changes(op) {
+                let line = ch.value().trim_end_matches('\n');
+                let text = match ch.tag() {
+                    ChangeTag::Delete => style.red(&format!("-{line}")),
+                    ChangeTag::Insert => style.green(&format!("+{line}")),
+                    ChangeTag::Equal => format!(" {line}"),
+                };
+                let _ = writeln!(out, "{indent}{text}");
+            }
+        }
+    }
+    out
+}
+
+fn headline(plan: &Plan, d: &Desired) -> String {
+    let n = d.members.len();
+    match plan.situation {
+        Situation::Bootstrap => format!(
+            "Cluster {:?} does not exist yet: {n} member{} will bootstrap it.",
+            d.cluster.as_str(),
+            if n == 1 { "" } else { "s" }
+        ),
+        Situation::Down => format!(
+            "Cluster {:?} is down: no member answers, but members have data.",
+            d.cluster.as_str()
+        ),
+        Situation::Running => format!("Cluster {:?} is running.", d.cluster.as_str()),
+    }
+}
+
+/// The plan for people. `file` names the etcdfile in the "no changes" line.
+pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} The cluster matches {file}.",
+            style.green(&style.bold("No changes."))
+        );
+        let _ = writeln!(
+            out,
+            "Checked {} member{}: membership, health, and the files etcdplan owns on each host.",
+            d.members.len(),
+            if d.members.len() == 1 { "" } else { "s" }
+        );
+        for n in &plan.notes {
+            let _ = writeln!(out, "Note: {n}");
+        }
+        return out;
+    }
+    let _ = writeln!(out, "{}", headline(plan, d));
+    if !plan.changes.is_empty() {
+        let _ = writeln!(out);
+    }
+    let width = plan.changes.iter().map(|c| c.member.as_str().len()).max().unwrap_or(0);
+    let mut shown_files: Vec<(Vec<String>, String)> = Vec::new();
+    for c in &plan.changes {
+        let sym = match c.action {
+            Action::Create | Action::Add => style.green(c.action.symbol()),
+            Action::Remove => style.red(c.action.symbol()),
+            Action::Start | Action::Restart => style.yellow(c.action.symbol()),
+        };
+        let verb = match c.action {
+            Action::Create => "create",
+            Action::Add => "add",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Remove => "remove",
+        };
+        let mut tail = String::new();
+        if c.leader && c.action == Action::Restart {
+            let to = plan.steps.iter().find_map(|s| match s {
+                Step::MoveLeader { from, to, .. } if *from == c.member => Some(to.to_string()),
+                _ => None,
+            });
+            tail = match to {
+                Some(to) => format!("   (leader: moves to {to} first)"),
+                None => "   (leader)".into(),
+            };
+        }
+        let _ = writeln!(
+            out,
+            "  {sym} {}   {verb}: {}{tail}",
+            style.bold(&format!("{:<width$}", c.member.as_str())),
+            c.reason
+        );
+        // The same hunks for several members (a rolling change) are shown once.
+        let bodies: Vec<String> = c
+            .files
+            .iter()
+            .map(|f| {
+                let d = unified_diff(f, Style::PLAIN, "");
+                d.lines().skip(2).collect::<Vec<_>>().join("\n")
+            })
+            .collect();
+        let same = shown_files
+            .iter()
+            .find(|(b, _)| !bodies.is_empty() && *b == bodies && c.files.iter().all(|f| f.before.is_some()));
+        if let Some((_, first)) = same {
+            let _ = writeln!(out, "      (same change as {first})");
+            continue;
+        }
+        for f in &c.files {
+            out.push_str(&unified_diff(f, style, "      "));
+        }
+        shown_files.push((bodies, c.member.to_string()));
+    }
+    if !plan.steps.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Order:");
+        for (i, s) in plan.steps.iter().enumerate() {
+            let _ = writeln!(out, "  {:>2}. {}", i + 1, s.describe());
+        }
+    }
+    for n in &plan.notes {
+        let _ = writeln!(out, "\nNote: {n}");
+    }
+    if !plan.blockers.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", style.red(&style.bold("This plan cannot be applied:")));
+        for b in &plan.blockers {
+            let _ = writeln!(out, "  {} {}", style.red("✗"), b.message);
+            let _ = writeln!(out, "    {}", style.dim(&format!("→ {}", b.help)));
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Plan: {} to add, {} to change, {} to remove.",
+            plan.summary.add, plan.summary.change, plan.summary.remove
+        ))
+    );
+    out
+}
+
+/// The plan as a stable JSON document (`format_version` bumps on breaking change).
+pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "member": c.member,
+                "action": c.action,
+                "reason": c.reason,
+                "id": c.id,
+                "leader": c.leader,
+                "files": c.files.iter().map(|f| serde_json::json!({
+                    "path": f.path,
+                    "host": f.host,
+                    "mode": format!("{:04o}", f.mode),
+                    "exists": f.before.is_some(),
+                    "diff": unified_diff(f, Style::PLAIN, ""),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let steps: Vec<serde_json::Value> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let after: Vec<usize> = plan.edges.iter().filter(|(_, b)| *b == i).map(|(a, _)| *a).collect();
+            let member = match s {
+                Step::WriteFiles { member, .. } | Step::Start { member } | Step::Restart { member } => {
+                    serde_json::json!(member)
+                }
+                Step::MoveLeader { from, to, .. } => serde_json::json!({"from": from, "to": to}),
+                Step::WaitHealthy { members } => serde_json::json!(members),
+            };
+            let kind = match s {
+                Step::WriteFiles { .. } => "write_files",
+                Step::Start { .. } => "start",
+                Step::Restart { .. } => "restart",
+                Step::MoveLeader { .. } => "move_leader",
+                Step::WaitHealthy { .. } => "wait_healthy",
+            };
+            serde_json::json!({
+                "index": i,
+                "kind": kind,
+                "members": member,
+                "description": s.describe(),
+                "disruptive": s.disruptive(),
+                "after": after,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format_version": "1",
+        "cluster": d.cluster,
+        "situation": plan.situation,
+        "etcdfile_sha256": plan.file_hash,
+        "changes": changes,
+        "steps": steps,
+        "blockers": plan.blockers,
+        "notes": plan.notes,
+        "summary": plan.summary,
+        "applicable": plan.blockers.is_empty(),
+    })
+}
