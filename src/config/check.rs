@@ -12,14 +12,29 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Problem, did_you_mean};
 
-/// Checks `doc` against `schema`; returns every structural problem found.
-pub fn check(doc: &Spanned<DeTable<'_>>, schema: &Json) -> Vec<Problem> {
+/// Checks `doc` against `schema`; returns every structural problem found, and
+/// removes the offending entries from `doc` so that the rest can still be
+/// validated in the same run.
+pub fn check(doc: &mut Spanned<DeTable<'_>>, schema: &Json) -> Checked {
     let mut walker = Walker {
         root: schema,
         problems: Vec::new(),
+        dropped_top: Vec::new(),
     };
-    walker.table(doc.get_ref(), doc.span(), schema, &Place::Top);
-    walker.problems
+    let span = doc.span();
+    walker.table(doc.get_mut(), span, schema, &Place::Top);
+    Checked {
+        problems: walker.problems,
+        dropped_top: walker.dropped_top,
+    }
+}
+
+/// What the structural check found.
+pub struct Checked {
+    /// The problems.
+    pub problems: Vec<Problem>,
+    /// Top-level keys that were present but dropped as wrong.
+    pub dropped_top: Vec<String>,
 }
 
 /// Where a value sits, for messages: `[etcd]`, `[[member]] #2`, `the top level`.
@@ -55,6 +70,7 @@ impl Place {
 struct Walker<'s> {
     root: &'s Json,
     problems: Vec<Problem>,
+    dropped_top: Vec<String>,
 }
 
 fn type_name(v: &DeValue<'_>) -> &'static str {
@@ -102,6 +118,13 @@ impl<'s> Walker<'s> {
     fn resolve(&self, mut schema: &'s Json) -> &'s Json {
         // `$ref: "#/definitions/X"` (draft-07) or `#/$defs/X`.
         for _ in 0..16 {
+            // schemars wraps a described reference as `allOf: [{$ref}]`.
+            if let Some(Json::Array(all)) = schema.get("allOf")
+                && let [only] = all.as_slice()
+            {
+                schema = only;
+                continue;
+            }
             let Some(r) = schema.get("$ref").and_then(Json::as_str) else {
                 break;
             };
@@ -158,7 +181,8 @@ impl<'s> Walker<'s> {
         schema
     }
 
-    fn value(&mut self, key: &str, v: &Spanned<DeValue<'_>>, schema: &'s Json, place: &Place) {
+    /// Checks one value; `false` means it is wrong and should be dropped.
+    fn value(&mut self, key: &str, v: &mut Spanned<DeValue<'_>>, schema: &'s Json, place: &Place) -> bool {
         let allowed = self.allowed_types(schema);
         let value = v.get_ref();
         if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(value, t)) {
@@ -180,26 +204,31 @@ impl<'s> Walker<'s> {
                 p = p.help(format!("write each entry as [[{key}]]"));
             }
             self.problems.push(p);
-            return;
+            return false;
         }
         let schema = self.branch_for(schema, value);
-        match value {
+        let span = v.span();
+        match v.get_mut() {
             DeValue::Table(t) => {
                 let child = place.child(key, None);
-                self.table(t, v.span(), schema, &child);
+                self.table(t, span, schema, &child);
+                true
             }
             DeValue::Array(items) => {
                 let item_schema = schema.get("items").unwrap_or(&Json::Null);
-                for (i, item) in items.iter().enumerate() {
+                let mut keep = true;
+                for (i, item) in items.iter_mut().enumerate() {
                     let item_place = place.child(key, Some(i));
-                    match item.get_ref() {
+                    let item_span = item.span();
+                    match item.get_mut() {
                         DeValue::Table(t) => {
                             let s = self.resolve(item_schema);
-                            self.table(t, item.span(), s, &item_place);
+                            self.table(t, item_span, s, &item_place);
                         }
-                        _ => self.value(key, item, item_schema, place),
+                        _ => keep &= self.value(key, item, item_schema, place),
                     }
                 }
+                keep
             }
             DeValue::String(s) => {
                 if let Some(Json::Array(options)) = schema.get("enum") {
@@ -214,20 +243,23 @@ impl<'s> Walker<'s> {
                             "etcdfile::bad-value",
                             format!("`{key}` in {} must be one of {list}", place.describe()),
                         )
-                        .label(v.span(), format!("{s:?} is not one of them"));
+                        .label(span.clone(), format!("{s:?} is not one of them"));
                         if let Some(m) = did_you_mean(s, opts.iter().copied()) {
                             p = p.help(format!("did you mean \"{m}\"?"));
                         }
                         self.problems.push(p);
+                        return false;
                     }
                 }
+                true
             }
             DeValue::Integer(_) => self.range(key, v, schema, place),
-            _ => {}
+            _ => true,
         }
     }
 
-    fn range(&mut self, key: &str, v: &Spanned<DeValue<'_>>, schema: &Json, place: &Place) {
+    /// Checks an integer against minimum/maximum; `false` when out of range.
+    fn range(&mut self, key: &str, v: &Spanned<DeValue<'_>>, schema: &Json, place: &Place) -> bool {
         let n = int_value(v.get_ref());
         let min = schema.get("minimum").and_then(Json::as_i64);
         let max = schema.get("maximum").and_then(Json::as_i64);
@@ -245,17 +277,24 @@ impl<'s> Walker<'s> {
                 .label(v.span(), format!("must be between {lo} and {hi}")),
             );
         }
+        !out
     }
 
-    fn table(&mut self, t: &DeTable<'_>, span: Range<usize>, schema: &'s Json, place: &Place) {
+    fn table(&mut self, t: &mut DeTable<'_>, span: Range<usize>, schema: &'s Json, place: &Place) {
         let schema = self.resolve(schema);
         let props = schema.get("properties").and_then(Json::as_object);
         let closed = schema.get("additionalProperties") == Some(&Json::Bool(false));
-        for (k, v) in t.iter() {
+        let mut drop = Vec::new();
+        for (k, v) in t.iter_mut() {
             let key = k.get_ref().as_ref();
             match props.and_then(|p| p.get(key)) {
-                Some(sub) => self.value(key, v, sub, place),
+                Some(sub) => {
+                    if !self.value(key, v, sub, place) {
+                        drop.push(key.to_owned());
+                    }
+                }
                 None if closed => {
+                    drop.push(key.to_owned());
                     let known: Vec<&str> = props
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
@@ -272,6 +311,12 @@ impl<'s> Walker<'s> {
                 }
                 None => {}
             }
+        }
+        for k in &drop {
+            t.remove(k.as_str());
+        }
+        if matches!(place, Place::Top) {
+            self.dropped_top.extend(drop);
         }
         if let Some(Json::Array(required)) = schema.get("required") {
             for r in required.iter().filter_map(Json::as_str) {

@@ -118,7 +118,7 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
         problems
     };
 
-    let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
+    let (mut doc, syntax) = toml::de::DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         let problems = syntax
             .iter()
@@ -134,17 +134,13 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
         });
     }
 
-    let structural = check::check(&doc, &schema());
-    if !structural.is_empty() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            problems: attach(structural),
-        });
-    }
-
+    // Wrong keys and types are reported and pruned, so the rest of the file is
+    // still validated in this run.
+    let checked = check::check(&mut doc, &schema());
+    let structural = checked.problems;
     let raw: raw::RawEtcdfile = match serde::Deserialize::deserialize(toml::de::Deserializer::from(doc)) {
         Ok(r) => r,
-        Err(e) => {
+        Err(e) if structural.is_empty() => {
             // The structural check should have caught this; report serde's view.
             let p = Problem::error("etcdfile::invalid", e.message().trim().to_owned())
                 .label(e.span().unwrap_or(0..0), "here");
@@ -153,16 +149,27 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
                 problems: attach(vec![p]),
             });
         }
+        Err(_) => {
+            return Err(ConfigError::Invalid {
+                name: name.to_owned(),
+                problems: attach(structural),
+            });
+        }
     };
 
-    let (desired, problems) = validate::validate(&raw, ctx);
-    let problems = attach(problems);
+    let (desired, mut semantic) = validate::validate(&raw, ctx);
+    if checked.dropped_top.iter().any(|k| k == "member") {
+        // `member` was there but malformed; "no members" would only repeat it.
+        semantic.retain(|p| p.code != "etcdfile::no-members");
+    }
+    let structural_errors = !structural.is_empty();
+    let problems = attach(structural.into_iter().chain(semantic).collect());
     match desired {
-        Some(desired) => Ok(Loaded {
+        Some(desired) if !structural_errors => Ok(Loaded {
             desired,
             warnings: problems,
         }),
-        None => Err(ConfigError::Invalid {
+        _ => Err(ConfigError::Invalid {
             name: name.to_owned(),
             problems,
         }),

@@ -37,6 +37,17 @@ pub fn validate(raw: &RawEtcdfile, ctx: &Context) -> (Option<Desired>, Vec<Probl
         problems: Vec::new(),
     };
     let desired = v.run(raw);
+    // A template shared by all members reports its problem once.
+    let mut seen = Vec::new();
+    v.problems.retain(|p| {
+        let key = (p.code, p.message.clone(), p.labels.clone());
+        if seen.contains(&key) {
+            false
+        } else {
+            seen.push(key);
+            true
+        }
+    });
     let has_error = v.problems.iter().any(|p| p.level == Level::Error);
     (if has_error { None } else { desired }, v.problems)
 }
@@ -329,7 +340,10 @@ impl Validator<'_> {
             return Some(self.ctx.base_dir.join(p));
         }
         self.push(
-            Problem::error("etcdfile::relative-remote-path", format!("{s:?} is relative, but it is a path on remote hosts"))
+            Problem::error(
+                "etcdfile::relative-remote-path",
+                format!("{:?} is relative, but it is a path on remote hosts", v.get_ref()),
+            )
                 .label(v.span(), "must be absolute with transport = \"ssh\"")
                 .help("relative paths are read from the etcdfile's folder, which only makes sense with transport = \"local\""),
         );
@@ -470,37 +484,49 @@ impl Validator<'_> {
                         );
                     }
                 }
-                let same_machine = transport == Transport::Local || a.address == b.address;
-                if !same_machine {
-                    continue;
+            }
+        }
+        // Paths shared by members on one machine: one problem per shared path.
+        let keys = ["data_dir", "config_dir", "state_dir"];
+        for (k, key) in keys.iter().enumerate() {
+            let mut groups: BTreeMap<(String, PathBuf), Vec<usize>> = BTreeMap::new();
+            for (i, (_, m)) in members.iter().enumerate() {
+                let machine = match transport {
+                    Transport::Local => String::new(),
+                    Transport::Ssh => m.address.to_string(),
+                };
+                let path = [&m.data_dir, &m.config_dir, &m.state_dir][k].clone();
+                groups.entry((machine, path)).or_default().push(i);
+            }
+            let mut clashes: Vec<(PathBuf, Vec<usize>)> = groups
+                .into_iter()
+                .filter(|(_, v)| v.len() > 1)
+                .map(|((_, p), v)| (p, v))
+                .collect();
+            clashes.sort_by_key(|(_, v)| v[0]);
+            for (path, idx) in clashes {
+                ok = false;
+                let names: Vec<&str> = idx.iter().map(|&i| members[i].1.name.as_str()).collect();
+                let mut p = Problem::error(
+                    "etcdfile::path-clash",
+                    format!(
+                        "{} run on one machine and would share {key} {}",
+                        names.join(", "),
+                        path.display()
+                    ),
+                );
+                if dirs[k].span() != (0..0) {
+                    p = p.label(dirs[k].span(), "one path for all of them");
                 }
-                let pairs = [
-                    ("data_dir", &a.data_dir, &b.data_dir, dirs[0]),
-                    ("config_dir", &a.config_dir, &b.config_dir, dirs[1]),
-                    ("state_dir", &a.state_dir, &b.state_dir, dirs[2]),
-                ];
-                for (key, pa, pb, raw) in pairs {
-                    if pa == pb {
-                        ok = false;
-                        let mut p = Problem::error(
-                            "etcdfile::path-clash",
-                            format!(
-                                "members {:?} and {:?} run on one machine and would share {key} {}",
-                                b.name.as_str(),
-                                a.name.as_str(),
-                                pa.display()
-                            ),
-                        );
-                        if raw.span() != (0..0) {
-                            p = p.label(raw.span(), "the same path for both");
-                        }
-                        self.push(
-                            p.label(rb.span(), format!("{}", b.name))
-                                .label(ra.span(), format!("{}", a.name))
-                                .help(format!("put {{name}} in {key}, e.g. \"{}\"", suggest_name_path(pa))),
-                        );
-                    }
+                for &i in &idx {
+                    p = p.label(members[i].0.span(), members[i].1.name.to_string());
                 }
+                let hint = if dirs[k].span() == (0..0) {
+                    format!("set {key} with {{name}} in it, e.g. \"{}\"", suggest_name_path(&path))
+                } else {
+                    format!("put {{name}} in {key}, e.g. \"{}\"", suggest_name_path(&path))
+                };
+                self.push(p.help(hint));
             }
         }
         ok

@@ -193,6 +193,15 @@ fn file_changes(d: &Desired, m: &DesiredMember, facts: &HostFacts, initial: &Ini
         .collect()
 }
 
+/// Whether the running etcd was started with another config than the desired one.
+fn stale_process(d: &Desired, m: &DesiredMember, facts: &HostFacts, initial: &Initial) -> bool {
+    let Some(started) = &facts.started_config else {
+        return false;
+    };
+    let desired = hostfiles::etcd_config(d, m, initial);
+    crate::config::hash(&desired) != *started
+}
+
 /// The initial-* settings: kept from the live file once the member has data.
 fn initial_for(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> Initial {
     let kept = (facts.data == DataDir::Member)
@@ -347,6 +356,11 @@ fn running_member(
         (Action::Start, why.to_owned())
     } else if !files.is_empty() {
         (Action::Restart, "settings change; etcd reads them at start".to_owned())
+    } else if stale_process(d, m, facts, &initial) {
+        (
+            Action::Restart,
+            "its config file changed, but etcd has not restarted since (an interrupted apply?)".to_owned(),
+        )
     } else {
         return;
     };

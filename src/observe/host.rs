@@ -46,6 +46,8 @@ pub struct HostFacts {
     pub data: DataDir,
     /// The etcd process.
     pub service: ServiceState,
+    /// sha256 of the config the running etcd was started with, when known.
+    pub started_config: Option<String>,
     /// The configured binary.
     pub binary: Binary,
     /// Local addresses listening on the member's ports (None: `ss` unavailable).
@@ -94,6 +96,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
     let paths = super::owned_paths(d, m);
     let mut files: Vec<(PathBuf, Option<String>)> = paths.iter().map(|p| (p.clone(), None)).collect();
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
+    let mut started_config = None;
     for line in out.lines() {
         if let Some(rest) = line.strip_prefix("file\t") {
             let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
@@ -112,6 +115,8 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
                 "empty" => DataDir::Empty,
                 _ => DataDir::Other,
             });
+        } else if let Some(h) = service::parse_started_config(line) {
+            started_config = h;
         } else if line.starts_with("service ") {
             service = service::parse_probe(line);
         } else if let Some(rest) = line.strip_prefix("binary ") {
@@ -131,6 +136,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         files,
         data: data.ok_or("probe printed no data line")?,
         service: service.ok_or("probe printed no service line")?,
+        started_config,
         binary: binary.ok_or("probe printed no binary line")?,
         listening,
     })

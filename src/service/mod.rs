@@ -38,9 +38,24 @@ pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
 /// A fragment that prints `service running PID` or `service stopped`.
 pub fn probe_fragment(m: &DesiredMember) -> String {
     format!(
-        "{}if ours \"$pid\"; then echo \"service running $pid\"; else echo 'service stopped'; fi\n",
-        prelude(m)
+        "{}if ours \"$pid\"; then echo \"service running $pid\"; echo \"started-config $(cat {} 2>/dev/null)\"; \
+else echo 'service stopped'; fi\n",
+        prelude(m),
+        shell_quote(&started_config_file(m).display().to_string())
     )
+}
+
+/// Where the sha256 of the config a running etcd was started with is kept, so
+/// a config written but not yet in effect (an interrupted apply) still shows
+/// as a pending restart.
+pub fn started_config_file(m: &DesiredMember) -> std::path::PathBuf {
+    m.state_dir.join("etcd.started-config.sha256")
+}
+
+/// Parses the `started-config HASH` probe line.
+pub fn parse_started_config(line: &str) -> Option<Option<String>> {
+    let rest = line.strip_prefix("started-config")?.trim();
+    Some((rest.len() == 64 && rest.chars().all(|c| c.is_ascii_hexdigit())).then(|| rest.to_owned()))
 }
 
 /// Parses the fragment's line.
@@ -66,8 +81,11 @@ pub fn start(m: &DesiredMember, binary: &Path) -> Script {
 [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
 umask 077\nmkdir -p {state}\ncd {state}\n\
 nohup setsid {bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
-echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\necho \"started $(cat \"$pidf\")\"\n",
-        prelude = prelude(m)
+echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n\
+sha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n\
+echo \"started $(cat \"$pidf\")\"\n",
+        prelude = prelude(m),
+        hashf = shell_quote(&started_config_file(m).display().to_string()),
     );
     Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
 }
