@@ -351,6 +351,10 @@ async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome,
     if let Some(b) = plan.blockers.first() {
         return Err(CliError::Blocked(b.message.clone()));
     }
+    if plan.steps.is_empty() {
+        let why = plan.notes.first().cloned().unwrap_or_else(|| "nothing can be done now".into());
+        return Err(CliError::Blocked(why));
+    }
     if !auto_approve {
         confirm(d.cluster.as_str())?;
     }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Desired, DesiredMember};
 use crate::io::{EtcdApi, Host, HostMap, Script, write_file_script};
-use crate::model::{MemberName, Quorum};
-use crate::plan::{Plan, Step};
+use crate::model::MemberName;
+use crate::plan::{Plan, Step, Voter, may_disrupt};
 use crate::service;
 
 pub use gate::{GateError, wait_healthy};
@@ -248,35 +248,16 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
 /// more member down keeps the cluster within its fault tolerance.
 async fn check_may_disrupt(ctx: &Context<'_>, target: &MemberName, what: &str) -> Result<(), StepError> {
     let view = gate::cluster_view(ctx).await?;
-    let voters: Vec<_> = view.iter().filter(|m| !m.is_learner).collect();
-    let others_down = voters
-        .iter()
-        .filter(|m| m.name != target.as_str() && !m.healthy)
-        .count();
-    let q = Quorum {
-        voters: voters.len(),
-        down: others_down,
-    };
-    if q.may_take_one_down() {
-        Ok(())
-    } else {
-        let down: Vec<&str> = voters
-            .iter()
-            .filter(|m| m.name != target.as_str() && !m.healthy)
-            .map(|m| m.name.as_str())
-            .collect();
-        Err(StepError::Unsafe {
-            what: what.to_owned(),
-            why: if down.is_empty() {
-                format!("a cluster of {} voter(s) tolerates no member down", q.voters)
-            } else {
-                format!(
-                    "{} of {} voters are down now ({}); one more would put quorum at risk",
-                    q.down,
-                    q.voters,
-                    down.join(", ")
-                )
-            },
+    let voters: Vec<Voter> = view
+        .into_iter()
+        .map(|m| Voter {
+            name: m.name,
+            healthy: m.healthy,
+            learner: m.is_learner,
         })
-    }
+        .collect();
+    may_disrupt(&voters, target.as_str()).map_err(|why| StepError::Unsafe {
+        what: what.to_owned(),
+        why,
+    })
 }

@@ -6,6 +6,7 @@
 //! leadership moved to a member that already restarted.
 
 mod graph;
+mod safety;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -15,6 +16,7 @@ use crate::model::{MemberId, MemberName, Quorum};
 use crate::observe::Live;
 
 pub use graph::order;
+pub use safety::{Voter, may_disrupt};
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -102,6 +104,8 @@ pub struct Plan {
     pub blockers: Vec<Blocker>,
     /// Things the operator should know (deferred changes, degraded cluster).
     pub notes: Vec<String>,
+    /// Changes found but not planned now (restarts while voters are down).
+    pub deferred: Vec<Change>,
     /// Counts for the summary line.
     pub summary: Summary,
     /// sha256 of the etcdfile the plan was made from.
@@ -111,7 +115,7 @@ pub struct Plan {
 impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.blockers.is_empty()
+        self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
     }
 
     /// The step graph, for `plan --graph`.
@@ -128,6 +132,7 @@ impl Plan {
 /// Builds the plan from a diff and the live state it came from.
 pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
     let mut notes = Vec::new();
+    let mut deferred = Vec::new();
     let mut changes = diff.changes;
     let mut b = graph::Builder::default();
 
@@ -179,18 +184,29 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             };
             let has_restarts = changes.iter().any(|c| c.action == Action::Restart);
             if has_restarts && !q.may_take_one_down() {
-                let deferred: Vec<String> = changes
+                let down: Vec<&str> = voters
                     .iter()
-                    .filter(|c| c.action == Action::Restart)
-                    .map(|c| c.member.to_string())
+                    .filter(|v| !v.healthy() && !repairs.iter().any(|r| Some(v.id) == r.id))
+                    .map(|v| if v.name.is_empty() { "(unstarted)" } else { v.name.as_str() })
                     .collect();
-                notes.push(format!(
-                    "restarts of {} are deferred: {} of {} voters are down, and one more restart would leave the cluster without quorum tolerance; this plan only repairs",
-                    deferred.join(", "),
-                    q.down,
-                    q.voters
-                ));
-                changes.retain(|c| c.action != Action::Restart);
+                notes.push(if q.down == 0 {
+                    format!(
+                        "restarts are deferred: a cluster of {} voter{} has no fault tolerance, so restarting any member stops writes until it is back; grow the cluster to 3 members to change settings without downtime",
+                        q.voters,
+                        if q.voters == 1 { "" } else { "s" }
+                    )
+                } else {
+                    format!(
+                        "restarts are deferred: {} of {} voters are unhealthy ({}), and one more member down would risk quorum; this plan only repairs",
+                        q.down,
+                        q.voters,
+                        down.join(", ")
+                    )
+                });
+                let (later, now): (Vec<Change>, Vec<Change>) =
+                    changes.into_iter().partition(|c| c.action == Action::Restart);
+                changes = now;
+                deferred = later;
             }
             let mut prev: Option<NodeIndex> = None;
             // Repairs first, one member at a time, each gated.
@@ -263,6 +279,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
         edges,
         blockers: diff.blockers,
         notes,
+        deferred,
         summary,
         file_hash: d.file_hash.clone(),
     }

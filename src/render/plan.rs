@@ -148,6 +148,12 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             let _ = writeln!(out, "  {:>2}. {}", i + 1, s.describe());
         }
     }
+    if !plan.deferred.is_empty() {
+        let _ = writeln!(out, "\nDeferred (not applied by this plan):");
+        for c in &plan.deferred {
+            let _ = writeln!(out, "  {} {}   {}", style.dim("…"), c.member, c.reason);
+        }
+    }
     for n in &plan.notes {
         let _ = writeln!(out, "\nNote: {n}");
     }
@@ -232,6 +238,7 @@ pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
         "steps": steps,
         "blockers": plan.blockers,
         "notes": plan.notes,
+        "deferred": plan.deferred.iter().map(|c| serde_json::json!({"member": c.member, "action": c.action, "reason": c.reason})).collect::<Vec<_>>(),
         "summary": plan.summary,
         "applicable": plan.blockers.is_empty(),
     })

@@ -1,0 +1,149 @@
+//! Builders for described live states: the planner is pure, so its tests feed
+//! it a `Desired` parsed from text and a `Live` written by hand.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use etcdplan::config::{self, Context, Desired};
+use etcdplan::hostfiles::{self, Initial};
+use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
+use etcdplan::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus};
+use etcdplan::service::ServiceState;
+
+/// A 3-member ssh cluster with the process service, `extra` appended to [etcd].
+pub fn desired_with(n: usize, etcd_extra: &str) -> Desired {
+    let mut text = format!(
+        "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{etcd_extra}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\n"
+    );
+    for i in 1..=n {
+        text.push_str(&format!("\n[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n", 10 + i));
+    }
+    desired_from(&text)
+}
+
+/// Parses etcdfile text with a fixed context.
+pub fn desired_from(text: &str) -> Desired {
+    let ctx = Context {
+        base_dir: PathBuf::from("/srv/etcdplan"),
+        home: Some(PathBuf::from("/home/operator")),
+        file_hash: config::hash(text),
+    };
+    match config::parse("etcdfile.toml", text.to_owned(), &ctx) {
+        Ok(l) => l.desired,
+        Err(e) => panic!("test etcdfile invalid: {e:?}"),
+    }
+}
+
+/// How a host looks.
+#[derive(Clone)]
+pub struct HostSpec {
+    pub running: bool,
+    pub data: DataDir,
+    /// The config file on disk was rendered from this desired state (None: absent).
+    pub config_from: Option<Desired>,
+    pub binary: Binary,
+    pub listening: Vec<String>,
+    pub started_config: Option<String>,
+}
+
+impl HostSpec {
+    pub fn empty() -> Self {
+        Self {
+            running: false,
+            data: DataDir::Absent,
+            config_from: None,
+            binary: Binary::Found {
+                version: EtcdVersion::parse("3.4.23"),
+            },
+            listening: Vec::new(),
+            started_config: None,
+        }
+    }
+
+    /// A member that was bootstrapped from `d` and runs with that config.
+    pub fn running_from(d: &Desired) -> Self {
+        Self {
+            running: true,
+            data: DataDir::Member,
+            config_from: Some(d.clone()),
+            ..Self::empty()
+        }
+    }
+}
+
+/// The facts for member `i` (0-based) of `d` under `spec`.
+pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
+    let m = &d.members[i];
+    let file = spec.config_from.as_ref().map(|from| {
+        let fm = &from.members[i];
+        hostfiles::etcd_config(from, fm, &Initial::bootstrap(from))
+    });
+    let started_config = spec
+        .started_config
+        .clone()
+        .or_else(|| (spec.running).then(|| file.as_deref().map(config::hash)).flatten());
+    HostFacts {
+        files: vec![(m.config_file(), file)],
+        data: spec.data,
+        service: if spec.running {
+            ServiceState::Running(1000 + i as u32)
+        } else {
+            ServiceState::Stopped
+        },
+        started_config,
+        binary: spec.binary.clone(),
+        listening: Some(spec.listening.clone()),
+    }
+}
+
+/// A live cluster made of `d`'s members; `healthy[i]` per member, leader index.
+pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
+    let members = d
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| LiveMember {
+            id: MemberId(0x1000 + i as u64),
+            name: m.name.to_string(),
+            peer_urls: vec![m.peer_url(&d.tls)],
+            client_urls: vec![m.client_url(&d.tls)],
+            is_learner: false,
+            status: if healthy.get(i).copied().unwrap_or(true) {
+                Ok(MemberStatus {
+                    version: EtcdVersion::parse("3.4.23"),
+                    db_size: 20480,
+                    db_size_in_use: 16384,
+                    leader: Some(MemberId(0x1000 + leader as u64)),
+                    raft_index: 42,
+                    raft_applied_index: 42,
+                    raft_term: 2,
+                    errors: Vec::new(),
+                    quorum_read: Ok(()),
+                })
+            } else {
+                Err("connection refused".into())
+            },
+        })
+        .collect();
+    LiveCluster {
+        id: ClusterId(0xc1),
+        answered_by: d.members[0].client_url(&d.tls),
+        members,
+        alarms: Vec::new(),
+    }
+}
+
+/// A live state: hosts per spec, and the cluster if any.
+pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Live {
+    Live {
+        cluster,
+        hosts: d
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), HostState::Reached(facts(d, i, &specs[i]))))
+            .collect(),
+        unreachable: Vec::new(),
+    }
+}
