@@ -21,7 +21,13 @@ use crate::{diff, model};
 #[command(name = "etcdplan", version, about, propagate_version = true)]
 pub struct Cli {
     /// The etcdfile.
-    #[arg(short, long, global = true, env = "ETCDPLAN_FILE", default_value = "etcdfile.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "ETCDPLAN_FILE",
+        default_value = "etcdfile.toml"
+    )]
     pub file: PathBuf,
     /// Never colour the output (also: NO_COLOR).
     #[arg(long, global = true)]
@@ -88,19 +94,31 @@ pub enum CliError {
     Config(#[from] ConfigError),
     /// The transport is not available.
     #[error("transport = \"{0}\" is not supported by this version of etcdplan")]
-    #[diagnostic(code(etcdplan::transport), help("set transport = \"local\" in [hosts] to manage members on this machine"))]
+    #[diagnostic(
+        code(etcdplan::transport),
+        help("set transport = \"local\" in [hosts] to manage members on this machine")
+    )]
     Transport(String),
     /// The plan has blockers.
     #[error("the plan cannot be applied: {0}")]
-    #[diagnostic(code(etcdplan::blocked), help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed"))]
+    #[diagnostic(
+        code(etcdplan::blocked),
+        help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed")
+    )]
     Blocked(String),
     /// The operator did not approve.
     #[error("apply cancelled: {0}")]
-    #[diagnostic(code(etcdplan::cancelled), help("nothing was changed; pass --auto-approve to apply without asking"))]
+    #[diagnostic(
+        code(etcdplan::cancelled),
+        help("nothing was changed; pass --auto-approve to apply without asking")
+    )]
     Cancelled(String),
     /// A step failed mid-apply.
     #[error("{0}")]
-    #[diagnostic(code(etcdplan::apply), help("run `etcdplan plan` to see what remains; etcdplan stopped before any further step"))]
+    #[diagnostic(
+        code(etcdplan::apply),
+        help("run `etcdplan plan` to see what remains; etcdplan stopped before any further step")
+    )]
     Apply(Box<ApplyError>),
     /// Writing output failed.
     #[error("cannot write output: {0}")]
@@ -119,13 +137,17 @@ pub enum Outcome {
 
 fn style(cli: &Cli) -> Style {
     Style {
-        color: !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+        color: !cli.no_color
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::io::stdout().is_terminal(),
     }
 }
 
 fn file_label(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn load(cli: &Cli) -> Result<Loaded, CliError> {
@@ -154,7 +176,10 @@ pub fn hosts(d: &Desired) -> Result<HostMap, CliError> {
     match d.hosts.transport {
         Transport::Local => {
             let local: Arc<dyn Host> = Arc::new(LocalHost);
-            Ok(d.members.iter().map(|m| (m.name.clone(), local.clone())).collect())
+            Ok(d.members
+                .iter()
+                .map(|m| (m.name.clone(), local.clone()))
+                .collect())
         }
         Transport::Ssh => Err(CliError::Transport("ssh".into())),
     }
@@ -214,7 +239,12 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let etcd = etcd_client(&cli);
             let live = observe_live(&cli, d, &hosts, &etcd).await;
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&render::status_json(&live, d)).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&render::status_json(&live, d))
+                        .unwrap_or_default()
+                )?;
             } else {
                 out.write_all(render::status_human(&live, d, style(&cli)).as_bytes())?;
             }
@@ -232,7 +262,11 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let live = observe_live(&cli, d, &hosts, &etcd).await;
             let plan = make_plan(d, &live);
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&render::plan_json(&plan, d)).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&render::plan_json(&plan, d)).unwrap_or_default()
+                )?;
             } else if *graph {
                 let g = plan.graph();
                 writeln!(
@@ -240,13 +274,18 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                     "{:?}",
                     petgraph::dot::Dot::with_attr_getters(
                         &g,
-                        &[petgraph::dot::Config::NodeNoLabel, petgraph::dot::Config::EdgeNoLabel],
+                        &[
+                            petgraph::dot::Config::NodeNoLabel,
+                            petgraph::dot::Config::EdgeNoLabel
+                        ],
                         &|_, _| String::new(),
                         &|_, (_, label)| format!("label = {label:?} shape=box"),
                     )
                 )?;
             } else {
-                out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(&cli)).as_bytes())?;
+                out.write_all(
+                    render::plan_human(&plan, d, &file_label(&cli.file), style(&cli)).as_bytes(),
+                )?;
             }
             if !plan.blockers.is_empty() && *detailed_exitcode {
                 return Err(CliError::Blocked(plan.blockers[0].message.clone()));
@@ -275,8 +314,14 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
             Err(ConfigError::Invalid { problems, .. }) => (false, problems.clone()),
             Err(e @ ConfigError::Read { .. }) => {
                 let v = serde_json::json!({"valid": false, "error": e.to_string(), "problems": []});
-                writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
-                return Err(result.err().map_or(CliError::Blocked(String::new()), CliError::Config));
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                )?;
+                return Err(result
+                    .err()
+                    .map_or(CliError::Blocked(String::new()), CliError::Config));
             }
         };
         let list: Vec<serde_json::Value> = problems
@@ -292,7 +337,11 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
             })
             .collect();
         let v = serde_json::json!({"valid": valid, "problems": list});
-        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
         return if valid {
             Ok(Outcome::Ok)
         } else {
@@ -304,7 +353,11 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
     if !loaded.warnings.is_empty() {
         eprint!("{}", warnings_text(&loaded.warnings));
     }
-    let warn = loaded.warnings.iter().filter(|p| p.level == Level::Warning).count();
+    let warn = loaded
+        .warnings
+        .iter()
+        .filter(|p| p.level == Level::Warning)
+        .count();
     writeln!(
         out,
         "{} is valid: cluster {:?}, {} member{}, transport {:?}, service {:?}{}",
@@ -314,7 +367,11 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
         if d.members.len() == 1 { "" } else { "s" },
         format!("{:?}", d.hosts.transport).to_lowercase(),
         format!("{:?}", d.hosts.service).to_lowercase(),
-        if warn > 0 { format!(" ({warn} warning{})", if warn == 1 { "" } else { "s" }) } else { String::new() }
+        if warn > 0 {
+            format!(" ({warn} warning{})", if warn == 1 { "" } else { "s" })
+        } else {
+            String::new()
+        }
     )?;
     Ok(Outcome::Ok)
 }
@@ -327,10 +384,15 @@ fn confirm(cluster: &str) -> Result<(), CliError> {
     let mut line = String::new();
     let n = std::io::stdin().lock().read_line(&mut line)?;
     if n == 0 {
-        return Err(CliError::Cancelled("no answer (standard input is closed)".into()));
+        return Err(CliError::Cancelled(
+            "no answer (standard input is closed)".into(),
+        ));
     }
     if line.trim() != "yes" {
-        return Err(CliError::Cancelled(format!("the answer was {:?}, not \"yes\"", line.trim())));
+        return Err(CliError::Cancelled(format!(
+            "the answer was {:?}, not \"yes\"",
+            line.trim()
+        )));
     }
     Ok(())
 }
@@ -352,7 +414,11 @@ async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome,
         return Err(CliError::Blocked(b.message.clone()));
     }
     if plan.steps.is_empty() {
-        let why = plan.notes.first().cloned().unwrap_or_else(|| "nothing can be done now".into());
+        let why = plan
+            .notes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "nothing can be done now".into());
         return Err(CliError::Blocked(why));
     }
     if !auto_approve {
@@ -374,7 +440,9 @@ async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome,
             total,
             description,
         } => eprintln!("[{}/{total}] {description} …", index + 1),
-        Event::StepFinished { index, seconds } => eprintln!("[{}] done in {seconds:.2}s", index + 1),
+        Event::StepFinished { index, seconds } => {
+            eprintln!("[{}] done in {seconds:.2}s", index + 1)
+        }
     };
     match execute::apply(&plan, &ctx, &mut on_event).await {
         Ok(report) => {

@@ -17,7 +17,9 @@ fn ctx(text: &str) -> Context {
 }
 
 fn name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -38,7 +40,12 @@ fn invalid_etcdfiles_are_refused_with_their_diagnostics() {
             name(path)
         );
         for p in &problems {
-            assert!(!p.labels.is_empty(), "{}: {} has no span", name(path), p.message);
+            assert!(
+                !p.labels.is_empty(),
+                "{}: {} has no span",
+                name(path),
+                p.message
+            );
         }
         insta::assert_snapshot!(config::render_plain(&problems, 100));
     });
@@ -60,9 +67,12 @@ fn questionable_etcdfiles_are_accepted_with_warnings() {
 
 #[test]
 fn all_problems_are_reported_in_one_run() {
-    let text = std::fs::read_to_string("tests/etcdfiles/invalid/many-semantic-problems-at-once.toml")
-        .unwrap_or_default();
-    let Err(ConfigError::Invalid { problems, .. }) = config::parse("f.toml", text.clone(), &ctx(&text)) else {
+    let text =
+        std::fs::read_to_string("tests/etcdfiles/invalid/many-semantic-problems-at-once.toml")
+            .unwrap_or_default();
+    let Err(ConfigError::Invalid { problems, .. }) =
+        config::parse("f.toml", text.clone(), &ctx(&text))
+    else {
         panic!("accepted");
     };
     let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();

@@ -17,7 +17,10 @@ fn kinds(p: &Plan) -> Vec<String> {
 }
 
 fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
-    insta::assert_snapshot!(format!("{name}-human"), render::plan_human(p, d, "etcdfile.toml", Style::PLAIN));
+    insta::assert_snapshot!(
+        format!("{name}-human"),
+        render::plan_human(p, d, "etcdfile.toml", Style::PLAIN)
+    );
     insta::assert_snapshot!(
         format!("{name}-json"),
         serde_json::to_string_pretty(&render::plan_json(p, d)).unwrap_or_default()
@@ -31,7 +34,10 @@ fn bootstrap_from_nothing() {
     let p = plan_for(&d, &l);
     assert_eq!(p.situation, Situation::Bootstrap);
     assert!(p.blockers.is_empty());
-    assert_eq!((p.summary.add, p.summary.change, p.summary.remove), (3, 0, 0));
+    assert_eq!(
+        (p.summary.add, p.summary.change, p.summary.remove),
+        (3, 0, 0)
+    );
     // Every member starts before the single gate; the gate is last.
     assert!(matches!(p.steps.last(), Some(Step::WaitHealthy { members }) if members.len() == 3));
     snapshot("bootstrap", &p, &d);
@@ -40,7 +46,11 @@ fn bootstrap_from_nothing() {
 #[test]
 fn unchanged_cluster_has_no_changes() {
     let d = desired_with(3, "");
-    let l = live(&d, &vec![HostSpec::running_from(&d); 3], Some(cluster(&d, &[true; 3], 1)));
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&d); 3],
+        Some(cluster(&d, &[true; 3], 1)),
+    );
     let p = plan_for(&d, &l);
     assert!(p.is_empty(), "{p:#?}");
     snapshot("no-changes", &p, &d);
@@ -50,7 +60,11 @@ fn unchanged_cluster_has_no_changes() {
 fn quota_change_rolls_followers_first_and_leader_last() {
     let old = desired_with(3, "");
     let d = desired_with(3, "quota_backend_bytes = \"4GiB\"\n");
-    let l = live(&d, &vec![HostSpec::running_from(&old); 3], Some(cluster(&d, &[true; 3], 1)));
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&d, &[true; 3], 1)),
+    );
     let p = plan_for(&d, &l);
     assert_eq!(
         kinds(&p),
@@ -87,7 +101,11 @@ fn degraded_cluster_gets_only_repairs() {
     let old = desired_with(3, "");
     let d = desired_with(3, "quota_backend_bytes = \"4GiB\"\n");
     // etcd-3 runs but does not answer (partitioned): not something a start repairs.
-    let l = live(&d, &vec![HostSpec::running_from(&old); 3], Some(cluster(&d, &[true, true, false], 0)));
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&d, &[true, true, false], 0)),
+    );
     let p = plan_for(&d, &l);
     assert!(p.steps.iter().all(|s| !s.disruptive()), "{:?}", kinds(&p));
     assert!(p.notes.iter().any(|n| n.contains("deferred")));
@@ -105,7 +123,10 @@ fn repairs_come_before_restarts() {
     let k = kinds(&p);
     let start = k.iter().position(|s| s == "start etcd-2");
     let first_restart = k.iter().position(|s| s.starts_with("restart"));
-    assert!(start.is_some() && first_restart.is_some() && start < first_restart, "{k:?}");
+    assert!(
+        start.is_some() && first_restart.is_some() && start < first_restart,
+        "{k:?}"
+    );
 }
 
 #[test]
@@ -118,7 +139,12 @@ fn down_cluster_starts_every_member_then_waits() {
     assert_eq!(p.situation, Situation::Down);
     assert_eq!(
         kinds(&p),
-        ["start etcd-1", "start etcd-2", "start etcd-3", "wait until etcd-1, etcd-2, etcd-3 healthy"]
+        [
+            "start etcd-1",
+            "start etcd-2",
+            "start etcd-3",
+            "wait until etcd-1, etcd-2, etcd-3 healthy"
+        ]
     );
 }
 
@@ -137,7 +163,9 @@ fn interrupted_apply_leaves_a_pending_restart() {
     let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 2)));
     let p = plan_for(&d, &l);
     let c = p.changes.iter().find(|c| c.member.as_str() == "etcd-1");
-    assert!(c.is_some_and(|c| c.action == Action::Restart && c.files.is_empty() && c.reason.contains("interrupted")));
+    assert!(c.is_some_and(|c| c.action == Action::Restart
+        && c.files.is_empty()
+        && c.reason.contains("interrupted")));
 }
 
 #[test]
@@ -160,7 +188,11 @@ fn preflight_problems_block_the_bootstrap() {
 #[test]
 fn unreachable_host_is_a_blocker_not_a_crash() {
     let d = desired_with(3, "");
-    let mut l = live(&d, &vec![HostSpec::running_from(&d); 3], Some(cluster(&d, &[true; 3], 0)));
+    let mut l = live(
+        &d,
+        &vec![HostSpec::running_from(&d); 3],
+        Some(cluster(&d, &[true; 3], 0)),
+    );
     l.hosts.insert(
         d.members[1].name.clone(),
         HostState::Unreachable {
@@ -168,17 +200,29 @@ fn unreachable_host_is_a_blocker_not_a_crash() {
         },
     );
     let p = plan_for(&d, &l);
-    assert!(p.blockers.iter().any(|b| b.member.as_ref().is_some_and(|m| m.as_str() == "etcd-2")));
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.member.as_ref().is_some_and(|m| m.as_str() == "etcd-2"))
+    );
 }
 
 #[test]
 fn members_unknown_to_the_file_are_named_never_removed_silently() {
     let d2 = desired_with(2, "");
     let d3 = desired_with(3, "");
-    let l = live(&d2, &vec![HostSpec::running_from(&d2); 2], Some(cluster(&d3, &[true; 3], 0)));
+    let l = live(
+        &d2,
+        &vec![HostSpec::running_from(&d2); 2],
+        Some(cluster(&d3, &[true; 3], 0)),
+    );
     let p = plan_for(&d2, &l);
     assert!(p.steps.is_empty());
-    assert!(p.blockers.iter().any(|b| b.message.contains("etcd-3") && b.message.contains("not in the etcdfile")));
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.message.contains("etcd-3") && b.message.contains("not in the etcdfile"))
+    );
 }
 
 #[test]
@@ -189,7 +233,11 @@ fn members_missing_from_the_cluster_are_named() {
     specs.push(HostSpec::empty());
     let l = live(&d4, &specs, Some(cluster(&d3, &[true; 3], 0)));
     let p = plan_for(&d4, &l);
-    assert!(p.blockers.iter().any(|b| b.message.contains("etcd-4") && b.message.contains("not in cluster")));
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.message.contains("etcd-4") && b.message.contains("not in cluster"))
+    );
 }
 
 #[test]
@@ -206,7 +254,11 @@ fn tls_and_systemd_are_refused_with_a_reason() {
 fn plans_are_deterministic() {
     let old = desired_with(5, "");
     let d = desired_with(5, "quota_backend_bytes = \"4GiB\"\n");
-    let l = live(&d, &vec![HostSpec::running_from(&old); 5], Some(cluster(&d, &[true; 5], 3)));
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 5],
+        Some(cluster(&d, &[true; 5], 3)),
+    );
     let a = serde_json::to_string(&render::plan_json(&plan_for(&d, &l), &d)).unwrap_or_default();
     let b = serde_json::to_string(&render::plan_json(&plan_for(&d, &l), &d)).unwrap_or_default();
     assert_eq!(a, b);

@@ -88,7 +88,7 @@ proptest! {
                 }
                 Step::WaitHealthy { members } => {
                     // A gate on a member that is down would time out: the executor stops.
-                    if members.iter().filter_map(|m| index(m)).any(|i| !up[i]) {
+                    if members.iter().filter_map(&index).any(|i| !up[i]) {
                         break;
                     }
                 }
@@ -130,10 +130,18 @@ fn clusters_without_fault_tolerance_defer_restarts_and_say_why() {
     for n in [1, 2] {
         let old = desired_with(n, "");
         let d = desired_with(n, "quota_backend_bytes = \"4GiB\"\n");
-        let l = live(&d, &vec![HostSpec::running_from(&old); n], Some(cluster(&d, &vec![true; n], 0)));
+        let l = live(
+            &d,
+            &vec![HostSpec::running_from(&old); n],
+            Some(cluster(&d, &vec![true; n], 0)),
+        );
         let p = plan::build(&d, &l, diff::diff(&d, &l));
         assert!(p.steps.iter().all(|s| !s.disruptive()), "n={n}");
         assert_eq!(p.deferred.len(), n);
-        assert!(p.notes.iter().any(|s| s.contains("no fault tolerance")), "{:?}", p.notes);
+        assert!(
+            p.notes.iter().any(|s| s.contains("no fault tolerance")),
+            "{:?}",
+            p.notes
+        );
     }
 }

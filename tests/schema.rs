@@ -27,9 +27,11 @@ fn compiled_schema() -> (boon::Schemas, boon::SchemaIndex) {
     let mut schemas = boon::Schemas::new();
     let mut compiler = boon::Compiler::new();
     let loc = "file:///etcdfile.schema.json";
+    if let Err(e) = compiler.add_resource(loc, json) {
+        panic!("schema does not load: {e}");
+    }
     let idx = compiler
-        .add_resource(loc, json)
-        .and_then(|()| compiler.compile(loc, &mut schemas))
+        .compile(loc, &mut schemas)
         .unwrap_or_else(|e| panic!("schema does not compile: {e}"));
     (schemas, idx)
 }
@@ -51,7 +53,10 @@ fn checked_in_schema_is_current() {
 #[test]
 fn examples_pass_etcdplan_validate() {
     let files = examples();
-    assert!(files.len() >= 4, "expected the examples and the demo, found {files:?}");
+    assert!(
+        files.len() >= 4,
+        "expected the examples and the demo, found {files:?}"
+    );
     for f in files {
         Command::cargo_bin("etcdplan")
             .unwrap_or_else(|e| panic!("{e}"))
@@ -93,7 +98,10 @@ client_port = 1"#,
     ];
     for text in bad {
         let json: serde_json::Value = toml::from_str(text).unwrap_or_default();
-        assert!(schemas.validate(&json, idx).is_err(), "schema accepted:\n{text}");
+        assert!(
+            schemas.validate(&json, idx).is_err(),
+            "schema accepted:\n{text}"
+        );
     }
 }
 
@@ -101,7 +109,10 @@ client_port = 1"#,
 fn local_demo_example_is_the_repository_etcdfile() {
     let a = std::fs::read_to_string("etcdfile.toml").unwrap_or_default();
     let b = std::fs::read_to_string("examples/local-demo.toml").unwrap_or_default();
-    assert_eq!(a, b, "examples/local-demo.toml must stay a copy of etcdfile.toml");
+    assert_eq!(
+        a, b,
+        "examples/local-demo.toml must stay a copy of etcdfile.toml"
+    );
 }
 
 #[test]

@@ -182,7 +182,13 @@ impl<'s> Walker<'s> {
     }
 
     /// Checks one value; `false` means it is wrong and should be dropped.
-    fn value(&mut self, key: &str, v: &mut Spanned<DeValue<'_>>, schema: &'s Json, place: &Place) -> bool {
+    fn value(
+        &mut self,
+        key: &str,
+        v: &mut Spanned<DeValue<'_>>,
+        schema: &'s Json,
+        place: &Place,
+    ) -> bool {
         let allowed = self.allowed_types(schema);
         let value = v.get_ref();
         if !allowed.is_empty() && !allowed.iter().any(|t| matches_type(value, t)) {
@@ -197,7 +203,9 @@ impl<'s> Walker<'s> {
                 ),
             )
             .label(v.span(), format!("expected {}", expected.join(" or ")));
-            if allowed.contains(&"string") && !matches!(value, DeValue::Table(_) | DeValue::Array(_)) {
+            if allowed.contains(&"string")
+                && !matches!(value, DeValue::Table(_) | DeValue::Array(_))
+            {
                 p = p.help("quote the value to make it a string");
             }
             if allowed.contains(&"array") && matches!(value, DeValue::Table(_)) {
@@ -288,11 +296,8 @@ impl<'s> Walker<'s> {
         for (k, v) in t.iter_mut() {
             let key = k.get_ref().as_ref();
             match props.and_then(|p| p.get(key)) {
-                Some(sub) => {
-                    if !self.value(key, v, sub, place) {
-                        drop.push(key.to_owned());
-                    }
-                }
+                Some(sub) if !self.value(key, v, sub, place) => drop.push(key.to_owned()),
+                Some(_) => {}
                 None if closed => {
                     drop.push(key.to_owned());
                     let known: Vec<&str> = props

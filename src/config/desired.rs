@@ -162,6 +162,9 @@ impl Desired {
 
     /// Client URLs of every member, in file order.
     pub fn client_urls(&self) -> Vec<Endpoint> {
-        self.members.iter().map(|m| m.client_url(&self.tls)).collect()
+        self.members
+            .iter()
+            .map(|m| m.client_url(&self.tls))
+            .collect()
     }
 }

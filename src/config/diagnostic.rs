@@ -123,9 +123,10 @@ impl Diagnostic for Problem {
 
 /// Renders problems without colour, as the golden tests and `--no-color` show them.
 pub fn render_plain(problems: &[Problem], width: usize) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(width)
-        .with_links(false);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(width)
+            .with_links(false);
     let mut out = String::new();
     for p in problems {
         // Rendering into a String cannot fail.
@@ -135,7 +136,10 @@ pub fn render_plain(problems: &[Problem], width: usize) -> String {
 }
 
 /// Suggests the closest candidate to a misspelt word, if one is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

@@ -124,8 +124,11 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
             .iter()
             .map(|e| {
                 let span = e.span().unwrap_or(0..0);
-                Problem::error("etcdfile::syntax", format!("TOML syntax error: {}", e.message().trim()))
-                    .label(span, "here")
+                Problem::error(
+                    "etcdfile::syntax",
+                    format!("TOML syntax error: {}", e.message().trim()),
+                )
+                .label(span, "here")
             })
             .collect();
         return Err(ConfigError::Invalid {
@@ -138,24 +141,25 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
     // still validated in this run.
     let checked = check::check(&mut doc, &schema());
     let structural = checked.problems;
-    let raw: raw::RawEtcdfile = match serde::Deserialize::deserialize(toml::de::Deserializer::from(doc)) {
-        Ok(r) => r,
-        Err(e) if structural.is_empty() => {
-            // The structural check should have caught this; report serde's view.
-            let p = Problem::error("etcdfile::invalid", e.message().trim().to_owned())
-                .label(e.span().unwrap_or(0..0), "here");
-            return Err(ConfigError::Invalid {
-                name: name.to_owned(),
-                problems: attach(vec![p]),
-            });
-        }
-        Err(_) => {
-            return Err(ConfigError::Invalid {
-                name: name.to_owned(),
-                problems: attach(structural),
-            });
-        }
-    };
+    let raw: raw::RawEtcdfile =
+        match serde::Deserialize::deserialize(toml::de::Deserializer::from(doc)) {
+            Ok(r) => r,
+            Err(e) if structural.is_empty() => {
+                // The structural check should have caught this; report serde's view.
+                let p = Problem::error("etcdfile::invalid", e.message().trim().to_owned())
+                    .label(e.span().unwrap_or(0..0), "here");
+                return Err(ConfigError::Invalid {
+                    name: name.to_owned(),
+                    problems: attach(vec![p]),
+                });
+            }
+            Err(_) => {
+                return Err(ConfigError::Invalid {
+                    name: name.to_owned(),
+                    problems: attach(structural),
+                });
+            }
+        };
 
     let (desired, mut semantic) = validate::validate(&raw, ctx);
     if checked.dropped_top.iter().any(|k| k == "member") {

@@ -12,7 +12,10 @@ use toml::Spanned;
 /// The whole etcdfile.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "etcdfile", description = "The etcd cluster etcdplan reconciles: etcdfile.toml")]
+#[schemars(
+    title = "etcdfile",
+    description = "The etcd cluster etcdplan reconciles: etcdfile.toml"
+)]
 pub struct RawEtcdfile {
     /// The cluster's identity.
     #[schemars(with = "RawCluster")]

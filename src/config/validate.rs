@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::desired::{Desired, DesiredMember, EtcdSettings, Hosts, ServiceKind, Ssh, Tls, Transport};
+use super::desired::{
+    Desired, DesiredMember, EtcdSettings, Hosts, ServiceKind, Ssh, Tls, Transport,
+};
 use super::diagnostic::{Level, Problem};
 use super::raw::{RawCompactionMode, RawEtcdfile, RawMember, RawService, RawTransport, SizeValue};
 use crate::model::{
@@ -138,8 +140,11 @@ impl Validator<'_> {
                 );
             } else if q.bytes() == 0 {
                 self.push(
-                    Problem::warning("etcdfile::zero-quota", "quota_backend_bytes = 0 means etcd's default of 2GiB")
-                        .label(span, "0 bytes"),
+                    Problem::warning(
+                        "etcdfile::zero-quota",
+                        "quota_backend_bytes = 0 means etcd's default of 2GiB",
+                    )
+                    .label(span, "0 bytes"),
                 );
             }
         }
@@ -197,7 +202,10 @@ impl Validator<'_> {
                 let fix = match &e {
                     crate::model::SizeError::DecimalUnit(u) => {
                         let b = u.trim_end_matches(['B', 'b']).to_ascii_uppercase();
-                        format!(" (did you mean \"{}{b}iB\"?)", text.trim_end_matches(u.as_str()))
+                        format!(
+                            " (did you mean \"{}{b}iB\"?)",
+                            text.trim_end_matches(u.as_str())
+                        )
                     }
                     crate::model::SizeError::Space => format!(" (\"{}\")", text.replace(' ', "")),
                     _ => String::new(),
@@ -246,15 +254,28 @@ impl Validator<'_> {
         })
     }
 
-    fn hosts(&mut self, raw: &RawEtcdfile, transport: Transport, service: ServiceKind) -> Option<Hosts> {
+    fn hosts(
+        &mut self,
+        raw: &RawEtcdfile,
+        transport: Transport,
+        service: ServiceKind,
+    ) -> Option<Hosts> {
         let h = &raw.hosts;
-        let user = h.ssh_user.as_ref().map_or("root".to_owned(), |u| u.get_ref().clone());
+        let user = h
+            .ssh_user
+            .as_ref()
+            .map_or("root".to_owned(), |u| u.get_ref().clone());
         if let Some(u) = &h.ssh_user
-            && (u.get_ref().is_empty() || u.get_ref().contains(|c: char| c.is_whitespace() || c == '@'))
+            && (u.get_ref().is_empty()
+                || u.get_ref()
+                    .contains(|c: char| c.is_whitespace() || c == '@'))
         {
             self.push(
-                Problem::error("etcdfile::bad-ssh-user", format!("invalid ssh_user {:?}", u.get_ref()))
-                    .label(u.span(), "not a user name"),
+                Problem::error(
+                    "etcdfile::bad-ssh-user",
+                    format!("invalid ssh_user {:?}", u.get_ref()),
+                )
+                .label(u.span(), "not a user name"),
             );
         }
         let port = h
@@ -298,7 +319,9 @@ impl Validator<'_> {
     ) -> Option<PathBuf> {
         let s = v.get_ref();
         if s.is_empty() {
-            self.push(Problem::error("etcdfile::bad-path", "the path is empty").label(v.span(), "empty"));
+            self.push(
+                Problem::error("etcdfile::bad-path", "the path is empty").label(v.span(), "empty"),
+            );
             return None;
         }
         let mut rest = s.as_str();
@@ -307,7 +330,9 @@ impl Validator<'_> {
             let ph = close.map(|c| &rest[open..=c]);
             if ph != Some("{name}") || !allow_name {
                 let msg = match ph {
-                    Some("{name}") => "{name} is only allowed in data_dir, config_dir and state_dir".to_owned(),
+                    Some("{name}") => {
+                        "{name} is only allowed in data_dir, config_dir and state_dir".to_owned()
+                    }
                     Some(p) => format!("unknown placeholder {p}"),
                     None => "unclosed '{' in path".to_owned(),
                 };
@@ -362,11 +387,18 @@ impl Validator<'_> {
             );
             return None;
         }
-        let default_client = e.client_port.as_ref().map_or(DEFAULT_CLIENT_PORT, |p| *p.get_ref());
-        let default_peer = e.peer_port.as_ref().map_or(DEFAULT_PEER_PORT, |p| *p.get_ref());
+        let default_client = e
+            .client_port
+            .as_ref()
+            .map_or(DEFAULT_CLIENT_PORT, |p| *p.get_ref());
+        let default_peer = e
+            .peer_port
+            .as_ref()
+            .map_or(DEFAULT_PEER_PORT, |p| *p.get_ref());
         let host_side = PathSide::Host(transport);
         let default_dir = |v: &Option<Spanned<String>>, d: &str| {
-            v.clone().unwrap_or_else(|| Spanned::new(0..0, d.to_owned()))
+            v.clone()
+                .unwrap_or_else(|| Spanned::new(0..0, d.to_owned()))
         };
         let data_dir = default_dir(&e.data_dir, "/var/lib/etcd");
         let config_dir = default_dir(&h.config_dir, "/etc/etcd");
@@ -390,10 +422,13 @@ impl Validator<'_> {
             };
             if let Some(prev) = by_name.get(rm.name.get_ref()) {
                 self.push(
-                    Problem::error("etcdfile::duplicate-member", format!("two members are named {:?}", rm.name.get_ref()))
-                        .label(prev.clone(), "first here")
-                        .label(rm.name.span(), "again here")
-                        .help("member names must be unique"),
+                    Problem::error(
+                        "etcdfile::duplicate-member",
+                        format!("two members are named {:?}", rm.name.get_ref()),
+                    )
+                    .label(prev.clone(), "first here")
+                    .label(rm.name.span(), "again here")
+                    .help("member names must be unique"),
                 );
                 ok = false;
             } else {
@@ -403,18 +438,27 @@ impl Validator<'_> {
                 Ok(a) => Some(a),
                 Err(err) => {
                     self.push(
-                        Problem::error("etcdfile::bad-address", format!("invalid address {:?}", rm.address.get_ref()))
-                            .label(rm.address.span(), err.to_string()),
+                        Problem::error(
+                            "etcdfile::bad-address",
+                            format!("invalid address {:?}", rm.address.get_ref()),
+                        )
+                        .label(rm.address.span(), err.to_string()),
                     );
                     None
                 }
             };
-            let client = rm.client_port.as_ref().map_or(default_client, |p| *p.get_ref());
+            let client = rm
+                .client_port
+                .as_ref()
+                .map_or(default_client, |p| *p.get_ref());
             let peer = rm.peer_port.as_ref().map_or(default_peer, |p| *p.get_ref());
             if client == peer {
                 let mut p = Problem::error(
                     "etcdfile::same-port",
-                    format!("member {:?} would use port {client} for both client and peer traffic", rm.name.get_ref()),
+                    format!(
+                        "member {:?} would use port {client} for both client and peer traffic",
+                        rm.name.get_ref()
+                    ),
                 );
                 for s in [&rm.client_port, &rm.peer_port, &e.client_port, &e.peer_port]
                     .into_iter()
@@ -471,7 +515,10 @@ impl Validator<'_> {
             for (rb, b) in &members[..i] {
                 if a.address == b.address {
                     let a_ports = [a.client_port, a.peer_port];
-                    if let Some(port) = [b.client_port, b.peer_port].into_iter().find(|p| a_ports.contains(p)) {
+                    if let Some(port) = [b.client_port, b.peer_port]
+                        .into_iter()
+                        .find(|p| a_ports.contains(p))
+                    {
                         ok = false;
                         self.push(
                             Problem::error(
@@ -522,9 +569,15 @@ impl Validator<'_> {
                     p = p.label(members[i].0.span(), members[i].1.name.to_string());
                 }
                 let hint = if dirs[k].span() == (0..0) {
-                    format!("set {key} with {{name}} in it, e.g. \"{}\"", suggest_name_path(&path))
+                    format!(
+                        "set {key} with {{name}} in it, e.g. \"{}\"",
+                        suggest_name_path(&path)
+                    )
                 } else {
-                    format!("put {{name}} in {key}, e.g. \"{}\"", suggest_name_path(&path))
+                    format!(
+                        "put {{name}} in {key}, e.g. \"{}\"",
+                        suggest_name_path(&path)
+                    )
                 };
                 self.push(p.help(hint));
             }
@@ -535,7 +588,7 @@ impl Validator<'_> {
     fn size_warnings(&mut self, members: &[Spanned<RawMember>]) {
         let n = members.len();
         let Some(last) = members.last() else { return };
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             self.push(
                 Problem::warning("etcdfile::even-members", format!("{n} members tolerate no more failures than {}", n - 1))
                     .label(last.span(), format!("member #{n}"))

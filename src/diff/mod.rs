@@ -154,10 +154,15 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
     if let Some(c) = &live.cluster {
         for lm in &c.members {
             let known = d.members.iter().any(|m| {
-                lm.name == m.name.as_str() || (!lm.started() && lm.peer_urls.contains(&m.peer_url(&d.tls)))
+                lm.name == m.name.as_str()
+                    || (!lm.started() && lm.peer_urls.contains(&m.peer_url(&d.tls)))
             });
             if !known {
-                let shown = if lm.name.is_empty() { format!("(unstarted {})", lm.id) } else { lm.name.clone() };
+                let shown = if lm.name.is_empty() {
+                    format!("(unstarted {})", lm.id)
+                } else {
+                    lm.name.clone()
+                };
                 blockers.push(Blocker {
                     member: MemberName::parse(&lm.name).ok(),
                     message: format!(
@@ -177,7 +182,12 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
 }
 
 /// The files a member should have, and which of them differ from the host.
-fn file_changes(d: &Desired, m: &DesiredMember, facts: &HostFacts, initial: &Initial) -> Vec<FileChange> {
+fn file_changes(
+    d: &Desired,
+    m: &DesiredMember,
+    facts: &HostFacts,
+    initial: &Initial,
+) -> Vec<FileChange> {
     hostfiles::member_files(d, m, initial)
         .into_iter()
         .filter_map(|f| {
@@ -221,7 +231,9 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
                 d.etcd.binary.display(),
                 m.address
             ),
-            help: "install etcd there (Debian: apt-get install etcd-server) or set `binary` in [etcd]".into(),
+            help:
+                "install etcd there (Debian: apt-get install etcd-server) or set `binary` in [etcd]"
+                    .into(),
         });
     }
     if facts.service == ServiceState::Stopped
@@ -231,8 +243,13 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
             let busy = listening.iter().any(|a| {
                 a.rsplit_once(':').is_some_and(|(host, p)| {
                     p == port.to_string()
-                        && [m.address.to_string(), "0.0.0.0".into(), "*".into(), "[::]".into()]
-                            .contains(&host.to_owned())
+                        && [
+                            m.address.to_string(),
+                            "0.0.0.0".into(),
+                            "*".into(),
+                            "[::]".into(),
+                        ]
+                        .contains(&host.to_owned())
                 })
             });
             if busy {
@@ -286,15 +303,30 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
     }
 }
 
-fn down_member(d: &Desired, m: &DesiredMember, facts: &HostFacts, changes: &mut Vec<Change>, blockers: &mut Vec<Blocker>) {
+fn down_member(
+    d: &Desired,
+    m: &DesiredMember,
+    facts: &HostFacts,
+    changes: &mut Vec<Change>,
+    blockers: &mut Vec<Blocker>,
+) {
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, facts, &initial);
     let running = matches!(facts.service, ServiceState::Running(_));
     let (action, reason) = match (running, facts.data) {
         (true, _) if files.is_empty() => return,
-        (true, _) => (Action::Restart, "running with other settings while the cluster has no quorum".to_owned()),
-        (false, DataDir::Member) => (Action::Start, "stopped; its data is kept and it starts again".to_owned()),
-        (false, _) => (Action::Create, format!("bootstraps with the new cluster {:?}", d.cluster.as_str())),
+        (true, _) => (
+            Action::Restart,
+            "running with other settings while the cluster has no quorum".to_owned(),
+        ),
+        (false, DataDir::Member) => (
+            Action::Start,
+            "stopped; its data is kept and it starts again".to_owned(),
+        ),
+        (false, _) => (
+            Action::Create,
+            format!("bootstraps with the new cluster {:?}", d.cluster.as_str()),
+        ),
     };
     if !running {
         preflight(d, m, facts, blockers);
@@ -355,11 +387,15 @@ fn running_member(
         };
         (Action::Start, why.to_owned())
     } else if !files.is_empty() {
-        (Action::Restart, "settings change; etcd reads them at start".to_owned())
+        (
+            Action::Restart,
+            "settings change; etcd reads them at start".to_owned(),
+        )
     } else if stale_process(d, m, facts, &initial) {
         (
             Action::Restart,
-            "its config file changed, but etcd has not restarted since (an interrupted apply?)".to_owned(),
+            "its config file changed, but etcd has not restarted since (an interrupted apply?)"
+                .to_owned(),
         )
     } else {
         return;

@@ -139,7 +139,11 @@ pub struct Context<'a> {
 }
 
 /// Applies the plan's steps in order, stopping at the first failure.
-pub async fn apply(plan: &Plan, ctx: &Context<'_>, on_event: &mut (dyn FnMut(Event) + Send)) -> Result<Report, ApplyError> {
+pub async fn apply(
+    plan: &Plan,
+    ctx: &Context<'_>,
+    on_event: &mut (dyn FnMut(Event) + Send),
+) -> Result<Report, ApplyError> {
     let start = Instant::now();
     let total = plan.steps.len();
     let mut done = Vec::new();
@@ -162,7 +166,10 @@ pub async fn apply(plan: &Plan, ctx: &Context<'_>, on_event: &mut (dyn FnMut(Eve
             });
         }
         let secs = t.elapsed().as_secs_f64();
-        on_event(Event::StepFinished { index, seconds: secs });
+        on_event(Event::StepFinished {
+            index,
+            seconds: secs,
+        });
         done.push(step.describe());
         timings.push((step.describe(), secs));
     }
@@ -172,7 +179,10 @@ pub async fn apply(plan: &Plan, ctx: &Context<'_>, on_event: &mut (dyn FnMut(Eve
     })
 }
 
-fn member<'a>(ctx: &'a Context<'_>, name: &MemberName) -> Result<(&'a DesiredMember, Arc<dyn Host>), StepError> {
+fn member<'a>(
+    ctx: &'a Context<'_>,
+    name: &MemberName,
+) -> Result<(&'a DesiredMember, Arc<dyn Host>), StepError> {
     let m = ctx
         .desired
         .member(name)
@@ -201,7 +211,10 @@ async fn run_checked(host: &dyn Host, script: &Script) -> Result<String, StepErr
 
 async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
     match step {
-        Step::WriteFiles { member: name, files } => {
+        Step::WriteFiles {
+            member: name,
+            files,
+        } => {
             let (_, host) = member(ctx, name)?;
             for f in files {
                 let script = Script::new(
@@ -246,7 +259,11 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
 
 /// Refuses a disruption unless every other voter is healthy enough that one
 /// more member down keeps the cluster within its fault tolerance.
-async fn check_may_disrupt(ctx: &Context<'_>, target: &MemberName, what: &str) -> Result<(), StepError> {
+async fn check_may_disrupt(
+    ctx: &Context<'_>,
+    target: &MemberName,
+    what: &str,
+) -> Result<(), StepError> {
     let view = gate::cluster_view(ctx).await?;
     let voters: Vec<Voter> = view
         .into_iter()

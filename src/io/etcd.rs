@@ -182,7 +182,9 @@ fn parse_urls(urls: &[String]) -> Vec<Endpoint> {
 #[async_trait]
 impl EtcdApi for EtcdClient {
     async fn member_list(&self, ep: &Endpoint) -> Result<Vec<ApiMember>, EtcdError> {
-        let resp = self.with(ep, |mut c| async move { c.member_list().await }).await?;
+        let resp = self
+            .with(ep, |mut c| async move { c.member_list().await })
+            .await?;
         Ok(resp
             .members()
             .iter()
@@ -197,7 +199,9 @@ impl EtcdApi for EtcdClient {
     }
 
     async fn status(&self, ep: &Endpoint) -> Result<ApiStatus, EtcdError> {
-        let s = self.with(ep, |mut c| async move { c.status().await }).await?;
+        let s = self
+            .with(ep, |mut c| async move { c.status().await })
+            .await?;
         let header = s.header();
         let non_neg = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(ApiStatus {
@@ -238,7 +242,10 @@ impl EtcdApi for EtcdClient {
     }
 
     async fn move_leader(&self, ep: &Endpoint, to: MemberId) -> Result<(), EtcdError> {
-        self.with(ep, |mut c| async move { c.move_leader(to.0).await.map(|_| ()) })
-            .await
+        self.with(
+            ep,
+            |mut c| async move { c.move_leader(to.0).await.map(|_| ()) },
+        )
+        .await
     }
 }

@@ -166,8 +166,7 @@ impl Host for LocalHost {
 /// Quotes a word for POSIX sh.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-:=,@+".contains(c))
     {
         return s.to_owned();

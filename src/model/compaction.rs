@@ -90,12 +90,16 @@ fn is_duration(s: &str) -> bool {
         return false;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return false;
         }
         rest = &rest[digits..];
-        let unit = ["ms", "h", "m", "s"].into_iter().find(|u| rest.starts_with(u));
+        let unit = ["ms", "h", "m", "s"]
+            .into_iter()
+            .find(|u| rest.starts_with(u));
         match unit {
             Some(u) => rest = &rest[u.len()..],
             None => return false,

@@ -107,6 +107,9 @@ mod tests {
         assert_eq!(MemberName::parse("a b"), Err(NameError::BadChar(' ')));
         assert_eq!(MemberName::parse(""), Err(NameError::Empty));
         assert_eq!(MemberName::parse("-x"), Err(NameError::BadStart));
-        assert_eq!(MemberName::parse(&"x".repeat(64)), Err(NameError::TooLong(64)));
+        assert_eq!(
+            MemberName::parse(&"x".repeat(64)),
+            Err(NameError::TooLong(64))
+        );
     }
 }

@@ -192,7 +192,10 @@ mod tests {
     #[test]
     fn addresses() {
         assert!(matches!(Address::parse("10.0.0.1"), Ok(Address::Ip(_))));
-        assert!(matches!(Address::parse("etcd-1.example.com"), Ok(Address::Dns(_))));
+        assert!(matches!(
+            Address::parse("etcd-1.example.com"),
+            Ok(Address::Dns(_))
+        ));
         assert_eq!(Address::parse("http://x"), Err(AddressError::Url));
         assert_eq!(Address::parse("10.0.0.1:2379"), Err(AddressError::WithPort));
         assert!(Address::parse("bad_host").is_err());
@@ -204,7 +207,11 @@ mod tests {
 
     #[test]
     fn endpoints_round_trip() {
-        for s in ["http://127.0.0.1:2380", "https://[::1]:2379", "https://etcd-1:2379"] {
+        for s in [
+            "http://127.0.0.1:2380",
+            "https://[::1]:2379",
+            "https://etcd-1:2379",
+        ] {
             let e = Endpoint::parse(s);
             assert_eq!(e.map(|e| e.to_string()).as_deref(), Some(s));
         }

@@ -27,7 +27,7 @@ impl Quorum {
 
     /// Whether one more voter may go offline (a restart, a stop) without losing quorum.
     pub fn may_take_one_down(self) -> bool {
-        self.down + 1 <= tolerance(self.voters)
+        self.down < tolerance(self.voters)
     }
 }
 

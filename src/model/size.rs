@@ -66,8 +66,10 @@ impl ByteSize {
             1
         } else if let Some((_, f)) = UNITS.iter().find(|(u, _)| *u == unit) {
             *f
-        } else if ["K", "KB", "M", "MB", "G", "GB", "T", "TB", "k", "kB", "Gb", "Mb"]
-            .contains(&unit)
+        } else if [
+            "K", "KB", "M", "MB", "G", "GB", "T", "TB", "k", "kB", "Gb", "Mb",
+        ]
+        .contains(&unit)
         {
             return Err(SizeError::DecimalUnit(unit.to_owned()));
         } else {
@@ -87,7 +89,7 @@ impl fmt::Display for ByteSize {
     /// The largest binary unit that divides the size exactly, so "2GiB" reads back as written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, factor) in UNITS.iter().rev() {
-            if *factor > 1 && self.0 >= *factor && self.0 % factor == 0 {
+            if *factor > 1 && self.0 >= *factor && self.0.is_multiple_of(*factor) {
                 return write!(f, "{}{unit}", self.0 / factor);
             }
         }
@@ -127,16 +129,28 @@ mod tests {
         assert_eq!(ByteSize::parse("2GiB"), Ok(ByteSize(2 << 30)));
         assert_eq!(ByteSize::parse("512MiB"), Ok(ByteSize(512 << 20)));
         assert_eq!(ByteSize::parse("2147483648"), Ok(ByteSize(2 << 30)));
-        assert_eq!(ByteSize::parse("8GiB").map(|s| s.to_string()).ok().as_deref(), Some("8GiB"));
+        assert_eq!(
+            ByteSize::parse("8GiB")
+                .map(|s| s.to_string())
+                .ok()
+                .as_deref(),
+            Some("8GiB")
+        );
     }
 
     #[test]
     fn refuses_ambiguous_sizes() {
         assert_eq!(ByteSize::parse("2 GiB"), Err(SizeError::Space));
-        assert_eq!(ByteSize::parse("2GB"), Err(SizeError::DecimalUnit("GB".into())));
+        assert_eq!(
+            ByteSize::parse("2GB"),
+            Err(SizeError::DecimalUnit("GB".into()))
+        );
         assert_eq!(ByteSize::parse("1.5GiB"), Err(SizeError::BadNumber));
         assert_eq!(ByteSize::parse("-1"), Err(SizeError::BadNumber));
-        assert_eq!(ByteSize::parse("2XiB"), Err(SizeError::UnknownUnit("XiB".into())));
+        assert_eq!(
+            ByteSize::parse("2XiB"),
+            Err(SizeError::UnknownUnit("XiB".into()))
+        );
         assert_eq!(ByteSize::parse("99999999999TiB"), Err(SizeError::Overflow));
     }
 

@@ -56,7 +56,11 @@ impl EtcdVersion {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(patch_str.len());
         let patch = patch_str[..digits].parse().ok()?;
-        Some(Self { major, minor, patch })
+        Some(Self {
+            major,
+            minor,
+            patch,
+        })
     }
 
     /// Reads the first "etcd Version: X" line of `etcd --version`.

@@ -94,7 +94,8 @@ else echo 'data other'; fi\n"
 /// Parses the probe's output.
 pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFacts, String> {
     let paths = super::owned_paths(d, m);
-    let mut files: Vec<(PathBuf, Option<String>)> = paths.iter().map(|p| (p.clone(), None)).collect();
+    let mut files: Vec<(PathBuf, Option<String>)> =
+        paths.iter().map(|p| (p.clone(), None)).collect();
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
     let mut started_config = None;
     for line in out.lines() {
@@ -102,8 +103,9 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
             let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
             let i: usize = idx.parse().map_err(|_| "bad file index")?;
             if content != "-" {
-                let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
-                    .map_err(|_| "bad base64 in probe")?;
+                let bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
+                        .map_err(|_| "bad base64 in probe")?;
                 if let Some(slot) = files.get_mut(i) {
                     slot.1 = Some(String::from_utf8_lossy(&bytes).into_owned());
                 }
@@ -159,4 +161,3 @@ pub async fn probe(host: &dyn Host, d: &Desired, m: &DesiredMember) -> HostState
         },
     }
 }
-

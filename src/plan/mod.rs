@@ -60,7 +60,11 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Self::WriteFiles { member, files } => {
-                format!("write {} file{} for {member}", files.len(), if files.len() == 1 { "" } else { "s" })
+                format!(
+                    "write {} file{} for {member}",
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" }
+                )
             }
             Self::Start { member } => format!("start {member}"),
             Self::Restart { member } => format!("restart {member}"),
@@ -121,7 +125,11 @@ impl Plan {
     /// The step graph, for `plan --graph`.
     pub fn graph(&self) -> DiGraph<String, ()> {
         let mut g = DiGraph::new();
-        let nodes: Vec<NodeIndex> = self.steps.iter().map(|s| g.add_node(s.describe())).collect();
+        let nodes: Vec<NodeIndex> = self
+            .steps
+            .iter()
+            .map(|s| g.add_node(s.describe()))
+            .collect();
         for &(a, b) in &self.edges {
             g.add_edge(nodes[a], nodes[b], ());
         }
@@ -150,8 +158,12 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                     })
                 });
                 let step = match c.action {
-                    Action::Restart => Step::Restart { member: c.member.clone() },
-                    _ => Step::Start { member: c.member.clone() },
+                    Action::Restart => Step::Restart {
+                        member: c.member.clone(),
+                    },
+                    _ => Step::Start {
+                        member: c.member.clone(),
+                    },
                 };
                 let s = b.add(step);
                 b.edge_opt(write, s);
@@ -173,7 +185,10 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             let voters: Vec<_> = cluster
                 .map(|c| c.members.iter().filter(|m| !m.is_learner).collect())
                 .unwrap_or_default();
-            let repairs: Vec<&Change> = changes.iter().filter(|c| c.action == Action::Start).collect();
+            let repairs: Vec<&Change> = changes
+                .iter()
+                .filter(|c| c.action == Action::Start)
+                .collect();
             let down_after_repairs = voters
                 .iter()
                 .filter(|v| !v.healthy() && !repairs.iter().any(|r| Some(v.id) == r.id))
@@ -187,7 +202,13 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                 let down: Vec<&str> = voters
                     .iter()
                     .filter(|v| !v.healthy() && !repairs.iter().any(|r| Some(v.id) == r.id))
-                    .map(|v| if v.name.is_empty() { "(unstarted)" } else { v.name.as_str() })
+                    .map(|v| {
+                        if v.name.is_empty() {
+                            "(unstarted)"
+                        } else {
+                            v.name.as_str()
+                        }
+                    })
                     .collect();
                 notes.push(if q.down == 0 {
                     format!(
@@ -203,8 +224,9 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                         down.join(", ")
                     )
                 });
-                let (later, now): (Vec<Change>, Vec<Change>) =
-                    changes.into_iter().partition(|c| c.action == Action::Restart);
+                let (later, now): (Vec<Change>, Vec<Change>) = changes
+                    .into_iter()
+                    .partition(|c| c.action == Action::Restart);
                 changes = now;
                 deferred = later;
             }
@@ -217,15 +239,22 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                         files: c.files.clone(),
                     })
                 });
-                let s = b.add(Step::Start { member: c.member.clone() });
-                let g = b.add(Step::WaitHealthy { members: vec![c.member.clone()] });
+                let s = b.add(Step::Start {
+                    member: c.member.clone(),
+                });
+                let g = b.add(Step::WaitHealthy {
+                    members: vec![c.member.clone()],
+                });
                 b.edge_opt(write, s);
                 b.edge_opt(prev, s);
                 b.edge(s, g);
                 prev = Some(g);
             }
             // Then rolling restarts: followers in file order, the leader last.
-            let mut restarts: Vec<&Change> = changes.iter().filter(|c| c.action == Action::Restart).collect();
+            let mut restarts: Vec<&Change> = changes
+                .iter()
+                .filter(|c| c.action == Action::Restart)
+                .collect();
             restarts.sort_by_key(|c| c.leader);
             let mut first_restarted: Option<&Change> = None;
             for c in restarts {
@@ -253,8 +282,12 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                         prev = Some(mv);
                     }
                 }
-                let r = b.add(Step::Restart { member: c.member.clone() });
-                let g = b.add(Step::WaitHealthy { members: vec![c.member.clone()] });
+                let r = b.add(Step::Restart {
+                    member: c.member.clone(),
+                });
+                let g = b.add(Step::WaitHealthy {
+                    members: vec![c.member.clone()],
+                });
                 b.edge(write, r);
                 b.edge_opt(prev, r);
                 b.edge(r, g);
@@ -268,9 +301,18 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
 
     let (steps, edges) = b.finish();
     let summary = Summary {
-        add: changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Add)).count(),
-        change: changes.iter().filter(|c| matches!(c.action, Action::Start | Action::Restart)).count(),
-        remove: changes.iter().filter(|c| c.action == Action::Remove).count(),
+        add: changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Create | Action::Add))
+            .count(),
+        change: changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Start | Action::Restart))
+            .count(),
+        remove: changes
+            .iter()
+            .filter(|c| c.action == Action::Remove)
+            .count(),
     };
     Plan {
         situation: diff.situation,

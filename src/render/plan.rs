@@ -31,7 +31,13 @@ pub fn unified_diff(f: &FileChange, style: Style, indent: &str) -> String {
         let _ = writeln!(
             out,
             "{indent}{}",
-            style.dim(&format!("@@ -{},{} +{},{} @@", start(o, oe - o), oe - o, start(n, ne - n), ne - n))
+            style.dim(&format!(
+                "@@ -{},{} +{},{} @@",
+                start(o, oe - o),
+                oe - o,
+                start(n, ne - n),
+                ne - n
+            ))
         );
         for op in &group {
             for ch in d.iter_changes(op) {
@@ -88,7 +94,12 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
     if !plan.changes.is_empty() {
         let _ = writeln!(out);
     }
-    let width = plan.changes.iter().map(|c| c.member.as_str().len()).max().unwrap_or(0);
+    let width = plan
+        .changes
+        .iter()
+        .map(|c| c.member.as_str().len())
+        .max()
+        .unwrap_or(0);
     let mut shown_files: Vec<(Vec<String>, String)> = Vec::new();
     for c in &plan.changes {
         let sym = match c.action {
@@ -129,9 +140,9 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
                 d.lines().skip(2).collect::<Vec<_>>().join("\n")
             })
             .collect();
-        let same = shown_files
-            .iter()
-            .find(|(b, _)| !bodies.is_empty() && *b == bodies && c.files.iter().all(|f| f.before.is_some()));
+        let same = shown_files.iter().find(|(b, _)| {
+            !bodies.is_empty() && *b == bodies && c.files.iter().all(|f| f.before.is_some())
+        });
         if let Some((_, first)) = same {
             let _ = writeln!(out, "      (same change as {first})");
             continue;
@@ -159,7 +170,11 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
     }
     if !plan.blockers.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(out, "{}", style.red(&style.bold("This plan cannot be applied:")));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&style.bold("This plan cannot be applied:"))
+        );
         for b in &plan.blockers {
             let _ = writeln!(out, "  {} {}", style.red("✗"), b.message);
             let _ = writeln!(out, "    {}", style.dim(&format!("→ {}", b.help)));
@@ -204,9 +219,16 @@ pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let after: Vec<usize> = plan.edges.iter().filter(|(_, b)| *b == i).map(|(a, _)| *a).collect();
+            let after: Vec<usize> = plan
+                .edges
+                .iter()
+                .filter(|(_, b)| *b == i)
+                .map(|(a, _)| *a)
+                .collect();
             let member = match s {
-                Step::WriteFiles { member, .. } | Step::Start { member } | Step::Restart { member } => {
+                Step::WriteFiles { member, .. }
+                | Step::Start { member }
+                | Step::Restart { member } => {
                     serde_json::json!(member)
                 }
                 Step::MoveLeader { from, to, .. } => serde_json::json!({"from": from, "to": to}),

@@ -11,7 +11,10 @@ fn join(urls: &[crate::model::Endpoint]) -> String {
     if urls.is_empty() {
         return "-".into();
     }
-    urls.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    urls.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn health(m: &LiveMember) -> String {
@@ -35,37 +38,72 @@ fn health(m: &LiveMember) -> String {
 pub fn human(live: &Live, d: &Desired, style: Style) -> String {
     let mut out = String::new();
     let Some(c) = &live.cluster else {
-        let _ = writeln!(out, "{}", style.red("No member answers: the cluster is not running."));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red("No member answers: the cluster is not running.")
+        );
         for (ep, why) in &live.unreachable {
             let _ = writeln!(out, "  {ep}: {why}");
         }
-        let _ = writeln!(out, "Run `etcdplan plan` to see what it would take to start it.");
+        let _ = writeln!(
+            out,
+            "Run `etcdplan plan` to see what it would take to start it."
+        );
         return out;
     };
     let leader = c.leader();
     let header = [
-        "ID", "NAME", "PEER URLS", "CLIENT URLS", "LEADER", "VERSION", "DB SIZE", "RAFT INDEX", "LEARNER", "HEALTH",
+        "ID",
+        "NAME",
+        "PEER URLS",
+        "CLIENT URLS",
+        "LEADER",
+        "VERSION",
+        "DB SIZE",
+        "RAFT INDEX",
+        "LEARNER",
+        "HEALTH",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
     for m in &c.members {
         let st = m.status.as_ref().ok();
         rows.push(vec![
             m.id.to_string(),
-            if m.name.is_empty() { "(unstarted)".into() } else { m.name.clone() },
+            if m.name.is_empty() {
+                "(unstarted)".into()
+            } else {
+                m.name.clone()
+            },
             join(&m.peer_urls),
             join(&m.client_urls),
-            if Some(m.id) == leader { "*".into() } else { String::new() },
-            st.and_then(|s| s.version).map_or("-".into(), |v| v.to_string()),
+            if Some(m.id) == leader {
+                "*".into()
+            } else {
+                String::new()
+            },
+            st.and_then(|s| s.version)
+                .map_or("-".into(), |v| v.to_string()),
             st.map_or("-".into(), |s| ByteSize(s.db_size).human()),
             st.map_or("-".into(), |s| s.raft_index.to_string()),
-            if m.is_learner { "yes".into() } else { "no".into() },
+            if m.is_learner {
+                "yes".into()
+            } else {
+                "no".into()
+            },
             health(m),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    let _ = writeln!(out, "Cluster {:?} ({}), {} members", d.cluster.as_str(), c.id, c.members.len());
+    let _ = writeln!(
+        out,
+        "Cluster {:?} ({}), {} members",
+        d.cluster.as_str(),
+        c.id,
+        c.members.len()
+    );
     for (ri, r) in rows.iter().enumerate() {
         let line: Vec<String> = r
             .iter()
@@ -77,7 +115,11 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         let _ = writeln!(out, "{line}");
     }
     for a in &c.alarms {
-        let _ = writeln!(out, "{}", style.red(&format!("ALARM {} raised by member {}", a.kind, a.member)));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&format!("ALARM {} raised by member {}", a.kind, a.member))
+        );
     }
     for m in &d.members {
         if c.find(&m.name, &m.peer_url(&d.tls)).is_none() {

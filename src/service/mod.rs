@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn probe_lines() {
-        assert_eq!(parse_probe("service running 42"), Some(ServiceState::Running(42)));
+        assert_eq!(
+            parse_probe("service running 42"),
+            Some(ServiceState::Running(42))
+        );
         assert_eq!(parse_probe("service stopped"), Some(ServiceState::Stopped));
         assert_eq!(parse_probe("service ???"), None);
     }

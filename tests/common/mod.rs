@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use etcdplan::config::{self, Context, Desired};
 use etcdplan::hostfiles::{self, Initial};
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
-use etcdplan::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus};
+use etcdplan::observe::{
+    Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
+};
 use etcdplan::service::ServiceState;
 
 /// A 3-member ssh cluster with the process service, `extra` appended to [etcd].
@@ -17,7 +19,10 @@ pub fn desired_with(n: usize, etcd_extra: &str) -> Desired {
         "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{etcd_extra}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\n"
     );
     for i in 1..=n {
-        text.push_str(&format!("\n[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n", 10 + i));
+        text.push_str(&format!(
+            "\n[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n",
+            10 + i
+        ));
     }
     desired_from(&text)
 }
@@ -79,10 +84,11 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         let fm = &from.members[i];
         hostfiles::etcd_config(from, fm, &Initial::bootstrap(from))
     });
-    let started_config = spec
-        .started_config
-        .clone()
-        .or_else(|| (spec.running).then(|| file.as_deref().map(config::hash)).flatten());
+    let started_config = spec.started_config.clone().or_else(|| {
+        (spec.running)
+            .then(|| file.as_deref().map(config::hash))
+            .flatten()
+    });
     HostFacts {
         files: vec![(m.config_file(), file)],
         data: spec.data,

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The tests: set up this machine, then formatting, lints, and every test level
+# (unit, planner goldens and quorum simulator, real etcd in network namespaces).
+# The real-etcd tests need root; with CI=true a test that cannot run fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh "$@"
+cargo fmt --check
+cargo clippy --locked --all-targets --quiet -- -D warnings
+cargo test --locked
