@@ -52,7 +52,10 @@ fn demo_cluster_from_nothing_to_rolling_change() {
     // A key written through one member is read through another.
     let put = site.etcdctl("127.0.0.11:2379", &["put", "greeting", "hello from etcd-1"]);
     assert!(put.status.success(), "{}", text(&put));
-    let get = site.etcdctl("127.0.0.13:2379", &["get", "greeting", "--print-value-only"]);
+    let get = site.etcdctl(
+        "127.0.0.13:2379",
+        &["get", "greeting", "--print-value-only"],
+    );
     assert_eq!(
         String::from_utf8_lossy(&get.stdout).trim(),
         "hello from etcd-1",
@@ -86,7 +89,10 @@ fn demo_cluster_from_nothing_to_rolling_change() {
         "{}",
         text(&out)
     );
-    let get = site.etcdctl("127.0.0.12:2379", &["get", "greeting", "--print-value-only"]);
+    let get = site.etcdctl(
+        "127.0.0.12:2379",
+        &["get", "greeting", "--print-value-only"],
+    );
     assert_eq!(
         String::from_utf8_lossy(&get.stdout).trim(),
         "hello from etcd-1"
