@@ -25,7 +25,7 @@ pub struct ApiMember {
 }
 
 /// One member's Status answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ApiStatus {
     /// Cluster id from the response header.
     pub cluster_id: ClusterId,

@@ -14,7 +14,7 @@ use futures::future::join_all;
 
 use crate::config::Desired;
 use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, Host, HostMap};
-use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MemberName};
+use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
 pub use host::{Binary, DataDir, HostFacts, parse_probe, probe_script};
 
@@ -61,25 +61,12 @@ pub struct LiveMember {
     pub status: Result<MemberStatus, String>,
 }
 
-/// Status plus the result of a quorum read through the member.
+/// What the member reports about itself, plus a quorum read through it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MemberStatus {
-    /// Binary version.
-    pub version: Option<EtcdVersion>,
-    /// Backend size.
-    pub db_size: u64,
-    /// Bytes in use.
-    pub db_size_in_use: u64,
-    /// The leader it follows.
-    pub leader: Option<MemberId>,
-    /// Committed index.
-    pub raft_index: u64,
-    /// Applied index.
-    pub raft_applied_index: u64,
-    /// Raft term.
-    pub raft_term: u64,
-    /// Errors it reports.
-    pub errors: Vec<String>,
+    /// The member's own Status answer.
+    #[serde(flatten)]
+    pub reported: ApiStatus,
     /// Whether a linearizable read through it succeeded.
     pub quorum_read: Result<(), String>,
 }
@@ -87,7 +74,9 @@ pub struct MemberStatus {
 impl MemberStatus {
     /// Healthy: has a leader, reports no errors, and serves a quorum read.
     pub fn healthy(&self) -> bool {
-        self.leader.is_some() && self.errors.is_empty() && self.quorum_read.is_ok()
+        self.reported.leader.is_some()
+            && self.reported.errors.is_empty()
+            && self.quorum_read.is_ok()
     }
 }
 
@@ -109,7 +98,7 @@ impl LiveCluster {
         self.members
             .iter()
             .filter_map(|m| m.status.as_ref().ok())
-            .find_map(|s| s.leader)
+            .find_map(|s| s.reported.leader)
     }
 
     /// The live member carrying this desired name, or (never started) this peer URL.
@@ -253,14 +242,7 @@ async fn member_status(
     Ok((
         s.cluster_id,
         MemberStatus {
-            version: s.version,
-            db_size: s.db_size,
-            db_size_in_use: s.db_size_in_use,
-            leader: s.leader,
-            raft_index: s.raft_index,
-            raft_applied_index: s.raft_applied_index,
-            raft_term: s.raft_term,
-            errors: s.errors,
+            reported: s,
             quorum_read: read.map_err(|e| short(&e.to_string(), &ep)),
         },
     ))

@@ -137,6 +137,16 @@ impl Plan {
     }
 }
 
+/// The step that writes a change's files, if it has any.
+fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex> {
+    (!c.files.is_empty()).then(|| {
+        b.add(Step::WriteFiles {
+            member: c.member.clone(),
+            files: c.files.clone(),
+        })
+    })
+}
+
 /// Builds the plan from a diff and the live state it came from.
 pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
     let mut notes = Vec::new();
@@ -151,12 +161,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             let mut last_start = None;
             let mut started = Vec::new();
             for c in &changes {
-                let write = (!c.files.is_empty()).then(|| {
-                    b.add(Step::WriteFiles {
-                        member: c.member.clone(),
-                        files: c.files.clone(),
-                    })
-                });
+                let write = write_step(&mut b, c);
                 let step = match c.action {
                     Action::Restart => Step::Restart {
                         member: c.member.clone(),
@@ -233,12 +238,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             let mut prev: Option<NodeIndex> = None;
             // Repairs first, one member at a time, each gated.
             for c in changes.iter().filter(|c| c.action == Action::Start) {
-                let write = (!c.files.is_empty()).then(|| {
-                    b.add(Step::WriteFiles {
-                        member: c.member.clone(),
-                        files: c.files.clone(),
-                    })
-                });
+                let write = write_step(&mut b, c);
                 let s = b.add(Step::Start {
                     member: c.member.clone(),
                 });
@@ -258,10 +258,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             restarts.sort_by_key(|c| c.leader);
             let mut first_restarted: Option<&Change> = None;
             for c in restarts {
-                let write = b.add(Step::WriteFiles {
-                    member: c.member.clone(),
-                    files: c.files.clone(),
-                });
+                let write = write_step(&mut b, c);
                 if c.leader {
                     // Prefer a member that already runs the new settings.
                     let target = first_restarted
@@ -288,7 +285,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
                 let g = b.add(Step::WaitHealthy {
                     members: vec![c.member.clone()],
                 });
-                b.edge(write, r);
+                b.edge_opt(write, r);
                 b.edge_opt(prev, r);
                 b.edge(r, g);
                 prev = Some(g);

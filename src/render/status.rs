@@ -22,8 +22,8 @@ fn health(m: &LiveMember) -> String {
         Err(e) => format!("unreachable ({e})"),
         Ok(s) if s.healthy() => "healthy".into(),
         Ok(s) => {
-            let mut why = s.errors.clone();
-            if s.leader.is_none() {
+            let mut why = s.reported.errors.clone();
+            if s.reported.leader.is_none() {
                 why.push("no leader".into());
             }
             if let Err(e) = &s.quorum_read {
@@ -67,7 +67,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
     for m in &c.members {
-        let st = m.status.as_ref().ok();
+        let st = m.status.as_ref().ok().map(|s| &s.reported);
         rows.push(vec![
             m.id.to_string(),
             if m.name.is_empty() {
@@ -143,7 +143,7 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
         .members
         .iter()
         .map(|m| {
-            let st = m.status.as_ref().ok();
+            let st = m.status.as_ref().ok().map(|s| &s.reported);
             serde_json::json!({
                 "id": m.id,
                 "name": m.name,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use etcdplan::config::{self, Context, Desired};
 use etcdplan::hostfiles::{self, Initial};
+use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
@@ -117,14 +118,19 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
             is_learner: false,
             status: if healthy.get(i).copied().unwrap_or(true) {
                 Ok(MemberStatus {
-                    version: EtcdVersion::parse("3.4.23"),
-                    db_size: 20480,
-                    db_size_in_use: 16384,
-                    leader: Some(MemberId(0x1000 + leader as u64)),
-                    raft_index: 42,
-                    raft_applied_index: 42,
-                    raft_term: 2,
-                    errors: Vec::new(),
+                    reported: ApiStatus {
+                        cluster_id: ClusterId(0xc1),
+                        member_id: MemberId(0x1000 + i as u64),
+                        version: EtcdVersion::parse("3.4.23"),
+                        db_size: 20480,
+                        db_size_in_use: 16384,
+                        leader: Some(MemberId(0x1000 + leader as u64)),
+                        raft_index: 42,
+                        raft_applied_index: 42,
+                        raft_term: 2,
+                        errors: Vec::new(),
+                        is_learner: false,
+                    },
                     quorum_read: Ok(()),
                 })
             } else {
