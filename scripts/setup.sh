@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what etcdplan needs to build, to run its demo and to run its tests, on
 # Debian: etcd (server and etcdctl), protoc for etcd-client's build, iproute2 for
-# the tests' network namespaces, and OpenSSH. Installs only what is missing,
+# the tests' network namespaces, OpenSSH, sudo (non-root ssh users) and systemd
+# (systemd-analyze checks the unit). Installs only what is missing,
 # unless --update is given (CI): then it always refreshes the package lists.
 set -euo pipefail
 
-packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev)
+packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev sudo systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

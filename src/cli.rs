@@ -10,7 +10,7 @@ use miette::Diagnostic;
 
 use crate::config::{self, ConfigError, Desired, Level, Loaded, Transport};
 use crate::execute::{self, ApplyError, Deadlines, Event};
-use crate::io::{EtcdClient, Host, HostMap, LocalHost, Timeouts};
+use crate::io::{EtcdClient, Host, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
 use crate::observe::{self, Live};
 use crate::plan::{self, Plan};
 use crate::render::{self, Style};
@@ -35,6 +35,13 @@ pub struct Cli {
     /// Deadline of one etcd request, in seconds.
     #[arg(long, global = true, default_value_t = 5, value_name = "SECONDS")]
     pub etcd_timeout: u64,
+    /// Deadline for an ssh connection, in seconds.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
+    pub ssh_timeout: u64,
+    /// Accept and record the keys of hosts not yet in known_hosts (a changed key
+    /// is still refused). Host keys are checked strictly without it.
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -171,17 +178,65 @@ fn warnings_text(w: &[config::Problem]) -> String {
     s
 }
 
-/// The member hosts for the file's transport.
-pub fn hosts(d: &Desired) -> Result<HostMap, CliError> {
+/// The member hosts for the file's transport: one connection per address,
+/// all opened in parallel under a deadline.
+pub async fn hosts(cli: &Cli, d: &Desired) -> HostMap {
     match d.hosts.transport {
         Transport::Local => {
             let local: Arc<dyn Host> = Arc::new(LocalHost);
-            Ok(d.members
+            d.members
                 .iter()
                 .map(|m| (m.name.clone(), local.clone()))
-                .collect())
+                .collect()
         }
-        Transport::Ssh => Err(CliError::Transport("ssh".into())),
+        Transport::Ssh => {
+            let opts = SshOptions {
+                user: d.hosts.ssh.user.clone(),
+                port: d.hosts.ssh.port,
+                identity: d.hosts.ssh.identity.clone(),
+                known_hosts: d.hosts.ssh.known_hosts.clone(),
+                accept_new: cli.accept_new_host_keys,
+                connect_timeout: Duration::from_secs(cli.ssh_timeout.max(1)),
+            };
+            let mut addresses: Vec<&model::Address> =
+                d.members.iter().map(|m| &m.address).collect();
+            addresses.sort();
+            addresses.dedup();
+            let connected =
+                futures::future::join_all(addresses.iter().map(|a| SshHost::connect(a, &opts)))
+                    .await;
+            let by_address: Vec<(&model::Address, Arc<dyn Host>)> = addresses
+                .into_iter()
+                .zip(connected)
+                .map(|(a, h)| {
+                    if let Some(f) = h.failure() {
+                        tracing::info!("{f}");
+                    }
+                    (a, Arc::new(h) as Arc<dyn Host>)
+                })
+                .collect();
+            d.members
+                .iter()
+                .filter_map(|m| {
+                    by_address
+                        .iter()
+                        .find(|(a, _)| **a == m.address)
+                        .map(|(_, h)| (m.name.clone(), h.clone()))
+                })
+                .collect()
+        }
+    }
+}
+
+/// Closes every host connection once.
+async fn close(hosts: &HostMap) {
+    let mut seen: Vec<*const ()> = Vec::new();
+    for h in hosts.values() {
+        let key = Arc::as_ptr(h).cast::<()>();
+        if !seen.contains(&key) {
+            seen.push(key);
+            h.close().await;
+        }
     }
 }
 
@@ -235,9 +290,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Status { json } => {
             let loaded = load(&cli)?;
             let d = &loaded.desired;
-            let hosts = hosts(d)?;
+            let hosts = hosts(&cli, d).await;
             let etcd = etcd_client(&cli);
             let live = observe_live(&cli, d, &hosts, &etcd).await;
+            close(&hosts).await;
             if *json {
                 writeln!(
                     out,
@@ -257,9 +313,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         } => {
             let loaded = load(&cli)?;
             let d = &loaded.desired;
-            let hosts = hosts(d)?;
+            let hosts = hosts(&cli, d).await;
             let etcd = etcd_client(&cli);
             let live = observe_live(&cli, d, &hosts, &etcd).await;
+            close(&hosts).await;
             let plan = make_plan(d, &live);
             if *json {
                 writeln!(
@@ -400,9 +457,21 @@ fn confirm(cluster: &str) -> Result<(), CliError> {
 async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome, CliError> {
     let loaded = load(cli)?;
     let d = &loaded.desired;
-    let hosts = hosts(d)?;
+    let hosts = hosts(cli, d).await;
+    let result = apply_with(cli, d, &hosts, auto_approve, gate).await;
+    close(&hosts).await;
+    result
+}
+
+async fn apply_with(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &HostMap,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
     let etcd = etcd_client(cli);
-    let live = observe_live(cli, d, &hosts, &etcd).await;
+    let live = observe_live(cli, d, hosts, &etcd).await;
     let plan = make_plan(d, &live);
     let mut out = std::io::stdout().lock();
     out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
@@ -427,7 +496,7 @@ async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome,
     eprintln!();
     let ctx = execute::Context {
         desired: d,
-        hosts: &hosts,
+        hosts,
         etcd: &etcd,
         deadlines: Deadlines {
             gate,

@@ -8,8 +8,9 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::config::{Desired, DesiredMember};
+use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::model::Address;
+use crate::service::systemd;
 
 /// A file etcdplan writes on a host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -162,13 +163,22 @@ pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String 
     s
 }
 
-/// Every file etcdplan owns for this member.
+/// Every file etcdplan owns for this member: the etcd config, and the unit
+/// under systemd.
 pub fn member_files(d: &Desired, m: &DesiredMember, initial: &Initial) -> Vec<HostFile> {
-    vec![HostFile {
+    let mut files = vec![HostFile {
         path: m.config_file(),
         mode: 0o644,
         contents: etcd_config(d, m, initial),
-    }]
+    }];
+    if d.hosts.service == ServiceKind::Systemd {
+        files.push(HostFile {
+            path: systemd::unit_path(),
+            mode: 0o644,
+            contents: systemd::unit(d, m),
+        });
+    }
+    files
 }
 
 #[cfg(test)]

@@ -196,7 +196,9 @@ fn unreachable_host_is_a_blocker_not_a_crash() {
     l.hosts.insert(
         d.members[1].name.clone(),
         HostState::Unreachable {
-            reason: "ssh: connect to host 10.0.0.12 port 22: No route to host".into(),
+            reason: "ssh root@10.0.0.12:22: connect to host 10.0.0.12 port 22: No route to host"
+                .into(),
+            advice: "check that the host is up and reachable over ssh, then run plan again".into(),
         },
     );
     let p = plan_for(&d, &l);
@@ -241,13 +243,58 @@ fn members_missing_from_the_cluster_are_named() {
 }
 
 #[test]
-fn tls_and_systemd_are_refused_with_a_reason() {
+fn tls_is_refused_with_a_reason() {
     let text = "[cluster]\nname = \"x\"\n[tls]\nclient = true\n[hosts]\ntransport = \"ssh\"\n[[member]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
     let d = common::desired_from(text);
     let l = live(&d, &[HostSpec::empty()], None);
     let p = plan_for(&d, &l);
     assert!(p.blockers.iter().any(|b| b.message.contains("TLS")));
-    assert!(p.blockers.iter().any(|b| b.message.contains("systemd")));
+}
+
+fn systemd_desired() -> etcdplan::config::Desired {
+    common::desired_from(
+        "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\
+[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n[[member]]\nname = \"etcd-2\"\naddress = \"10.0.0.12\"\n\
+[[member]]\nname = \"etcd-3\"\naddress = \"10.0.0.13\"\n",
+    )
+}
+
+#[test]
+fn systemd_bootstrap_writes_config_and_unit() {
+    let d = systemd_desired();
+    let l = live(&d, &vec![HostSpec::empty(); 3], None);
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let paths: Vec<String> = p.changes[0]
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/etcd/etcd.conf.yml",
+            "/etc/systemd/system/etcd.service"
+        ]
+    );
+    snapshot("systemd-bootstrap", &p, &d);
+}
+
+#[test]
+fn host_without_systemd_is_a_blocker() {
+    let d = systemd_desired();
+    let mut l = live(&d, &vec![HostSpec::empty(); 3], None);
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
+        f.problems.push("systemctl not found: this host does not run systemd; set service = \"process\" in [hosts]".into());
+    }
+    let p = plan_for(&d, &l);
+    assert_eq!(p.blockers.len(), 1, "{:?}", p.blockers);
+    assert!(
+        p.blockers[0]
+            .message
+            .starts_with("etcd-3: systemctl not found on 10.0.0.13")
+    );
+    assert!(p.blockers[0].help.contains("service = \"process\""));
 }
 
 #[test]

@@ -499,6 +499,7 @@ impl Validator<'_> {
             ));
         }
         ok &= self.collisions(&out, transport, [&data_dir, &config_dir, &state_dir]);
+        ok &= self.one_unit_per_host(&out, raw, transport);
         self.size_warnings(&raw.member);
         ok.then(|| out.into_iter().map(|(_, m)| m).collect())
     }
@@ -581,6 +582,52 @@ impl Validator<'_> {
                 };
                 self.push(p.help(hint));
             }
+        }
+        ok
+    }
+
+    /// Under systemd the unit is `etcd.service`: one member per machine.
+    fn one_unit_per_host(
+        &mut self,
+        members: &[(&Spanned<RawMember>, DesiredMember)],
+        raw: &RawEtcdfile,
+        transport: Transport,
+    ) -> bool {
+        let systemd = !matches!(
+            raw.hosts.service.as_ref().map(|s| *s.get_ref()),
+            Some(RawService::Process)
+        );
+        if !systemd {
+            return true;
+        }
+        let mut by_machine: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, (_, m)) in members.iter().enumerate() {
+            let machine = match transport {
+                Transport::Local => "this machine".to_owned(),
+                Transport::Ssh => m.address.to_string(),
+            };
+            by_machine.entry(machine).or_default().push(i);
+        }
+        let mut ok = true;
+        for (machine, idx) in by_machine.into_iter().filter(|(_, v)| v.len() > 1) {
+            ok = false;
+            let names: Vec<&str> = idx.iter().map(|&i| members[i].1.name.as_str()).collect();
+            let mut p = Problem::error(
+                "etcdfile::one-unit-per-host",
+                format!(
+                    "{} share {machine}, but the systemd service runs one etcd.service per host",
+                    names.join(", ")
+                ),
+            );
+            if let Some(svc) = &raw.hosts.service {
+                p = p.label(svc.span(), "systemd");
+            }
+            for &i in &idx {
+                p = p.label(members[i].0.span(), members[i].1.name.to_string());
+            }
+            self.push(
+                p.help("give each member its own host, or set service = \"process\" in [hosts]"),
+            );
         }
         ok
     }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{Desired, DesiredMember, ServiceKind};
+use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, Initial};
 use crate::model::{MemberId, MemberName};
 use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster};
@@ -115,19 +115,12 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
             help: "set client, peer and client_cert_auth to false in [tls] for now".into(),
         });
     }
-    if d.hosts.service == ServiceKind::Systemd {
-        blockers.push(Blocker {
-            member: None,
-            message: "service = \"systemd\" is not supported by this version of etcdplan".into(),
-            help: "set service = \"process\" in [hosts]".into(),
-        });
-    }
     for (name, h) in &live.hosts {
-        if let HostState::Unreachable { reason } = h {
+        if let HostState::Unreachable { reason, advice } = h {
             blockers.push(Blocker {
                 member: Some(name.clone()),
-                message: format!("cannot read the host of {name}: {reason}"),
-                help: "check that the host is up and reachable, then run plan again".into(),
+                message: format!("{name}: {reason}"),
+                help: advice.clone(),
             });
         }
     }
@@ -222,6 +215,16 @@ fn initial_for(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> Initial {
 
 /// Checks that a member can be started here: binary, ports, data dir.
 fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut Vec<Blocker>) {
+    for p in &facts.problems {
+        let (what, help) = p
+            .split_once(": ")
+            .unwrap_or((p.as_str(), "fix the host, then run plan again"));
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!("{}: {what} on {}", m.name, m.address),
+            help: help.to_owned(),
+        });
+    }
     if facts.binary == Binary::Missing {
         blockers.push(Blocker {
             member: Some(m.name.clone()),

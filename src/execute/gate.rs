@@ -166,7 +166,7 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
                 let (Some(m), Some(h)) = (ctx.desired.member(name), ctx.hosts.get(name)) else {
                     continue;
                 };
-                if let Ok(out) = h.run(&service::check_alive(m)).await
+                if let Ok(out) = h.run(&service::check_alive(ctx.desired, m)).await
                     && out.stdout.starts_with("dead")
                 {
                     let log = out.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");

@@ -228,14 +228,18 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
         }
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;
-            run_checked(host.as_ref(), &service::start(m, &ctx.desired.etcd.binary)).await?;
+            run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(())
         }
         Step::Restart { member: name } => {
             let (m, host) = member(ctx, name)?;
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
-            run_checked(host.as_ref(), &service::stop(m, ctx.deadlines.stop_grace)).await?;
-            run_checked(host.as_ref(), &service::start(m, &ctx.desired.etcd.binary)).await?;
+            run_checked(
+                host.as_ref(),
+                &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+            )
+            .await?;
+            run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(())
         }
         Step::MoveLeader { from, to, to_id } => {

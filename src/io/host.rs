@@ -75,7 +75,7 @@ impl CommandOutput {
 }
 
 /// Why a script could not run to completion.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HostError {
     /// The deadline passed; the script was killed.
     #[error("{host}: {what} did not finish within {}s", timeout.as_secs_f32())]
@@ -88,15 +88,64 @@ pub enum HostError {
         timeout: Duration,
     },
     /// The host could not be reached or the shell not started.
-    #[error("{host}: cannot run {what}: {message}")]
+    #[error("{message}")]
     Unreachable {
         /// The host.
         host: String,
         /// The script's purpose.
         what: String,
-        /// Why.
+        /// Why, naming the target.
         message: String,
     },
+    /// The host's key does not match known_hosts: refused.
+    #[error(
+        "ssh {target}: host key verification failed against {known_hosts}; the host offers {offered}"
+    )]
+    HostKey {
+        /// user@host:port.
+        target: String,
+        /// The known_hosts file checked.
+        known_hosts: String,
+        /// Fingerprints the host presents.
+        offered: String,
+    },
+    /// The host refused our key.
+    #[error("ssh {target}: authentication failed (key {identity} not accepted)")]
+    Auth {
+        /// user@host:port.
+        target: String,
+        /// The key offered.
+        identity: String,
+    },
+    /// `sudo -n` wanted a password.
+    #[error("{host}: the ssh user needs passwordless sudo: `sudo -n` asked for a password")]
+    Sudo {
+        /// The host.
+        host: String,
+    },
+}
+
+impl HostError {
+    /// What the operator should do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::HostKey { .. } => {
+                "check the offered fingerprint out of band; if the host was reinstalled, replace its line in known_hosts (--accept-new-host-keys only accepts hosts with no entry yet)"
+            }
+            Self::Auth { .. } => {
+                "check ssh_identity and that its public key is in the host's authorized_keys"
+            }
+            Self::Sudo { .. } => {
+                "allow the ssh user to run sudo without a password, or set ssh_user = \"root\""
+            }
+            Self::Timeout { .. } => {
+                "the host answers too slowly or a command hangs there; check it, then run plan again"
+            }
+            Self::Unreachable { .. } => {
+                "check that the host is up and reachable over ssh, then run plan again"
+            }
+        }
+    }
 }
 
 /// A host etcdplan can run commands on.
@@ -108,6 +157,9 @@ pub trait Host: Send + Sync {
     /// Runs a script under its deadline. A non-zero exit is `Ok`; only failures to
     /// run at all (or the deadline) are errors.
     async fn run(&self, script: &Script) -> Result<CommandOutput, HostError>;
+
+    /// Releases the connection, if the host holds one.
+    async fn close(&self) {}
 }
 
 /// This machine, for the `local` transport.
@@ -124,7 +176,7 @@ impl Host for LocalHost {
         let unreachable = |e: std::io::Error| HostError::Unreachable {
             host: self.label(),
             what: script.what.clone(),
-            message: e.to_string(),
+            message: format!("cannot run {}: {e}", script.what),
         };
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")

@@ -5,9 +5,11 @@
 
 mod etcd;
 mod host;
+mod ssh;
 
 pub use etcd::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdClient, EtcdError, Timeouts};
 pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
+pub use ssh::{SshHost, SshOptions};
 
 /// The host each member runs on, by member name.
 pub type HostMap = std::collections::BTreeMap<crate::model::MemberName, std::sync::Arc<dyn Host>>;

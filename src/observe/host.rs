@@ -52,6 +52,8 @@ pub struct HostFacts {
     pub binary: Binary,
     /// Local addresses listening on the member's ports (None: `ss` unavailable).
     pub listening: Option<Vec<String>>,
+    /// Problems the probe found that stop etcd from being started here.
+    pub problems: Vec<String>,
 }
 
 impl HostFacts {
@@ -79,7 +81,7 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
 elif [ ! -e \"$d\" ]; then echo 'data absent'; elif [ -z \"$(ls -A \"$d\" 2>/dev/null)\" ]; then echo 'data empty'; \
 else echo 'data other'; fi\n"
     ));
-    s.push_str(&service::probe_fragment(m));
+    s.push_str(&service::probe_fragment(d, m));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary ok %s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else echo 'binary missing'; fi\n"
@@ -98,6 +100,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         paths.iter().map(|p| (p.clone(), None)).collect();
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
     let mut started_config = None;
+    let mut problems = Vec::new();
     for line in out.lines() {
         if let Some(rest) = line.strip_prefix("file\t") {
             let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
@@ -128,6 +131,8 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
                 },
                 None => Binary::Missing,
             });
+        } else if let Some(p) = line.strip_prefix("problem ") {
+            problems.push(p.to_owned());
         } else if line == "listen-begin" {
             listening = Some(Vec::new());
         } else if let Some(addr) = line.strip_prefix("listen ") {
@@ -141,6 +146,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         started_config,
         binary: binary.ok_or("probe printed no binary line")?,
         listening,
+        problems,
     })
 }
 
@@ -149,14 +155,22 @@ pub async fn probe(host: &dyn Host, d: &Desired, m: &DesiredMember) -> HostState
     match host.run(&probe_script(d, m)).await {
         Err(e) => HostState::Unreachable {
             reason: e.to_string(),
+            advice: e.advice().to_owned(),
         },
         Ok(out) if !out.success() => HostState::Unreachable {
-            reason: format!("probe exited {}: {}", out.code, out.tail()),
+            reason: format!(
+                "{}: the probe exited {}: {}",
+                host.label(),
+                out.code,
+                out.tail()
+            ),
+            advice: "run the probe's commands by hand on the host to see why".to_owned(),
         },
         Ok(out) => match parse_probe(d, m, &out.stdout) {
             Ok(f) => HostState::Reached(f),
             Err(e) => HostState::Unreachable {
-                reason: format!("unexpected probe output: {e}"),
+                reason: format!("{}: unexpected probe output: {e}", host.label()),
+                advice: "check that the host runs a POSIX shell with coreutils".to_owned(),
             },
         },
     }

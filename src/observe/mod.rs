@@ -120,10 +120,12 @@ impl LiveCluster {
 pub enum HostState {
     /// The host answered the probe.
     Reached(HostFacts),
-    /// The probe failed: one line saying why.
+    /// The probe failed: one line saying why, and what to do.
     Unreachable {
         /// Why.
         reason: String,
+        /// What to do.
+        advice: String,
     },
 }
 
@@ -152,6 +154,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
                 Some(h) => host::probe(h.as_ref(), d, m).await,
                 None => HostState::Unreachable {
                     reason: "no host for this member".into(),
+                    advice: "this is a bug in etcdplan".into(),
                 },
             };
             (m.name.clone(), state)

@@ -1,14 +1,17 @@
 //! How etcd runs on a host, as scripts for [`Host`](crate::io::Host).
 //!
-//! The `process` service keeps etcd as a detached process (new session, so it
-//! outlives etcdplan) with a pid file and a log file in the member's state dir.
-//! A pid is only trusted while `/proc/PID/cmdline` still names our config file,
-//! so a recycled pid is never signalled.
+//! Two kinds: `process` (a detached etcd with a pid file, for hosts without
+//! systemd) and `systemd` (an `etcd.service` unit etcdplan owns). Both record the
+//! sha256 of the config etcd was started with, so a config written by an
+//! interrupted apply still shows as a pending restart.
 
-use std::path::Path;
+pub mod process;
+pub mod systemd;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::DesiredMember;
+use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::io::{Script, shell_quote};
 
 /// Whether etcd is running for a member.
@@ -21,44 +24,36 @@ pub enum ServiceState {
     Stopped,
 }
 
-/// Shell functions shared by the scripts: `ours PID` is true while PID is a live
-/// (non-zombie) etcd started with our config file.
-fn prelude(m: &DesiredMember) -> String {
-    let cfg = shell_quote(&m.config_file().display().to_string());
-    let pidf = shell_quote(&m.pid_file().display().to_string());
-    format!(
-        "cfg={cfg}\npidf={pidf}\n\
-ours() {{ [ -n \"$1\" ] && [ -r \"/proc/$1/cmdline\" ] || return 1; \
-grep -q '^State:[[:space:]]*Z' \"/proc/$1/status\" 2>/dev/null && return 1; \
-tr '\\000' '\\n' < \"/proc/$1/cmdline\" | grep -qxF -- \"$cfg\"; }}\n\
-pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
-    )
-}
-
-/// A fragment that prints `service running PID` or `service stopped`.
-pub fn probe_fragment(m: &DesiredMember) -> String {
-    format!(
-        "{}if ours \"$pid\"; then echo \"service running $pid\"; echo \"started-config $(cat {} 2>/dev/null)\"; \
-else echo 'service stopped'; fi\n",
-        prelude(m),
-        shell_quote(&started_config_file(m).display().to_string())
-    )
-}
-
-/// Where the sha256 of the config a running etcd was started with is kept, so
-/// a config written but not yet in effect (an interrupted apply) still shows
-/// as a pending restart.
-pub fn started_config_file(m: &DesiredMember) -> std::path::PathBuf {
+/// Where the sha256 of the config a running etcd was started with is kept.
+pub fn started_config_file(m: &DesiredMember) -> PathBuf {
     m.state_dir.join("etcd.started-config.sha256")
 }
 
-/// Parses the `started-config HASH` probe line.
-pub fn parse_started_config(line: &str) -> Option<Option<String>> {
-    let rest = line.strip_prefix("started-config")?.trim();
-    Some((rest.len() == 64 && rest.chars().all(|c| c.is_ascii_hexdigit())).then(|| rest.to_owned()))
+/// Shell lines that record the started config's hash (`$cfg` must be set).
+fn record_started_config(m: &DesiredMember) -> String {
+    let hashf = shell_quote(&started_config_file(m).display().to_string());
+    let dir = shell_quote(&m.state_dir.display().to_string());
+    format!(
+        "mkdir -p {dir}\nsha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n"
+    )
 }
 
-/// Parses the fragment's line.
+/// Shell lines that print `started-config HASH` (or nothing known).
+fn print_started_config(m: &DesiredMember) -> String {
+    let hashf = shell_quote(&started_config_file(m).display().to_string());
+    format!("echo \"started-config $(cat {hashf} 2>/dev/null)\"\n")
+}
+
+/// A probe fragment printing `service running PID` or `service stopped`, then
+/// `started-config HASH` when running.
+pub fn probe_fragment(d: &Desired, m: &DesiredMember) -> String {
+    match d.hosts.service {
+        ServiceKind::Process => process::probe_fragment(m),
+        ServiceKind::Systemd => systemd::probe_fragment(m),
+    }
+}
+
+/// Parses the fragment's `service …` line.
 pub fn parse_probe(line: &str) -> Option<ServiceState> {
     let rest = line.strip_prefix("service ")?;
     if rest == "stopped" {
@@ -71,45 +66,35 @@ pub fn parse_probe(line: &str) -> Option<ServiceState> {
         .map(ServiceState::Running)
 }
 
-/// Starts etcd detached, unless it already runs; prints `started PID` or `running PID`.
-pub fn start(m: &DesiredMember, binary: &Path) -> Script {
-    let state = shell_quote(&m.state_dir.display().to_string());
-    let log = shell_quote(&m.log_file().display().to_string());
-    let bin = shell_quote(&binary.display().to_string());
-    let source = format!(
-        "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
-[ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
-umask 077\nmkdir -p {state}\ncd {state}\n\
-nohup setsid {bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
-echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n\
-sha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n\
-echo \"started $(cat \"$pidf\")\"\n",
-        prelude = prelude(m),
-        hashf = shell_quote(&started_config_file(m).display().to_string()),
-    );
-    Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
+/// Parses the `started-config HASH` probe line.
+pub fn parse_started_config(line: &str) -> Option<Option<String>> {
+    let rest = line.strip_prefix("started-config")?.trim();
+    Some((rest.len() == 64 && rest.chars().all(|c| c.is_ascii_hexdigit())).then(|| rest.to_owned()))
 }
 
-/// Stops etcd with SIGTERM (etcd hands leadership over), SIGKILL after `grace`.
-pub fn stop(m: &DesiredMember, grace: Duration) -> Script {
-    let tenths = grace.as_millis() / 100;
-    let source = format!(
-        "{prelude}if ! ours \"$pid\"; then rm -f \"$pidf\"; echo stopped; exit 0; fi\n\
-kill -TERM \"$pid\"\ni=0\nwhile ours \"$pid\" && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done\n\
-if ours \"$pid\"; then kill -KILL \"$pid\"; echo killed; else echo stopped; fi\nrm -f \"$pidf\"\n",
-        prelude = prelude(m)
-    );
-    Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(10))
+/// Starts etcd unless it runs; never waits for it to become healthy (a first
+/// member cannot, until its peers start): the health gate does that.
+pub fn start(d: &Desired, m: &DesiredMember) -> Script {
+    match d.hosts.service {
+        ServiceKind::Process => process::start(m, &d.etcd.binary),
+        ServiceKind::Systemd => systemd::start(m),
+    }
 }
 
-/// Whether the member's process is still alive; prints `alive` or `dead` and the log tail.
-pub fn check_alive(m: &DesiredMember) -> Script {
-    let log = shell_quote(&m.log_file().display().to_string());
-    let source = format!(
-        "{prelude}if ours \"$pid\"; then echo alive; else echo dead; tail -n 20 {log} 2>/dev/null; fi\n",
-        prelude = prelude(m)
-    );
-    Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+/// Stops etcd with SIGTERM (etcd hands leadership over first).
+pub fn stop(d: &Desired, m: &DesiredMember, grace: Duration) -> Script {
+    match d.hosts.service {
+        ServiceKind::Process => process::stop(m, grace),
+        ServiceKind::Systemd => systemd::stop(m, grace),
+    }
+}
+
+/// Prints `alive`, or `dead` and the last log lines.
+pub fn check_alive(d: &Desired, m: &DesiredMember) -> Script {
+    match d.hosts.service {
+        ServiceKind::Process => process::check_alive(m),
+        ServiceKind::Systemd => systemd::check_alive(m),
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +109,11 @@ mod tests {
         );
         assert_eq!(parse_probe("service stopped"), Some(ServiceState::Stopped));
         assert_eq!(parse_probe("service ???"), None);
+        assert_eq!(parse_started_config("started-config "), Some(None));
+        let h = "a".repeat(64);
+        assert_eq!(
+            parse_started_config(&format!("started-config {h}")),
+            Some(Some(h))
+        );
     }
 }

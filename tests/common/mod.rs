@@ -101,6 +101,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         started_config,
         binary: spec.binary.clone(),
         listening: Some(spec.listening.clone()),
+        problems: Vec::new(),
     }
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod testbed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -163,7 +165,8 @@ impl Site {
     }
 }
 
-fn is_zombie(pid: u32) -> bool {
+/// Whether a pid is gone or a zombie (PID 1 reaps orphans late here).
+pub fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map(|s| {
             s.lines()

@@ -1,0 +1,268 @@
+//! Hosts reached over OpenSSH (the `openssh` crate, native multiplexing: one
+//! connection per host, reused by every command).
+//!
+//! Host keys are checked strictly unless the operator explicitly accepts new
+//! ones; a refused key is reported with the fingerprint the host offered. The
+//! crate has no per-command deadline, so every call is wrapped in one. A
+//! non-root user runs scripts through `sudo -n`, which fails instead of asking
+//! for a password.
+
+use std::path::PathBuf;
+use std::process::Stdio as StdStdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+use super::host::{CommandOutput, Host, HostError, Script};
+use crate::model::{Address, Port};
+
+/// How to reach hosts over ssh.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// Remote user; anything but root goes through `sudo -n`.
+    pub user: String,
+    /// Remote port.
+    pub port: Port,
+    /// Private key; used when the file exists (else ssh's defaults and agent).
+    pub identity: PathBuf,
+    /// known_hosts file to check host keys against.
+    pub known_hosts: PathBuf,
+    /// Accept (and record) keys of hosts not yet in known_hosts; a changed key is
+    /// still refused.
+    pub accept_new: bool,
+    /// Deadline for establishing the connection.
+    pub connect_timeout: Duration,
+}
+
+/// One host over ssh. A host that could not be connected keeps the reason and
+/// answers every command with it, so the plan for other hosts still shows.
+pub struct SshHost {
+    label: String,
+    sudo: bool,
+    session: Mutex<Option<Arc<Session>>>,
+    failure: Option<HostError>,
+}
+
+impl SshHost {
+    /// Connects to `address`; never fails, see [`SshHost`].
+    pub async fn connect(address: &Address, opts: &SshOptions) -> Self {
+        let dest = match address {
+            Address::Ip(ip) => ip.to_string(),
+            Address::Dns(n) => n.clone(),
+        };
+        let label = address.to_string();
+        let mut b = SessionBuilder::default();
+        b.user(opts.user.clone())
+            .port(opts.port.get())
+            .known_hosts_check(if opts.accept_new {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            })
+            .user_known_hosts_file(&opts.known_hosts)
+            .connect_timeout(opts.connect_timeout)
+            .server_alive_interval(Duration::from_secs(5))
+            .control_directory(std::env::temp_dir());
+        if opts.identity.exists() {
+            b.keyfile(&opts.identity);
+        }
+        let deadline = opts.connect_timeout + Duration::from_secs(2);
+        let result = tokio::time::timeout(deadline, b.connect_mux(&dest)).await;
+        let failure = match result {
+            Err(_) => Some(HostError::Unreachable {
+                host: label.clone(),
+                what: "connect".into(),
+                message: format!(
+                    "ssh {}@{dest}:{}: no connection within {}s",
+                    opts.user,
+                    opts.port,
+                    deadline.as_secs()
+                ),
+            }),
+            Ok(Err(e)) => Some(describe_connect_error(&e, &label, &dest, opts).await),
+            Ok(Ok(session)) => {
+                return Self {
+                    label,
+                    sudo: opts.user != "root",
+                    session: Mutex::new(Some(Arc::new(session))),
+                    failure: None,
+                };
+            }
+        };
+        Self {
+            label,
+            sudo: opts.user != "root",
+            session: Mutex::new(None),
+            failure,
+        }
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn failure(&self) -> Option<&HostError> {
+        self.failure.as_ref()
+    }
+}
+
+/// The typed reason for a failed connection; for a refused host key, with the
+/// fingerprint the host offers.
+async fn describe_connect_error(
+    e: &openssh::Error,
+    label: &str,
+    dest: &str,
+    opts: &SshOptions,
+) -> HostError {
+    let mut chain = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        src = s.source();
+    }
+    let target = format!("{}@{dest}:{}", opts.user, opts.port);
+    if chain.contains("Host key verification failed") {
+        return HostError::HostKey {
+            target,
+            known_hosts: opts.known_hosts.display().to_string(),
+            offered: offered_fingerprints(dest, opts.port).await,
+        };
+    }
+    if chain.contains("Permission denied") {
+        return HostError::Auth {
+            target,
+            identity: opts.identity.display().to_string(),
+        };
+    }
+    HostError::Unreachable {
+        host: label.to_owned(),
+        what: "connect".into(),
+        message: format!("ssh {target}: {}", chain.trim()),
+    }
+}
+
+/// `ssh-keyscan | ssh-keygen -lf -`, under a deadline: what the host presents.
+async fn offered_fingerprints(dest: &str, port: Port) -> String {
+    let script = format!(
+        "ssh-keyscan -T 5 -p {port} {} 2>/dev/null | ssh-keygen -lf - 2>/dev/null",
+        super::shell_quote(dest)
+    );
+    let run = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(StdStdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(8), run).await {
+        Ok(Ok(out)) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let fps: Vec<String> = text
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.split_whitespace();
+                    let _bits = parts.next()?;
+                    let fp = parts.next()?;
+                    let kind = l.rsplit_once('(').map(|(_, k)| k.trim_end_matches(')'))?;
+                    Some(format!("{fp} ({kind})"))
+                })
+                .collect();
+            if fps.is_empty() {
+                "no key that ssh-keyscan could read".into()
+            } else {
+                fps.join(", ")
+            }
+        }
+        _ => "a key ssh-keyscan could not read in time".into(),
+    }
+}
+
+#[async_trait]
+impl Host for SshHost {
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    async fn run(&self, script: &Script) -> Result<CommandOutput, HostError> {
+        let unreachable = |message: String| HostError::Unreachable {
+            host: self.label.clone(),
+            what: script.what.clone(),
+            message,
+        };
+        if let Some(f) = &self.failure {
+            return Err(f.clone());
+        }
+        let session = self
+            .session
+            .lock()
+            .await
+            .clone()
+            .ok_or_else(|| unreachable("the connection is closed".into()))?;
+        let mut cmd = if self.sudo {
+            let mut c = Session::to_command(session, "sudo");
+            c.args(["-n", "sh", "-c", &script.source]);
+            c
+        } else {
+            let mut c = Session::to_command(session, "sh");
+            c.args(["-c", &script.source]);
+            c
+        };
+        cmd.stdin(if script.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let input = script.stdin.clone();
+        let run = async move {
+            let mut child = cmd.spawn().await?;
+            if let (Some(mut w), Some(bytes)) = (child.stdin().take(), input) {
+                w.write_all(&bytes).await.map_err(openssh::Error::ChildIo)?;
+                w.shutdown().await.map_err(openssh::Error::ChildIo)?;
+            }
+            child.wait_with_output().await
+        };
+        let out = match tokio::time::timeout(script.timeout, run).await {
+            Err(_) => {
+                return Err(HostError::Timeout {
+                    host: self.label.clone(),
+                    what: script.what.clone(),
+                    timeout: script.timeout,
+                });
+            }
+            Ok(Err(openssh::Error::Remote(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+                let what = if self.sudo { "sudo" } else { "sh" };
+                return Err(unreachable(format!(
+                    "{}: {what} is not installed on the host",
+                    self.label
+                )));
+            }
+            Ok(Err(e)) => return Err(unreachable(format!("{}: {e}", self.label))),
+            Ok(Ok(out)) => out,
+        };
+        let out = CommandOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        if self.sudo
+            && out.code == 1
+            && out.stderr.contains("sudo:")
+            && out.stderr.contains("password")
+        {
+            return Err(HostError::Sudo {
+                host: self.label.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn close(&self) {
+        let session = self.session.lock().await.take();
+        if let Some(s) = session.and_then(|s| Arc::try_unwrap(s).ok()) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.close()).await;
+        }
+    }
+}

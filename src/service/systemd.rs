@@ -1,0 +1,110 @@
+//! The `systemd` service: an `etcd.service` unit that etcdplan renders and owns.
+//!
+//! The unit follows etcd's own example unit (`Type=notify`, no start timeout,
+//! a high file limit) with `Restart=on-failure`: a member removed from the
+//! cluster exits 0 and must stay down (`Restart=always` would loop it). etcd reads
+//! every setting from the config file, so the unit carries none of its own.
+//! Starts never wait for readiness (`--no-block`): a first member cannot become
+//! ready until its peers start; the health gate waits instead.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Desired, DesiredMember};
+use crate::io::{Script, shell_quote};
+
+/// The unit's name. One etcd per host under systemd (validation enforces it).
+pub const UNIT: &str = "etcd.service";
+
+/// Where the unit lives.
+pub fn unit_path() -> PathBuf {
+    PathBuf::from("/etc/systemd/system").join(UNIT)
+}
+
+/// Quotes a path for an `ExecStart=` line when it needs it.
+fn exec_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+/// The unit file for a member.
+pub fn unit(d: &Desired, m: &DesiredMember) -> String {
+    format!(
+        "# etcd member {name} of cluster {cluster}.\n\
+# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.\n\
+[Unit]\n\
+Description=etcd member {name} of cluster {cluster}\n\
+Documentation=https://etcd.io/docs/\n\
+Wants=network-online.target\n\
+After=network-online.target\n\
+\n\
+[Service]\n\
+Type=notify\n\
+ExecStart={bin} --config-file {cfg}\n\
+Restart=on-failure\n\
+RestartSec=5s\n\
+TimeoutStartSec=0\n\
+TimeoutStopSec=30s\n\
+LimitNOFILE=65536\n\
+IOSchedulingClass=best-effort\n\
+IOSchedulingPriority=0\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n",
+        name = m.name,
+        cluster = d.cluster,
+        bin = exec_quote(&d.etcd.binary),
+        cfg = exec_quote(&m.config_file()),
+    )
+}
+
+fn state_lines() -> String {
+    format!(
+        "if ! command -v systemctl >/dev/null 2>&1; then echo 'problem systemctl not found: this host does not run systemd; set service = \"process\" in [hosts]'; st=none; pid=0; \
+else st=$(systemctl show -p ActiveState --value {UNIT} 2>/dev/null); sub=$(systemctl show -p SubState --value {UNIT} 2>/dev/null); \
+pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n"
+    )
+}
+
+/// Probe fragment: `service running PID` / `service stopped` (+ started config).
+pub fn probe_fragment(m: &DesiredMember) -> String {
+    format!(
+        "{}case \"$st\" in active|activating|reloading) echo \"service running ${{pid:-0}}\"; {};; *) echo 'service stopped';; esac\n",
+        state_lines(),
+        super::print_started_config(m).trim_end()
+    )
+}
+
+/// daemon-reload (the unit may have changed), enable, start without waiting.
+pub fn start(m: &DesiredMember) -> Script {
+    let cfg = shell_quote(&m.config_file().display().to_string());
+    let source = format!(
+        "set -e\ncfg={cfg}\nsystemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
+systemctl start --no-block {UNIT}\n{record}echo started\n",
+        record = super::record_started_config(m),
+    );
+    Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(30))
+}
+
+/// Stops the unit; systemd sends SIGTERM and waits up to the unit's stop timeout.
+pub fn stop(m: &DesiredMember, grace: Duration) -> Script {
+    let source = format!("set -e\nsystemctl stop {UNIT}\necho stopped\n");
+    Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
+}
+
+/// `alive`, or `dead` with the journal's last lines (a crash waiting to be
+/// restarted counts as dead: the gate should report it, not wait it out).
+pub fn check_alive(m: &DesiredMember) -> Script {
+    let source = format!(
+        "{}if [ \"$st\" = active ] || {{ [ \"$st\" = activating ] && [ \"$sub\" != auto-restart ]; }}; then echo alive; \
+else echo dead; journalctl -u {UNIT} -n 20 --no-pager 2>/dev/null || true; fi\n",
+        state_lines()
+    );
+    Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+}

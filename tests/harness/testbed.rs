@@ -1,0 +1,385 @@
+//! A multi-host test bed on one machine: each host is a network namespace on a
+//! private bridge, with its own sshd (keys generated per run) started in a
+//! private mount namespace where `/etc/etcd`, `/var/lib/etcd` and
+//! `/var/lib/etcdplan` are bind mounts of the host's own folders. etcdplan runs
+//! in the root namespace and reaches the hosts over the bridge, as an operator's
+//! machine would. Everything is torn down by pid (checked) and by the names the
+//! test bed created; nothing is killed by process name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::wait_for;
+
+/// The folders each host keeps private.
+pub const PRIVATE_DIRS: [&str; 3] = ["/etc/etcd", "/var/lib/etcd", "/var/lib/etcdplan"];
+
+/// Test beds share the root file system's mount points: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// One host of the test bed.
+pub struct TbHost {
+    /// h1, h2, …
+    pub name: String,
+    /// Its network namespace.
+    pub ns: String,
+    /// Its address on the bridge.
+    pub ip: String,
+    /// The root-namespace folder that holds its private folders (`fs/etc/etcd`, …).
+    pub root: PathBuf,
+    /// The veth end in the root namespace.
+    pub veth: String,
+    sshd_pid_file: PathBuf,
+}
+
+impl TbHost {
+    /// A host path as seen from the root namespace (`/etc/etcd/x` → `root/fs/etc/etcd/x`).
+    pub fn file(&self, path: &str) -> PathBuf {
+        self.root.join("fs").join(path.trim_start_matches('/'))
+    }
+}
+
+/// The test bed; dropped, it tears everything down.
+pub struct Testbed {
+    /// Scratch folder (keys, known_hosts, per-host folders, logs).
+    pub dir: tempfile::TempDir,
+    /// The bridge.
+    pub bridge: String,
+    /// The hosts.
+    pub hosts: Vec<TbHost>,
+    /// The client's private key (authorized on every host, as root).
+    pub client_key: PathBuf,
+    /// known_hosts with every host's real key.
+    pub known_hosts: PathBuf,
+    created_dirs: Vec<PathBuf>,
+    namespaces: Vec<String>,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+fn sh(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ip(args: &[&str]) -> Result<String, String> {
+    sh(Command::new("ip").args(args))
+}
+
+/// A /24 under 10.77.0.0/16 that no route or address uses yet.
+fn free_net() -> Result<u32, String> {
+    let routes = ip(&["-4", "route"])? + &ip(&["-4", "addr"])?;
+    let start = 100 + std::process::id() % 100;
+    (0..100)
+        .map(|k| 100 + (start - 100 + k) % 150)
+        .find(|n| !routes.contains(&format!("10.77.{n}.")))
+        .ok_or_else(|| "no free 10.77.x.0/24".to_owned())
+}
+
+impl Testbed {
+    /// Brings up `n` hosts with sshd. Errors say what could not be created.
+    pub fn up(n: usize) -> Result<Self, String> {
+        let guard = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::Builder::new()
+            .prefix("etcdplan-tb-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let net = free_net()?;
+        let bridge = format!("epb{net}");
+        let mut tb = Self {
+            client_key: dir.path().join("client_key"),
+            known_hosts: dir.path().join("known_hosts"),
+            dir,
+            bridge: bridge.clone(),
+            hosts: Vec::new(),
+            created_dirs: Vec::new(),
+            namespaces: Vec::new(),
+            _guard: guard,
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"])?;
+        ip(&["addr", "add", &format!("10.77.{net}.1/24"), "dev", &bridge])?;
+        ip(&["link", "set", &bridge, "up"])?;
+        for d in PRIVATE_DIRS {
+            if !Path::new(d).exists() {
+                std::fs::create_dir_all(d).map_err(|e| format!("{d}: {e}"))?;
+                tb.created_dirs.push(PathBuf::from(d));
+            }
+        }
+        std::fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
+        let key = tb.client_key.display().to_string();
+        sh(Command::new("ssh-keygen").args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "etcdplan-test",
+            "-f",
+            &key,
+        ]))?;
+        let mut known = String::new();
+        for i in 1..=n {
+            let host = tb.add_host(net, i)?;
+            let pubkey = std::fs::read_to_string(host.root.join("ssh_host_ed25519_key.pub"))
+                .map_err(|e| e.to_string())?;
+            let mut parts = pubkey.split_whitespace();
+            let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            known.push_str(&format!("{} {kind} {b64}\n", host.ip));
+            tb.hosts.push(host);
+        }
+        std::fs::write(&tb.known_hosts, known).map_err(|e| e.to_string())?;
+        for h in &tb.hosts {
+            let addr = format!("{}:22", h.ip);
+            let up = wait_for(Duration::from_secs(10), || {
+                std::net::TcpStream::connect_timeout(
+                    &addr
+                        .parse()
+                        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            });
+            if !up {
+                return Err(format!("sshd on {} did not come up", h.name));
+            }
+        }
+        Ok(tb)
+    }
+
+    fn add_host(&mut self, net: u32, i: usize) -> Result<TbHost, String> {
+        let name = format!("h{i}");
+        let ns = format!("ep{net}{name}");
+        let veth = format!("ep{net}v{i}");
+        let peer = format!("ep{net}p{i}");
+        let addr = format!("10.77.{net}.{}", 10 + i);
+        let root = self.dir.path().join(&name);
+        ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
+        ip(&["link", "set", &peer, "netns", &ns])?;
+        ip(&["link", "set", &veth, "master", &self.bridge, "up"])?;
+        ip(&["-n", &ns, "link", "set", &peer, "name", "eth0"])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        for d in PRIVATE_DIRS {
+            std::fs::create_dir_all(root.join("fs").join(d.trim_start_matches('/')))
+                .map_err(|e| e.to_string())?;
+        }
+        let hostkey = root.join("ssh_host_ed25519_key");
+        sh(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", &name, "-f"])
+            .arg(&hostkey))?;
+        let pid_file = root.join("sshd.pid");
+        let config = root.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress {addr}\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}.pub\n\
+PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSubsystem sftp internal-sftp\n",
+                hostkey.display(),
+                pid_file.display(),
+                self.client_key.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        sh(Command::new("/usr/sbin/sshd")
+            .arg("-t")
+            .arg("-f")
+            .arg(&config))?;
+        let mounts: Vec<String> = PRIVATE_DIRS
+            .iter()
+            .map(|d| {
+                format!(
+                    "mount --bind {} {d}",
+                    root.join("fs").join(d.trim_start_matches('/')).display()
+                )
+            })
+            .collect();
+        let script = format!(
+            "hostname {name} && {} && exec /usr/sbin/sshd -f {} -E {}",
+            mounts.join(" && "),
+            config.display(),
+            root.join("sshd.log").display()
+        );
+        sh(Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "unshare",
+                "--uts",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+            ])
+            .arg(&script))?;
+        Ok(TbHost {
+            name,
+            ns,
+            ip: addr,
+            root,
+            veth,
+            sshd_pid_file: pid_file,
+        })
+    }
+
+    /// Runs a command on a host through the system ssh client, as an operator would.
+    pub fn ssh(&self, host: usize, command: &str) -> std::process::Output {
+        let h = &self.hosts[host];
+        Command::new("ssh")
+            .args([
+                "-F",
+                "none",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+            ])
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-i")
+            .arg(&self.client_key)
+            .arg(format!("root@{}", h.ip))
+            .arg(command)
+            .output()
+            .unwrap_or_else(|e| panic!("ssh: {e}"))
+    }
+
+    /// etcd pids started on the test bed's hosts, from their pid files, checked
+    /// to live in that host's network namespace.
+    pub fn etcd_pids(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            let Ok(text) = std::fs::read_to_string(h.file("/var/lib/etcdplan/etcd.pid")) else {
+                continue;
+            };
+            let Ok(pid) = text.trim().parse::<u32>() else {
+                continue;
+            };
+            let in_ns = sh(Command::new("ip").args(["netns", "identify", &pid.to_string()]))
+                .is_ok_and(|o| o.trim() == h.ns);
+            if in_ns && !super::is_zombie(pid) {
+                out.push((i, pid));
+            }
+        }
+        out
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .output();
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        // etcd first (by checked pid files), then sshd (by its pid file, checked by comm).
+        let etcds = self.etcd_pids();
+        for (_, pid) in &etcds {
+            kill(*pid, "TERM");
+        }
+        if !wait_for(Duration::from_secs(10), || self.etcd_pids().is_empty()) {
+            for (_, pid) in self.etcd_pids() {
+                kill(pid, "KILL");
+            }
+        }
+        for h in &self.hosts {
+            let Ok(text) = std::fs::read_to_string(&h.sshd_pid_file) else {
+                continue;
+            };
+            let Ok(pid) = text.trim().parse::<u32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "sshd" {
+                kill(pid, "TERM");
+            }
+        }
+        for h in &self.hosts {
+            let _ = ip(&["link", "del", &h.veth]);
+        }
+        for ns in &self.namespaces {
+            let _ = ip(&["netns", "del", ns]);
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+        for d in &self.created_dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// A throw-away unprivileged user that can log in with the test bed's key;
+/// removed on drop, with its sudoers file.
+pub struct TestUser {
+    /// The user name.
+    pub name: String,
+    sudoers: PathBuf,
+}
+
+impl TestUser {
+    /// Creates the user (`etcdplan-e2e-<pid>`), with passwordless sudo when asked.
+    pub fn create(passwordless_sudo: bool) -> Result<Self, String> {
+        let name = format!("epe2e{}", std::process::id());
+        sh(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", &name]))?;
+        let user = Self {
+            sudoers: PathBuf::from(format!("/etc/sudoers.d/{name}")),
+            name,
+        };
+        // Unlocked without a password, so sshd (UsePAM no) accepts its key.
+        sh(Command::new("usermod").args(["-p", "*", &user.name]))?;
+        if passwordless_sudo {
+            user.allow_sudo(true)?;
+        }
+        Ok(user)
+    }
+
+    /// Grants or revokes passwordless sudo.
+    pub fn allow_sudo(&self, allow: bool) -> Result<(), String> {
+        if allow {
+            std::fs::write(
+                &self.sudoers,
+                format!("{} ALL=(ALL) NOPASSWD: ALL\n", self.name),
+            )
+            .map_err(|e| e.to_string())?;
+            sh(Command::new("chmod").arg("0440").arg(&self.sudoers))?;
+        } else {
+            std::fs::write(&self.sudoers, format!("{} ALL=(ALL) ALL\n", self.name))
+                .map_err(|e| e.to_string())?;
+            sh(Command::new("chmod").arg("0440").arg(&self.sudoers))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.sudoers);
+        let _ = Command::new("userdel")
+            .args(["--remove", &self.name])
+            .output();
+    }
+}
