@@ -254,6 +254,30 @@ fn unreachable_and_unauthorised_hosts_are_one_line_each() {
     );
     assert!(t.contains("✗ etcd-3: ssh root@"), "{t}");
     assert!(t.contains("+ etcd-1") && t.contains("+ etcd-2"), "{t}");
+    let status = etcdplan(&tb, &etcdfile(&tb, ""), &["--ssh-timeout", "2", "status"]);
+    assert!(
+        text(&status).contains(&format!(
+            "✗ etcd-3: host unreachable: ssh root@{}:22",
+            tb.hosts[2].ip
+        )),
+        "{}",
+        text(&status)
+    );
+
+    // A missing etcd binary on the reachable hosts: named per host.
+    let file =
+        etcdfile(&tb, "").replace("[hosts]", "[etcd]\nbinary = \"/opt/none/etcd\"\n\n[hosts]");
+    let out = etcdplan(&tb, &file, &["--ssh-timeout", "2", "plan"]);
+    let t = text(&out);
+    for h in &tb.hosts[..2] {
+        assert!(
+            t.contains(&format!(
+                "the etcd binary /opt/none/etcd is missing on {}",
+                h.ip
+            )),
+            "{t}"
+        );
+    }
 
     // A key the hosts do not accept: one clear line per host.
     let stranger = tb.dir.path().join("stranger");

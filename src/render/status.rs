@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use super::Style;
 use crate::config::Desired;
 use crate::model::ByteSize;
-use crate::observe::{Live, LiveMember};
+use crate::observe::{HostState, Live, LiveMember};
+use crate::service::ServiceState;
 
 fn join(urls: &[crate::model::Endpoint]) -> String {
     if urls.is_empty() {
@@ -34,6 +35,27 @@ fn health(m: &LiveMember) -> String {
     }
 }
 
+/// One line per member whose host is unreachable or whose etcd is not running.
+fn host_lines(live: &Live, style: Style) -> String {
+    let mut out = String::new();
+    for (name, h) in &live.hosts {
+        match h {
+            HostState::Unreachable { reason, .. } => {
+                let _ = writeln!(out, "{} {name}: host unreachable: {reason}", style.red("✗"));
+            }
+            HostState::Reached(f) if f.service == ServiceState::Stopped => {
+                let _ = writeln!(
+                    out,
+                    "{} {name}: etcd is not running on its host",
+                    style.yellow("!")
+                );
+            }
+            HostState::Reached(_) => {}
+        }
+    }
+    out
+}
+
 /// The status table.
 pub fn human(live: &Live, d: &Desired, style: Style) -> String {
     let mut out = String::new();
@@ -46,6 +68,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         for (ep, why) in &live.unreachable {
             let _ = writeln!(out, "  {ep}: {why}");
         }
+        out.push_str(&host_lines(live, style));
         let _ = writeln!(
             out,
             "Run `etcdplan plan` to see what it would take to start it."
@@ -126,7 +149,30 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             let _ = writeln!(out, "{} is in the etcdfile but not in the cluster.", m.name);
         }
     }
+    out.push_str(&host_lines(live, style));
     out
+}
+
+/// Per desired member: its host's state, for JSON.
+fn hosts_json(live: &Live) -> serde_json::Value {
+    live.hosts
+        .iter()
+        .map(|(name, h)| {
+            let v = match h {
+                HostState::Unreachable { reason, advice } => {
+                    serde_json::json!({"reachable": false, "reason": reason, "advice": advice})
+                }
+                HostState::Reached(f) => serde_json::json!({
+                    "reachable": true,
+                    "service": f.service,
+                    "binary": f.binary,
+                    "data_dir": f.data,
+                }),
+            };
+            (name.to_string(), v)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// The status as JSON: ids in hex, sizes in bytes.
@@ -136,6 +182,7 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
             "cluster": d.cluster,
             "running": false,
             "unreachable": live.unreachable.iter().map(|(e, w)| serde_json::json!({"endpoint": e, "error": w})).collect::<Vec<_>>(),
+            "hosts": hosts_json(live),
         });
     };
     let leader = c.leader();
@@ -167,5 +214,6 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
         "leader": leader,
         "members": members,
         "alarms": c.alarms,
+        "hosts": hosts_json(live),
     })
 }
