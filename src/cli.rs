@@ -230,6 +230,7 @@ pub async fn hosts(cli: &Cli, d: &Desired) -> HostMap {
 
 /// Closes every host connection once.
 async fn close(hosts: &HostMap) {
+    let started = Instant::now();
     let mut seen: Vec<*const ()> = Vec::new();
     for h in hosts.values() {
         let key = Arc::as_ptr(h).cast::<()>();
@@ -238,6 +239,7 @@ async fn close(hosts: &HostMap) {
             h.close().await;
         }
     }
+    tracing::debug!("hosts closed in {:.3}s", started.elapsed().as_secs_f64());
 }
 
 async fn observe_live(cli: &Cli, d: &Desired, hosts: &HostMap, etcd: &EtcdClient) -> Live {

@@ -160,7 +160,29 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             (m.name.clone(), state)
         }
     }));
-    let (host_states, (cluster, unreachable)) = tokio::join!(host_probe, observe_cluster(d, etcd));
+    let timed = |label: &'static str| {
+        let start = std::time::Instant::now();
+        move || {
+            tracing::debug!(
+                "observe: {label} took {:.3}s",
+                start.elapsed().as_secs_f64()
+            )
+        }
+    };
+    let hosts_done = timed("host probes");
+    let etcd_done = timed("etcd API");
+    let (host_states, (cluster, unreachable)) = tokio::join!(
+        async {
+            let r = host_probe.await;
+            hosts_done();
+            r
+        },
+        async {
+            let r = observe_cluster(d, etcd).await;
+            etcd_done();
+            r
+        }
+    );
     Live {
         cluster,
         hosts: host_states.into_iter().collect(),
