@@ -10,7 +10,7 @@ use miette::Diagnostic;
 
 use crate::config::{self, ConfigError, Desired, Level, Loaded, Transport};
 use crate::execute::{self, ApplyError, Deadlines, Event};
-use crate::io::{EtcdClient, Host, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
+use crate::io::{EtcdClient, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
 use crate::observe::{self, Live};
 use crate::plan::{self, Plan};
 use crate::render::{self, Style};
@@ -42,6 +42,14 @@ pub struct Cli {
     /// is still refused). Host keys are checked strictly without it.
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
+    /// Allow a plan that removes a majority of the cluster's voters (they still
+    /// leave one at a time).
+    #[arg(long, global = true)]
+    pub allow_majority_removal: bool,
+    /// Where the snapshot taken before a membership change is written
+    /// (default: `snapshots/` next to the etcdfile).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -181,64 +189,51 @@ fn warnings_text(w: &[config::Problem]) -> String {
 /// The member hosts for the file's transport: one connection per address,
 /// all opened in parallel under a deadline.
 pub async fn hosts(cli: &Cli, d: &Desired) -> HostMap {
-    match d.hosts.transport {
-        Transport::Local => {
-            let local: Arc<dyn Host> = Arc::new(LocalHost);
-            d.members
-                .iter()
-                .map(|m| (m.name.clone(), local.clone()))
-                .collect()
+    let mut map = match d.hosts.transport {
+        Transport::Local => return HostMap::everywhere(Arc::new(LocalHost)),
+        Transport::Ssh => HostMap::default(),
+    };
+    let addresses: Vec<model::Address> = d.members.iter().map(|m| m.address.clone()).collect();
+    connect(cli, d, &mut map, addresses).await;
+    map
+}
+
+/// Opens ssh connections to the addresses the map lacks, all in parallel.
+async fn connect(cli: &Cli, d: &Desired, map: &mut HostMap, mut addresses: Vec<model::Address>) {
+    addresses.sort();
+    addresses.dedup();
+    addresses.retain(|a| !map.has(a));
+    if addresses.is_empty() {
+        return;
+    }
+    let opts = SshOptions {
+        user: d.hosts.ssh.user.clone(),
+        port: d.hosts.ssh.port,
+        identity: d.hosts.ssh.identity.clone(),
+        known_hosts: d.hosts.ssh.known_hosts.clone(),
+        accept_new: cli.accept_new_host_keys,
+        connect_timeout: Duration::from_secs(cli.ssh_timeout.max(1)),
+    };
+    let started = Instant::now();
+    let connected =
+        futures::future::join_all(addresses.iter().map(|a| SshHost::connect(a, &opts))).await;
+    tracing::debug!(
+        "ssh: {} connections in {:.3}s",
+        connected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (a, h) in addresses.into_iter().zip(connected) {
+        if let Some(f) = h.failure() {
+            tracing::info!("{f}");
         }
-        Transport::Ssh => {
-            let opts = SshOptions {
-                user: d.hosts.ssh.user.clone(),
-                port: d.hosts.ssh.port,
-                identity: d.hosts.ssh.identity.clone(),
-                known_hosts: d.hosts.ssh.known_hosts.clone(),
-                accept_new: cli.accept_new_host_keys,
-                connect_timeout: Duration::from_secs(cli.ssh_timeout.max(1)),
-            };
-            let mut addresses: Vec<&model::Address> =
-                d.members.iter().map(|m| &m.address).collect();
-            addresses.sort();
-            addresses.dedup();
-            let connected =
-                futures::future::join_all(addresses.iter().map(|a| SshHost::connect(a, &opts)))
-                    .await;
-            let by_address: Vec<(&model::Address, Arc<dyn Host>)> = addresses
-                .into_iter()
-                .zip(connected)
-                .map(|(a, h)| {
-                    if let Some(f) = h.failure() {
-                        tracing::info!("{f}");
-                    }
-                    (a, Arc::new(h) as Arc<dyn Host>)
-                })
-                .collect();
-            d.members
-                .iter()
-                .filter_map(|m| {
-                    by_address
-                        .iter()
-                        .find(|(a, _)| **a == m.address)
-                        .map(|(_, h)| (m.name.clone(), h.clone()))
-                })
-                .collect()
-        }
+        map.insert(a, Arc::new(h));
     }
 }
 
 /// Closes every host connection once.
 async fn close(hosts: &HostMap) {
     let started = Instant::now();
-    let mut seen: Vec<*const ()> = Vec::new();
-    for h in hosts.values() {
-        let key = Arc::as_ptr(h).cast::<()>();
-        if !seen.contains(&key) {
-            seen.push(key);
-            h.close().await;
-        }
-    }
+    hosts.close().await;
     tracing::debug!("hosts closed in {:.3}s", started.elapsed().as_secs_f64());
 }
 
@@ -272,8 +267,16 @@ fn etcd_client(cli: &Cli) -> EtcdClient {
     })
 }
 
-fn make_plan(d: &Desired, live: &Live) -> Plan {
-    plan::build(d, live, diff::diff(d, live))
+fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
+    let etcdfile = std::path::absolute(&cli.file).unwrap_or_else(|_| cli.file.clone());
+    let opts = plan::Options {
+        allow_majority_removal: cli.allow_majority_removal,
+        snapshot_dir: cli
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
+    };
+    plan::build_with(d, live, diff::diff(d, live), &opts)
 }
 
 /// Runs the parsed command.
@@ -319,7 +322,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let etcd = etcd_client(&cli);
             let live = observe_live(&cli, d, &hosts, &etcd).await;
             close(&hosts).await;
-            let plan = make_plan(d, &live);
+            let plan = make_plan(&cli, d, &live);
             if *json {
                 writeln!(
                     out,
@@ -459,8 +462,8 @@ fn confirm(cluster: &str) -> Result<(), CliError> {
 async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome, CliError> {
     let loaded = load(cli)?;
     let d = &loaded.desired;
-    let hosts = hosts(cli, d).await;
-    let result = apply_with(cli, d, &hosts, auto_approve, gate).await;
+    let mut hosts = hosts(cli, d).await;
+    let result = apply_with(cli, d, &mut hosts, auto_approve, gate).await;
     close(&hosts).await;
     result
 }
@@ -468,13 +471,13 @@ async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome,
 async fn apply_with(
     cli: &Cli,
     d: &Desired,
-    hosts: &HostMap,
+    hosts: &mut HostMap,
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
     let etcd = etcd_client(cli);
     let live = observe_live(cli, d, hosts, &etcd).await;
-    let plan = make_plan(d, &live);
+    let plan = make_plan(cli, d, &live);
     let mut out = std::io::stdout().lock();
     out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
     drop(out);
@@ -496,6 +499,15 @@ async fn apply_with(
         confirm(d.cluster.as_str())?;
     }
     eprintln!();
+    // Members that leave may live on hosts the etcdfile no longer names.
+    if d.hosts.transport == Transport::Ssh {
+        let departing: Vec<model::Address> = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.departing.as_ref().map(|dep| dep.host.address.clone()))
+            .collect();
+        connect(cli, d, hosts, departing).await;
+    }
     let ctx = execute::Context {
         desired: d,
         hosts,
@@ -505,14 +517,26 @@ async fn apply_with(
             ..Deadlines::default()
         },
     };
+    let started = Instant::now();
+    let mut details: Vec<String> = Vec::new();
     let mut on_event = |e: Event| match e {
         Event::StepStarted {
             index,
             total,
             description,
-        } => eprintln!("[{}/{total}] {description} …", index + 1),
-        Event::StepFinished { index, seconds } => {
-            eprintln!("[{}] done in {seconds:.2}s", index + 1)
+        } => eprintln!(
+            "[{:>5.1}s] {}/{total} {description} …",
+            started.elapsed().as_secs_f64(),
+            index + 1
+        ),
+        Event::StepFinished {
+            seconds, detail, ..
+        } => {
+            match &detail {
+                Some(d) => eprintln!("          done in {seconds:.2}s: {d}"),
+                None => eprintln!("          done in {seconds:.2}s"),
+            }
+            details.extend(detail);
         }
     };
     match execute::apply(&plan, &ctx, &mut on_event).await {
@@ -521,6 +545,15 @@ async fn apply_with(
                 "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
                 plan.summary.add, plan.summary.change, plan.summary.remove, report.seconds
             );
+            for c in &plan.changes {
+                println!("  ✓ {} {}", c.member, render::action_word(c.action));
+            }
+            for d in details
+                .iter()
+                .filter(|d| d.starts_with("snapshot") || d.starts_with("warning"))
+            {
+                println!("  {d}");
+            }
             Ok(Outcome::Ok)
         }
         Err(e) => {

@@ -21,8 +21,22 @@ pub struct Desired {
     pub hosts: Hosts,
     /// The members in file order (the bootstrap order).
     pub members: Vec<DesiredMember>,
+    /// The path settings with `{name}` unresolved, to locate members the file
+    /// no longer names (to stop them and move their data aside).
+    pub templates: PathTemplates,
     /// sha256 of the etcdfile's text, recorded in plans.
     pub file_hash: String,
+}
+
+/// data_dir, config_dir and state_dir as written, `{name}` unresolved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PathTemplates {
+    /// data_dir.
+    pub data_dir: String,
+    /// config_dir.
+    pub config_dir: String,
+    /// state_dir.
+    pub state_dir: String,
 }
 
 /// `[etcd]`, validated.
@@ -101,7 +115,7 @@ pub struct Ssh {
 }
 
 /// One member as the file describes it, with ports and paths resolved.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DesiredMember {
     /// `--name`.
     pub name: MemberName,
@@ -158,6 +172,27 @@ impl Desired {
     /// The member with this name.
     pub fn member(&self, name: &MemberName) -> Option<&DesiredMember> {
         self.members.iter().find(|m| &m.name == name)
+    }
+
+    /// A member the file does not name, laid out as the file would lay it out
+    /// (the paths etcdplan used when it created it).
+    pub fn member_at(
+        &self,
+        name: MemberName,
+        address: Address,
+        client_port: Port,
+        peer_port: Port,
+    ) -> DesiredMember {
+        let fill = |t: &str| PathBuf::from(t.replace("{name}", name.as_str()));
+        DesiredMember {
+            data_dir: fill(&self.templates.data_dir),
+            config_dir: fill(&self.templates.config_dir),
+            state_dir: fill(&self.templates.state_dir),
+            name,
+            address,
+            client_port,
+            peer_port,
+        }
     }
 
     /// Client URLs of every member, in file order.

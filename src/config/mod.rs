@@ -16,7 +16,9 @@ use std::sync::Arc;
 use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
-pub use desired::{Desired, DesiredMember, EtcdSettings, Hosts, ServiceKind, Ssh, Tls, Transport};
+pub use desired::{
+    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, Transport,
+};
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};
 pub use validate::Context;

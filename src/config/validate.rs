@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::desired::{
-    Desired, DesiredMember, EtcdSettings, Hosts, ServiceKind, Ssh, Tls, Transport,
+    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, Transport,
 };
 use super::diagnostic::{Level, Problem};
 use super::raw::{RawCompactionMode, RawEtcdfile, RawMember, RawService, RawTransport, SizeValue};
@@ -110,6 +110,7 @@ impl Validator<'_> {
         let tls = self.tls(raw);
         let hosts = self.hosts(raw, transport, service);
         let members = self.members(raw, transport);
+        let templates = self.templates(raw, transport);
 
         Some(Desired {
             cluster: cluster?,
@@ -118,6 +119,7 @@ impl Validator<'_> {
             tls: tls?,
             hosts: hosts?,
             members: members?,
+            templates: templates?,
             file_hash: self.ctx.file_hash.clone(),
         })
     }
@@ -373,6 +375,29 @@ impl Validator<'_> {
                 .help("relative paths are read from the etcdfile's folder, which only makes sense with transport = \"local\""),
         );
         None
+    }
+
+    /// The three path settings resolved but for `{name}`; their problems are
+    /// reported (once) while resolving the members.
+    fn templates(&mut self, raw: &RawEtcdfile, transport: Transport) -> Option<PathTemplates> {
+        let side = PathSide::Host(transport);
+        let mut quiet = Validator {
+            ctx: self.ctx,
+            problems: Vec::new(),
+        };
+        let mut one = |v: &Option<Spanned<String>>, d: &str| {
+            let v = v
+                .clone()
+                .unwrap_or_else(|| Spanned::new(0..0, d.to_owned()));
+            quiet
+                .path(&v, None, side, true)
+                .map(|p| p.display().to_string())
+        };
+        Some(PathTemplates {
+            data_dir: one(&raw.etcd.data_dir, "/var/lib/etcd")?,
+            config_dir: one(&raw.hosts.config_dir, "/etc/etcd")?,
+            state_dir: one(&raw.hosts.state_dir, "/var/lib/etcdplan")?,
+        })
     }
 
     fn members(&mut self, raw: &RawEtcdfile, transport: Transport) -> Option<Vec<DesiredMember>> {

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use crate::config::{Desired, DesiredMember};
-use crate::hostfiles::{self, Initial};
-use crate::model::{MemberId, MemberName};
-use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster};
+use crate::hostfiles::{self, ClusterState, Initial};
+use crate::model::{Address, MemberId, MemberName, Port};
+use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
 use crate::service::ServiceState;
 
 /// What will happen to a member.
@@ -26,6 +26,8 @@ pub enum Action {
     Add,
     /// A member leaves the cluster (`-`).
     Remove,
+    /// A member is removed and added again, fresh (`-/+`).
+    Replace,
 }
 
 impl Action {
@@ -35,6 +37,7 @@ impl Action {
             Self::Create | Self::Add => "+",
             Self::Start | Self::Restart => "~",
             Self::Remove => "-",
+            Self::Replace => "-/+",
         }
     }
 }
@@ -69,6 +72,54 @@ pub struct Change {
     pub id: Option<MemberId>,
     /// Whether it leads the cluster now.
     pub leader: bool,
+    /// For Remove and the old half of Replace: the member that leaves.
+    pub departing: Option<Departing>,
+    /// For Add and the new half of Replace: how far an earlier join got.
+    pub join: Option<Join>,
+}
+
+/// A member leaving the cluster, and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Departing {
+    /// Its id.
+    pub id: MemberId,
+    /// Its name (`member-<id>` when it never started).
+    pub name: MemberName,
+    /// Its host and paths, as etcdplan laid them out.
+    pub host: DesiredMember,
+    /// Healthy now.
+    pub healthy: bool,
+    /// A learner (does not vote).
+    pub learner: bool,
+    /// The leader now.
+    pub leader: bool,
+}
+
+/// How far a member's join got before this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "id")]
+pub enum Join {
+    /// Not in the cluster yet.
+    New,
+    /// Added as a learner, never started.
+    Added(MemberId),
+    /// A started learner, not yet promoted.
+    Started(MemberId),
+}
+
+impl Change {
+    fn new(member: MemberName, action: Action, reason: impl Into<String>) -> Self {
+        Self {
+            member,
+            action,
+            reason: reason.into(),
+            files: Vec::new(),
+            id: None,
+            leader: false,
+            departing: None,
+            join: None,
+        }
+    }
 }
 
 /// Something that stops the plan from being applied, with what to do.
@@ -145,26 +196,33 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
         }
     }
     if let Some(c) = &live.cluster {
+        let leader = c.leader();
         for lm in &c.members {
             let known = d.members.iter().any(|m| {
                 lm.name == m.name.as_str()
                     || (!lm.started() && lm.peer_urls.contains(&m.peer_url(&d.tls)))
             });
-            if !known {
-                let shown = if lm.name.is_empty() {
-                    format!("(unstarted {})", lm.id)
-                } else {
-                    lm.name.clone()
-                };
-                blockers.push(Blocker {
-                    member: MemberName::parse(&lm.name).ok(),
-                    message: format!(
-                        "member {shown} ({}) is in cluster {} but not in the etcdfile; removing members is not supported by this version of etcdplan",
-                        lm.id, c.id
-                    ),
-                    help: "add it to the etcdfile to keep it, or remove it with `etcdctl member remove` yourself".into(),
-                });
+            if known {
+                continue;
             }
+            let dep = departing(d, lm, leader);
+            let shown = if lm.started() {
+                lm.name.clone()
+            } else {
+                format!("(never started, {})", lm.id)
+            };
+            let mut ch = Change::new(
+                dep.name.clone(),
+                Action::Remove,
+                format!(
+                    "{shown} ({}) is in cluster {} but not in the etcdfile: it is removed, its etcd on {} stopped and its data dir moved aside",
+                    lm.id, c.id, dep.host.address
+                ),
+            );
+            ch.id = Some(lm.id);
+            ch.leader = dep.leader;
+            ch.departing = Some(dep);
+            changes.push(ch);
         }
     }
     Diff {
@@ -334,14 +392,9 @@ fn down_member(
     if !running {
         preflight(d, m, facts, blockers);
     }
-    changes.push(Change {
-        member: m.name.clone(),
-        action,
-        reason,
-        files,
-        id: None,
-        leader: false,
-    });
+    let mut ch = Change::new(m.name.clone(), action, reason);
+    ch.files = files;
+    changes.push(ch);
 }
 
 fn running_member(
@@ -353,33 +406,76 @@ fn running_member(
     blockers: &mut Vec<Blocker>,
 ) {
     let peer = m.peer_url(&d.tls);
+    let running = matches!(facts.service, ServiceState::Running(_));
     let Some(lm) = c.find(&m.name, &peer) else {
-        blockers.push(Blocker {
-            member: Some(m.name.clone()),
-            message: format!(
-                "{} is in the etcdfile but not in cluster {}; adding members to a running cluster is not supported by this version of etcdplan",
-                m.name, c.id
+        preflight_join(d, m, facts, blockers);
+        let mut ch = Change::new(
+            m.name.clone(),
+            Action::Add,
+            format!(
+                "in the etcdfile but not in cluster {}: joins as a learner, promoted once caught up",
+                c.id
             ),
-            help: format!("add it yourself with `etcdctl member add {} --peer-urls={peer} --learner`, or remove it from the etcdfile", m.name),
-        });
+        );
+        ch.join = Some(Join::New);
+        changes.push(ch);
         return;
     };
-    if lm.peer_urls != [peer.clone()] {
+    if lm.is_learner {
+        let (join, reason) = if lm.started() {
+            (
+                Join::Started(lm.id),
+                "a learner from an earlier join: promoted once caught up",
+            )
+        } else {
+            (
+                Join::Added(lm.id),
+                "added as a learner earlier but never started: started, then promoted",
+            )
+        };
+        if !running {
+            preflight_join(d, m, facts, blockers);
+        }
+        let mut ch = Change::new(m.name.clone(), Action::Add, reason);
+        ch.id = Some(lm.id);
+        ch.join = Some(join);
+        changes.push(ch);
+        return;
+    }
+    let moved = lm.peer_urls != [peer.clone()];
+    // Only a member that stays where it is can have lost its data there.
+    let lost_data = !moved
+        && lm.started()
+        && !running
+        && matches!(facts.data, DataDir::Absent | DataDir::Empty);
+    if moved || lost_data {
         let now: Vec<String> = lm.peer_urls.iter().map(ToString::to_string).collect();
-        blockers.push(Blocker {
-            member: Some(m.name.clone()),
-            message: format!(
-                "{} advertises peer URL {} but the etcdfile asks for {peer}; changing peer URLs is not supported by this version of etcdplan",
-                m.name,
+        let reason = if lost_data {
+            format!(
+                "its host lost its data ({} is empty): removed, then added back fresh",
+                m.data_dir.display()
+            )
+        } else {
+            format!(
+                "its peer URL moves from {} to {peer}: removed, then added back fresh",
                 now.join(",")
-            ),
-            help: "put the member's current address and peer_port back in the etcdfile".into(),
-        });
+            )
+        };
+        preflight_join(d, m, facts, blockers);
+        let mut dep = departing(d, lm, c.leader());
+        if lost_data {
+            dep.host = m.clone();
+        }
+        let mut ch = Change::new(m.name.clone(), Action::Replace, reason);
+        ch.id = Some(lm.id);
+        ch.leader = dep.leader;
+        ch.departing = Some(dep);
+        ch.join = Some(Join::New);
+        changes.push(ch);
         return;
     }
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, facts, &initial);
-    let running = matches!(facts.service, ServiceState::Running(_));
     let leader = c.leader() == Some(lm.id);
     let (action, reason) = if !running {
         preflight(d, m, facts, blockers);
@@ -403,12 +499,101 @@ fn running_member(
     } else {
         return;
     };
-    changes.push(Change {
-        member: m.name.clone(),
-        action,
-        reason,
-        files,
-        id: Some(lm.id),
-        leader,
+    let mut ch = Change::new(m.name.clone(), action, reason);
+    ch.files = files;
+    ch.id = Some(lm.id);
+    ch.leader = leader;
+    changes.push(ch);
+}
+
+/// The member that leaves, located where its peer URL points, with the paths
+/// the etcdfile gives members of that name.
+fn departing(d: &Desired, lm: &LiveMember, leader: Option<MemberId>) -> Departing {
+    let name = MemberName::parse(&lm.name).unwrap_or_else(|_| {
+        MemberName::parse(&format!("member-{}", lm.id)).unwrap_or_else(|_| unreachable_name())
     });
+    let peer = lm.peer_urls.first();
+    let client = lm.client_urls.first();
+    let by_name = d.member(&name);
+    let address = peer
+        .map(|p| p.host.clone())
+        .or_else(|| by_name.map(|m| m.address.clone()))
+        .unwrap_or(Address::Dns("unknown".into()));
+    let default_client = by_name.map_or(Port::new(2379), |m| Some(m.client_port));
+    let default_peer = by_name.map_or(Port::new(2380), |m| Some(m.peer_port));
+    let client_port = client
+        .map(|c| c.port)
+        .or(default_client)
+        .unwrap_or_else(unreachable_port);
+    let peer_port = peer
+        .map(|p| p.port)
+        .or(default_peer)
+        .unwrap_or_else(unreachable_port);
+    Departing {
+        id: lm.id,
+        host: d.member_at(name.clone(), address, client_port, peer_port),
+        name,
+        healthy: lm.healthy(),
+        learner: lm.is_learner,
+        leader: leader == Some(lm.id),
+    }
+}
+
+fn unreachable_name() -> MemberName {
+    // "member" is always a valid name; kept out of line so the fallback is explicit.
+    MemberName::parse("member").unwrap_or_else(|_| unreachable!("a literal valid name"))
+}
+
+fn unreachable_port() -> Port {
+    Port::new(2380).unwrap_or_else(|| unreachable!("2380 is not 0"))
+}
+
+/// Checks a member that is about to join: the preflight of a start, except
+/// that old data of this very cluster is moved aside by the plan, not refused.
+fn preflight_join(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut Vec<Blocker>) {
+    let ours = facts
+        .file(&m.config_file())
+        .and_then(hostfiles::read_token)
+        .is_some_and(|t| t == d.cluster.as_str());
+    let mut probe = facts.clone();
+    if ours && probe.data == DataDir::Member {
+        probe.data = DataDir::Absent;
+    }
+    preflight(d, m, &probe, blockers);
+}
+
+/// Whether a joining member's data dir holds old data of this cluster, to be moved aside first.
+pub fn stale_data(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> bool {
+    facts.data == DataDir::Member
+        && facts
+            .file(&m.config_file())
+            .and_then(hostfiles::read_token)
+            .is_some_and(|t| t == d.cluster.as_str())
+}
+
+/// The files of a member that joins a running cluster, given the membership
+/// (`name=url` list, as MemberList will show it) at the time it starts.
+pub fn join_files(
+    d: &Desired,
+    m: &DesiredMember,
+    facts: Option<&HostFacts>,
+    cluster: String,
+) -> Vec<FileChange> {
+    let initial = Initial {
+        state: ClusterState::Existing,
+        cluster,
+    };
+    hostfiles::member_files(d, m, &initial)
+        .into_iter()
+        .filter_map(|f| {
+            let before = facts.and_then(|x| x.file(&f.path)).map(str::to_owned);
+            (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
+                path: f.path,
+                mode: f.mode,
+                host: m.address.to_string(),
+                before,
+                after: f.contents,
+            })
+        })
+        .collect()
 }

@@ -163,7 +163,10 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
         if last_alive_check.elapsed() >= Duration::from_millis(500) {
             last_alive_check = Instant::now();
             for name in members {
-                let (Some(m), Some(h)) = (ctx.desired.member(name), ctx.hosts.get(name)) else {
+                let Some(m) = ctx.desired.member(name) else {
+                    continue;
+                };
+                let Some(h) = ctx.hosts.get(&m.address) else {
                     continue;
                 };
                 if let Ok(out) = h.run(&service::check_alive(ctx.desired, m)).await

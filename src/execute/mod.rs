@@ -6,6 +6,7 @@
 //! walk, and the report says what was done, what failed and what remains.
 
 mod gate;
+mod membership;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::plan::{Plan, Step, Voter, may_disrupt};
 use crate::service;
 
 pub use gate::{GateError, wait_healthy};
+pub use membership::default_snapshot_dir;
 
 /// Deadlines for the walk.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +60,8 @@ pub enum Event {
         index: usize,
         /// Seconds it took.
         seconds: f64,
+        /// What it did worth knowing (a snapshot's path, a new member's id, a warning).
+        detail: Option<String>,
     },
 }
 
@@ -155,20 +159,24 @@ pub async fn apply(
             description: step.describe(),
         });
         let t = Instant::now();
-        if let Err(error) = run_step(step, ctx).await {
-            return Err(ApplyError {
-                index,
-                total,
-                description: step.describe(),
-                error,
-                done,
-                remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
-            });
-        }
+        let detail = match run_step(step, ctx).await {
+            Ok(detail) => detail,
+            Err(error) => {
+                return Err(ApplyError {
+                    index,
+                    total,
+                    description: step.describe(),
+                    error,
+                    done,
+                    remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
+                });
+            }
+        };
         let secs = t.elapsed().as_secs_f64();
         on_event(Event::StepFinished {
             index,
             seconds: secs,
+            detail,
         });
         done.push(step.describe());
         timings.push((step.describe(), secs));
@@ -189,8 +197,7 @@ fn member<'a>(
         .ok_or_else(|| StepError::UnknownMember(name.clone()))?;
     let h = ctx
         .hosts
-        .get(name)
-        .cloned()
+        .get(&m.address)
         .ok_or_else(|| StepError::UnknownMember(name.clone()))?;
     Ok((m, h))
 }
@@ -209,7 +216,7 @@ async fn run_checked(host: &dyn Host, script: &Script) -> Result<String, StepErr
     }
 }
 
-async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
+async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, StepError> {
     match step {
         Step::WriteFiles {
             member: name,
@@ -224,40 +231,70 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<(), StepError> {
                 .stdin(f.after.clone().into_bytes());
                 run_checked(host.as_ref(), &script).await?;
             }
-            Ok(())
+            Ok(None)
         }
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
-            Ok(())
+            Ok(None)
         }
         Step::Restart { member: name } => {
             let (m, host) = member(ctx, name)?;
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
+            membership::step_down(ctx, name).await?;
             run_checked(
                 host.as_ref(),
                 &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
             )
             .await?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
-            Ok(())
+            Ok(None)
         }
         Step::MoveLeader { from, to, to_id } => {
-            let (m, _) = member(ctx, from)?;
-            let ep = m.client_url(&ctx.desired.tls);
-            let status = ctx.etcd.status(&ep).await?;
-            if status.leader != Some(status.member_id) {
+            let view = membership::leader(ctx).await?;
+            let leader_name = view
+                .members
+                .iter()
+                .find(|m| m.id == view.id)
+                .map(|m| m.name.clone());
+            if leader_name.as_deref() != Some(from.as_str()) {
                 // Leadership already moved (an election, or a rerun): nothing to do.
-                return Ok(());
+                return Ok(Some(format!("{from} is not the leader now")));
             }
-            ctx.etcd.move_leader(&ep, *to_id).await?;
-            let _ = to;
-            Ok(())
+            ctx.etcd.move_leader(&view.endpoint, *to_id).await?;
+            Ok(Some(format!("{to} leads")))
         }
         Step::WaitHealthy { members } => {
             wait_healthy(ctx, members).await?;
-            Ok(())
+            Ok(None)
         }
+        Step::Snapshot { dir } => membership::snapshot(ctx, dir).await,
+        Step::AddLearner {
+            member: name,
+            peer_url,
+        } => {
+            let (m, _) = member(ctx, name)?;
+            membership::add_learner(ctx, m, peer_url).await
+        }
+        Step::WriteJoinFiles { member: name, .. } => {
+            let (m, _) = member(ctx, name)?;
+            membership::write_join_files(ctx, m).await
+        }
+        Step::WaitCaughtUp { member: name } => {
+            let (m, _) = member(ctx, name)?;
+            membership::wait_caught_up(ctx, m).await?;
+            Ok(None)
+        }
+        Step::Promote { member: name } => {
+            let (m, _) = member(ctx, name)?;
+            membership::promote(ctx, m).await
+        }
+        Step::RemoveMember { departing } => membership::remove(ctx, departing).await,
+        Step::StopDeparted { departing } => membership::stop_departed(ctx, departing).await,
+        Step::RetireData {
+            member: m,
+            departed,
+        } => membership::retire(ctx, m, *departed).await,
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions};
+use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberAddOptions};
 use tokio::sync::Mutex;
 
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
@@ -114,6 +114,20 @@ pub trait EtcdApi: Send + Sync {
     async fn quorum_read(&self, endpoint: &Endpoint) -> Result<(), EtcdError>;
     /// MoveLeader; `endpoint` must be the current leader's.
     async fn move_leader(&self, endpoint: &Endpoint, to: MemberId) -> Result<(), EtcdError>;
+    /// MemberAdd as a learner; returns the new member's id.
+    async fn add_learner(
+        &self,
+        endpoint: &Endpoint,
+        peer_url: &Endpoint,
+    ) -> Result<MemberId, EtcdError>;
+    /// MemberPromote.
+    async fn promote(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
+    /// MemberRemove.
+    async fn remove(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
+    /// The member's whole backend through the Maintenance Snapshot stream,
+    /// trailing sha256 included, under its own (long) deadline.
+    async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
+    -> Result<Vec<u8>, EtcdError>;
 }
 
 /// The real etcd API through etcd-client, one client per member endpoint.
@@ -160,6 +174,16 @@ impl EtcdClient {
                 timeout: deadline,
             }),
             Ok(r) => r.map_err(|e| call_error(ep, &e)),
+        }
+    }
+}
+
+impl EtcdError {
+    /// etcd's own message (or the transport's), for matching known refusals.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Timeout { .. } => self.to_string(),
+            Self::Call { message, .. } => message.clone(),
         }
     }
 }
@@ -247,5 +271,60 @@ impl EtcdApi for EtcdClient {
             |mut c| async move { c.move_leader(to.0).await.map(|_| ()) },
         )
         .await
+    }
+
+    async fn add_learner(&self, ep: &Endpoint, peer_url: &Endpoint) -> Result<MemberId, EtcdError> {
+        // The scheme is always explicit: etcd-client would prefix a bare host with http://.
+        let url = peer_url.to_string();
+        let resp = self
+            .with(ep, |mut c| async move {
+                c.member_add([url], Some(MemberAddOptions::new().with_is_learner()))
+                    .await
+            })
+            .await?;
+        resp.member()
+            .map(|m| MemberId(m.id()))
+            .ok_or_else(|| EtcdError::Call {
+                endpoint: ep.to_string(),
+                message: "MemberAdd answered without the new member".into(),
+            })
+    }
+
+    async fn promote(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
+        self.with(ep, |mut c| async move {
+            c.member_promote(id.0).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn remove(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
+        self.with(ep, |mut c| async move {
+            c.member_remove(id.0).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
+        // Its own client: the shared one's per-request timeout would cut a large stream.
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(self.timeouts.connect)
+            .with_timeout(deadline);
+        let endpoint = ep.to_string();
+        let run = async {
+            let mut c = Client::connect([endpoint.clone()], Some(opts)).await?;
+            let mut stream = c.snapshot().await?;
+            let mut out = Vec::new();
+            while let Some(msg) = stream.message().await? {
+                out.extend_from_slice(msg.blob());
+            }
+            Ok::<_, etcd_client::Error>(out)
+        };
+        match tokio::time::timeout(deadline, run).await {
+            Err(_) => Err(EtcdError::Timeout {
+                endpoint,
+                timeout: deadline,
+            }),
+            Ok(r) => r.map_err(|e| call_error(ep, &e)),
+        }
     }
 }

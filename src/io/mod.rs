@@ -11,5 +11,45 @@ pub use etcd::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdClient, EtcdError, T
 pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
 pub use ssh::{SshHost, SshOptions};
 
-/// The host each member runs on, by member name.
-pub type HostMap = std::collections::BTreeMap<crate::model::MemberName, std::sync::Arc<dyn Host>>;
+/// The machines etcdplan talks to, by address. With the local transport every
+/// address is this machine.
+#[derive(Clone, Default)]
+pub struct HostMap {
+    by_address: std::collections::BTreeMap<crate::model::Address, std::sync::Arc<dyn Host>>,
+    everywhere: Option<std::sync::Arc<dyn Host>>,
+}
+
+impl HostMap {
+    /// One host for every address (the local transport).
+    pub fn everywhere(host: std::sync::Arc<dyn Host>) -> Self {
+        Self {
+            by_address: std::collections::BTreeMap::new(),
+            everywhere: Some(host),
+        }
+    }
+
+    /// Adds the host at an address.
+    pub fn insert(&mut self, address: crate::model::Address, host: std::sync::Arc<dyn Host>) {
+        self.by_address.insert(address, host);
+    }
+
+    /// The host at an address.
+    pub fn get(&self, address: &crate::model::Address) -> Option<std::sync::Arc<dyn Host>> {
+        self.by_address
+            .get(address)
+            .cloned()
+            .or_else(|| self.everywhere.clone())
+    }
+
+    /// Whether an address has a host already.
+    pub fn has(&self, address: &crate::model::Address) -> bool {
+        self.everywhere.is_some() || self.by_address.contains_key(address)
+    }
+
+    /// Releases every connection.
+    pub async fn close(&self) {
+        for h in self.by_address.values().chain(self.everywhere.iter()) {
+            h.close().await;
+        }
+    }
+}

@@ -148,7 +148,7 @@ impl HostState {
 /// Reads the live state: hosts and etcd in parallel, each call under its deadline.
 pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     let host_probe = join_all(d.members.iter().map(|m| {
-        let host: Option<Arc<dyn Host>> = hosts.get(&m.name).cloned();
+        let host: Option<Arc<dyn Host>> = hosts.get(&m.address);
         async move {
             let state = match host {
                 Some(h) => host::probe(h.as_ref(), d, m).await,

@@ -1,27 +1,47 @@
 //! Stage 4: changes → a graph of steps with health gates, in a deterministic order.
 //!
 //! Steps that disturb nothing (writing a staged config) may come early; every
-//! step that disturbs a member (start, restart, leader move) is followed by a
-//! health gate, and restarts go followers first, the leader last after its
-//! leadership moved to a member that already restarted.
+//! step that disturbs a member or changes membership runs alone, followed by a
+//! health gate. The order follows etcd's rules: repairs first, then dead members
+//! out, then new members in (learner first, promoted once caught up), then
+//! healthy members out (the leader last, after its leadership moved), then
+//! rolling restarts. A small simulation of the cluster's health checks every
+//! membership step against the same quorum rules the executor re-checks live;
+//! a step that fails them is deferred, with the reason.
 
 mod graph;
 mod safety;
 
+use std::path::PathBuf;
+
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::config::Desired;
-use crate::diff::{Action, Blocker, Change, Diff, FileChange, Situation};
-use crate::model::{MemberId, MemberName, Quorum};
-use crate::observe::Live;
+use crate::config::{Desired, DesiredMember};
+use crate::diff::{Action, Blocker, Change, Departing, Diff, FileChange, Join, Situation};
+use crate::model::{Endpoint, MemberId, MemberName};
+use crate::observe::{HostState, Live};
 
 pub use graph::order;
-pub use safety::{Voter, may_disrupt};
+pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
+
+/// Operator choices that change what a plan may contain.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Allow a plan that removes a majority of the voters (still one at a time).
+    pub allow_majority_removal: bool,
+    /// Where the snapshot before a membership change is written.
+    pub snapshot_dir: PathBuf,
+}
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Step {
+    /// Take a snapshot through the Maintenance API and check it.
+    Snapshot {
+        /// Local folder it is written to.
+        dir: PathBuf,
+    },
     /// Write the member's changed files (disturbs nothing: etcd reads them at start).
     WriteFiles {
         /// The member.
@@ -39,7 +59,7 @@ pub enum Step {
         /// The member.
         member: MemberName,
     },
-    /// Hand leadership to another voter before the leader restarts.
+    /// Hand leadership to another voter before the leader restarts or leaves.
     MoveLeader {
         /// The current leader.
         from: MemberName,
@@ -53,12 +73,58 @@ pub enum Step {
         /// The members.
         members: Vec<MemberName>,
     },
+    /// MemberAdd as a learner.
+    AddLearner {
+        /// The member.
+        member: MemberName,
+        /// Its peer URL.
+        peer_url: Endpoint,
+    },
+    /// Write a joining member's files; the initial-cluster is taken from
+    /// MemberList when the step runs (`files` is what the plan predicts).
+    WriteJoinFiles {
+        /// The member.
+        member: MemberName,
+        /// The predicted files.
+        files: Vec<FileChange>,
+    },
+    /// Wait until a learner has applied what the leader committed.
+    WaitCaughtUp {
+        /// The learner.
+        member: MemberName,
+    },
+    /// MemberPromote, retried while etcd says the learner is not in sync.
+    Promote {
+        /// The learner.
+        member: MemberName,
+    },
+    /// MemberRemove, through the leader.
+    RemoveMember {
+        /// The member that leaves.
+        departing: Departing,
+    },
+    /// Stop etcd where a removed member ran (it also exits by itself).
+    StopDeparted {
+        /// The member that left.
+        departing: Departing,
+    },
+    /// Move a data dir and config aside (never deleted), so the member cannot
+    /// come back under its old identity.
+    RetireData {
+        /// The member whose files move.
+        member: DesiredMember,
+        /// A member that left (a failure is reported, not fatal: its host may be gone).
+        departed: bool,
+    },
 }
 
 impl Step {
     /// One line for people.
     pub fn describe(&self) -> String {
         match self {
+            Self::Snapshot { dir } => {
+                format!("take a snapshot into {} and check it", dir.display())
+            }
             Self::WriteFiles { member, files } => {
                 format!(
                     "write {} file{} for {member}",
@@ -73,19 +139,53 @@ impl Step {
                 let names: Vec<&str> = members.iter().map(MemberName::as_str).collect();
                 format!("wait until {} healthy", names.join(", "))
             }
+            Self::AddLearner { member, peer_url } => {
+                format!("add {member} as a learner ({peer_url})")
+            }
+            Self::WriteJoinFiles { member, files } => format!(
+                "write {} file{} for {member} (initial-cluster from the member list)",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            ),
+            Self::WaitCaughtUp { member } => format!("wait until learner {member} has caught up"),
+            Self::Promote { member } => format!("promote {member} to voter"),
+            Self::RemoveMember { departing } => format!(
+                "remove {} ({}) from the cluster",
+                departing.name, departing.id
+            ),
+            Self::StopDeparted { departing } => {
+                format!(
+                    "stop etcd of {} on {}",
+                    departing.name, departing.host.address
+                )
+            }
+            Self::RetireData { member, .. } => format!(
+                "move {}'s data dir {} and config aside on {}",
+                member.name,
+                member.data_dir.display(),
+                member.address
+            ),
         }
     }
 
-    /// Whether the step disturbs a member (and so runs alone, then a gate).
+    /// Whether the step disturbs a member or changes membership (it runs alone,
+    /// then a gate).
     pub fn disruptive(&self) -> bool {
-        matches!(self, Self::Restart { .. } | Self::MoveLeader { .. })
+        matches!(
+            self,
+            Self::Restart { .. }
+                | Self::MoveLeader { .. }
+                | Self::AddLearner { .. }
+                | Self::Promote { .. }
+                | Self::RemoveMember { .. }
+        )
     }
 }
 
 /// Added, changed, removed members.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
-    /// Members added.
+    /// Members added (a replace counts here and in `remove`).
     pub add: usize,
     /// Members changed (started, restarted).
     pub change: usize,
@@ -108,7 +208,7 @@ pub struct Plan {
     pub blockers: Vec<Blocker>,
     /// Things the operator should know (deferred changes, degraded cluster).
     pub notes: Vec<String>,
-    /// Changes found but not planned now (restarts while voters are down).
+    /// Changes found but not planned now.
     pub deferred: Vec<Change>,
     /// Counts for the summary line.
     pub summary: Summary,
@@ -120,6 +220,13 @@ impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Whether the plan changes membership (and so takes a snapshot first).
+    pub fn changes_membership(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
     }
 
     /// The step graph, for `plan --graph`.
@@ -147,10 +254,116 @@ fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex> {
     })
 }
 
+/// The cluster as the plan goes: who is in it, who is healthy, and the
+/// `name=url` list MemberList would show.
+#[derive(Debug, Clone)]
+struct Sim {
+    members: Vec<SimMember>,
+}
+
+#[derive(Debug, Clone)]
+struct SimMember {
+    name: String,
+    id: Option<MemberId>,
+    peer_urls: Vec<Endpoint>,
+    healthy: bool,
+    learner: bool,
+}
+
+impl Sim {
+    fn from_live(d: &Desired, live: &Live) -> Self {
+        let members = live
+            .cluster
+            .as_ref()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|m| SimMember {
+                        // A learner added but never started has no name yet; the
+                        // etcdfile member with its peer URL is who it will be.
+                        name: if m.started() {
+                            m.name.clone()
+                        } else {
+                            d.members
+                                .iter()
+                                .find(|dm| m.peer_urls.contains(&dm.peer_url(&d.tls)))
+                                .map_or_else(
+                                    || format!("member-{}", m.id),
+                                    |dm| dm.name.to_string(),
+                                )
+                        },
+                        id: Some(m.id),
+                        peer_urls: m.peer_urls.clone(),
+                        healthy: m.healthy(),
+                        learner: m.is_learner,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { members }
+    }
+
+    fn voters(&self) -> Vec<Voter> {
+        self.members
+            .iter()
+            .map(|m| Voter {
+                name: m.name.clone(),
+                healthy: m.healthy,
+                learner: m.learner,
+            })
+            .collect()
+    }
+
+    fn set_healthy(&mut self, name: &str, healthy: bool) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.name == name) {
+            m.healthy = healthy;
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.members.retain(|m| m.name != name);
+    }
+
+    /// The initial-cluster a member joining now gets.
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .flat_map(|m| m.peer_urls.iter().map(move |u| format!("{}={u}", m.name)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Healthy voters, by name, in the etcdfile's order.
+    fn healthy_voters(&self, d: &Desired) -> Vec<MemberName> {
+        d.members
+            .iter()
+            .filter(|dm| {
+                self.members
+                    .iter()
+                    .any(|m| m.name == dm.name.as_str() && !m.learner && m.healthy)
+            })
+            .map(|dm| dm.name.clone())
+            .collect()
+    }
+
+    fn id_of(&self, name: &str) -> Option<MemberId> {
+        self.members
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.id)
+    }
+}
+
 /// Builds the plan from a diff and the live state it came from.
 pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
+    build_with(d, live, diff, &Options::default())
+}
+
+/// Builds the plan with operator options.
+pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan {
     let mut notes = Vec::new();
     let mut deferred = Vec::new();
+    let mut blockers = diff.blockers;
     let mut changes = diff.changes;
     let mut b = graph::Builder::default();
 
@@ -186,140 +399,374 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
             }
         }
         Situation::Running => {
-            let cluster = live.cluster.as_ref();
-            let voters: Vec<_> = cluster
-                .map(|c| c.members.iter().filter(|m| !m.is_learner).collect())
-                .unwrap_or_default();
-            let repairs: Vec<&Change> = changes
-                .iter()
-                .filter(|c| c.action == Action::Start)
-                .collect();
-            let down_after_repairs = voters
-                .iter()
-                .filter(|v| !v.healthy() && !repairs.iter().any(|r| Some(v.id) == r.id))
-                .count();
-            let q = Quorum {
-                voters: voters.len(),
-                down: down_after_repairs,
+            let mut r = Running {
+                d,
+                live,
+                opts,
+                b: &mut b,
+                sim: Sim::from_live(d, live),
+                prev: None,
+                notes: &mut notes,
             };
-            let has_restarts = changes.iter().any(|c| c.action == Action::Restart);
-            if has_restarts && !q.may_take_one_down() {
-                let down: Vec<&str> = voters
-                    .iter()
-                    .filter(|v| !v.healthy() && !repairs.iter().any(|r| Some(v.id) == r.id))
-                    .map(|v| {
-                        if v.name.is_empty() {
-                            "(unstarted)"
-                        } else {
-                            v.name.as_str()
-                        }
-                    })
-                    .collect();
-                notes.push(if q.down == 0 {
-                    format!(
-                        "restarts are deferred: a cluster of {} voter{} has no fault tolerance, so restarting any member stops writes until it is back; grow the cluster to 3 members to change settings without downtime",
-                        q.voters,
-                        if q.voters == 1 { "" } else { "s" }
-                    )
-                } else {
-                    format!(
-                        "restarts are deferred: {} of {} voters are unhealthy ({}), and one more member down would risk quorum; this plan only repairs",
-                        q.down,
-                        q.voters,
-                        down.join(", ")
-                    )
-                });
-                let (later, now): (Vec<Change>, Vec<Change>) = changes
-                    .into_iter()
-                    .partition(|c| c.action == Action::Restart);
-                changes = now;
-                deferred = later;
-            }
-            let mut prev: Option<NodeIndex> = None;
-            // Repairs first, one member at a time, each gated.
-            for c in changes.iter().filter(|c| c.action == Action::Start) {
-                let write = write_step(&mut b, c);
-                let s = b.add(Step::Start {
-                    member: c.member.clone(),
-                });
-                let g = b.add(Step::WaitHealthy {
-                    members: vec![c.member.clone()],
-                });
-                b.edge_opt(write, s);
-                b.edge_opt(prev, s);
-                b.edge(s, g);
-                prev = Some(g);
-            }
-            // Then rolling restarts: followers in file order, the leader last.
-            let mut restarts: Vec<&Change> = changes
-                .iter()
-                .filter(|c| c.action == Action::Restart)
-                .collect();
-            restarts.sort_by_key(|c| c.leader);
-            let mut first_restarted: Option<&Change> = None;
-            for c in restarts {
-                let write = write_step(&mut b, c);
-                if c.leader {
-                    // Prefer a member that already runs the new settings.
-                    let target = first_restarted
-                        .and_then(|f| f.id.map(|id| (f.member.clone(), id)))
-                        .or_else(|| {
-                            voters
-                                .iter()
-                                .find(|v| Some(v.id) != c.id && v.healthy())
-                                .and_then(|v| MemberName::parse(&v.name).ok().map(|n| (n, v.id)))
-                        });
-                    if let Some((to, to_id)) = target {
-                        let mv = b.add(Step::MoveLeader {
-                            from: c.member.clone(),
-                            to,
-                            to_id,
-                        });
-                        b.edge_opt(prev, mv);
-                        prev = Some(mv);
-                    }
-                }
-                let r = b.add(Step::Restart {
-                    member: c.member.clone(),
-                });
-                let g = b.add(Step::WaitHealthy {
-                    members: vec![c.member.clone()],
-                });
-                b.edge_opt(write, r);
-                b.edge_opt(prev, r);
-                b.edge(r, g);
-                prev = Some(g);
-                if first_restarted.is_none() {
-                    first_restarted = Some(c);
-                }
-            }
+            let (planned, later) = r.plan(changes, &mut blockers);
+            changes = planned;
+            deferred = later;
         }
     }
 
     let (steps, edges) = b.finish();
+    let count = |f: &dyn Fn(Action) -> bool| changes.iter().filter(|c| f(c.action)).count();
     let summary = Summary {
-        add: changes
-            .iter()
-            .filter(|c| matches!(c.action, Action::Create | Action::Add))
-            .count(),
-        change: changes
-            .iter()
-            .filter(|c| matches!(c.action, Action::Start | Action::Restart))
-            .count(),
-        remove: changes
-            .iter()
-            .filter(|c| c.action == Action::Remove)
-            .count(),
+        add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
+        change: count(&|a| matches!(a, Action::Start | Action::Restart)),
+        remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),
     };
     Plan {
         situation: diff.situation,
         changes,
         steps,
         edges,
-        blockers: diff.blockers,
+        blockers,
         notes,
         deferred,
         summary,
         file_hash: d.file_hash.clone(),
+    }
+}
+
+/// Planning against a running cluster: one chain of steps, each checked
+/// against the simulated cluster.
+struct Running<'a> {
+    d: &'a Desired,
+    live: &'a Live,
+    opts: &'a Options,
+    b: &'a mut graph::Builder,
+    sim: Sim,
+    prev: Option<NodeIndex>,
+    notes: &'a mut Vec<String>,
+}
+
+impl Running<'_> {
+    /// Adds a step after the previous one.
+    fn then(&mut self, s: Step) -> NodeIndex {
+        let n = self.b.add(s);
+        self.b.edge_opt(self.prev, n);
+        self.prev = Some(n);
+        n
+    }
+
+    fn defer(&mut self, c: Change, why: String, deferred: &mut Vec<Change>) {
+        self.notes.push(format!(
+            "{} of {} is deferred: {why}",
+            verb(c.action),
+            c.member
+        ));
+        deferred.push(c);
+    }
+
+    fn plan(
+        &mut self,
+        changes: Vec<Change>,
+        blockers: &mut Vec<Blocker>,
+    ) -> (Vec<Change>, Vec<Change>) {
+        let mut planned = Vec::new();
+        let mut deferred = Vec::new();
+        let by_action = |a: Action| changes.iter().filter(move |c| c.action == a).cloned();
+
+        // A majority removed in one file change is refused unless asked for.
+        let voters = self.sim.voters().iter().filter(|v| !v.learner).count();
+        let leaving = changes
+            .iter()
+            .filter(|c| {
+                c.action == Action::Remove && c.departing.as_ref().is_some_and(|dep| !dep.learner)
+            })
+            .count();
+        if voters > 0 && leaving * 2 > voters && !self.opts.allow_majority_removal {
+            blockers.push(Blocker {
+                member: None,
+                message: format!("the etcdfile removes {leaving} of {voters} voters, a majority of the cluster"),
+                help: "if that is what you want, pass --allow-majority-removal; members still leave one at a time".into(),
+            });
+        }
+
+        if changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
+        {
+            self.then(Step::Snapshot {
+                dir: self.opts.snapshot_dir.clone(),
+            });
+        }
+
+        // 1. Repairs: members of the cluster whose etcd is not running.
+        for c in by_action(Action::Start) {
+            let write = write_step(self.b, &c);
+            let s = self.then(Step::Start {
+                member: c.member.clone(),
+            });
+            self.b.edge_opt(write, s);
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+            self.sim.set_healthy(c.member.as_str(), true);
+            planned.push(c);
+        }
+
+        // 2. Dead members out (a replacement follows its removal at once).
+        let dead = |c: &Change| c.departing.as_ref().is_some_and(|dep| !dep.healthy);
+        for c in changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Remove | Action::Replace) && dead(c))
+        {
+            self.departure(c.clone(), &mut planned, &mut deferred);
+        }
+        // 3. New members in, one at a time, in file order.
+        for c in by_action(Action::Add) {
+            self.arrival(c, &mut planned, &mut deferred);
+        }
+        // 4. Healthy members replaced, then 5. healthy members out, the leader last.
+        for c in changes
+            .iter()
+            .filter(|c| c.action == Action::Replace && !dead(c))
+        {
+            self.departure(c.clone(), &mut planned, &mut deferred);
+        }
+        let mut leaving: Vec<Change> = changes
+            .iter()
+            .filter(|c| c.action == Action::Remove && !dead(c))
+            .cloned()
+            .collect();
+        leaving.sort_by_key(|c| c.leader);
+        for c in leaving {
+            self.departure(c, &mut planned, &mut deferred);
+        }
+
+        // 6. Rolling restarts: followers in file order, the leader last.
+        self.restarts(
+            by_action(Action::Restart).collect(),
+            &mut planned,
+            &mut deferred,
+        );
+        (planned, deferred)
+    }
+
+    /// Removal (and, for a replace, the fresh add that follows).
+    fn departure(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+        let Some(dep) = c.departing.clone() else {
+            return;
+        };
+        let name = dep.name.as_str().to_owned();
+        if let Err(why) = may_remove(&self.sim.voters(), &name) {
+            self.defer(c, why, deferred);
+            return;
+        }
+        if dep.leader && dep.healthy {
+            let target = self
+                .sim
+                .members
+                .iter()
+                .find(|m| m.name != name && !m.learner && m.healthy)
+                .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)));
+            if let Some((to, to_id)) = target {
+                self.then(Step::MoveLeader {
+                    from: dep.name.clone(),
+                    to,
+                    to_id,
+                });
+            }
+        }
+        self.then(Step::RemoveMember {
+            departing: dep.clone(),
+        });
+        self.sim.remove(&name);
+        let remaining = self.sim.healthy_voters(self.d);
+        if !remaining.is_empty() {
+            self.then(Step::WaitHealthy { members: remaining });
+        }
+        // A host that lost its data has nothing to stop or move aside.
+        let lost_data = c.action == Action::Replace
+            && self
+                .d
+                .member(&c.member)
+                .is_some_and(|m| m.address == dep.host.address)
+            && self
+                .live
+                .hosts
+                .get(&c.member)
+                .and_then(HostState::facts)
+                .is_some_and(|f| {
+                    matches!(
+                        f.data,
+                        crate::observe::DataDir::Absent | crate::observe::DataDir::Empty
+                    )
+                });
+        if !lost_data {
+            self.then(Step::StopDeparted {
+                departing: dep.clone(),
+            });
+            self.then(Step::RetireData {
+                member: dep.host.clone(),
+                departed: true,
+            });
+        }
+        if c.action == Action::Replace {
+            self.join_steps(&c, planned, deferred);
+        } else {
+            planned.push(c);
+        }
+    }
+
+    /// A member joining (new, or resuming an earlier join).
+    fn arrival(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+        self.join_steps(&c, planned, deferred);
+    }
+
+    fn join_steps(&mut self, c: &Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+        let Some(m) = self.d.member(&c.member).cloned() else {
+            return;
+        };
+        let join = c.join.unwrap_or(Join::New);
+        let name = m.name.as_str().to_owned();
+        let mut voters = self.sim.voters();
+        // A learner of our own in progress is the one this join continues.
+        voters.retain(|v| !(v.learner && v.name == name));
+        if let Err(why) = may_add(&voters) {
+            self.defer(c.clone(), why, deferred);
+            return;
+        }
+        let facts = self.live.hosts.get(&m.name).and_then(HostState::facts);
+        let running = self.live.hosts.get(&m.name).is_some_and(HostState::running);
+        if join == Join::New && facts.is_some_and(|f| crate::diff::stale_data(self.d, &m, f)) {
+            self.then(Step::RetireData {
+                member: m.clone(),
+                departed: false,
+            });
+        }
+        let peer = m.peer_url(&self.d.tls);
+        if join == Join::New {
+            self.then(Step::AddLearner {
+                member: m.name.clone(),
+                peer_url: peer.clone(),
+            });
+            self.sim.members.push(SimMember {
+                name: name.clone(),
+                id: None,
+                peer_urls: vec![peer],
+                healthy: false,
+                learner: true,
+            });
+        }
+        let mut change = c.clone();
+        if !running || join == Join::New {
+            let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
+            change.files = files.clone();
+            self.then(Step::WriteJoinFiles {
+                member: m.name.clone(),
+                files,
+            });
+            self.then(Step::Start {
+                member: m.name.clone(),
+            });
+        }
+        self.then(Step::WaitCaughtUp {
+            member: m.name.clone(),
+        });
+        self.sim.set_healthy(&name, true);
+        if let Err(why) = may_promote(&self.sim.voters(), &name) {
+            self.notes
+                .push(format!("{name} stays a learner for now: {why}"));
+            planned.push(change);
+            return;
+        }
+        self.then(Step::Promote {
+            member: m.name.clone(),
+        });
+        if let Some(sm) = self.sim.members.iter_mut().find(|x| x.name == name) {
+            sm.learner = false;
+            if sm.id.is_none() {
+                sm.id = c.id;
+            }
+        }
+        self.then(Step::WaitHealthy {
+            members: vec![m.name.clone()],
+        });
+        planned.push(change);
+    }
+
+    fn restarts(
+        &mut self,
+        restarts: Vec<Change>,
+        planned: &mut Vec<Change>,
+        deferred: &mut Vec<Change>,
+    ) {
+        if restarts.is_empty() {
+            return;
+        }
+        let voters = self.sim.voters();
+        let blocked = restarts
+            .iter()
+            .find_map(|c| may_disrupt(&voters, c.member.as_str()).err());
+        if let Some(why) = blocked {
+            let n = voters.iter().filter(|v| !v.learner).count();
+            let none_down = voters.iter().filter(|v| !v.learner).all(|v| v.healthy);
+            self.notes.push(if none_down {
+                format!(
+                    "restarts are deferred: a cluster of {n} voter{} has no fault tolerance, so restarting any member stops writes until it is back; grow the cluster to 3 members to change settings without downtime",
+                    if n == 1 { "" } else { "s" }
+                )
+            } else {
+                format!("restarts are deferred: {why}; this plan only repairs")
+            });
+            deferred.extend(restarts);
+            return;
+        }
+        let mut ordered = restarts;
+        ordered.sort_by_key(|c| c.leader);
+        let mut first_restarted: Option<(MemberName, MemberId)> = None;
+        for c in ordered {
+            let write = write_step(self.b, &c);
+            if c.leader {
+                // Prefer a member that already runs the new settings.
+                let target = first_restarted.clone().or_else(|| {
+                    self.sim
+                        .members
+                        .iter()
+                        .find(|m| m.name != c.member.as_str() && !m.learner && m.healthy)
+                        .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
+                });
+                if let Some((to, to_id)) = target {
+                    self.then(Step::MoveLeader {
+                        from: c.member.clone(),
+                        to,
+                        to_id,
+                    });
+                }
+            }
+            let r = self.then(Step::Restart {
+                member: c.member.clone(),
+            });
+            self.b.edge_opt(write, r);
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+            if first_restarted.is_none() {
+                first_restarted = self
+                    .sim
+                    .id_of(c.member.as_str())
+                    .map(|id| (c.member.clone(), id));
+            }
+            planned.push(c);
+        }
+    }
+}
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "the bootstrap",
+        Action::Start => "the start",
+        Action::Restart => "the restart",
+        Action::Add => "the add",
+        Action::Remove => "the removal",
+        Action::Replace => "the replacement",
     }
 }

@@ -54,6 +54,18 @@ pub fn unified_diff(f: &FileChange, style: Style, indent: &str) -> String {
     out
 }
 
+/// The word for an action, as plans and recaps print it.
+pub fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Add => "add",
+        Action::Start => "start",
+        Action::Restart => "restart",
+        Action::Remove => "remove",
+        Action::Replace => "replace",
+    }
+}
+
 fn headline(plan: &Plan, d: &Desired) -> String {
     let n = d.members.len();
     match plan.situation {
@@ -105,17 +117,12 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         let sym = match c.action {
             Action::Create | Action::Add => style.green(c.action.symbol()),
             Action::Remove => style.red(c.action.symbol()),
+            Action::Replace => format!("{}{}{}", style.red("-"), "/", style.green("+")),
             Action::Start | Action::Restart => style.yellow(c.action.symbol()),
         };
-        let verb = match c.action {
-            Action::Create => "create",
-            Action::Add => "add",
-            Action::Start => "start",
-            Action::Restart => "restart",
-            Action::Remove => "remove",
-        };
+        let verb = action_word(c.action);
         let mut tail = String::new();
-        if c.leader && c.action == Action::Restart {
+        if c.leader && matches!(c.action, Action::Restart | Action::Remove | Action::Replace) {
             let to = plan.steps.iter().find_map(|s| match s {
                 Step::MoveLeader { from, to, .. } if *from == c.member => Some(to.to_string()),
                 _ => None,
@@ -127,7 +134,8 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         }
         let _ = writeln!(
             out,
-            "  {sym} {}   {verb}: {}{tail}",
+            "{}{sym} {}   {verb}: {}{tail}",
+            " ".repeat(3usize.saturating_sub(c.action.symbol().len())),
             style.bold(&format!("{:<width$}", c.member.as_str())),
             c.reason
         );
@@ -225,30 +233,24 @@ pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
                 .filter(|(_, b)| *b == i)
                 .map(|(a, _)| *a)
                 .collect();
-            let member = match s {
-                Step::WriteFiles { member, .. }
-                | Step::Start { member }
-                | Step::Restart { member } => {
-                    serde_json::json!(member)
-                }
-                Step::MoveLeader { from, to, .. } => serde_json::json!({"from": from, "to": to}),
-                Step::WaitHealthy { members } => serde_json::json!(members),
-            };
-            let kind = match s {
-                Step::WriteFiles { .. } => "write_files",
-                Step::Start { .. } => "start",
-                Step::Restart { .. } => "restart",
-                Step::MoveLeader { .. } => "move_leader",
-                Step::WaitHealthy { .. } => "wait_healthy",
-            };
-            serde_json::json!({
-                "index": i,
-                "kind": kind,
-                "members": member,
-                "description": s.describe(),
-                "disruptive": s.disruptive(),
-                "after": after,
-            })
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut()
+                && let Some(files) = obj.remove("files")
+            {
+                // File contents are under `changes`; steps name the paths.
+                let paths: Vec<serde_json::Value> = files
+                    .as_array()
+                    .map(|fs| fs.iter().filter_map(|f| f.get("path").cloned()).collect())
+                    .unwrap_or_default();
+                obj.insert("paths".into(), serde_json::Value::Array(paths));
+            }
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("index".into(), i.into());
+                obj.insert("description".into(), s.describe().into());
+                obj.insert("disruptive".into(), s.disruptive().into());
+                obj.insert("after".into(), after.into());
+            }
+            v
         })
         .collect();
     serde_json::json!({

@@ -16,6 +16,11 @@ use etcdplan::service::ServiceState;
 
 /// A 3-member ssh cluster with the process service, `extra` appended to [etcd].
 pub fn desired_with(n: usize, etcd_extra: &str) -> Desired {
+    desired_from(&text_with(n, etcd_extra))
+}
+
+/// The etcdfile text behind [`desired_with`].
+pub fn text_with(n: usize, etcd_extra: &str) -> String {
     let mut text = format!(
         "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{etcd_extra}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\n"
     );
@@ -25,7 +30,7 @@ pub fn desired_with(n: usize, etcd_extra: &str) -> Desired {
             10 + i
         ));
     }
-    desired_from(&text)
+    text
 }
 
 /// Parses etcdfile text with a fixed context.

@@ -1,0 +1,491 @@
+//! Membership steps against the live cluster: add a learner, wait for it, promote
+//! it, remove a member, take the snapshot. Each re-checks its quorum rule
+//! against the cluster as it is now, sends membership calls to the leader, and
+//! retries etcd's transient refusals ("unhealthy cluster" for about 5 s after a
+//! restart, "not in sync" for a learner still catching up) until a deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::{Context, StepError, gate, run_checked};
+use crate::config::DesiredMember;
+use crate::diff::Departing;
+use crate::io::{ApiMember, Script, shell_quote, write_file_script};
+use crate::model::{Endpoint, MemberId, MemberName};
+use crate::plan::{Voter, may_add, may_promote, may_remove};
+use crate::service;
+
+/// The leader, the member list it gave, and its client URL.
+pub(super) struct LeaderView {
+    pub(super) id: MemberId,
+    pub(super) endpoint: Endpoint,
+    pub(super) members: Vec<ApiMember>,
+}
+
+/// Finds the leader through any member that answers.
+pub(super) async fn leader(ctx: &Context<'_>) -> Result<LeaderView, StepError> {
+    let mut last = None;
+    for url in ctx.desired.client_urls() {
+        let status = match ctx.etcd.status(&url).await {
+            Ok(s) => s,
+            Err(e) => {
+                last = Some(StepError::Etcd(e));
+                continue;
+            }
+        };
+        let Some(id) = status.leader else {
+            last = Some(StepError::Unsafe {
+                what: "find the leader".into(),
+                why: format!("{url} reports no leader"),
+            });
+            continue;
+        };
+        let members = ctx.etcd.member_list(&url).await?;
+        let Some(endpoint) = members
+            .iter()
+            .find(|m| m.id == id)
+            .and_then(|m| m.client_urls.first().cloned())
+        else {
+            continue;
+        };
+        return Ok(LeaderView {
+            id,
+            endpoint,
+            members,
+        });
+    }
+    Err(last.unwrap_or_else(|| StepError::Unsafe {
+        what: "find the leader".into(),
+        why: "no member answers".into(),
+    }))
+}
+
+async fn voters(ctx: &Context<'_>) -> Result<Vec<Voter>, StepError> {
+    Ok(gate::cluster_view(ctx)
+        .await?
+        .into_iter()
+        .map(|m| Voter {
+            name: m.name,
+            healthy: m.healthy,
+            learner: m.is_learner,
+        })
+        .collect())
+}
+
+/// Calls `f` until it succeeds, fails for good, or the gate deadline passes;
+/// `transient` says which etcd messages mean "not yet".
+async fn retry<F, Fut>(ctx: &Context<'_>, transient: &[&str], mut f: F) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    let start = Instant::now();
+    loop {
+        match f().await {
+            Ok(()) => return Ok(()),
+            Err(StepError::Etcd(e))
+                if transient.iter().any(|t| e.message().contains(t))
+                    && start.elapsed() < ctx.deadlines.gate =>
+            {
+                tracing::debug!("retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The member list entry of a desired member: by name, or (never started) by peer URL.
+fn find<'a>(members: &'a [ApiMember], m: &DesiredMember, peer: &Endpoint) -> Option<&'a ApiMember> {
+    members
+        .iter()
+        .find(|x| x.name == m.name.as_str())
+        .or_else(|| members.iter().find(|x| x.peer_urls.contains(peer)))
+}
+
+pub(super) async fn add_learner(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+    peer: &Endpoint,
+) -> Result<Option<String>, StepError> {
+    let view = leader(ctx).await?;
+    if let Some(x) = find(&view.members, m, peer) {
+        return Ok(Some(format!(
+            "{} is already in the member list as {} (an earlier run added it)",
+            m.name, x.id
+        )));
+    }
+    let live = voters(ctx).await?;
+    may_add(&live).map_err(|why| StepError::Unsafe {
+        what: format!("add {}", m.name),
+        why,
+    })?;
+    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+        let view = leader(ctx).await?;
+        // A retry after an add whose answer was lost must not add twice.
+        if find(&view.members, m, peer).is_none() {
+            ctx.etcd.add_learner(&view.endpoint, peer).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let view = leader(ctx).await?;
+    let id = find(&view.members, m, peer).map(|x| x.id);
+    Ok(id.map(|id| format!("added {} as learner {id}", m.name)))
+}
+
+/// The `name=url` list for a joining member, from the member list now.
+pub(super) async fn join_initial_cluster(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+) -> Result<String, StepError> {
+    let view = leader(ctx).await?;
+    let peer = m.peer_url(&ctx.desired.tls);
+    let mut parts = Vec::new();
+    for x in &view.members {
+        let name = if x.peer_urls.contains(&peer) {
+            m.name.as_str().to_owned()
+        } else if x.name.is_empty() {
+            return Err(StepError::Unsafe {
+                what: format!("join {}", m.name),
+                why: format!(
+                    "member {} was added but never started; etcd needs every member named in initial-cluster",
+                    x.id
+                ),
+            });
+        } else {
+            x.name.clone()
+        };
+        for u in &x.peer_urls {
+            parts.push(format!("{name}={u}"));
+        }
+    }
+    if !parts.iter().any(|p| p.starts_with(&format!("{}=", m.name))) {
+        return Err(StepError::Unsafe {
+            what: format!("join {}", m.name),
+            why: "it is not in the member list (was it removed meanwhile?)".into(),
+        });
+    }
+    Ok(parts.join(","))
+}
+
+pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Result<(), StepError> {
+    let start = Instant::now();
+    let ep = m.client_url(&ctx.desired.tls);
+    let mut last;
+    loop {
+        last = match (ctx.etcd.status(&ep).await, leader(ctx).await) {
+            (Err(e), _) => e.to_string(),
+            (_, Err(e)) => e.to_string(),
+            (Ok(s), Ok(view)) => {
+                let started = view.members.iter().any(|x| x.name == m.name.as_str());
+                match ctx.etcd.status(&view.endpoint).await {
+                    Ok(ls) if started && s.raft_applied_index + 5 >= ls.raft_index => return Ok(()),
+                    Ok(ls) => format!(
+                        "{}: applied index {} of the leader's {}{}",
+                        m.name,
+                        s.raft_applied_index,
+                        ls.raft_index,
+                        if started {
+                            ""
+                        } else {
+                            " (not yet started in the member list)"
+                        }
+                    ),
+                    Err(e) => e.to_string(),
+                }
+            }
+        };
+        if start.elapsed() >= ctx.deadlines.gate {
+            return Err(StepError::Gate(super::GateError::Timeout {
+                waited: start.elapsed(),
+                last,
+            }));
+        }
+        tokio::time::sleep(ctx.deadlines.poll).await;
+    }
+}
+
+pub(super) async fn promote(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+) -> Result<Option<String>, StepError> {
+    let peer = m.peer_url(&ctx.desired.tls);
+    let view = leader(ctx).await?;
+    let Some(x) = find(&view.members, m, &peer).cloned() else {
+        return Err(StepError::Unsafe {
+            what: format!("promote {}", m.name),
+            why: "it is not in the member list".into(),
+        });
+    };
+    if !x.is_learner {
+        return Ok(Some(format!("{} is already a voter", m.name)));
+    }
+    let live = voters(ctx).await?;
+    may_promote(&live, m.name.as_str()).map_err(|why| StepError::Unsafe {
+        what: format!("promote {}", m.name),
+        why,
+    })?;
+    let result = retry(
+        ctx,
+        &["in sync with leader", "unhealthy cluster", "not leader"],
+        || async {
+            let view = leader(ctx).await?;
+            ctx.etcd.promote(&view.endpoint, x.id).await?;
+            Ok(())
+        },
+    )
+    .await;
+    match result {
+        // A promote whose answer was lost looks like this on the retry.
+        Err(StepError::Etcd(e)) if e.message().contains("can only promote a learner member") => {
+            let view = leader(ctx).await?;
+            if view.members.iter().any(|y| y.id == x.id && !y.is_learner) {
+                Ok(Some(format!("{} is a voter", m.name)))
+            } else {
+                Err(StepError::Etcd(e))
+            }
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(Some(format!("{} ({}) is a voter", m.name, x.id))),
+    }
+}
+
+pub(super) async fn remove(
+    ctx: &Context<'_>,
+    dep: &Departing,
+) -> Result<Option<String>, StepError> {
+    let view = leader(ctx).await?;
+    let Some(x) = view.members.iter().find(|x| x.id == dep.id) else {
+        return Ok(Some(format!(
+            "{} ({}) is no longer in the member list",
+            dep.name, dep.id
+        )));
+    };
+    let mut live = voters(ctx).await?;
+    // cluster_view names a never-started member "", as MemberList does.
+    for v in &mut live {
+        if v.name.is_empty() && x.name.is_empty() {
+            v.name = dep.name.to_string();
+        }
+    }
+    may_remove(&live, dep.name.as_str()).map_err(|why| StepError::Unsafe {
+        what: format!("remove {}", dep.name),
+        why,
+    })?;
+    if view.id == dep.id {
+        // Still the leader (the plan's MoveLeader found another, or it won an
+        // election since): hand leadership to a healthy voter first.
+        let to = view
+            .members
+            .iter()
+            .find(|y| {
+                y.id != dep.id
+                    && !y.is_learner
+                    && live.iter().any(|v| v.name == y.name && v.healthy)
+            })
+            .map(|y| y.id);
+        if let Some(to) = to {
+            ctx.etcd.move_leader(&view.endpoint, to).await?;
+        }
+    }
+    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+        let view = leader(ctx).await?;
+        if !view.members.iter().any(|y| y.id == dep.id) {
+            return Ok(());
+        }
+        ctx.etcd.remove(&view.endpoint, dep.id).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(Some(format!("removed {} ({})", dep.name, dep.id)))
+}
+
+/// Stops a departed member's etcd; its host may be gone, which is reported.
+pub(super) async fn stop_departed(
+    ctx: &Context<'_>,
+    dep: &Departing,
+) -> Result<Option<String>, StepError> {
+    let Some(host) = ctx.hosts.get(&dep.host.address) else {
+        return Ok(Some(format!(
+            "warning: no connection to {}; stop etcd there by hand",
+            dep.host.address
+        )));
+    };
+    match run_checked(
+        host.as_ref(),
+        &service::stop(ctx.desired, &dep.host, ctx.deadlines.stop_grace),
+    )
+    .await
+    {
+        Ok(_) => Ok(None),
+        Err(e) => Ok(Some(format!(
+            "warning: could not stop etcd of {} on {}: {e}; it is out of the cluster and exits by itself",
+            dep.name, dep.host.address
+        ))),
+    }
+}
+
+/// Moves a member's data dir, config and unit aside with a timestamp, never
+/// deleting anything; stops its etcd first.
+pub(super) async fn retire(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+    departed: bool,
+) -> Result<Option<String>, StepError> {
+    let Some(host) = ctx.hosts.get(&m.address) else {
+        let msg = format!("no connection to {}", m.address);
+        return if departed {
+            Ok(Some(format!(
+                "warning: {msg}; move {} aside there by hand",
+                m.data_dir.display()
+            )))
+        } else {
+            Err(StepError::Unsafe {
+                what: format!("move {}'s old data aside", m.name),
+                why: msg,
+            })
+        };
+    };
+    let ts = stamp();
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let mut source = format!(
+        "set -e\nts={ts}\nd={data}\nif [ -e \"$d\" ] && [ -n \"$(ls -A \"$d\" 2>/dev/null)\" ]; then mv \"$d\" \"$d.removed-$ts\"; echo \"moved $d to $d.removed-$ts\"; fi\n\
+c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to $c.removed-$ts\"; fi\nrm -f {hash} {pid}\n",
+        data = q(&m.data_dir),
+        cfg = q(&m.config_file()),
+        hash = q(&service::started_config_file(m)),
+        pid = q(&m.pid_file()),
+    );
+    if ctx.desired.hosts.service == crate::config::ServiceKind::Systemd {
+        let unit = q(&service::systemd::unit_path());
+        source.push_str(&format!(
+            "if [ -f {unit} ]; then systemctl disable --quiet {} || true; mv {unit} {unit}.removed-$ts; systemctl daemon-reload || true; echo \"moved {unit} aside\"; fi\n",
+            service::systemd::UNIT
+        ));
+    }
+    let stop = service::stop(ctx.desired, m, ctx.deadlines.stop_grace);
+    let result = async {
+        run_checked(host.as_ref(), &stop).await?;
+        run_checked(
+            host.as_ref(),
+            &Script::new(format!("retire {}", m.name), source),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(out) => Ok(Some(out.trim().replace('\n', "; ")).filter(|s| !s.is_empty())),
+        Err(e) if departed => Ok(Some(format!(
+            "warning: could not move {}'s files aside on {}: {e}; do it by hand so it never restarts with its old identity",
+            m.name, m.address
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// UTC time for file names.
+fn stamp() -> String {
+    let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .unwrap_or_else(|_| "now".into())
+}
+
+/// Takes a snapshot from the leader, checks its sha256 trailer, and writes it
+/// (0600, atomically) to `dir`.
+pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<Option<String>, StepError> {
+    let view = leader(ctx).await?;
+    let data = ctx
+        .etcd
+        .snapshot(&view.endpoint, Duration::from_secs(600))
+        .await?;
+    let why = |w: String| StepError::Unsafe {
+        what: "take a snapshot".into(),
+        why: w,
+    };
+    if data.len() <= 32 {
+        return Err(why(format!("the snapshot has only {} bytes", data.len())));
+    }
+    let (body, trailer) = data.split_at(data.len() - 32);
+    let digest = Sha256::digest(body);
+    if digest.as_slice() != trailer {
+        return Err(why("its sha256 trailer does not match its content".into()));
+    }
+    let name = format!("{}-{}.db", ctx.desired.cluster, stamp());
+    let path = dir.join(&name);
+    let write = Script::new(
+        format!("write {}", path.display()),
+        write_file_script(&path, 0o600),
+    )
+    .stdin(data.clone());
+    run_checked(
+        &crate::io::LocalHost,
+        &write.timeout(Duration::from_secs(120)),
+    )
+    .await?;
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(format!(
+        "snapshot saved to {} ({} bytes, sha256 {}…, trailer checked)",
+        path.display(),
+        data.len(),
+        &hex[..16]
+    )))
+}
+
+/// Writes a joining member's files with the initial-cluster read from the member list now.
+pub(super) async fn write_join_files(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+) -> Result<Option<String>, StepError> {
+    let cluster = join_initial_cluster(ctx, m).await?;
+    let initial = crate::hostfiles::Initial {
+        state: crate::hostfiles::ClusterState::Existing,
+        cluster: cluster.clone(),
+    };
+    let host = ctx
+        .hosts
+        .get(&m.address)
+        .ok_or_else(|| StepError::UnknownMember(m.name.clone()))?;
+    for f in crate::hostfiles::member_files(ctx.desired, m, &initial) {
+        let script = Script::new(
+            format!("write {}", f.path.display()),
+            write_file_script(&f.path, f.mode),
+        )
+        .stdin(f.contents.into_bytes());
+        run_checked(host.as_ref(), &script).await?;
+    }
+    Ok(Some(format!("initial-cluster {cluster}")))
+}
+
+/// Makes sure `name` is not the leader before it is disturbed.
+pub(super) async fn step_down(ctx: &Context<'_>, name: &MemberName) -> Result<(), StepError> {
+    let view = leader(ctx).await?;
+    let Some(me) = view.members.iter().find(|m| m.name == name.as_str()) else {
+        return Ok(());
+    };
+    if me.id != view.id {
+        return Ok(());
+    }
+    let live = voters(ctx).await?;
+    let to = view
+        .members
+        .iter()
+        .find(|y| {
+            y.id != me.id && !y.is_learner && live.iter().any(|v| v.name == y.name && v.healthy)
+        })
+        .map(|y| y.id);
+    if let Some(to) = to {
+        ctx.etcd.move_leader(&view.endpoint, to).await?;
+    }
+    Ok(())
+}
+
+/// Where snapshots go when the operator does not say: next to the etcdfile.
+pub fn default_snapshot_dir(etcdfile: &Path) -> PathBuf {
+    etcdfile
+        .parent()
+        .map_or_else(|| PathBuf::from("snapshots"), |p| p.join("snapshots"))
+}
