@@ -230,3 +230,56 @@ fn invalid_etcdfile_changes_nothing() {
     assert!(t.contains("etcdfile.toml:10:"), "{t}");
     assert!(!site.path("demo-cluster").exists());
 }
+
+#[test]
+fn demo_shrinks_to_one_member_and_grows_back() {
+    if !prerequisites() {
+        return;
+    }
+    let site = Site::new("resize", &demo_etcdfile());
+    let out = site.etcdplan(&["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let put = site.etcdctl("127.0.0.11:2379", &["put", "kept", "yes"]);
+    assert!(put.status.success(), "{}", text(&put));
+
+    // Only etcd-1 stays: two of three leave, which needs the flag.
+    let one = demo_etcdfile();
+    let cut = one
+        .find("[[member]]\nname = \"etcd-2\"")
+        .unwrap_or(one.len());
+    std::fs::write(site.etcdfile(), &one[..cut]).unwrap_or_else(|e| panic!("{e}"));
+    let out = site.etcdplan(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("removes 2 of 3 voters"),
+        "{}",
+        text(&out)
+    );
+    let out = site.etcdplan(&["apply", "--auto-approve", "--allow-majority-removal"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = status_json(&site);
+    assert_eq!(s["members"].as_array().map(Vec::len), Some(1), "{s}");
+
+    // And back to three: they join as learners with their old data moved aside.
+    std::fs::write(site.etcdfile(), demo_etcdfile()).unwrap_or_else(|e| panic!("{e}"));
+    let out = site.etcdplan(&["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 added, 0 changed, 0 removed"),
+        "{}",
+        text(&out)
+    );
+    let s = status_json(&site);
+    let members = s["members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(members.len(), 3, "{s}");
+    assert!(
+        members
+            .iter()
+            .all(|m| m["healthy"] == true && m["is_learner"] == false),
+        "{s}"
+    );
+    let get = site.etcdctl("127.0.0.13:2379", &["get", "kept", "--print-value-only"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "yes");
+    let out = site.etcdplan(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -242,7 +242,7 @@ fn members_unknown_to_the_file_are_named_and_removed_one_at_a_time() {
             "remove etcd-3 (1002) from the cluster",
             "wait until etcd-1, etcd-2 healthy",
             "stop etcd of etcd-3 on 10.0.0.13",
-            "move etcd-3's data dir /var/lib/etcd and config aside on 10.0.0.13",
+            "move etcd-3's data (/var/lib/etcd/member) and config aside on 10.0.0.13",
         ]
     );
     snapshot("scale-down-3-to-2", &p, &d2);
@@ -516,7 +516,7 @@ fn old_data_of_this_cluster_is_moved_aside_before_a_rejoin() {
     let k = kinds(&p);
     assert_eq!(
         k[1],
-        "move etcd-4's data dir /var/lib/etcd and config aside on 10.0.0.14"
+        "move etcd-4's data (/var/lib/etcd/member) and config aside on 10.0.0.14"
     );
     assert!(k[2].starts_with("add etcd-4 as a learner"));
 }

@@ -328,8 +328,10 @@ pub(super) async fn stop_departed(
     }
 }
 
-/// Moves a member's data dir, config and unit aside with a timestamp, never
-/// deleting anything; stops its etcd first.
+/// Moves a member's data, config and unit aside with a timestamp, never
+/// deleting anything; stops its etcd first. The data moves inside the data dir
+/// (`member` → `member.removed-<time>`): the data dir is often a mount point,
+/// which cannot be renamed, and a rename within one file system is atomic.
 pub(super) async fn retire(
     ctx: &Context<'_>,
     m: &DesiredMember,
@@ -352,7 +354,7 @@ pub(super) async fn retire(
     let ts = stamp();
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let mut source = format!(
-        "set -e\nts={ts}\nd={data}\nif [ -e \"$d\" ] && [ -n \"$(ls -A \"$d\" 2>/dev/null)\" ]; then mv \"$d\" \"$d.removed-$ts\"; echo \"moved $d to $d.removed-$ts\"; fi\n\
+        "set -e\nts={ts}\nd={data}\nif [ -d \"$d/member\" ]; then mv \"$d/member\" \"$d/member.removed-$ts\"; echo \"moved $d/member to $d/member.removed-$ts\"; fi\n\
 c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to $c.removed-$ts\"; fi\nrm -f {hash} {pid}\n",
         data = q(&m.data_dir),
         cfg = q(&m.config_file()),

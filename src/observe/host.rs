@@ -78,7 +78,7 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     let data = shell_quote(&m.data_dir.display().to_string());
     s.push_str(&format!(
         "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo 'data member'; \
-elif [ ! -e \"$d\" ]; then echo 'data absent'; elif [ -z \"$(ls -A \"$d\" 2>/dev/null)\" ]; then echo 'data empty'; \
+elif [ ! -e \"$d\" ]; then echo 'data absent'; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then echo 'data empty'; \
 else echo 'data other'; fi\n"
     ));
     s.push_str(&service::probe_fragment(d, m));

@@ -160,7 +160,7 @@ impl Step {
                 )
             }
             Self::RetireData { member, .. } => format!(
-                "move {}'s data dir {} and config aside on {}",
+                "move {}'s data ({}/member) and config aside on {}",
                 member.name,
                 member.data_dir.display(),
                 member.address
@@ -399,6 +399,26 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
             }
         }
         Situation::Running => {
+            // A first pass finds out whether any membership step survives the
+            // quorum rules; only then does the plan start with a snapshot.
+            let membership = {
+                let mut dry = graph::Builder::default();
+                let (mut n, mut bl) = (Vec::new(), Vec::new());
+                let mut r = Running {
+                    d,
+                    live,
+                    opts,
+                    b: &mut dry,
+                    sim: Sim::from_live(d, live),
+                    prev: None,
+                    notes: &mut n,
+                    snapshot: false,
+                };
+                let (planned, _) = r.plan(changes.clone(), &mut bl);
+                planned
+                    .iter()
+                    .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
+            };
             let mut r = Running {
                 d,
                 live,
@@ -407,6 +427,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
                 sim: Sim::from_live(d, live),
                 prev: None,
                 notes: &mut notes,
+                snapshot: membership,
             };
             let (planned, later) = r.plan(changes, &mut blockers);
             changes = planned;
@@ -444,6 +465,8 @@ struct Running<'a> {
     sim: Sim,
     prev: Option<NodeIndex>,
     notes: &'a mut Vec<String>,
+    /// Start with a snapshot (some membership change will be made).
+    snapshot: bool,
 }
 
 impl Running<'_> {
@@ -489,10 +512,7 @@ impl Running<'_> {
             });
         }
 
-        if changes
-            .iter()
-            .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
-        {
+        if self.snapshot {
             self.then(Step::Snapshot {
                 dir: self.opts.snapshot_dir.clone(),
             });
