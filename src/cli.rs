@@ -107,13 +107,6 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
-    /// The transport is not available.
-    #[error("transport = \"{0}\" is not supported by this version of etcdplan")]
-    #[diagnostic(
-        code(etcdplan::transport),
-        help("set transport = \"local\" in [hosts] to manage members on this machine")
-    )]
-    Transport(String),
     /// The plan has blockers.
     #[error("the plan cannot be applied: {0}")]
     #[diagnostic(

@@ -7,23 +7,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use harness::testbed::Testbed;
-use harness::{prerequisites, text};
+use harness::text;
 
 fn testbed(n: usize) -> Option<Testbed> {
-    if !prerequisites() {
-        return None;
-    }
-    match Testbed::up(n) {
-        Ok(tb) => Some(tb),
-        Err(e) => {
-            let msg = format!("cannot create the test bed: {e}");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg} (CI=true: a skipped end-to-end test is a failure)");
-            }
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    harness::testbed::up_or_skip(n)
 }
 
 fn etcdfile(tb: &Testbed, extra_hosts: &str) -> String {
@@ -44,15 +31,7 @@ ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n{extra_hosts}",
 }
 
 fn etcdplan(tb: &Testbed, file: &str, args: &[&str]) -> Output {
-    let path = tb.dir.path().join("etcdfile.toml");
-    std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(args)
-        .arg("-f")
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("etcdplan: {e}"))
+    tb.etcdplan(file, args)
 }
 
 fn etcdctl(endpoints: &str, args: &[&str]) -> Output {

@@ -8,24 +8,10 @@ use std::time::Duration;
 
 use harness::testbed::Testbed;
 use harness::writer::{Writer, missing};
-use harness::{prerequisites, text, wait_for};
+use harness::{text, wait_for};
 
 fn testbed(n: usize) -> Option<Testbed> {
-    if !prerequisites() {
-        return None;
-    }
-    match Testbed::up(n) {
-        Ok(tb) => Some(tb),
-        Err(e) => {
-            let msg = format!("cannot create the test bed: {e}");
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "{msg} (CI=true: a skipped end-to-end test is a failure)"
-            );
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    harness::testbed::up_or_skip(n)
 }
 
 /// An etcdfile naming hosts `which` (0-based) as etcd-(i+1).
@@ -46,15 +32,7 @@ fn etcdfile(tb: &Testbed, which: &[usize]) -> String {
 }
 
 fn etcdplan(tb: &Testbed, file: &str, args: &[&str]) -> Output {
-    let path = tb.dir.path().join("etcdfile.toml");
-    std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(args)
-        .arg("-f")
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("etcdplan: {e}"))
+    tb.etcdplan(file, args)
 }
 
 fn apply(tb: &Testbed, file: &str, extra: &[&str]) -> String {

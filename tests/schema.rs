@@ -1,25 +1,13 @@
 //! The checked-in JSON Schema is current, and every example passes both
 //! `etcdplan validate` and an independent JSON Schema validator (boon).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use assert_cmd::Command;
 
 const SCHEMA_PATH: &str = "schemas/etcdfile.schema.json";
-
-fn examples() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.push(PathBuf::from("etcdfile.toml"));
-    files.sort();
-    files
-}
 
 fn compiled_schema() -> (boon::Schemas, boon::SchemaIndex) {
     let text = std::fs::read_to_string(SCHEMA_PATH).unwrap_or_default();
@@ -52,7 +40,7 @@ fn checked_in_schema_is_current() {
 
 #[test]
 fn examples_pass_etcdplan_validate() {
-    let files = examples();
+    let files = common::example_etcdfiles();
     assert!(
         files.len() >= 4,
         "expected the examples and the demo, found {files:?}"
@@ -70,7 +58,7 @@ fn examples_pass_etcdplan_validate() {
 #[test]
 fn examples_pass_the_json_schema() {
     let (schemas, idx) = compiled_schema();
-    for f in examples() {
+    for f in common::example_etcdfiles() {
         if let Err(e) = schemas.validate(&as_json(&f), idx) {
             panic!("{} fails the schema: {e}", f.display());
         }

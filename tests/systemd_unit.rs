@@ -2,22 +2,9 @@
 //! all (it exits 0 on unknown keys and bad values, printing only warnings), for
 //! every example etcdfile and the demo.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn etcdfiles() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.push(PathBuf::from("etcdfile.toml"));
-    files.sort();
-    files
-}
+use std::process::Command;
 
 #[test]
 fn units_pass_systemd_analyze_verify_silently() {
@@ -34,7 +21,7 @@ fn units_pass_systemd_analyze_verify_silently() {
         return;
     }
     let mut checked = 0;
-    for f in etcdfiles() {
+    for f in common::example_etcdfiles() {
         let loaded =
             etcdplan::config::load(&f).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
         let d = loaded.desired;

@@ -232,17 +232,18 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
     }
 }
 
-/// The files a member should have, and which of them differ from the host.
+/// The files a member should have, and which of them differ from the host
+/// (all of them when the host has not been read).
 fn file_changes(
     d: &Desired,
     m: &DesiredMember,
-    facts: &HostFacts,
+    facts: Option<&HostFacts>,
     initial: &Initial,
 ) -> Vec<FileChange> {
     hostfiles::member_files(d, m, initial)
         .into_iter()
         .filter_map(|f| {
-            let before = facts.file(&f.path).map(str::to_owned);
+            let before = facts.and_then(|x| x.file(&f.path)).map(str::to_owned);
             (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
                 path: f.path,
                 mode: f.mode,
@@ -372,7 +373,7 @@ fn down_member(
     blockers: &mut Vec<Blocker>,
 ) {
     let initial = initial_for(d, m, facts);
-    let files = file_changes(d, m, facts, &initial);
+    let files = file_changes(d, m, Some(facts), &initial);
     let running = matches!(facts.service, ServiceState::Running(_));
     let (action, reason) = match (running, facts.data) {
         (true, _) if files.is_empty() => return,
@@ -475,7 +476,7 @@ fn running_member(
         return;
     }
     let initial = initial_for(d, m, facts);
-    let files = file_changes(d, m, facts, &initial);
+    let files = file_changes(d, m, Some(facts), &initial);
     let leader = c.leader() == Some(lm.id);
     let (action, reason) = if !running {
         preflight(d, m, facts, blockers);
@@ -583,17 +584,5 @@ pub fn join_files(
         state: ClusterState::Existing,
         cluster,
     };
-    hostfiles::member_files(d, m, &initial)
-        .into_iter()
-        .filter_map(|f| {
-            let before = facts.and_then(|x| x.file(&f.path)).map(str::to_owned);
-            (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
-                path: f.path,
-                mode: f.mode,
-                host: m.address.to_string(),
-                before,
-                after: f.contents,
-            })
-        })
-        .collect()
+    file_changes(d, m, facts, &initial)
 }

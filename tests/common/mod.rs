@@ -165,3 +165,18 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
         unreachable: Vec::new(),
     }
 }
+
+/// Every example etcdfile and the repository's demo etcdfile.
+pub fn example_etcdfiles() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("examples")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.push(PathBuf::from("etcdfile.toml"));
+    files.sort();
+    files
+}

@@ -383,3 +383,38 @@ impl Drop for TestUser {
             .output();
     }
 }
+
+/// Brings up `n` hosts, or says why not: under `CI=true` that is a failure,
+/// elsewhere the test is skipped loudly.
+pub fn up_or_skip(n: usize) -> Option<Testbed> {
+    if !super::prerequisites() {
+        return None;
+    }
+    match Testbed::up(n) {
+        Ok(tb) => Some(tb),
+        Err(e) => {
+            let msg = format!("cannot create the test bed: {e}");
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "{msg} (CI=true: a skipped end-to-end test is a failure)"
+            );
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}
+
+impl Testbed {
+    /// Writes `file` as the test bed's etcdfile and runs `etcdplan ARGS -f` on it.
+    pub fn etcdplan(&self, file: &str, args: &[&str]) -> std::process::Output {
+        let path = self.dir.path().join("etcdfile.toml");
+        std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
+        Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+            .args(args)
+            .arg("-f")
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("etcdplan: {e}"))
+    }
+}
