@@ -253,6 +253,16 @@ async fn observe_live(cli: &Cli, d: &Desired, hosts: &HostMap, etcd: &EtcdClient
     live
 }
 
+/// Loads the etcdfile and observes the cluster, for commands that change nothing.
+async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
+    let loaded = load(cli)?;
+    let hosts = hosts(cli, &loaded.desired).await;
+    let etcd = etcd_client(cli);
+    let live = observe_live(cli, &loaded.desired, &hosts, &etcd).await;
+    close(&hosts).await;
+    Ok((loaded, live))
+}
+
 fn etcd_client(cli: &Cli) -> EtcdClient {
     EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
@@ -286,12 +296,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Validate { json } => validate(&cli, *json, &mut out),
         Command::Status { json } => {
-            let loaded = load(&cli)?;
+            let (loaded, live) = read_only(&cli).await?;
             let d = &loaded.desired;
-            let hosts = hosts(&cli, d).await;
-            let etcd = etcd_client(&cli);
-            let live = observe_live(&cli, d, &hosts, &etcd).await;
-            close(&hosts).await;
             if *json {
                 writeln!(
                     out,
@@ -309,12 +315,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             graph,
             detailed_exitcode,
         } => {
-            let loaded = load(&cli)?;
+            let (loaded, live) = read_only(&cli).await?;
             let d = &loaded.desired;
-            let hosts = hosts(&cli, d).await;
-            let etcd = etcd_client(&cli);
-            let live = observe_live(&cli, d, &hosts, &etcd).await;
-            close(&hosts).await;
             let plan = make_plan(&cli, d, &live);
             if *json {
                 writeln!(
