@@ -81,9 +81,16 @@ pub enum Command {
         /// Exit 0 for no changes, 2 for changes, 1 for errors.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Save the plan to FILE, to apply exactly it later with `apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
-    /// Plan, show, ask, then apply one member at a time.
+    /// Plan, show, ask, then apply one member at a time; or apply a saved plan.
     Apply {
+        /// A plan saved by `plan --out`: applied without asking, if the cluster
+        /// and the etcdfile are still what it was made from.
+        #[arg(value_name = "PLAN_FILE")]
+        plan_file: Option<PathBuf>,
         /// Apply without asking.
         #[arg(long)]
         auto_approve: bool,
@@ -114,6 +121,22 @@ pub enum CliError {
         help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed")
     )]
     Blocked(String),
+    /// A saved plan no longer fits the cluster or the etcdfile.
+    #[error("Saved plan is stale: {0}")]
+    #[diagnostic(
+        code(etcdplan::stale),
+        help("nothing was changed; run `etcdplan plan --out FILE` again and review the new plan")
+    )]
+    Stale(plan::file::StaleError),
+    /// A plan file could not be read or written.
+    #[error("plan file {path}: {message}")]
+    #[diagnostic(code(etcdplan::plan_file))]
+    PlanFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The operator did not approve.
     #[error("apply cancelled: {0}")]
     #[diagnostic(
@@ -314,10 +337,29 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             json,
             graph,
             detailed_exitcode,
+            out: save_to,
         } => {
             let (loaded, live) = read_only(&cli).await?;
             let d = &loaded.desired;
             let plan = make_plan(&cli, d, &live);
+            if let Some(path) = save_to {
+                let saved = plan::file::SavedPlan::new(
+                    &plan,
+                    observe::fingerprint(&live),
+                    render::plan_json(&plan, d),
+                );
+                let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+                std::fs::write(path, text + "\n").map_err(|e| CliError::PlanFile {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                eprintln!(
+                    "Saved the plan to {}. To perform exactly these actions, run:\n  etcdplan -f {} apply {}",
+                    path.display(),
+                    cli.file.display(),
+                    path.display()
+                );
+            }
             if *json {
                 writeln!(
                     out,
@@ -354,11 +396,18 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             })
         }
         Command::Apply {
+            plan_file,
             auto_approve,
             gate_timeout,
         } => {
             drop(out);
-            apply(&cli, *auto_approve, Duration::from_secs(*gate_timeout)).await
+            apply(
+                &cli,
+                plan_file.as_deref(),
+                *auto_approve,
+                Duration::from_secs(*gate_timeout),
+            )
+            .await
         }
     }
 }
@@ -454,11 +503,31 @@ fn confirm(cluster: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn apply(cli: &Cli, auto_approve: bool, gate: Duration) -> Result<Outcome, CliError> {
+async fn apply(
+    cli: &Cli,
+    plan_file: Option<&Path>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let saved = match plan_file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| CliError::PlanFile {
+                path: p.to_owned(),
+                message: e.to_string(),
+            })?;
+            let saved: plan::file::SavedPlan =
+                serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
+                    path: p.to_owned(),
+                    message: format!("not a saved plan: {e}"),
+                })?;
+            Some(saved)
+        }
+    };
     let loaded = load(cli)?;
     let d = &loaded.desired;
     let mut hosts = hosts(cli, d).await;
-    let result = apply_with(cli, d, &mut hosts, auto_approve, gate).await;
+    let result = apply_with(cli, d, &mut hosts, saved.as_ref(), auto_approve, gate).await;
     close(&hosts).await;
     result
 }
@@ -467,12 +536,18 @@ async fn apply_with(
     cli: &Cli,
     d: &Desired,
     hosts: &mut HostMap,
+    saved: Option<&plan::file::SavedPlan>,
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
     let etcd = etcd_client(cli);
     let live = observe_live(cli, d, hosts, &etcd).await;
     let plan = make_plan(cli, d, &live);
+    if let Some(saved) = saved {
+        saved
+            .check(&d.file_hash, &observe::fingerprint(&live), &plan)
+            .map_err(CliError::Stale)?;
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
     drop(out);
@@ -490,7 +565,8 @@ async fn apply_with(
             .unwrap_or_else(|| "nothing can be done now".into());
         return Err(CliError::Blocked(why));
     }
-    if !auto_approve {
+    // A saved plan was reviewed when it was made: that was the approval.
+    if !auto_approve && saved.is_none() {
         confirm(d.cluster.as_str())?;
     }
     eprintln!();
@@ -511,6 +587,11 @@ async fn apply_with(
             gate,
             ..Deadlines::default()
         },
+        advertised: live
+            .cluster
+            .iter()
+            .flat_map(|c| c.members.iter().flat_map(|m| m.client_urls.clone()))
+            .collect(),
     };
     let started = Instant::now();
     let mut details: Vec<String> = Vec::new();

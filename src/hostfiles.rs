@@ -62,13 +62,7 @@ impl Initial {
 
     /// Reads the initial-* values back from a config file etcdplan wrote earlier.
     pub fn read_back(contents: &str) -> Option<Self> {
-        let value = |key: &str| {
-            contents.lines().find_map(|l| {
-                l.strip_prefix(key)
-                    .and_then(|r| r.strip_prefix(':'))
-                    .map(|v| unquote(v.trim()))
-            })
-        };
+        let value = |key: &str| read_value(contents, key);
         let state = match value("initial-cluster-state")?.as_str() {
             "new" => ClusterState::New,
             "existing" => ClusterState::Existing,
@@ -83,8 +77,14 @@ impl Initial {
 
 /// The cluster token written in a config file, to tell our data dirs from foreign ones.
 pub fn read_token(contents: &str) -> Option<String> {
+    read_value(contents, "initial-cluster-token")
+}
+
+/// A top-level value of a config file etcdplan wrote.
+pub fn read_value(contents: &str, key: &str) -> Option<String> {
     contents.lines().find_map(|l| {
-        l.strip_prefix("initial-cluster-token:")
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
             .map(|v| unquote(v.trim()))
     })
 }

@@ -589,3 +589,97 @@ fn plans_are_deterministic() {
     let b = serde_json::to_string(&render::plan_json(&plan_for(&d, &l), &d)).unwrap_or_default();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_peer_port_change_updates_then_restarts_each_member() {
+    let old = desired_with(3, "");
+    let d = desired_with(3, "peer_port = 2390\n");
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&old, &[true; 3], 1)),
+    );
+    let p = plan_for(&d, &l);
+    let k = kinds(&p);
+    for i in 1..=3 {
+        let upd = k.iter().position(|s| {
+            s == &format!("advertise etcd-{i}'s peer URL as http://10.0.0.1{i}:2390 (MemberUpdate)")
+        });
+        let rst = k.iter().position(|s| s == &format!("restart etcd-{i}"));
+        assert!(upd.is_some() && upd < rst, "{k:?}");
+    }
+    assert_eq!(
+        k.last().map(String::as_str),
+        Some("wait until etcd-2 healthy"),
+        "the leader goes last: {k:?}"
+    );
+    snapshot("peer-port-change", &p, &d);
+}
+
+#[test]
+fn a_member_already_on_its_new_peer_port_only_needs_the_update() {
+    let old = desired_with(3, "");
+    let d = desired_with(3, "peer_port = 2390\n");
+    // An apply stopped after restarting etcd-1 on the new port, before MemberUpdate.
+    let mut specs = vec![HostSpec::running_from(&old); 3];
+    specs[0] = HostSpec::running_from(&d);
+    // And the cluster is degraded (etcd-3 lost its leader), so restarts wait.
+    let l = live(&d, &specs, Some(cluster(&old, &[true, true, false], 1)));
+    let p = plan_for(&d, &l);
+    let k = kinds(&p);
+    assert_eq!(
+        k[0], "advertise etcd-1's peer URL as http://10.0.0.11:2390 (MemberUpdate)",
+        "{k:?}"
+    );
+    assert!(!k.iter().any(|s| s.starts_with("restart")), "{k:?}");
+    assert_eq!(p.changes[0].action, Action::Update);
+}
+
+#[test]
+fn a_saved_plan_is_checked_against_the_etcdfile_the_cluster_and_the_steps() {
+    use etcdplan::observe::fingerprint;
+    use etcdplan::plan::file::{SavedPlan, StaleError};
+    let old = desired_with(3, "");
+    let d = desired_with(3, "quota_backend_bytes = \"4GiB\"\n");
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&old, &[true; 3], 0)),
+    );
+    let p = plan_for(&d, &l);
+    let saved = SavedPlan::new(&p, fingerprint(&l), render::plan_json(&p, &d));
+    assert_eq!(saved.check(&d.file_hash, &fingerprint(&l), &p), Ok(()));
+    assert_eq!(
+        saved.check("other", &fingerprint(&l), &p),
+        Err(StaleError::Etcdfile)
+    );
+    // A member went down meanwhile.
+    let l2 = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&old, &[true, false, true], 0)),
+    );
+    match saved.check(&d.file_hash, &fingerprint(&l2), &plan_for(&d, &l2)) {
+        Err(StaleError::Live(what)) => {
+            assert!(
+                what.iter()
+                    .any(|w| w.starts_with("member 1001") && w.contains("healthy=true → ")),
+                "{what:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same live state, other steps (e.g. another etcdplan version): refused.
+    let other = plan_for(
+        &old,
+        &live(
+            &old,
+            &vec![HostSpec::running_from(&old); 3],
+            Some(cluster(&old, &[true; 3], 0)),
+        ),
+    );
+    assert_eq!(
+        saved.check(&d.file_hash, &fingerprint(&l), &other),
+        Err(StaleError::Steps)
+    );
+}

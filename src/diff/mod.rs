@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
-use crate::model::{Address, MemberId, MemberName, Port};
+use crate::model::{Address, Endpoint, MemberId, MemberName, Port};
 use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
 use crate::service::ServiceState;
 
@@ -28,6 +28,9 @@ pub enum Action {
     Remove,
     /// A member is removed and added again, fresh (`-/+`).
     Replace,
+    /// A member's advertised peer URL is updated to the one it already listens
+    /// on (`~`); a repair that restarts nothing.
+    Update,
 }
 
 impl Action {
@@ -35,7 +38,7 @@ impl Action {
     pub fn symbol(self) -> &'static str {
         match self {
             Self::Create | Self::Add => "+",
-            Self::Start | Self::Restart => "~",
+            Self::Start | Self::Restart | Self::Update => "~",
             Self::Remove => "-",
             Self::Replace => "-/+",
         }
@@ -76,6 +79,9 @@ pub struct Change {
     pub departing: Option<Departing>,
     /// For Add and the new half of Replace: how far an earlier join got.
     pub join: Option<Join>,
+    /// For a Restart that moves the member's peer port: the new peer URL,
+    /// published with MemberUpdate before the restart.
+    pub peer_update: Option<Endpoint>,
 }
 
 /// A member leaving the cluster, and where it lives.
@@ -118,6 +124,7 @@ impl Change {
             leader: false,
             departing: None,
             join: None,
+            peer_update: None,
         }
     }
 }
@@ -444,6 +451,46 @@ fn running_member(
         return;
     }
     let moved = lm.peer_urls != [peer.clone()];
+    // Same host, another peer port: published with MemberUpdate, then the member
+    // restarts on the new listener. (Never on a learner: etcd < 3.5.31 would
+    // promote it by accident.)
+    let same_host = lm.peer_urls.len() == 1
+        && lm.peer_urls[0].host == peer.host
+        && lm.peer_urls[0].scheme == peer.scheme;
+    if moved && same_host && !lm.is_learner && lm.started() && running {
+        let initial = initial_for(d, m, facts);
+        let files = file_changes(d, m, Some(facts), &initial);
+        if files.is_empty() && !stale_process(d, m, facts, &initial) {
+            // It already listens on the new port (an apply stopped between its
+            // restart and the update): only the advertisement is left.
+            let mut ch = Change::new(
+                m.name.clone(),
+                Action::Update,
+                format!(
+                    "it listens on {peer} but is advertised as {}: MemberUpdate, no restart",
+                    lm.peer_urls[0]
+                ),
+            );
+            ch.id = Some(lm.id);
+            ch.peer_update = Some(peer.clone());
+            changes.push(ch);
+            return;
+        }
+        let mut ch = Change::new(
+            m.name.clone(),
+            Action::Restart,
+            format!(
+                "its peer URL moves from {} to {peer}: MemberUpdate, then a restart on the new port",
+                lm.peer_urls[0]
+            ),
+        );
+        ch.files = file_changes(d, m, Some(facts), &initial);
+        ch.id = Some(lm.id);
+        ch.leader = c.leader() == Some(lm.id);
+        ch.peer_update = Some(peer.clone());
+        changes.push(ch);
+        return;
+    }
     // Only a member that stays where it is can have lost its data there.
     let lost_data = !moved
         && lm.started()

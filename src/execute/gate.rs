@@ -40,9 +40,8 @@ pub(super) struct Seen {
 
 /// Members with their health now, from the first desired member that answers.
 pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Seen>, StepError> {
-    let d = ctx.desired;
     let mut last_err = None;
-    for url in d.client_urls() {
+    for url in ctx.endpoints() {
         match ctx.etcd.member_list(&url).await {
             Ok(list) => {
                 let mut out = Vec::new();
@@ -118,6 +117,28 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
     for name in members {
         if !list.iter().any(|m| m.name == name.as_str()) {
             return Some(format!("{name}: not yet started in the member list"));
+        }
+    }
+    // Every other voter that answers must follow the same leader: a member that
+    // can dial out but cannot be dialled (a listener on the wrong port) looks
+    // healthy itself while its peers lose it.
+    for x in list
+        .iter()
+        .filter(|x| !x.is_learner && !members.iter().any(|m| m.as_str() == x.name))
+    {
+        let Some(url) = x.client_urls.first() else {
+            return Some(format!("{}: not started", x.id));
+        };
+        match ctx.etcd.status(url).await {
+            // A member that is down is the quorum rules' business, not this gate's.
+            Err(_) => {}
+            Ok(s) if s.leader != Some(leader_id) => {
+                return Some(format!("{} follows another leader or none", x.name));
+            }
+            Ok(s) if !s.errors.is_empty() => {
+                return Some(format!("{}: {}", x.name, s.errors.join("; ")));
+            }
+            Ok(_) => {}
         }
     }
     // Caught up: the member has applied what the leader had committed.

@@ -27,7 +27,7 @@ pub(super) struct LeaderView {
 /// Finds the leader through any member that answers.
 pub(super) async fn leader(ctx: &Context<'_>) -> Result<LeaderView, StepError> {
     let mut last = None;
-    for url in ctx.desired.client_urls() {
+    for url in ctx.endpoints() {
         let status = match ctx.etcd.status(&url).await {
             Ok(s) => s,
             Err(e) => {
@@ -490,4 +490,36 @@ pub fn default_snapshot_dir(etcdfile: &Path) -> PathBuf {
     etcdfile
         .parent()
         .map_or_else(|| PathBuf::from("snapshots"), |p| p.join("snapshots"))
+}
+
+/// MemberUpdate of a member's peer URL, unless it already advertises it.
+pub(super) async fn update_peer(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+    url: &Endpoint,
+) -> Result<Option<String>, StepError> {
+    let view = leader(ctx).await?;
+    let Some(x) = view.members.iter().find(|x| x.name == m.name.as_str()) else {
+        return Err(StepError::Unsafe {
+            what: format!("update {}'s peer URL", m.name),
+            why: "it is not in the member list".into(),
+        });
+    };
+    if x.is_learner {
+        return Err(StepError::Unsafe {
+            what: format!("update {}'s peer URL", m.name),
+            why: "it is a learner (MemberUpdate would promote it on etcd < 3.5.31)".into(),
+        });
+    }
+    if x.peer_urls == [url.clone()] {
+        return Ok(Some(format!("{} already advertises {url}", m.name)));
+    }
+    let id = x.id;
+    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+        let view = leader(ctx).await?;
+        ctx.etcd.update_peer(&view.endpoint, id, url).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(Some(format!("{} ({id}) advertises {url}", m.name)))
 }

@@ -140,6 +140,22 @@ pub struct Context<'a> {
     pub etcd: &'a dyn EtcdApi,
     /// Deadlines.
     pub deadlines: Deadlines,
+    /// Client URLs members advertised when the plan was made (they differ from
+    /// the etcdfile's while a client port change rolls out).
+    pub advertised: Vec<crate::model::Endpoint>,
+}
+
+impl Context<'_> {
+    /// Where to look for the cluster: the etcdfile's client URLs, then the advertised ones.
+    pub fn endpoints(&self) -> Vec<crate::model::Endpoint> {
+        let mut out = self.desired.client_urls();
+        for u in &self.advertised {
+            if !out.contains(u) {
+                out.push(u.clone());
+            }
+        }
+        out
+    }
 }
 
 /// Applies the plan's steps in order, stopping at the first failure.
@@ -288,6 +304,13 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
         Step::Promote { member: name } => {
             let (m, _) = member(ctx, name)?;
             membership::promote(ctx, m).await
+        }
+        Step::UpdatePeerUrl {
+            member: name,
+            peer_url,
+        } => {
+            let (m, _) = member(ctx, name)?;
+            membership::update_peer(ctx, m, peer_url).await
         }
         Step::RemoveMember { departing } => membership::remove(ctx, departing).await,
         Step::StopDeparted { departing } => membership::stop_departed(ctx, departing).await,

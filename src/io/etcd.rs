@@ -124,6 +124,13 @@ pub trait EtcdApi: Send + Sync {
     async fn promote(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
     /// MemberRemove.
     async fn remove(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
+    /// MemberUpdate: the member's advertised peer URLs.
+    async fn update_peer(
+        &self,
+        endpoint: &Endpoint,
+        id: MemberId,
+        peer_url: &Endpoint,
+    ) -> Result<(), EtcdError>;
     /// The member's whole backend through the Maintenance Snapshot stream,
     /// trailing sha256 included, under its own (long) deadline.
     async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
@@ -300,6 +307,19 @@ impl EtcdApi for EtcdClient {
     async fn remove(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
         self.with(ep, |mut c| async move {
             c.member_remove(id.0).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn update_peer(
+        &self,
+        ep: &Endpoint,
+        id: MemberId,
+        peer_url: &Endpoint,
+    ) -> Result<(), EtcdError> {
+        let urls = vec![peer_url.to_string()];
+        self.with(ep, |mut c| async move {
+            c.member_update(id.0, urls).await.map(|_| ())
         })
         .await
     }

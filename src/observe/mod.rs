@@ -3,6 +3,7 @@
 //! Observing never changes anything and never fails as a whole: an unreachable
 //! host or member is a fact of the live state, recorded for the planner.
 
+mod fingerprint;
 mod host;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::config::Desired;
 use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, Host, HostMap};
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
+pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
 pub use host::{Binary, DataDir, HostFacts, parse_probe, probe_script};
 
 use crate::service::ServiceState;
@@ -171,18 +173,35 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     };
     let hosts_done = timed("host probes");
     let etcd_done = timed("etcd API");
-    let (host_states, (cluster, unreachable)) = tokio::join!(
+    let (host_states, (mut cluster, mut unreachable)) = tokio::join!(
         async {
             let r = host_probe.await;
             hosts_done();
             r
         },
         async {
-            let r = observe_cluster(d, etcd).await;
+            let r = observe_cluster(d, etcd, d.client_urls()).await;
             etcd_done();
             r
         }
     );
+    if cluster.is_none() {
+        // The etcdfile may name client ports the members do not listen on yet
+        // (a port change not applied): ask where they say they listen.
+        let advertised: Vec<Endpoint> = host_states
+            .iter()
+            .filter_map(|(name, h)| {
+                let m = d.member(name)?;
+                let text = h.facts()?.file(&m.config_file())?;
+                crate::hostfiles::read_value(text, "advertise-client-urls")
+            })
+            .flat_map(|v| v.split(',').filter_map(Endpoint::parse).collect::<Vec<_>>())
+            .filter(|u| !d.client_urls().contains(u))
+            .collect();
+        if !advertised.is_empty() {
+            (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
+        }
+    }
     Live {
         cluster,
         hosts: host_states.into_iter().collect(),
@@ -193,8 +212,8 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
 async fn observe_cluster(
     d: &Desired,
     etcd: &dyn EtcdApi,
+    urls: Vec<Endpoint>,
 ) -> (Option<LiveCluster>, Vec<(Endpoint, String)>) {
-    let urls = d.client_urls();
     let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
     let mut unreachable = Vec::new();
     let mut found: Option<(Endpoint, Vec<ApiMember>)> = None;

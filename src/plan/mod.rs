@@ -9,6 +9,7 @@
 //! membership step against the same quorum rules the executor re-checks live;
 //! a step that fails them is deferred, with the reason.
 
+pub mod file;
 mod graph;
 mod safety;
 
@@ -98,6 +99,13 @@ pub enum Step {
         /// The learner.
         member: MemberName,
     },
+    /// MemberUpdate of a member's advertised peer URL, through the leader.
+    UpdatePeerUrl {
+        /// The member.
+        member: MemberName,
+        /// Its new peer URL.
+        peer_url: Endpoint,
+    },
     /// MemberRemove, through the leader.
     RemoveMember {
         /// The member that leaves.
@@ -149,6 +157,9 @@ impl Step {
             ),
             Self::WaitCaughtUp { member } => format!("wait until learner {member} has caught up"),
             Self::Promote { member } => format!("promote {member} to voter"),
+            Self::UpdatePeerUrl { member, peer_url } => {
+                format!("advertise {member}'s peer URL as {peer_url} (MemberUpdate)")
+            }
             Self::RemoveMember { departing } => format!(
                 "remove {} ({}) from the cluster",
                 departing.name, departing.id
@@ -177,6 +188,7 @@ impl Step {
                 | Self::MoveLeader { .. }
                 | Self::AddLearner { .. }
                 | Self::Promote { .. }
+                | Self::UpdatePeerUrl { .. }
                 | Self::RemoveMember { .. }
         )
     }
@@ -439,7 +451,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     let count = |f: &dyn Fn(Action) -> bool| changes.iter().filter(|c| f(c.action)).count();
     let summary = Summary {
         add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
-        change: count(&|a| matches!(a, Action::Start | Action::Restart)),
+        change: count(&|a| matches!(a, Action::Start | Action::Restart | Action::Update)),
         remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),
     };
     Plan {
@@ -532,6 +544,19 @@ impl Running<'_> {
             planned.push(c);
         }
 
+        // Advertised peer URLs brought in line with what members listen on.
+        for c in by_action(Action::Update) {
+            if let Some(url) = &c.peer_update {
+                self.then(Step::UpdatePeerUrl {
+                    member: c.member.clone(),
+                    peer_url: url.clone(),
+                });
+                self.then(Step::WaitHealthy {
+                    members: vec![c.member.clone()],
+                });
+            }
+            planned.push(c);
+        }
         // 2. Dead members out (a replacement follows its removal at once).
         let dead = |c: &Change| c.departing.as_ref().is_some_and(|dep| !dep.healthy);
         for c in changes
@@ -762,6 +787,12 @@ impl Running<'_> {
                     });
                 }
             }
+            if let Some(url) = &c.peer_update {
+                self.then(Step::UpdatePeerUrl {
+                    member: c.member.clone(),
+                    peer_url: url.clone(),
+                });
+            }
             let r = self.then(Step::Restart {
                 member: c.member.clone(),
             });
@@ -788,5 +819,6 @@ fn verb(a: Action) -> &'static str {
         Action::Add => "the add",
         Action::Remove => "the removal",
         Action::Replace => "the replacement",
+        Action::Update => "the update",
     }
 }

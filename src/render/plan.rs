@@ -63,6 +63,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Restart => "restart",
         Action::Remove => "remove",
         Action::Replace => "replace",
+        Action::Update => "update",
     }
 }
 
@@ -118,7 +119,7 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             Action::Create | Action::Add => style.green(c.action.symbol()),
             Action::Remove => style.red(c.action.symbol()),
             Action::Replace => format!("{}{}{}", style.red("-"), "/", style.green("+")),
-            Action::Start | Action::Restart => style.yellow(c.action.symbol()),
+            Action::Start | Action::Restart | Action::Update => style.yellow(c.action.symbol()),
         };
         let verb = action_word(c.action);
         let mut tail = String::new();

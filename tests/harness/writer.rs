@@ -42,31 +42,53 @@ impl Writer {
                 return;
             };
             rt.block_on(async move {
+                // One client per endpoint, and a write tries the next endpoint
+                // when one fails, as etcd's own Go client does: a member being
+                // restarted must not fail a write the others can take.
                 let opts = etcd_client::ConnectOptions::new()
-                    .with_connect_timeout(Duration::from_secs(1))
+                    .with_connect_timeout(Duration::from_millis(300))
                     .with_timeout(deadline);
-                let Ok(mut client) = etcd_client::Client::connect(endpoints, Some(opts)).await
-                else {
+                let mut clients = Vec::new();
+                for ep in &endpoints {
+                    if let Ok(c) =
+                        etcd_client::Client::connect([ep.as_str()], Some(opts.clone())).await
+                    {
+                        clients.push(c);
+                    }
+                }
+                if clients.is_empty() {
                     return;
-                };
+                }
                 let mut n = 0u64;
                 while !s.load(Ordering::Relaxed) {
                     n += 1;
                     let key = format!("{p}/{n:06}");
                     let t = Instant::now();
-                    let r =
-                        tokio::time::timeout(deadline, client.put(key.clone(), "v", None)).await;
+                    let mut last = String::new();
+                    let mut acked = false;
+                    let mut i = n as usize;
+                    while t.elapsed() < deadline {
+                        let left = deadline.saturating_sub(t.elapsed());
+                        let k = clients.len();
+                        let c = &mut clients[i % k];
+                        match tokio::time::timeout(left, c.put(key.clone(), "v", None)).await {
+                            Ok(Ok(_)) => {
+                                acked = true;
+                                break;
+                            }
+                            Ok(Err(e)) => last = e.to_string(),
+                            Err(_) => last = format!("no answer within {deadline:?}"),
+                        }
+                        i += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     {
                         let mut g = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        match r {
-                            Ok(Ok(_)) => {
-                                g.acked.push(key);
-                                g.latencies.push(t.elapsed());
-                            }
-                            Ok(Err(e)) => g.failed.push(format!("{key}: {e}")),
-                            Err(_) => g
-                                .failed
-                                .push(format!("{key}: no answer within {deadline:?}")),
+                        if acked {
+                            g.acked.push(key);
+                            g.latencies.push(t.elapsed());
+                        } else {
+                            g.failed.push(format!("{key}: {last}"));
                         }
                     }
                     tokio::time::sleep(every).await;

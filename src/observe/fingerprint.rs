@@ -1,0 +1,124 @@
+//! A fingerprint of everything a plan depends on in the live state: membership,
+//! URLs, health, and what each host shows (files, service, data dir). Not the KV
+//! revision, raft indices or sizes, which move with every write. A saved plan
+//! keeps it; applying the plan later refuses when it differs, and says what changed.
+
+use std::collections::BTreeMap;
+
+use super::{HostState, Live};
+use crate::service::ServiceState;
+
+/// Named facts, each with a short value; compared key by key.
+pub type Fingerprint = BTreeMap<String, String>;
+
+fn short_hash(text: &str) -> String {
+    crate::config::hash(text)[..16].to_owned()
+}
+
+/// The fingerprint of a live state.
+pub fn fingerprint(live: &Live) -> Fingerprint {
+    let mut f = Fingerprint::new();
+    match &live.cluster {
+        None => {
+            f.insert("cluster".into(), "not running".into());
+        }
+        Some(c) => {
+            f.insert("cluster".into(), c.id.to_string());
+            f.insert(
+                "leader".into(),
+                c.leader().map_or("none".into(), |l| l.to_string()),
+            );
+            for m in &c.members {
+                let key = format!("member {}", m.id);
+                let urls = |u: &[crate::model::Endpoint]| {
+                    u.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                f.insert(
+                    key,
+                    format!(
+                        "name={} peer={} client={} learner={} healthy={}",
+                        if m.name.is_empty() { "-" } else { &m.name },
+                        urls(&m.peer_urls),
+                        urls(&m.client_urls),
+                        m.is_learner,
+                        m.healthy()
+                    ),
+                );
+            }
+            for a in &c.alarms {
+                f.insert(format!("alarm {} {}", a.member, a.kind), "raised".into());
+            }
+        }
+    }
+    for (name, h) in &live.hosts {
+        match h {
+            HostState::Unreachable { .. } => {
+                f.insert(format!("host of {name}"), "unreachable".into());
+            }
+            HostState::Reached(facts) => {
+                let service = match facts.service {
+                    ServiceState::Running(_) => "running",
+                    ServiceState::Stopped => "stopped",
+                };
+                f.insert(
+                    format!("host of {name}"),
+                    format!(
+                        "service={service} data={:?} started-config={}",
+                        facts.data,
+                        facts
+                            .started_config
+                            .as_deref()
+                            .map_or("-", |h| &h[..16.min(h.len())])
+                    )
+                    .to_lowercase(),
+                );
+                for (path, content) in &facts.files {
+                    f.insert(
+                        format!("file {} of {name}", path.display()),
+                        content.as_deref().map_or("absent".into(), short_hash),
+                    );
+                }
+            }
+        }
+    }
+    f
+}
+
+/// What differs between a saved fingerprint and the current one, one line each.
+pub fn changes(saved: &Fingerprint, now: &Fingerprint) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in saved {
+        match now.get(k) {
+            None => out.push(format!("{k}: gone (was {v})")),
+            Some(n) if n != v => out.push(format!("{k}: {v} → {n}")),
+            Some(_) => {}
+        }
+    }
+    for (k, v) in now {
+        if !saved.contains_key(k) {
+            out.push(format!("{k}: new ({v})"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_listed_per_fact() {
+        let a: Fingerprint = [("x".to_string(), "1".to_string()), ("y".into(), "2".into())].into();
+        let b: Fingerprint = [
+            ("x".to_string(), "1".to_string()),
+            ("y".into(), "3".into()),
+            ("z".into(), "4".into()),
+        ]
+        .into();
+        assert_eq!(changes(&a, &b), ["y: 2 → 3", "z: new (4)"]);
+        assert!(changes(&a, &a).is_empty());
+    }
+}
