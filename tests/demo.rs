@@ -297,16 +297,29 @@ fn demo_moves_every_client_port() {
     let moved = demo_etcdfile().replace("client_port = 2379", "client_port = 2479");
     std::fs::write(site.etcdfile(), &moved).unwrap_or_else(|e| panic!("{e}"));
     let out = site.etcdplan(&["plan"]);
-    assert!(text(&out).contains("Cluster \"demo\" is running."), "{}", text(&out));
+    assert!(
+        text(&out).contains("Cluster \"demo\" is running."),
+        "{}",
+        text(&out)
+    );
     let out = site.etcdplan(&["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("0 added, 3 changed, 0 removed"), "{}", text(&out));
+    assert!(
+        text(&out).contains("0 added, 3 changed, 0 removed"),
+        "{}",
+        text(&out)
+    );
     let s = status_json(&site);
     let members = s["members"].as_array().cloned().unwrap_or_default();
     assert_eq!(members.len(), 3);
     for m in &members {
         assert_eq!(m["healthy"], true, "{m}");
-        assert!(m["client_urls"][0].as_str().is_some_and(|u| u.ends_with(":2479")), "{m}");
+        assert!(
+            m["client_urls"][0]
+                .as_str()
+                .is_some_and(|u| u.ends_with(":2479")),
+            "{m}"
+        );
     }
     let out = site.etcdplan(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
