@@ -46,6 +46,10 @@ pub struct Cli {
     /// leave one at a time).
     #[arg(long, global = true)]
     pub allow_majority_removal: bool,
+    /// How long apply waits for another etcdplan's lock on the cluster, in seconds
+    /// (0: fail at once, naming the holder).
+    #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_timeout: u64,
     /// Where the snapshot taken before a membership change is written
     /// (default: `snapshots/` next to the etcdfile).
     #[arg(long, global = true, value_name = "DIR")]
@@ -98,6 +102,12 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         gate_timeout: u64,
     },
+    /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
+    /// the "locked by" message). It expires by itself 20 s after its holder died.
+    ForceUnlock {
+        /// The lock id.
+        id: String,
+    },
     /// Print the JSON Schema of the etcdfile.
     Schema,
     /// Print shell completions.
@@ -121,6 +131,15 @@ pub enum CliError {
         help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed")
     )]
     Blocked(String),
+    /// Another etcdplan holds the cluster's lock, or the lock could not be handled.
+    #[error(transparent)]
+    #[diagnostic(
+        code(etcdplan::lock),
+        help(
+            "wait for it (--lock-timeout SECONDS), or, if that etcdplan is gone, `etcdplan force-unlock ID`; nothing was changed"
+        )
+    )]
+    Lock(#[from] execute::lock::LockError),
     /// A saved plan no longer fits the cluster or the etcdfile.
     #[error("Saved plan is stale: {0}")]
     #[diagnostic(
@@ -318,6 +337,14 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Validate { json } => validate(&cli, *json, &mut out),
+        Command::ForceUnlock { id } => {
+            let loaded = load(&cli)?;
+            let etcd = etcd_client(&cli);
+            let holder =
+                execute::lock::force_unlock(&etcd, &loaded.desired.client_urls(), id).await?;
+            writeln!(out, "Removed the lock held by {holder}.")?;
+            Ok(Outcome::Ok)
+        }
         Command::Status { json } => {
             let (loaded, live) = read_only(&cli).await?;
             let d = &loaded.desired;
@@ -540,8 +567,8 @@ async fn apply_with(
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
-    let etcd = etcd_client(cli);
-    let live = observe_live(cli, d, hosts, &etcd).await;
+    let etcd = Arc::new(etcd_client(cli));
+    let live = observe_live(cli, d, hosts, etcd.as_ref()).await;
     let plan = make_plan(cli, d, &live);
     if let Some(saved) = saved {
         saved
@@ -579,19 +606,38 @@ async fn apply_with(
             .collect();
         connect(cli, d, hosts, departing).await;
     }
+    // One apply at a time: the lock lives in the cluster (a new cluster has
+    // none to hold it in yet).
+    let advertised: Vec<model::Endpoint> = live
+        .cluster
+        .iter()
+        .flat_map(|c| c.members.iter().flat_map(|m| m.client_urls.clone()))
+        .collect();
+    let lock = match &live.cluster {
+        None => None,
+        Some(_) => {
+            let mut eps = d.client_urls();
+            eps.extend(advertised.iter().cloned());
+            let info = execute::lock::LockInfo::new("apply", &d.file_hash);
+            let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
+            Some(
+                execute::lock::acquire(api, &eps, &info, Duration::from_secs(cli.lock_timeout))
+                    .await?,
+            )
+        }
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signals = watch_signals(stop.clone());
     let ctx = execute::Context {
         desired: d,
         hosts,
-        etcd: &etcd,
+        stop: &stop,
+        etcd: etcd.as_ref(),
         deadlines: Deadlines {
             gate,
             ..Deadlines::default()
         },
-        advertised: live
-            .cluster
-            .iter()
-            .flat_map(|c| c.members.iter().flat_map(|m| m.client_urls.clone()))
-            .collect(),
+        advertised,
     };
     let started = Instant::now();
     let mut details: Vec<String> = Vec::new();
@@ -615,7 +661,12 @@ async fn apply_with(
             details.extend(detail);
         }
     };
-    match execute::apply(&plan, &ctx, &mut on_event).await {
+    let result = execute::apply(&plan, &ctx, &mut on_event).await;
+    signals.abort();
+    if let Some(l) = lock {
+        l.release(etcd.as_ref()).await;
+    }
+    match result {
         Ok(report) => {
             println!(
                 "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
@@ -648,6 +699,40 @@ async fn apply_with(
             Err(CliError::Apply(Box::new(e)))
         }
     }
+}
+
+/// The first SIGINT/SIGTERM asks the walk to stop after the current step; a
+/// second one exits at once, saying what that may leave behind.
+fn watch_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered here, before the walk starts, not whenever the task first runs.
+    let streams = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = streams else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("\nStopping after the current step (a second signal aborts at once).");
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                eprintln!(
+                    "\nAborted during a step: it may be half done (a member stopped, a learner added). The cluster's lock expires within {}s; run `etcdplan plan` to see what remains.",
+                    execute::lock::TTL.as_secs()
+                );
+                std::process::exit(130);
+            }
+        }
+    })
 }
 
 /// Used by `model` consumers in tests: the quorum of the desired member count.

@@ -280,7 +280,8 @@ fn an_apply_killed_mid_join_is_resumed_by_the_next_plan() {
         !t.contains("add etcd-4 as a learner"),
         "the learner would be added twice:\n{t}"
     );
-    let out = apply(&tb, &four, &[]);
+    // The killed apply's lock lives until its lease expires (20 s): wait for it.
+    let out = apply(&tb, &four, &["--lock-timeout", "40"]);
     assert!(out.contains("1 added"), "{out}");
     assert_eq!(
         member_names(&tb, 0),

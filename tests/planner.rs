@@ -266,13 +266,13 @@ fn scale_up_adds_learners_one_at_a_time() {
         [
             "take a snapshot into /srv/etcdplan/snapshots and check it",
             "add etcd-4 as a learner (http://10.0.0.14:2380)",
-            "write 1 file for etcd-4 (initial-cluster from the member list)",
+            "write etcd-4's config (initial-cluster from the member list)",
             "start etcd-4",
             "wait until learner etcd-4 has caught up",
             "promote etcd-4 to voter",
             "wait until etcd-4 healthy",
             "add etcd-5 as a learner (http://10.0.0.15:2380)",
-            "write 1 file for etcd-5 (initial-cluster from the member list)",
+            "write etcd-5's config (initial-cluster from the member list)",
             "start etcd-5",
             "wait until learner etcd-5 has caught up",
             "promote etcd-5 to voter",
@@ -479,7 +479,7 @@ fn an_interrupted_join_is_resumed() {
     assert_eq!(
         kinds(&p)[1..],
         [
-            "write 1 file for etcd-4 (initial-cluster from the member list)",
+            "write etcd-4's config (initial-cluster from the member list)",
             "start etcd-4",
             "wait until learner etcd-4 has caught up",
             "promote etcd-4 to voter",

@@ -6,6 +6,7 @@
 //! walk, and the report says what was done, what failed and what remains.
 
 mod gate;
+pub mod lock;
 mod membership;
 
 use std::sync::Arc;
@@ -97,6 +98,9 @@ pub enum StepError {
         /// Why.
         why: String,
     },
+    /// A signal asked etcdplan to stop before this step.
+    #[error("stopped by a signal before this step")]
+    Interrupted,
     /// The plan names a member the etcdfile does not have (a bug).
     #[error("the plan names member {0}, which the etcdfile does not have")]
     UnknownMember(MemberName),
@@ -143,6 +147,8 @@ pub struct Context<'a> {
     /// Client URLs members advertised when the plan was made (they differ from
     /// the etcdfile's while a client port change rolls out).
     pub advertised: Vec<crate::model::Endpoint>,
+    /// Set by the first SIGINT/SIGTERM: finish the current step, start no other.
+    pub stop: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Context<'_> {
@@ -169,6 +175,16 @@ pub async fn apply(
     let mut done = Vec::new();
     let mut timings = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
+        if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApplyError {
+                index,
+                total,
+                description: step.describe(),
+                error: StepError::Interrupted,
+                done,
+                remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
+            });
+        }
         on_event(Event::StepStarted {
             index,
             total,

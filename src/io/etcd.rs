@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberAddOptions};
+use etcd_client::{
+    AlarmAction, AlarmType, Client, Compare, CompareOp, ConnectOptions, MemberAddOptions,
+    PutOptions, Txn, TxnOp, TxnOpResponse,
+};
 use tokio::sync::Mutex;
 
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
@@ -131,6 +134,27 @@ pub trait EtcdApi: Send + Sync {
         id: MemberId,
         peer_url: &Endpoint,
     ) -> Result<(), EtcdError>;
+    /// Creates `key` = `value` on a new lease of `ttl`, unless the key exists:
+    /// `Ok(lease)` when taken, `Err(current value)` when someone holds it.
+    async fn create_leased(
+        &self,
+        endpoint: &Endpoint,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Result<i64, String>, EtcdError>;
+    /// Refreshes a lease once.
+    async fn keep_alive(&self, endpoint: &Endpoint, lease: i64) -> Result<(), EtcdError>;
+    /// Deletes `key` if it still holds `value`, then revokes `lease`; whether it was deleted.
+    async fn delete_if(
+        &self,
+        endpoint: &Endpoint,
+        key: &str,
+        value: &str,
+        lease: Option<i64>,
+    ) -> Result<bool, EtcdError>;
+    /// The value of `key`, if any.
+    async fn get_value(&self, endpoint: &Endpoint, key: &str) -> Result<Option<String>, EtcdError>;
     /// The member's whole backend through the Maintenance Snapshot stream,
     /// trailing sha256 included, under its own (long) deadline.
     async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
@@ -320,6 +344,87 @@ impl EtcdApi for EtcdClient {
         let urls = vec![peer_url.to_string()];
         self.with(ep, |mut c| async move {
             c.member_update(id.0, urls).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn create_leased(
+        &self,
+        ep: &Endpoint,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Result<i64, String>, EtcdError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(60).max(5);
+        self.with(ep, |mut c| async move {
+            let lease = c.lease_grant(ttl, None).await?.id();
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                )])
+                .or_else([TxnOp::get(key, None)]);
+            let resp = c.txn(txn).await?;
+            if resp.succeeded() {
+                return Ok(Ok(lease));
+            }
+            let _ = c.lease_revoke(lease).await;
+            let held = resp
+                .op_responses()
+                .into_iter()
+                .find_map(|r| match r {
+                    TxnOpResponse::Get(g) => g
+                        .kvs()
+                        .first()
+                        .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            Ok(Err(held))
+        })
+        .await
+    }
+
+    async fn keep_alive(&self, ep: &Endpoint, lease: i64) -> Result<(), EtcdError> {
+        self.with(ep, |mut c| async move {
+            let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
+            keeper.keep_alive().await?;
+            stream.message().await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_if(
+        &self,
+        ep: &Endpoint,
+        key: &str,
+        value: &str,
+        lease: Option<i64>,
+    ) -> Result<bool, EtcdError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with(ep, |mut c| async move {
+            let txn = Txn::new()
+                .when([Compare::value(key.clone(), CompareOp::Equal, value)])
+                .and_then([TxnOp::delete(key, None)]);
+            let deleted = c.txn(txn).await?.succeeded();
+            if let Some(l) = lease {
+                let _ = c.lease_revoke(l).await;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn get_value(&self, ep: &Endpoint, key: &str) -> Result<Option<String>, EtcdError> {
+        let key = key.to_owned();
+        self.with(ep, |mut c| async move {
+            let r = c.get(key, None).await?;
+            Ok(r.kvs()
+                .first()
+                .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
         })
         .await
     }

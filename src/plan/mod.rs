@@ -150,11 +150,9 @@ impl Step {
             Self::AddLearner { member, peer_url } => {
                 format!("add {member} as a learner ({peer_url})")
             }
-            Self::WriteJoinFiles { member, files } => format!(
-                "write {} file{} for {member} (initial-cluster from the member list)",
-                files.len(),
-                if files.len() == 1 { "" } else { "s" }
-            ),
+            Self::WriteJoinFiles { member, .. } => {
+                format!("write {member}'s config (initial-cluster from the member list)")
+            }
             Self::WaitCaughtUp { member } => format!("wait until learner {member} has caught up"),
             Self::Promote { member } => format!("promote {member} to voter"),
             Self::UpdatePeerUrl { member, peer_url } => {

@@ -1,0 +1,193 @@
+//! One apply at a time, across processes and machines: a lock held in etcd
+//! itself, as a key on a lease that a background task keeps alive. A killed
+//! etcdplan stops refreshing it, so the lock ends with its lease (`TTL`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::io::{EtcdApi, EtcdError};
+use crate::model::Endpoint;
+
+/// The key the lock lives at.
+pub const KEY: &str = "etcdplan/lock";
+
+/// How long a lock outlives an etcdplan that stopped refreshing it.
+pub const TTL: Duration = Duration::from_secs(20);
+
+/// Who holds the lock, stored as the key's value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LockInfo {
+    /// A random id, for `force-unlock`.
+    pub id: String,
+    /// user@host (pid).
+    pub who: String,
+    /// What it is doing ("apply").
+    pub operation: String,
+    /// sha256 of the etcdfile the plan came from.
+    pub plan: String,
+    /// When it took the lock (UTC).
+    pub since: String,
+}
+
+impl LockInfo {
+    /// A lock description for this process.
+    pub fn new(operation: &str, plan: &str) -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| {
+                // No login name in the environment (services, CI): the uid.
+                std::fs::read_to_string("/proc/self/status")
+                    .ok()
+                    .and_then(|s| {
+                        s.lines().find_map(|l| {
+                            l.strip_prefix("Uid:").and_then(|r| {
+                                r.split_whitespace().next().map(|u| format!("uid {u}"))
+                            })
+                        })
+                    })
+                    .unwrap_or_else(|| "unknown".into())
+            });
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into());
+        let now = time::OffsetDateTime::now_utc();
+        let seed = format!(
+            "{user}{host}{}{}",
+            std::process::id(),
+            now.unix_timestamp_nanos()
+        );
+        let f =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+        Self {
+            id: crate::config::hash(&seed)[..12].to_owned(),
+            who: format!("{user}@{host} (pid {})", std::process::id()),
+            operation: operation.to_owned(),
+            plan: plan.chars().take(12).collect(),
+            since: now.format(&f).unwrap_or_default(),
+        }
+    }
+
+    fn describe(raw: &str) -> String {
+        match serde_json::from_str::<Self>(raw) {
+            Ok(i) => format!(
+                "{} for {} since {} (lock id {})",
+                i.who, i.operation, i.since, i.id
+            ),
+            Err(_) => format!("an unknown holder ({raw:?})"),
+        }
+    }
+}
+
+/// Why the lock could not be taken or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Someone else holds it.
+    #[error("the cluster is locked by {0}")]
+    Held(String),
+    /// `force-unlock` was given another id.
+    #[error("the lock is held by {0}, not by the id given")]
+    OtherId(String),
+    /// The lock is free already.
+    #[error("the cluster is not locked")]
+    NotLocked,
+    /// No member answered.
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+}
+
+/// A held lock; release it with [`Lock::release`].
+pub struct Lock {
+    endpoint: Endpoint,
+    value: String,
+    lease: i64,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+/// Takes the lock through the first member that answers, waiting up to `wait`
+/// for a holder to let go.
+pub async fn acquire(
+    etcd: Arc<dyn EtcdApi>,
+    endpoints: &[Endpoint],
+    info: &LockInfo,
+    wait: Duration,
+) -> Result<Lock, LockError> {
+    let value = serde_json::to_string(info).unwrap_or_default();
+    let start = Instant::now();
+    loop {
+        let mut last_err = None;
+        let mut held = None;
+        for ep in endpoints {
+            match etcd.create_leased(ep, KEY, &value, TTL).await {
+                Ok(Ok(lease)) => {
+                    let (e, ep2) = (etcd.clone(), ep.clone());
+                    let keeper = tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(TTL / 4).await;
+                            if let Err(err) = e.keep_alive(&ep2, lease).await {
+                                tracing::warn!("cannot refresh the lock's lease: {err}");
+                            }
+                        }
+                    });
+                    return Ok(Lock {
+                        endpoint: ep.clone(),
+                        value,
+                        lease,
+                        keeper,
+                    });
+                }
+                Ok(Err(raw)) => {
+                    held = Some(raw);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        match (held, last_err) {
+            (Some(raw), _) if start.elapsed() >= wait => {
+                return Err(LockError::Held(LockInfo::describe(&raw)));
+            }
+            (None, Some(e)) => return Err(LockError::Etcd(e)),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+impl Lock {
+    /// Deletes the key (if it is still ours) and revokes the lease.
+    pub async fn release(self, etcd: &dyn EtcdApi) {
+        self.keeper.abort();
+        if let Err(e) = etcd
+            .delete_if(&self.endpoint, KEY, &self.value, Some(self.lease))
+            .await
+        {
+            tracing::warn!(
+                "cannot release the lock (it expires within {}s): {e}",
+                TTL.as_secs()
+            );
+        }
+    }
+}
+
+/// Removes a lock whose holder is gone, only if it has the given id.
+pub async fn force_unlock(
+    etcd: &dyn EtcdApi,
+    endpoints: &[Endpoint],
+    id: &str,
+) -> Result<String, LockError> {
+    let mut last = None;
+    for ep in endpoints {
+        match etcd.get_value(ep, KEY).await {
+            Ok(None) => return Err(LockError::NotLocked),
+            Ok(Some(raw)) => {
+                let info: Option<LockInfo> = serde_json::from_str(&raw).ok();
+                if info.as_ref().is_none_or(|i| i.id != id) {
+                    return Err(LockError::OtherId(LockInfo::describe(&raw)));
+                }
+                etcd.delete_if(ep, KEY, &raw, None).await?;
+                return Ok(LockInfo::describe(&raw));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or(LockError::NotLocked, LockError::Etcd))
+}
