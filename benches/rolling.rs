@@ -19,19 +19,7 @@ use harness::testbed::{Testbed, up_or_skip};
 use harness::writer::Writer;
 
 fn etcdfile(tb: &Testbed, etcd: &str) -> String {
-    let mut s = format!(
-        "[cluster]\nname = \"bench\"\n\n[etcd]\n{etcd}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
-        tb.client_key.display(),
-        tb.known_hosts.display()
-    );
-    for (i, h) in tb.hosts.iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[member]]\nname = \"etcd-{}\"\naddress = \"{}\"\n",
-            i + 1,
-            h.ip
-        ));
-    }
-    s
+    tb.etcdfile("bench", etcd, &tb.all(), &[])
 }
 
 /// Runs apply, returning its wall time and the restart + gate times per member.

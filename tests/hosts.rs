@@ -13,21 +13,8 @@ fn testbed(n: usize) -> Option<Testbed> {
     harness::testbed::up_or_skip(n)
 }
 
-fn etcdfile(tb: &Testbed, extra_hosts: &str) -> String {
-    let mut s = format!(
-        "[cluster]\nname = \"testbed\"\n\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_user = \"root\"\n\
-ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n{extra_hosts}",
-        tb.client_key.display(),
-        tb.known_hosts.display()
-    );
-    for (i, h) in tb.hosts.iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[member]]\nname = \"etcd-{}\"\naddress = \"{}\"\n",
-            i + 1,
-            h.ip
-        ));
-    }
-    s
+fn etcdfile(tb: &Testbed, etcd: &str) -> String {
+    tb.etcdfile("testbed", etcd, &tb.all(), &[])
 }
 
 fn etcdplan(tb: &Testbed, file: &str, args: &[&str]) -> Output {
@@ -244,8 +231,7 @@ fn unreachable_and_unauthorised_hosts_are_one_line_each() {
     );
 
     // A missing etcd binary on the reachable hosts: named per host.
-    let file =
-        etcdfile(&tb, "").replace("[hosts]", "[etcd]\nbinary = \"/opt/none/etcd\"\n\n[hosts]");
+    let file = etcdfile(&tb, "binary = \"/opt/none/etcd\"\n");
     let out = etcdplan(&tb, &file, &["--ssh-timeout", "2", "plan"]);
     let t = text(&out);
     for h in &tb.hosts[..2] {

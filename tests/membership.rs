@@ -16,19 +16,7 @@ fn testbed(n: usize) -> Option<Testbed> {
 
 /// An etcdfile naming hosts `which` (0-based) as etcd-(i+1).
 fn etcdfile(tb: &Testbed, which: &[usize]) -> String {
-    let mut s = format!(
-        "[cluster]\nname = \"membership\"\n\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
-        tb.client_key.display(),
-        tb.known_hosts.display()
-    );
-    for &i in which {
-        s.push_str(&format!(
-            "\n[[member]]\nname = \"etcd-{}\"\naddress = \"{}\"\n",
-            i + 1,
-            tb.hosts[i].ip
-        ));
-    }
-    s
+    tb.etcdfile("membership", "", which, &[])
 }
 
 fn etcdplan(tb: &Testbed, file: &str, args: &[&str]) -> Output {

@@ -12,20 +12,7 @@ use harness::text;
 use harness::writer::{Writer, missing};
 
 fn etcdfile(tb: &Testbed, etcd: &str, per_member: &[&str]) -> String {
-    let mut s = format!(
-        "[cluster]\nname = \"rolling\"\n\n[etcd]\n{etcd}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
-        tb.client_key.display(),
-        tb.known_hosts.display()
-    );
-    for (i, h) in tb.hosts.iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[member]]\nname = \"etcd-{}\"\naddress = \"{}\"\n{}",
-            i + 1,
-            h.ip,
-            per_member.get(i).copied().unwrap_or("")
-        ));
-    }
-    s
+    tb.etcdfile("rolling", etcd, &tb.all(), per_member)
 }
 
 fn ok(out: Output) -> String {

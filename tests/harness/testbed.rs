@@ -405,6 +405,38 @@ pub fn up_or_skip(n: usize) -> Option<Testbed> {
 }
 
 impl Testbed {
+    /// An etcdfile for hosts `which` (0-based) as members etcd-(i+1), reached
+    /// with the test bed's key and known_hosts, with `etcd` as the [etcd] table
+    /// and `per_member[k]` appended to the k-th member.
+    pub fn etcdfile(
+        &self,
+        cluster: &str,
+        etcd: &str,
+        which: &[usize],
+        per_member: &[&str],
+    ) -> String {
+        let mut s = format!(
+            "[cluster]\nname = \"{cluster}\"\n\n[etcd]\n{etcd}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_user = \"root\"\n\
+ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
+            self.client_key.display(),
+            self.known_hosts.display()
+        );
+        for (k, &i) in which.iter().enumerate() {
+            s.push_str(&format!(
+                "\n[[member]]\nname = \"etcd-{}\"\naddress = \"{}\"\n{}",
+                i + 1,
+                self.hosts[i].ip,
+                per_member.get(k).copied().unwrap_or("")
+            ));
+        }
+        s
+    }
+
+    /// Every host's index, for [`Testbed::etcdfile`].
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.hosts.len()).collect()
+    }
+
     /// Writes `file` as the test bed's etcdfile and runs `etcdplan ARGS -f` on it.
     pub fn etcdplan(&self, file: &str, args: &[&str]) -> std::process::Output {
         let path = self.dir.path().join("etcdfile.toml");
