@@ -183,6 +183,8 @@ pub enum Outcome {
     Ok,
     /// Exit 2: `plan --detailed-exitcode` found changes.
     Changes,
+    /// Exit 1 with nothing more to say: `validate --json` already printed why.
+    Invalid,
 }
 
 fn style(cli: &Cli) -> Style {
@@ -442,9 +444,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
 fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outcome, CliError> {
     let result = config::load(&cli.file);
     if json {
-        let (valid, problems) = match &result {
-            Ok(l) => (true, l.warnings.clone()),
-            Err(ConfigError::Invalid { problems, .. }) => (false, problems.clone()),
+        let (valid, problems) = match result {
+            Ok(l) => (true, l.warnings),
+            Err(ConfigError::Invalid { problems, .. }) => (false, problems),
             Err(e @ ConfigError::Read { .. }) => {
                 let v = serde_json::json!({"valid": false, "error": e.to_string(), "problems": []});
                 writeln!(
@@ -452,9 +454,7 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
                     "{}",
                     serde_json::to_string_pretty(&v).unwrap_or_default()
                 )?;
-                return Err(result
-                    .err()
-                    .map_or(CliError::Blocked(String::new()), CliError::Config));
+                return Err(CliError::Config(e));
             }
         };
         let list: Vec<serde_json::Value> = problems
@@ -475,11 +475,7 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
             "{}",
             serde_json::to_string_pretty(&v).unwrap_or_default()
         )?;
-        return if valid {
-            Ok(Outcome::Ok)
-        } else {
-            std::process::exit(1);
-        };
+        return Ok(if valid { Outcome::Ok } else { Outcome::Invalid });
     }
     let loaded = result?;
     let d = &loaded.desired;
@@ -733,9 +729,4 @@ fn watch_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinH
             }
         }
     })
-}
-
-/// Used by `model` consumers in tests: the quorum of the desired member count.
-pub fn desired_quorum(d: &Desired) -> usize {
-    model::quorum(d.members.len())
 }

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
+        Ok(Outcome::Invalid) => ExitCode::from(1),
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
             ExitCode::from(1)

@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 
 use harness::{Site, prerequisites, text};
 
-fn demo(site_tag: &str) -> Option<(Site, String)> {
+fn demo(site_tag: &str) -> Option<Site> {
     if !prerequisites() {
         return None;
     }
@@ -21,7 +21,7 @@ fn demo(site_tag: &str) -> Option<(Site, String)> {
         "{base}\n[[member]]\nname = \"etcd-4\"\naddress = \"127.0.0.14\"\n\n[[member]]\nname = \"etcd-5\"\naddress = \"127.0.0.15\"\n"
     );
     std::fs::write(site.etcdfile(), &five).unwrap_or_else(|e| panic!("{e}"));
-    Some((site, five))
+    Some(site)
 }
 
 /// Starts `apply --auto-approve` in the background; returns it once a line
@@ -59,7 +59,7 @@ fn apply_until(site: &Site, marker: &str) -> (Child, String) {
 
 #[test]
 fn two_applies_never_run_at_once() {
-    let Some((site, _)) = demo("lock2") else {
+    let Some(site) = demo("lock2") else {
         return;
     };
     let (mut first, seen) = apply_until(&site, "add etcd-4 as a learner");
@@ -86,7 +86,7 @@ fn two_applies_never_run_at_once() {
 
 #[test]
 fn a_lock_left_by_a_killed_apply_is_forced_open_by_its_id() {
-    let Some((site, _)) = demo("lockkill") else {
+    let Some(site) = demo("lockkill") else {
         return;
     };
     let (mut first, _) = apply_until(&site, "add etcd-4 as a learner");
@@ -113,7 +113,7 @@ fn a_lock_left_by_a_killed_apply_is_forced_open_by_its_id() {
 
 #[test]
 fn sigterm_finishes_the_current_step_and_the_next_plan_shows_the_rest() {
-    let Some((site, _)) = demo("sigterm") else {
+    let Some(site) = demo("sigterm") else {
         return;
     };
     let (mut first, _) = apply_until(&site, "added etcd-4 as learner");

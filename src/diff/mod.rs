@@ -484,7 +484,7 @@ fn running_member(
                 lm.peer_urls[0]
             ),
         );
-        ch.files = file_changes(d, m, Some(facts), &initial);
+        ch.files = files;
         ch.id = Some(lm.id);
         ch.leader = c.leader() == Some(lm.id);
         ch.peer_update = Some(peer.clone());

@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use super::{Context, StepError};
 use crate::model::MemberName;
+use crate::plan::Voter;
 use crate::service;
 
 /// How many raft entries a member may trail the leader and still count as caught up.
-const CATCH_UP_MARGIN: u64 = 5;
+pub(super) const CATCH_UP_MARGIN: u64 = 5;
 
 /// A gate that did not pass.
 #[derive(Debug, thiserror::Error)]
@@ -30,16 +31,8 @@ pub enum GateError {
     },
 }
 
-/// One member's health as a gate sees it.
-#[derive(Debug, Clone)]
-pub(super) struct Seen {
-    pub(super) name: String,
-    pub(super) is_learner: bool,
-    pub(super) healthy: bool,
-}
-
 /// Members with their health now, from the first desired member that answers.
-pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Seen>, StepError> {
+pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Voter>, StepError> {
     let mut last_err = None;
     for url in ctx.endpoints() {
         match ctx.etcd.member_list(&url).await {
@@ -58,10 +51,10 @@ pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Seen>, StepErr
                             Err(_) => false,
                         },
                     };
-                    out.push(Seen {
+                    out.push(Voter {
                         name: m.name,
-                        is_learner: m.is_learner,
                         healthy,
+                        learner: m.is_learner,
                     });
                 }
                 return Ok(out);

@@ -62,16 +62,29 @@ pub(super) async fn leader(ctx: &Context<'_>) -> Result<LeaderView, StepError> {
     }))
 }
 
+/// The members and their health now, as the quorum rules read them.
 async fn voters(ctx: &Context<'_>) -> Result<Vec<Voter>, StepError> {
-    Ok(gate::cluster_view(ctx)
-        .await?
-        .into_iter()
-        .map(|m| Voter {
-            name: m.name,
-            healthy: m.healthy,
-            learner: m.is_learner,
+    gate::cluster_view(ctx).await
+}
+
+/// Hands leadership from `from` to the first other voter that is healthy now.
+async fn hand_over(
+    ctx: &Context<'_>,
+    view: &LeaderView,
+    live: &[Voter],
+    from: MemberId,
+) -> Result<(), StepError> {
+    let to = view
+        .members
+        .iter()
+        .find(|y| {
+            y.id != from && !y.is_learner && live.iter().any(|v| v.name == y.name && v.healthy)
         })
-        .collect())
+        .map(|y| y.id);
+    if let Some(to) = to {
+        ctx.etcd.move_leader(&view.endpoint, to).await?;
+    }
+    Ok(())
 }
 
 /// Calls `f` until it succeeds, fails for good, or the gate deadline passes;
@@ -182,7 +195,12 @@ pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Resu
             (Ok(s), Ok(view)) => {
                 let started = view.members.iter().any(|x| x.name == m.name.as_str());
                 match ctx.etcd.status(&view.endpoint).await {
-                    Ok(ls) if started && s.raft_applied_index + 5 >= ls.raft_index => return Ok(()),
+                    Ok(ls)
+                        if started
+                            && s.raft_applied_index + gate::CATCH_UP_MARGIN >= ls.raft_index =>
+                    {
+                        return Ok(());
+                    }
                     Ok(ls) => format!(
                         "{}: applied index {} of the leader's {}{}",
                         m.name,
@@ -278,18 +296,7 @@ pub(super) async fn remove(
     if view.id == dep.id {
         // Still the leader (the plan's MoveLeader found another, or it won an
         // election since): hand leadership to a healthy voter first.
-        let to = view
-            .members
-            .iter()
-            .find(|y| {
-                y.id != dep.id
-                    && !y.is_learner
-                    && live.iter().any(|v| v.name == y.name && v.healthy)
-            })
-            .map(|y| y.id);
-        if let Some(to) = to {
-            ctx.etcd.move_leader(&view.endpoint, to).await?;
-        }
+        hand_over(ctx, &view, &live, dep.id).await?;
     }
     retry(ctx, &["unhealthy cluster", "not leader"], || async {
         let view = leader(ctx).await?;
@@ -472,17 +479,7 @@ pub(super) async fn step_down(ctx: &Context<'_>, name: &MemberName) -> Result<()
         return Ok(());
     }
     let live = voters(ctx).await?;
-    let to = view
-        .members
-        .iter()
-        .find(|y| {
-            y.id != me.id && !y.is_learner && live.iter().any(|v| v.name == y.name && v.healthy)
-        })
-        .map(|y| y.id);
-    if let Some(to) = to {
-        ctx.etcd.move_leader(&view.endpoint, to).await?;
-    }
-    Ok(())
+    hand_over(ctx, &view, &live, me.id).await
 }
 
 /// Where snapshots go when the operator does not say: next to the etcdfile.

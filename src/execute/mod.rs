@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Desired, DesiredMember};
 use crate::io::{EtcdApi, Host, HostMap, Script, write_file_script};
 use crate::model::MemberName;
-use crate::plan::{Plan, Step, Voter, may_disrupt};
+use crate::plan::{Plan, Step, may_disrupt};
 use crate::service;
 
 pub use gate::{GateError, wait_healthy};
@@ -344,15 +344,7 @@ async fn check_may_disrupt(
     target: &MemberName,
     what: &str,
 ) -> Result<(), StepError> {
-    let view = gate::cluster_view(ctx).await?;
-    let voters: Vec<Voter> = view
-        .into_iter()
-        .map(|m| Voter {
-            name: m.name,
-            healthy: m.healthy,
-            learner: m.is_learner,
-        })
-        .collect();
+    let voters = gate::cluster_view(ctx).await?;
     may_disrupt(&voters, target.as_str()).map_err(|why| StepError::Unsafe {
         what: what.to_owned(),
         why,

@@ -166,11 +166,6 @@ impl Endpoint {
         let host = Address::parse(host).ok()?;
         Some(Self { scheme, host, port })
     }
-
-    /// `host:port`, the form etcd-client takes for plain endpoints.
-    pub fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
 }
 
 impl fmt::Display for Endpoint {

@@ -9,7 +9,6 @@ mod host;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::join_all;
 
@@ -298,9 +297,6 @@ fn short(msg: &str, ep: &Endpoint) -> String {
         .unwrap_or(msg)
         .to_owned()
 }
-
-/// How long a whole observation may take at most, for callers that wrap it.
-pub const OBSERVE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The file paths etcdplan owns for a member, in probe order.
 pub fn owned_paths(d: &Desired, m: &crate::config::DesiredMember) -> Vec<PathBuf> {

@@ -232,13 +232,6 @@ impl Plan {
         self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
     }
 
-    /// Whether the plan changes membership (and so takes a snapshot first).
-    pub fn changes_membership(&self) -> bool {
-        self.changes
-            .iter()
-            .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
-    }
-
     /// The step graph, for `plan --graph`.
     pub fn graph(&self) -> DiGraph<String, ()> {
         let mut g = DiGraph::new();
