@@ -33,7 +33,8 @@ pub fn check(doc: &mut Spanned<DeTable<'_>>, schema: &Json) -> Checked {
 pub struct Checked {
     /// The problems.
     pub problems: Vec<Problem>,
-    /// Top-level keys that were present but dropped as wrong.
+    /// Top-level keys that were present but dropped as wrong, and keys of
+    /// arrays of tables that lost an entry lacking a required key.
     pub dropped_top: Vec<String>,
 }
 
@@ -219,22 +220,41 @@ impl<'s> Walker<'s> {
         match v.get_mut() {
             DeValue::Table(t) => {
                 let child = place.child(key, None);
+                // A table missing a key stays: dropping it would only add a
+                // second "missing" problem one level up.
                 self.table(t, span, schema, &child);
                 true
             }
             DeValue::Array(items) => {
                 let item_schema = schema.get("items").unwrap_or(&Json::Null);
                 let mut keep = true;
+                let mut incomplete = Vec::new();
                 for (i, item) in items.iter_mut().enumerate() {
                     let item_place = place.child(key, Some(i));
                     let item_span = item.span();
                     match item.get_mut() {
                         DeValue::Table(t) => {
                             let s = self.resolve(item_schema);
-                            self.table(t, item_span, s, &item_place);
+                            if !self.table(t, item_span, s, &item_place) {
+                                incomplete.push(i);
+                            }
                         }
                         _ => keep &= self.value(key, item, item_schema, place),
                     }
+                }
+                // An entry without a required key cannot be read at all; the
+                // others still can.
+                if !incomplete.is_empty() {
+                    let mut kept = toml::de::DeArray::new();
+                    for (i, item) in items.iter().enumerate() {
+                        if !incomplete.contains(&i) {
+                            kept.push(item.clone());
+                        }
+                    }
+                    *items = kept;
+                }
+                if !incomplete.is_empty() && matches!(place, Place::Top) {
+                    self.dropped_top.push(key.to_owned());
                 }
                 keep
             }
@@ -288,7 +308,15 @@ impl<'s> Walker<'s> {
         !out
     }
 
-    fn table(&mut self, t: &mut DeTable<'_>, span: Range<usize>, schema: &'s Json, place: &Place) {
+    /// Checks a table; `false` when it lacks a required key.
+    fn table(
+        &mut self,
+        t: &mut DeTable<'_>,
+        span: Range<usize>,
+        schema: &'s Json,
+        place: &Place,
+    ) -> bool {
+        let mut complete = true;
         let schema = self.resolve(schema);
         let props = schema.get("properties").and_then(Json::as_object);
         let closed = schema.get("additionalProperties") == Some(&Json::Bool(false));
@@ -339,8 +367,10 @@ impl<'s> Walker<'s> {
                         p = p.help(format!("add a [{r}] table"));
                     }
                     self.problems.push(p);
+                    complete = false;
                 }
             }
         }
+        complete
     }
 }
