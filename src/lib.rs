@@ -14,6 +14,7 @@
 //! - [`plan`]: changes → an ordered graph of steps with gates (pure).
 //! - [`render`]: plans and status for people (text) and scripts (JSON).
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
+//! - [`watch`]: what wakes the watch loop, what it reports, and when.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
 pub mod cli;
@@ -27,3 +28,4 @@ pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod service;
+pub mod watch;

@@ -1,15 +1,18 @@
 //! The command line: parses arguments, wires the real edges, maps outcomes to exit codes.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod apply;
+mod watch;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use miette::Diagnostic;
 
 use crate::config::{self, ConfigError, Desired, Level, Loaded, Transport};
-use crate::execute::{self, ApplyError, Deadlines, Event};
+use crate::execute::{self, ApplyError};
 use crate::io::{EtcdClient, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
 use crate::observe::{self, Live};
 use crate::plan::{self, Plan};
@@ -102,6 +105,22 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         gate_timeout: u64,
     },
+    /// Re-plan whenever the etcdfile is saved and every --interval (drift);
+    /// with --auto-approve, apply the plans that need no force flag.
+    Watch {
+        /// Apply safe plans without asking (never a majority removal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Seconds between drift checks of the live cluster.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        interval: u64,
+        /// One JSON object per line per event, for log shippers.
+        #[arg(long)]
+        json: bool,
+        /// How long each health gate may wait, in seconds.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        gate_timeout: u64,
+    },
     /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
     /// the "locked by" message). It expires by itself 20 s after its holder died.
     ForceUnlock {
@@ -170,6 +189,14 @@ pub enum CliError {
         help("run `etcdplan plan` to see what remains; etcdplan stopped before any further step")
     )]
     Apply(Box<ApplyError>),
+    /// The etcdfile's folder cannot be watched.
+    #[error(transparent)]
+    #[diagnostic(code(etcdplan::watch))]
+    Watch(#[from] crate::watch::WatchError),
+    /// Flags that do not go together.
+    #[error("{0}")]
+    #[diagnostic(code(etcdplan::usage))]
+    Usage(String),
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     #[diagnostic(code(etcdplan::io))]
@@ -274,8 +301,17 @@ async fn close(hosts: &HostMap) {
     tracing::debug!("hosts closed in {:.3}s", started.elapsed().as_secs_f64());
 }
 
-async fn observe_live(cli: &Cli, d: &Desired, hosts: &HostMap, etcd: &EtcdClient) -> Live {
+async fn observe_live(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &HostMap,
+    etcd: &EtcdClient,
+    chatty: bool,
+) -> Live {
     let t = Instant::now();
+    if !chatty {
+        return observe::observe(d, hosts, etcd).await;
+    }
     eprintln!(
         "Reading {} … {} member{} desired",
         file_label(&cli.file),
@@ -302,7 +338,7 @@ async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
     let loaded = load(cli)?;
     let hosts = hosts(cli, &loaded.desired).await;
     let etcd = etcd_client(cli);
-    let live = observe_live(cli, &loaded.desired, &hosts, &etcd).await;
+    let live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
     close(&hosts).await;
     Ok((loaded, live))
 }
@@ -424,13 +460,31 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 Outcome::Ok
             })
         }
+        Command::Watch {
+            auto_approve,
+            interval,
+            json,
+            gate_timeout,
+        } => {
+            drop(out);
+            watch::watch(
+                &cli,
+                watch::Options {
+                    auto_approve: *auto_approve,
+                    interval: Duration::from_secs((*interval).max(1)),
+                    json: *json,
+                    gate: Duration::from_secs(*gate_timeout),
+                },
+            )
+            .await
+        }
         Command::Apply {
             plan_file,
             auto_approve,
             gate_timeout,
         } => {
             drop(out);
-            apply(
+            apply::apply(
                 &cli,
                 plan_file.as_deref(),
                 *auto_approve,
@@ -439,6 +493,17 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             .await
         }
     }
+}
+
+/// One problem of an etcdfile, for scripts.
+fn problem_json(p: &config::Problem) -> serde_json::Value {
+    serde_json::json!({
+        "level": p.level,
+        "code": p.code,
+        "message": p.message,
+        "line": p.line(),
+        "help": p.help,
+    })
 }
 
 fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outcome, CliError> {
@@ -457,18 +522,7 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
                 return Err(CliError::Config(e));
             }
         };
-        let list: Vec<serde_json::Value> = problems
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "level": p.level,
-                    "code": p.code,
-                    "message": p.message,
-                    "line": p.line(),
-                    "help": p.help,
-                })
-            })
-            .collect();
+        let list: Vec<serde_json::Value> = problems.iter().map(problem_json).collect();
         let v = serde_json::json!({"valid": valid, "problems": list});
         writeln!(
             out,
@@ -503,230 +557,4 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
         }
     )?;
     Ok(Outcome::Ok)
-}
-
-fn confirm(cluster: &str) -> Result<(), CliError> {
-    eprintln!("\nDo you want to perform these actions on cluster {cluster:?}?");
-    eprintln!("  Only 'yes' will be accepted to approve.\n");
-    eprint!("  Enter a value: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    let n = std::io::stdin().lock().read_line(&mut line)?;
-    if n == 0 {
-        return Err(CliError::Cancelled(
-            "no answer (standard input is closed)".into(),
-        ));
-    }
-    if line.trim() != "yes" {
-        return Err(CliError::Cancelled(format!(
-            "the answer was {:?}, not \"yes\"",
-            line.trim()
-        )));
-    }
-    Ok(())
-}
-
-async fn apply(
-    cli: &Cli,
-    plan_file: Option<&Path>,
-    auto_approve: bool,
-    gate: Duration,
-) -> Result<Outcome, CliError> {
-    let saved = match plan_file {
-        None => None,
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| CliError::PlanFile {
-                path: p.to_owned(),
-                message: e.to_string(),
-            })?;
-            let saved: plan::file::SavedPlan =
-                serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
-                    path: p.to_owned(),
-                    message: format!("not a saved plan: {e}"),
-                })?;
-            Some(saved)
-        }
-    };
-    let loaded = load(cli)?;
-    let d = &loaded.desired;
-    let mut hosts = hosts(cli, d).await;
-    let result = apply_with(cli, d, &mut hosts, saved.as_ref(), auto_approve, gate).await;
-    close(&hosts).await;
-    result
-}
-
-async fn apply_with(
-    cli: &Cli,
-    d: &Desired,
-    hosts: &mut HostMap,
-    saved: Option<&plan::file::SavedPlan>,
-    auto_approve: bool,
-    gate: Duration,
-) -> Result<Outcome, CliError> {
-    let etcd = Arc::new(etcd_client(cli));
-    let live = observe_live(cli, d, hosts, etcd.as_ref()).await;
-    let plan = make_plan(cli, d, &live);
-    if let Some(saved) = saved {
-        saved
-            .check(&d.file_hash, &observe::fingerprint(&live), &plan)
-            .map_err(CliError::Stale)?;
-    }
-    let mut out = std::io::stdout().lock();
-    out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
-    drop(out);
-    if plan.is_empty() {
-        return Ok(Outcome::Ok);
-    }
-    if let Some(b) = plan.blockers.first() {
-        return Err(CliError::Blocked(b.message.clone()));
-    }
-    if plan.steps.is_empty() {
-        let why = plan
-            .notes
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "nothing can be done now".into());
-        return Err(CliError::Blocked(why));
-    }
-    // A saved plan was reviewed when it was made: that was the approval.
-    if !auto_approve && saved.is_none() {
-        confirm(d.cluster.as_str())?;
-    }
-    eprintln!();
-    // Members that leave may live on hosts the etcdfile no longer names.
-    if d.hosts.transport == Transport::Ssh {
-        let departing: Vec<model::Address> = plan
-            .changes
-            .iter()
-            .filter_map(|c| c.departing.as_ref().map(|dep| dep.host.address.clone()))
-            .collect();
-        connect(cli, d, hosts, departing).await;
-    }
-    // One apply at a time: the lock lives in the cluster (a new cluster has
-    // none to hold it in yet).
-    let advertised: Vec<model::Endpoint> = live
-        .cluster
-        .iter()
-        .flat_map(|c| c.members.iter().flat_map(|m| m.client_urls.clone()))
-        .collect();
-    let lock = match &live.cluster {
-        None => None,
-        Some(_) => {
-            let mut eps = d.client_urls();
-            eps.extend(advertised.iter().cloned());
-            let info = execute::lock::LockInfo::new("apply", &d.file_hash);
-            let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
-            Some(
-                execute::lock::acquire(api, &eps, &info, Duration::from_secs(cli.lock_timeout))
-                    .await?,
-            )
-        }
-    };
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let signals = watch_signals(stop.clone());
-    let ctx = execute::Context {
-        desired: d,
-        hosts,
-        stop: &stop,
-        etcd: etcd.as_ref(),
-        deadlines: Deadlines {
-            gate,
-            ..Deadlines::default()
-        },
-        advertised,
-    };
-    let started = Instant::now();
-    let mut details: Vec<String> = Vec::new();
-    let mut on_event = |e: Event| match e {
-        Event::StepStarted {
-            index,
-            total,
-            description,
-        } => eprintln!(
-            "[{:>5.1}s] {}/{total} {description} …",
-            started.elapsed().as_secs_f64(),
-            index + 1
-        ),
-        Event::StepFinished {
-            seconds, detail, ..
-        } => {
-            match &detail {
-                Some(d) => eprintln!("          done in {seconds:.2}s: {d}"),
-                None => eprintln!("          done in {seconds:.2}s"),
-            }
-            details.extend(detail);
-        }
-    };
-    let result = execute::apply(&plan, &ctx, &mut on_event).await;
-    signals.abort();
-    if let Some(l) = lock {
-        l.release(etcd.as_ref()).await;
-    }
-    match result {
-        Ok(report) => {
-            println!(
-                "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
-                plan.summary.add, plan.summary.change, plan.summary.remove, report.seconds
-            );
-            for c in &plan.changes {
-                println!("  ✓ {} {}", c.member, render::action_word(c.action));
-            }
-            for d in details
-                .iter()
-                .filter(|d| d.starts_with("snapshot") || d.starts_with("warning"))
-            {
-                println!("  {d}");
-            }
-            Ok(Outcome::Ok)
-        }
-        Err(e) => {
-            eprintln!("\nDone:");
-            for s in &e.done {
-                eprintln!("  ✓ {s}");
-            }
-            eprintln!("Failed:\n  ✗ {}", e.description);
-            if !e.remaining.is_empty() {
-                eprintln!("Not started:");
-                for s in &e.remaining {
-                    eprintln!("  · {s}");
-                }
-            }
-            eprintln!();
-            Err(CliError::Apply(Box::new(e)))
-        }
-    }
-}
-
-/// The first SIGINT/SIGTERM asks the walk to stop after the current step; a
-/// second one exits at once, saying what that may leave behind.
-fn watch_signals(stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    // Registered here, before the walk starts, not whenever the task first runs.
-    let streams = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = streams else {
-            return;
-        };
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            seen += 1;
-            if seen == 1 {
-                eprintln!("\nStopping after the current step (a second signal aborts at once).");
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            } else {
-                eprintln!(
-                    "\nAborted during a step: it may be half done (a member stopped, a learner added). The cluster's lock expires within {}s; run `etcdplan plan` to see what remains.",
-                    execute::lock::TTL.as_secs()
-                );
-                std::process::exit(130);
-            }
-        }
-    })
 }

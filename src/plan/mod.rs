@@ -232,6 +232,24 @@ impl Plan {
         self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
     }
 
+    /// Why this non-empty plan cannot be applied now (its first blocker, or
+    /// why every change is deferred), or `None` when it can.
+    #[must_use]
+    pub fn cannot_apply(&self) -> Option<String> {
+        if let Some(b) = self.blockers.first() {
+            return Some(b.message.clone());
+        }
+        if self.steps.is_empty() {
+            return Some(
+                self.notes
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "nothing can be done now".into()),
+            );
+        }
+        None
+    }
+
     /// The step graph, for `plan --graph`.
     pub fn graph(&self) -> DiGraph<String, ()> {
         let mut g = DiGraph::new();

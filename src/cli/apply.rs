@@ -1,0 +1,305 @@
+//! `apply`: show the plan, ask, and walk it; and the walk itself, shared with
+//! `watch`: departing hosts connected, the cluster locked, signals heeded.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{
+    Cli, CliError, Outcome, close, connect, etcd_client, file_label, hosts, load, make_plan,
+    observe_live, style,
+};
+use crate::config::{Desired, Transport};
+use crate::execute::{self, ApplyError, Deadlines, Event};
+use crate::io::{EtcdClient, HostMap};
+use crate::observe::{self, Live};
+use crate::plan::{self, Plan};
+use crate::watch::Trigger;
+use crate::{model, render};
+
+fn confirm(cluster: &str) -> Result<(), CliError> {
+    eprintln!("\nDo you want to perform these actions on cluster {cluster:?}?");
+    eprintln!("  Only 'yes' will be accepted to approve.\n");
+    eprint!("  Enter a value: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let n = std::io::stdin().lock().read_line(&mut line)?;
+    if n == 0 {
+        return Err(CliError::Cancelled(
+            "no answer (standard input is closed)".into(),
+        ));
+    }
+    if line.trim() != "yes" {
+        return Err(CliError::Cancelled(format!(
+            "the answer was {:?}, not \"yes\"",
+            line.trim()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn apply(
+    cli: &Cli,
+    plan_file: Option<&Path>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let saved = match plan_file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| CliError::PlanFile {
+                path: p.to_owned(),
+                message: e.to_string(),
+            })?;
+            let saved: plan::file::SavedPlan =
+                serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
+                    path: p.to_owned(),
+                    message: format!("not a saved plan: {e}"),
+                })?;
+            Some(saved)
+        }
+    };
+    let loaded = load(cli)?;
+    let d = &loaded.desired;
+    let mut hosts = hosts(cli, d).await;
+    let result = apply_with(cli, d, &mut hosts, saved.as_ref(), auto_approve, gate).await;
+    close(&hosts).await;
+    result
+}
+
+async fn apply_with(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &mut HostMap,
+    saved: Option<&plan::file::SavedPlan>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let etcd = Arc::new(etcd_client(cli));
+    let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+    let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
+    let result = apply_observed(cli, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
+    if let Some(l) = lock {
+        l.release(etcd.as_ref()).await;
+    }
+    result
+}
+
+/// Takes the cluster's lock and observes again, so that what is planned is
+/// what no other etcdplan is changing; a new cluster has no lock to take yet.
+pub(super) async fn lock_and_observe(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &HostMap,
+    etcd: &Arc<EtcdClient>,
+    live: Live,
+    operation: &str,
+) -> Result<(Live, Option<execute::lock::Lock>), CliError> {
+    if live.cluster.is_none() {
+        return Ok((live, None));
+    }
+    let mut eps = d.client_urls();
+    eps.extend(advertised(&live));
+    let info = execute::lock::LockInfo::new(operation, &d.file_hash);
+    let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
+    let lock =
+        execute::lock::acquire(api, &eps, &info, Duration::from_secs(cli.lock_timeout)).await?;
+    let live = observe::observe(d, hosts, etcd.as_ref()).await;
+    Ok((live, Some(lock)))
+}
+
+/// Client URLs the members advertise (they differ from the etcdfile's while a
+/// client port change rolls out).
+fn advertised(live: &Live) -> Vec<model::Endpoint> {
+    live.cluster
+        .iter()
+        .flat_map(|c| c.members.iter().flat_map(|m| m.client_urls.clone()))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_observed(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &mut HostMap,
+    etcd: &Arc<EtcdClient>,
+    live: &Live,
+    saved: Option<&plan::file::SavedPlan>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let plan = make_plan(cli, d, live);
+    if let Some(saved) = saved {
+        saved
+            .check(&d.file_hash, &observe::fingerprint(live), &plan)
+            .map_err(CliError::Stale)?;
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
+    drop(out);
+    if plan.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    if let Some(why) = plan.cannot_apply() {
+        return Err(CliError::Blocked(why));
+    }
+    // A saved plan was reviewed when it was made: that was the approval.
+    if !auto_approve && saved.is_none() {
+        confirm(d.cluster.as_str())?;
+    }
+    eprintln!();
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = watch_signals(stop.clone(), None);
+    let mut details: Vec<String> = Vec::new();
+    let started = Instant::now();
+    let mut on_event = |e: Event| match e {
+        Event::StepStarted {
+            index,
+            total,
+            description,
+        } => eprintln!(
+            "[{:>5.1}s] {}/{total} {description} …",
+            started.elapsed().as_secs_f64(),
+            index + 1
+        ),
+        Event::StepFinished {
+            seconds, detail, ..
+        } => {
+            match &detail {
+                Some(d) => eprintln!("          done in {seconds:.2}s: {d}"),
+                None => eprintln!("          done in {seconds:.2}s"),
+            }
+            details.extend(detail);
+        }
+    };
+    let result = run_plan(cli, d, hosts, etcd, live, &plan, &stop, gate, &mut on_event).await;
+    signals.abort();
+    let result = match result {
+        Err(CliError::Apply(e)) => Err(*e),
+        Err(other) => return Err(other),
+        Ok(report) => Ok(report),
+    };
+    match result {
+        Ok(report) => {
+            println!(
+                "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
+                plan.summary.add, plan.summary.change, plan.summary.remove, report.seconds
+            );
+            for c in &plan.changes {
+                println!("  ✓ {} {}", c.member, render::action_word(c.action));
+            }
+            for d in details
+                .iter()
+                .filter(|d| d.starts_with("snapshot") || d.starts_with("warning"))
+            {
+                println!("  {d}");
+            }
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            eprint!("{}", failure_text(&e));
+            Err(CliError::Apply(Box::new(e)))
+        }
+    }
+}
+
+/// The first SIGINT/SIGTERM asks the walk to stop after the current step (and
+/// a watch to end, through `wake`); a second one exits at once, saying what
+/// that may leave behind.
+pub(super) fn watch_signals(
+    stop: Arc<AtomicBool>,
+    wake: Option<tokio::sync::mpsc::UnboundedSender<Trigger>>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered here, before the walk starts, not whenever the task first runs.
+    let streams = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = streams else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("\nStopping after the current step (a second signal aborts at once).");
+                stop.store(true, Ordering::SeqCst);
+                if let Some(w) = &wake {
+                    let _ = w.send(Trigger::Stop);
+                }
+            } else {
+                eprintln!(
+                    "\nAborted during a step: it may be half done (a member stopped, a learner added). The cluster's lock expires within {}s; run `etcdplan plan` to see what remains.",
+                    execute::lock::TTL.as_secs()
+                );
+                std::process::exit(130);
+            }
+        }
+    })
+}
+
+/// What was done, what failed and what remains, for people.
+pub(super) fn failure_text(e: &ApplyError) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("\nDone:\n");
+    for d in &e.done {
+        let _ = writeln!(s, "  ✓ {d}");
+    }
+    let _ = writeln!(s, "Failed:\n  ✗ {}", e.description);
+    if !e.remaining.is_empty() {
+        s.push_str("Not started:\n");
+        for r in &e.remaining {
+            let _ = writeln!(s, "  · {r}");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// Walks an approved plan, under the cluster's lock taken by the caller:
+/// connects the hosts of departing members, then runs the steps until done,
+/// failed or stopped.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_plan(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &mut HostMap,
+    etcd: &Arc<EtcdClient>,
+    live: &Live,
+    plan: &Plan,
+    stop: &Arc<AtomicBool>,
+    gate: Duration,
+    on_event: &mut (dyn FnMut(Event) + Send),
+) -> Result<execute::Report, CliError> {
+    // Members that leave may live on hosts the etcdfile no longer names.
+    if d.hosts.transport == Transport::Ssh {
+        let departing: Vec<model::Address> = plan
+            .changes
+            .iter()
+            .filter_map(|c| c.departing.as_ref().map(|dep| dep.host.address.clone()))
+            .collect();
+        connect(cli, d, hosts, departing).await;
+    }
+    let ctx = execute::Context {
+        desired: d,
+        hosts,
+        stop,
+        etcd: etcd.as_ref(),
+        deadlines: Deadlines {
+            gate,
+            ..Deadlines::default()
+        },
+        advertised: advertised(live),
+    };
+    execute::apply(plan, &ctx, on_event)
+        .await
+        .map_err(|e| CliError::Apply(Box::new(e)))
+}

@@ -1,0 +1,383 @@
+//! `watch`: the reconcile loop. Each wake-up (start, edit, drift interval)
+//! reads the etcdfile, observes, plans and shows the plan; with
+//! `--auto-approve` it applies plans that need no force flag, under the
+//! cluster's lock, one at a time. A bad edit is reported and changes nothing.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use super::apply::{failure_text, lock_and_observe, run_plan, watch_signals};
+use super::{
+    Cli, CliError, Outcome, close, etcd_client, file_label, hosts, make_plan, observe_live,
+    problem_json, style,
+};
+use crate::config::{self, ConfigError, Desired, Loaded};
+use crate::execute::Event;
+use crate::plan::Plan;
+use crate::render;
+use crate::watch::{self, Trigger, WatchEvent};
+
+/// The watch's settings from the command line.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Options {
+    /// Apply safe plans.
+    pub auto_approve: bool,
+    /// Time between drift checks.
+    pub interval: Duration,
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// Health gate deadline for applies.
+    pub gate: Duration,
+}
+
+/// Where events go: JSON lines on stdout, or text (plans on stdout, progress
+/// on stderr).
+struct Report {
+    json: bool,
+}
+
+impl Report {
+    fn event(&self, e: &WatchEvent) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", e.json_line());
+            let _ = out.flush();
+            return;
+        }
+        let at = watch::clock();
+        match e {
+            WatchEvent::Watching {
+                file,
+                interval_seconds,
+                auto_approve,
+            } => eprintln!(
+                "[{at}] Watching {file} (drift check every {interval_seconds}s; {})",
+                if *auto_approve {
+                    "safe plans are applied"
+                } else {
+                    "plans are shown, not applied"
+                }
+            ),
+            WatchEvent::FileChanged { file } => eprintln!("[{at}] {file} changed"),
+            WatchEvent::Invalid { .. } => eprintln!(
+                "[{at}] Not applied: the etcdfile is invalid; nothing was changed, and nothing will be until it is fixed."
+            ),
+            WatchEvent::Drift { changes } => eprintln!(
+                "[{at}] Drift: the cluster differs from the etcdfile ({changes} member{} to change)",
+                if *changes == 1 { "" } else { "s" }
+            ),
+            WatchEvent::Plan { .. } => {}
+            WatchEvent::Skipped { reason } => eprintln!("[{at}] Not applied: {reason}"),
+            WatchEvent::Step(Event::StepStarted {
+                index,
+                total,
+                description,
+            }) => eprintln!("[{at}] {}/{total} {description} …", index + 1),
+            WatchEvent::Step(Event::StepFinished {
+                seconds, detail, ..
+            }) => match detail {
+                Some(d) => eprintln!("           done in {seconds:.2}s: {d}"),
+                None => eprintln!("           done in {seconds:.2}s"),
+            },
+            WatchEvent::Applied {
+                add,
+                change,
+                remove,
+                seconds,
+            } => eprintln!(
+                "[{at}] Applied: {add} added, {change} changed, {remove} removed ({seconds:.1}s)"
+            ),
+            WatchEvent::ApplyFailed { .. } => {
+                eprintln!("[{at}] Apply failed; the next check re-plans from what is live.");
+            }
+            WatchEvent::Stopped { reason } => eprintln!("[{at}] Watch ended: {reason}"),
+        }
+    }
+}
+
+/// What the loop remembers between wake-ups.
+#[derive(Default)]
+struct Memory {
+    /// The plan last shown, as text: a drift check that finds it again stays quiet.
+    shown: Option<String>,
+    /// The last apply did not happen (the lock was held) or failed: try again
+    /// at the next check even if the plan is the same.
+    retry: bool,
+    /// sha256 of the etcdfile text last read: whether the file really changed
+    /// decides between "edited" and "drift", whatever woke the loop.
+    file_hash: Option<String>,
+}
+
+/// Runs until a signal: re-plans on every save of the etcdfile and every
+/// interval, and applies safe plans when asked to.
+pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError> {
+    if cli.allow_majority_removal {
+        return Err(CliError::Usage(
+            "watch never removes a majority of the cluster; run `etcdplan apply --allow-majority-removal` by hand for that".into(),
+        ));
+    }
+    let (tx, mut rx) = unbounded_channel();
+    let _files = watch::watch_file(&cli.file, tx.clone())?;
+    let _ticker = watch::tick(opts.interval, tx.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = watch_signals(stop.clone(), Some(tx.clone()));
+    let report = Report { json: opts.json };
+    report.event(&WatchEvent::Watching {
+        file: cli.file.display().to_string(),
+        interval_seconds: opts.interval.as_secs(),
+        auto_approve: opts.auto_approve,
+    });
+    let mut memory = Memory::default();
+    let mut trigger = Trigger::Start;
+    let result = loop {
+        if trigger == Trigger::Stop {
+            break Ok(Outcome::Ok);
+        }
+        if let Err(e) = cycle(cli, opts, &report, trigger, &stop, &mut memory).await {
+            break Err(e);
+        }
+        if stop.load(Ordering::SeqCst) {
+            break Ok(Outcome::Ok);
+        }
+        trigger = next(&mut rx).await;
+    };
+    signals.abort();
+    report.event(&WatchEvent::Stopped {
+        reason: match &result {
+            Ok(_) => "stopped by a signal".into(),
+            Err(e) => e.to_string(),
+        },
+    });
+    result
+}
+
+/// Waits for the next trigger, then takes every other one already queued
+/// (events that came in during an apply), keeping the strongest.
+async fn next(rx: &mut UnboundedReceiver<Trigger>) -> Trigger {
+    let Some(mut t) = rx.recv().await else {
+        return Trigger::Stop;
+    };
+    while let Ok(more) = rx.try_recv() {
+        t = t.merge(more);
+    }
+    t
+}
+
+/// Reads the etcdfile; a file that is missing for a moment (an editor
+/// replacing it) is read again once.
+async fn read(cli: &Cli) -> Result<Loaded, ConfigError> {
+    match config::load(&cli.file) {
+        Err(ConfigError::Read { .. }) => {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            config::load(&cli.file)
+        }
+        other => other,
+    }
+}
+
+/// One wake-up: read, observe, plan, show, maybe apply. Only a signal during
+/// an apply ends the watch with an error; everything else is reported and the
+/// watch goes on.
+async fn cycle(
+    cli: &Cli,
+    opts: Options,
+    report: &Report,
+    trigger: Trigger,
+    stop: &Arc<AtomicBool>,
+    memory: &mut Memory,
+) -> Result<(), CliError> {
+    // Editors and `sed -i` fire several events, and a drift tick may come
+    // first: the file's content, not the event, says whether it was edited.
+    let hash = std::fs::read_to_string(&cli.file)
+        .ok()
+        .map(|t| config::hash(&t));
+    let edited = hash != memory.file_hash;
+    let trigger = match trigger {
+        Trigger::Start => Trigger::Start,
+        _ if edited => Trigger::Edit,
+        _ => Trigger::Interval,
+    };
+    memory.file_hash = hash;
+    if trigger == Trigger::Edit {
+        report.event(&WatchEvent::FileChanged {
+            file: cli.file.display().to_string(),
+        });
+    }
+    let loaded = match read(cli).await {
+        Ok(l) => l,
+        Err(e) => {
+            let problems = match &e {
+                ConfigError::Invalid { problems, .. } => {
+                    problems.iter().map(problem_json).collect()
+                }
+                ConfigError::Read { .. } => vec![serde_json::json!({
+                    "level": "error",
+                    "message": e.to_string(),
+                })],
+            };
+            // Reported once per content; nothing is planned until it is fixed.
+            if trigger != Trigger::Interval {
+                if !opts.json {
+                    eprintln!("{:?}", miette::Report::new(e));
+                }
+                report.event(&WatchEvent::Invalid { problems });
+            }
+            memory.shown = None;
+            return Ok(());
+        }
+    };
+    let d = &loaded.desired;
+    let mut hosts = hosts(cli, d).await;
+    let etcd = Arc::new(etcd_client(cli));
+    let live = observe_live(cli, d, &hosts, etcd.as_ref(), false).await;
+    let plan = make_plan(cli, d, &live);
+    let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
+    // A drift check that finds nothing new stays quiet; so does one that finds
+    // the plan already shown, unless an apply of it is to be tried again.
+    let quiet = trigger == Trigger::Interval
+        && (plan.is_empty()
+            || (memory.shown.as_deref() == Some(text.as_str())
+                && !(opts.auto_approve && memory.retry)));
+    if !quiet {
+        if trigger == Trigger::Interval {
+            report.event(&WatchEvent::Drift {
+                changes: plan.changes.len() + plan.deferred.len(),
+            });
+        }
+        show(report, trigger, &plan, d, &text);
+        memory.shown = Some(text);
+    }
+    let result = if quiet || plan.is_empty() {
+        Ok(())
+    } else if !opts.auto_approve {
+        if !opts.json {
+            eprintln!(
+                "[{}] Not applied: watch shows plans; run `etcdplan apply`, or watch with --auto-approve",
+                watch::clock()
+            );
+        }
+        Ok(())
+    } else if let Some(reason) = plan.cannot_apply() {
+        report.event(&WatchEvent::Skipped { reason });
+        memory.retry = false;
+        Ok(())
+    } else {
+        apply_safely(
+            cli, opts, report, trigger, d, &mut hosts, &etcd, live, memory, stop,
+        )
+        .await
+    };
+    close(&hosts).await;
+    result
+}
+
+/// Takes the lock, re-plans from what is live under it (another etcdplan may
+/// have changed the cluster meanwhile), and walks the plan if it may still be
+/// applied. A held lock or a failed step is reported and left to the next
+/// check; only a signal ends the watch.
+#[allow(clippy::too_many_arguments)]
+async fn apply_safely(
+    cli: &Cli,
+    opts: Options,
+    report: &Report,
+    trigger: Trigger,
+    d: &Desired,
+    hosts: &mut crate::io::HostMap,
+    etcd: &Arc<crate::io::EtcdClient>,
+    live: crate::observe::Live,
+    memory: &mut Memory,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), CliError> {
+    let (live, lock) = match lock_and_observe(cli, d, hosts, etcd, live, "watch").await {
+        Ok(locked) => locked,
+        Err(CliError::Lock(e)) => {
+            report.event(&WatchEvent::Skipped {
+                reason: format!("{e}; trying again at the next check"),
+            });
+            memory.retry = true;
+            return Ok(());
+        }
+        Err(other) => return Err(other),
+    };
+    let plan = make_plan(cli, d, &live);
+    let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
+    if memory.shown.as_deref() != Some(text.as_str()) {
+        show(report, trigger, &plan, d, &text);
+        memory.shown = Some(text);
+    }
+    memory.retry = false;
+    let result = if plan.is_empty() {
+        Ok(())
+    } else if let Some(reason) = plan.cannot_apply() {
+        // Shown and remembered: the next drift check stays quiet about it.
+        report.event(&WatchEvent::Skipped { reason });
+        Ok(())
+    } else {
+        let started = Instant::now();
+        let mut on_event = |e: Event| report.event(&WatchEvent::Step(e));
+        match run_plan(
+            cli,
+            d,
+            hosts,
+            etcd,
+            &live,
+            &plan,
+            stop,
+            opts.gate,
+            &mut on_event,
+        )
+        .await
+        {
+            Ok(_) => {
+                report.event(&WatchEvent::Applied {
+                    add: plan.summary.add,
+                    change: plan.summary.change,
+                    remove: plan.summary.remove,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                // What is live now is what the next check compares with.
+                memory.shown = None;
+                Ok(())
+            }
+            Err(CliError::Apply(e)) => {
+                memory.shown = None;
+                memory.retry = true;
+                if !opts.json {
+                    eprint!("{}", failure_text(&e));
+                }
+                report.event(&WatchEvent::ApplyFailed {
+                    error: e.to_string(),
+                    done: e.done.clone(),
+                    remaining: e.remaining.clone(),
+                });
+                if stop.load(Ordering::SeqCst) {
+                    Err(CliError::Apply(e))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(other) => Err(other),
+        }
+    };
+    if let Some(l) = lock {
+        l.release(etcd.as_ref()).await;
+    }
+    result
+}
+
+/// Reports a plan: an event, and for people its text on stdout.
+fn show(report: &Report, trigger: Trigger, plan: &Plan, d: &Desired, text: &str) {
+    report.event(&WatchEvent::Plan {
+        trigger,
+        changes: plan.changes.len() + plan.deferred.len(),
+        plan: render::plan_json(plan, d),
+    });
+    if !report.json {
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+    }
+}
