@@ -156,11 +156,67 @@ pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String 
         "auto-compaction-retention",
         q(&d.etcd.compaction.retention_value()),
     );
+    let paths = m.tls_paths();
+    let path = |p: &std::path::Path| q(&p.display().to_string());
+    if d.tls.client {
+        // A trusted CA makes etcd demand client certificates whatever
+        // client-cert-auth says, so it is only given when that is asked for.
+        let mut block = format!(
+            "\n  cert-file: {}\n  key-file: {}\n  client-cert-auth: {}",
+            path(&paths.server_cert),
+            path(&paths.server_key),
+            d.tls.client_cert_auth
+        );
+        if d.tls.client_cert_auth {
+            block.push_str(&format!("\n  trusted-ca-file: {}", path(&paths.ca)));
+        }
+        kv("client-transport-security", block);
+    }
+    if d.tls.peer {
+        kv(
+            "peer-transport-security",
+            format!(
+                "\n  cert-file: {}\n  key-file: {}\n  client-cert-auth: true\n  trusted-ca-file: {}",
+                path(&paths.peer_cert),
+                path(&paths.peer_key),
+                path(&paths.ca)
+            ),
+        );
+    }
     kv("strict-reconfig-check", "true".into());
     kv("enable-v2", "false".into());
     kv("logger", q("zap"));
     kv("log-outputs", "[stderr]".into());
     s
+}
+
+/// The names a member's certificates must be valid for: its address, its
+/// name, and loopback when it listens on every address.
+pub fn member_sans(m: &DesiredMember) -> Vec<crate::pki::San> {
+    use crate::pki::San;
+    let mut sans = vec![San::Dns(m.name.as_str().to_owned())];
+    match &m.address {
+        Address::Ip(ip) => {
+            sans.push(San::Ip(*ip));
+            // Dials between loopback addresses come from 127.0.0.1 (or ::1), and
+            // peers check the dialling address against the certificate.
+            if ip.is_loopback() {
+                sans.push(San::Ip(if ip.is_ipv4() {
+                    std::net::IpAddr::from([127, 0, 0, 1])
+                } else {
+                    std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                }));
+            }
+        }
+        Address::Dns(n) => {
+            sans.push(San::Dns(n.clone()));
+            sans.push(San::Dns("localhost".into()));
+            sans.push(San::Ip(std::net::IpAddr::from([127, 0, 0, 1])));
+        }
+    }
+    sans.sort();
+    sans.dedup();
+    sans
 }
 
 /// Every file etcdplan owns for this member: the etcd config, and the unit

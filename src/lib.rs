@@ -14,6 +14,7 @@
 //! - [`plan`]: changes → an ordered graph of steps with gates (pure).
 //! - [`render`]: plans and status for people (text) and scripts (JSON).
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
+//! - [`pki`]: the operator's CA and the certificates issued from it (local only).
 //! - [`watch`]: what wakes the watch loop, what it reports, and when.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
@@ -25,6 +26,7 @@ pub mod hostfiles;
 pub mod io;
 pub mod model;
 pub mod observe;
+pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod service;

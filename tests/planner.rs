@@ -522,12 +522,73 @@ fn old_data_of_this_cluster_is_moved_aside_before_a_rejoin() {
 }
 
 #[test]
-fn tls_is_refused_with_a_reason() {
-    let text = "[cluster]\nname = \"x\"\n[tls]\nclient = true\n[hosts]\ntransport = \"ssh\"\n[[member]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
-    let d = common::desired_from(text);
+fn a_new_tls_cluster_gets_certificates_before_its_files() {
+    let text = common::text_with(3, "").replace(
+        "[hosts]",
+        "[tls]\nclient = true\npeer = true\nclient_cert_auth = true\n[hosts]",
+    );
+    let d = common::desired_from(&text);
+    let l = live(
+        &d,
+        &[HostSpec::empty(), HostSpec::empty(), HostSpec::empty()],
+        None,
+    );
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = kinds(&p);
+    for m in ["etcd-1", "etcd-2", "etcd-3"] {
+        let issue = k
+            .iter()
+            .position(|s| s.starts_with(&format!("issue {m}'s")));
+        let write = k
+            .iter()
+            .position(|s| s.starts_with("write") && s.ends_with(m));
+        assert!(
+            matches!((issue, write), (Some(i), Some(w)) if i < w),
+            "{k:?}"
+        );
+    }
+    let config = &p.changes[0].files[0].after;
+    assert!(
+        config.contains("advertise-client-urls: 'https://"),
+        "{config}"
+    );
+    assert!(config.contains("client-cert-auth: true"), "{config}");
+    assert!(config.contains("peer-transport-security:"), "{config}");
+}
+
+#[test]
+fn client_tls_without_client_cert_auth_trusts_no_ca_on_the_client_port() {
+    // etcd demands client certificates whenever a trusted CA is set.
+    let text = common::text_with(1, "").replace("[hosts]", "[tls]\nclient = true\n[hosts]");
+    let d = common::desired_from(&text);
     let l = live(&d, &[HostSpec::empty()], None);
     let p = plan_for(&d, &l);
-    assert!(p.blockers.iter().any(|b| b.message.contains("TLS")));
+    let config = &p.changes[0].files[0].after;
+    let client = config
+        .split("client-transport-security:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(client.contains("client-cert-auth: false"), "{config}");
+    assert!(!config.contains("trusted-ca-file"), "{config}");
+    assert!(!config.contains("peer-transport-security"), "{config}");
+}
+
+#[test]
+fn switching_a_running_cluster_to_tls_is_refused_with_a_reason() {
+    let plain = common::desired_with(3, "");
+    let text = common::text_with(3, "").replace("[hosts]", "[tls]\nclient = true\n[hosts]");
+    let d = common::desired_from(&text);
+    let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(&plain)).collect();
+    let l = live(&plain, &specs, Some(common::cluster(&plain, &[true; 3], 0)));
+    let p = plan_for(&d, &l);
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.message.contains("cannot migrate a running one yet")),
+        "{:?}",
+        p.blockers
+    );
 }
 
 fn systemd_desired() -> etcdplan::config::Desired {

@@ -77,7 +77,7 @@ async fn apply_with(
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
-    let etcd = Arc::new(etcd_client(cli));
+    let etcd = Arc::new(etcd_client(cli, d));
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
     let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
     let result = apply_observed(cli, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
@@ -287,6 +287,16 @@ pub(super) async fn run_plan(
             .filter_map(|c| c.departing.as_ref().map(|dep| dep.host.address.clone()))
             .collect();
         connect(cli, d, hosts, departing).await;
+    }
+    // Certificates come from the local CA, made now if the folder has none;
+    // etcdplan then talks to members over https as itself.
+    if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, plan::Step::IssueCertificates { .. }))
+    {
+        let ca = super::ca_or_create(d)?;
+        etcd.set_tls(super::client_identity(&ca)?).await;
     }
     let ctx = execute::Context {
         desired: d,

@@ -121,6 +121,12 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         gate_timeout: u64,
     },
+    /// The cluster's certificate authority (the CA in [tls] ca_dir).
+    Pki {
+        /// What to issue.
+        #[command(subcommand)]
+        what: PkiCommand,
+    },
     /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
     /// the "locked by" message). It expires by itself 20 s after its holder died.
     ForceUnlock {
@@ -133,6 +139,23 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `etcdplan pki …`
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Issue a client certificate for an operator or an application
+    /// (CN = NAME, which etcd takes as the user name when auth is on).
+    Client {
+        /// The certificate's common name.
+        name: String,
+        /// How long it is valid, in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Folder for NAME.crt, NAME.key (0600) and ca.crt.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -193,6 +216,16 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(code(etcdplan::watch))]
     Watch(#[from] crate::watch::WatchError),
+    /// The CA or a certificate cannot be used.
+    #[error("{error}")]
+    #[diagnostic(code(etcdplan::pki))]
+    Pki {
+        /// What is wrong.
+        error: crate::pki::PkiError,
+        /// What to do.
+        #[help]
+        advice: &'static str,
+    },
     /// Flags that do not go together.
     #[error("{0}")]
     #[diagnostic(code(etcdplan::usage))]
@@ -337,16 +370,49 @@ async fn observe_live(
 async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
     let loaded = load(cli)?;
     let hosts = hosts(cli, &loaded.desired).await;
-    let etcd = etcd_client(cli);
+    let etcd = etcd_client(cli, &loaded.desired);
     let live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
     close(&hosts).await;
     Ok((loaded, live))
 }
 
-fn etcd_client(cli: &Cli) -> EtcdClient {
-    EtcdClient::new(Timeouts {
+/// The etcd client: over https it trusts the file's CA and presents a
+/// short-lived certificate issued from it for this run (kept in memory only).
+/// Without a CA yet there is nothing serving https to talk to.
+fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
+    let client = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
         request: Duration::from_secs(cli.etcd_timeout.max(1)),
+    });
+    if !d.tls.any() {
+        return client;
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match crate::pki::Ca::load(&d.tls.ca_dir, now) {
+        Ok(crate::pki::Found::Ca(ca)) => match client_identity(&ca) {
+            Ok(tls) => client.with_tls(tls),
+            Err(e) => {
+                tracing::warn!("{e}");
+                client
+            }
+        },
+        Ok(crate::pki::Found::Nothing) => client,
+        Err(e) => {
+            eprintln!("warning: {e}: etcdplan cannot talk to members over https");
+            client
+        }
+    }
+}
+
+/// etcdplan's own client certificate for this run: one day, CN "etcdplan".
+pub(super) fn client_identity(ca: &crate::pki::Ca) -> Result<crate::io::ClientTls, CliError> {
+    let issued = ca
+        .issue(crate::pki::Role::Client, "etcdplan", &[], 1)
+        .map_err(pki_error)?;
+    Ok(crate::io::ClientTls {
+        ca_pem: ca.cert_pem().to_owned(),
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
     })
 }
 
@@ -359,7 +425,20 @@ fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
             .clone()
             .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
     };
-    plan::build_with(d, live, diff::diff(d, live), &opts)
+    let mut plan = plan::build_with(d, live, diff::diff(d, live), &opts);
+    // The CA lives on this machine: a broken one stops the plan before any
+    // certificate is needed.
+    if d.tls.any() {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Err(e) = crate::pki::Ca::load(&d.tls.ca_dir, now) {
+            plan.blockers.push(diff::Blocker {
+                member: None,
+                message: format!("the CA cannot be used: {e}"),
+                help: e.advice().to_owned(),
+            });
+        }
+    }
+    plan
 }
 
 /// Runs the parsed command.
@@ -375,9 +454,51 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Validate { json } => validate(&cli, *json, &mut out),
+        Command::Pki {
+            what:
+                PkiCommand::Client {
+                    name,
+                    days,
+                    out: dir,
+                },
+        } => {
+            let loaded = load(&cli)?;
+            let ca = ca_or_create(&loaded.desired)?;
+            let issued = ca
+                .issue(crate::pki::Role::Client, name, &[], (*days).max(1))
+                .map_err(pki_error)?;
+            let crt = dir.join(format!("{name}.crt"));
+            let key = dir.join(format!("{name}.key"));
+            let ca_copy = dir.join(crate::pki::CA_CERT);
+            crate::pki::write_new(&key, issued.key_pem.as_bytes(), 0o600).map_err(pki_error)?;
+            crate::pki::write_new(&crt, issued.cert_pem.as_bytes(), 0o644).map_err(pki_error)?;
+            if std::fs::read_to_string(&ca_copy).ok().as_deref() != Some(ca.cert_pem()) {
+                std::fs::write(&ca_copy, ca.cert_pem())?;
+            }
+            let info = crate::pki::inspect(&issued.cert_pem).unwrap_or_else(|_| ca.info().clone());
+            writeln!(
+                out,
+                "Issued a client certificate for {name:?}, valid until {}:\n  {}\n  {} (private key, 0600)\n  {}\nUse it with:\n  etcdctl --cacert {} --cert {} --key {} --endpoints {} get --prefix ''",
+                crate::pki::date(info.not_after),
+                crt.display(),
+                key.display(),
+                ca_copy.display(),
+                ca_copy.display(),
+                crt.display(),
+                key.display(),
+                loaded
+                    .desired
+                    .client_urls()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )?;
+            Ok(Outcome::Ok)
+        }
         Command::ForceUnlock { id } => {
             let loaded = load(&cli)?;
-            let etcd = etcd_client(&cli);
+            let etcd = etcd_client(&cli, &loaded.desired);
             let holder =
                 execute::lock::force_unlock(&etcd, &loaded.desired.client_urls(), id).await?;
             writeln!(out, "Removed the lock held by {holder}.")?;
@@ -491,6 +612,30 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 Duration::from_secs(*gate_timeout),
             )
             .await
+        }
+    }
+}
+
+fn pki_error(error: crate::pki::PkiError) -> CliError {
+    CliError::Pki {
+        advice: error.advice(),
+        error,
+    }
+}
+
+/// The CA in the etcdfile's `ca_dir`, created there when the folder has none.
+pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Ca, CliError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match crate::pki::Ca::load(&d.tls.ca_dir, now).map_err(pki_error)? {
+        crate::pki::Found::Ca(ca) => Ok(*ca),
+        crate::pki::Found::Nothing => {
+            let ca =
+                crate::pki::Ca::create(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
+            eprintln!(
+                "Created a CA in {} (its key stays on this machine, 0600).",
+                d.tls.ca_dir.display()
+            );
+            Ok(ca)
         }
     }
 }

@@ -232,7 +232,7 @@ async fn cycle(
     };
     let d = &loaded.desired;
     let mut hosts = hosts(cli, d).await;
-    let etcd = Arc::new(etcd_client(cli));
+    let etcd = Arc::new(etcd_client(cli, d));
     let live = observe_live(cli, d, &hosts, etcd.as_ref(), false).await;
     let plan = make_plan(cli, d, &live);
     let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));

@@ -61,6 +61,10 @@ pub struct Tls {
     pub client_cert_auth: bool,
     /// Local CA folder (absolute).
     pub ca_dir: PathBuf,
+    /// Validity of member certificates, days.
+    pub cert_days: i64,
+    /// Renew member certificates expiring within this many days.
+    pub renew_before_days: i64,
 }
 
 impl Tls {
@@ -157,6 +161,18 @@ impl DesiredMember {
         self.config_dir.join("etcd.conf.yml")
     }
 
+    /// Where the member's certificates live on its host.
+    pub fn tls_paths(&self) -> TlsPaths {
+        let dir = self.config_dir.join("pki");
+        TlsPaths {
+            ca: dir.join("ca.crt"),
+            server_cert: dir.join("server.crt"),
+            server_key: dir.join("server.key"),
+            peer_cert: dir.join("peer.crt"),
+            peer_key: dir.join("peer.key"),
+        }
+    }
+
     /// The pid file of the process service.
     pub fn pid_file(&self) -> PathBuf {
         self.state_dir.join("etcd.pid")
@@ -166,6 +182,21 @@ impl DesiredMember {
     pub fn log_file(&self) -> PathBuf {
         self.state_dir.join("etcd.log")
     }
+}
+
+/// A member's certificate files on its host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsPaths {
+    /// The CA certificate members trust.
+    pub ca: PathBuf,
+    /// Client-facing certificate.
+    pub server_cert: PathBuf,
+    /// Its key (0600).
+    pub server_key: PathBuf,
+    /// Peer certificate.
+    pub peer_cert: PathBuf,
+    /// Its key (0600).
+    pub peer_key: PathBuf,
 }
 
 impl Desired {

@@ -17,7 +17,8 @@ use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
 pub use desired::{
-    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, Transport,
+    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, TlsPaths,
+    Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};

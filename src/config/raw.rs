@@ -103,6 +103,14 @@ pub struct RawTls {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub ca_dir: Option<Spanned<String>>,
+    /// How long member certificates are valid, in days (default 365).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 3650))]
+    pub cert_days: Option<Spanned<u32>>,
+    /// Member certificates expiring within this many days are renewed (default 30).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 0, max = 3650))]
+    pub renew_before_days: Option<Spanned<u32>>,
 }
 
 /// `[hosts]`

@@ -247,12 +247,35 @@ impl Validator<'_> {
             None => Some(self.ctx.base_dir.join("pki")),
             Some(d) => self.path(d, None, PathSide::Local, false),
         };
+        let num = |v: &Option<Spanned<u32>>, default: i64| {
+            v.as_ref().map_or(default, |n| i64::from(*n.get_ref()))
+        };
+        let cert_days = num(&t.cert_days, 365);
+        let renew_before_days = num(&t.renew_before_days, 30);
+        if renew_before_days >= cert_days {
+            ok = false;
+            let mut p = Problem::error(
+                "etcdfile::renewal-window",
+                format!(
+                    "renew_before_days ({renew_before_days}) must be less than cert_days ({cert_days})"
+                ),
+            );
+            if let Some(r) = &t.renew_before_days {
+                p = p.label(
+                    r.span(),
+                    "every certificate would be renewed at every apply",
+                );
+            }
+            self.push(p.help("shorten renew_before_days or lengthen cert_days"));
+        }
         ok.then_some(())?;
         Some(Tls {
             client,
             peer,
             client_cert_auth: cca,
             ca_dir: ca_dir?,
+            cert_days,
+            renew_before_days,
         })
     }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
-use crate::model::{Address, Endpoint, MemberId, MemberName, Port};
+use crate::model::{Address, Endpoint, MemberId, MemberName, Port, Scheme};
 use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
 use crate::service::ServiceState;
 
@@ -82,6 +82,8 @@ pub struct Change {
     /// For a Restart that moves the member's peer port: the new peer URL,
     /// published with MemberUpdate before the restart.
     pub peer_update: Option<Endpoint>,
+    /// Server and peer certificates are issued for it before its files are written.
+    pub certificates: bool,
 }
 
 /// A member leaving the cluster, and where it lives.
@@ -125,6 +127,7 @@ impl Change {
             departing: None,
             join: None,
             peer_update: None,
+            certificates: false,
         }
     }
 }
@@ -166,12 +169,19 @@ pub struct Diff {
 /// Computes the diff.
 pub fn diff(d: &Desired, live: &Live) -> Diff {
     let mut blockers = Vec::new();
-    if d.tls.any() {
-        blockers.push(Blocker {
-            member: None,
-            message: "TLS is asked for in [tls], but this version of etcdplan cannot issue certificates yet".into(),
-            help: "set client, peer and client_cert_auth to false in [tls] for now".into(),
+    if let Some(c) = &live.cluster {
+        let scheme = |urls: &[Endpoint]| urls.first().map(|u| u.scheme);
+        let switching = c.members.iter().any(|m| {
+            scheme(&m.peer_urls).is_some_and(|s| s != Scheme::tls(d.tls.peer))
+                || scheme(&m.client_urls).is_some_and(|s| s != Scheme::tls(d.tls.client))
         });
+        if switching {
+            blockers.push(Blocker {
+                member: None,
+                message: "[tls] switches TLS on or off for a running cluster; this version of etcdplan creates clusters with TLS but cannot migrate a running one yet".into(),
+                help: "set client and peer in [tls] to what the cluster serves now (see `etcdplan status`); nothing was changed".into(),
+            });
+        }
     }
     for (name, h) in &live.hosts {
         if let HostState::Unreachable { reason, advice } = h {
@@ -230,6 +240,13 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
             ch.leader = dep.leader;
             ch.departing = Some(dep);
             changes.push(ch);
+        }
+    }
+    // A member that starts fresh gets its certificates first.
+    // Running members keep the certificates they have: renewal is not built yet.
+    if d.tls.any() {
+        for c in &mut changes {
+            c.certificates = matches!(c.action, Action::Create | Action::Add | Action::Replace);
         }
     }
     Diff {

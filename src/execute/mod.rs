@@ -98,6 +98,14 @@ pub enum StepError {
         /// Why.
         why: String,
     },
+    /// The CA cannot issue certificates.
+    #[error("cannot {what}: {why}")]
+    Refused {
+        /// The step.
+        what: String,
+        /// Why.
+        why: String,
+    },
     /// A signal asked etcdplan to stop before this step.
     #[error("stopped by a signal before this step")]
     Interrupted,
@@ -248,6 +256,71 @@ async fn run_checked(host: &dyn Host, script: &Script) -> Result<String, StepErr
     }
 }
 
+/// Issues a member's server and peer certificates from the local CA (its key
+/// stays here) and writes them with the CA certificate to the host; keys are
+/// sent through stdin into files created 0600, and never shown.
+async fn issue_certificates(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+    host: &dyn Host,
+) -> Result<String, StepError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ca = match crate::pki::Ca::load(&ctx.desired.tls.ca_dir, now) {
+        Ok(crate::pki::Found::Ca(ca)) => ca,
+        Ok(crate::pki::Found::Nothing) => {
+            return Err(StepError::Refused {
+                what: format!("issue {}'s certificates", m.name),
+                why: format!("there is no CA in {}", ctx.desired.tls.ca_dir.display()),
+            });
+        }
+        Err(e) => {
+            return Err(StepError::Refused {
+                what: format!("issue {}'s certificates", m.name),
+                why: e.to_string(),
+            });
+        }
+    };
+    let sans = crate::hostfiles::member_sans(m);
+    let days = ctx.desired.tls.cert_days;
+    let refused = |e: crate::pki::PkiError| StepError::Refused {
+        what: format!("issue {}'s certificates", m.name),
+        why: e.to_string(),
+    };
+    let server = ca
+        .issue(crate::pki::Role::Server, m.name.as_str(), &sans, days)
+        .map_err(refused)?;
+    let peer = ca
+        .issue(crate::pki::Role::Peer, m.name.as_str(), &sans, days)
+        .map_err(refused)?;
+    let paths = m.tls_paths();
+    let files: [(&std::path::Path, u32, &str); 5] = [
+        (&paths.ca, 0o644, ca.cert_pem()),
+        (&paths.server_key, 0o600, &server.key_pem),
+        (&paths.server_cert, 0o644, &server.cert_pem),
+        (&paths.peer_key, 0o600, &peer.key_pem),
+        (&paths.peer_cert, 0o644, &peer.cert_pem),
+    ];
+    for (path, mode, contents) in files {
+        let script = Script::new(
+            format!("write {}", path.display()),
+            write_file_script(path, mode),
+        )
+        .stdin(contents.as_bytes().to_vec());
+        run_checked(host, &script).await?;
+    }
+    let until = crate::pki::inspect(&peer.cert_pem)
+        .map(|i| crate::pki::date(i.not_after))
+        .unwrap_or_default();
+    Ok(format!(
+        "issued {}'s certificates for {}, valid until {until}",
+        m.name,
+        sans.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, StepError> {
     match step {
         Step::WriteFiles {
@@ -264,6 +337,10 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
                 run_checked(host.as_ref(), &script).await?;
             }
             Ok(None)
+        }
+        Step::IssueCertificates { member: name } => {
+            let (m, host) = member(ctx, name)?;
+            issue_certificates(ctx, m, host.as_ref()).await.map(Some)
         }
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;

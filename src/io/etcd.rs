@@ -161,9 +161,28 @@ pub trait EtcdApi: Send + Sync {
     -> Result<Vec<u8>, EtcdError>;
 }
 
+/// What etcdplan presents to members that serve https: the CA to trust and
+/// its own client certificate (issued per run, in memory, never written).
+#[derive(Clone)]
+pub struct ClientTls {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    /// etcdplan's client certificate, PEM.
+    pub cert_pem: String,
+    /// Its key, PEM; never shown.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientTls { .. }")
+    }
+}
+
 /// The real etcd API through etcd-client, one client per member endpoint.
 pub struct EtcdClient {
     timeouts: Timeouts,
+    tls: std::sync::RwLock<Option<ClientTls>>,
     clients: Mutex<HashMap<Endpoint, Client>>,
 }
 
@@ -172,7 +191,45 @@ impl EtcdClient {
     pub fn new(timeouts: Timeouts) -> Self {
         Self {
             timeouts,
+            tls: std::sync::RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same, presenting this identity to members that serve https (each
+    /// endpoint's own scheme decides, so a cluster mid-migration works).
+    #[must_use]
+    pub fn with_tls(self, tls: ClientTls) -> Self {
+        if let Ok(mut t) = self.tls.write() {
+            *t = Some(tls);
+        }
+        self
+    }
+
+    /// Presents this identity from now on (an apply that just created the CA);
+    /// connections made before are dropped.
+    pub async fn set_tls(&self, tls: ClientTls) {
+        if let Ok(mut t) = self.tls.write() {
+            *t = Some(tls);
+        }
+        self.clients.lock().await.clear();
+    }
+
+    fn options(&self, ep: &Endpoint, timeout: Duration) -> ConnectOptions {
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(self.timeouts.connect)
+            .with_timeout(timeout);
+        let tls = self.tls.read().ok().and_then(|t| t.clone());
+        match (&tls, ep.scheme) {
+            (Some(t), crate::model::Scheme::Https) => opts.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem.clone()))
+                    .identity(etcd_client::Identity::from_pem(
+                        t.cert_pem.clone(),
+                        t.key_pem.clone(),
+                    )),
+            ),
+            _ => opts,
         }
     }
 
@@ -181,9 +238,7 @@ impl EtcdClient {
         if let Some(c) = map.get(ep) {
             return Ok(c.clone());
         }
-        let opts = ConnectOptions::new()
-            .with_connect_timeout(self.timeouts.connect)
-            .with_timeout(self.timeouts.request);
+        let opts = self.options(ep, self.timeouts.request);
         let c = Client::connect([ep.to_string()], Some(opts))
             .await
             .map_err(|e| call_error(ep, &e))?;
@@ -431,9 +486,7 @@ impl EtcdApi for EtcdClient {
 
     async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
         // Its own client: the shared one's per-request timeout would cut a large stream.
-        let opts = ConnectOptions::new()
-            .with_connect_timeout(self.timeouts.connect)
-            .with_timeout(deadline);
+        let opts = self.options(ep, deadline);
         let endpoint = ep.to_string();
         let run = async {
             let mut c = Client::connect([endpoint.clone()], Some(opts)).await?;

@@ -7,7 +7,9 @@ mod etcd;
 mod host;
 mod ssh;
 
-pub use etcd::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdClient, EtcdError, Timeouts};
+pub use etcd::{
+    ApiAlarm, ApiMember, ApiStatus, ClientTls, EtcdApi, EtcdClient, EtcdError, Timeouts,
+};
 pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
 pub use ssh::{SshHost, SshOptions};
 

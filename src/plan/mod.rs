@@ -50,6 +50,12 @@ pub enum Step {
         /// The files.
         files: Vec<FileChange>,
     },
+    /// Issue the member's server and peer certificates from the local CA
+    /// and write them, with the CA certificate, to its host (keys 0600).
+    IssueCertificates {
+        /// The member.
+        member: MemberName,
+    },
     /// Start the member's etcd.
     Start {
         /// The member.
@@ -139,6 +145,9 @@ impl Step {
                     files.len(),
                     if files.len() == 1 { "" } else { "s" }
                 )
+            }
+            Self::IssueCertificates { member } => {
+                format!("issue {member}'s server and peer certificates from the CA")
             }
             Self::Start { member } => format!("start {member}"),
             Self::Restart { member } => format!("restart {member}"),
@@ -265,14 +274,23 @@ impl Plan {
     }
 }
 
-/// The step that writes a change's files, if it has any.
+/// The steps that write a change's certificates and files, if it has any;
+/// returns the last of them.
 fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex> {
-    (!c.files.is_empty()).then(|| {
-        b.add(Step::WriteFiles {
+    let certs = c.certificates.then(|| {
+        b.add(Step::IssueCertificates {
             member: c.member.clone(),
-            files: c.files.clone(),
         })
-    })
+    });
+    if c.files.is_empty() {
+        return certs;
+    }
+    let write = b.add(Step::WriteFiles {
+        member: c.member.clone(),
+        files: c.files.clone(),
+    });
+    b.edge_opt(certs, write);
+    Some(write)
 }
 
 /// The cluster as the plan goes: who is in it, who is healthy, and the
@@ -712,6 +730,11 @@ impl Running<'_> {
         }
         let mut change = c.clone();
         if !running || join == Join::New {
+            if c.certificates {
+                self.then(Step::IssueCertificates {
+                    member: m.name.clone(),
+                });
+            }
             let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
             change.files = files.clone();
             self.then(Step::WriteJoinFiles {

@@ -1,0 +1,636 @@
+//! The operator's certificate authority and the certificates issued from it.
+//!
+//! This runs on the operator's machine only. The CA key is read here to sign
+//! and is never sent anywhere; leaf keys are made here, written to hosts 0600,
+//! and never printed (the [`Issued`] type redacts its key in `Debug`).
+//! Certificates on hosts are judged by what they say (issuer, names, expiry),
+//! never by their bytes, which differ at every issue.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+/// The CA certificate's file name in `ca_dir` (and on hosts).
+pub const CA_CERT: &str = "ca.crt";
+/// The CA key's file name in `ca_dir`; it stays there.
+pub const CA_KEY: &str = "ca.key";
+/// How long a new CA is valid.
+pub const CA_DAYS: i64 = 3650;
+
+/// Why the CA or a certificate cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// One of the two CA files is there without the other.
+    #[error("{} holds {present} but not {missing}", dir.display())]
+    Incomplete {
+        /// The CA folder.
+        dir: PathBuf,
+        /// The file found.
+        present: &'static str,
+        /// The file missing.
+        missing: &'static str,
+    },
+    /// The CA key does not belong to the CA certificate.
+    #[error("{} does not match {}: the key is not the certificate's", key.display(), cert.display())]
+    KeyMismatch {
+        /// The certificate.
+        cert: PathBuf,
+        /// The key.
+        key: PathBuf,
+    },
+    /// The CA has expired (or is not valid yet).
+    #[error("the CA in {} is not valid now (valid {not_before} to {not_after})", path.display())]
+    Expired {
+        /// The certificate.
+        path: PathBuf,
+        /// Start of validity.
+        not_before: String,
+        /// End of validity.
+        not_after: String,
+    },
+    /// The certificate is not a CA.
+    #[error("{} is not a CA certificate (no CA basic constraint)", path.display())]
+    NotACa {
+        /// The certificate.
+        path: PathBuf,
+    },
+    /// A file could not be read or parsed.
+    #[error("{}: {message}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// rcgen refused to make a key or certificate.
+    #[error("cannot issue a certificate: {0}")]
+    Issue(#[from] rcgen::Error),
+}
+
+impl PkiError {
+    /// What the operator can do about it; nothing was changed in any case.
+    #[must_use]
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Self::Incomplete { .. } => {
+                "put the missing file back, or move both away to have etcdplan create a new CA (every member's certificates are then reissued); nothing was changed"
+            }
+            Self::KeyMismatch { .. } => {
+                "restore the key that belongs to this CA certificate; nothing was changed"
+            }
+            Self::Expired { .. } => {
+                "an expired CA cannot sign: move ca.crt and ca.key away to have etcdplan create a new CA (a phased CA rotation); nothing was changed"
+            }
+            Self::NotACa { .. } => {
+                "ca_dir must hold a CA certificate and its key; nothing was changed"
+            }
+            Self::Unreadable { .. } | Self::Write { .. } => {
+                "check the file's permissions and content; nothing was changed"
+            }
+            Self::Issue(_) => "this is a bug in etcdplan or its libraries; nothing was changed",
+        }
+    }
+}
+
+/// A name a certificate is valid for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum San {
+    /// A DNS name.
+    Dns(String),
+    /// An IP address.
+    Ip(std::net::IpAddr),
+}
+
+impl fmt::Display for San {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dns(n) => write!(f, "DNS:{n}"),
+            Self::Ip(a) => write!(f, "IP:{a}"),
+        }
+    }
+}
+
+/// What a leaf certificate is for; etcd's peer certificate is both server and
+/// client, since peers dial each other with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A member's client-facing certificate.
+    Server,
+    /// A member's peer certificate (serverAuth and clientAuth).
+    Peer,
+    /// A client: etcdplan itself, an operator, an application.
+    Client,
+}
+
+impl Role {
+    fn usages(self) -> Vec<ExtendedKeyUsagePurpose> {
+        match self {
+            Self::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
+            Self::Peer => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            Self::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        }
+    }
+}
+
+/// A certificate and its key as PEM; the key is never shown.
+#[derive(Clone)]
+pub struct Issued {
+    /// The certificate.
+    pub cert_pem: String,
+    /// The private key (PKCS#8).
+    pub key_pem: String,
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What a certificate says, read with x509-parser.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertInfo {
+    /// sha256 of the DER, hex.
+    pub fingerprint: String,
+    /// Subject common name.
+    pub subject: String,
+    /// Issuer common name.
+    pub issuer: String,
+    /// Names it is valid for.
+    pub sans: Vec<San>,
+    /// Start of validity, unix seconds.
+    pub not_before: i64,
+    /// End of validity, unix seconds.
+    pub not_after: i64,
+    /// Whether it is a CA.
+    pub is_ca: bool,
+    /// The raw subject public key, to match keys.
+    #[serde(skip)]
+    pub public_key: Vec<u8>,
+}
+
+impl CertInfo {
+    /// Whole days until it expires (negative once expired).
+    #[must_use]
+    pub fn days_left(&self, now: i64) -> i64 {
+        (self.not_after - now).div_euclid(86_400)
+    }
+
+    /// The fingerprint as `AB:CD:…`, shortened to its first 8 bytes.
+    #[must_use]
+    pub fn short_fingerprint(&self) -> String {
+        self.fingerprint
+            .as_bytes()
+            .chunks(2)
+            .take(8)
+            .map(|c| String::from_utf8_lossy(c).to_uppercase())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// Reads the first certificate of a PEM text.
+///
+/// # Errors
+/// When the text holds no parsable certificate.
+pub fn inspect(pem_text: &str) -> Result<CertInfo, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let cn = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for n in &ext.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => {
+                    sans.push(San::Dns((*d).to_owned()));
+                }
+                x509_parser::extensions::GeneralName::IPAddress(b) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*b) {
+                        sans.push(San::Ip(std::net::IpAddr::from(a)));
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*b) {
+                        sans.push(San::Ip(std::net::IpAddr::from(a)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    sans.sort();
+    Ok(CertInfo {
+        fingerprint: hex(&Sha256::digest(&pem.contents)),
+        subject: cn(cert.subject()),
+        issuer: cn(cert.issuer()),
+        sans,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        is_ca: cert.is_ca(),
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
+/// Whether `cert_pem` was signed by the CA whose certificate is `ca_pem`.
+#[must_use]
+pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
+    let parse = |t: &str| {
+        x509_parser::pem::parse_x509_pem(t.as_bytes())
+            .ok()
+            .map(|(_, p)| p)
+    };
+    let (Some(leaf), Some(ca)) = (parse(cert_pem), parse(ca_pem)) else {
+        return false;
+    };
+    let (Ok(leaf), Ok(ca)) = (leaf.parse_x509(), ca.parse_x509()) else {
+        return false;
+    };
+    leaf.verify_signature(Some(ca.public_key())).is_ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The operator's CA, loaded from `ca_dir`.
+pub struct Ca {
+    dir: PathBuf,
+    cert_pem: String,
+    info: CertInfo,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ca")
+            .field("dir", &self.dir)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `ca_dir` holds.
+#[derive(Debug)]
+pub enum Found {
+    /// A usable CA.
+    Ca(Box<Ca>),
+    /// Neither file: apply creates a CA.
+    Nothing,
+}
+
+impl Ca {
+    /// Loads the CA from `dir`, checking that its key matches and that it is
+    /// valid now.
+    ///
+    /// # Errors
+    /// One file without the other, a key that does not match, an expired CA,
+    /// or files that cannot be read.
+    pub fn load(dir: &Path, now: i64) -> Result<Found, PkiError> {
+        let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+        let (has_cert, has_key) = (cert_path.exists(), key_path.exists());
+        match (has_cert, has_key) {
+            (false, false) => return Ok(Found::Nothing),
+            (true, false) => {
+                return Err(PkiError::Incomplete {
+                    dir: dir.to_owned(),
+                    present: CA_CERT,
+                    missing: CA_KEY,
+                });
+            }
+            (false, true) => {
+                return Err(PkiError::Incomplete {
+                    dir: dir.to_owned(),
+                    present: CA_KEY,
+                    missing: CA_CERT,
+                });
+            }
+            (true, true) => {}
+        }
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| PkiError::Unreadable {
+                path: p.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        let cert_pem = read(&cert_path)?;
+        let key_pem = read(&key_path)?;
+        let info = inspect(&cert_pem).map_err(|message| PkiError::Unreadable {
+            path: cert_path.clone(),
+            message,
+        })?;
+        if !info.is_ca {
+            return Err(PkiError::NotACa { path: cert_path });
+        }
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Unreadable {
+            path: key_path.clone(),
+            message: format!("not a private key etcdplan can use: {e}"),
+        })?;
+        if key.public_key_raw() != info.public_key.as_slice() {
+            return Err(PkiError::KeyMismatch {
+                cert: cert_path,
+                key: key_path,
+            });
+        }
+        if now < info.not_before || now >= info.not_after {
+            return Err(PkiError::Expired {
+                path: cert_path,
+                not_before: date(info.not_before),
+                not_after: date(info.not_after),
+            });
+        }
+        let issuer =
+            Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| PkiError::Unreadable {
+                path: cert_path.clone(),
+                message: format!("cannot sign with this CA: {e}"),
+            })?;
+        Ok(Found::Ca(Box::new(Self {
+            dir: dir.to_owned(),
+            cert_pem,
+            info,
+            issuer,
+        })))
+    }
+
+    /// Creates a CA in `dir` (made 0700 if new): an ECDSA P-256 key written
+    /// 0600 and a self-signed certificate valid for [`CA_DAYS`].
+    ///
+    /// # Errors
+    /// When either file already exists or cannot be written.
+    pub fn create(dir: &Path, cluster: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("etcdplan CA for {cluster}"));
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::minutes(5);
+        p.not_after = now + time::Duration::days(CA_DAYS);
+        p.serial_number = Some(serial()?);
+        let cert = p.self_signed(&key)?;
+        make_private_dir(dir)?;
+        write_new(&dir.join(CA_KEY), key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(&dir.join(CA_CERT), cert.pem().as_bytes(), 0o644)?;
+        let cert_pem = cert.pem();
+        let info = inspect(&cert_pem).map_err(|message| PkiError::Unreadable {
+            path: dir.join(CA_CERT),
+            message,
+        })?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            cert_pem,
+            info,
+            issuer: Issuer::new(p, key),
+        })
+    }
+
+    /// The CA certificate, PEM (public; every host gets it).
+    #[must_use]
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// What the CA certificate says.
+    #[must_use]
+    pub fn info(&self) -> &CertInfo {
+        &self.info
+    }
+
+    /// The folder it lives in.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Issues a leaf certificate with a fresh ECDSA P-256 key and a random
+    /// serial, valid from five minutes ago for `days` days (never beyond the CA).
+    ///
+    /// # Errors
+    /// When rcgen refuses a name.
+    pub fn issue(
+        &self,
+        role: Role,
+        common_name: &str,
+        sans: &[San],
+        days: i64,
+    ) -> Result<Issued, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        p.distinguished_name = dn;
+        for s in sans {
+            p.subject_alt_names.push(match s {
+                San::Dns(n) => SanType::DnsName(n.clone().try_into()?),
+                San::Ip(a) => SanType::IpAddress(*a),
+            });
+        }
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        p.extended_key_usages = role.usages();
+        let now = OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::minutes(5);
+        let ca_end =
+            OffsetDateTime::from_unix_timestamp(self.info.not_after).unwrap_or(p.not_before);
+        p.not_after = (now + time::Duration::days(days)).min(ca_end);
+        p.serial_number = Some(serial()?);
+        p.use_authority_key_identifier_extension = true;
+        let cert = p.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// A random 16-byte serial, positive.
+fn serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| rcgen::Error::RingUnspecified)?;
+    bytes[0] &= 0x7f;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// A date for messages (UTC).
+#[must_use]
+pub fn date(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix).map_or_else(
+        |_| unix.to_string(),
+        |t| format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+    )
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| PkiError::Write {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Writes a file that must not exist yet, created with `mode` from the start
+/// (a key is never readable by others, not even for a moment).
+///
+/// # Errors
+/// When the file exists or cannot be written.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let err = |source| PkiError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn now() -> i64 {
+        OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn ca(dir: &Path) -> Ca {
+        match Ca::create(dir, "demo") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_new_ca_is_private_and_loads_back() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("pki");
+        let created = ca(&dir);
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(mode(&dir.join(CA_KEY)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert!(created.info().is_ca);
+        assert!(created.info().days_left(now()) >= CA_DAYS - 1);
+        match Ca::load(&dir, now()) {
+            Ok(Found::Ca(c)) => assert_eq!(c.info(), created.info()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_peer_certificate_serves_and_dials_and_names_the_member() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let c = ca(tmp.path());
+        let sans = vec![
+            San::Dns("etcd-1".into()),
+            San::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))),
+        ];
+        let issued = c
+            .issue(Role::Peer, "etcd-1", &sans, 365)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let info = inspect(&issued.cert_pem).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.sans, sans);
+        assert_eq!(info.issuer, "etcdplan CA for demo");
+        assert!(!info.is_ca);
+        assert!(signed_by(&issued.cert_pem, c.cert_pem()));
+        assert!(!format!("{issued:?}").contains("PRIVATE KEY"));
+        // Two issues never share a serial or a key.
+        let again = c
+            .issue(Role::Peer, "etcd-1", &sans, 365)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(again.key_pem, issued.key_pem);
+        assert_ne!(
+            inspect(&again.cert_pem).map(|i| i.fingerprint),
+            Ok(info.fingerprint)
+        );
+        // Another CA did not sign it.
+        let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!signed_by(&issued.cert_pem, ca(other.path()).cert_pem()));
+    }
+
+    #[test]
+    fn a_cert_without_its_key_a_foreign_key_and_an_expired_ca_are_refused() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        ca(&a);
+        ca(&b);
+        std::fs::rename(a.join(CA_KEY), tmp.path().join("moved.key"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            Ca::load(&a, now()),
+            Err(PkiError::Incomplete {
+                missing: CA_KEY,
+                ..
+            })
+        ));
+        std::fs::copy(b.join(CA_KEY), a.join(CA_KEY)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            Ca::load(&a, now()),
+            Err(PkiError::KeyMismatch { .. })
+        ));
+        let later = now() + (CA_DAYS + 1) * 86_400;
+        assert!(matches!(Ca::load(&b, later), Err(PkiError::Expired { .. })));
+    }
+
+    #[test]
+    fn a_leaf_never_outlives_its_ca() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let c = ca(tmp.path());
+        let issued = c
+            .issue(Role::Client, "root", &[], CA_DAYS * 2)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let info = inspect(&issued.cert_pem).unwrap_or_else(|e| panic!("{e}"));
+        assert!(info.not_after <= c.info().not_after);
+    }
+}
