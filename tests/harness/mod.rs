@@ -235,3 +235,18 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A plan made after an apply stopped mid-join: the learner (stopped after its
+/// config was written or after it started) is continued, never added twice.
+pub fn assert_join_continued(plan_text: &str, member: &str) {
+    assert!(
+        plan_text.contains(&format!(
+            "+ {member}   add: added as a learner earlier but never started"
+        )) || plan_text.contains(&format!("+ {member}   add: a learner from an earlier join")),
+        "{plan_text}"
+    );
+    assert!(
+        !plan_text.contains(&format!("add {member} as a learner (")),
+        "{plan_text}"
+    );
+}
