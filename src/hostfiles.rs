@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::config::{Desired, DesiredMember, ServiceKind};
-use crate::model::Address;
+use crate::model::{Address, Endpoint, Port, Scheme};
 use crate::service::systemd;
 
 /// A file etcdplan writes on a host.
@@ -109,10 +109,63 @@ fn listen_host(a: &Address) -> String {
     }
 }
 
+/// How a member's peer side is wired: the listeners, the advertised URL, and
+/// whether it has peer certificates.
+///
+/// It is the etcdfile's (one listener, advertised) except while peers move
+/// between http and https: then a member listens on its advertised URL and on
+/// the next one, on two ports, because one port cannot serve both schemes
+/// (etcd-ops R3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerWire {
+    /// Listeners, in order.
+    pub listen: Vec<(Scheme, Port)>,
+    /// The URL written as `initial-advertise-peer-urls`.
+    pub advertise: Endpoint,
+    /// Peer certificates and a trusted CA are configured.
+    pub tls: bool,
+}
+
+impl PeerWire {
+    /// The wiring the etcdfile asks for.
+    pub fn desired(d: &Desired, m: &DesiredMember) -> Self {
+        let url = m.peer_url(&d.tls);
+        Self {
+            listen: vec![(url.scheme, url.port)],
+            advertise: url,
+            tls: d.tls.peer,
+        }
+    }
+
+    /// Reads the wiring back from a config file etcdplan wrote.
+    pub fn read_back(contents: &str) -> Option<Self> {
+        let listen = read_value(contents, "listen-peer-urls")?
+            .split(',')
+            .map(|u| Endpoint::parse(u.trim()).map(|e| (e.scheme, e.port)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            listen,
+            advertise: Endpoint::parse(&read_value(contents, "initial-advertise-peer-urls")?)?,
+            tls: contents
+                .lines()
+                .any(|l| l.starts_with("peer-transport-security:")),
+        })
+    }
+}
+
 /// etcd's YAML config for one member.
 pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String {
+    etcd_config_wired(d, m, initial, &PeerWire::desired(d, m))
+}
+
+/// etcd's YAML config for one member with the peer side wired as given.
+pub fn etcd_config_wired(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    wire: &PeerWire,
+) -> String {
     let client = m.client_url(&d.tls);
-    let peer = m.peer_url(&d.tls);
     let listen = listen_host(&m.address);
     let mut s = String::new();
     let _ = writeln!(s, "# etcd member {} of cluster {}.", m.name, d.cluster);
@@ -130,11 +183,16 @@ pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String 
         q(&format!("{}://{listen}:{}", client.scheme, client.port)),
     );
     kv("advertise-client-urls", q(&client.to_string()));
+    let peers: Vec<String> = wire
+        .listen
+        .iter()
+        .map(|(scheme, port)| format!("{scheme}://{listen}:{port}"))
+        .collect();
+    kv("listen-peer-urls", q(&peers.join(",")));
     kv(
-        "listen-peer-urls",
-        q(&format!("{}://{listen}:{}", peer.scheme, peer.port)),
+        "initial-advertise-peer-urls",
+        q(&wire.advertise.to_string()),
     );
-    kv("initial-advertise-peer-urls", q(&peer.to_string()));
     kv("initial-cluster", q(&initial.cluster));
     kv(
         "initial-cluster-state",
@@ -172,7 +230,7 @@ pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String 
         }
         kv("client-transport-security", block);
     }
-    if d.tls.peer {
+    if wire.tls {
         kv(
             "peer-transport-security",
             format!(
@@ -222,10 +280,20 @@ pub fn member_sans(m: &DesiredMember) -> Vec<crate::pki::San> {
 /// Every file etcdplan owns for this member: the etcd config, and the unit
 /// under systemd.
 pub fn member_files(d: &Desired, m: &DesiredMember, initial: &Initial) -> Vec<HostFile> {
+    member_files_wired(d, m, initial, &PeerWire::desired(d, m))
+}
+
+/// [`member_files`] with the peer side wired as given (a TLS migration phase).
+pub fn member_files_wired(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    wire: &PeerWire,
+) -> Vec<HostFile> {
     let mut files = vec![HostFile {
         path: m.config_file(),
         mode: 0o644,
-        contents: etcd_config(d, m, initial),
+        contents: etcd_config_wired(d, m, initial, wire),
     }];
     if d.hosts.service == ServiceKind::Systemd {
         files.push(HostFile {

@@ -574,23 +574,6 @@ fn client_tls_without_client_cert_auth_trusts_no_ca_on_the_client_port() {
     assert!(!config.contains("peer-transport-security"), "{config}");
 }
 
-#[test]
-fn switching_a_running_cluster_to_tls_is_refused_with_a_reason() {
-    let plain = common::desired_with(3, "");
-    let text = common::text_with(3, "").replace("[hosts]", "[tls]\nclient = true\n[hosts]");
-    let d = common::desired_from(&text);
-    let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(&plain)).collect();
-    let l = live(&plain, &specs, Some(common::cluster(&plain, &[true; 3], 0)));
-    let p = plan_for(&d, &l);
-    assert!(
-        p.blockers
-            .iter()
-            .any(|b| b.message.contains("cannot migrate a running one yet")),
-        "{:?}",
-        p.blockers
-    );
-}
-
 fn systemd_desired() -> etcdplan::config::Desired {
     common::desired_from(
         "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\

@@ -387,7 +387,7 @@ fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     if !d.tls.any() {
         return client;
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = crate::pki::now();
     match crate::pki::Ca::load(&d.tls.ca_dir, now) {
         Ok(crate::pki::Found::Ca(ca)) => match client_identity(&ca) {
             Ok(tls) => client.with_tls(tls),
@@ -429,7 +429,7 @@ fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.
     if d.tls.any() {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = crate::pki::now();
         if let Err(e) = crate::pki::Ca::load(&d.tls.ca_dir, now) {
             plan.blockers.push(diff::Blocker {
                 member: None,
@@ -467,6 +467,14 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let issued = ca
                 .issue(crate::pki::Role::Client, name, &[], (*days).max(1))
                 .map_err(pki_error)?;
+            // A folder that does not exist yet is made private: it will hold a key.
+            if !dir.exists() {
+                use std::os::unix::fs::DirBuilderExt as _;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
             let crt = dir.join(format!("{name}.crt"));
             let key = dir.join(format!("{name}.key"));
             let ca_copy = dir.join(crate::pki::CA_CERT);
@@ -625,7 +633,7 @@ fn pki_error(error: crate::pki::PkiError) -> CliError {
 
 /// The CA in the etcdfile's `ca_dir`, created there when the folder has none.
 pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Ca, CliError> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = crate::pki::now();
     match crate::pki::Ca::load(&d.tls.ca_dir, now).map_err(pki_error)? {
         crate::pki::Found::Ca(ca) => Ok(*ca),
         crate::pki::Found::Nothing => {

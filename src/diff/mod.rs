@@ -4,11 +4,18 @@
 //! acting (blockers: a missing binary, a busy port, foreign data). It never
 //! decides order; that is the planner's job.
 
+mod certs;
+mod peer_tls;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+pub use certs::CertNeed;
+pub use peer_tls::transitional_port;
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
-use crate::model::{Address, Endpoint, MemberId, MemberName, Port, Scheme};
+use crate::model::{Address, Endpoint, MemberId, MemberName, Port};
 use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
 use crate::service::ServiceState;
 
@@ -84,6 +91,9 @@ pub struct Change {
     pub peer_update: Option<Endpoint>,
     /// Server and peer certificates are issued for it before its files are written.
     pub certificates: bool,
+    /// For a change that is one phase of a TLS migration: the phase (from 0);
+    /// phases run in order, each rolling over the members it lists.
+    pub phase: Option<u32>,
 }
 
 /// A member leaving the cluster, and where it lives.
@@ -128,6 +138,7 @@ impl Change {
             join: None,
             peer_update: None,
             certificates: false,
+            phase: None,
         }
     }
 }
@@ -169,20 +180,6 @@ pub struct Diff {
 /// Computes the diff.
 pub fn diff(d: &Desired, live: &Live) -> Diff {
     let mut blockers = Vec::new();
-    if let Some(c) = &live.cluster {
-        let scheme = |urls: &[Endpoint]| urls.first().map(|u| u.scheme);
-        let switching = c.members.iter().any(|m| {
-            scheme(&m.peer_urls).is_some_and(|s| s != Scheme::tls(d.tls.peer))
-                || scheme(&m.client_urls).is_some_and(|s| s != Scheme::tls(d.tls.client))
-        });
-        if switching {
-            blockers.push(Blocker {
-                member: None,
-                message: "[tls] switches TLS on or off for a running cluster; this version of etcdplan creates clusters with TLS but cannot migrate a running one yet".into(),
-                help: "set client and peer in [tls] to what the cluster serves now (see `etcdplan status`); nothing was changed".into(),
-            });
-        }
-    }
     for (name, h) in &live.hosts {
         if let HostState::Unreachable { reason, advice } = h {
             blockers.push(Blocker {
@@ -202,17 +199,48 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
         (None, true) => Situation::Down,
         (None, false) => Situation::Bootstrap,
     };
+    // Certificates of members that have run: renewed, or the plan blocked
+    // when they come from another CA.
+    let needs: BTreeMap<MemberName, CertNeed> = d
+        .members
+        .iter()
+        .filter_map(|m| {
+            let facts = live.hosts.get(&m.name).and_then(HostState::facts)?;
+            (facts.data == DataDir::Member).then(|| {
+                let need = certs::check(d, m, facts, live.local_ca.as_deref(), live.observed_at);
+                (m.name.clone(), need)
+            })
+        })
+        .collect();
+    for (name, need) in &needs {
+        if let CertNeed::ForeignCa(why) = need {
+            blockers.push(Blocker {
+                member: Some(name.clone()),
+                message: format!("{why}; a CA rotation (trust both, swap certificates, drop the old CA) is not built yet, and certificates from a new CA would cut the members off from each other"),
+                help: "put the CA that issued the members' certificates back in ca_dir (`etcdplan status` shows each certificate's issuer); nothing was changed".into(),
+            });
+        }
+    }
+    let need = |m: &DesiredMember| needs.get(&m.name).cloned().unwrap_or(CertNeed::Fine);
+    let migrating = live.cluster.as_ref().filter(|c| peer_tls::needed(d, c));
     let mut changes = Vec::new();
+    if let Some(c) = migrating {
+        match peer_tls::phases(d, live, c, &need) {
+            Ok(phased) => changes = phased,
+            Err(b) => blockers.push(b),
+        }
+    }
     for m in &d.members {
         let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
             continue;
         };
         match &live.cluster {
+            _ if migrating.is_some() => {}
             Some(c) => running_member(d, c, m, facts, &mut changes, &mut blockers),
             None => down_member(d, m, facts, &mut changes, &mut blockers),
         }
     }
-    if let Some(c) = &live.cluster {
+    if let Some(c) = live.cluster.as_ref().filter(|_| migrating.is_none()) {
         let leader = c.leader();
         for lm in &c.members {
             let known = d.members.iter().any(|m| {
@@ -242,11 +270,44 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
             changes.push(ch);
         }
     }
-    // A member that starts fresh gets its certificates first.
-    // Running members keep the certificates they have: renewal is not built yet.
-    if d.tls.any() {
+    // A member that starts fresh gets its certificates first; one that has run
+    // gets new ones when its own are missing, expiring or wrong.
+    if d.tls.any() && migrating.is_none() {
+        let renew = |name: &MemberName| {
+            d.member(name)
+                .is_some_and(|m| matches!(need(m), CertNeed::Issue(_)))
+        };
         for c in &mut changes {
-            c.certificates = matches!(c.action, Action::Create | Action::Add | Action::Replace);
+            c.certificates = match c.action {
+                Action::Create | Action::Add | Action::Replace => true,
+                Action::Remove => false,
+                Action::Start | Action::Restart | Action::Update => renew(&c.member),
+            };
+        }
+        for m in &d.members {
+            let CertNeed::Issue(why) = need(m) else {
+                continue;
+            };
+            let in_cluster = live
+                .cluster
+                .as_ref()
+                .and_then(|c| c.members.iter().find(|lm| lm.name == m.name.as_str()));
+            let Some(lm) = in_cluster.filter(|lm| !lm.is_learner) else {
+                continue;
+            };
+            if changes.iter().any(|c| c.member == m.name) {
+                continue;
+            }
+            let mut ch = Change::new(
+                m.name.clone(),
+                Action::Update,
+                format!(
+                    "{why}: issued again and written in place; etcd reads certificates at each new connection, so nothing restarts"
+                ),
+            );
+            ch.id = Some(lm.id);
+            ch.certificates = true;
+            changes.push(ch);
         }
     }
     Diff {

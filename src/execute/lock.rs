@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::io::{EtcdApi, EtcdError};
-use crate::model::Endpoint;
+use crate::model::{Endpoint, Scheme};
 
 /// The key the lock lives at.
 pub const KEY: &str = "etcdplan/lock";
@@ -97,7 +97,9 @@ pub enum LockError {
 
 /// A held lock; release it with [`Lock::release`].
 pub struct Lock {
-    endpoint: Endpoint,
+    /// Where the lease is refreshed and the key deleted: every member, in both
+    /// schemes, since members restart and may switch to TLS while it is held.
+    endpoints: Vec<Endpoint>,
     value: String,
     lease: i64,
     keeper: tokio::task::JoinHandle<()>,
@@ -119,17 +121,42 @@ pub async fn acquire(
         for ep in endpoints {
             match etcd.create_leased(ep, KEY, &value, TTL).await {
                 Ok(Ok(lease)) => {
-                    let (e, ep2) = (etcd.clone(), ep.clone());
+                    let mut all = vec![ep.clone()];
+                    for u in endpoints {
+                        let twin = Endpoint {
+                            scheme: match u.scheme {
+                                Scheme::Http => Scheme::Https,
+                                Scheme::Https => Scheme::Http,
+                            },
+                            ..u.clone()
+                        };
+                        for x in [u.clone(), twin] {
+                            if !all.contains(&x) {
+                                all.push(x);
+                            }
+                        }
+                    }
+                    let (e, eps) = (etcd.clone(), all.clone());
                     let keeper = tokio::spawn(async move {
                         loop {
                             tokio::time::sleep(TTL / 4).await;
-                            if let Err(err) = e.keep_alive(&ep2, lease).await {
+                            let mut last = None;
+                            for ep in &eps {
+                                match e.keep_alive(ep, lease).await {
+                                    Ok(()) => {
+                                        last = None;
+                                        break;
+                                    }
+                                    Err(err) => last = Some(err),
+                                }
+                            }
+                            if let Some(err) = last {
                                 tracing::warn!("cannot refresh the lock's lease: {err}");
                             }
                         }
                     });
                     return Ok(Lock {
-                        endpoint: ep.clone(),
+                        endpoints: all,
                         value,
                         lease,
                         keeper,
@@ -156,10 +183,14 @@ impl Lock {
     /// Deletes the key (if it is still ours) and revokes the lease.
     pub async fn release(self, etcd: &dyn EtcdApi) {
         self.keeper.abort();
-        if let Err(e) = etcd
-            .delete_if(&self.endpoint, KEY, &self.value, Some(self.lease))
-            .await
-        {
+        let mut last = None;
+        for ep in &self.endpoints {
+            match etcd.delete_if(ep, KEY, &self.value, Some(self.lease)).await {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
             tracing::warn!(
                 "cannot release the lock (it expires within {}s): {e}",
                 TTL.as_secs()

@@ -264,7 +264,7 @@ async fn issue_certificates(
     m: &DesiredMember,
     host: &dyn Host,
 ) -> Result<String, StepError> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = crate::pki::now();
     let ca = match crate::pki::Ca::load(&ctx.desired.tls.ca_dir, now) {
         Ok(crate::pki::Found::Ca(ca)) => ca,
         Ok(crate::pki::Found::Nothing) => {

@@ -54,6 +54,25 @@ pub struct HostFacts {
     pub listening: Option<Vec<String>>,
     /// Problems the probe found that stop etcd from being started here.
     pub problems: Vec<String>,
+    /// The member's certificate files (read only when the etcdfile asks for TLS).
+    pub certs: HostCerts,
+}
+
+/// The certificate files etcdplan writes for a member, as found on its host.
+///
+/// Certificates are public and read whole; of the keys only the mode is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostCerts {
+    /// `ca.crt` (PEM; a bundle while a CA rotation is under way).
+    pub ca: Option<String>,
+    /// `server.crt` (PEM).
+    pub server: Option<String>,
+    /// `peer.crt` (PEM).
+    pub peer: Option<String>,
+    /// Mode of `server.key` (None: absent).
+    pub server_key_mode: Option<u32>,
+    /// Mode of `peer.key` (None: absent).
+    pub peer_key_mode: Option<u32>,
 }
 
 impl HostFacts {
@@ -86,6 +105,24 @@ else echo 'data other'; fi\n"
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary ok %s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else echo 'binary missing'; fi\n"
     ));
+    if d.tls.any() {
+        let t = m.tls_paths();
+        for (i, p) in [&t.ca, &t.server_cert, &t.peer_cert]
+            .into_iter()
+            .enumerate()
+        {
+            let p = shell_quote(&p.display().to_string());
+            s.push_str(&format!(
+                "if [ -f {p} ]; then printf 'cert\\t{i}\\t'; base64 -w0 < {p}; echo; fi\n"
+            ));
+        }
+        for (i, p) in [&t.server_key, &t.peer_key].into_iter().enumerate() {
+            let p = shell_quote(&p.display().to_string());
+            s.push_str(&format!(
+                "if [ -f {p} ]; then printf 'key\\t{i}\\t%s\\n' \"$(stat -c %a {p})\"; fi\n"
+            ));
+        }
+    }
     let (c, p) = (m.client_port, m.peer_port);
     s.push_str(&format!(
         "if command -v ss >/dev/null 2>&1; then echo 'listen-begin'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen \" $4}}'; fi\n"
@@ -101,6 +138,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
     let mut started_config = None;
     let mut problems = Vec::new();
+    let mut certs = HostCerts::default();
     for line in out.lines() {
         if let Some(rest) = line.strip_prefix("file\t") {
             let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
@@ -112,6 +150,25 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
                 if let Some(slot) = files.get_mut(i) {
                     slot.1 = Some(String::from_utf8_lossy(&bytes).into_owned());
                 }
+            }
+        } else if let Some(rest) = line.strip_prefix("cert\t") {
+            let (idx, content) = rest.split_once('\t').ok_or("bad cert line")?;
+            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
+                .map_err(|_| "bad base64 in probe")?;
+            let text = Some(String::from_utf8_lossy(&bytes).into_owned());
+            match idx {
+                "0" => certs.ca = text,
+                "1" => certs.server = text,
+                "2" => certs.peer = text,
+                _ => return Err("bad cert index".into()),
+            }
+        } else if let Some(rest) = line.strip_prefix("key\t") {
+            let (idx, mode) = rest.split_once('\t').ok_or("bad key line")?;
+            let mode = u32::from_str_radix(mode.trim(), 8).map_err(|_| "bad key mode")?;
+            match idx {
+                "0" => certs.server_key_mode = Some(mode),
+                "1" => certs.peer_key_mode = Some(mode),
+                _ => return Err("bad key index".into()),
             }
         } else if let Some(rest) = line.strip_prefix("data ") {
             data = Some(match rest {
@@ -147,6 +204,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         binary: binary.ok_or("probe printed no binary line")?,
         listening,
         problems,
+        certs,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, Host, HostMap};
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
 pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
-pub use host::{Binary, DataDir, HostFacts, parse_probe, probe_script};
+pub use host::{Binary, DataDir, HostCerts, HostFacts, parse_probe, probe_script};
 
 use crate::service::ServiceState;
 
@@ -30,6 +30,11 @@ pub struct Live {
     pub hosts: BTreeMap<MemberName, HostState>,
     /// Endpoints that did not answer MemberList, with why.
     pub unreachable: Vec<(Endpoint, String)>,
+    /// The operator's CA certificate (PEM) in `ca_dir`, when there is one:
+    /// member certificates are checked against it.
+    pub local_ca: Option<String>,
+    /// When this was observed (unix seconds); certificate expiry is judged from it.
+    pub observed_at: i64,
 }
 
 /// The cluster as the etcd API reports it.
@@ -201,10 +206,17 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
         }
     }
+    let local_ca = d
+        .tls
+        .any()
+        .then(|| std::fs::read_to_string(d.tls.ca_dir.join("ca.crt")).ok())
+        .flatten();
     Live {
         cluster,
         hosts: host_states.into_iter().collect(),
         unreachable,
+        local_ca,
+        observed_at: crate::pki::now(),
     }
 }
 

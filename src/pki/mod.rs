@@ -280,6 +280,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The time now, unix seconds: validity is judged against it.
+#[must_use]
+pub fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// The operator's CA, loaded from `ca_dir`.
 pub struct Ca {
     dir: PathBuf,
@@ -536,10 +542,6 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
-
-    fn now() -> i64 {
-        OffsetDateTime::now_utc().unix_timestamp()
-    }
 
     fn ca(dir: &Path) -> Ca {
         match Ca::create(dir, "demo") {

@@ -475,7 +475,17 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     }
 
     let (steps, edges) = b.finish();
-    let count = |f: &dyn Fn(Action) -> bool| changes.iter().filter(|c| f(c.action)).count();
+    // A member changed in several phases counts once.
+    let count = |f: &dyn Fn(Action) -> bool| {
+        let mut names: Vec<&MemberName> = changes
+            .iter()
+            .filter(|c| f(c.action))
+            .map(|c| &c.member)
+            .collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    };
     let summary = Summary {
         add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
         change: count(&|a| matches!(a, Action::Start | Action::Restart | Action::Update)),
@@ -533,7 +543,12 @@ impl Running<'_> {
     ) -> (Vec<Change>, Vec<Change>) {
         let mut planned = Vec::new();
         let mut deferred = Vec::new();
-        let by_action = |a: Action| changes.iter().filter(move |c| c.action == a).cloned();
+        let by_action = |a: Action| {
+            changes
+                .iter()
+                .filter(move |c| c.action == a && c.phase.is_none())
+                .cloned()
+        };
 
         // A majority removed in one file change is refused unless asked for.
         let voters = self.sim.voters().iter().filter(|v| !v.learner).count();
@@ -571,18 +586,10 @@ impl Running<'_> {
             planned.push(c);
         }
 
-        // Advertised peer URLs brought in line with what members listen on.
+        // Advertised peer URLs brought in line with what members listen on, and
+        // certificates renewed in place.
         for c in by_action(Action::Update) {
-            if let Some(url) = &c.peer_update {
-                self.then(Step::UpdatePeerUrl {
-                    member: c.member.clone(),
-                    peer_url: url.clone(),
-                });
-                self.then(Step::WaitHealthy {
-                    members: vec![c.member.clone()],
-                });
-            }
-            planned.push(c);
+            self.update(c, &mut planned);
         }
         // 2. Dead members out (a replacement follows its removal at once).
         let dead = |c: &Change| c.departing.as_ref().is_some_and(|dep| !dep.healthy);
@@ -619,7 +626,52 @@ impl Running<'_> {
             &mut planned,
             &mut deferred,
         );
+
+        // 7. A TLS migration: its phases in order, each rolling over its members.
+        let mut phases: Vec<u32> = changes.iter().filter_map(|c| c.phase).collect();
+        phases.sort_unstable();
+        phases.dedup();
+        for p in phases {
+            let group: Vec<Change> = changes
+                .iter()
+                .filter(|c| c.phase == Some(p))
+                .cloned()
+                .collect();
+            if !deferred.is_empty() {
+                // A phase never runs once an earlier one could not.
+                deferred.extend(group);
+                continue;
+            }
+            let (updates, restarts): (Vec<Change>, Vec<Change>) =
+                group.into_iter().partition(|c| c.action == Action::Update);
+            for c in updates {
+                self.update(c, &mut planned);
+            }
+            self.restarts(restarts, &mut planned, &mut deferred);
+        }
         (planned, deferred)
+    }
+
+    /// An update in place: a MemberUpdate, new certificates, or both; each
+    /// followed by a health gate.
+    fn update(&mut self, c: Change, planned: &mut Vec<Change>) {
+        if c.certificates {
+            self.then(Step::IssueCertificates {
+                member: c.member.clone(),
+            });
+        }
+        if let Some(url) = &c.peer_update {
+            self.then(Step::UpdatePeerUrl {
+                member: c.member.clone(),
+                peer_url: url.clone(),
+            });
+        }
+        if c.certificates || c.peer_update.is_some() {
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+        }
+        planned.push(c);
     }
 
     /// Removal (and, for a replace, the fresh add that follows).

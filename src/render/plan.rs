@@ -213,6 +213,8 @@ pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
                 "reason": c.reason,
                 "id": c.id,
                 "leader": c.leader,
+                "phase": c.phase,
+                "certificates": c.certificates,
                 "files": c.files.iter().map(|f| serde_json::json!({
                     "path": f.path,
                     "host": f.host,

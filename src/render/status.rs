@@ -56,6 +56,64 @@ fn host_lines(live: &Live, style: Style) -> String {
     out
 }
 
+/// The certificates found on a member's host, by role, parsed.
+fn host_certs(
+    f: &crate::observe::HostFacts,
+) -> Vec<(&'static str, Result<crate::pki::CertInfo, String>)> {
+    [("server", &f.certs.server), ("peer", &f.certs.peer)]
+        .into_iter()
+        .filter_map(|(role, pem)| pem.as_deref().map(|p| (role, crate::pki::inspect(p))))
+        .collect()
+}
+
+/// One line per certificate on the members' hosts, with days to expiry.
+fn cert_lines(live: &Live, d: &Desired, style: Style) -> String {
+    let mut out = String::new();
+    if !d.tls.any() {
+        return out;
+    }
+    let _ = writeln!(out, "{}", style.bold("Certificates:"));
+    for (name, h) in &live.hosts {
+        let Some(f) = h.facts() else { continue };
+        let certs = host_certs(f);
+        if certs.is_empty() {
+            let _ = writeln!(out, "  {name}: none on its host");
+        }
+        for (role, info) in certs {
+            match info {
+                Err(e) => {
+                    let _ = writeln!(out, "  {name} {role}: {}", style.red(&e));
+                }
+                Ok(i) => {
+                    let left = i.days_left(live.observed_at);
+                    let days = format!("{left} days");
+                    let days = if left < d.tls.renew_before_days {
+                        style.yellow(&days)
+                    } else {
+                        days
+                    };
+                    let sans: Vec<String> = i.sans.iter().map(ToString::to_string).collect();
+                    let _ = writeln!(
+                        out,
+                        "  {name:<w$} {role:<6} expires {} ({days})  issuer {:?}  sha256 {}  {}",
+                        crate::pki::date(i.not_after),
+                        i.issuer,
+                        i.short_fingerprint(),
+                        sans.join(","),
+                        w = live
+                            .hosts
+                            .keys()
+                            .map(|n| n.as_str().len())
+                            .max()
+                            .unwrap_or(0)
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The status table.
 pub fn human(live: &Live, d: &Desired, style: Style) -> String {
     let mut out = String::new();
@@ -69,6 +127,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             let _ = writeln!(out, "  {ep}: {why}");
         }
         out.push_str(&host_lines(live, style));
+        out.push_str(&cert_lines(live, d, style));
         let _ = writeln!(
             out,
             "Run `etcdplan plan` to see what it would take to start it."
@@ -150,6 +209,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         }
     }
     out.push_str(&host_lines(live, style));
+    out.push_str(&cert_lines(live, d, style));
     out
 }
 
@@ -167,6 +227,20 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                     "service": f.service,
                     "binary": f.binary,
                     "data_dir": f.data,
+                    "certificates": host_certs(f).into_iter().map(|(role, info)| {
+                        let v = match info {
+                            Ok(i) => serde_json::json!({
+                                "fingerprint_sha256": i.fingerprint,
+                                "subject": i.subject,
+                                "issuer": i.issuer,
+                                "sans": i.sans.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                                "not_after": crate::pki::date(i.not_after),
+                                "days_left": i.days_left(live.observed_at),
+                            }),
+                            Err(e) => serde_json::json!({"error": e}),
+                        };
+                        (role.to_owned(), v)
+                    }).collect::<serde_json::Map<_, _>>(),
                 }),
             };
             (name.to_string(), v)

@@ -10,7 +10,7 @@ use etcdplan::hostfiles::{self, Initial};
 use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
-    Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
+    Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
 };
 use etcdplan::service::ServiceState;
 
@@ -56,6 +56,7 @@ pub struct HostSpec {
     pub binary: Binary,
     pub listening: Vec<String>,
     pub started_config: Option<String>,
+    pub certs: HostCerts,
 }
 
 impl HostSpec {
@@ -69,6 +70,7 @@ impl HostSpec {
             },
             listening: Vec::new(),
             started_config: None,
+            certs: HostCerts::default(),
         }
     }
 
@@ -107,6 +109,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         binary: spec.binary.clone(),
         listening: Some(spec.listening.clone()),
         problems: Vec::new(),
+        certs: spec.certs.clone(),
     }
 }
 
@@ -163,6 +166,8 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
             .map(|(i, m)| (m.name.clone(), HostState::Reached(facts(d, i, &specs[i]))))
             .collect(),
         unreachable: Vec::new(),
+        local_ca: None,
+        observed_at: 1_790_000_000,
     }
 }
 

@@ -60,6 +60,7 @@ impl Writer {
                     return;
                 }
                 let mut n = 0u64;
+                let began = Instant::now();
                 while !s.load(Ordering::Relaxed) {
                     n += 1;
                     let key = format!("{p}/{n:06}");
@@ -88,7 +89,10 @@ impl Writer {
                             g.acked.push(key);
                             g.latencies.push(t.elapsed());
                         } else {
-                            g.failed.push(format!("{key}: {last}"));
+                            g.failed.push(format!(
+                                "{key} (sent {:.2}s after the writer started): {last}",
+                                t.duration_since(began).as_secs_f64()
+                            ));
                         }
                     }
                     tokio::time::sleep(every).await;

@@ -1,0 +1,414 @@
+//! The planner's TLS changes against described live states: a running cluster
+//! moved between http and https, and certificates renewed. Pure: the
+//! certificates are real (made by the PKI module), the cluster is described.
+
+mod common;
+
+use common::{HostSpec, cluster, live};
+use etcdplan::config::Desired;
+use etcdplan::diff::{self, Action};
+use etcdplan::hostfiles::{self, Initial, PeerWire};
+use etcdplan::model::{Endpoint, Port, Scheme};
+use etcdplan::observe::{HostCerts, HostState, Live};
+use etcdplan::pki::{self, Ca, Role};
+use etcdplan::plan::{self, Plan, Step};
+use etcdplan::render::{self, Style};
+
+fn plan_for(d: &Desired, l: &Live) -> Plan {
+    plan::build(d, l, diff::diff(d, l))
+}
+
+fn steps(p: &Plan) -> Vec<String> {
+    p.steps.iter().map(Step::describe).collect()
+}
+
+fn with_tls(tls: &str) -> Desired {
+    common::desired_from(
+        &common::text_with(3, "").replace("[hosts]", &format!("[tls]\n{tls}\n[hosts]")),
+    )
+}
+
+fn snapshot(name: &str, p: &Plan, d: &Desired) {
+    insta::assert_snapshot!(
+        format!("{name}-human"),
+        render::plan_human(p, d, "etcdfile.toml", Style::PLAIN)
+    );
+    insta::assert_snapshot!(
+        format!("{name}-json"),
+        serde_json::to_string_pretty(&render::plan_json(p, d)).unwrap_or_default()
+    );
+}
+
+/// A healthy 3-member cluster running as `from` says.
+fn running(from: &Desired) -> Live {
+    let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(from)).collect();
+    live(from, &specs, Some(cluster(from, &[true; 3], 0)))
+}
+
+/// Replaces member `i`'s config on its host (and what its etcd started with).
+fn set_config(l: &mut Live, d: &Desired, i: usize, text: String) {
+    let m = &d.members[i];
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&m.name) {
+        f.started_config = Some(etcdplan::config::hash(&text));
+        f.files = vec![(m.config_file(), Some(text))];
+    }
+}
+
+fn wired(d: &Desired, i: usize, listen: &[(Scheme, u16)], advertise: &str, tls: bool) -> String {
+    let wire = PeerWire {
+        listen: listen
+            .iter()
+            .map(|(s, p)| (*s, Port::new(*p).unwrap_or_else(|| panic!("port"))))
+            .collect(),
+        advertise: Endpoint::parse(advertise).unwrap_or_else(|| panic!("url")),
+        tls,
+    };
+    hostfiles::etcd_config_wired(d, &d.members[i], &Initial::bootstrap(d), &wire)
+}
+
+/// The files written for a member in its first (or last) change that writes any.
+fn config_of(p: &Plan, member: &str, last: bool) -> String {
+    let mut it = p
+        .changes
+        .iter()
+        .filter(|c| c.member.as_str() == member && !c.files.is_empty());
+    let c = if last { it.next_back() } else { it.next() };
+    c.map(|c| c.files[0].after.clone()).unwrap_or_default()
+}
+
+fn index_of(k: &[String], f: impl Fn(&str) -> bool) -> usize {
+    k.iter()
+        .position(|s| f(s))
+        .unwrap_or_else(|| panic!("no such step in {k:#?}"))
+}
+
+fn rindex_of(k: &[String], f: impl Fn(&str) -> bool) -> usize {
+    k.iter()
+        .rposition(|s| f(s))
+        .unwrap_or_else(|| panic!("no such step in {k:#?}"))
+}
+
+#[test]
+fn peer_tls_on_a_running_cluster_goes_through_a_second_port_and_back() {
+    let plain = common::desired_with(3, "");
+    let d = with_tls("peer = true");
+    let p = plan_for(&d, &running(&plain));
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    assert!(p.deferred.is_empty(), "{:?}", p.notes);
+    let k = steps(&p);
+    // Phase 1: every member listens on https:2381 too before any URL moves.
+    let last_first_restart = (1..=3)
+        .map(|i| index_of(&k, |s| s == format!("restart etcd-{i}")))
+        .max()
+        .unwrap_or(0);
+    let first_update = index_of(&k, |s| s.starts_with("advertise"));
+    assert!(last_first_restart < first_update, "{k:#?}");
+    for i in 1..=3 {
+        let issue = index_of(&k, |s| s.starts_with(&format!("issue etcd-{i}'s")));
+        let write = index_of(&k, |s| s == format!("write 1 file for etcd-{i}"));
+        assert!(issue < write, "{k:#?}");
+        // Through the second port, then home: two MemberUpdates, three restarts.
+        let to_2381 = index_of(&k, |s| {
+            s == format!("advertise etcd-{i}'s peer URL as https://10.0.0.1{i}:2381 (MemberUpdate)")
+        });
+        let to_2380 = index_of(&k, |s| {
+            s == format!("advertise etcd-{i}'s peer URL as https://10.0.0.1{i}:2380 (MemberUpdate)")
+        });
+        assert!(to_2381 < to_2380);
+        assert_eq!(
+            k.iter()
+                .filter(|s| **s == format!("restart etcd-{i}"))
+                .count(),
+            3,
+            "{k:#?}"
+        );
+    }
+    // No member advertises https:2380 before every member listens there.
+    let last_second_restart = (1..=3)
+        .map(|i| {
+            k.iter()
+                .enumerate()
+                .filter(|(_, s)| **s == format!("restart etcd-{i}"))
+                .nth(1)
+                .map_or(usize::MAX, |(n, _)| n)
+        })
+        .max()
+        .unwrap_or(usize::MAX);
+    let first_home = index_of(&k, |s| s.ends_with(":2380 (MemberUpdate)"));
+    assert!(last_second_restart < first_home, "{k:#?}");
+    // Phase 1's config: both listeners, still advertised on http, peer TLS in place.
+    let phase0 = &config_of(&p, "etcd-1", false);
+    assert!(
+        phase0.contains("listen-peer-urls: 'http://10.0.0.11:2380,https://10.0.0.11:2381'"),
+        "{phase0}"
+    );
+    assert!(phase0.contains("initial-advertise-peer-urls: 'http://10.0.0.11:2380'"));
+    assert!(phase0.contains("peer-transport-security:"));
+    // The last phase leaves the etcdfile's config.
+    let last = config_of(&p, "etcd-1", true);
+    assert_eq!(
+        last,
+        hostfiles::etcd_config(&d, &d.members[0], &Initial::bootstrap(&plain))
+    );
+    assert_eq!(p.summary.change, 3, "each member counts once");
+    snapshot("peer-tls-on", &p, &d);
+}
+
+#[test]
+fn a_new_peer_port_with_tls_takes_one_hop() {
+    let plain = common::desired_with(3, "");
+    let d = common::desired_from(
+        &common::text_with(3, "peer_port = 2390\n")
+            .replace("[hosts]", "[tls]\npeer = true\n[hosts]"),
+    );
+    let p = plan_for(&d, &running(&plain));
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = steps(&p);
+    assert_eq!(
+        k.iter().filter(|s| s.starts_with("restart")).count(),
+        6,
+        "{k:#?}"
+    );
+    assert_eq!(k.iter().filter(|s| s.starts_with("advertise")).count(), 3);
+    assert!(k.iter().any(|s| s.contains("https://10.0.0.12:2390")));
+    assert!(!k.iter().any(|s| s.contains(":2391")), "{k:#?}");
+}
+
+#[test]
+fn an_interrupted_peer_migration_continues_where_it_stopped() {
+    let plain = common::desired_with(3, "");
+    let d = with_tls("peer = true");
+    let mut l = running(&plain);
+    // Phase 1 done everywhere; etcd-1 already advertised on https:2381.
+    let dual = [(Scheme::Http, 2380), (Scheme::Https, 2381)];
+    for i in 0..3 {
+        let adv = format!("http://10.0.0.1{}:2380", i + 1);
+        set_config(&mut l, &d, i, wired(&d, i, &dual, &adv, true));
+        if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[i].name) {
+            f.certs = HostCerts::default();
+        }
+    }
+    if let Some(c) = &mut l.cluster {
+        c.members[0].peer_urls =
+            vec![Endpoint::parse("https://10.0.0.11:2381").unwrap_or_else(|| panic!())];
+    }
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = steps(&p);
+    // etcd-2 and etcd-3 are not restarted before their MemberUpdate: they already listen there.
+    let first_restart_2 = index_of(&k, |s| s == "restart etcd-2");
+    let update_2 = index_of(&k, |s| {
+        s.starts_with("advertise etcd-2's peer URL as https://10.0.0.12:2381")
+    });
+    assert!(update_2 < first_restart_2, "{k:#?}");
+    assert!(
+        !k.iter()
+            .any(|s| s.starts_with("advertise etcd-1's peer URL as https://10.0.0.11:2381"))
+    );
+    let home_1 = index_of(&k, |s| {
+        s.starts_with("advertise etcd-1's peer URL as https://10.0.0.11:2380")
+    });
+    let listen_both_1 = index_of(&k, |s| s == "restart etcd-1");
+    assert!(listen_both_1 < home_1, "{k:#?}");
+}
+
+#[test]
+fn peer_tls_off_goes_back_to_http_the_same_way() {
+    let tls = with_tls("peer = true");
+    let d = common::desired_with(3, "");
+    let mut l = running(&tls);
+    l.local_ca = None;
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = steps(&p);
+    assert!(
+        k.iter()
+            .any(|s| s == "advertise etcd-1's peer URL as http://10.0.0.11:2381 (MemberUpdate)"),
+        "{k:#?}"
+    );
+    assert!(!k.iter().any(|s| s.starts_with("issue")), "{k:#?}");
+    // Certificates stay until no member advertises https any more.
+    let first = &config_of(&p, "etcd-1", false);
+    assert!(
+        first.contains("listen-peer-urls: 'https://10.0.0.11:2380,http://10.0.0.11:2381'"),
+        "{first}"
+    );
+    assert!(first.contains("peer-transport-security:"), "{first}");
+    let last = config_of(&p, "etcd-1", true);
+    assert!(!last.contains("peer-transport-security:"), "{last}");
+}
+
+#[test]
+fn peer_tls_waits_for_an_unhealthy_member() {
+    let plain = common::desired_with(3, "");
+    let d = with_tls("peer = true");
+    let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(&plain)).collect();
+    let l = live(
+        &plain,
+        &specs,
+        Some(cluster(&plain, &[true, false, true], 0)),
+    );
+    let p = plan_for(&d, &l);
+    assert!(p.steps.is_empty(), "{:#?}", steps(&p));
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.message.contains("etcd-2 is not healthy")),
+        "{:?}",
+        p.blockers
+    );
+}
+
+#[test]
+fn client_tls_with_cert_auth_is_a_rolling_restart_with_certificates_first() {
+    let plain = common::desired_with(3, "");
+    let d = with_tls("client = true\nclient_cert_auth = true");
+    let p = plan_for(&d, &running(&plain));
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = steps(&p);
+    assert_eq!(
+        k.iter().filter(|s| s.starts_with("restart")).count(),
+        3,
+        "{k:#?}"
+    );
+    assert!(!k.iter().any(|s| s.starts_with("advertise")), "{k:#?}");
+    for i in 1..=3 {
+        let issue = index_of(&k, |s| s.starts_with(&format!("issue etcd-{i}'s")));
+        let restart = index_of(&k, |s| s == format!("restart etcd-{i}"));
+        let gate = rindex_of(&k, |s| s == format!("wait until etcd-{i} healthy"));
+        assert!(issue < restart && restart < gate, "{k:#?}");
+    }
+    // One member at a time: each restart is gated before the next.
+    let r1 = index_of(&k, |s| s == "restart etcd-2");
+    let g1 = index_of(&k, |s| s == "wait until etcd-2 healthy");
+    let r2 = index_of(&k, |s| s == "restart etcd-3");
+    assert!(r1 < g1 && g1 < r2, "{k:#?}");
+    let config = &config_of(&p, "etcd-1", false);
+    assert!(
+        config.contains("advertise-client-urls: 'https://10.0.0.11:2379'"),
+        "{config}"
+    );
+    assert!(config.contains("trusted-ca-file:"), "{config}");
+}
+
+/// A CA, and certificates as etcdplan would have written them for each member.
+struct Issued {
+    ca: Ca,
+    _dir: tempfile::TempDir,
+}
+
+fn issued() -> Issued {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ca = Ca::create(&dir.path().join("pki"), "main").unwrap_or_else(|e| panic!("{e}"));
+    Issued { ca, _dir: dir }
+}
+
+fn certs_for(
+    x: &Issued,
+    d: &Desired,
+    i: usize,
+    days: i64,
+    sans: Option<Vec<pki::San>>,
+) -> HostCerts {
+    let m = &d.members[i];
+    let sans = sans.unwrap_or_else(|| hostfiles::member_sans(m));
+    let issue = |role| {
+        x.ca.issue(role, m.name.as_str(), &sans, days)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .cert_pem
+    };
+    HostCerts {
+        ca: Some(x.ca.cert_pem().to_owned()),
+        server: Some(issue(Role::Server)),
+        peer: Some(issue(Role::Peer)),
+        server_key_mode: Some(0o600),
+        peer_key_mode: Some(0o600),
+    }
+}
+
+fn tls_cluster(x: &Issued, d: &Desired, days: &[i64]) -> Live {
+    let mut l = running(d);
+    l.local_ca = Some(x.ca.cert_pem().to_owned());
+    l.observed_at = pki::now();
+    for (i, days) in days.iter().enumerate() {
+        let certs = certs_for(x, d, i, *days, None);
+        if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[i].name) {
+            f.certs = certs;
+        }
+    }
+    l
+}
+
+#[test]
+fn certificates_that_still_serve_mean_no_changes() {
+    let x = issued();
+    let d = with_tls("client = true\npeer = true\nclient_cert_auth = true");
+    let p = plan_for(&d, &tls_cluster(&x, &d, &[300, 300, 300]));
+    assert!(p.is_empty(), "{:#?}", steps(&p));
+}
+
+#[test]
+fn certificates_about_to_expire_are_renewed_in_place_one_member_at_a_time() {
+    let x = issued();
+    let d = with_tls("client = true\npeer = true\nclient_cert_auth = true");
+    let p = plan_for(&d, &tls_cluster(&x, &d, &[300, 5, 20]));
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    let k = steps(&p);
+    assert_eq!(
+        k,
+        [
+            "issue etcd-2's server and peer certificates from the CA",
+            "wait until etcd-2 healthy",
+            "issue etcd-3's server and peer certificates from the CA",
+            "wait until etcd-3 healthy",
+        ]
+    );
+    assert!(p.changes.iter().all(|c| c.action == Action::Update));
+    assert!(
+        p.changes[0].reason.contains("expires in"),
+        "{}",
+        p.changes[0].reason
+    );
+    snapshot("certificates-renewed", &p, &d);
+}
+
+#[test]
+fn a_certificate_for_other_names_or_a_readable_key_is_issued_again() {
+    let x = issued();
+    let d = with_tls("peer = true");
+    let mut l = tls_cluster(&x, &d, &[300, 300, 300]);
+    let wrong = certs_for(&x, &d, 0, 300, Some(vec![pki::San::Dns("etcd-1".into())]));
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[0].name) {
+        f.certs = wrong;
+    }
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
+        f.certs.peer_key_mode = Some(0o644);
+    }
+    let p = plan_for(&d, &l);
+    let reasons: Vec<&str> = p.changes.iter().map(|c| c.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:#?}");
+    assert!(
+        reasons[0].contains("not valid for IP:10.0.0.11"),
+        "{reasons:#?}"
+    );
+    assert!(reasons[1].contains("mode 0644"), "{reasons:#?}");
+}
+
+#[test]
+fn certificates_from_another_ca_block_the_plan() {
+    let x = issued();
+    let other = issued();
+    let d = with_tls("peer = true");
+    let mut l = tls_cluster(&x, &d, &[300, 300, 300]);
+    l.local_ca = Some(other.ca.cert_pem().to_owned());
+    let p = plan_for(&d, &l);
+    assert!(p.cannot_apply().is_some());
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.message.contains("trust another CA")),
+        "{:?}",
+        p.blockers
+    );
+    assert!(!steps(&p).iter().any(|s| s.starts_with("issue")));
+}
