@@ -245,7 +245,7 @@ async fn cycle(
     if !quiet {
         if trigger == Trigger::Interval {
             report.event(&WatchEvent::Drift {
-                changes: plan.changes.len() + plan.deferred.len(),
+                changes: plan.changed_members(),
             });
         }
         show(report, trigger, &plan, d, &text);
@@ -373,7 +373,7 @@ async fn apply_safely(
 fn show(report: &Report, trigger: Trigger, plan: &Plan, d: &Desired, text: &str) {
     report.event(&WatchEvent::Plan {
         trigger,
-        changes: plan.changes.len() + plan.deferred.len(),
+        changes: plan.changed_members(),
         plan: render::plan_json(plan, d),
     });
     if !report.json {

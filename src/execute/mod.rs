@@ -264,28 +264,23 @@ async fn issue_certificates(
     m: &DesiredMember,
     host: &dyn Host,
 ) -> Result<String, StepError> {
-    let now = crate::pki::now();
-    let ca = match crate::pki::Ca::load(&ctx.desired.tls.ca_dir, now) {
+    let refused = |why: String| StepError::Refused {
+        what: format!("issue {}'s certificates", m.name),
+        why,
+    };
+    let ca = match crate::pki::Ca::load(&ctx.desired.tls.ca_dir, crate::pki::now()) {
         Ok(crate::pki::Found::Ca(ca)) => ca,
         Ok(crate::pki::Found::Nothing) => {
-            return Err(StepError::Refused {
-                what: format!("issue {}'s certificates", m.name),
-                why: format!("there is no CA in {}", ctx.desired.tls.ca_dir.display()),
-            });
+            return Err(refused(format!(
+                "there is no CA in {}",
+                ctx.desired.tls.ca_dir.display()
+            )));
         }
-        Err(e) => {
-            return Err(StepError::Refused {
-                what: format!("issue {}'s certificates", m.name),
-                why: e.to_string(),
-            });
-        }
+        Err(e) => return Err(refused(e.to_string())),
     };
     let sans = crate::hostfiles::member_sans(m);
     let days = ctx.desired.tls.cert_days;
-    let refused = |e: crate::pki::PkiError| StepError::Refused {
-        what: format!("issue {}'s certificates", m.name),
-        why: e.to_string(),
-    };
+    let refused = |e: crate::pki::PkiError| refused(e.to_string());
     let server = ca
         .issue(crate::pki::Role::Server, m.name.as_str(), &sans, days)
         .map_err(refused)?;

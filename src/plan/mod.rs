@@ -241,6 +241,21 @@ impl Plan {
         self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
     }
 
+    /// How many members the plan changes or defers, each counted once (a TLS
+    /// migration changes a member in several phases).
+    #[must_use]
+    pub fn changed_members(&self) -> usize {
+        let mut names: Vec<&MemberName> = self
+            .changes
+            .iter()
+            .chain(&self.deferred)
+            .map(|c| &c.member)
+            .collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    }
+
     /// Why this non-empty plan cannot be applied now (its first blocker, or
     /// why every change is deferred), or `None` when it can.
     #[must_use]

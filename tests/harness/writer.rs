@@ -47,15 +47,19 @@ impl Writer {
                 // restarted must not fail a write the others can take.
                 let opts = etcd_client::ConnectOptions::new()
                     .with_connect_timeout(Duration::from_millis(300))
-                    .with_timeout(deadline);
+                    .with_timeout(deadline / 3);
                 let mut clients = Vec::new();
                 for ep in &endpoints {
                     if let Ok(c) =
                         etcd_client::Client::connect([ep.as_str()], Some(opts.clone())).await
                     {
-                        clients.push(c);
+                        clients.push((ep.clone(), c));
                     }
                 }
+                // One attempt may take a third of the deadline: a request to a
+                // member that is stopping can hang, and the write moves on to
+                // the next member, as a client with several endpoints would.
+                let attempt = deadline / 3;
                 if clients.is_empty() {
                     return;
                 }
@@ -71,14 +75,15 @@ impl Writer {
                     while t.elapsed() < deadline {
                         let left = deadline.saturating_sub(t.elapsed());
                         let k = clients.len();
-                        let c = &mut clients[i % k];
-                        match tokio::time::timeout(left, c.put(key.clone(), "v", None)).await {
+                        let (ep, c) = &mut clients[i % k];
+                        let wait = left.min(attempt);
+                        match tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await {
                             Ok(Ok(_)) => {
                                 acked = true;
                                 break;
                             }
-                            Ok(Err(e)) => last = e.to_string(),
-                            Err(_) => last = format!("no answer within {deadline:?}"),
+                            Ok(Err(e)) => last = format!("{ep}: {e}"),
+                            Err(_) => last = format!("{ep}: no answer within {wait:?}"),
                         }
                         i += 1;
                         tokio::time::sleep(Duration::from_millis(10)).await;
