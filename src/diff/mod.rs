@@ -325,7 +325,17 @@ fn file_changes(
     facts: Option<&HostFacts>,
     initial: &Initial,
 ) -> Vec<FileChange> {
-    hostfiles::member_files(d, m, initial)
+    changed_files(m, hostfiles::member_files(d, m, initial), facts)
+}
+
+/// Those of `wanted` that differ from the host (all of them when the host has
+/// not been read).
+fn changed_files(
+    m: &DesiredMember,
+    wanted: Vec<hostfiles::HostFile>,
+    facts: Option<&HostFacts>,
+) -> Vec<FileChange> {
+    wanted
         .into_iter()
         .filter_map(|f| {
             let before = facts.and_then(|x| x.file(&f.path)).map(str::to_owned);

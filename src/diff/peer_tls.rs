@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Blocker, Change, certs::CertNeed, initial_for};
+use super::{Action, Blocker, Change, certs::CertNeed, changed_files, initial_for};
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{PeerWire, member_files_wired};
 use crate::model::{Endpoint, MemberId, Port, Scheme};
@@ -62,12 +62,11 @@ fn next_hop(d: &Desired, now: &Endpoint, goal: &Endpoint) -> Option<Endpoint> {
 
 struct Member<'a> {
     m: &'a DesiredMember,
-    facts: &'a HostFacts,
+    /// What its host showed, with the files as the phases planned so far leave them.
+    host: HostFacts,
     id: MemberId,
     leader: bool,
     advertised: Endpoint,
-    /// What each owned file holds after the phases planned so far.
-    files: Vec<(std::path::PathBuf, Option<String>)>,
     /// The peer listeners after the phases planned so far.
     listening: usize,
     restarted: bool,
@@ -118,7 +117,7 @@ pub(super) fn phases(
             )));
         }
         let facts = match live.hosts.get(&m.name) {
-            Some(HostState::Reached(f)) if live.hosts[&m.name].running() => f,
+            Some(h @ HostState::Reached(f)) if h.running() => f,
             _ => return Err(refuse(format!("{}'s host shows no running etcd", m.name))),
         };
         let [advertised] = lm.peer_urls.as_slice() else {
@@ -135,11 +134,10 @@ pub(super) fn phases(
         }
         members.push(Member {
             m,
-            facts,
+            host: facts.clone(),
             id: lm.id,
             leader: leader == Some(lm.id),
             advertised: advertised.clone(),
-            files: facts.files.clone(),
             listening: facts
                 .file(&m.config_file())
                 .and_then(PeerWire::read_back)
@@ -182,29 +180,17 @@ pub(super) fn phases(
                 advertise: x.advertised.clone(),
                 tls,
             };
-            let initial = initial_for(d, x.m, x.facts);
-            let files: Vec<super::FileChange> = member_files_wired(d, x.m, &initial, &wire)
-                .into_iter()
-                .filter_map(|f| {
-                    let before = x
-                        .files
-                        .iter()
-                        .find(|(p, _)| *p == f.path)
-                        .and_then(|(_, c)| c.clone());
-                    (before.as_deref() != Some(f.contents.as_str())).then(|| super::FileChange {
-                        path: f.path,
-                        mode: f.mode,
-                        host: x.m.address.to_string(),
-                        before,
-                        after: f.contents,
-                    })
-                })
-                .collect();
+            let initial = initial_for(d, x.m, &x.host);
+            let files = changed_files(
+                x.m,
+                member_files_wired(d, x.m, &initial, &wire),
+                Some(&x.host),
+            );
             // The running etcd was started with another file than the one on
             // disk (an apply stopped between writing and restarting).
             let stale = !x.restarted
-                && x.facts.started_config.as_ref().is_some_and(|h| {
-                    x.facts
+                && x.host.started_config.as_ref().is_some_and(|h| {
+                    x.host
                         .file(&x.m.config_file())
                         .map(crate::config::hash)
                         .as_ref()
@@ -214,9 +200,9 @@ pub(super) fn phases(
                 continue;
             }
             for f in &files {
-                match x.files.iter_mut().find(|(p, _)| *p == f.path) {
+                match x.host.files.iter_mut().find(|(p, _)| *p == f.path) {
                     Some(slot) => slot.1 = Some(f.after.clone()),
-                    None => x.files.push((f.path.clone(), Some(f.after.clone()))),
+                    None => x.host.files.push((f.path.clone(), Some(f.after.clone()))),
                 }
             }
             let reason = match hop {

@@ -245,15 +245,7 @@ impl Plan {
     /// migration changes a member in several phases).
     #[must_use]
     pub fn changed_members(&self) -> usize {
-        let mut names: Vec<&MemberName> = self
-            .changes
-            .iter()
-            .chain(&self.deferred)
-            .map(|c| &c.member)
-            .collect();
-        names.sort();
-        names.dedup();
-        names.len()
+        distinct_members(self.changes.iter().chain(&self.deferred))
     }
 
     /// Why this non-empty plan cannot be applied now (its first blocker, or
@@ -287,6 +279,14 @@ impl Plan {
         }
         g
     }
+}
+
+/// How many members these changes concern, each counted once.
+fn distinct_members<'a>(changes: impl Iterator<Item = &'a Change>) -> usize {
+    changes
+        .map(|c| &c.member)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// The steps that write a change's certificates and files, if it has any;
@@ -491,16 +491,8 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
 
     let (steps, edges) = b.finish();
     // A member changed in several phases counts once.
-    let count = |f: &dyn Fn(Action) -> bool| {
-        let mut names: Vec<&MemberName> = changes
-            .iter()
-            .filter(|c| f(c.action))
-            .map(|c| &c.member)
-            .collect();
-        names.sort();
-        names.dedup();
-        names.len()
-    };
+    let count =
+        |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action)));
     let summary = Summary {
         add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
         change: count(&|a| matches!(a, Action::Start | Action::Restart | Action::Update)),
