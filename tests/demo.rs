@@ -26,8 +26,7 @@ fn demo_cluster_from_nothing_to_rolling_change() {
     let site = Site::new("demo", &demo_etcdfile());
 
     // From nothing: three members bootstrap.
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "apply failed:\n{}", text(&out));
+    let out = site.apply_ok();
     assert!(
         text(&out).contains("Apply complete! Members: 3 added, 0 changed, 0 removed."),
         "{}",
@@ -82,8 +81,7 @@ fn demo_cluster_from_nothing_to_rolling_change() {
         "{}",
         text(&out)
     );
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = site.apply_ok();
     assert!(
         text(&out).contains("0 added, 3 changed, 0 removed"),
         "{}",
@@ -105,8 +103,7 @@ fn demo_cluster_from_nothing_to_rolling_change() {
     site.kill_member("etcd-2", "KILL");
     let out = site.etcdplan(&["plan"]);
     assert!(text(&out).contains("~ etcd-2   start:"), "{}", text(&out));
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let s = status_json(&site);
     assert!(
         s["members"]
@@ -237,8 +234,7 @@ fn demo_shrinks_to_one_member_and_grows_back() {
         return;
     }
     let site = Site::new("resize", &demo_etcdfile());
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let put = site.etcdctl("127.0.0.11:2379", &["put", "kept", "yes"]);
     assert!(put.status.success(), "{}", text(&put));
 
@@ -262,8 +258,7 @@ fn demo_shrinks_to_one_member_and_grows_back() {
 
     // And back to three: they join as learners with their old data moved aside.
     std::fs::write(site.etcdfile(), demo_etcdfile()).unwrap_or_else(|e| panic!("{e}"));
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = site.apply_ok();
     assert!(
         text(&out).contains("2 added, 0 changed, 0 removed"),
         "{}",
@@ -290,8 +285,7 @@ fn demo_moves_every_client_port() {
         return;
     }
     let site = Site::new("cport", &demo_etcdfile());
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     // No member listens on the new port yet: etcdplan finds them where they
     // say they listen, and rolls the change.
     let moved = demo_etcdfile().replace("client_port = 2379", "client_port = 2479");
@@ -302,8 +296,7 @@ fn demo_moves_every_client_port() {
         "{}",
         text(&out)
     );
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = site.apply_ok();
     assert!(
         text(&out).contains("0 added, 3 changed, 0 removed"),
         "{}",

@@ -15,8 +15,7 @@ fn demo(site_tag: &str) -> Option<Site> {
     let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/etcdfile.toml"))
         .unwrap_or_default();
     let site = Site::new(site_tag, &base);
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let five = format!(
         "{base}\n[[member]]\nname = \"etcd-4\"\naddress = \"127.0.0.14\"\n\n[[member]]\nname = \"etcd-5\"\naddress = \"127.0.0.15\"\n"
     );
@@ -106,8 +105,7 @@ fn a_lock_left_by_a_killed_apply_is_forced_open_by_its_id() {
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
     let forced = site.etcdplan(&["force-unlock", &id]);
     assert!(forced.status.success(), "{}", text(&forced));
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = site.apply_ok();
     assert!(text(&out).contains("2 added"), "{}", text(&out));
 }
 
@@ -124,8 +122,7 @@ fn sigterm_finishes_the_current_step_and_the_next_plan_shows_the_rest() {
     assert_eq!(status.code(), Some(1), "it did not stop cleanly");
     harness::assert_join_continued(&text(&site.etcdplan(&["plan"])), "etcd-4");
     // The lock was released on the way out.
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let out = site.etcdplan(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

@@ -54,8 +54,7 @@ fn a_cluster_created_with_tls_serves_only_clients_with_a_certificate() {
     }
     let site = Site::new("tls", &tls_etcdfile());
     let plan = site.etcdplan(&["plan"]);
-    let apply = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(apply.status.success(), "{}", text(&apply));
+    let apply = site.apply_ok();
     let t = text(&apply);
     assert!(
         t.contains("issued etcd-1's certificates for DNS:etcd-1, IP:127.0.0.1, IP:127.0.0.11"),
@@ -150,8 +149,7 @@ fn a_cluster_created_with_tls_serves_only_clients_with_a_certificate() {
         tls_etcdfile()
     );
     std::fs::write(site.etcdfile(), four).unwrap_or_else(|e| panic!("{e}"));
-    let grow = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(grow.status.success(), "{}", text(&grow));
+    let grow = site.apply_ok();
     let out = with_cert("https://127.0.0.14:2379", &["get", "k19"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("v19"),

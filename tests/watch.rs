@@ -187,8 +187,7 @@ fn an_invalid_edit_changes_nothing_and_the_next_valid_edit_is_applied() {
         return;
     }
     let site = Site::new("watchbad", &base());
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let config = site.path("demo-cluster/etcd-1/etc/etcd.conf.yml");
     let before = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
 
@@ -243,8 +242,7 @@ fn a_member_stopped_by_hand_is_brought_back_within_one_interval() {
         return;
     }
     let site = Site::new("watchdrift", &base());
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let mut w = Watch::start(&site, &["--auto-approve", "--interval", "2"]);
     let start = w.event("plan", Duration::from_secs(30));
     assert_eq!(start["changes"], 0, "{start}");
@@ -275,8 +273,7 @@ fn a_signal_during_a_watch_apply_ends_it_after_the_current_step() {
         return;
     }
     let site = Site::new("watchterm", &base());
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     let mut w = Watch::start(&site, &["--auto-approve"]);
     w.event("plan", Duration::from_secs(30));
     save(&site, &five());
@@ -304,7 +301,6 @@ fn a_signal_during_a_watch_apply_ends_it_after_the_current_step() {
     let t = text(&site.etcdplan(&["plan"]));
     harness::assert_join_continued(&t, "etcd-4");
     assert!(t.contains("+ etcd-5"), "etcd-5 is still to come: {t}");
-    let out = site.etcdplan(&["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
+    site.apply_ok();
     assert_eq!(member_count(&site), 5);
 }

@@ -122,6 +122,13 @@ impl Site {
         c.output().unwrap_or_else(|e| panic!("etcdplan: {e}"))
     }
 
+    /// `apply --auto-approve`, which must succeed.
+    pub fn apply_ok(&self) -> Output {
+        let out = self.etcdplan(&["apply", "--auto-approve"]);
+        assert!(out.status.success(), "apply failed:\n{}", text(&out));
+        out
+    }
+
     /// Runs etcdctl (v3 API) inside the namespace against one endpoint.
     pub fn etcdctl(&self, endpoint: &str, args: &[&str]) -> Output {
         let mut c = self.ns.command("/usr/bin/etcdctl");
