@@ -319,6 +319,28 @@ impl Drop for Testbed {
                 kill(pid, "TERM");
             }
         }
+        // What still runs in our namespaces: sshd's per-connection processes
+        // outlive their listener, and with the veth gone their peer never
+        // answers, so they would wait forever and keep the namespace alive.
+        let left = || -> Vec<u32> {
+            self.namespaces
+                .iter()
+                .filter_map(|ns| ip(&["netns", "pids", ns]).ok())
+                .flat_map(|out| {
+                    out.split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect::<Vec<u32>>()
+                })
+                .collect()
+        };
+        for pid in left() {
+            kill(pid, "TERM");
+        }
+        if !wait_for(Duration::from_secs(5), || left().is_empty()) {
+            for pid in left() {
+                kill(pid, "KILL");
+            }
+        }
         for h in &self.hosts {
             let _ = ip(&["link", "del", &h.veth]);
         }
