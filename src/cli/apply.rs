@@ -295,8 +295,8 @@ pub(super) async fn run_plan(
         .iter()
         .any(|s| matches!(s, plan::Step::IssueCertificates { .. }))
     {
-        let ca = super::ca_or_create(d)?;
-        etcd.set_tls(super::client_identity(&ca)?).await;
+        let auth = super::ca_or_create(d)?;
+        etcd.set_tls(super::client_identity(&auth)?).await;
     }
     let ctx = execute::Context {
         desired: d,

@@ -157,6 +157,13 @@ pub enum PkiCommand {
         #[arg(long, default_value = ".", value_name = "DIR")]
         out: PathBuf,
     },
+    /// Start a CA rotation: the CA moves to ca_dir/previous and a new one is
+    /// created. The next apply makes every member trust both (a rolling
+    /// restart), then issues its certificates from the new CA (in place).
+    RotateCa,
+    /// End a CA rotation once applied: the previous CA is retired, and the
+    /// next apply drops it from every member's trust (a rolling restart).
+    RetireCa,
 }
 
 /// What the user sees when a command fails; `main` turns it into exit code 1.
@@ -387,16 +394,15 @@ fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     if !d.tls.any() {
         return client;
     }
-    let now = crate::pki::now();
-    match crate::pki::Ca::load(&d.tls.ca_dir, now) {
-        Ok(crate::pki::Found::Ca(ca)) => match client_identity(&ca) {
+    match crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()) {
+        Ok(Some(auth)) => match client_identity(&auth) {
             Ok(tls) => client.with_tls(tls),
             Err(e) => {
                 tracing::warn!("{e}");
                 client
             }
         },
-        Ok(crate::pki::Found::Nothing) => client,
+        Ok(None) => client,
         Err(e) => {
             eprintln!("warning: {e}: etcdplan cannot talk to members over https");
             client
@@ -404,15 +410,21 @@ fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     }
 }
 
-/// etcdplan's own client certificate for this run: one day, CN "etcdplan".
-pub(super) fn client_identity(ca: &crate::pki::Ca) -> Result<crate::io::ClientTls, CliError> {
-    let issued = ca
-        .issue(crate::pki::Role::Client, "etcdplan", &[], 1)
-        .map_err(pki_error)?;
+/// etcdplan's own client certificates for this run: one day, CN "etcdplan",
+/// from the current CA and, during a rotation, the previous one too.
+pub(super) fn client_identity(
+    auth: &crate::pki::Authority,
+) -> Result<crate::io::ClientTls, CliError> {
+    let issued = auth.client_certificates("etcdplan", 1).map_err(pki_error)?;
     Ok(crate::io::ClientTls {
-        ca_pem: ca.cert_pem().to_owned(),
-        cert_pem: issued.cert_pem,
-        key_pem: issued.key_pem,
+        ca_pem: auth.trust_bundle(),
+        identities: issued
+            .into_iter()
+            .map(|i| crate::io::ClientIdentity {
+                cert_pem: i.cert_pem,
+                key_pem: i.key_pem,
+            })
+            .collect(),
     })
 }
 
@@ -428,15 +440,14 @@ fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
     let mut plan = plan::build_with(d, live, diff::diff(d, live), &opts);
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.
-    if d.tls.any() {
-        let now = crate::pki::now();
-        if let Err(e) = crate::pki::Ca::load(&d.tls.ca_dir, now) {
-            plan.blockers.push(diff::Blocker {
-                member: None,
-                message: format!("the CA cannot be used: {e}"),
-                help: e.advice().to_owned(),
-            });
-        }
+    if d.tls.any()
+        && let Err(e) = crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now())
+    {
+        plan.blockers.push(diff::Blocker {
+            member: None,
+            message: format!("the CA cannot be used: {e}"),
+            help: e.advice().to_owned(),
+        });
     }
     plan
 }
@@ -455,6 +466,52 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Validate { json } => validate(&cli, *json, &mut out),
         Command::Pki {
+            what: PkiCommand::RotateCa,
+        } => {
+            let loaded = load(&cli)?;
+            let d = &loaded.desired;
+            let old = crate::pki::Ca::load(&d.tls.ca_dir, crate::pki::now()).map_err(pki_error)?;
+            if matches!(old, crate::pki::Found::Nothing) {
+                return Err(pki_error(crate::pki::PkiError::Rotation {
+                    message: format!(
+                        "{} holds no CA: there is nothing to rotate (apply creates one)",
+                        d.tls.ca_dir.display()
+                    ),
+                }));
+            }
+            let new =
+                crate::pki::Ca::rotate(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
+            let info = new.info();
+            writeln!(
+                out,
+                "Created a new CA in {dir}: {cn:?}, sha256 {fp}, valid until {until}.\n\
+The previous CA is kept in {dir}/{prev} until you retire it.\n\
+Next:\n  \
+1. `etcdplan apply`: every member trusts both CAs (a rolling restart), then gets certificates from the new one (in place).\n  \
+2. Give applications the new CA to trust, and client certificates from it: `etcdplan pki client NAME` writes both.\n  \
+3. `etcdplan pki retire-ca`, then `etcdplan apply`: members stop trusting the previous CA (a rolling restart).",
+                dir = d.tls.ca_dir.display(),
+                cn = info.subject,
+                fp = info.short_fingerprint(),
+                until = crate::pki::date(info.not_after),
+                prev = crate::pki::PREVIOUS_DIR,
+            )?;
+            Ok(Outcome::Ok)
+        }
+        Command::Pki {
+            what: PkiCommand::RetireCa,
+        } => {
+            let loaded = load(&cli)?;
+            let d = &loaded.desired;
+            let to = crate::pki::retire_previous(&d.tls.ca_dir).map_err(pki_error)?;
+            writeln!(
+                out,
+                "Retired the previous CA to {}.\nThe next `etcdplan apply` drops it from every member's trust (a rolling restart); clients with certificates from it are refused from then on.",
+                to.display()
+            )?;
+            Ok(Outcome::Ok)
+        }
+        Command::Pki {
             what:
                 PkiCommand::Client {
                     name,
@@ -463,7 +520,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 },
         } => {
             let loaded = load(&cli)?;
-            let ca = ca_or_create(&loaded.desired)?;
+            let auth = ca_or_create(&loaded.desired)?;
+            let ca = &auth.current;
             let issued = ca
                 .issue(crate::pki::Role::Client, name, &[], (*days).max(1))
                 .map_err(pki_error)?;
@@ -480,8 +538,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let ca_copy = dir.join(crate::pki::CA_CERT);
             crate::pki::write_new(&key, issued.key_pem.as_bytes(), 0o600).map_err(pki_error)?;
             crate::pki::write_new(&crt, issued.cert_pem.as_bytes(), 0o644).map_err(pki_error)?;
-            if std::fs::read_to_string(&ca_copy).ok().as_deref() != Some(ca.cert_pem()) {
-                std::fs::write(&ca_copy, ca.cert_pem())?;
+            // During a rotation members serve certificates from either CA.
+            let trust = auth.trust_bundle();
+            if std::fs::read_to_string(&ca_copy).ok() != Some(trust.clone()) {
+                std::fs::write(&ca_copy, trust)?;
             }
             let info = crate::pki::inspect(&issued.cert_pem).unwrap_or_else(|_| ca.info().clone());
             writeln!(
@@ -631,21 +691,22 @@ fn pki_error(error: crate::pki::PkiError) -> CliError {
     }
 }
 
-/// The CA in the etcdfile's `ca_dir`, created there when the folder has none.
-pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Ca, CliError> {
-    let now = crate::pki::now();
-    match crate::pki::Ca::load(&d.tls.ca_dir, now).map_err(pki_error)? {
-        crate::pki::Found::Ca(ca) => Ok(*ca),
-        crate::pki::Found::Nothing => {
-            let ca =
-                crate::pki::Ca::create(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
-            eprintln!(
-                "Created a CA in {} (its key stays on this machine, 0600).",
-                d.tls.ca_dir.display()
-            );
-            Ok(ca)
-        }
+/// The CAs in the etcdfile's `ca_dir`, a CA created there when it has none.
+pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Authority, CliError> {
+    if let Some(auth) =
+        crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()).map_err(pki_error)?
+    {
+        return Ok(auth);
     }
+    let current = crate::pki::Ca::create(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
+    eprintln!(
+        "Created a CA in {} (its key stays on this machine, 0600).",
+        d.tls.ca_dir.display()
+    );
+    Ok(crate::pki::Authority {
+        current,
+        previous: None,
+    })
 }
 
 /// One problem of an etcdfile, for scripts.

@@ -1,11 +1,57 @@
 //! Whether a member's certificates on its host still serve: present, keys
-//! private, signed by the operator's CA, valid for the member's names, and not
-//! about to expire. Pure: the host's files and the CA were read by `observe`.
+//! private, signed by the operator's CA, trusting what it should, valid for the
+//! member's names, and not about to expire. Pure: the host's files and the CAs
+//! were read by `observe`.
+
+use std::collections::BTreeSet;
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::member_sans;
-use crate::observe::HostFacts;
+use crate::observe::{HostCerts, HostFacts};
 use crate::pki;
+
+/// The operator's CAs, as PEM: the one in `ca_dir` and, during a rotation,
+/// the one it replaces (`ca_dir/previous`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cas<'a> {
+    /// `ca_dir/ca.crt`.
+    pub current: Option<&'a str>,
+    /// `ca_dir/previous/ca.crt`.
+    pub previous: Option<&'a str>,
+}
+
+impl Cas<'_> {
+    /// The CA bundle every member should trust: the previous CA while it is
+    /// kept, and the current one.
+    pub fn wanted_bundle(&self) -> String {
+        [self.previous, self.current]
+            .into_iter()
+            .flatten()
+            .flat_map(pki::split_bundle)
+            .collect()
+    }
+
+    /// The same, as fingerprints.
+    pub fn wanted(&self) -> BTreeSet<String> {
+        pki::bundle_fingerprints(&self.wanted_bundle())
+    }
+
+    /// The current CA's fingerprint.
+    pub fn current_fingerprint(&self) -> Option<String> {
+        self.current
+            .and_then(|c| pki::inspect(c).ok())
+            .map(|i| i.fingerprint)
+    }
+
+    /// Whether the current CA signed both of a member's certificates.
+    pub fn current_signed(&self, c: &HostCerts) -> bool {
+        self.current.is_some_and(|ca| {
+            [&c.server, &c.peer]
+                .into_iter()
+                .all(|x| x.as_deref().is_some_and(|x| pki::signed_by(x, ca)))
+        })
+    }
+}
 
 /// What a member's certificates need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +60,12 @@ pub enum CertNeed {
     Fine,
     /// Issue them again, for this reason.
     Issue(String),
-    /// They were signed by another CA than the one in `ca_dir`; issuing new
-    /// ones would break trust between members, so this blocks the plan.
+    /// A CA rotation is under way: the member trusts other CAs than the
+    /// operator's (current, and previous while kept), or its certificates come
+    /// from the previous CA. Planned as phases by `ca_rotation`.
+    Rotate,
+    /// They were signed by another CA than the operator's; issuing new ones
+    /// would break trust between members, so this blocks the plan.
     ForeignCa(String),
 }
 
@@ -24,14 +74,14 @@ pub fn check(
     d: &Desired,
     m: &DesiredMember,
     facts: &HostFacts,
-    local_ca: Option<&str>,
+    cas: Cas<'_>,
     now: i64,
 ) -> CertNeed {
     if !d.tls.any() {
         return CertNeed::Fine;
     }
     let c = &facts.certs;
-    let (Some(ca), Some(server), Some(peer)) = (&c.ca, &c.server, &c.peer) else {
+    let (Some(_), Some(server), Some(peer)) = (&c.ca, &c.server, &c.peer) else {
         return CertNeed::Issue("its certificates are not on its host yet".into());
     };
     for (file, mode) in [
@@ -46,29 +96,54 @@ pub fn check(
             Some(_) => {}
         }
     }
-    let Some(local) = local_ca else {
+    let ca_dir = d.tls.ca_dir.display();
+    let Some(local) = cas.current else {
         return CertNeed::ForeignCa(format!(
-            "{} has certificates, but ca_dir {} holds no CA to check them against",
+            "{} has certificates, but ca_dir {ca_dir} holds no CA to check them against",
             m.name,
-            d.tls.ca_dir.display()
         ));
     };
-    if ca.trim() != local.trim() {
+    let retired_hint = if cas.previous.is_none() {
+        format!(
+            " (if it was retired before the rotation was applied, move that {ca_dir}/retired-… folder back to {ca_dir}/{})",
+            pki::PREVIOUS_DIR
+        )
+    } else {
+        String::new()
+    };
+    let ours = |pem_text: &str| {
+        pki::signed_by(pem_text, local) || cas.previous.is_some_and(|p| pki::signed_by(pem_text, p))
+    };
+    for (role, pem_text) in [("server", server), ("peer", peer)] {
+        if !ours(pem_text) {
+            return CertNeed::ForeignCa(format!(
+                "{}'s {role} certificate was signed neither by the CA in {ca_dir} nor by a previous one kept in {ca_dir}/{}{retired_hint}",
+                m.name,
+                pki::PREVIOUS_DIR
+            ));
+        }
+    }
+    let running = facts
+        .running_trust()
+        .map(pki::bundle_fingerprints)
+        .unwrap_or_default();
+    let known: BTreeSet<String> = cas.wanted();
+    if running.is_disjoint(&known) {
         return CertNeed::ForeignCa(format!(
-            "{}'s hosts trust another CA than the one in {}",
+            "{}'s etcd trusts neither the CA in {ca_dir} nor a previous one kept in {ca_dir}/{}{retired_hint}",
             m.name,
-            d.tls.ca_dir.display()
+            pki::PREVIOUS_DIR
         ));
+    }
+    let file =
+        c.ca.as_deref()
+            .map(pki::bundle_fingerprints)
+            .unwrap_or_default();
+    if running != known || file != known || !cas.current_signed(c) {
+        return CertNeed::Rotate;
     }
     let wanted = member_sans(m);
     for (role, pem_text) in [("server", server), ("peer", peer)] {
-        if !pki::signed_by(pem_text, local) {
-            return CertNeed::ForeignCa(format!(
-                "{}'s {role} certificate was not signed by the CA in {}",
-                m.name,
-                d.tls.ca_dir.display()
-            ));
-        }
         let info = match pki::inspect(pem_text) {
             Ok(i) => i,
             Err(e) => return CertNeed::Issue(format!("its {role} certificate is unreadable: {e}")),

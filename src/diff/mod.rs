@@ -4,13 +4,14 @@
 //! acting (blockers: a missing binary, a busy port, foreign data). It never
 //! decides order; that is the planner's job.
 
+mod ca_rotation;
 mod certs;
 mod peer_tls;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use certs::CertNeed;
+pub use certs::{Cas, CertNeed};
 pub use peer_tls::transitional_port;
 
 use crate::config::{Desired, DesiredMember};
@@ -199,15 +200,19 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
         (None, true) => Situation::Down,
         (None, false) => Situation::Bootstrap,
     };
-    // Certificates of members that have run: renewed, or the plan blocked
-    // when they come from another CA.
+    // Certificates of members that have run: renewed, rotated to a new CA, or
+    // the plan blocked when they come from a CA the operator does not hold.
+    let cas = Cas {
+        current: live.local_ca.as_deref(),
+        previous: live.previous_ca.as_deref(),
+    };
     let needs: BTreeMap<MemberName, CertNeed> = d
         .members
         .iter()
         .filter_map(|m| {
             let facts = live.hosts.get(&m.name).and_then(HostState::facts)?;
             (facts.data == DataDir::Member).then(|| {
-                let need = certs::check(d, m, facts, live.local_ca.as_deref(), live.observed_at);
+                let need = certs::check(d, m, facts, cas, live.observed_at);
                 (m.name.clone(), need)
             })
         })
@@ -216,31 +221,53 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
         if let CertNeed::ForeignCa(why) = need {
             blockers.push(Blocker {
                 member: Some(name.clone()),
-                message: format!("{why}; a CA rotation (trust both, swap certificates, drop the old CA) is not built yet, and certificates from a new CA would cut the members off from each other"),
-                help: "put the CA that issued the members' certificates back in ca_dir (`etcdplan status` shows each certificate's issuer); nothing was changed".into(),
+                message: format!("{why}; certificates from a CA the members do not trust would cut them off from each other"),
+                help: "put the CA that issued the members' certificates back in ca_dir, then change CA with `etcdplan pki rotate-ca` (`etcdplan status` shows each certificate's issuer); nothing was changed".into(),
             });
         }
     }
     let need = |m: &DesiredMember| needs.get(&m.name).cloned().unwrap_or(CertNeed::Fine);
+    let rotating = needs.values().any(|n| *n == CertNeed::Rotate);
     let migrating = live.cluster.as_ref().filter(|c| peer_tls::needed(d, c));
+    // A phased change (a peer TLS move, a CA rotation) takes over the plan:
+    // other changes to running members ride along its restarts or wait.
+    let mut phased = migrating.is_some();
     let mut changes = Vec::new();
-    if let Some(c) = migrating {
-        match peer_tls::phases(d, live, c, &need) {
+    match (migrating, rotating) {
+        (Some(_), true) => blockers.push(Blocker {
+            member: None,
+            message: format!(
+                "[tls] peer = {} moves the peers to another scheme while the members' CA is being rotated; etcdplan does one at a time",
+                d.tls.peer
+            ),
+            help: "set [tls] peer back to what the cluster serves (`etcdplan status`), apply the rotation, then move the peers; nothing was changed".into(),
+        }),
+        (Some(c), false) => match peer_tls::phases(d, live, c, &need) {
             Ok(phased) => changes = phased,
             Err(b) => blockers.push(b),
+        },
+        (None, true) => {
+            if let Some(c) = &live.cluster {
+                match ca_rotation::phases(d, live, c, cas) {
+                    Ok(phased) => changes = phased,
+                    Err(b) => blockers.push(b),
+                }
+                phased = true;
+            }
         }
+        (None, false) => {}
     }
     for m in &d.members {
         let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
             continue;
         };
         match &live.cluster {
-            _ if migrating.is_some() => {}
+            _ if phased => {}
             Some(c) => running_member(d, c, m, facts, &mut changes, &mut blockers),
             None => down_member(d, m, facts, &mut changes, &mut blockers),
         }
     }
-    if let Some(c) = live.cluster.as_ref().filter(|_| migrating.is_none()) {
+    if let Some(c) = live.cluster.as_ref().filter(|_| !phased) {
         let leader = c.leader();
         for lm in &c.members {
             let known = d.members.iter().any(|m| {
@@ -272,7 +299,7 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
     }
     // A member that starts fresh gets its certificates first; one that has run
     // gets new ones when its own are missing, expiring or wrong.
-    if d.tls.any() && migrating.is_none() {
+    if d.tls.any() && !phased {
         let renew = |name: &MemberName| {
             d.member(name)
                 .is_some_and(|m| matches!(need(m), CertNeed::Issue(_)))
@@ -315,6 +342,69 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
         changes,
         blockers,
     }
+}
+
+/// A member of a settled cluster: named in the etcdfile and in the cluster, a
+/// healthy started voter whose host runs etcd.
+struct Settled<'a> {
+    m: &'a DesiredMember,
+    lm: &'a LiveMember,
+    facts: &'a HostFacts,
+    leader: bool,
+}
+
+/// Every member, when the cluster is settled (the same members in the etcdfile
+/// and in the cluster, all healthy voters running on their hosts): phased
+/// changes (a TLS move, a CA rotation) start only from there. Otherwise, why not.
+fn settled<'a>(
+    d: &'a Desired,
+    live: &'a Live,
+    c: &'a LiveCluster,
+) -> Result<Vec<Settled<'a>>, String> {
+    let leader = c.leader();
+    let mut out = Vec::new();
+    for lm in &c.members {
+        let Some(m) = d.members.iter().find(|m| m.name.as_str() == lm.name) else {
+            return Err(format!(
+                "member {} ({}) is not in the etcdfile",
+                if lm.started() {
+                    &lm.name
+                } else {
+                    "(never started)"
+                },
+                lm.id
+            ));
+        };
+        if lm.is_learner || !lm.healthy() {
+            return Err(format!(
+                "{} is {}",
+                m.name,
+                if lm.is_learner {
+                    "a learner"
+                } else {
+                    "not healthy"
+                }
+            ));
+        }
+        let facts = match live.hosts.get(&m.name) {
+            Some(h @ HostState::Reached(f)) if h.running() => f,
+            _ => return Err(format!("{}'s host shows no running etcd", m.name)),
+        };
+        out.push(Settled {
+            m,
+            lm,
+            facts,
+            leader: leader == Some(lm.id),
+        });
+    }
+    if let Some(m) = d
+        .members
+        .iter()
+        .find(|m| !c.members.iter().any(|lm| lm.name == m.name.as_str()))
+    {
+        return Err(format!("{} is not in the cluster yet", m.name));
+    }
+    Ok(out)
 }
 
 /// The files a member should have, and which of them differ from the host

@@ -17,7 +17,7 @@ use super::{Action, Blocker, Change, certs::CertNeed, changed_files, initial_for
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{PeerWire, member_files_wired};
 use crate::model::{Endpoint, MemberId, Port, Scheme};
-use crate::observe::{HostFacts, HostState, Live, LiveCluster};
+use crate::observe::{HostFacts, Live, LiveCluster};
 
 /// Whether some member advertises its peer URL with another scheme than the
 /// etcdfile asks for.
@@ -91,36 +91,10 @@ pub(super) fn phases(
         help: "repair the cluster or apply the membership change first, with [tls] peer as the cluster serves it now (`etcdplan status`); nothing was changed".into(),
     }
     };
-    let leader = c.leader();
     let mut members = Vec::new();
-    for lm in &c.members {
-        let Some(m) = d.members.iter().find(|m| m.name.as_str() == lm.name) else {
-            return Err(refuse(format!(
-                "member {} ({}) is not in the etcdfile",
-                if lm.started() {
-                    &lm.name
-                } else {
-                    "(never started)"
-                },
-                lm.id
-            )));
-        };
-        if lm.is_learner || !lm.healthy() {
-            return Err(refuse(format!(
-                "{} is {}",
-                m.name,
-                if lm.is_learner {
-                    "a learner"
-                } else {
-                    "not healthy"
-                }
-            )));
-        }
-        let facts = match live.hosts.get(&m.name) {
-            Some(h @ HostState::Reached(f)) if h.running() => f,
-            _ => return Err(refuse(format!("{}'s host shows no running etcd", m.name))),
-        };
-        let [advertised] = lm.peer_urls.as_slice() else {
+    for x in super::settled(d, live, c).map_err(&refuse)? {
+        let m = x.m;
+        let [advertised] = x.lm.peer_urls.as_slice() else {
             return Err(refuse(format!("{} advertises several peer URLs", m.name)));
         };
         if advertised.host != m.address {
@@ -134,23 +108,17 @@ pub(super) fn phases(
         }
         members.push(Member {
             m,
-            host: facts.clone(),
-            id: lm.id,
-            leader: leader == Some(lm.id),
+            host: x.facts.clone(),
+            id: x.lm.id,
+            leader: x.leader,
             advertised: advertised.clone(),
-            listening: facts
+            listening: x
+                .facts
                 .file(&m.config_file())
                 .and_then(PeerWire::read_back)
                 .map_or(1, |w| w.listen.len()),
             restarted: false,
         });
-    }
-    if let Some(m) = d
-        .members
-        .iter()
-        .find(|m| !c.members.iter().any(|lm| lm.name == m.name.as_str()))
-    {
-        return Err(refuse(format!("{} is not in the cluster yet", m.name)));
     }
 
     let mut out = Vec::new();

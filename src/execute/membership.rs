@@ -362,10 +362,11 @@ pub(super) async fn retire(
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let mut source = format!(
         "set -e\nts={ts}\nd={data}\nif [ -d \"$d/member\" ]; then mv \"$d/member\" \"$d/member.removed-$ts\"; echo \"moved $d/member to $d/member.removed-$ts\"; fi\n\
-c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to $c.removed-$ts\"; fi\nrm -f {hash} {pid}\n",
+c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to $c.removed-$ts\"; fi\nrm -f {hash} {cas} {pid}\n",
         data = q(&m.data_dir),
         cfg = q(&m.config_file()),
         hash = q(&service::started_config_file(m)),
+        cas = q(&service::started_ca_file(m)),
         pid = q(&m.pid_file()),
     );
     if ctx.desired.hosts.service == crate::config::ServiceKind::Systemd {

@@ -288,6 +288,20 @@ async fn issue_certificates(
         .issue(crate::pki::Role::Peer, m.name.as_str(), &sans, days)
         .map_err(refused)?;
     let paths = m.tls_paths();
+    // A bundle that trusts this CA already (a CA rotation) stays: etcd builds
+    // its trust pool at start, and the rotation's phases own that file.
+    let now_trusted = run_checked(
+        host,
+        &Script::new(
+            format!("read {}", paths.ca.display()),
+            format!(
+                "cat {} 2>/dev/null || true\n",
+                crate::io::shell_quote(&paths.ca.display().to_string())
+            ),
+        ),
+    )
+    .await?;
+    let keep_ca = crate::pki::bundle_fingerprints(&now_trusted).contains(&ca.info().fingerprint);
     let files: [(&std::path::Path, u32, &str); 5] = [
         (&paths.ca, 0o644, ca.cert_pem()),
         (&paths.server_key, 0o600, &server.key_pem),
@@ -296,6 +310,9 @@ async fn issue_certificates(
         (&paths.peer_cert, 0o644, &peer.cert_pem),
     ];
     for (path, mode, contents) in files {
+        if keep_ca && path == paths.ca.as_path() {
+            continue;
+        }
         let script = Script::new(
             format!("write {}", path.display()),
             write_file_script(path, mode),

@@ -161,13 +161,23 @@ pub trait EtcdApi: Send + Sync {
     -> Result<Vec<u8>, EtcdError>;
 }
 
-/// What etcdplan presents to members that serve https: the CA to trust and
-/// its own client certificate (issued per run, in memory, never written).
+/// What etcdplan presents to members that serve https: the CAs to trust and
+/// its own client certificates (issued per run, in memory, never written).
 #[derive(Clone)]
 pub struct ClientTls {
-    /// The CA certificate, PEM.
+    /// The CA certificates, PEM (the new and the previous one during a CA
+    /// rotation, since members' certificates come from either).
     pub ca_pem: String,
-    /// etcdplan's client certificate, PEM.
+    /// Client certificates in order of preference: one from the current CA and,
+    /// during a rotation, one from the previous CA for members that do not
+    /// trust the new one yet. Each member gets the first it accepts.
+    pub identities: Vec<ClientIdentity>,
+}
+
+/// One client certificate and its key.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate, PEM.
     pub cert_pem: String,
     /// Its key, PEM; never shown.
     pub key_pem: String,
@@ -179,11 +189,18 @@ impl std::fmt::Debug for ClientTls {
     }
 }
 
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity { .. }")
+    }
+}
+
 /// The real etcd API through etcd-client, one client per member endpoint.
 pub struct EtcdClient {
     timeouts: Timeouts,
     tls: std::sync::RwLock<Option<ClientTls>>,
-    clients: Mutex<HashMap<Endpoint, Client>>,
+    /// One client per endpoint, with the index of the identity it presents.
+    clients: Mutex<HashMap<Endpoint, (Client, usize)>>,
 }
 
 impl EtcdClient {
@@ -215,35 +232,104 @@ impl EtcdClient {
         self.clients.lock().await.clear();
     }
 
-    fn options(&self, ep: &Endpoint, timeout: Duration) -> ConnectOptions {
+    fn options(
+        &self,
+        identity: Option<(&str, &ClientIdentity)>,
+        timeout: Duration,
+    ) -> ConnectOptions {
         let opts = ConnectOptions::new()
             .with_connect_timeout(self.timeouts.connect)
             .with_timeout(timeout);
-        let tls = self.tls.read().ok().and_then(|t| t.clone());
-        match (&tls, ep.scheme) {
-            (Some(t), crate::model::Scheme::Https) => opts.with_tls(
+        match identity {
+            Some((ca, id)) => opts.with_tls(
                 etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem.clone()))
+                    .ca_certificate(etcd_client::Certificate::from_pem(ca))
                     .identity(etcd_client::Identity::from_pem(
-                        t.cert_pem.clone(),
-                        t.key_pem.clone(),
+                        id.cert_pem.clone(),
+                        id.key_pem.clone(),
                     )),
             ),
-            _ => opts,
+            None => opts,
         }
+    }
+
+    /// How many identities etcdplan may present: more than one during a CA
+    /// rotation, when a new connection tries each in turn (a member takes the
+    /// first from a CA it trusts) and one that fails is dropped, so the next
+    /// call tries again.
+    fn identities(&self) -> usize {
+        self.tls
+            .read()
+            .ok()
+            .and_then(|t| t.as_ref().map(|t| t.identities.len()))
+            .unwrap_or(0)
+    }
+
+    /// The identity to present to `ep`: none over http; over https the first,
+    /// or the one a probe found it accepts (`chosen`).
+    fn identity(&self, ep: &Endpoint, chosen: usize) -> Option<(String, ClientIdentity)> {
+        let tls = self.tls.read().ok().and_then(|t| t.clone())?;
+        (ep.scheme == crate::model::Scheme::Https)
+            .then(|| {
+                let id = tls.identities.get(chosen)?.clone();
+                Some((tls.ca_pem, id))
+            })
+            .flatten()
     }
 
     async fn client(&self, ep: &Endpoint) -> Result<Client, EtcdError> {
         let mut map = self.clients.lock().await;
-        if let Some(c) = map.get(ep) {
+        if let Some((c, _)) = map.get(ep) {
             return Ok(c.clone());
         }
-        let opts = self.options(ep, self.timeouts.request);
-        let c = Client::connect([ep.to_string()], Some(opts))
-            .await
-            .map_err(|e| call_error(ep, &e))?;
-        map.insert(ep.clone(), c.clone());
-        Ok(c)
+        let connect = |chosen| async move {
+            let id = self.identity(ep, chosen);
+            let opts = self.options(
+                id.as_ref().map(|(ca, id)| (ca.as_str(), id)),
+                self.timeouts.request,
+            );
+            Client::connect([ep.to_string()], Some(opts))
+                .await
+                .map_err(|e| call_error(ep, &e))
+        };
+        let tried = if ep.scheme == crate::model::Scheme::Https {
+            self.identities().max(1)
+        } else {
+            1
+        };
+        let mut last = None;
+        for chosen in 0..tried {
+            let attempt = async {
+                let mut c = connect(chosen).await?;
+                if tried > 1 {
+                    // The member's handshake accepts only a certificate from a
+                    // CA it trusts: a cheap call tells whether this one is.
+                    match tokio::time::timeout(self.timeouts.request, c.status()).await {
+                        Err(_) => {
+                            return Err(EtcdError::Timeout {
+                                endpoint: ep.to_string(),
+                                timeout: self.timeouts.request,
+                            });
+                        }
+                        Ok(r) => {
+                            r.map_err(|e| call_error(ep, &e))?;
+                        }
+                    }
+                }
+                Ok(c)
+            };
+            match attempt.await {
+                Ok(c) => {
+                    map.insert(ep.clone(), (c.clone(), chosen));
+                    return Ok(c);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| EtcdError::Timeout {
+            endpoint: ep.to_string(),
+            timeout: self.timeouts.connect,
+        }))
     }
 
     /// Runs one call with the client for `ep`, under the overall deadline.
@@ -254,13 +340,19 @@ impl EtcdClient {
     {
         let deadline = self.timeouts.connect + self.timeouts.request;
         let c = self.client(ep).await?;
-        match tokio::time::timeout(deadline, f(c)).await {
+        let result = match tokio::time::timeout(deadline, f(c)).await {
             Err(_) => Err(EtcdError::Timeout {
                 endpoint: ep.to_string(),
                 timeout: deadline,
             }),
             Ok(r) => r.map_err(|e| call_error(ep, &e)),
+        };
+        if result.is_err() && self.identities() > 1 {
+            // A member restarted mid-rotation may no longer accept the
+            // identity this connection presents.
+            self.clients.lock().await.remove(ep);
         }
+        result
     }
 }
 
@@ -486,7 +578,10 @@ impl EtcdApi for EtcdClient {
 
     async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
         // Its own client: the shared one's per-request timeout would cut a large stream.
-        let opts = self.options(ep, deadline);
+        self.client(ep).await?;
+        let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
+        let id = self.identity(ep, chosen);
+        let opts = self.options(id.as_ref().map(|(ca, id)| (ca.as_str(), id)), deadline);
         let endpoint = ep.to_string();
         let run = async {
             let mut c = Client::connect([endpoint.clone()], Some(opts)).await?;

@@ -8,7 +8,8 @@ mod host;
 mod ssh;
 
 pub use etcd::{
-    ApiAlarm, ApiMember, ApiStatus, ClientTls, EtcdApi, EtcdClient, EtcdError, Timeouts,
+    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdClient, EtcdError,
+    Timeouts,
 };
 pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
 pub use ssh::{SshHost, SshOptions};

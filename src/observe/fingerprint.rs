@@ -75,6 +75,13 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
                     )
                     .to_lowercase(),
                 );
+                let c = &facts.certs;
+                if c.ca.is_some() || c.server.is_some() || c.peer.is_some() {
+                    let all = [&c.ca, &c.server, &c.peer, &facts.started_ca]
+                        .map(|x| x.as_deref().unwrap_or("-"))
+                        .join("\n");
+                    f.insert(format!("certificates of {name}"), short_hash(&all));
+                }
                 for (path, content) in &facts.files {
                     f.insert(
                         format!("file {} of {name}", path.display()),

@@ -56,6 +56,9 @@ pub struct HostFacts {
     pub problems: Vec<String>,
     /// The member's certificate files (read only when the etcdfile asks for TLS).
     pub certs: HostCerts,
+    /// The CA bundle the running etcd was started with, when recorded (it
+    /// builds its trust pool at start; `certs.ca` is the file now).
+    pub started_ca: Option<String>,
 }
 
 /// The certificate files etcdplan writes for a member, as found on its host.
@@ -76,6 +79,12 @@ pub struct HostCerts {
 }
 
 impl HostFacts {
+    /// The CAs the running etcd trusts: what it was started with when that was
+    /// recorded, else the file on disk.
+    pub fn running_trust(&self) -> Option<&str> {
+        self.started_ca.as_deref().or(self.certs.ca.as_deref())
+    }
+
     /// The live content of an owned file.
     pub fn file(&self, path: &std::path::Path) -> Option<&str> {
         self.files
@@ -137,6 +146,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         paths.iter().map(|p| (p.clone(), None)).collect();
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
     let mut started_config = None;
+    let mut started_ca = None;
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
     for line in out.lines() {
@@ -162,6 +172,10 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
                 "2" => certs.peer = text,
                 _ => return Err("bad cert index".into()),
             }
+        } else if let Some(content) = line.strip_prefix("started-ca\t") {
+            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
+                .map_err(|_| "bad base64 in probe")?;
+            started_ca = Some(String::from_utf8_lossy(&bytes).into_owned());
         } else if let Some(rest) = line.strip_prefix("key\t") {
             let (idx, mode) = rest.split_once('\t').ok_or("bad key line")?;
             let mode = u32::from_str_radix(mode.trim(), 8).map_err(|_| "bad key mode")?;
@@ -205,6 +219,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         listening,
         problems,
         certs,
+        started_ca,
     })
 }
 

@@ -33,6 +33,9 @@ pub struct Live {
     /// The operator's CA certificate (PEM) in `ca_dir`, when there is one:
     /// member certificates are checked against it.
     pub local_ca: Option<String>,
+    /// The CA a rotation replaces (`ca_dir/previous/ca.crt`), while it is kept:
+    /// members trust it next to `local_ca` until it is retired.
+    pub previous_ca: Option<String>,
     /// When this was observed (unix seconds); certificate expiry is judged from it.
     pub observed_at: i64,
 }
@@ -206,16 +209,20 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
         }
     }
-    let local_ca = d
-        .tls
-        .any()
-        .then(|| std::fs::read_to_string(d.tls.ca_dir.join("ca.crt")).ok())
-        .flatten();
+    let read_ca = |dir: &std::path::Path| {
+        d.tls
+            .any()
+            .then(|| std::fs::read_to_string(dir.join(crate::pki::CA_CERT)).ok())
+            .flatten()
+    };
+    let local_ca = read_ca(&d.tls.ca_dir);
+    let previous_ca = read_ca(&d.tls.ca_dir.join(crate::pki::PREVIOUS_DIR));
     Live {
         cluster,
         hosts: host_states.into_iter().collect(),
         unreachable,
         local_ca,
+        previous_ca,
         observed_at: crate::pki::now(),
     }
 }

@@ -23,6 +23,9 @@ pub const CA_CERT: &str = "ca.crt";
 pub const CA_KEY: &str = "ca.key";
 /// How long a new CA is valid.
 pub const CA_DAYS: i64 = 3650;
+/// The folder in `ca_dir` that keeps the CA a rotation replaces, until the
+/// operator retires it: while it is there, members trust it next to the new one.
+pub const PREVIOUS_DIR: &str = "previous";
 
 /// Why the CA or a certificate cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,12 @@ pub enum PkiError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A rotation cannot start or end from what `ca_dir` holds.
+    #[error("{message}")]
+    Rotation {
+        /// What stops it.
+        message: String,
+    },
     /// rcgen refused to make a key or certificate.
     #[error("cannot issue a certificate: {0}")]
     Issue(#[from] rcgen::Error),
@@ -94,13 +103,16 @@ impl PkiError {
                 "restore the key that belongs to this CA certificate; nothing was changed"
             }
             Self::Expired { .. } => {
-                "an expired CA cannot sign: move ca.crt and ca.key away to have etcdplan create a new CA (a phased CA rotation); nothing was changed"
+                "an expired CA cannot sign, and members whose certificates it signed have stopped trusting each other: restore a valid CA, or move ca.crt and ca.key away and build the cluster's certificates anew; nothing was changed"
             }
             Self::NotACa { .. } => {
                 "ca_dir must hold a CA certificate and its key; nothing was changed"
             }
             Self::Unreadable { .. } | Self::Write { .. } => {
                 "check the file's permissions and content; nothing was changed"
+            }
+            Self::Rotation { .. } => {
+                "`etcdplan status` shows which CA each member trusts; nothing was changed"
             }
             Self::Issue(_) => "this is a bug in etcdplan or its libraries; nothing was changed",
         }
@@ -276,6 +288,33 @@ pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
     leaf.verify_signature(Some(ca.public_key())).is_ok()
 }
 
+/// The certificates of a PEM bundle, each as its own PEM text, in file order.
+#[must_use]
+pub fn split_bundle(text: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + end + END.len();
+        out.push(format!("{}\n", &rest[start..stop]));
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// The sha256 fingerprints of a bundle's certificates: what a member trusts,
+/// as a set (order and formatting do not matter to etcd).
+#[must_use]
+pub fn bundle_fingerprints(text: &str) -> std::collections::BTreeSet<String> {
+    split_bundle(text)
+        .iter()
+        .filter_map(|c| inspect(c).ok().map(|i| i.fingerprint))
+        .collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -391,10 +430,62 @@ impl Ca {
     /// # Errors
     /// When either file already exists or cannot be written.
     pub fn create(dir: &Path, cluster: &str) -> Result<Self, PkiError> {
+        Self::create_named(dir, &format!("etcdplan CA for {cluster}"))
+    }
+
+    /// Moves the CA in `dir` to `dir/previous` and creates a new one in its
+    /// place, named with the date so the two can be told apart. Members trust
+    /// both until the previous one is retired ([`retire_previous`]).
+    ///
+    /// # Errors
+    /// When `dir` holds no complete CA, a previous CA is still there (a rotation
+    /// not finished), or the files cannot be moved or written.
+    pub fn rotate(dir: &Path, cluster: &str) -> Result<Self, PkiError> {
+        let previous = dir.join(PREVIOUS_DIR);
+        if previous.exists() {
+            return Err(PkiError::Rotation {
+                message: format!(
+                    "{} still holds the CA of an earlier rotation; apply that rotation, then retire it (`etcdplan pki retire-ca`) before starting another",
+                    previous.display()
+                ),
+            });
+        }
+        for f in [CA_CERT, CA_KEY] {
+            if !dir.join(f).is_file() {
+                return Err(PkiError::Rotation {
+                    message: format!("{} holds no {f}: there is no CA to rotate", dir.display()),
+                });
+            }
+        }
+        make_private_dir(&previous)?;
+        for f in [CA_KEY, CA_CERT] {
+            std::fs::rename(dir.join(f), previous.join(f)).map_err(|source| PkiError::Write {
+                path: previous.join(f),
+                source,
+            })?;
+        }
+        let stamp = OffsetDateTime::now_utc();
+        Self::create_named(
+            dir,
+            &format!(
+                "etcdplan CA for {cluster}, {} {:02}:{:02}:{:02}",
+                date(stamp.unix_timestamp()),
+                stamp.hour(),
+                stamp.minute(),
+                stamp.second()
+            ),
+        )
+    }
+
+    /// Creates a CA with this common name; see [`Ca::create`].
+    ///
+    /// # Errors
+    /// When either file already exists or cannot be written.
+    pub fn create_named(dir: &Path, common_name: &str) -> Result<Self, PkiError> {
         let key = KeyPair::generate()?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("etcdplan CA for {cluster}"));
+        dn.push(DnType::CommonName, common_name);
         p.distinguished_name = dn;
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         p.key_usages = vec![
@@ -482,6 +573,99 @@ impl Ca {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// The operator's CAs: the one in `ca_dir` and, during a rotation, the one it
+/// replaces, kept in `ca_dir/previous` until retired.
+#[derive(Debug)]
+pub struct Authority {
+    /// The CA that issues certificates.
+    pub current: Ca,
+    /// The CA being rotated out; members still trust it.
+    pub previous: Option<Ca>,
+}
+
+impl Authority {
+    /// Loads both; `None` when `dir` holds no CA yet.
+    ///
+    /// # Errors
+    /// As [`Ca::load`], for either CA; a `previous` folder must hold a whole CA.
+    pub fn load(dir: &Path, now: i64) -> Result<Option<Self>, PkiError> {
+        let Found::Ca(current) = Ca::load(dir, now)? else {
+            return Ok(None);
+        };
+        let previous_dir = dir.join(PREVIOUS_DIR);
+        let previous = if previous_dir.exists() {
+            match Ca::load(&previous_dir, now)? {
+                Found::Ca(ca) => Some(*ca),
+                Found::Nothing => {
+                    return Err(PkiError::Rotation {
+                        message: format!(
+                            "{} holds no CA; remove the empty folder",
+                            previous_dir.display()
+                        ),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Some(Self {
+            current: *current,
+            previous,
+        }))
+    }
+
+    /// The CAs to trust, PEM: the previous one while it is kept, and the current.
+    #[must_use]
+    pub fn trust_bundle(&self) -> String {
+        self.previous
+            .iter()
+            .chain(std::iter::once(&self.current))
+            .map(|c| c.cert_pem().to_owned())
+            .collect()
+    }
+
+    /// Client certificates named `common_name`, from the current CA and then,
+    /// during a rotation, from the previous one: members that do not trust the
+    /// new CA yet accept only the second.
+    ///
+    /// # Errors
+    /// When rcgen refuses the name.
+    pub fn client_certificates(
+        &self,
+        common_name: &str,
+        days: i64,
+    ) -> Result<Vec<Issued>, PkiError> {
+        std::iter::once(&self.current)
+            .chain(self.previous.iter())
+            .map(|ca| ca.issue(Role::Client, common_name, &[], days))
+            .collect()
+    }
+}
+
+/// Ends a rotation on this machine: the previous CA moves from
+/// `dir/previous` to `dir/retired-<time>`, so the next plan drops it from the
+/// members' trust. Returns where it went.
+///
+/// # Errors
+/// When there is no previous CA, or it cannot be moved.
+pub fn retire_previous(dir: &Path) -> Result<PathBuf, PkiError> {
+    let previous = dir.join(PREVIOUS_DIR);
+    if !previous.join(CA_CERT).is_file() {
+        return Err(PkiError::Rotation {
+            message: format!(
+                "{} holds no CA: no rotation is under way",
+                previous.display()
+            ),
+        });
+    }
+    let to = dir.join(format!("retired-{}", now()));
+    std::fs::rename(&previous, &to).map_err(|source| PkiError::Write {
+        path: to.clone(),
+        source,
+    })?;
+    Ok(to)
 }
 
 /// A random 16-byte serial, positive.
@@ -634,5 +818,86 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let info = inspect(&issued.cert_pem).unwrap_or_else(|e| panic!("{e}"));
         assert!(info.not_after <= c.info().not_after);
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_previous_ca_until_it_is_retired() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("pki");
+        let old = ca(&dir);
+        // Nothing to rotate in an empty folder.
+        let empty = tmp.path().join("empty");
+        assert!(matches!(
+            Ca::rotate(&empty, "demo"),
+            Err(PkiError::Rotation { .. })
+        ));
+        let new = Ca::rotate(&dir, "demo").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(new.info().fingerprint, old.info().fingerprint);
+        assert_ne!(new.info().subject, old.info().subject);
+        let auth = match Authority::load(&dir, now()) {
+            Ok(Some(a)) => a,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(auth.current.info(), new.info());
+        assert_eq!(
+            auth.previous.as_ref().map(Ca::info),
+            Some(old.info()),
+            "the old CA moved to previous/"
+        );
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(mode(&dir.join(PREVIOUS_DIR).join(CA_KEY)), 0o600);
+        assert_eq!(mode(&dir.join(PREVIOUS_DIR)), 0o700);
+        // The bundle holds both; the client certificates come from each.
+        let bundle = auth.trust_bundle();
+        assert_eq!(split_bundle(&bundle).len(), 2);
+        assert_eq!(
+            bundle_fingerprints(&bundle),
+            [
+                old.info().fingerprint.clone(),
+                new.info().fingerprint.clone()
+            ]
+            .into_iter()
+            .collect()
+        );
+        let ids = auth
+            .client_certificates("app", 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids.len(), 2);
+        assert!(signed_by(&ids[0].cert_pem, new.cert_pem()));
+        assert!(signed_by(&ids[1].cert_pem, old.cert_pem()));
+        // A second rotation before the first is retired is refused, changing nothing.
+        assert!(matches!(
+            Ca::rotate(&dir, "demo"),
+            Err(PkiError::Rotation { .. })
+        ));
+        assert!(dir.join(CA_KEY).exists());
+        // Retired: only the new CA is left, and the old one is kept aside.
+        let to = retire_previous(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(to.join(CA_KEY).exists());
+        match Authority::load(&dir, now()) {
+            Ok(Some(a)) => assert!(a.previous.is_none()),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            retire_previous(&dir),
+            Err(PkiError::Rotation { .. })
+        ));
+    }
+
+    #[test]
+    fn a_previous_ca_without_its_key_is_refused() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("pki");
+        ca(&dir);
+        Ca::rotate(&dir, "demo").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(dir.join(PREVIOUS_DIR).join(CA_KEY)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            Authority::load(&dir, now()),
+            Err(PkiError::Incomplete { .. })
+        ));
     }
 }

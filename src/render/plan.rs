@@ -9,15 +9,44 @@ use crate::config::Desired;
 use crate::diff::{Action, FileChange, Situation};
 use crate::plan::{Plan, Step};
 
+/// A file's text as people read it: each PEM certificate becomes one line
+/// with its subject, fingerprint and expiry (a CA bundle's diff then says
+/// which CA comes and goes, not which base64 lines).
+fn readable(text: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    if !text.contains(BEGIN) {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    for cert in crate::pki::split_bundle(text) {
+        match crate::pki::inspect(&cert) {
+            Ok(i) => {
+                let _ = writeln!(
+                    out,
+                    "# certificate {:?}, sha256 {}, valid until {}",
+                    i.subject,
+                    i.short_fingerprint(),
+                    crate::pki::date(i.not_after)
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "# unreadable certificate: {e}");
+            }
+        }
+    }
+    out
+}
+
 /// A unified diff of one host file, with headers naming the host.
 pub fn unified_diff(f: &FileChange, style: Style, indent: &str) -> String {
-    let before = f.before.as_deref().unwrap_or("");
+    let before = readable(f.before.as_deref().unwrap_or(""));
+    let after = readable(&f.after);
     let old_header = match &f.before {
         Some(_) => format!("{}   (on {})", f.path.display(), f.host),
         None => format!("{}   (absent on {})", f.path.display(), f.host),
     };
     let new_header = format!("{}   (desired)", f.path.display());
-    let d = TextDiff::from_lines(before, f.after.as_str());
+    let d = TextDiff::from_lines(before.as_str(), after.as_str());
     let mut out = String::new();
     let _ = writeln!(out, "{indent}{}", style.red(&format!("--- {old_header}")));
     let _ = writeln!(out, "{indent}{}", style.green(&format!("+++ {new_header}")));

@@ -66,6 +66,15 @@ fn host_certs(
         .collect()
 }
 
+/// The CAs a bundle holds, as `"subject" (sha256 AB:CD…)`.
+fn trusted(bundle: &str) -> Vec<String> {
+    crate::pki::split_bundle(bundle)
+        .iter()
+        .filter_map(|c| crate::pki::inspect(c).ok())
+        .map(|i| format!("{:?} (sha256 {})", i.subject, i.short_fingerprint()))
+        .collect()
+}
+
 /// One line per certificate on the members' hosts, with days to expiry.
 fn cert_lines(live: &Live, d: &Desired, style: Style) -> String {
     let mut out = String::new();
@@ -78,6 +87,23 @@ fn cert_lines(live: &Live, d: &Desired, style: Style) -> String {
         let certs = host_certs(f);
         if certs.is_empty() {
             let _ = writeln!(out, "  {name}: none on its host");
+        }
+        if let Some(running) = f.running_trust() {
+            let file = f.certs.ca.as_deref().unwrap_or_default();
+            let (now, on_disk) = (trusted(running), trusted(file));
+            let _ = writeln!(
+                out,
+                "  {name} trusts {}{}",
+                now.join(" + "),
+                if on_disk == now {
+                    String::new()
+                } else {
+                    style.yellow(&format!(
+                        "; its ca.crt says {} (read at the next restart)",
+                        on_disk.join(" + ")
+                    ))
+                }
+            );
         }
         for (role, info) in certs {
             match info {
@@ -227,6 +253,10 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                     "service": f.service,
                     "binary": f.binary,
                     "data_dir": f.data,
+                    "trusts": f.running_trust().map(|b| crate::pki::split_bundle(b).iter().filter_map(|c| crate::pki::inspect(c).ok()).map(|i| serde_json::json!({
+                        "subject": i.subject,
+                        "fingerprint_sha256": i.fingerprint,
+                    })).collect::<Vec<_>>()),
                     "certificates": host_certs(f).into_iter().map(|(role, info)| {
                         let v = match info {
                             Ok(i) => serde_json::json!({

@@ -29,19 +29,35 @@ pub fn started_config_file(m: &DesiredMember) -> PathBuf {
     m.state_dir.join("etcd.started-config.sha256")
 }
 
-/// Shell lines that record the started config's hash (`$cfg` must be set).
+/// Where a copy of the CA bundle a running etcd was started with is kept:
+/// etcd builds its trust pool once, at start (etcd-ops R3.7), so during a CA
+/// rotation the file on disk may say more than the process trusts.
+pub fn started_ca_file(m: &DesiredMember) -> PathBuf {
+    m.state_dir.join("etcd.started-ca.crt")
+}
+
+/// Shell lines that record the started config's hash and trusted CAs (`$cfg`
+/// must be set).
 fn record_started_config(m: &DesiredMember) -> String {
     let hashf = shell_quote(&started_config_file(m).display().to_string());
     let dir = shell_quote(&m.state_dir.display().to_string());
+    let ca = shell_quote(&m.tls_paths().ca.display().to_string());
+    let cas = shell_quote(&started_ca_file(m).display().to_string());
     format!(
-        "mkdir -p {dir}\nsha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n"
+        "mkdir -p {dir}\nsha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n\
+if [ -f {ca} ]; then cp {ca} {cas}.tmp && mv -f {cas}.tmp {cas}; else rm -f {cas}; fi\n"
     )
 }
 
-/// Shell lines that print `started-config HASH` (or nothing known).
+/// Shell lines that print `started-config HASH` (or nothing known) and,
+/// when recorded, `started-ca\tBASE64`.
 fn print_started_config(m: &DesiredMember) -> String {
     let hashf = shell_quote(&started_config_file(m).display().to_string());
-    format!("echo \"started-config $(cat {hashf} 2>/dev/null)\"\n")
+    let cas = shell_quote(&started_ca_file(m).display().to_string());
+    format!(
+        "echo \"started-config $(cat {hashf} 2>/dev/null)\"\n\
+if [ -f {cas} ]; then printf 'started-ca\\t'; base64 -w0 < {cas}; echo; fi\n"
+    )
 }
 
 /// A probe fragment printing `service running PID` or `service stopped`, then

@@ -110,6 +110,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         listening: Some(spec.listening.clone()),
         problems: Vec::new(),
         certs: spec.certs.clone(),
+        started_ca: None,
     }
 }
 
@@ -167,6 +168,7 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
             .collect(),
         unreachable: Vec::new(),
         local_ca: None,
+        previous_ca: None,
         observed_at: 1_790_000_000,
     }
 }
