@@ -1,18 +1,19 @@
 //! End to end over ssh on the test bed: a plain cluster moved to peer TLS
-//! under a writer, then to client TLS with client-certificate auth, then its
-//! short-lived certificates renewed by a rolling apply. Real etcd, real sshd,
-//! real certificates.
+//! under a writer, then to client TLS with client-certificate auth, its
+//! short-lived certificates renewed by a rolling apply, and its CA rotated and
+//! the old one retired, each under a writer. Real etcd, real sshd, real
+//! certificates.
 
 mod harness;
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
-use harness::writer::{Writer, missing};
+use harness::writer::{Writer, WriterTls, missing};
 
 fn etcdfile(tb: &Testbed, tls: &str) -> String {
     // The [tls] table goes after [etcd]'s (empty) keys.
@@ -52,6 +53,54 @@ fn etcdctl(args: &[String]) -> Output {
         .unwrap_or_else(|e| panic!("etcdctl: {e}"))
 }
 
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The common name of a PEM certificate.
+fn pki_subject(pem: &str) -> String {
+    etcdplan::pki::inspect(pem)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .subject
+}
+
+/// A client certificate from `etcdplan pki client NAME`: (cert, key, ca).
+fn client_cert(
+    tb: &Testbed,
+    file: &str,
+    name: &str,
+    seen: &mut String,
+) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = tb.dir.path().join(name);
+    let out_dir = dir.display().to_string();
+    ok(
+        &format!("pki client {name}"),
+        &tb.etcdplan(file, &["pki", "client", name, "--out", &out_dir]),
+        seen,
+    );
+    (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+        dir.join("ca.crt"),
+    )
+}
+
+/// etcdctl as the holder of a `client_cert`.
+fn etcdctl_as(who: &(PathBuf, PathBuf, PathBuf), ep: &str, args: &[&str]) -> Output {
+    let mut a = vec![
+        "--endpoints".to_owned(),
+        ep.to_owned(),
+        "--cacert".into(),
+        who.2.display().to_string(),
+        "--cert".into(),
+        who.0.display().to_string(),
+        "--key".into(),
+        who.1.display().to_string(),
+    ];
+    a.extend(args.iter().map(|s| (*s).to_owned()));
+    etcdctl(&a)
+}
+
 /// The fingerprints of every member's peer certificate, from `status --json`.
 fn peer_fingerprints(tb: &Testbed, file: &str, seen: &mut String) -> Vec<String> {
     let status = tb.etcdplan(file, &["status", "--json"]);
@@ -69,7 +118,8 @@ fn peer_fingerprints(tb: &Testbed, file: &str, seen: &mut String) -> Vec<String>
 }
 
 #[test]
-fn a_plain_cluster_moves_to_tls_without_a_failed_write_and_renews_its_certificates() {
+fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_without_a_failed_write()
+{
     let Some(tb) = up_or_skip(3) else { return };
     let mut seen = String::new();
     let http: Vec<String> = tb
@@ -249,10 +299,189 @@ fn a_plain_cluster_moves_to_tls_without_a_failed_write_and_renews_its_certificat
     let out = with_cert(&ep, &["get", "w/000001"]);
     assert!(out.status.success(), "{}", text(&out));
 
+    // 4. The CA is rotated under a writer whose certificate comes from the old CA.
+    let pki_dir = tb.dir.path().join("pki");
+    let bob = client_cert(&tb, &renew, "bob", &mut seen);
+    let rotated = ok(
+        "rotate-ca",
+        &tb.etcdplan(&renew, &["pki", "rotate-ca"]),
+        &mut seen,
+    );
+    assert!(rotated.contains("previous"), "{rotated}");
+    assert_eq!(mode(&pki_dir.join("previous/ca.key")), 0o600);
+    let old_ca = read(&pki_dir.join("previous/ca.crt"));
+    let new_ca = read(&pki_dir.join("ca.crt"));
+    let new_subject = pki_subject(&new_ca);
+    // Bob's operator hands it both CAs, as rotate-ca says: members' certificates
+    // come from either while the rotation runs.
+    std::fs::write(&bob.2, format!("{old_ca}{new_ca}")).unwrap_or_else(|e| panic!("{e}"));
+    let planned = ok("plan rotation", &tb.etcdplan(&renew, &["plan"]), &mut seen);
+    assert!(
+        planned.contains("step 1 of 3") && planned.contains("step 2 of 3"),
+        "{planned}"
+    );
+    assert!(!planned.contains("step 3 of 3"), "{planned}");
+    assert!(
+        planned.contains(&format!("+# certificate {new_subject:?}")),
+        "{planned}"
+    );
+    let https: Vec<String> = tb
+        .hosts
+        .iter()
+        .map(|h| format!("https://{}:2379", h.ip))
+        .collect();
+    let writer = Writer::start_with(
+        https.clone(),
+        "r1",
+        Duration::from_millis(20),
+        Duration::from_secs(2),
+        Some(WriterTls {
+            ca_pem: format!("{old_ca}{new_ca}"),
+            cert_pem: read(&bob.0),
+            key_pem: read(&bob.1),
+        }),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let applied = ok(
+        "apply rotation",
+        &tb.etcdplan(&renew, &["apply", "--auto-approve"]),
+        &mut seen,
+    );
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let r1 = writer.stop();
+    println!(
+        "rotation (trust both, reissue): {:.1}s, {} writes acknowledged, {} failed",
+        took.as_secs_f64(),
+        r1.acked.len(),
+        r1.failed.len()
+    );
+    assert!(
+        r1.failed.is_empty(),
+        "failed writes: {:?}\n{applied}",
+        r1.failed
+    );
+    assert!(r1.acked.len() > 50, "{}", r1.acked.len());
+    let status = tb.etcdplan(&renew, &["status", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&status)));
+    for i in 1..=3 {
+        let host = &v["hosts"][format!("etcd-{i}")];
+        for role in ["server", "peer"] {
+            assert_eq!(
+                host["certificates"][role]["issuer"].as_str(),
+                Some(new_subject.as_str()),
+                "{host}"
+            );
+        }
+        assert_eq!(host["trusts"].as_array().map(Vec::len), Some(2), "{host}");
+    }
+    let again = tb.etcdplan(&renew, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    // Old-CA clients still work while the previous CA is kept; new ones too.
+    let carol = client_cert(&tb, &renew, "carol", &mut seen);
+    for who in [&bob, &carol] {
+        let out = etcdctl_as(who, &https[1], &["get", "--prefix", "r1/", "--keys-only"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let n = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("r1/"))
+            .count();
+        assert_eq!(n, r1.acked.len(), "every acknowledged key is readable");
+    }
+
+    // 5. The old CA is retired: a rolling restart drops it, under a writer
+    // whose certificate comes from the new CA.
+    ok(
+        "retire-ca",
+        &tb.etcdplan(&renew, &["pki", "retire-ca"]),
+        &mut seen,
+    );
+    let planned = ok(
+        "plan retirement",
+        &tb.etcdplan(&renew, &["plan"]),
+        &mut seen,
+    );
+    assert!(planned.contains("step 3 of 3"), "{planned}");
+    assert!(!planned.contains("issue etcd"), "{planned}");
+    let writer = Writer::start_with(
+        https.clone(),
+        "r2",
+        Duration::from_millis(20),
+        Duration::from_secs(2),
+        Some(WriterTls {
+            ca_pem: new_ca.clone(),
+            cert_pem: read(&carol.0),
+            key_pem: read(&carol.1),
+        }),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let applied = ok(
+        "apply retirement",
+        &tb.etcdplan(&renew, &["apply", "--auto-approve"]),
+        &mut seen,
+    );
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let r2 = writer.stop();
+    println!(
+        "retirement (drop the old CA): {:.1}s, {} writes acknowledged, {} failed",
+        took.as_secs_f64(),
+        r2.acked.len(),
+        r2.failed.len()
+    );
+    assert!(
+        r2.failed.is_empty(),
+        "failed writes: {:?}\n{applied}",
+        r2.failed
+    );
+    let out = etcdctl_as(&bob, &https[0], &["get", "r1/000001"]);
+    assert!(
+        !out.status.success(),
+        "an old-CA client is refused: {}",
+        text(&out)
+    );
+    let out = etcdctl_as(
+        &carol,
+        &https[2],
+        &["get", "--prefix", "r2/", "--keys-only"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("r2/"))
+            .count(),
+        r2.acked.len()
+    );
+    let status = tb.etcdplan(&renew, &["status", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&status)));
+    for i in 1..=3 {
+        let host = &v["hosts"][format!("etcd-{i}")];
+        assert_eq!(host["trusts"].as_array().map(Vec::len), Some(1), "{host}");
+        let p = tb.hosts[i - 1].file("/etc/etcd/pki/ca.crt");
+        assert_eq!(read(&p), new_ca, "{}", p.display());
+    }
+    let again = tb.etcdplan(&renew, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
     // Keys are private, and none appears in anything etcdplan printed.
     let ca_key = tb.dir.path().join("pki/ca.key");
     assert_eq!(mode(&ca_key), 0o600);
     let mut keys = key_lines(&ca_key);
+    for retired in std::fs::read_dir(&pki_dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("retired-"))
+    {
+        keys.extend(key_lines(&retired.path().join("ca.key")));
+    }
+    for who in [&bob, &carol] {
+        keys.extend(key_lines(&who.1));
+    }
     for h in &tb.hosts {
         for k in ["server.key", "peer.key"] {
             let p = h.file(&format!("/etc/etcd/pki/{k}"));

@@ -23,6 +23,18 @@ pub struct Writer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What a writer presents to members that serve https: the CAs it trusts and
+/// its client certificate, all PEM.
+#[derive(Clone)]
+pub struct WriterTls {
+    /// CA bundle.
+    pub ca_pem: String,
+    /// Client certificate.
+    pub cert_pem: String,
+    /// Its key.
+    pub key_pem: String,
+}
+
 impl Writer {
     /// Writes `prefix/N` every `every` through `endpoints`, each put under `deadline`.
     pub fn start(
@@ -30,6 +42,17 @@ impl Writer {
         prefix: &str,
         every: Duration,
         deadline: Duration,
+    ) -> Self {
+        Self::start_with(endpoints, prefix, every, deadline, None)
+    }
+
+    /// The same over https with a client certificate.
+    pub fn start_with(
+        endpoints: Vec<String>,
+        prefix: &str,
+        every: Duration,
+        deadline: Duration,
+        tls: Option<WriterTls>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Writes::default()));
@@ -45,9 +68,16 @@ impl Writer {
                 // One client per endpoint, and a write tries the next endpoint
                 // when one fails, as etcd's own Go client does: a member being
                 // restarted must not fail a write the others can take.
-                let opts = etcd_client::ConnectOptions::new()
+                let mut opts = etcd_client::ConnectOptions::new()
                     .with_connect_timeout(Duration::from_millis(300))
                     .with_timeout(deadline / 3);
+                if let Some(t) = tls {
+                    opts = opts.with_tls(
+                        etcd_client::TlsOptions::new()
+                            .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem))
+                            .identity(etcd_client::Identity::from_pem(t.cert_pem, t.key_pem)),
+                    );
+                }
                 let mut clients = Vec::new();
                 for ep in &endpoints {
                     if let Ok(c) =
