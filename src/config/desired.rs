@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::model::{
-    Address, ByteSize, ClusterName, Compaction, Endpoint, MemberName, MinorVersion, Port, Scheme,
+    Address, ByteSize, ClusterName, Compaction, Endpoint, MemberName, Port, Scheme, VersionSpec,
 };
 
 /// The cluster the operator asked for. Built only by [`validate`](super::validate).
@@ -11,8 +11,8 @@ use crate::model::{
 pub struct Desired {
     /// The cluster's name, also its initial-cluster-token.
     pub cluster: ClusterName,
-    /// major.minor every member must run, when pinned.
-    pub version: Option<MinorVersion>,
+    /// The version every member must run, when pinned.
+    pub version: Option<VersionSpec>,
     /// Settings every member gets.
     pub etcd: EtcdSettings,
     /// TLS switches and the local CA folder.

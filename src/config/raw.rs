@@ -42,7 +42,8 @@ pub struct RawCluster {
     /// The cluster's name; also its initial-cluster-token.
     #[schemars(with = "String")]
     pub name: Spanned<String>,
-    /// major.minor every member must run, such as "3.5".
+    /// The version every member must run: a minor version such as "3.5" (any
+    /// patch), or one release such as "3.5.16".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub version: Option<Spanned<String>>,

@@ -12,7 +12,7 @@ use super::desired::{
 use super::diagnostic::{Level, Problem};
 use super::raw::{RawCompactionMode, RawEtcdfile, RawMember, RawService, RawTransport, SizeValue};
 use crate::model::{
-    Address, ByteSize, ClusterName, Compaction, CompactionMode, MemberName, MinorVersion, Port,
+    Address, ByteSize, ClusterName, Compaction, CompactionMode, MemberName, Port, VersionSpec,
 };
 
 /// What validation needs from outside the file, passed in so it stays pure.
@@ -86,12 +86,12 @@ impl Validator<'_> {
             }
         };
         let version = cluster_raw.version.as_ref().and_then(|v| {
-            MinorVersion::parse(v.get_ref())
+            VersionSpec::parse(v.get_ref())
                 .map_err(|e| {
                     self.push(
                         Problem::error("etcdfile::bad-version", e.to_string())
-                            .label(v.span(), "expected major.minor")
-                            .help("write the minor version every member must run, such as \"3.5\""),
+                            .label(v.span(), "expected major.minor or major.minor.patch")
+                            .help("write the version every member must run: a minor version such as \"3.5\", or a release such as \"3.5.16\""),
                     );
                 })
                 .ok()

@@ -7,6 +7,7 @@
 mod ca_rotation;
 mod certs;
 mod peer_tls;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -17,4 +17,4 @@ pub use names::{ClusterName, MemberName, NameError};
 pub use net::{Address, Endpoint, Port, Scheme};
 pub use quorum::{Quorum, quorum, tolerance};
 pub use size::{ByteSize, SizeError};
-pub use version::{EtcdVersion, MinorVersion, VersionError};
+pub use version::{EtcdVersion, MinorVersion, VersionError, VersionSpec};

@@ -4,7 +4,9 @@ use std::fmt;
 
 /// Why a version string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a version of the form major.minor (such as \"3.5\")")]
+#[error(
+    "{0:?} is not a version of the form major.minor or major.minor.patch (such as \"3.5\" or \"3.5.16\")"
+)]
 pub struct VersionError(pub String);
 
 /// `major.minor`, as `[cluster] version` pins it.
@@ -31,6 +33,65 @@ impl MinorVersion {
 impl fmt::Display for MinorVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// What `[cluster] version` asks every member to run: a minor version (any
+/// patch of it), or one exact release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VersionSpec {
+    /// The minor version.
+    pub minor: MinorVersion,
+    /// The exact patch, when named.
+    pub patch: Option<u32>,
+}
+
+impl VersionSpec {
+    /// Parses `"3.5"` or `"3.5.16"`.
+    pub fn parse(s: &str) -> Result<Self, VersionError> {
+        let err = || VersionError(s.to_owned());
+        let t = s.trim().trim_start_matches('v');
+        let mut parts = t.split('.');
+        let mut num = || -> Result<Option<u32>, VersionError> {
+            parts
+                .next()
+                .map(|p| p.parse::<u32>().map_err(|_| err()))
+                .transpose()
+        };
+        let (Some(major), Some(minor)) = (num()?, num()?) else {
+            return Err(err());
+        };
+        let patch = num()?;
+        if num()?.is_some() {
+            return Err(err());
+        }
+        Ok(Self {
+            minor: MinorVersion { major, minor },
+            patch,
+        })
+    }
+
+    /// Whether `v` is what this asks for.
+    pub fn matches(self, v: EtcdVersion) -> bool {
+        v.minor() == self.minor && self.patch.is_none_or(|p| p == v.patch)
+    }
+
+    /// The exact release, when named.
+    pub fn exact(self) -> Option<EtcdVersion> {
+        self.patch.map(|patch| EtcdVersion {
+            major: self.minor.major,
+            minor: self.minor.minor,
+            patch,
+        })
+    }
+}
+
+impl fmt::Display for VersionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.patch {
+            Some(p) => write!(f, "{}.{p}", self.minor),
+            None => write!(f, "{}", self.minor),
+        }
     }
 }
 
@@ -97,5 +158,15 @@ mod tests {
         assert_eq!(MinorVersion::parse("3.5").map(|v| v.minor), Ok(5));
         assert!(MinorVersion::parse("3").is_err());
         assert!(MinorVersion::parse("three.five").is_err());
+        let spec = VersionSpec::parse("3.5.16").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.to_string(), "3.5.16");
+        assert_eq!(VersionSpec::parse("v3.5").map(|s| s.patch), Ok(None));
+        for bad in ["3", "3.5.1.2", "3.x", ""] {
+            assert!(VersionSpec::parse(bad).is_err(), "{bad}");
+        }
+        let v = |s| EtcdVersion::parse(s).unwrap_or_else(|| panic!("{s}"));
+        assert!(spec.matches(v("3.5.16")));
+        assert!(!spec.matches(v("3.5.17")));
+        assert!(VersionSpec::parse("3.5").is_ok_and(|s| s.matches(v("3.5.0"))));
     }
 }
