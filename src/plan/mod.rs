@@ -408,6 +408,33 @@ impl Sim {
     }
 }
 
+/// Members whose etcd runs another version than the binary on their host: a
+/// restart, for any reason, moves them to the binary's version.
+fn binary_notes(live: &Live) -> Vec<String> {
+    let Some(c) = &live.cluster else {
+        return Vec::new();
+    };
+    c.members
+        .iter()
+        .filter_map(|m| {
+            let running = m.status.as_ref().ok()?.reported.version?;
+            let (_, host) = live.hosts.iter().find(|(n, _)| n.as_str() == m.name)?;
+            let crate::observe::Binary::Found {
+                version: Some(on_disk),
+            } = host.facts()?.binary
+            else {
+                return None;
+            };
+            (on_disk != running).then(|| {
+                format!(
+                    "{} runs etcd {running}, but the binary on its host is {on_disk}: its next restart runs {on_disk}",
+                    m.name
+                )
+            })
+        })
+        .collect()
+}
+
 /// Builds the plan from a diff and the live state it came from.
 pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
     build_with(d, live, diff, &Options::default())
@@ -489,6 +516,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
         }
     }
 
+    notes.extend(binary_notes(live));
     let (steps, edges) = b.finish();
     // A member changed in several phases counts once.
     let count =

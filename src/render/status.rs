@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::Style;
 use crate::config::Desired;
-use crate::model::ByteSize;
+use crate::model::{ByteSize, EtcdVersion};
 use crate::observe::{HostState, Live, LiveMember};
 use crate::service::ServiceState;
 
@@ -64,6 +64,25 @@ fn host_certs(
         .into_iter()
         .filter_map(|(role, pem)| pem.as_deref().map(|p| (role, crate::pki::inspect(p))))
         .collect()
+}
+
+/// The version a member runs, and the binary on its host when that differs
+/// (an upgrade waiting for a restart, or one rolled back).
+fn version_cell(live: &Live, m: &LiveMember, running: Option<EtcdVersion>) -> String {
+    let on_disk = live
+        .hosts
+        .iter()
+        .find(|(n, _)| n.as_str() == m.name)
+        .and_then(|(_, h)| h.facts())
+        .and_then(|f| match f.binary {
+            crate::observe::Binary::Found { version } => version,
+            crate::observe::Binary::Missing => None,
+        });
+    match (running, on_disk) {
+        (Some(r), Some(d)) if r != d => format!("{r} (binary {d})"),
+        (Some(r), _) => r.to_string(),
+        (None, _) => "-".into(),
+    }
 }
 
 /// The CAs a bundle holds, as `"subject" (sha256 AB:CD…)`.
@@ -190,8 +209,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             } else {
                 String::new()
             },
-            st.and_then(|s| s.version)
-                .map_or("-".into(), |v| v.to_string()),
+            version_cell(live, m, st.and_then(|s| s.version)),
             st.map_or("-".into(), |s| ByteSize(s.db_size).human()),
             st.map_or("-".into(), |s| s.raft_index.to_string()),
             if m.is_learner {
@@ -212,6 +230,26 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         c.id,
         c.members.len()
     );
+    let versions: std::collections::BTreeSet<EtcdVersion> = c
+        .members
+        .iter()
+        .filter_map(|m| m.status.as_ref().ok().and_then(|s| s.reported.version))
+        .collect();
+    if let (Some(low), true) = (versions.first(), versions.len() > 1) {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "Members run {}: the cluster runs at {}, the lowest, until every member runs the newer one (as during an upgrade).",
+                versions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                low.minor()
+            ))
+        );
+    }
     for (ri, r) in rows.iter().enumerate() {
         let line: Vec<String> = r
             .iter()
