@@ -470,17 +470,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         } => {
             let loaded = load(&cli)?;
             let d = &loaded.desired;
-            let old = crate::pki::Ca::load(&d.tls.ca_dir, crate::pki::now()).map_err(pki_error)?;
-            if matches!(old, crate::pki::Found::Nothing) {
-                return Err(pki_error(crate::pki::PkiError::Rotation {
-                    message: format!(
-                        "{} holds no CA: there is nothing to rotate (apply creates one)",
-                        d.tls.ca_dir.display()
-                    ),
-                }));
-            }
-            let new =
-                crate::pki::Ca::rotate(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
+            let new = crate::pki::Ca::rotate(&d.tls.ca_dir, d.cluster.as_str(), crate::pki::now())
+                .map_err(pki_error)?;
             let info = new.info();
             writeln!(
                 out,

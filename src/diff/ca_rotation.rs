@@ -13,7 +13,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Blocker, Change, FileChange, certs::Cas, file_changes, initial_for};
+use super::certs::{self, Cas};
+use super::{Action, Blocker, Change, FileChange, file_changes, initial_for};
 use crate::config::{Desired, DesiredMember};
 use crate::model::MemberId;
 use crate::observe::{HostFacts, Live, LiveCluster};
@@ -60,24 +61,17 @@ pub(super) fn phases(
     let mut members: Vec<Member<'_>> = super::settled(d, live, c)
         .map_err(refuse)?
         .into_iter()
-        .map(|x| Member {
-            m: x.m,
-            facts: x.facts,
-            id: x.lm.id,
-            leader: x.leader,
-            running: x
-                .facts
-                .running_trust()
-                .map(pki::bundle_fingerprints)
-                .unwrap_or_default(),
-            file: x
-                .facts
-                .certs
-                .ca
-                .as_deref()
-                .map(pki::bundle_fingerprints)
-                .unwrap_or_default(),
-            current_signed: cas.current_signed(&x.facts.certs),
+        .map(|x| {
+            let (running, file) = certs::trust(x.facts);
+            Member {
+                m: x.m,
+                facts: x.facts,
+                id: x.lm.id,
+                leader: x.leader,
+                running,
+                file,
+                current_signed: cas.current_signed(&x.facts.certs),
+            }
         })
         .collect();
     let kept = cas.previous.is_some();

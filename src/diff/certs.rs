@@ -53,6 +53,13 @@ impl Cas<'_> {
     }
 }
 
+/// The CAs a member's running etcd trusts, and those its `ca.crt` holds, as
+/// fingerprints (they differ until the member restarts).
+pub fn trust(facts: &HostFacts) -> (BTreeSet<String>, BTreeSet<String>) {
+    let set = |t: Option<&str>| t.map(pki::bundle_fingerprints).unwrap_or_default();
+    (set(facts.running_trust()), set(facts.certs.ca.as_deref()))
+}
+
 /// What a member's certificates need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertNeed {
@@ -123,10 +130,7 @@ pub fn check(
             ));
         }
     }
-    let running = facts
-        .running_trust()
-        .map(pki::bundle_fingerprints)
-        .unwrap_or_default();
+    let (running, file) = trust(facts);
     let known: BTreeSet<String> = cas.wanted();
     if running.is_disjoint(&known) {
         return CertNeed::ForeignCa(format!(
@@ -135,10 +139,6 @@ pub fn check(
             pki::PREVIOUS_DIR
         ));
     }
-    let file =
-        c.ca.as_deref()
-            .map(pki::bundle_fingerprints)
-            .unwrap_or_default();
     if running != known || file != known || !cas.current_signed(c) {
         return CertNeed::Rotate;
     }

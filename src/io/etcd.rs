@@ -234,7 +234,7 @@ impl EtcdClient {
 
     fn options(
         &self,
-        identity: Option<(&str, &ClientIdentity)>,
+        identity: Option<&(String, ClientIdentity)>,
         timeout: Duration,
     ) -> ConnectOptions {
         let opts = ConnectOptions::new()
@@ -243,7 +243,7 @@ impl EtcdClient {
         match identity {
             Some((ca, id)) => opts.with_tls(
                 etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(ca))
+                    .ca_certificate(etcd_client::Certificate::from_pem(ca.as_str()))
                     .identity(etcd_client::Identity::from_pem(
                         id.cert_pem.clone(),
                         id.key_pem.clone(),
@@ -284,10 +284,7 @@ impl EtcdClient {
         }
         let connect = |chosen| async move {
             let id = self.identity(ep, chosen);
-            let opts = self.options(
-                id.as_ref().map(|(ca, id)| (ca.as_str(), id)),
-                self.timeouts.request,
-            );
+            let opts = self.options(id.as_ref(), self.timeouts.request);
             Client::connect([ep.to_string()], Some(opts))
                 .await
                 .map_err(|e| call_error(ep, &e))
@@ -581,7 +578,7 @@ impl EtcdApi for EtcdClient {
         self.client(ep).await?;
         let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
         let id = self.identity(ep, chosen);
-        let opts = self.options(id.as_ref().map(|(ca, id)| (ca.as_str(), id)), deadline);
+        let opts = self.options(id.as_ref(), deadline);
         let endpoint = ep.to_string();
         let run = async {
             let mut c = Client::connect([endpoint.clone()], Some(opts)).await?;

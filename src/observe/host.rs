@@ -78,6 +78,16 @@ pub struct HostCerts {
     pub peer_key_mode: Option<u32>,
 }
 
+impl Binary {
+    /// Its version, when present and readable.
+    pub fn version(&self) -> Option<EtcdVersion> {
+        match self {
+            Self::Found { version } => *version,
+            Self::Missing => None,
+        }
+    }
+}
+
 impl HostFacts {
     /// The CAs the running etcd trusts: what it was started with when that was
     /// recorded, else the file on disk.

@@ -89,6 +89,14 @@ impl MemberStatus {
     }
 }
 
+impl Live {
+    /// What the host of the member named `name` (as MemberList names it) showed.
+    pub fn facts_of(&self, name: &str) -> Option<&HostFacts> {
+        let name = MemberName::parse(name).ok()?;
+        self.hosts.get(&name).and_then(HostState::facts)
+    }
+}
+
 impl LiveMember {
     /// Started: it has published its name (a member added but never started has none).
     pub fn started(&self) -> bool {

@@ -305,13 +305,22 @@ pub fn split_bundle(text: &str) -> Vec<String> {
     out
 }
 
+/// What each readable certificate of a PEM bundle says, in file order.
+#[must_use]
+pub fn inspect_bundle(text: &str) -> Vec<CertInfo> {
+    split_bundle(text)
+        .iter()
+        .filter_map(|c| inspect(c).ok())
+        .collect()
+}
+
 /// The sha256 fingerprints of a bundle's certificates: what a member trusts,
 /// as a set (order and formatting do not matter to etcd).
 #[must_use]
 pub fn bundle_fingerprints(text: &str) -> std::collections::BTreeSet<String> {
-    split_bundle(text)
-        .iter()
-        .filter_map(|c| inspect(c).ok().map(|i| i.fingerprint))
+    inspect_bundle(text)
+        .into_iter()
+        .map(|i| i.fingerprint)
         .collect()
 }
 
@@ -438,9 +447,10 @@ impl Ca {
     /// both until the previous one is retired ([`retire_previous`]).
     ///
     /// # Errors
-    /// When `dir` holds no complete CA, a previous CA is still there (a rotation
-    /// not finished), or the files cannot be moved or written.
-    pub fn rotate(dir: &Path, cluster: &str) -> Result<Self, PkiError> {
+    /// When `dir` holds no CA or one [`Ca::load`] refuses, a previous CA is
+    /// still there (a rotation not finished), or the files cannot be moved or
+    /// written.
+    pub fn rotate(dir: &Path, cluster: &str, now: i64) -> Result<Self, PkiError> {
         let previous = dir.join(PREVIOUS_DIR);
         if previous.exists() {
             return Err(PkiError::Rotation {
@@ -450,12 +460,13 @@ impl Ca {
                 ),
             });
         }
-        for f in [CA_CERT, CA_KEY] {
-            if !dir.join(f).is_file() {
-                return Err(PkiError::Rotation {
-                    message: format!("{} holds no {f}: there is no CA to rotate", dir.display()),
-                });
-            }
+        if let Found::Nothing = Self::load(dir, now)? {
+            return Err(PkiError::Rotation {
+                message: format!(
+                    "{} holds no CA: there is nothing to rotate (apply creates one)",
+                    dir.display()
+                ),
+            });
         }
         make_private_dir(&previous)?;
         for f in [CA_KEY, CA_CERT] {
@@ -828,10 +839,10 @@ mod tests {
         // Nothing to rotate in an empty folder.
         let empty = tmp.path().join("empty");
         assert!(matches!(
-            Ca::rotate(&empty, "demo"),
+            Ca::rotate(&empty, "demo", now()),
             Err(PkiError::Rotation { .. })
         ));
-        let new = Ca::rotate(&dir, "demo").unwrap_or_else(|e| panic!("{e}"));
+        let new = Ca::rotate(&dir, "demo", now()).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(new.info().fingerprint, old.info().fingerprint);
         assert_ne!(new.info().subject, old.info().subject);
         let auth = match Authority::load(&dir, now()) {
@@ -871,7 +882,7 @@ mod tests {
         assert!(signed_by(&ids[1].cert_pem, old.cert_pem()));
         // A second rotation before the first is retired is refused, changing nothing.
         assert!(matches!(
-            Ca::rotate(&dir, "demo"),
+            Ca::rotate(&dir, "demo", now()),
             Err(PkiError::Rotation { .. })
         ));
         assert!(dir.join(CA_KEY).exists());
@@ -893,7 +904,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().join("pki");
         ca(&dir);
-        Ca::rotate(&dir, "demo").unwrap_or_else(|e| panic!("{e}"));
+        Ca::rotate(&dir, "demo", now()).unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_file(dir.join(PREVIOUS_DIR).join(CA_KEY)).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
             Authority::load(&dir, now()),

@@ -418,13 +418,7 @@ fn binary_notes(live: &Live) -> Vec<String> {
         .iter()
         .filter_map(|m| {
             let running = m.status.as_ref().ok()?.reported.version?;
-            let (_, host) = live.hosts.iter().find(|(n, _)| n.as_str() == m.name)?;
-            let crate::observe::Binary::Found {
-                version: Some(on_disk),
-            } = host.facts()?.binary
-            else {
-                return None;
-            };
+            let on_disk = live.facts_of(&m.name)?.binary.version()?;
             (on_disk != running).then(|| {
                 format!(
                     "{} runs etcd {running}, but the binary on its host is {on_disk}: its next restart runs {on_disk}",

@@ -69,15 +69,7 @@ fn host_certs(
 /// The version a member runs, and the binary on its host when that differs
 /// (an upgrade waiting for a restart, or one rolled back).
 fn version_cell(live: &Live, m: &LiveMember, running: Option<EtcdVersion>) -> String {
-    let on_disk = live
-        .hosts
-        .iter()
-        .find(|(n, _)| n.as_str() == m.name)
-        .and_then(|(_, h)| h.facts())
-        .and_then(|f| match f.binary {
-            crate::observe::Binary::Found { version } => version,
-            crate::observe::Binary::Missing => None,
-        });
+    let on_disk = live.facts_of(&m.name).and_then(|f| f.binary.version());
     match (running, on_disk) {
         (Some(r), Some(d)) if r != d => format!("{r} (binary {d})"),
         (Some(r), _) => r.to_string(),
@@ -87,9 +79,8 @@ fn version_cell(live: &Live, m: &LiveMember, running: Option<EtcdVersion>) -> St
 
 /// The CAs a bundle holds, as `"subject" (sha256 AB:CD…)`.
 fn trusted(bundle: &str) -> Vec<String> {
-    crate::pki::split_bundle(bundle)
-        .iter()
-        .filter_map(|c| crate::pki::inspect(c).ok())
+    crate::pki::inspect_bundle(bundle)
+        .into_iter()
         .map(|i| format!("{:?} (sha256 {})", i.subject, i.short_fingerprint()))
         .collect()
 }
@@ -291,7 +282,7 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                     "service": f.service,
                     "binary": f.binary,
                     "data_dir": f.data,
-                    "trusts": f.running_trust().map(|b| crate::pki::split_bundle(b).iter().filter_map(|c| crate::pki::inspect(c).ok()).map(|i| serde_json::json!({
+                    "trusts": f.running_trust().map(|b| crate::pki::inspect_bundle(b).into_iter().map(|i| serde_json::json!({
                         "subject": i.subject,
                         "fingerprint_sha256": i.fingerprint,
                     })).collect::<Vec<_>>()),
