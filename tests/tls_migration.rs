@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
-use harness::writer::{Writer, WriterTls, missing};
+use harness::writer::{Writer, WriterTls, Writes, missing};
 
 fn etcdfile(tb: &Testbed, tls: &str) -> String {
     // The [tls] table goes after [etcd]'s (empty) keys.
@@ -51,6 +51,39 @@ fn etcdctl(args: &[String]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("etcdctl: {e}"))
+}
+
+/// Applies `file` while a writer puts `prefix/N` every 20 ms through
+/// `endpoints` (over https when `tls` is given), and checks that no write
+/// failed. Returns what the writer saw, how long the apply took, and its output.
+fn apply_under_writer(
+    tb: &Testbed,
+    file: &str,
+    what: &str,
+    endpoints: &[String],
+    prefix: &str,
+    tls: Option<WriterTls>,
+    seen: &mut String,
+) -> (Writes, Duration, String) {
+    let writer = Writer::start_with(
+        endpoints.to_vec(),
+        prefix,
+        Duration::from_millis(20),
+        Duration::from_secs(2),
+        tls,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let applied = ok(what, &tb.etcdplan(file, &["apply", "--auto-approve"]), seen);
+    let took = t.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let writes = writer.stop();
+    assert!(
+        writes.failed.is_empty(),
+        "{what}: failed writes: {:?}\n(the apply started 0.3s after the writer)\n{applied}",
+        writes.failed
+    );
+    (writes, took, applied)
 }
 
 fn read(p: &Path) -> String {
@@ -141,27 +174,8 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         planned.contains("peer TLS phase 1: listens on"),
         "{planned}"
     );
-    let writer = Writer::start(
-        http.clone(),
-        "w",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let t = Instant::now();
-    let applied = ok(
-        "apply peer TLS",
-        &tb.etcdplan(&peer, &["apply", "--auto-approve"]),
-        &mut seen,
-    );
-    let took = t.elapsed();
-    std::thread::sleep(Duration::from_millis(300));
-    let writes = writer.stop();
-    assert!(
-        writes.failed.is_empty(),
-        "failed writes: {:?}\n(the apply started 0.3s after the writer)\n{applied}",
-        writes.failed
-    );
+    let (writes, took, _) =
+        apply_under_writer(&tb, &peer, "apply peer TLS", &http, "w", None, &mut seen);
     assert!(
         writes.acked.len() > 50,
         "the writer barely wrote: {}",
@@ -195,35 +209,12 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         &tb.etcdplan(&client, &["apply", "--auto-approve"]),
         &mut seen,
     );
-    let out_dir = tb.dir.path().join("alice");
-    let file_path = tb.dir.path().join("etcdfile.toml");
-    let issued = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(["pki", "client", "alice", "--out"])
-        .arg(&out_dir)
-        .arg("-f")
-        .arg(&file_path)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    ok("pki client", &issued, &mut seen);
-    assert_eq!(mode(&out_dir.join("alice.key")), 0o600);
-    let cacert = out_dir.join("ca.crt").display().to_string();
-    let with_cert = |ep: &str, args: &[&str]| {
-        let mut a = vec![
-            "--endpoints".to_owned(),
-            ep.to_owned(),
-            "--cacert".into(),
-            cacert.clone(),
-            "--cert".into(),
-            out_dir.join("alice.crt").display().to_string(),
-            "--key".into(),
-            out_dir.join("alice.key").display().to_string(),
-        ];
-        a.extend(args.iter().map(|s| (*s).to_owned()));
-        etcdctl(&a)
-    };
+    let alice = client_cert(&tb, &client, "alice", &mut seen);
+    assert_eq!(mode(&alice.1), 0o600);
+    let cacert = alice.2.display().to_string();
     for h in &tb.hosts {
-        let out = with_cert(
+        let out = etcdctl_as(
+            &alice,
             &format!("https://{}:2379", h.ip),
             &["get", "--prefix", "w/", "--keys-only"],
         );
@@ -296,7 +287,7 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
     );
     let again = tb.etcdplan(&renew, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    let out = with_cert(&ep, &["get", "w/000001"]);
+    let out = etcdctl_as(&alice, &ep, &["get", "w/000001"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // 4. The CA is rotated under a writer whose certificate comes from the old CA.
@@ -330,37 +321,24 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         .iter()
         .map(|h| format!("https://{}:2379", h.ip))
         .collect();
-    let writer = Writer::start_with(
-        https.clone(),
+    let (r1, took, _) = apply_under_writer(
+        &tb,
+        &renew,
+        "apply rotation",
+        &https,
         "r1",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
         Some(WriterTls {
             ca_pem: format!("{old_ca}{new_ca}"),
             cert_pem: read(&bob.0),
             key_pem: read(&bob.1),
         }),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    let applied = ok(
-        "apply rotation",
-        &tb.etcdplan(&renew, &["apply", "--auto-approve"]),
         &mut seen,
     );
-    let took = started.elapsed();
-    std::thread::sleep(Duration::from_millis(300));
-    let r1 = writer.stop();
     println!(
         "rotation (trust both, reissue): {:.1}s, {} writes acknowledged, {} failed",
         took.as_secs_f64(),
         r1.acked.len(),
         r1.failed.len()
-    );
-    assert!(
-        r1.failed.is_empty(),
-        "failed writes: {:?}\n{applied}",
-        r1.failed
     );
     assert!(r1.acked.len() > 50, "{}", r1.acked.len());
     let status = tb.etcdplan(&renew, &["status", "--json"]);
@@ -405,37 +383,24 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
     );
     assert!(planned.contains("step 3 of 3"), "{planned}");
     assert!(!planned.contains("issue etcd"), "{planned}");
-    let writer = Writer::start_with(
-        https.clone(),
+    let (r2, took, _) = apply_under_writer(
+        &tb,
+        &renew,
+        "apply retirement",
+        &https,
         "r2",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
         Some(WriterTls {
             ca_pem: new_ca.clone(),
             cert_pem: read(&carol.0),
             key_pem: read(&carol.1),
         }),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    let applied = ok(
-        "apply retirement",
-        &tb.etcdplan(&renew, &["apply", "--auto-approve"]),
         &mut seen,
     );
-    let took = started.elapsed();
-    std::thread::sleep(Duration::from_millis(300));
-    let r2 = writer.stop();
     println!(
         "retirement (drop the old CA): {:.1}s, {} writes acknowledged, {} failed",
         took.as_secs_f64(),
         r2.acked.len(),
         r2.failed.len()
-    );
-    assert!(
-        r2.failed.is_empty(),
-        "failed writes: {:?}\n{applied}",
-        r2.failed
     );
     let out = etcdctl_as(&bob, &https[0], &["get", "r1/000001"]);
     assert!(
