@@ -433,9 +433,25 @@ async fn check_may_disrupt(
     target: &MemberName,
     what: &str,
 ) -> Result<(), StepError> {
-    let voters = gate::cluster_view(ctx).await?;
-    may_disrupt(&voters, target.as_str()).map_err(|why| StepError::Unsafe {
-        what: what.to_owned(),
-        why,
-    })
+    // A member that just lost its leader reports none until the election ends
+    // (about a second with etcd's defaults), so a refusal is looked at again
+    // for a while before it stands: it then names only the members really down.
+    let start = std::time::Instant::now();
+    loop {
+        let voters = gate::cluster_view(ctx).await?;
+        match may_disrupt(&voters, target.as_str()) {
+            Ok(()) => return Ok(()),
+            Err(why) if start.elapsed() >= DISRUPT_SETTLE => {
+                return Err(StepError::Unsafe {
+                    what: what.to_owned(),
+                    why,
+                });
+            }
+            Err(_) => tokio::time::sleep(ctx.deadlines.poll.max(Duration::from_millis(250))).await,
+        }
+    }
 }
+
+/// How long a quorum refusal is re-checked before it stands: long enough for
+/// an election after a member fails (etcd's default election timeout is 1 s).
+const DISRUPT_SETTLE: Duration = Duration::from_secs(5);
