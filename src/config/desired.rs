@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use crate::model::{
-    Address, ByteSize, ClusterName, Compaction, Endpoint, MemberName, Port, Scheme, VersionSpec,
+    Address, ByteSize, ClusterName, Compaction, Endpoint, EtcdVersion, MemberName, Port, Scheme,
+    VersionSpec,
 };
 
 /// The cluster the operator asked for. Built only by [`validate`](super::validate).
@@ -48,6 +49,41 @@ pub struct EtcdSettings {
     pub compaction: Compaction,
     /// Path of the etcd binary on the hosts.
     pub binary: PathBuf,
+    /// The local releases etcdplan uploads, when `binary_source` is set.
+    pub binary_source: Option<BinarySource>,
+}
+
+/// `binary_source`: where it points, and the etcd releases found there (filled
+/// in by [`load`](super::load), which runs each binary's `--version`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BinarySource {
+    /// The path as resolved on this machine.
+    pub path: PathBuf,
+    /// Where `binary_source` is written in the etcdfile, for diagnostics.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+    /// The releases found, newest first.
+    pub releases: Vec<Release>,
+}
+
+/// One etcd binary on the operator's machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Release {
+    /// The `etcd` file.
+    pub path: PathBuf,
+    /// What its `--version` says.
+    pub version: EtcdVersion,
+    /// sha256 of the file, hex: what the copy on each host is checked against.
+    pub sha256: String,
+}
+
+impl EtcdSettings {
+    /// Where release `v` lives on a host when etcdplan installs it.
+    pub fn installed_path(&self, v: EtcdVersion) -> PathBuf {
+        let mut p = self.binary.clone().into_os_string();
+        p.push(format!("-{v}"));
+        PathBuf::from(p)
+    }
 }
 
 /// `[tls]`, validated (client-cert auth implies client TLS).

@@ -7,6 +7,7 @@ mod check;
 mod desired;
 mod diagnostic;
 mod raw;
+mod releases;
 mod schema;
 mod validate;
 
@@ -17,8 +18,8 @@ use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
 pub use desired::{
-    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, TlsPaths,
-    Transport,
+    BinarySource, Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, Release, ServiceKind,
+    Ssh, Tls, TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};
@@ -98,8 +99,13 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         home: std::env::var_os("HOME").map(PathBuf::from),
         file_hash: hash(&text),
     };
-    parse(&path.display().to_string(), text, &ctx)
+    parse_with(&path.display().to_string(), text, &ctx, &|p| {
+        crate::io::release::find(p).map_err(|e| e.to_string())
+    })
 }
+
+/// Finds the releases `binary_source` points at: a binary or folder on this machine.
+pub type FindReleases<'a> = &'a dyn Fn(&Path) -> Result<Vec<Release>, String>;
 
 /// sha256 of the file's text, in hex.
 pub fn hash(text: &str) -> String {
@@ -109,8 +115,20 @@ pub fn hash(text: &str) -> String {
         .collect()
 }
 
-/// Parses and validates etcdfile text; pure, so tests feed it strings.
+/// Parses and validates etcdfile text; pure, so tests feed it strings
+/// (`binary_source` is not looked at: its releases stay empty).
 pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigError> {
+    parse_with(name, text, ctx, &|_| Ok(Vec::new()))
+}
+
+/// Parses and validates etcdfile text, finding `binary_source`'s releases
+/// with `find` and checking them against `[cluster] version`.
+pub fn parse_with(
+    name: &str,
+    text: String,
+    ctx: &Context,
+    find: FindReleases<'_>,
+) -> Result<Loaded, ConfigError> {
     let source: Source = Arc::new(NamedSource::new(name, text));
     let text = source.inner().as_str();
     let attach = |mut problems: Vec<Problem>| {
@@ -164,7 +182,10 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
             }
         };
 
-    let (desired, mut semantic) = validate::validate(&raw, ctx);
+    let (mut desired, mut semantic) = validate::validate(&raw, ctx);
+    if let Some(d) = &mut desired {
+        semantic.extend(releases::attach(d, find));
+    }
     if checked.dropped_top.iter().any(|k| k == "member") {
         // `member` was there but malformed; "no members" would only repeat it.
         semantic.retain(|p| p.code != "etcdfile::no-members");

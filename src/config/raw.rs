@@ -82,6 +82,15 @@ pub struct RawEtcd {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub binary: Option<Spanned<String>>,
+    /// Where etcdplan takes the etcd binary from, on this machine: an etcd
+    /// binary, a release folder (an unpacked etcd-v3.5.16-linux-amd64 tarball
+    /// or .deb), or a folder of release folders. etcdplan uploads the release a
+    /// member needs to `<binary>-<version>` on its host (checked by sha256) and
+    /// points `binary` at it when the member restarts; older releases stay for
+    /// rollback. Without it, etcdplan runs whatever `binary` is on each host.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub binary_source: Option<Spanned<String>>,
 }
 
 /// `[tls]`

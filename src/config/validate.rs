@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::desired::{
-    Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh, Tls, Transport,
+    BinarySource, Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, ServiceKind, Ssh,
+    Tls, Transport,
 };
 use super::diagnostic::{Level, Problem};
 use super::raw::{RawCompactionMode, RawEtcdfile, RawMember, RawService, RawTransport, SizeValue};
@@ -189,10 +190,21 @@ impl Validator<'_> {
             None => Some(PathBuf::from("/usr/bin/etcd")),
             Some(b) => self.path(b, None, PathSide::Host(transport), false),
         };
+        let binary_source = match &e.binary_source {
+            None => Some(None),
+            Some(b) => self.path(b, None, PathSide::Local, false).map(|path| {
+                Some(BinarySource {
+                    path,
+                    span: b.span(),
+                    releases: Vec::new(),
+                })
+            }),
+        };
         Some(EtcdSettings {
             quota_backend_bytes: quota?,
             compaction: compaction?,
             binary: binary?,
+            binary_source: binary_source?,
         })
     }
 

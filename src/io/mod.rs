@@ -5,6 +5,7 @@
 
 mod etcd;
 mod host;
+pub mod release;
 mod ssh;
 
 pub use etcd::{

@@ -2,6 +2,18 @@
 
 use std::fmt;
 
+/// Versions serialize as people write them: "3.5", "3.5.16".
+macro_rules! serialize_as_text {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_text!(MinorVersion, VersionSpec, EtcdVersion);
+
 /// Why a version string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -10,7 +22,7 @@ use std::fmt;
 pub struct VersionError(pub String);
 
 /// `major.minor`, as `[cluster] version` pins it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MinorVersion {
     /// Major version (3).
     pub major: u32,
@@ -38,7 +50,7 @@ impl fmt::Display for MinorVersion {
 
 /// What `[cluster] version` asks every member to run: a minor version (any
 /// patch of it), or one exact release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionSpec {
     /// The minor version.
     pub minor: MinorVersion,
@@ -76,6 +88,14 @@ impl VersionSpec {
         v.minor() == self.minor && self.patch.is_none_or(|p| p == v.patch)
     }
 
+    /// Exactly this release.
+    pub fn exact_of(v: EtcdVersion) -> Self {
+        Self {
+            minor: v.minor(),
+            patch: Some(v.patch),
+        }
+    }
+
     /// The exact release, when named.
     pub fn exact(self) -> Option<EtcdVersion> {
         self.patch.map(|patch| EtcdVersion {
@@ -96,7 +116,7 @@ impl fmt::Display for VersionSpec {
 }
 
 /// A full etcd version, as `etcd --version` and Status report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EtcdVersion {
     /// Major.
     pub major: u32,
