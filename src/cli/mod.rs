@@ -49,6 +49,10 @@ pub struct Cli {
     /// leave one at a time).
     #[arg(long, global = true)]
     pub allow_majority_removal: bool,
+    /// Allow [cluster] version to name a version older than the members run,
+    /// where etcd supports that downgrade (3.5 → 3.4.32 or later).
+    #[arg(long, global = true)]
+    pub allow_downgrade: bool,
     /// How long apply waits for another etcdplan's lock on the cluster, in seconds
     /// (0: fail at once, naming the holder).
     #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
@@ -437,7 +441,8 @@ fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
             .clone()
             .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
     };
-    let mut plan = plan::build_with(d, live, diff::diff(d, live), &opts);
+    let diff = diff::diff_with(d, live, cli.allow_downgrade);
+    let mut plan = plan::build_with(d, live, diff, &opts);
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.
     if d.tls.any()

@@ -115,6 +115,12 @@ struct Memory {
 /// Runs until a signal: re-plans on every save of the etcdfile and every
 /// interval, and applies safe plans when asked to.
 pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError> {
+    if cli.allow_downgrade {
+        return Err(CliError::Usage(
+            "watch never downgrades etcd; run `etcdplan apply --allow-downgrade` by hand for that"
+                .into(),
+        ));
+    }
     if cli.allow_majority_removal {
         return Err(CliError::Usage(
             "watch never removes a majority of the cluster; run `etcdplan apply --allow-majority-removal` by hand for that".into(),

@@ -7,6 +7,7 @@
 mod ca_rotation;
 mod certs;
 mod peer_tls;
+mod rollout;
 pub mod upgrade;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 pub use certs::{Cas, CertNeed};
 pub use peer_tls::transitional_port;
+pub use rollout::{BinaryMove, pass_minor};
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
@@ -93,9 +95,13 @@ pub struct Change {
     pub peer_update: Option<Endpoint>,
     /// Server and peer certificates are issued for it before its files are written.
     pub certificates: bool,
-    /// For a change that is one phase of a TLS migration: the phase (from 0);
-    /// phases run in order, each rolling over the members it lists.
+    /// For a change that is one phase of a TLS migration, a CA rotation or a
+    /// version change: the phase (from 0); phases run in order, each rolling
+    /// over the members it lists.
     pub phase: Option<u32>,
+    /// The member moves to another etcd release at this (re)start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary: Option<BinaryMove>,
 }
 
 /// A member leaving the cluster, and where it lives.
@@ -141,6 +147,7 @@ impl Change {
             peer_update: None,
             certificates: false,
             phase: None,
+            binary: None,
         }
     }
 }
@@ -177,10 +184,19 @@ pub struct Diff {
     pub changes: Vec<Change>,
     /// What stops the plan.
     pub blockers: Vec<Blocker>,
+    /// What the operator should know before applying (a version change's
+    /// caveats).
+    pub notes: Vec<String>,
 }
 
 /// Computes the diff.
 pub fn diff(d: &Desired, live: &Live) -> Diff {
+    diff_with(d, live, false)
+}
+
+/// Computes the diff; `allow_downgrade` is the operator's explicit consent to
+/// a version older than the members run.
+pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     let mut blockers = Vec::new();
     for (name, h) in &live.hosts {
         if let HostState::Unreachable { reason, advice } = h {
@@ -234,7 +250,26 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
     // other changes to running members ride along its restarts or wait.
     let mut phased = migrating.is_some();
     let mut changes = Vec::new();
+    let (versioned, notes) = match &live.cluster {
+        Some(c) => rollout::phases(d, live, c, allow_downgrade).unwrap_or_else(|b| {
+            blockers.push(b);
+            (Vec::new(), Vec::new())
+        }),
+        None => (Vec::new(), Vec::new()),
+    };
+    if !versioned.is_empty() {
+        if migrating.is_some() || rotating {
+            blockers.push(Blocker {
+                member: None,
+                message: "the etcdfile changes the etcd version while the members' TLS is being changed; etcdplan does one at a time".into(),
+                help: "set [cluster] version to what the members run (`etcdplan status`), apply the TLS change, then the version; nothing was changed".into(),
+            });
+        }
+        changes = versioned;
+        phased = true;
+    }
     match (migrating, rotating) {
+        _ if !changes.is_empty() => {}
         (Some(_), true) => blockers.push(Blocker {
             member: None,
             message: format!(
@@ -338,10 +373,34 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
             changes.push(ch);
         }
     }
+    // Members that start get the release the etcdfile asks for.
+    for c in &mut changes {
+        if c.binary.is_some() || matches!(c.action, Action::Remove | Action::Update) {
+            continue;
+        }
+        let Some(m) = d.member(&c.member) else {
+            continue;
+        };
+        let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
+            continue;
+        };
+        let starts = matches!(
+            c.action,
+            Action::Create | Action::Start | Action::Add | Action::Replace
+        );
+        if !starts {
+            continue;
+        }
+        match rollout::for_start(d, m, facts) {
+            Ok(mv) => c.binary = mv,
+            Err(b) => blockers.push(b),
+        }
+    }
     Diff {
         situation,
         changes,
         blockers,
+        notes,
     }
 }
 

@@ -5,6 +5,7 @@
 //! gate polls at fine granularity until a deadline. The first failure stops the
 //! walk, and the report says what was done, what failed and what remains.
 
+mod binary;
 mod gate;
 pub mod lock;
 mod membership;
@@ -354,6 +355,21 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
             let (m, host) = member(ctx, name)?;
             issue_certificates(ctx, m, host.as_ref()).await.map(Some)
         }
+        Step::InstallBinary {
+            member: name,
+            version,
+            source,
+            sha256,
+        } => binary::install(ctx, name, *version, source, sha256).await,
+        Step::UseBinary {
+            member: name,
+            version,
+        } => binary::use_release(ctx, name, *version).await,
+        Step::CheckVersion {
+            member: name,
+            version,
+        } => binary::check_version(ctx, name, *version).await,
+        Step::ClusterVersion { version } => binary::cluster_version(ctx, *version).await,
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;

@@ -10,7 +10,7 @@ use etcd_client::{
 };
 use tokio::sync::Mutex;
 
-use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// A member as MemberList reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +159,11 @@ pub trait EtcdApi: Send + Sync {
     /// trailing sha256 included, under its own (long) deadline.
     async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
     -> Result<Vec<u8>, EtcdError>;
+    /// The cluster version as the member at `endpoint` knows it (`GET
+    /// /version`, `etcdcluster`; the v3 gRPC API does not carry it); none
+    /// while the cluster has not decided one.
+    async fn cluster_version(&self, endpoint: &Endpoint)
+    -> Result<Option<MinorVersion>, EtcdError>;
 }
 
 /// What etcdplan presents to members that serve https: the CAs to trust and
@@ -193,6 +198,13 @@ impl std::fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ClientIdentity { .. }")
     }
+}
+
+/// The body of `GET /version`.
+#[derive(serde::Deserialize)]
+struct VersionDoc {
+    /// "3.5.0", or "not_decided".
+    etcdcluster: Option<String>,
 }
 
 /// The real etcd API through etcd-client, one client per member endpoint.
@@ -571,6 +583,69 @@ impl EtcdApi for EtcdClient {
                 .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
         })
         .await
+    }
+
+    async fn cluster_version(&self, ep: &Endpoint) -> Result<Option<MinorVersion>, EtcdError> {
+        let fail = |message: String| EtcdError::Call {
+            endpoint: ep.to_string(),
+            message,
+        };
+        let tls = self.tls.read().ok().and_then(|t| t.clone());
+        let identities: Vec<Option<ClientIdentity>> = match &tls {
+            Some(t) if ep.scheme == crate::model::Scheme::Https && !t.identities.is_empty() => {
+                t.identities.iter().cloned().map(Some).collect()
+            }
+            _ => vec![None],
+        };
+        let mut last = fail("no attempt".into());
+        for id in identities {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(self.timeouts.connect)
+                .timeout(self.timeouts.request)
+                .tls_built_in_root_certs(false)
+                .use_rustls_tls();
+            if let Some(t) = &tls {
+                for c in reqwest::Certificate::from_pem_bundle(t.ca_pem.as_bytes())
+                    .map_err(|e| fail(format!("CA bundle: {e}")))?
+                {
+                    b = b.add_root_certificate(c);
+                }
+            }
+            if let Some(id) = id {
+                let pem = format!("{}\n{}", id.cert_pem, id.key_pem);
+                b = b.identity(
+                    reqwest::Identity::from_pem(pem.as_bytes())
+                        .map_err(|e| fail(format!("client certificate: {e}")))?,
+                );
+            }
+            let client = b.build().map_err(|e| fail(e.to_string()))?;
+            let url = format!("{ep}/version");
+            let got = async {
+                let r = client.get(&url).send().await?.error_for_status()?;
+                r.json::<VersionDoc>().await
+            }
+            .await;
+            match got {
+                Ok(doc) => {
+                    return Ok(doc
+                        .etcdcluster
+                        .as_deref()
+                        .and_then(|v| {
+                            MinorVersion::parse(&v.split('.').take(2).collect::<Vec<_>>().join("."))
+                                .ok()
+                        })
+                        .filter(|v| v.major > 0));
+                }
+                Err(e) if e.is_timeout() => {
+                    last = EtcdError::Timeout {
+                        endpoint: ep.to_string(),
+                        timeout: self.timeouts.request,
+                    };
+                }
+                Err(e) => last = fail(e.to_string()),
+            }
+        }
+        Err(last)
     }
 
     async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {

@@ -82,6 +82,21 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
                         .join("\n");
                     f.insert(format!("certificates of {name}"), short_hash(&all));
                 }
+                if !facts.installed.is_empty() || facts.binary.version().is_some() {
+                    let releases: Vec<String> = facts
+                        .installed
+                        .iter()
+                        .map(|(v, sha)| format!("{v}:{}", &sha[..12.min(sha.len())]))
+                        .collect();
+                    f.insert(
+                        format!("binary of {name}"),
+                        format!(
+                            "{} installed={}",
+                            facts.binary.version().map_or("-".into(), |v| v.to_string()),
+                            releases.join(",")
+                        ),
+                    );
+                }
                 for (path, content) in &facts.files {
                     f.insert(
                         format!("file {} of {name}", path.display()),

@@ -59,6 +59,9 @@ pub struct HostFacts {
     /// The CA bundle the running etcd was started with, when recorded (it
     /// builds its trust pool at start; `certs.ca` is the file now).
     pub started_ca: Option<String>,
+    /// Releases etcdplan installed on the host (`<binary>-<version>`), with
+    /// their sha256; read only when the etcdfile sets `binary_source`.
+    pub installed: std::collections::BTreeMap<EtcdVersion, String>,
 }
 
 /// The certificate files etcdplan writes for a member, as found on its host.
@@ -124,6 +127,13 @@ else echo 'data other'; fi\n"
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary ok %s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else echo 'binary missing'; fi\n"
     ));
+    if d.etcd.binary_source.is_some() {
+        // Releases etcdplan installed next to the binary, by version and hash.
+        s.push_str(&format!(
+            "for f in {bin}-[0-9]*; do case \"$f\" in *.etcdplan*) continue;; esac; [ -f \"$f\" ] || continue; \
+printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' -f1)\"; done\n"
+        ));
+    }
     if d.tls.any() {
         let t = m.tls_paths();
         for (i, p) in [&t.ca, &t.server_cert, &t.peer_cert]
@@ -159,6 +169,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
     let mut started_ca = None;
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
+    let mut installed = std::collections::BTreeMap::new();
     for line in out.lines() {
         if let Some(rest) = line.strip_prefix("file\t") {
             let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
@@ -212,6 +223,11 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
                 },
                 None => Binary::Missing,
             });
+        } else if let Some(rest) = line.strip_prefix("release\t") {
+            let (v, sha) = rest.split_once('\t').ok_or("bad release line")?;
+            if let Some(v) = EtcdVersion::parse(v) {
+                installed.insert(v, sha.trim().to_owned());
+            }
         } else if let Some(p) = line.strip_prefix("problem ") {
             problems.push(p.to_owned());
         } else if line == "listen-begin" {
@@ -230,6 +246,7 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
         problems,
         certs,
         started_ca,
+        installed,
     })
 }
 

@@ -134,6 +134,8 @@ impl LiveCluster {
 /// A host as observed.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "lowercase", tag = "state")]
+// One per member and run: boxing the facts would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum HostState {
     /// The host answered the probe.
     Reached(HostFacts),

@@ -19,7 +19,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::{Desired, DesiredMember};
 use crate::diff::{Action, Blocker, Change, Departing, Diff, FileChange, Join, Situation};
-use crate::model::{Endpoint, MemberId, MemberName};
+use crate::model::{Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
 use crate::observe::{HostState, Live};
 
 pub use graph::order;
@@ -55,6 +55,41 @@ pub enum Step {
     IssueCertificates {
         /// The member.
         member: MemberName,
+    },
+    /// Upload an etcd release from this machine to `<binary>-<version>` on the
+    /// member's host: to a temporary file, checked by sha256 and `--version`,
+    /// made executable, then renamed. Disturbs nothing.
+    InstallBinary {
+        /// The member whose host gets it.
+        member: MemberName,
+        /// The release.
+        version: EtcdVersion,
+        /// The local file.
+        source: PathBuf,
+        /// Its sha256, as the plan saw it.
+        sha256: String,
+    },
+    /// Point `binary` on the member's host at `<binary>-<version>` (a symlink
+    /// swapped atomically; a plain file there is kept as `<binary>-<its
+    /// version>`). A running etcd is not disturbed: its next start runs it.
+    UseBinary {
+        /// The member.
+        member: MemberName,
+        /// The release.
+        version: EtcdVersion,
+    },
+    /// Check that the member's etcd reports this version (Status).
+    CheckVersion {
+        /// The member.
+        member: MemberName,
+        /// The version it must run.
+        version: EtcdVersion,
+    },
+    /// Wait until the cluster version (the leader raises it once every member
+    /// runs the new minor version) reaches this one.
+    ClusterVersion {
+        /// The minor version.
+        version: MinorVersion,
     },
     /// Start the member's etcd.
     Start {
@@ -148,6 +183,24 @@ impl Step {
             }
             Self::IssueCertificates { member } => {
                 format!("issue {member}'s server and peer certificates from the CA")
+            }
+            Self::InstallBinary {
+                member,
+                version,
+                sha256,
+                ..
+            } => format!(
+                "upload etcd {version} to {member}'s host (sha256 {})",
+                &sha256[..12.min(sha256.len())]
+            ),
+            Self::UseBinary { member, version } => {
+                format!("point {member}'s binary at etcd {version}")
+            }
+            Self::CheckVersion { member, version } => {
+                format!("check {member} runs etcd {version}")
+            }
+            Self::ClusterVersion { version } => {
+                format!("wait until the cluster version is {version}")
             }
             Self::Start { member } => format!("start {member}"),
             Self::Restart { member } => format!("restart {member}"),
@@ -297,15 +350,50 @@ fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex> {
             member: c.member.clone(),
         })
     });
-    if c.files.is_empty() {
-        return certs;
+    let write = if c.files.is_empty() {
+        certs
+    } else {
+        let write = b.add(Step::WriteFiles {
+            member: c.member.clone(),
+            files: c.files.clone(),
+        });
+        b.edge_opt(certs, write);
+        Some(write)
+    };
+    match c.binary.as_ref().filter(|mv| mv.link) {
+        Some(mv) => {
+            let link = b.add(Step::UseBinary {
+                member: c.member.clone(),
+                version: mv.to,
+            });
+            b.edge_opt(write, link);
+            Some(link)
+        }
+        None => write,
     }
-    let write = b.add(Step::WriteFiles {
-        member: c.member.clone(),
-        files: c.files.clone(),
-    });
-    b.edge_opt(certs, write);
-    Some(write)
+}
+
+/// Uploads of the releases the changes need, one per host and release.
+fn install_steps(d: &Desired, changes: &[Change]) -> Vec<Step> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for c in changes {
+        let Some(r) = c.binary.as_ref().and_then(|mv| mv.install.as_ref()) else {
+            continue;
+        };
+        let Some(m) = d.member(&c.member) else {
+            continue;
+        };
+        if seen.insert((m.address.clone(), r.version)) {
+            out.push(Step::InstallBinary {
+                member: c.member.clone(),
+                version: r.version,
+                source: r.path.clone(),
+                sha256: r.sha256.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// The cluster as the plan goes: who is in it, who is healthy, and the
@@ -429,6 +517,49 @@ fn binary_notes(live: &Live) -> Vec<String> {
         .collect()
 }
 
+/// A member that is down on a newer release than the others run (an upgrade
+/// that stopped at it): while the cluster runs at the older version, the
+/// member can still go back to the release the others run.
+fn rollback_notes(d: &Desired, live: &Live) -> Vec<String> {
+    let Some(c) = &live.cluster else {
+        return Vec::new();
+    };
+    let running: Vec<EtcdVersion> = c
+        .members
+        .iter()
+        .filter_map(|m| m.status.as_ref().ok()?.reported.version)
+        .collect();
+    let (Some(&low), Some(&high)) = (running.iter().min(), running.iter().max()) else {
+        return Vec::new();
+    };
+    c.members
+        .iter()
+        .filter(|m| m.status.is_err())
+        .filter_map(|m| {
+            let facts = live.facts_of(&m.name)?;
+            let on_disk = facts.binary.version()?;
+            if on_disk <= high || matches!(facts.service, crate::service::ServiceState::Running(_)) {
+                return None;
+            }
+            let kept = if facts.installed.contains_key(&low) {
+                format!(
+                    " (etcd {low} is kept on its host at {})",
+                    d.etcd.installed_path(low).display()
+                )
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{} is down, and the binary on its host is etcd {on_disk}, while the running members run {low}{}: the cluster still runs at {}, so {} can go back to {low}: set [cluster] version = \"{low}\"{kept} and apply; or fix what stops it on {on_disk} (its log: `etcdplan status`) and apply again to retry",
+                m.name,
+                if high == low { String::new() } else { format!("–{high}") },
+                low.minor(),
+                m.name,
+            ))
+        })
+        .collect()
+}
+
 /// Builds the plan from a diff and the live state it came from.
 pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
     build_with(d, live, diff, &Options::default())
@@ -436,7 +567,7 @@ pub fn build(d: &Desired, live: &Live, diff: Diff) -> Plan {
 
 /// Builds the plan with operator options.
 pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan {
-    let mut notes = Vec::new();
+    let mut notes = diff.notes;
     let mut deferred = Vec::new();
     let mut blockers = diff.blockers;
     let mut changes = diff.changes;
@@ -447,6 +578,11 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
             // Without a quorum nothing can be disturbed; members must all start
             // before any of them can become healthy, so the gate comes last.
             let mut last_start = None;
+            for s in install_steps(d, &changes) {
+                let n = b.add(s);
+                b.edge_opt(last_start, n);
+                last_start = Some(n);
+            }
             let mut started = Vec::new();
             for c in &changes {
                 let write = write_step(&mut b, c);
@@ -502,7 +638,10 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
                 sim: Sim::from_live(d, live),
                 prev: None,
                 notes: &mut notes,
-                snapshot: membership,
+                snapshot: membership
+                    || changes
+                        .iter()
+                        .any(|c| c.phase.is_some() && c.binary.is_some()),
             };
             let (planned, later) = r.plan(changes, &mut blockers);
             changes = planned;
@@ -511,6 +650,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     }
 
     notes.extend(binary_notes(live));
+    notes.extend(rollback_notes(d, live));
     let (steps, edges) = b.finish();
     // A member changed in several phases counts once.
     let count =
@@ -595,6 +735,11 @@ impl Running<'_> {
             });
         }
 
+        // Releases uploaded before anything else: a bad upload stops the apply
+        // before any member is touched.
+        for s in install_steps(self.d, &changes) {
+            self.then(s);
+        }
         if self.snapshot {
             self.then(Step::Snapshot {
                 dir: self.opts.snapshot_dir.clone(),
@@ -676,7 +821,13 @@ impl Running<'_> {
             for c in updates {
                 self.update(c, &mut planned);
             }
+            let before = deferred.len();
             self.restarts(restarts, &mut planned, &mut deferred);
+            if deferred.len() == before
+                && let Some(version) = crate::diff::pass_minor(&changes, p)
+            {
+                self.then(Step::ClusterVersion { version });
+            }
         }
         (planned, deferred)
     }
@@ -822,6 +973,12 @@ impl Running<'_> {
                 member: m.name.clone(),
                 files,
             });
+            if let Some(mv) = c.binary.as_ref().filter(|mv| mv.link) {
+                self.then(Step::UseBinary {
+                    member: m.name.clone(),
+                    version: mv.to,
+                });
+            }
             self.then(Step::Start {
                 member: m.name.clone(),
             });
@@ -913,6 +1070,12 @@ impl Running<'_> {
             self.then(Step::WaitHealthy {
                 members: vec![c.member.clone()],
             });
+            if let Some(mv) = &c.binary {
+                self.then(Step::CheckVersion {
+                    member: c.member.clone(),
+                    version: mv.to,
+                });
+            }
             if first_restarted.is_none() {
                 first_restarted = self
                     .sim

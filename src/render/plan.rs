@@ -169,6 +169,9 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             style.bold(&format!("{:<width$}", c.member.as_str())),
             c.reason
         );
+        if let Some(mv) = &c.binary {
+            let _ = writeln!(out, "      {}", binary_line(mv, d));
+        }
         // The same hunks for several members (a rolling change) are shown once.
         let bodies: Vec<String> = c
             .files
@@ -230,13 +233,38 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
     out
 }
 
+/// What a member's (re)start does to its binary, in one line.
+fn binary_line(mv: &crate::diff::BinaryMove, d: &Desired) -> String {
+    let from = mv.from.map_or("?".into(), |v| v.to_string());
+    let mut line = format!("binary: etcd {from} → {}", mv.to);
+    if mv.link {
+        let _ = write!(
+            line,
+            "; {} → {}",
+            d.etcd.binary.display(),
+            d.etcd.installed_path(mv.to).display()
+        );
+    } else {
+        let _ = write!(line, " (the binary on its host)");
+    }
+    if let Some(r) = &mv.install {
+        let _ = write!(
+            line,
+            ", uploaded from {} (sha256 {})",
+            r.path.display(),
+            &r.sha256[..12.min(r.sha256.len())]
+        );
+    }
+    line
+}
+
 /// The plan as a stable JSON document (`format_version` bumps on breaking change).
 pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
     let changes: Vec<serde_json::Value> = plan
         .changes
         .iter()
         .map(|c| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "member": c.member,
                 "action": c.action,
                 "reason": c.reason,
@@ -251,7 +279,25 @@ pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
                     "exists": f.before.is_some(),
                     "diff": unified_diff(f, Style::PLAIN, ""),
                 })).collect::<Vec<_>>(),
-            })
+            });
+            // Only on version changes, so other plans keep their shape.
+            if let (Some(mv), Some(obj)) = (&c.binary, v.as_object_mut()) {
+                obj.insert(
+                    "binary".into(),
+                    serde_json::json!({
+                        "from": mv.from.map(|x| x.to_string()),
+                        "to": mv.to.to_string(),
+                        "pass": mv.pass.0,
+                        "passes": mv.pass.1,
+                        "path": mv.link.then(|| d.etcd.installed_path(mv.to)),
+                        "upload": mv.install.as_ref().map(|r| serde_json::json!({
+                            "source": r.path,
+                            "sha256": r.sha256,
+                        })),
+                    }),
+                );
+            }
+            v
         })
         .collect();
     let steps: Vec<serde_json::Value> = plan

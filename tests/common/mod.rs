@@ -111,6 +111,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         problems: Vec::new(),
         certs: spec.certs.clone(),
         started_ca: None,
+        installed: std::collections::BTreeMap::new(),
     }
 }
 

@@ -1,0 +1,198 @@
+//! Version steps: upload a release to a host, point a member's binary at it,
+//! and check what the members and the cluster then run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::{Context, StepError, member, run_checked};
+use crate::io::{Host, Script, shell_quote};
+use crate::model::{EtcdVersion, MemberName, MinorVersion};
+
+/// How long an upload of a release (tens of MB) may take.
+const UPLOAD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Uploads `source` to `<binary>-<version>` on the member's host, unless the
+/// host has it with that sha256 already; checked there by sha256 and
+/// `--version` before it is renamed into place.
+pub(super) async fn install(
+    ctx: &Context<'_>,
+    name: &MemberName,
+    version: EtcdVersion,
+    source: &Path,
+    sha256: &str,
+) -> Result<Option<String>, StepError> {
+    let (_, host) = member(ctx, name)?;
+    let refused = |why: String| StepError::Refused {
+        what: format!("upload etcd {version}"),
+        why,
+    };
+    let dst = ctx.desired.etcd.installed_path(version);
+    let q = shell_quote(&dst.display().to_string());
+    let there = run_checked(
+        host.as_ref(),
+        &Script::new(
+            format!("hash {}", dst.display()),
+            format!("if [ -f {q} ]; then sha256sum < {q} | cut -d' ' -f1; fi\n"),
+        ),
+    )
+    .await?;
+    if there.trim() == sha256 {
+        return Ok(Some(format!(
+            "{} already has etcd {version} at {}",
+            host.label(),
+            dst.display()
+        )));
+    }
+    // The file must still be the one the plan saw.
+    let now = crate::io::release::sha256_file(source).map_err(|e| refused(e.to_string()))?;
+    if now != sha256 {
+        return Err(refused(format!(
+            "{} changed since the plan was made (sha256 {} now, {} then)",
+            source.display(),
+            &now[..12],
+            &sha256[..12.min(sha256.len())]
+        )));
+    }
+    let bytes = tokio::fs::read(source)
+        .await
+        .map_err(|e| refused(format!("cannot read {}: {e}", source.display())))?;
+    let size = bytes.len();
+    let script = format!(
+        "set -e\ndst={q}\ntmp=\"$dst.etcdplan-tmp.$$\"\nmkdir -p \"$(dirname \"$dst\")\"\n\
+trap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n\
+got=$(sha256sum < \"$tmp\" | cut -d' ' -f1)\n\
+if [ \"$got\" != {sha} ]; then echo \"the upload arrived with sha256 $got\" >&2; exit 3; fi\n\
+chmod 0755 \"$tmp\"\n\
+v=$(timeout 10 \"$tmp\" --version 2>&1 | sed -n 's/^etcd Version: //p' | head -n 1)\n\
+if [ \"$v\" != {ver} ]; then echo \"the uploaded binary says it is etcd '$v'\" >&2; exit 4; fi\n\
+mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
+        sha = shell_quote(sha256),
+        ver = shell_quote(&version.to_string()),
+    );
+    let t = Instant::now();
+    run_checked(
+        host.as_ref(),
+        &Script::new(
+            format!("upload etcd {version} to {}", dst.display()),
+            script,
+        )
+        .stdin(bytes)
+        .timeout(UPLOAD_DEADLINE),
+    )
+    .await?;
+    Ok(Some(format!(
+        "{:.1} MB to {}:{} in {:.1}s, sha256 checked",
+        size as f64 / 1e6,
+        host.label(),
+        dst.display(),
+        t.elapsed().as_secs_f64()
+    )))
+}
+
+/// Points `binary` at `<binary>-<version>`: a symlink swapped with a rename.
+/// A plain file found at `binary` is kept as `<binary>-<its version>`, so the
+/// release it was stays there for a rollback.
+pub(super) async fn use_release(
+    ctx: &Context<'_>,
+    name: &MemberName,
+    version: EtcdVersion,
+) -> Result<Option<String>, StepError> {
+    let (_, host) = member(ctx, name)?;
+    let bin = &ctx.desired.etcd.binary;
+    let dst = ctx.desired.etcd.installed_path(version);
+    let script = format!(
+        "set -e\nbin={b}\ndst={d}\n\
+[ -x \"$dst\" ] || {{ echo \"$dst is not there\" >&2; exit 3; }}\n\
+if [ -f \"$bin\" ] && [ ! -L \"$bin\" ]; then\n\
+  v=$(timeout 10 \"$bin\" --version 2>/dev/null | sed -n 's/^etcd Version: //p' | head -n 1)\n\
+  if [ -n \"$v\" ] && [ ! -e \"$bin-$v\" ]; then cp -p \"$bin\" \"$bin-$v\"; fi\n\
+fi\n\
+mkdir -p \"$(dirname \"$bin\")\"\n\
+ln -sfn \"$dst\" \"$bin.etcdplan-new\"\nmv -Tf \"$bin.etcdplan-new\" \"$bin\"\n",
+        b = shell_quote(&bin.display().to_string()),
+        d = shell_quote(&dst.display().to_string()),
+    );
+    run(
+        host.as_ref(),
+        format!("point {} at etcd {version}", bin.display()),
+        script,
+    )
+    .await?;
+    Ok(Some(format!("{} → {}", bin.display(), dst.display())))
+}
+
+async fn run(host: &dyn Host, what: String, script: String) -> Result<String, StepError> {
+    run_checked(host, &Script::new(what, script)).await
+}
+
+/// Polls the member's Status until it reports `version`.
+pub(super) async fn check_version(
+    ctx: &Context<'_>,
+    name: &MemberName,
+    version: EtcdVersion,
+) -> Result<Option<String>, StepError> {
+    let (m, _) = member(ctx, name)?;
+    let ep = m.client_url(&ctx.desired.tls);
+    let start = Instant::now();
+    loop {
+        let last = match ctx.etcd.status(&ep).await {
+            Ok(s) if s.version == Some(version) => {
+                return Ok(Some(format!("{name} runs etcd {version}")));
+            }
+            Ok(s) => format!(
+                "it reports {}",
+                s.version.map_or("no version".into(), |v| v.to_string())
+            ),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() >= ctx.deadlines.gate {
+            return Err(StepError::Refused {
+                what: format!("check {name} runs etcd {version}"),
+                why: last,
+            });
+        }
+        tokio::time::sleep(ctx.deadlines.poll).await;
+    }
+}
+
+/// Polls until a member reports the cluster version `want` (the leader
+/// raises it every few seconds once every member runs the new version).
+pub(super) async fn cluster_version(
+    ctx: &Context<'_>,
+    want: MinorVersion,
+) -> Result<Option<String>, StepError> {
+    let start = Instant::now();
+    loop {
+        let mut last = "no member answered".to_owned();
+        for ep in ctx.endpoints() {
+            match ctx.etcd.cluster_version(&ep).await {
+                Ok(Some(v)) if v == want => {
+                    return Ok(Some(format!(
+                        "cluster version {v} after {:.1}s",
+                        start.elapsed().as_secs_f64()
+                    )));
+                }
+                Ok(v) => {
+                    last = format!(
+                        "the cluster version is {}",
+                        v.map_or("not decided".into(), |v| v.to_string())
+                    );
+                    break;
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        if start.elapsed() >= ctx.deadlines.gate {
+            return Err(StepError::Refused {
+                what: format!("wait until the cluster version is {want}"),
+                why: last,
+            });
+        }
+        tokio::time::sleep(
+            ctx.deadlines
+                .poll
+                .max(std::time::Duration::from_millis(500)),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,397 @@
+//! Version changes against described live states: which passes, in which
+//! order, what is uploaded, and what is refused. Pure: no etcd, no hosts.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{HostSpec, cluster, desired_from, live, text_with};
+use etcdplan::config::{Desired, Release};
+use etcdplan::diff::{self, Action};
+use etcdplan::model::{EtcdVersion, VersionSpec};
+use etcdplan::observe::{Binary, HostState, Live};
+use etcdplan::plan::{self, Plan, Step};
+use etcdplan::render::{self, Style};
+
+fn v(s: &str) -> EtcdVersion {
+    EtcdVersion::parse(s).unwrap_or_else(|| panic!("bad version {s}"))
+}
+
+fn release(s: &str) -> Release {
+    Release {
+        path: PathBuf::from(format!("/srv/releases/etcd-v{s}-linux-amd64/etcd")),
+        version: v(s),
+        sha256: format!("{:0>64}", s.replace('.', "")),
+    }
+}
+
+/// Three members wanting `version`, with `binary_source` holding `releases`
+/// (none: no binary_source).
+fn wanting(version: &str, releases: &[&str]) -> Desired {
+    let source = if releases.is_empty() {
+        String::new()
+    } else {
+        "binary = \"/usr/local/bin/etcd\"\nbinary_source = \"/srv/releases\"\n".to_owned()
+    };
+    let text = text_with(3, &source).replacen(
+        "name = \"main\"\n",
+        &format!("name = \"main\"\nversion = \"{version}\"\n"),
+        1,
+    );
+    let mut d = desired_from(&text);
+    if let Some(src) = &mut d.etcd.binary_source {
+        src.releases = releases.iter().map(|r| release(r)).collect();
+        src.releases.sort_by_key(|r| std::cmp::Reverse(r.version));
+    }
+    d
+}
+
+/// A healthy cluster whose members run `running` (the binary on each host is
+/// the same release), led by member `leader`.
+fn running(d: &Desired, running: &[&str], leader: usize) -> Live {
+    let specs: Vec<HostSpec> = running
+        .iter()
+        .map(|r| HostSpec {
+            binary: Binary::Found {
+                version: Some(v(r)),
+            },
+            ..HostSpec::running_from(d)
+        })
+        .collect();
+    let mut c = cluster(d, &[true; 3], leader);
+    for (m, r) in c.members.iter_mut().zip(running) {
+        if let Ok(s) = &mut m.status {
+            s.reported.version = Some(v(r));
+        }
+    }
+    live(d, &specs, Some(c))
+}
+
+fn plan_with(d: &Desired, l: &Live, allow_downgrade: bool) -> Plan {
+    plan::build(d, l, diff::diff_with(d, l, allow_downgrade))
+}
+
+fn kinds(p: &Plan) -> Vec<String> {
+    p.steps.iter().map(Step::describe).collect()
+}
+
+fn blocked(p: &Plan, needle: &str) {
+    assert!(
+        p.blockers.iter().any(|b| b.message.contains(needle)),
+        "no blocker with {needle:?}: {:#?}",
+        p.blockers
+    );
+    assert!(p.steps.is_empty() || p.cannot_apply().is_some());
+}
+
+#[test]
+fn a_minor_upgrade_uploads_then_rolls_followers_first_and_checks_the_cluster_version() {
+    let d = wanting("3.5.16", &["3.5.16"]);
+    let l = running(&d, &["3.4.23"; 3], 0);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    // Uploads first (one per host), then the snapshot, before any restart.
+    let first_restart = steps.iter().position(|s| s.starts_with("restart"));
+    let snapshot = steps.iter().position(|s| s.starts_with("take a snapshot"));
+    let uploads: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.starts_with("upload etcd 3.5.16"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(uploads.len(), 3, "{steps:#?}");
+    assert!(uploads.iter().all(|&u| Some(u) < snapshot), "{steps:#?}");
+    assert!(snapshot < first_restart, "{steps:#?}");
+    // Followers first, the leader (etcd-1) last after a move; each restart is
+    // preceded by the binary switch and followed by a gate and a version check.
+    let restarts: Vec<&String> = steps.iter().filter(|s| s.starts_with("restart")).collect();
+    assert_eq!(
+        restarts,
+        ["restart etcd-2", "restart etcd-3", "restart etcd-1"]
+    );
+    for name in ["etcd-1", "etcd-2", "etcd-3"] {
+        let r = steps
+            .iter()
+            .position(|s| *s == format!("restart {name}"))
+            .unwrap_or_default();
+        // The switch comes after the previous member's check (a running etcd
+        // is not disturbed by it; the leader's may come before its move).
+        let link = steps
+            .iter()
+            .position(|s| *s == format!("point {name}'s binary at etcd 3.5.16"))
+            .unwrap_or_default();
+        assert!(
+            link < r && steps[link..r].iter().all(|s| !s.starts_with("restart")),
+            "{steps:#?}"
+        );
+        assert_eq!(steps[r + 1], format!("wait until {name} healthy"));
+        assert_eq!(steps[r + 2], format!("check {name} runs etcd 3.5.16"));
+    }
+    assert!(steps.iter().any(|s| s.starts_with("move leader etcd-1")));
+    assert_eq!(
+        steps.last().map(String::as_str),
+        Some("wait until the cluster version is 3.5")
+    );
+    insta::assert_snapshot!(
+        "upgrade-3.4-3.5-human",
+        render::plan_human(&p, &d, "etcdfile.toml", Style::PLAIN)
+    );
+    insta::assert_snapshot!(
+        "upgrade-3.4-3.5-json",
+        serde_json::to_string_pretty(&render::plan_json(&p, &d)).unwrap_or_default()
+    );
+}
+
+#[test]
+fn two_minor_versions_are_two_passes_each_finished_before_the_next() {
+    let d = wanting("3.6", &["3.6.5", "3.5.26", "3.5.16"]);
+    let l = running(&d, &["3.4.23"; 3], 2);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    // Pass 1 goes to 3.5.26 (the floor before 3.6), not the newer-looking 3.5.16.
+    let checks: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.starts_with("check ") || s.starts_with("wait until the cluster"))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "check etcd-1 runs etcd 3.5.26",
+            "check etcd-2 runs etcd 3.5.26",
+            "check etcd-3 runs etcd 3.5.26",
+            "wait until the cluster version is 3.5",
+            "check etcd-1 runs etcd 3.6.5",
+            "check etcd-2 runs etcd 3.6.5",
+            "check etcd-3 runs etcd 3.6.5",
+            "wait until the cluster version is 3.6",
+        ]
+    );
+    // Both releases are uploaded up front; 3.5.16 is not (it is never run).
+    assert_eq!(
+        steps.iter().filter(|s| s.starts_with("upload")).count(),
+        6,
+        "{steps:#?}"
+    );
+    assert!(!steps.iter().any(|s| s.contains("3.5.16")));
+    let passes: Vec<(usize, usize)> = p
+        .changes
+        .iter()
+        .filter_map(|c| c.binary.as_ref().map(|b| b.pass))
+        .collect();
+    assert_eq!(passes, [(1, 2), (1, 2), (1, 2), (2, 2), (2, 2), (2, 2)]);
+    // The 3.5 → 3.6 notes reach the operator.
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.starts_with("onto 3.6: 3.6 no longer serves clients on peer URLs")),
+        "{:#?}",
+        p.notes
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.starts_with("onto 3.5: 3.4 → 3.5 is not supported")),
+        "{:#?}",
+        p.notes
+    );
+}
+
+#[test]
+fn a_pass_without_its_release_is_refused_before_anything_runs() {
+    let d = wanting("3.6", &["3.6.5"]);
+    let l = running(&d, &["3.4.23"; 3], 0);
+    let p = plan_with(&d, &l, false);
+    blocked(&p, "passes through etcd 3.5 (3.5.26 or later)");
+}
+
+#[test]
+fn a_half_done_upgrade_restarts_only_the_members_left() {
+    let d = wanting("3.5.16", &["3.5.16"]);
+    let mut l = running(&d, &["3.5.16", "3.4.23", "3.4.23"], 0);
+    // etcd-1 was upgraded by the earlier apply: its host has the release.
+    if let Some(HostState::Reached(f)) = l.hosts.values_mut().next() {
+        f.installed.insert(v("3.5.16"), release("3.5.16").sha256);
+    }
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    let restarts: Vec<&String> = steps.iter().filter(|s| s.starts_with("restart")).collect();
+    assert_eq!(restarts, ["restart etcd-2", "restart etcd-3"]);
+    // Only the two hosts without it get the upload.
+    let uploads: Vec<&String> = steps.iter().filter(|s| s.starts_with("upload")).collect();
+    assert_eq!(uploads.len(), 2, "{steps:#?}");
+    assert!(!uploads.iter().any(|s| s.contains("etcd-1's")));
+}
+
+#[test]
+fn an_upgraded_cluster_plans_nothing() {
+    let d = wanting("3.5", &["3.5.16"]);
+    let mut l = running(&d, &["3.5.16"; 3], 0);
+    for h in l.hosts.values_mut() {
+        if let HostState::Reached(f) = h {
+            f.installed.insert(v("3.5.16"), release("3.5.16").sha256);
+        }
+    }
+    let p = plan_with(&d, &l, false);
+    assert!(p.is_empty(), "{:#?}", kinds(&p));
+}
+
+#[test]
+fn without_binary_source_a_binary_already_on_the_hosts_is_rolled_onto() {
+    // The operator upgraded the package: 3.5.16 is on disk, 3.4.23 runs.
+    let d = wanting("3.5", &[]);
+    let mut l = running(&d, &["3.4.23"; 3], 1);
+    for h in l.hosts.values_mut() {
+        if let HostState::Reached(f) = h {
+            f.binary = Binary::Found {
+                version: Some(v("3.5.16")),
+            };
+        }
+    }
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.starts_with("upload") || s.starts_with("point"))
+    );
+    assert_eq!(
+        steps.iter().filter(|s| s.starts_with("check ")).count(),
+        3,
+        "{steps:#?}"
+    );
+    // And without it on disk, the member that lacks it is named.
+    let l = running(&d, &["3.4.23"; 3], 1);
+    let p = plan_with(&d, &l, false);
+    blocked(&p, "etcd-1 needs etcd 3.5 (3.5.3 or later)");
+}
+
+#[test]
+fn refused_version_changes_say_why_and_plan_nothing() {
+    // Two minor versions at once is fine as passes, but a downgrade is not
+    // without the flag, and a 3.5 → 3.4 downgrade needs 3.4.32+.
+    let d = wanting("3.4.23", &["3.4.23"]);
+    let l = running(&d, &["3.5.16"; 3], 0);
+    blocked(&plan_with(&d, &l, false), "a downgrade");
+    blocked(&plan_with(&d, &l, true), "3.4.32 or later");
+    // The data-inconsistency releases.
+    let d = wanting("3.5.1", &["3.5.1"]);
+    let l = running(&d, &["3.4.23"; 3], 0);
+    blocked(&plan_with(&d, &l, false), "inconsistent");
+    // Too old a 3.5 before 3.6.
+    let d = wanting("3.6", &["3.6.5"]);
+    let l = running(&d, &["3.5.16"; 3], 0);
+    blocked(&plan_with(&d, &l, false), "3.5.26");
+}
+
+#[test]
+fn an_allowed_downgrade_rolls_onto_the_older_release() {
+    let d = wanting("3.4.33", &["3.4.33"]);
+    let l = running(&d, &["3.5.16"; 3], 0);
+    let p = plan_with(&d, &l, true);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.starts_with("check ") && s.ends_with("3.4.33"))
+            .count(),
+        3
+    );
+    assert_eq!(
+        steps.last().map(String::as_str),
+        Some("wait until the cluster version is 3.4")
+    );
+}
+
+#[test]
+fn a_version_change_waits_for_a_healthy_cluster() {
+    let d = wanting("3.5.16", &["3.5.16"]);
+    let mut l = running(&d, &["3.4.23"; 3], 0);
+    if let Some(c) = &mut l.cluster {
+        c.members[2].status = Err("connection refused".into());
+    }
+    let p = plan_with(&d, &l, false);
+    blocked(&p, "starts only from a healthy cluster");
+}
+
+/// A member that failed to come back on the new binary: the next plan retries
+/// its start and says how to roll it back; with the old version in the file,
+/// its binary is pointed back at the old release kept on its host.
+#[test]
+fn a_member_down_on_the_new_binary_can_be_rolled_back() {
+    let d = wanting("3.5.16", &["3.5.16"]);
+    let mut l = running(&d, &["3.4.23"; 3], 0);
+    let mark_down = |l: &mut Live| {
+        if let Some(c) = &mut l.cluster {
+            c.members[1].status = Err("connection refused".into());
+        }
+        if let Some(HostState::Reached(f)) = l.hosts.values_mut().nth(1) {
+            f.service = etcdplan::service::ServiceState::Stopped;
+            f.binary = Binary::Found {
+                version: Some(v("3.5.16")),
+            };
+            f.installed.insert(v("3.5.16"), release("3.5.16").sha256);
+            f.installed.insert(v("3.4.23"), "kept".into());
+        }
+    };
+    mark_down(&mut l);
+    let p = plan_with(&d, &l, false);
+    let note = p
+        .notes
+        .iter()
+        .find(|n| n.contains("etcd-2 is down"))
+        .unwrap_or_else(|| panic!("no rollback note: {:#?}", p.notes));
+    assert!(note.contains("version = \"3.4.23\""), "{note}");
+    assert!(note.contains("/usr/local/bin/etcd-3.4.23"), "{note}");
+    // The start is a retry on 3.5.16; no other member is touched.
+    assert!(
+        p.changes.iter().all(|c| c.member.as_str() == "etcd-2"),
+        "{:#?}",
+        p.changes
+    );
+    assert_eq!(p.changes[0].action, Action::Start);
+
+    // Rolled back in the file: etcd-2 goes back to 3.4.23, nothing uploaded.
+    let mut d = wanting("3.4.23", &["3.4.23"]);
+    if let Some(src) = &mut d.etcd.binary_source {
+        src.releases[0].sha256 = "kept".into();
+    }
+    let mut l = running(&d, &["3.4.23"; 3], 0);
+    mark_down(&mut l);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    assert_eq!(
+        kinds(&p),
+        [
+            "point etcd-2's binary at etcd 3.4.23",
+            "start etcd-2",
+            "wait until etcd-2 healthy"
+        ]
+    );
+}
+
+#[test]
+fn a_new_cluster_gets_the_release_before_it_starts() {
+    let d = wanting("3.4.23", &["3.4.23"]);
+    let specs = vec![HostSpec::empty(); 3];
+    let l = live(&d, &specs, None);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    for name in ["etcd-1", "etcd-2", "etcd-3"] {
+        let up = steps.iter().position(|s| {
+            *s == format!("upload etcd 3.4.23 to {name}'s host (sha256 000000000000)")
+        });
+        let link = steps
+            .iter()
+            .position(|s| *s == format!("point {name}'s binary at etcd 3.4.23"));
+        let start = steps.iter().position(|s| *s == format!("start {name}"));
+        assert!(up.is_some() && up < link && link < start, "{steps:#?}");
+    }
+    // The version spec is what [cluster] version says.
+    assert_eq!(d.version, VersionSpec::parse("3.4.23").ok());
+}
