@@ -529,7 +529,8 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
             help: help.to_owned(),
         });
     }
-    if facts.binary == Binary::Missing {
+    // With binary_source, etcdplan puts the binary there itself.
+    if facts.binary == Binary::Missing && d.etcd.binary_source.is_none() {
         blockers.push(Blocker {
             member: Some(m.name.clone()),
             message: format!(
@@ -539,7 +540,7 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
                 m.address
             ),
             help:
-                "install etcd there (Debian: apt-get install etcd-server) or set `binary` in [etcd]"
+                "install etcd there (Debian: apt-get install etcd-server), set `binary` in [etcd], or set `binary_source` in [etcd] for etcdplan to upload it"
                     .into(),
         });
     }

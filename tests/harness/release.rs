@@ -1,0 +1,192 @@
+//! A released etcd for tests that need a version other than the system's:
+//! etcd 3.5.16 fetched from Debian trixie with a throw-away apt state (the
+//! system's apt sources are never touched) and unpacked, not installed, under
+//! `<target>/etcd-releases/3.5.16/`. Test processes share the unpacked copy;
+//! a lock file makes concurrent first calls download it only once.
+
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const VERSION: &str = "3.5.16";
+const DEBIAN_VERSION: &str = "3.5.16-4";
+
+/// The unpacked etcd 3.5.16 release: the folder holding `usr/bin/etcd`,
+/// `usr/bin/etcdctl` and `usr/bin/etcdutl`. Downloaded on first use, then
+/// reused by every later call and test binary.
+pub fn etcd_3_5_16() -> Result<PathBuf, String> {
+    let releases = target_dir().join("etcd-releases");
+    fs::create_dir_all(&releases).map_err(|e| format!("create {}: {e}", releases.display()))?;
+    let dir = releases.join(VERSION);
+    let lock_path = releases.join(format!("{VERSION}.lock"));
+    let lock =
+        File::create(&lock_path).map_err(|e| format!("open {}: {e}", lock_path.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(format!("lock {}: {e}", lock_path.display())),
+        }
+    }
+    // The lock is released when `lock` is dropped, on every return below.
+    if dir.exists() {
+        if check_version(&dir).is_ok() {
+            return Ok(dir);
+        }
+        fs::remove_dir_all(&dir).map_err(|e| format!("remove broken {}: {e}", dir.display()))?;
+    }
+    let work = releases.join(format!("{VERSION}.work-{}", std::process::id()));
+    let result = fetch(&work).and_then(|root| {
+        check_version(&root)?;
+        fs::rename(&root, &dir)
+            .map_err(|e| format!("rename {} to {}: {e}", root.display(), dir.display()))
+    });
+    let _ = fs::remove_dir_all(&work);
+    result.map(|()| dir)
+}
+
+/// [`etcd_3_5_16`], or `None` with a loud "skipping" note when it cannot be
+/// had; under `CI=true` that is a panic, since a skipped test is a failure.
+pub fn etcd_3_5_16_or_skip() -> Option<PathBuf> {
+    match etcd_3_5_16() {
+        Ok(dir) => Some(dir),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("etcd {VERSION} release unavailable: {e} (CI=true: a skipped test is a failure)")
+        }
+        Err(e) => {
+            eprintln!("skipping: etcd {VERSION} release unavailable: {e}");
+            None
+        }
+    }
+}
+
+/// `CARGO_TARGET_DIR` if set, else this package's `target/`.
+fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => manifest.join(t),
+        None => manifest.join("target"),
+    }
+}
+
+/// Downloads the server and client packages into `work` and unpacks them into
+/// `work/root`, which is returned.
+fn fetch(work: &Path) -> Result<PathBuf, String> {
+    let _ = fs::remove_dir_all(work);
+    for sub in ["lists/partial", "cache/archives/partial", "root"] {
+        let p = work.join(sub);
+        fs::create_dir_all(&p).map_err(|e| format!("create {}: {e}", p.display()))?;
+    }
+    let sources = work.join("sources.list");
+    fs::write(&sources, format!("deb {} trixie main\n", mirror()))
+        .map_err(|e| format!("write {}: {e}", sources.display()))?;
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("timeout");
+        c.arg("120").arg("apt-get").current_dir(work);
+        for (k, v) in [
+            ("Dir::Etc::sourcelist", sources.display().to_string()),
+            ("Dir::Etc::sourceparts", "/nonexistent".into()),
+            (
+                "Dir::State::Lists",
+                work.join("lists").display().to_string(),
+            ),
+            ("Dir::Cache", work.join("cache").display().to_string()),
+            ("Dir::State::status", "/var/lib/dpkg/status".into()),
+            ("APT::Sandbox::User", "root".into()),
+        ] {
+            c.arg("-o").arg(format!("{k}={v}"));
+        }
+        c.args(args);
+        c
+    };
+    run(&mut apt(&["update"]))?;
+    let server = format!("etcd-server={DEBIAN_VERSION}");
+    let client = format!("etcd-client={DEBIAN_VERSION}");
+    run(&mut apt(&["download", &server, &client]))?;
+    let root = work.join("root");
+    let entries = fs::read_dir(work).map_err(|e| format!("read {}: {e}", work.display()))?;
+    let mut debs = 0;
+    for entry in entries.flatten() {
+        let deb = entry.path();
+        if deb.extension().is_some_and(|x| x == "deb") {
+            run(Command::new("timeout")
+                .arg("60")
+                .arg("dpkg-deb")
+                .arg("-x")
+                .arg(&deb)
+                .arg(&root))?;
+            debs += 1;
+        }
+    }
+    if debs != 2 {
+        return Err(format!(
+            "apt-get download left {debs} .deb files in {}, expected 2",
+            work.display()
+        ));
+    }
+    Ok(root)
+}
+
+/// The mirror of the system's bookworm sources (deb822), else deb.debian.org.
+fn mirror() -> String {
+    let text = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_owned())
+            })
+        };
+        let bookworm =
+            field("Suites").is_some_and(|s| s.split_whitespace().any(|s| s == "bookworm"));
+        if bookworm
+            && let Some(uris) = field("URIs")
+            && let Some(uri) = uris.split_whitespace().next()
+        {
+            return uri.to_owned();
+        }
+    }
+    "http://deb.debian.org/debian".into()
+}
+
+/// Whether `root/usr/bin/etcd --version` reports [`VERSION`].
+fn check_version(root: &Path) -> Result<(), String> {
+    let etcd = root.join("usr/bin/etcd");
+    let out = run(Command::new("timeout")
+        .arg("10")
+        .arg(&etcd)
+        .arg("--version"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout
+        .lines()
+        .any(|l| l.trim() == format!("etcd Version: {VERSION}"))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} --version printed {stdout:?}, expected {VERSION}",
+            etcd.display()
+        ))
+    }
+}
+
+/// Runs `cmd` (already bounded by `timeout`); a failure names the command
+/// and carries the tail of its stderr.
+fn run(cmd: &mut Command) -> Result<Output, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(out);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    let why = match out.status.code() {
+        Some(124) => "timed out".to_owned(),
+        _ => out.status.to_string(),
+    };
+    Err(format!("{cmd:?} failed ({why}):\n{tail}"))
+}
