@@ -375,7 +375,11 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     }
     // Members that start get the release the etcdfile asks for.
     for c in &mut changes {
-        if c.binary.is_some() || matches!(c.action, Action::Remove | Action::Update) {
+        let starts = matches!(
+            c.action,
+            Action::Create | Action::Start | Action::Add | Action::Replace
+        );
+        if !starts || c.binary.is_some() {
             continue;
         }
         let Some(m) = d.member(&c.member) else {
@@ -384,13 +388,6 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
             continue;
         };
-        let starts = matches!(
-            c.action,
-            Action::Create | Action::Start | Action::Add | Action::Replace
-        );
-        if !starts {
-            continue;
-        }
         match rollout::for_start(d, m, facts) {
             Ok(mv) => c.binary = mv,
             Err(b) => blockers.push(b),

@@ -38,16 +38,12 @@ pub(super) fn phases(
     let Some(want) = d.version else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let running: Vec<EtcdVersion> = c
-        .members
-        .iter()
-        .filter_map(|lm| lm.status.as_ref().ok()?.reported.version)
-        .collect();
-    let passes = upgrade::route(&running, want, allow_downgrade).map_err(|r| Blocker {
-        member: None,
-        message: format!("[cluster] version = \"{want}\": {r}"),
-        help: r.help().to_owned(),
-    })?;
+    let passes =
+        upgrade::route(&c.running_versions(), want, allow_downgrade).map_err(|r| Blocker {
+            member: None,
+            message: format!("[cluster] version = \"{want}\": {r}"),
+            help: r.help().to_owned(),
+        })?;
     if passes.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -61,10 +57,7 @@ pub(super) fn phases(
     let n = passes.len();
     let mut changes = Vec::new();
     // What each member runs, as the passes planned so far leave it.
-    let mut now: Vec<Option<EtcdVersion>> = members
-        .iter()
-        .map(|s| s.lm.status.as_ref().ok().and_then(|st| st.reported.version))
-        .collect();
+    let mut now: Vec<Option<EtcdVersion>> = members.iter().map(|s| s.lm.version()).collect();
     for (i, pass) in passes.iter().enumerate() {
         for (k, s) in members.iter().enumerate() {
             let target = release_for(d, s.m, s.facts, pass)?;
@@ -164,16 +157,27 @@ fn release_for(
             version: v,
             release: None,
         }),
-        on_disk => Err(Blocker {
-            member: Some(m.name.clone()),
-            message: format!(
-                "{} needs {wanted}, but {} on its host is {}",
-                m.name,
-                d.etcd.binary.display(),
-                on_disk.map_or("not a readable etcd".into(), |v| format!("etcd {v}"))
-            ),
-            help: "set [etcd] binary_source to that release on this machine (etcdplan uploads it), or install it on the hosts yourself; nothing was changed".into(),
-        }),
+        on_disk => Err(wrong_binary(d, m, &format!("needs {wanted}"), on_disk)),
+    }
+}
+
+/// A host whose binary is not the release a member needs, and no
+/// `binary_source` to bring it.
+fn wrong_binary(
+    d: &Desired,
+    m: &DesiredMember,
+    needs: &str,
+    on_disk: Option<EtcdVersion>,
+) -> Blocker {
+    Blocker {
+        member: Some(m.name.clone()),
+        message: format!(
+            "{} {needs}, but {} on its host is {}",
+            m.name,
+            d.etcd.binary.display(),
+            on_disk.map_or("not a readable etcd".into(), |v| format!("etcd {v}"))
+        ),
+        help: "set [etcd] binary_source to that release on this machine (etcdplan uploads it), or install it on the host yourself; nothing was changed".into(),
     }
 }
 
@@ -202,16 +206,12 @@ pub(super) fn for_start(
         return Ok(None);
     }
     let Some(src) = &d.etcd.binary_source else {
-        return Err(Blocker {
-            member: Some(m.name.clone()),
-            message: format!(
-                "{} should run etcd {want}, but {} on its host is {}",
-                m.name,
-                d.etcd.binary.display(),
-                on_disk.map_or("not a readable etcd".into(), |v| format!("etcd {v}"))
-            ),
-            help: "set [etcd] binary_source to that release on this machine (etcdplan uploads it), or install it on the host yourself; nothing was changed".into(),
-        });
+        return Err(wrong_binary(
+            d,
+            m,
+            &format!("should run etcd {want}"),
+            on_disk,
+        ));
     };
     let Some(r) = src.releases.iter().find(|r| want.matches(r.version)) else {
         // The etcdfile check refuses this already; nothing to put in place.

@@ -107,6 +107,21 @@ impl LiveMember {
     pub fn healthy(&self) -> bool {
         self.status.as_ref().is_ok_and(MemberStatus::healthy)
     }
+
+    /// The version it runs, as its Status reports it.
+    pub fn version(&self) -> Option<crate::model::EtcdVersion> {
+        self.status.as_ref().ok()?.reported.version
+    }
+}
+
+impl LiveCluster {
+    /// The versions the members that answer run.
+    pub fn running_versions(&self) -> Vec<crate::model::EtcdVersion> {
+        self.members
+            .iter()
+            .filter_map(LiveMember::version)
+            .collect()
+    }
 }
 
 impl LiveCluster {

@@ -505,7 +505,7 @@ fn binary_notes(live: &Live) -> Vec<String> {
     c.members
         .iter()
         .filter_map(|m| {
-            let running = m.status.as_ref().ok()?.reported.version?;
+            let running = m.version()?;
             let on_disk = live.facts_of(&m.name)?.binary.version()?;
             (on_disk != running).then(|| {
                 format!(
@@ -524,11 +524,7 @@ fn rollback_notes(d: &Desired, live: &Live) -> Vec<String> {
     let Some(c) = &live.cluster else {
         return Vec::new();
     };
-    let running: Vec<EtcdVersion> = c
-        .members
-        .iter()
-        .filter_map(|m| m.status.as_ref().ok()?.reported.version)
-        .collect();
+    let running = c.running_versions();
     let (Some(&low), Some(&high)) = (running.iter().min(), running.iter().max()) else {
         return Vec::new();
     };

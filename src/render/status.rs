@@ -221,11 +221,8 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         c.id,
         c.members.len()
     );
-    let versions: std::collections::BTreeSet<EtcdVersion> = c
-        .members
-        .iter()
-        .filter_map(|m| m.status.as_ref().ok().and_then(|s| s.reported.version))
-        .collect();
+    let versions: std::collections::BTreeSet<EtcdVersion> =
+        c.running_versions().into_iter().collect();
     if let (Some(low), true) = (versions.first(), versions.len() > 1) {
         let _ = writeln!(
             out,
