@@ -2,14 +2,14 @@
 //! and check what the members and the cluster then run.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Context, StepError, member, run_checked};
-use crate::io::{Host, Script, shell_quote};
+use crate::io::{Script, shell_quote};
 use crate::model::{EtcdVersion, MemberName, MinorVersion};
 
 /// How long an upload of a release (tens of MB) may take.
-const UPLOAD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+const UPLOAD_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Uploads `source` to `<binary>-<version>` on the member's host, unless the
 /// host has it with that sha256 already; checked there by sha256 and
@@ -112,17 +112,12 @@ ln -sfn \"$dst\" \"$bin.etcdplan-new\"\nmv -Tf \"$bin.etcdplan-new\" \"$bin\"\n"
         b = shell_quote(&bin.display().to_string()),
         d = shell_quote(&dst.display().to_string()),
     );
-    run(
+    run_checked(
         host.as_ref(),
-        format!("point {} at etcd {version}", bin.display()),
-        script,
+        &Script::new(format!("point {} at etcd {version}", bin.display()), script),
     )
     .await?;
     Ok(Some(format!("{} → {}", bin.display(), dst.display())))
-}
-
-async fn run(host: &dyn Host, what: String, script: String) -> Result<String, StepError> {
-    run_checked(host, &Script::new(what, script)).await
 }
 
 /// Polls the member's Status until it reports `version`.
@@ -133,26 +128,18 @@ pub(super) async fn check_version(
 ) -> Result<Option<String>, StepError> {
     let (m, _) = member(ctx, name)?;
     let ep = m.client_url(&ctx.desired.tls);
-    let start = Instant::now();
-    loop {
-        let last = match ctx.etcd.status(&ep).await {
-            Ok(s) if s.version == Some(version) => {
-                return Ok(Some(format!("{name} runs etcd {version}")));
-            }
-            Ok(s) => format!(
+    let what = format!("check {name} runs etcd {version}");
+    poll(ctx, what, ctx.deadlines.poll, async || {
+        match ctx.etcd.status(&ep).await {
+            Ok(s) if s.version == Some(version) => Ok(format!("{name} runs etcd {version}")),
+            Ok(s) => Err(format!(
                 "it reports {}",
                 s.version.map_or("no version".into(), |v| v.to_string())
-            ),
-            Err(e) => e.to_string(),
-        };
-        if start.elapsed() >= ctx.deadlines.gate {
-            return Err(StepError::Refused {
-                what: format!("check {name} runs etcd {version}"),
-                why: last,
-            });
+            )),
+            Err(e) => Err(e.to_string()),
         }
-        tokio::time::sleep(ctx.deadlines.poll).await;
-    }
+    })
+    .await
 }
 
 /// Polls until a member reports the cluster version `want` (the leader
@@ -162,15 +149,17 @@ pub(super) async fn cluster_version(
     want: MinorVersion,
 ) -> Result<Option<String>, StepError> {
     let start = Instant::now();
-    loop {
+    let what = format!("wait until the cluster version is {want}");
+    let every = ctx.deadlines.poll.max(Duration::from_millis(500));
+    poll(ctx, what, every, async || {
         let mut last = "no member answered".to_owned();
         for ep in ctx.endpoints() {
             match ctx.etcd.cluster_version(&ep).await {
                 Ok(Some(v)) if v == want => {
-                    return Ok(Some(format!(
+                    return Ok(format!(
                         "cluster version {v} after {:.1}s",
                         start.elapsed().as_secs_f64()
-                    )));
+                    ));
                 }
                 Ok(v) => {
                     last = format!(
@@ -182,17 +171,27 @@ pub(super) async fn cluster_version(
                 Err(e) => last = e.to_string(),
             }
         }
-        if start.elapsed() >= ctx.deadlines.gate {
-            return Err(StepError::Refused {
-                what: format!("wait until the cluster version is {want}"),
-                why: last,
-            });
+        Err(last)
+    })
+    .await
+}
+
+/// Runs `attempt` every `every` until it succeeds or the gate deadline
+/// passes; then the last reason it gave is the step's failure.
+async fn poll(
+    ctx: &Context<'_>,
+    what: String,
+    every: Duration,
+    mut attempt: impl AsyncFnMut() -> Result<String, String>,
+) -> Result<Option<String>, StepError> {
+    let start = Instant::now();
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(Some(done)),
+            Err(why) if start.elapsed() >= ctx.deadlines.gate => {
+                return Err(StepError::Refused { what, why });
+            }
+            Err(_) => tokio::time::sleep(every).await,
         }
-        tokio::time::sleep(
-            ctx.deadlines
-                .poll
-                .max(std::time::Duration::from_millis(500)),
-        )
-        .await;
     }
 }

@@ -630,10 +630,8 @@ impl EtcdApi for EtcdClient {
                     return Ok(doc
                         .etcdcluster
                         .as_deref()
-                        .and_then(|v| {
-                            MinorVersion::parse(&v.split('.').take(2).collect::<Vec<_>>().join("."))
-                                .ok()
-                        })
+                        .and_then(EtcdVersion::parse)
+                        .map(EtcdVersion::minor)
                         .filter(|v| v.major > 0));
                 }
                 Err(e) if e.is_timeout() => {
