@@ -61,10 +61,7 @@ fn member_names(tb: &Testbed, via: usize) -> Vec<String> {
 }
 
 fn endpoints(tb: &Testbed, which: &[usize]) -> Vec<String> {
-    which
-        .iter()
-        .map(|&i| format!("http://{}:2379", tb.hosts[i].ip))
-        .collect()
+    tb.client_endpoints(which)
 }
 
 #[test]

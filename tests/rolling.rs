@@ -3,13 +3,13 @@
 
 mod harness;
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::BufRead as _;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use harness::testbed::{Testbed, up_or_skip};
-use harness::text;
 use harness::writer::{Writer, missing};
+use harness::{http_get, text};
 
 fn etcdfile(tb: &Testbed, etcd: &str, per_member: &[&str]) -> String {
     tb.etcdfile("rolling", etcd, &tb.all(), per_member)
@@ -20,23 +20,8 @@ fn ok(out: Output) -> String {
     text(&out)
 }
 
-/// GET /metrics from a member's client port.
-fn metrics(ip: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect((ip, 2379)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET /metrics HTTP/1.0\r\nHost: {ip}\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
-}
-
 fn endpoints(tb: &Testbed) -> Vec<String> {
-    tb.hosts
-        .iter()
-        .map(|h| format!("http://{}:2379", h.ip))
-        .collect()
+    tb.client_endpoints(&tb.all())
 }
 
 #[test]
@@ -83,7 +68,7 @@ fn quota_and_compaction_roll_through_a_saved_plan_under_writes() {
             .unwrap_or_default();
     for (i, h) in tb.hosts.iter().enumerate() {
         // /metrics shows the new quota.
-        let m = metrics(&h.ip);
+        let m = http_get(&h.ip, "/metrics");
         assert!(
             m.lines()
                 .any(|l| l == "etcd_server_quota_backend_bytes 4.294967296e+09"),

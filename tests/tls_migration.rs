@@ -155,11 +155,7 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
 {
     let Some(tb) = up_or_skip(3) else { return };
     let mut seen = String::new();
-    let http: Vec<String> = tb
-        .hosts
-        .iter()
-        .map(|h| format!("http://{}:2379", h.ip))
-        .collect();
+    let http = tb.client_endpoints(&tb.all());
     ok(
         "bootstrap",
         &tb.etcdplan(&etcdfile(&tb, ""), &["apply", "--auto-approve"]),

@@ -4,14 +4,13 @@
 
 mod harness;
 
-use std::io::{Read as _, Write as _};
 use std::process::Output;
 use std::time::Duration;
 
 use harness::release::etcd_3_5_16_or_skip;
 use harness::testbed::{Testbed, up_or_skip};
-use harness::text;
 use harness::writer::{Writer, missing};
+use harness::{http_get, text};
 
 /// Where the members' binary lives: per host (the test bed's hosts share /usr).
 const BIN: &str = "/var/lib/etcdplan/bin/etcd";
@@ -37,15 +36,7 @@ fn ok(out: Output) -> String {
 
 /// `GET /version` from a member: (etcdserver, etcdcluster).
 fn versions(ip: &str) -> (String, String) {
-    let Ok(mut s) = std::net::TcpStream::connect((ip, 2379)) else {
-        return Default::default();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET /version HTTP/1.0\r\nHost: {ip}\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    let json = body.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&http_get(ip, "/version")).unwrap_or_default();
     (
         v["etcdserver"].as_str().unwrap_or_default().to_owned(),
         v["etcdcluster"].as_str().unwrap_or_default().to_owned(),
@@ -53,10 +44,7 @@ fn versions(ip: &str) -> (String, String) {
 }
 
 fn endpoints(tb: &Testbed) -> Vec<String> {
-    tb.hosts
-        .iter()
-        .map(|h| format!("http://{}:2379", h.ip))
-        .collect()
+    tb.client_endpoints(&tb.all())
 }
 
 #[test]

@@ -258,3 +258,20 @@ pub fn assert_join_continued(plan_text: &str, member: &str) {
         "{plan_text}"
     );
 }
+
+/// The body of `GET path` (HTTP/1.0, plain) from a member's client port 2379;
+/// empty when it does not answer within 5 s.
+pub fn http_get(ip: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect((ip, 2379)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n");
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}

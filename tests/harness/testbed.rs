@@ -454,6 +454,14 @@ ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
         s
     }
 
+    /// The plain client URLs (port 2379) of hosts `which`.
+    pub fn client_endpoints(&self, which: &[usize]) -> Vec<String> {
+        which
+            .iter()
+            .map(|&i| format!("http://{}:2379", self.hosts[i].ip))
+            .collect()
+    }
+
     /// Every host's index, for [`Testbed::etcdfile`].
     pub fn all(&self) -> Vec<usize> {
         (0..self.hosts.len()).collect()
