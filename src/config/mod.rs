@@ -109,10 +109,7 @@ pub type FindReleases<'a> = &'a dyn Fn(&Path) -> Result<Vec<Release>, String>;
 
 /// sha256 of the file's text, in hex.
 pub fn hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::model::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// Parses and validates etcdfile text; pure, so tests feed it strings

@@ -43,8 +43,11 @@ pub(super) async fn install(
             dst.display()
         )));
     }
+    let bytes = tokio::fs::read(source)
+        .await
+        .map_err(|e| refused(format!("cannot read {}: {e}", source.display())))?;
     // The file must still be the one the plan saw.
-    let now = crate::io::release::sha256_file(source).map_err(|e| refused(e.to_string()))?;
+    let now = crate::model::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     if now != sha256 {
         return Err(refused(format!(
             "{} changed since the plan was made (sha256 {} now, {} then)",
@@ -53,9 +56,6 @@ pub(super) async fn install(
             &sha256[..12.min(sha256.len())]
         )));
     }
-    let bytes = tokio::fs::read(source)
-        .await
-        .map_err(|e| refused(format!("cannot read {}: {e}", source.display())))?;
     let size = bytes.len();
     let script = format!(
         "set -e\ndst={q}\ntmp=\"$dst.etcdplan-tmp.$$\"\nmkdir -p \"$(dirname \"$dst\")\"\n\

@@ -436,7 +436,7 @@ pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<Option<Str
         &write.timeout(Duration::from_secs(120)),
     )
     .await?;
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::model::hex(&digest);
     Ok(Some(format!(
         "snapshot saved to {} ({} bytes, sha256 {}…, trailer checked)",
         path.display(),

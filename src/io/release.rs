@@ -174,7 +174,7 @@ fn run_version(file: &Path) -> Result<String, String> {
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn sha256_file(file: &Path) -> Result<String, ReleaseError> {
+fn sha256_file(file: &Path) -> Result<String, ReleaseError> {
     let read = |source| ReleaseError::Read {
         path: file.to_owned(),
         source,
@@ -189,7 +189,7 @@ pub fn sha256_file(file: &Path) -> Result<String, ReleaseError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::model::hex(&h.finalize()))
 }
 
 #[cfg(test)]

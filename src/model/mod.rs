@@ -18,3 +18,8 @@ pub use net::{Address, Endpoint, Port, Scheme};
 pub use quorum::{Quorum, quorum, tolerance};
 pub use size::{ByteSize, SizeError};
 pub use version::{EtcdVersion, MinorVersion, VersionError, VersionSpec};
+
+/// Bytes as lowercase hex, the way sha256 sums and fingerprints are shown.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -260,7 +260,7 @@ pub fn inspect(pem_text: &str) -> Result<CertInfo, String> {
     }
     sans.sort();
     Ok(CertInfo {
-        fingerprint: hex(&Sha256::digest(&pem.contents)),
+        fingerprint: crate::model::hex(&Sha256::digest(&pem.contents)),
         subject: cn(cert.subject()),
         issuer: cn(cert.issuer()),
         sans,
@@ -322,10 +322,6 @@ pub fn bundle_fingerprints(text: &str) -> std::collections::BTreeSet<String> {
         .into_iter()
         .map(|i| i.fingerprint)
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The time now, unix seconds: validity is judged against it.
