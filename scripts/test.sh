@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
 cargo fmt --check
-cargo clippy --locked --all-targets --quiet -- -D warnings
-cargo test --locked
+cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+cargo test --locked --workspace

@@ -2,32 +2,30 @@
 //!
 //! # Layout
 //!
-//! The pipeline runs left to right; everything before `execute` is pure or read-only.
+//! Two crates. `etcdplan-core` (re-exported here) is the pure pipeline: no
+//! I/O crate is among its dependencies, so the compiler keeps it pure. This
+//! crate holds the edges and what drives them.
 //!
-//! - [`model`]: the vocabulary (names, ids, ports, URLs, sizes, quorum maths).
-//! - [`config`]: `etcdfile.toml` → validated [`config::Desired`], with diagnostics.
-//! - [`hostfiles`]: the files etcdplan owns on a host, rendered from `Desired`.
+//! From the core: [`model`], [`config`] (plus [`config::load`], which reads the
+//! file and looks at `binary_source` on this machine), [`cert`], [`live`],
+//! [`hostfiles`], [`diff`], [`plan`], [`render`].
+//!
+//! Here:
 //! - [`io`]: the two edges to the world: [`io::Host`] (commands) and [`io::EtcdApi`].
-//! - [`service`]: how etcd runs on a host (the `process` service), as host commands.
-//! - [`observe`]: the live cluster and hosts → [`observe::Live`].
-//! - [`diff`]: `Desired × Live` → changes (pure).
-//! - [`plan`]: changes → an ordered graph of steps with gates (pure).
-//! - [`render`]: plans and status for people (text) and scripts (JSON).
+//! - [`service`]: how etcd runs on a host (`systemd` or `process`), as host commands.
+//! - [`observe`]: the live cluster and hosts → [`live::Live`].
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
-//! - [`pki`]: the operator's CA and the certificates issued from it (local only).
+//! - [`pki`]: the operator's CA on disk and the certificates issued from it.
 //! - [`watch`]: what wakes the watch loop, what it reports, and when.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
+pub use etcdplan_core::{cert, diff, hostfiles, live, model, plan, render};
+
 pub mod cli;
 pub mod config;
-pub mod diff;
 pub mod execute;
-pub mod hostfiles;
 pub mod io;
-pub mod model;
 pub mod observe;
 pub mod pki;
-pub mod plan;
-pub mod render;
 pub mod service;
 pub mod watch;

@@ -13,6 +13,7 @@ fn ctx(text: &str) -> Context {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: Some(PathBuf::from("/home/operator")),
         file_hash: config::hash(text),
+        releases: Default::default(),
     }
 }
 

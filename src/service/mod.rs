@@ -14,15 +14,7 @@ use std::time::Duration;
 use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::io::{Script, shell_quote};
 
-/// Whether etcd is running for a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase", tag = "state", content = "pid")]
-pub enum ServiceState {
-    /// Running with this pid.
-    Running(u32),
-    /// Not running.
-    Stopped,
-}
+pub use etcdplan_core::live::ServiceState;
 
 /// Where the sha256 of the config a running etcd was started with is kept.
 pub fn started_config_file(m: &DesiredMember) -> PathBuf {

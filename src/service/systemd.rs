@@ -7,62 +7,12 @@
 //! Starts never wait for readiness (`--no-block`): a first member cannot become
 //! ready until its peers start; the health gate waits instead.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Desired, DesiredMember};
+use crate::config::DesiredMember;
 use crate::io::{Script, shell_quote};
 
-/// The unit's name. One etcd per host under systemd (validation enforces it).
-pub const UNIT: &str = "etcd.service";
-
-/// Where the unit lives.
-pub fn unit_path() -> PathBuf {
-    PathBuf::from("/etc/systemd/system").join(UNIT)
-}
-
-/// Quotes a path for an `ExecStart=` line when it needs it.
-fn exec_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if s.chars()
-        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-    {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        s
-    }
-}
-
-/// The unit file for a member.
-pub fn unit(d: &Desired, m: &DesiredMember) -> String {
-    format!(
-        "# etcd member {name} of cluster {cluster}.\n\
-# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.\n\
-[Unit]\n\
-Description=etcd member {name} of cluster {cluster}\n\
-Documentation=https://etcd.io/docs/\n\
-Wants=network-online.target\n\
-After=network-online.target\n\
-\n\
-[Service]\n\
-Type=notify\n\
-ExecStart={bin} --config-file {cfg}\n\
-Restart=on-failure\n\
-RestartSec=5s\n\
-TimeoutStartSec=0\n\
-TimeoutStopSec=30s\n\
-LimitNOFILE=65536\n\
-IOSchedulingClass=best-effort\n\
-IOSchedulingPriority=0\n\
-\n\
-[Install]\n\
-WantedBy=multi-user.target\n",
-        name = m.name,
-        cluster = d.cluster,
-        bin = exec_quote(&d.etcd.binary),
-        cfg = exec_quote(&m.config_file()),
-    )
-}
+pub use etcdplan_core::hostfiles::systemd_unit::{UNIT, unit, unit_path};
 
 fn state_lines() -> String {
     format!(

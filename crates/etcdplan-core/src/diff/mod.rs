@@ -19,9 +19,9 @@ pub use rollout::{BinaryMove, pass_minor};
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
+use crate::live::ServiceState;
+use crate::live::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
 use crate::model::{Address, Endpoint, MemberId, MemberName, Port};
-use crate::observe::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, LiveMember};
-use crate::service::ServiceState;
 
 /// What will happen to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

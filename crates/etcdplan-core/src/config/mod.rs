@@ -11,7 +11,7 @@ mod releases;
 mod schema;
 mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource};
@@ -86,46 +86,31 @@ impl Diagnostic for ConfigError {
     }
 }
 
-/// Reads and validates an etcdfile from disk.
-pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let base_dir = abs.parent().map(Path::to_owned).unwrap_or_default();
-    let ctx = Context {
-        base_dir,
-        home: std::env::var_os("HOME").map(PathBuf::from),
-        file_hash: hash(&text),
+/// The local paths whose etcd releases validation needs to know about
+/// (`binary_source`, resolved against the file's folder): the edge looks
+/// there and passes what it found back in [`Context::releases`]. Empty when
+/// the file does not parse or names none.
+pub fn release_paths(name: &str, text: &str, ctx: &Context) -> Vec<PathBuf> {
+    let Ok(loaded) = parse(name, text.to_owned(), ctx) else {
+        return Vec::new();
     };
-    parse_with(&path.display().to_string(), text, &ctx, &|p| {
-        crate::io::release::find(p).map_err(|e| e.to_string())
-    })
+    loaded
+        .desired
+        .etcd
+        .binary_source
+        .map(|s| vec![s.path])
+        .unwrap_or_default()
 }
-
-/// Finds the releases `binary_source` points at: a binary or folder on this machine.
-pub type FindReleases<'a> = &'a dyn Fn(&Path) -> Result<Vec<Release>, String>;
 
 /// sha256 of the file's text, in hex.
 pub fn hash(text: &str) -> String {
     crate::model::hex(&Sha256::digest(text.as_bytes()))
 }
 
-/// Parses and validates etcdfile text; pure, so tests feed it strings
-/// (`binary_source` is not looked at: its releases stay empty).
+/// Parses and validates etcdfile text. Pure: the facts from outside the file
+/// (its folder, the operator's home, the releases found at `binary_source`)
+/// come in `ctx`, so tests feed it strings.
 pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigError> {
-    parse_with(name, text, ctx, &|_| Ok(Vec::new()))
-}
-
-/// Parses and validates etcdfile text, finding `binary_source`'s releases
-/// with `find` and checking them against `[cluster] version`.
-pub fn parse_with(
-    name: &str,
-    text: String,
-    ctx: &Context,
-    find: FindReleases<'_>,
-) -> Result<Loaded, ConfigError> {
     let source: Source = Arc::new(NamedSource::new(name, text));
     let text = source.inner().as_str();
     let attach = |mut problems: Vec<Problem>| {
@@ -181,7 +166,7 @@ pub fn parse_with(
 
     let (mut desired, mut semantic) = validate::validate(&raw, ctx);
     if let Some(d) = &mut desired {
-        semantic.extend(releases::attach(d, find));
+        semantic.extend(releases::attach(d, &ctx.releases));
     }
     if checked.dropped_top.iter().any(|k| k == "member") {
         // `member` was there but malformed; "no members" would only repeat it.

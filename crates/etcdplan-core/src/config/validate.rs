@@ -17,7 +17,7 @@ use crate::model::{
 };
 
 /// What validation needs from outside the file, passed in so it stays pure.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     /// The etcdfile's folder (absolute): relative paths are relative to it.
     pub base_dir: PathBuf,
@@ -25,6 +25,10 @@ pub struct Context {
     pub home: Option<PathBuf>,
     /// sha256 of the file's text.
     pub file_hash: String,
+    /// The etcd releases found on this machine at the paths `binary_source`
+    /// names (see [`super::release_paths`]), or why none could be read. A path
+    /// not in the map was not looked at: its releases stay empty.
+    pub releases: BTreeMap<PathBuf, Result<Vec<super::Release>, String>>,
 }
 
 const DEFAULT_CLIENT_PORT: u16 = 2379;

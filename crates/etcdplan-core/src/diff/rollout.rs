@@ -7,8 +7,8 @@
 use super::upgrade::{self, Pass};
 use super::{Action, Blocker, Change, file_changes, initial_for, settled};
 use crate::config::{Desired, DesiredMember, Release};
+use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::{EtcdVersion, MinorVersion};
-use crate::observe::{HostFacts, Live, LiveCluster};
 
 /// What a member's restart does to its binary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

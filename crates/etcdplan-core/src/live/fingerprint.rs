@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{HostState, Live};
-use crate::service::ServiceState;
+use super::{HostState, Live, ServiceState};
 
 /// Named facts, each with a short value; compared key by key.
 pub type Fingerprint = BTreeMap<String, String>;

@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 
 use super::certs::{self, Cas};
 use super::{Action, Blocker, Change, FileChange, file_changes, initial_for};
+use crate::cert;
 use crate::config::{Desired, DesiredMember};
+use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::MemberId;
-use crate::observe::{HostFacts, Live, LiveCluster};
-use crate::pki;
 
 struct Member<'a> {
     m: &'a DesiredMember,
@@ -50,7 +50,7 @@ pub(super) fn phases(
         help: format!(
             "repair the cluster first; to change membership before the rotation, move {0}/{1}/ca.* back to {0} (and the new CA aside); nothing was changed",
             d.tls.ca_dir.display(),
-            pki::PREVIOUS_DIR
+            cert::PREVIOUS_DIR
         ),
     };
     let Some(current) = cas.current_fingerprint() else {

@@ -2,19 +2,25 @@
 //! this machine must include the one the file asks for, so a wrong binary is
 //! refused with the line that names it, before any host is touched.
 
-use super::FindReleases;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::Release;
 use super::desired::Desired;
 use super::diagnostic::Problem;
 use crate::model::VersionSpec;
 
 /// Fills in `binary_source`'s releases; returns what is wrong with them. A
 /// file without `[cluster] version` runs the one release its source holds.
-pub fn attach(d: &mut Desired, find: FindReleases<'_>) -> Vec<Problem> {
+pub fn attach(
+    d: &mut Desired,
+    found: &BTreeMap<PathBuf, Result<Vec<Release>, String>>,
+) -> Vec<Problem> {
     let Some(src) = &mut d.etcd.binary_source else {
         return Vec::new();
     };
     let span = src.span.clone();
-    let releases = match find(&src.path) {
+    let releases = match found.get(&src.path).cloned().unwrap_or(Ok(Vec::new())) {
         Ok(r) => r,
         Err(why) => {
             return vec![

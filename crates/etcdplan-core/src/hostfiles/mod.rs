@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::model::{Address, Endpoint, Port, Scheme};
-use crate::service::systemd;
+
+pub mod systemd_unit;
 
 /// A file etcdplan writes on a host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -250,8 +251,8 @@ pub fn etcd_config_wired(
 
 /// The names a member's certificates must be valid for: its address, its
 /// name, and loopback when it listens on every address.
-pub fn member_sans(m: &DesiredMember) -> Vec<crate::pki::San> {
-    use crate::pki::San;
+pub fn member_sans(m: &DesiredMember) -> Vec<crate::cert::San> {
+    use crate::cert::San;
     let mut sans = vec![San::Dns(m.name.as_str().to_owned())];
     match &m.address {
         Address::Ip(ip) => {
@@ -297,9 +298,9 @@ pub fn member_files_wired(
     }];
     if d.hosts.service == ServiceKind::Systemd {
         files.push(HostFile {
-            path: systemd::unit_path(),
+            path: systemd_unit::unit_path(),
             mode: 0o644,
-            contents: systemd::unit(d, m),
+            contents: systemd_unit::unit(d, m),
         });
     }
     files

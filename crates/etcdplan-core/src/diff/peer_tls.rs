@@ -16,8 +16,8 @@ use std::collections::BTreeSet;
 use super::{Action, Blocker, Change, certs::CertNeed, changed_files, initial_for};
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{PeerWire, member_files_wired};
+use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::{Endpoint, MemberId, Port, Scheme};
-use crate::observe::{HostFacts, Live, LiveCluster};
 
 /// Whether some member advertises its peer URL with another scheme than the
 /// etcdfile asks for.

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use super::Style;
 use crate::config::Desired;
+use crate::live::ServiceState;
+use crate::live::{HostState, Live, LiveMember};
 use crate::model::{ByteSize, EtcdVersion};
-use crate::observe::{HostState, Live, LiveMember};
-use crate::service::ServiceState;
 
 fn join(urls: &[crate::model::Endpoint]) -> String {
     if urls.is_empty() {
@@ -58,11 +58,11 @@ fn host_lines(live: &Live, style: Style) -> String {
 
 /// The certificates found on a member's host, by role, parsed.
 fn host_certs(
-    f: &crate::observe::HostFacts,
-) -> Vec<(&'static str, Result<crate::pki::CertInfo, String>)> {
+    f: &crate::live::HostFacts,
+) -> Vec<(&'static str, Result<crate::cert::CertInfo, String>)> {
     [("server", &f.certs.server), ("peer", &f.certs.peer)]
         .into_iter()
-        .filter_map(|(role, pem)| pem.as_deref().map(|p| (role, crate::pki::inspect(p))))
+        .filter_map(|(role, pem)| pem.as_deref().map(|p| (role, crate::cert::inspect(p))))
         .collect()
 }
 
@@ -79,7 +79,7 @@ fn version_cell(live: &Live, m: &LiveMember, running: Option<EtcdVersion>) -> St
 
 /// The CAs a bundle holds, as `"subject" (sha256 AB:CD…)`.
 fn trusted(bundle: &str) -> Vec<String> {
-    crate::pki::inspect_bundle(bundle)
+    crate::cert::inspect_bundle(bundle)
         .into_iter()
         .map(|i| format!("{:?} (sha256 {})", i.subject, i.short_fingerprint()))
         .collect()
@@ -132,7 +132,7 @@ fn cert_lines(live: &Live, d: &Desired, style: Style) -> String {
                     let _ = writeln!(
                         out,
                         "  {name:<w$} {role:<6} expires {} ({days})  issuer {:?}  sha256 {}  {}",
-                        crate::pki::date(i.not_after),
+                        crate::cert::date(i.not_after),
                         i.issuer,
                         i.short_fingerprint(),
                         sans.join(","),
@@ -279,7 +279,7 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                     "service": f.service,
                     "binary": f.binary,
                     "data_dir": f.data,
-                    "trusts": f.running_trust().map(|b| crate::pki::inspect_bundle(b).into_iter().map(|i| serde_json::json!({
+                    "trusts": f.running_trust().map(|b| crate::cert::inspect_bundle(b).into_iter().map(|i| serde_json::json!({
                         "subject": i.subject,
                         "fingerprint_sha256": i.fingerprint,
                     })).collect::<Vec<_>>()),
@@ -290,7 +290,7 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                                 "subject": i.subject,
                                 "issuer": i.issuer,
                                 "sans": i.sans.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                                "not_after": crate::pki::date(i.not_after),
+                                "not_after": crate::cert::date(i.not_after),
                                 "days_left": i.days_left(live.observed_at),
                             }),
                             Err(e) => serde_json::json!({"error": e}),

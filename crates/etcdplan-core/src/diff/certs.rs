@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::cert;
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::member_sans;
-use crate::observe::{HostCerts, HostFacts};
-use crate::pki;
+use crate::live::{HostCerts, HostFacts};
 
 /// The operator's CAs, as PEM: the one in `ca_dir` and, during a rotation,
 /// the one it replaces (`ca_dir/previous`).
@@ -27,19 +27,19 @@ impl Cas<'_> {
         [self.previous, self.current]
             .into_iter()
             .flatten()
-            .flat_map(pki::split_bundle)
+            .flat_map(cert::split_bundle)
             .collect()
     }
 
     /// The same, as fingerprints.
     pub fn wanted(&self) -> BTreeSet<String> {
-        pki::bundle_fingerprints(&self.wanted_bundle())
+        cert::bundle_fingerprints(&self.wanted_bundle())
     }
 
     /// The current CA's fingerprint.
     pub fn current_fingerprint(&self) -> Option<String> {
         self.current
-            .and_then(|c| pki::inspect(c).ok())
+            .and_then(|c| cert::inspect(c).ok())
             .map(|i| i.fingerprint)
     }
 
@@ -48,7 +48,7 @@ impl Cas<'_> {
         self.current.is_some_and(|ca| {
             [&c.server, &c.peer]
                 .into_iter()
-                .all(|x| x.as_deref().is_some_and(|x| pki::signed_by(x, ca)))
+                .all(|x| x.as_deref().is_some_and(|x| cert::signed_by(x, ca)))
         })
     }
 }
@@ -56,7 +56,7 @@ impl Cas<'_> {
 /// The CAs a member's running etcd trusts, and those its `ca.crt` holds, as
 /// fingerprints (they differ until the member restarts).
 pub fn trust(facts: &HostFacts) -> (BTreeSet<String>, BTreeSet<String>) {
-    let set = |t: Option<&str>| t.map(pki::bundle_fingerprints).unwrap_or_default();
+    let set = |t: Option<&str>| t.map(cert::bundle_fingerprints).unwrap_or_default();
     (set(facts.running_trust()), set(facts.certs.ca.as_deref()))
 }
 
@@ -113,20 +113,21 @@ pub fn check(
     let retired_hint = if cas.previous.is_none() {
         format!(
             " (if it was retired before the rotation was applied, move that {ca_dir}/retired-… folder back to {ca_dir}/{})",
-            pki::PREVIOUS_DIR
+            cert::PREVIOUS_DIR
         )
     } else {
         String::new()
     };
     let ours = |pem_text: &str| {
-        pki::signed_by(pem_text, local) || cas.previous.is_some_and(|p| pki::signed_by(pem_text, p))
+        cert::signed_by(pem_text, local)
+            || cas.previous.is_some_and(|p| cert::signed_by(pem_text, p))
     };
     for (role, pem_text) in [("server", server), ("peer", peer)] {
         if !ours(pem_text) {
             return CertNeed::ForeignCa(format!(
                 "{}'s {role} certificate was signed neither by the CA in {ca_dir} nor by a previous one kept in {ca_dir}/{}{retired_hint}",
                 m.name,
-                pki::PREVIOUS_DIR
+                cert::PREVIOUS_DIR
             ));
         }
     }
@@ -136,7 +137,7 @@ pub fn check(
         return CertNeed::ForeignCa(format!(
             "{}'s etcd trusts neither the CA in {ca_dir} nor a previous one kept in {ca_dir}/{}{retired_hint}",
             m.name,
-            pki::PREVIOUS_DIR
+            cert::PREVIOUS_DIR
         ));
     }
     if running != known || file != known || !cas.current_signed(c) {
@@ -144,7 +145,7 @@ pub fn check(
     }
     let wanted = member_sans(m);
     for (role, pem_text) in [("server", server), ("peer", peer)] {
-        let info = match pki::inspect(pem_text) {
+        let info = match cert::inspect(pem_text) {
             Ok(i) => i,
             Err(e) => return CertNeed::Issue(format!("its {role} certificate is unreadable: {e}")),
         };
@@ -158,7 +159,7 @@ pub fn check(
             return CertNeed::Issue(if left < 0 {
                 format!(
                     "its {role} certificate expired on {}",
-                    pki::date(info.not_after)
+                    cert::date(info.not_after)
                 )
             } else {
                 format!(

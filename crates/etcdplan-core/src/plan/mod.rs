@@ -19,8 +19,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::{Desired, DesiredMember};
 use crate::diff::{Action, Blocker, Change, Departing, Diff, FileChange, Join, Situation};
+use crate::live::{HostState, Live};
 use crate::model::{Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
-use crate::observe::{HostState, Live};
 
 pub use graph::order;
 pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
@@ -534,7 +534,7 @@ fn rollback_notes(d: &Desired, live: &Live) -> Vec<String> {
         .filter_map(|m| {
             let facts = live.facts_of(&m.name)?;
             let on_disk = facts.binary.version()?;
-            if on_disk <= high || matches!(facts.service, crate::service::ServiceState::Running(_)) {
+            if on_disk <= high || matches!(facts.service, crate::live::ServiceState::Running(_)) {
                 return None;
             }
             let kept = if facts.installed.contains_key(&low) {
@@ -897,7 +897,7 @@ impl Running<'_> {
                 .is_some_and(|f| {
                     matches!(
                         f.data,
-                        crate::observe::DataDir::Absent | crate::observe::DataDir::Empty
+                        crate::live::DataDir::Absent | crate::live::DataDir::Empty
                     )
                 });
         if !lost_data {

@@ -18,15 +18,15 @@ fn readable(text: &str) -> String {
         return text.to_owned();
     }
     let mut out = String::new();
-    for cert in crate::pki::split_bundle(text) {
-        match crate::pki::inspect(&cert) {
+    for cert in crate::cert::split_bundle(text) {
+        match crate::cert::inspect(&cert) {
             Ok(i) => {
                 let _ = writeln!(
                     out,
                     "# certificate {:?}, sha256 {}, valid until {}",
                     i.subject,
                     i.short_fingerprint(),
-                    crate::pki::date(i.not_after)
+                    crate::cert::date(i.not_after)
                 );
             }
             Err(e) => {

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Plan, Step};
-use crate::observe::{Fingerprint, fingerprint_changes};
+use crate::live::{Fingerprint, fingerprint_changes};
 
 /// The saved form, versioned.
 #[derive(Debug, Clone, Serialize, Deserialize)]

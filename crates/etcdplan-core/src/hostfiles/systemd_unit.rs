@@ -1,0 +1,61 @@
+//! The `etcd.service` unit etcdplan renders and owns for the `systemd` service.
+//!
+//! It follows etcd's own example unit (`Type=notify`, no start timeout, a high
+//! file limit) with `Restart=on-failure`: a member removed from the cluster
+//! exits 0 and must stay down (`Restart=always` would loop it). etcd reads every
+//! setting from the config file, so the unit carries none of its own.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Desired, DesiredMember};
+
+/// The unit's name. One etcd per host under systemd (validation enforces it).
+pub const UNIT: &str = "etcd.service";
+
+/// Where the unit lives.
+pub fn unit_path() -> PathBuf {
+    PathBuf::from("/etc/systemd/system").join(UNIT)
+}
+
+/// Quotes a path for an `ExecStart=` line when it needs it.
+fn exec_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+/// The unit file for a member.
+pub fn unit(d: &Desired, m: &DesiredMember) -> String {
+    format!(
+        "# etcd member {name} of cluster {cluster}.\n\
+# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.\n\
+[Unit]\n\
+Description=etcd member {name} of cluster {cluster}\n\
+Documentation=https://etcd.io/docs/\n\
+Wants=network-online.target\n\
+After=network-online.target\n\
+\n\
+[Service]\n\
+Type=notify\n\
+ExecStart={bin} --config-file {cfg}\n\
+Restart=on-failure\n\
+RestartSec=5s\n\
+TimeoutStartSec=0\n\
+TimeoutStopSec=30s\n\
+LimitNOFILE=65536\n\
+IOSchedulingClass=best-effort\n\
+IOSchedulingPriority=0\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n",
+        name = m.name,
+        cluster = d.cluster,
+        bin = exec_quote(&d.etcd.binary),
+        cfg = exec_quote(&m.config_file()),
+    )
+}

@@ -1,0 +1,55 @@
+//! What the etcd v3 API reports, as plain data: the edge that calls etcd
+//! fills these in, and the pure stages read them.
+
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
+
+/// A member as MemberList reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiMember {
+    /// Member id.
+    pub id: MemberId,
+    /// Empty while the member was added but never started.
+    pub name: String,
+    /// Advertised peer URLs (unparsable ones are dropped).
+    pub peer_urls: Vec<Endpoint>,
+    /// Advertised client URLs; empty until the member first starts.
+    pub client_urls: Vec<Endpoint>,
+    /// A learner does not vote.
+    pub is_learner: bool,
+}
+
+/// One member's Status answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApiStatus {
+    /// Cluster id from the response header.
+    pub cluster_id: ClusterId,
+    /// The member that answered.
+    pub member_id: MemberId,
+    /// The member's binary version.
+    pub version: Option<EtcdVersion>,
+    /// Backend file size.
+    pub db_size: u64,
+    /// Bytes in use inside the backend file.
+    pub db_size_in_use: u64,
+    /// The leader this member follows (None: no leader).
+    pub leader: Option<MemberId>,
+    /// Committed raft index.
+    pub raft_index: u64,
+    /// Applied raft index.
+    pub raft_applied_index: u64,
+    /// Raft term.
+    pub raft_term: u64,
+    /// Whether the member is a learner.
+    pub is_learner: bool,
+    /// Errors the member reports (alarms, "no leader").
+    pub errors: Vec<String>,
+}
+
+/// An active alarm.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiAlarm {
+    /// The member that raised it.
+    pub member: MemberId,
+    /// NOSPACE, CORRUPT, …
+    pub kind: String,
+}

@@ -1,0 +1,175 @@
+//! The live state as data: the etcd API's answers and what each host shows.
+//!
+//! `observe` (on the edge) fills these in; `diff`, `plan` and `render` read
+//! them. Observing never fails as a whole: an unreachable host or member is a
+//! fact of the live state, recorded for the planner.
+
+mod api;
+mod fingerprint;
+mod host;
+
+use std::collections::BTreeMap;
+
+use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
+
+pub use api::{ApiAlarm, ApiMember, ApiStatus};
+pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
+pub use host::{Binary, DataDir, HostCerts, HostFacts, ServiceState};
+
+/// Everything etcdplan knows about the live cluster and its hosts.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Live {
+    /// The cluster as the etcd API shows it; `None` when no member answered.
+    pub cluster: Option<LiveCluster>,
+    /// What each desired member's host shows.
+    pub hosts: BTreeMap<MemberName, HostState>,
+    /// Endpoints that did not answer MemberList, with why.
+    pub unreachable: Vec<(Endpoint, String)>,
+    /// The operator's CA certificate (PEM) in `ca_dir`, when there is one:
+    /// member certificates are checked against it.
+    pub local_ca: Option<String>,
+    /// The CA a rotation replaces (`ca_dir/previous/ca.crt`), while it is kept:
+    /// members trust it next to `local_ca` until it is retired.
+    pub previous_ca: Option<String>,
+    /// When this was observed (unix seconds); certificate expiry is judged from it.
+    pub observed_at: i64,
+}
+
+/// The cluster as the etcd API reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveCluster {
+    /// The cluster id.
+    pub id: ClusterId,
+    /// The endpoint that answered MemberList.
+    pub answered_by: Endpoint,
+    /// Members, as MemberList lists them.
+    pub members: Vec<LiveMember>,
+    /// Active alarms.
+    pub alarms: Vec<ApiAlarm>,
+}
+
+/// One member of the live cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveMember {
+    /// Member id.
+    pub id: MemberId,
+    /// Name; empty while the member was never started.
+    pub name: String,
+    /// Advertised peer URLs.
+    pub peer_urls: Vec<Endpoint>,
+    /// Advertised client URLs.
+    pub client_urls: Vec<Endpoint>,
+    /// Learner or voter.
+    pub is_learner: bool,
+    /// Its own Status, or why it could not be read.
+    pub status: Result<MemberStatus, String>,
+}
+
+/// What the member reports about itself, plus a quorum read through it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberStatus {
+    /// The member's own Status answer.
+    #[serde(flatten)]
+    pub reported: ApiStatus,
+    /// Whether a linearizable read through it succeeded.
+    pub quorum_read: Result<(), String>,
+}
+
+impl MemberStatus {
+    /// Healthy: has a leader, reports no errors, and serves a quorum read.
+    pub fn healthy(&self) -> bool {
+        self.reported.leader.is_some()
+            && self.reported.errors.is_empty()
+            && self.quorum_read.is_ok()
+    }
+}
+
+impl Live {
+    /// What the host of the member named `name` (as MemberList names it) showed.
+    pub fn facts_of(&self, name: &str) -> Option<&HostFacts> {
+        let name = MemberName::parse(name).ok()?;
+        self.hosts.get(&name).and_then(HostState::facts)
+    }
+}
+
+impl LiveMember {
+    /// Started: it has published its name (a member added but never started has none).
+    pub fn started(&self) -> bool {
+        !self.name.is_empty()
+    }
+
+    /// Healthy per [`MemberStatus::healthy`].
+    pub fn healthy(&self) -> bool {
+        self.status.as_ref().is_ok_and(MemberStatus::healthy)
+    }
+
+    /// The version it runs, as its Status reports it.
+    pub fn version(&self) -> Option<crate::model::EtcdVersion> {
+        self.status.as_ref().ok()?.reported.version
+    }
+}
+
+impl LiveCluster {
+    /// The versions the members that answer run.
+    pub fn running_versions(&self) -> Vec<crate::model::EtcdVersion> {
+        self.members
+            .iter()
+            .filter_map(LiveMember::version)
+            .collect()
+    }
+}
+
+impl LiveCluster {
+    /// The leader, as the healthy members agree on it.
+    pub fn leader(&self) -> Option<MemberId> {
+        self.members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok())
+            .find_map(|s| s.reported.leader)
+    }
+
+    /// The live member carrying this desired name, or (never started) this peer URL.
+    pub fn find(&self, name: &MemberName, peer: &Endpoint) -> Option<&LiveMember> {
+        self.members
+            .iter()
+            .find(|m| m.name == name.as_str())
+            .or_else(|| {
+                self.members
+                    .iter()
+                    .find(|m| !m.started() && m.peer_urls.contains(peer))
+            })
+    }
+}
+
+/// A host as observed.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "state")]
+// One per member and run: boxing the facts would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum HostState {
+    /// The host answered the probe.
+    Reached(HostFacts),
+    /// The probe failed: one line saying why, and what to do.
+    Unreachable {
+        /// Why.
+        reason: String,
+        /// What to do.
+        advice: String,
+    },
+}
+
+impl HostState {
+    /// The facts, when the host was reached.
+    pub fn facts(&self) -> Option<&HostFacts> {
+        match self {
+            Self::Reached(f) => Some(f),
+            Self::Unreachable { .. } => None,
+        }
+    }
+
+    /// Whether etcd runs there.
+    pub fn running(&self) -> bool {
+        self.facts()
+            .is_some_and(|f| matches!(f.service, ServiceState::Running(_)))
+    }
+}
