@@ -104,8 +104,7 @@ pub(super) async fn lock_and_observe(
     eps.extend(advertised(&live));
     let info = execute::lock::LockInfo::new(operation, &d.file_hash);
     let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
-    let lock =
-        execute::lock::acquire(api, &eps, &info, Duration::from_secs(cli.lock_timeout)).await?;
+    let lock = execute::lock::acquire(api, &eps, &info, cli.lock_timeout).await?;
     let live = observe::observe(d, hosts, etcd.as_ref()).await;
     Ok((live, Some(lock)))
 }

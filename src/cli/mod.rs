@@ -35,12 +35,12 @@ pub struct Cli {
     /// Never colour the output (also: NO_COLOR).
     #[arg(long, global = true)]
     pub no_color: bool,
-    /// Deadline of one etcd request, in seconds.
-    #[arg(long, global = true, default_value_t = 5, value_name = "SECONDS")]
-    pub etcd_timeout: u64,
-    /// Deadline for an ssh connection, in seconds.
-    #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
-    pub ssh_timeout: u64,
+    /// Deadline of one etcd request (at least 1s).
+    #[arg(long, global = true, default_value = "5s", value_name = "DURATION", value_parser = duration_arg)]
+    pub etcd_timeout: Duration,
+    /// Deadline for an ssh connection (at least 1s).
+    #[arg(long, global = true, default_value = "10s", value_name = "DURATION", value_parser = duration_arg)]
+    pub ssh_timeout: Duration,
     /// Accept and record the keys of hosts not yet in known_hosts (a changed key
     /// is still refused). Host keys are checked strictly without it.
     #[arg(long, global = true)]
@@ -53,10 +53,10 @@ pub struct Cli {
     /// where etcd supports that downgrade (3.5 → 3.4.32 or later).
     #[arg(long, global = true)]
     pub allow_downgrade: bool,
-    /// How long apply waits for another etcdplan's lock on the cluster, in seconds
+    /// How long apply waits for another etcdplan's lock on the cluster
     /// (0: fail at once, naming the holder).
-    #[arg(long, global = true, default_value_t = 0, value_name = "SECONDS")]
-    pub lock_timeout: u64,
+    #[arg(long, global = true, default_value = "0s", value_name = "DURATION", value_parser = duration_arg)]
+    pub lock_timeout: Duration,
     /// Where the snapshot taken before a membership change is written
     /// (default: `snapshots/` next to the etcdfile).
     #[arg(long, global = true, value_name = "DIR")]
@@ -105,9 +105,9 @@ pub enum Command {
         /// Apply without asking.
         #[arg(long)]
         auto_approve: bool,
-        /// How long each health gate may wait, in seconds.
-        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-        gate_timeout: u64,
+        /// How long each health gate may wait.
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
+        gate_timeout: Duration,
     },
     /// Re-plan whenever the etcdfile is saved and every --interval (drift);
     /// with --auto-approve, apply the plans that need no force flag.
@@ -115,15 +115,15 @@ pub enum Command {
         /// Apply safe plans without asking (never a majority removal).
         #[arg(long)]
         auto_approve: bool,
-        /// Seconds between drift checks of the live cluster.
-        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-        interval: u64,
+        /// Time between drift checks of the live cluster (at least 1s).
+        #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration_arg)]
+        interval: Duration,
         /// One JSON object per line per event, for log shippers.
         #[arg(long)]
         json: bool,
-        /// How long each health gate may wait, in seconds.
-        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-        gate_timeout: u64,
+        /// How long each health gate may wait.
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
+        gate_timeout: Duration,
     },
     /// The cluster's certificate authority (the CA in [tls] ca_dir).
     Pki {
@@ -144,6 +144,81 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the man page (roff), made from the same definitions as --help:
+    /// `etcdplan man | man -l -`.
+    Man,
+}
+
+/// What a duration flag accepts, for its error message.
+const DURATION_FORMS: &str =
+    "expected a duration such as 30s, 2m, 1h30m or 500ms, or a whole number of seconds";
+
+/// Reads a duration flag the way etcd reads its own (`5s`, `2m`, `1h30m`,
+/// `500ms`, see [`model::parse_duration`]); a bare number is seconds, as these
+/// flags always took.
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    let parsed = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        model::parse_duration(&format!("{s}s"))
+    } else {
+        model::parse_duration(s)
+    };
+    parsed.map_err(|e| format!("{e}; {DURATION_FORMS}"))
+}
+
+/// roff's apostrophe preamble, which clap_mangen writes before every part it
+/// renders; the page needs it once, at the top.
+const ROFF_PREAMBLE: [&str; 2] = [r".ie \n(.g .ds Aq \(aq", ".el .ds Aq '"];
+
+/// The man page: the global options, then every command with its own options,
+/// all from the clap definitions that `--help` and the completions use.
+fn man_page(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let cli = Cli::command();
+    let page = clap_mangen::Man::new(cli.clone());
+    let mut roff = Vec::new();
+    page.render_title(&mut roff)?;
+    page.render_name_section(&mut roff)?;
+    page.render_synopsis_section(&mut roff)?;
+    page.render_description_section(&mut roff)?;
+    page.render_options_section(&mut roff)?;
+    writeln!(roff, ".SH COMMANDS")?;
+    for sub in cli.get_subcommands() {
+        man_command(&mut roff, sub, cli.get_name())?;
+    }
+    page.render_version_section(&mut roff)?;
+    for line in ROFF_PREAMBLE {
+        writeln!(out, "{line}")?;
+    }
+    for line in String::from_utf8_lossy(&roff)
+        .lines()
+        .filter(|l| !ROFF_PREAMBLE.contains(l))
+    {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// One command's part of the man page, as a subsection: its description,
+/// synopsis and own options (the global ones are listed once, above).
+fn man_command(roff: &mut Vec<u8>, cmd: &clap::Command, parent: &str) -> std::io::Result<()> {
+    let name = format!("{parent} {}", cmd.get_name());
+    let page = clap_mangen::Man::new(cmd.clone().bin_name(&name));
+    writeln!(roff, ".SS \"{name}\"")?;
+    let mut text = Vec::new();
+    page.render_description_section(&mut text)?;
+    page.render_synopsis_section(&mut text)?;
+    page.render_options_section(&mut text)?;
+    // clap_mangen makes each part a section of a page; here they are paragraphs.
+    for line in String::from_utf8_lossy(&text).lines() {
+        if line.starts_with(".SH ") {
+            writeln!(roff, ".PP")?;
+        } else {
+            writeln!(roff, "{line}")?;
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        man_command(roff, sub, &name)?;
+    }
+    Ok(())
 }
 
 /// `etcdplan pki …`
@@ -189,7 +264,7 @@ pub enum CliError {
     #[diagnostic(
         code(etcdplan::lock),
         help(
-            "wait for it (--lock-timeout SECONDS), or, if that etcdplan is gone, `etcdplan force-unlock ID`; nothing was changed"
+            "wait for it (--lock-timeout DURATION), or, if that etcdplan is gone, `etcdplan force-unlock ID`; nothing was changed"
         )
     )]
     Lock(#[from] execute::lock::LockError),
@@ -320,7 +395,7 @@ async fn connect(cli: &Cli, d: &Desired, map: &mut HostMap, mut addresses: Vec<m
         identity: d.hosts.ssh.identity.clone(),
         known_hosts: d.hosts.ssh.known_hosts.clone(),
         accept_new: cli.accept_new_host_keys,
-        connect_timeout: Duration::from_secs(cli.ssh_timeout.max(1)),
+        connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
     };
     let started = Instant::now();
     let connected =
@@ -393,7 +468,7 @@ async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
 fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     let client = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
-        request: Duration::from_secs(cli.etcd_timeout.max(1)),
+        request: cli.etcd_timeout.max(Duration::from_secs(1)),
     });
     if !d.tls.any() {
         return client;
@@ -467,6 +542,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "etcdplan", &mut out);
+            Ok(Outcome::Ok)
+        }
+        Command::Man => {
+            man_page(&mut out)?;
             Ok(Outcome::Ok)
         }
         Command::Validate { json } => validate(&cli, *json, &mut out),
@@ -656,9 +735,9 @@ Next:\n  \
                 &cli,
                 watch::Options {
                     auto_approve: *auto_approve,
-                    interval: Duration::from_secs((*interval).max(1)),
+                    interval: (*interval).max(Duration::from_secs(1)),
                     json: *json,
-                    gate: Duration::from_secs(*gate_timeout),
+                    gate: *gate_timeout,
                 },
             )
             .await
@@ -669,13 +748,7 @@ Next:\n  \
             gate_timeout,
         } => {
             drop(out);
-            apply::apply(
-                &cli,
-                plan_file.as_deref(),
-                *auto_approve,
-                Duration::from_secs(*gate_timeout),
-            )
-            .await
+            apply::apply(&cli, plan_file.as_deref(), *auto_approve, *gate_timeout).await
         }
     }
 }
@@ -767,4 +840,50 @@ fn validate(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outc
         }
     )?;
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_take_bare_seconds_and_etcds_syntax() {
+        assert_eq!(duration_arg("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration_arg("0"), Ok(Duration::ZERO));
+        assert_eq!(duration_arg("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration_arg("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration_arg("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration_arg("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "5x", "-5", "1.5", "99999999999999999999", "2562048h"] {
+            let e = duration_arg(bad).err().unwrap_or_default();
+            assert!(e.contains(DURATION_FORMS), "{bad:?}: {e:?}");
+        }
+        assert!(duration_arg("99999999999999999999").is_err_and(|e| e.contains("too long")));
+    }
+
+    #[test]
+    fn duration_defaults_parse_to_what_they_were_in_seconds() {
+        let cli = Cli::try_parse_from(["etcdplan", "watch"]).map_err(|e| e.to_string());
+        let Ok(cli) = cli else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(cli.etcd_timeout, Duration::from_secs(5));
+        assert_eq!(cli.ssh_timeout, Duration::from_secs(10));
+        assert_eq!(cli.lock_timeout, Duration::ZERO);
+        let Command::Watch {
+            interval,
+            gate_timeout,
+            ..
+        } = cli.command
+        else {
+            panic!("not watch: {:?}", cli.command);
+        };
+        assert_eq!(interval, Duration::from_secs(30));
+        assert_eq!(gate_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
 }

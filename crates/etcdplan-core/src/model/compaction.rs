@@ -85,27 +85,66 @@ impl Compaction {
 
 /// Go duration syntax as etcd parses it, limited to h, m, s and ms.
 fn is_duration(s: &str) -> bool {
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
+    parse_duration(s).is_ok()
+}
+
+/// Why a duration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("the duration is empty")]
+    Empty,
+    /// Not digits followed by a unit, as in `1h30m`.
+    #[error("not a duration")]
+    Syntax,
+    /// Longer than etcd (Go) can hold: about 292 years.
+    #[error("the duration is too long")]
+    Overflow,
+}
+
+/// The longest duration Go, and so etcd, can hold: `i64::MAX` nanoseconds.
+const GO_MAX_NANOS: u128 = i64::MAX as u128;
+
+/// Reads a duration in Go's syntax as etcd and etcdctl parse it, limited to
+/// whole numbers of h, m, s and ms (`5s`, `2m`, `1h30m`, `500ms`). A unit is
+/// required: what a bare number means depends on the caller (hours for a
+/// periodic retention, seconds on etcdplan's command line).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, DurationError> {
+    if s.is_empty() {
+        return Err(DurationError::Empty);
     }
+    let mut rest = s;
+    let mut nanos: u128 = 0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return false;
+            return Err(DurationError::Syntax);
         }
+        let number: u128 = rest[..digits]
+            .parse::<u64>()
+            .map_err(|_| DurationError::Overflow)?
+            .into();
         rest = &rest[digits..];
-        let unit = ["ms", "h", "m", "s"]
-            .into_iter()
-            .find(|u| rest.starts_with(u));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
+        let (unit, per) = [
+            ("ms", 1_000_000),
+            ("h", 3_600_000_000_000),
+            ("m", 60_000_000_000),
+            ("s", 1_000_000_000),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u))
+        .ok_or(DurationError::Syntax)?;
+        rest = &rest[unit.len()..];
+        nanos = nanos
+            .checked_add(number * per)
+            .filter(|n| *n <= GO_MAX_NANOS)
+            .ok_or(DurationError::Overflow)?;
     }
-    true
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| DurationError::Overflow)?;
+    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| DurationError::Overflow)?;
+    Ok(std::time::Duration::new(secs, sub))
 }
 
 #[cfg(test)]
@@ -120,5 +159,34 @@ mod tests {
         assert!(Compaction::new(CompactionMode::Periodic, "soon").is_err());
         let c = Compaction::new(CompactionMode::Periodic, "2");
         assert_eq!(c.map(|c| c.retention_value()).ok().as_deref(), Some("2h"));
+    }
+
+    #[test]
+    fn durations_in_etcds_syntax() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m500ms"), Ok(Duration::from_millis(60_500)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        // A unit is required: the caller says what a bare number means.
+        assert_eq!(parse_duration("5"), Err(DurationError::Syntax));
+        assert_eq!(parse_duration(""), Err(DurationError::Empty));
+        for bad in ["5x", "s", "1h30", "-5s", "1.5h", " 5s", "5 s", "5S"] {
+            assert_eq!(parse_duration(bad), Err(DurationError::Syntax), "{bad:?}");
+        }
+        // Go's limit, i64::MAX nanoseconds (2562047h47m16.854775807s).
+        assert_eq!(
+            parse_duration("2562047h47m16s854ms"),
+            Ok(Duration::new(9_223_372_036, 854_000_000))
+        );
+        for long in ["2562048h", "99999999999999999999s", "18446744073709551615h"] {
+            assert_eq!(
+                parse_duration(long),
+                Err(DurationError::Overflow),
+                "{long:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ mod quorum;
 mod size;
 mod version;
 
-pub use compaction::{Compaction, CompactionMode, Retention};
+pub use compaction::{Compaction, CompactionMode, DurationError, Retention, parse_duration};
 pub use id::{ClusterId, MemberId};
 pub use names::{ClusterName, MemberName, NameError};
 pub use net::{Address, Endpoint, Port, Scheme};

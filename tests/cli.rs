@@ -1,0 +1,163 @@
+//! The command line itself, without a cluster: the man page, and the duration
+//! flags read the way etcd reads its own (`5s`, `2m`, `1h30m`, bare seconds).
+
+use assert_cmd::Command;
+use clap::CommandFactory as _;
+
+fn etcdplan() -> Command {
+    let mut cmd = Command::cargo_bin("etcdplan").unwrap_or_else(|e| panic!("no binary: {e}"));
+    cmd.env_remove("ETCDPLAN_FILE")
+        .timeout(std::time::Duration::from_secs(30));
+    cmd
+}
+
+/// An etcdfile in a folder that does not exist, so that a command that got
+/// past argument parsing fails on it (exit 1: `watch` cannot watch the folder,
+/// the others cannot read the file), not on a flag (exit 2).
+fn missing_file() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let path = dir
+        .path()
+        .join("absent-dir/absent.toml")
+        .display()
+        .to_string();
+    (dir, path)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn man_page_is_roff_naming_etcdplan_and_every_command() {
+    let out = etcdplan()
+        .arg("man")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    // roff's apostrophe string first, once (as clap_mangen writes it), then the title.
+    let mut lines = page
+        .lines()
+        .skip_while(|l| l.starts_with(".ie ") || l.starts_with(".el "));
+    let title = lines.next().unwrap_or_default();
+    assert!(
+        title.starts_with(".TH etcdplan 1 "),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble");
+    assert_eq!(page.matches(".TH ").count(), 1, "one page");
+    // Every command from the same clap definitions has its subsection,
+    // nested ones under their parent's name.
+    let cli = etcdplan::cli::Cli::command();
+    let mut names = Vec::new();
+    for sub in cli.get_subcommands() {
+        names.push(format!("etcdplan {}", sub.get_name()));
+        for nested in sub.get_subcommands() {
+            names.push(format!("etcdplan {} {}", sub.get_name(), nested.get_name()));
+        }
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for name in [
+        "etcdplan plan",
+        "etcdplan watch",
+        "etcdplan pki rotate-ca",
+        "etcdplan man",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    for name in &names {
+        assert!(
+            page.contains(&format!(".SS \"{name}\"\n")),
+            "no section for {name}"
+        );
+    }
+    // Options appear with their readable defaults: the global ones once, a
+    // command's own in its section.
+    let watch = page
+        .split(".SS \"etcdplan watch\"")
+        .nth(1)
+        .and_then(|rest| rest.split(".SS ").next())
+        .unwrap_or_else(|| panic!("no watch section"));
+    assert!(
+        watch.contains(r"\fB\-\-interval\fR \fI<DURATION>\fR [default: 30s]"),
+        "{watch}"
+    );
+    assert!(!watch.contains("etcd\\-timeout"), "{watch}");
+    let global = r"\fB\-\-etcd\-timeout\fR \fI<DURATION>\fR [default: 5s]";
+    assert_eq!(page.matches(global).count(), 1, "global option listed once");
+}
+
+#[test]
+fn interval_takes_durations_and_names_itself_when_wrong() {
+    let (_dir, file) = missing_file();
+    for ok in ["5s", "2m", "1h30m", "500ms", "5"] {
+        let out = etcdplan()
+            .args(["--file", &file, "watch", "--interval", ok])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = text(&out.stderr);
+        // Parsing passed: the failure is the missing etcdfile, exit 1.
+        assert_eq!(out.status.code(), Some(1), "--interval {ok}: {err}");
+        assert!(err.contains("absent-dir"), "--interval {ok}: {err}");
+        assert!(!err.contains("--interval"), "--interval {ok}: {err}");
+    }
+    for bad in ["5x", "1.5h", "", "99999999999999999999"] {
+        let out = etcdplan()
+            .args(["--file", &file, "watch", "--interval", bad])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--interval {bad:?}: {err}");
+        assert!(err.contains("--interval <DURATION>"), "{err}");
+        assert!(err.contains("1h30m") && err.contains("seconds"), "{err}");
+        assert!(!err.contains("absent-dir"), "{err}");
+    }
+}
+
+#[test]
+fn global_etcd_timeout_takes_durations_and_names_itself_when_wrong() {
+    let (_dir, file) = missing_file();
+    let out = etcdplan()
+        .args(["--file", &file, "--etcd-timeout", "1m30s", "status"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("absent-dir"), "{err}");
+
+    let out = etcdplan()
+        .args(["--file", &file, "status", "--etcd-timeout", "5x"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'5x'") && err.contains("--etcd-timeout <DURATION>"),
+        "{err}"
+    );
+    assert!(err.contains("500ms"), "{err}");
+}
+
+#[test]
+fn help_shows_readable_default_durations() {
+    let out = etcdplan()
+        .args(["watch", "--help"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let help = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for default in [
+        "[default: 30s]",
+        "[default: 60s]",
+        "[default: 5s]",
+        "[default: 10s]",
+        "[default: 0s]",
+    ] {
+        assert!(help.contains(default), "{default} missing:\n{help}");
+    }
+}
