@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn core_depends_on_no_io_crate() {
-    let out = Command::new(env!("CARGO"))
+    let out = match Command::new(env!("CARGO"))
         .args([
             "tree",
             "--locked",
@@ -21,7 +21,10 @@ fn core_depends_on_no_io_crate() {
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("cargo tree runs");
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cargo tree did not run: {e}"),
+    };
     assert!(
         out.status.success(),
         "cargo tree failed: {}",
