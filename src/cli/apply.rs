@@ -12,7 +12,7 @@ use super::{
     observe_live, style,
 };
 use crate::config::{Desired, Transport};
-use crate::execute::{self, ApplyError, Deadlines, Event};
+use crate::execute::{self, ApplyError, Deadlines, Event, StepOutcome};
 use crate::io::{EtcdClient, HostMap};
 use crate::observe::{self, Live};
 use crate::plan::{self, Plan};
@@ -151,7 +151,7 @@ async fn apply_observed(
     eprintln!();
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone(), None);
-    let mut details: Vec<String> = Vec::new();
+    let mut outcomes: Vec<StepOutcome> = Vec::new();
     let started = Instant::now();
     let mut on_event = |e: Event| match e {
         Event::StepStarted {
@@ -164,13 +164,13 @@ async fn apply_observed(
             index + 1
         ),
         Event::StepFinished {
-            seconds, detail, ..
+            seconds, outcome, ..
         } => {
-            match &detail {
+            match outcome.text() {
                 Some(d) => eprintln!("          done in {seconds:.2}s: {d}"),
                 None => eprintln!("          done in {seconds:.2}s"),
             }
-            details.extend(detail);
+            outcomes.push(outcome);
         }
     };
     let result = run_plan(cli, d, hosts, etcd, live, &plan, &stop, gate, &mut on_event).await;
@@ -189,10 +189,7 @@ async fn apply_observed(
             for c in &plan.changes {
                 println!("  ✓ {} {}", c.member, render::action_word(c.action));
             }
-            for d in details
-                .iter()
-                .filter(|d| d.starts_with("snapshot") || d.starts_with("warning"))
-            {
+            for d in outcomes.iter().flat_map(StepOutcome::summary) {
                 println!("  {d}");
             }
             Ok(Outcome::Ok)

@@ -78,8 +78,8 @@ impl Report {
                 description,
             }) => eprintln!("[{at}] {}/{total} {description} …", index + 1),
             WatchEvent::Step(Event::StepFinished {
-                seconds, detail, ..
-            }) => match detail {
+                seconds, outcome, ..
+            }) => match outcome.text() {
                 Some(d) => eprintln!("           done in {seconds:.2}s: {d}"),
                 None => eprintln!("           done in {seconds:.2}s"),
             },

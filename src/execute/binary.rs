@@ -1,9 +1,11 @@
 //! Version steps: upload a release to a host, point a member's binary at it,
 //! and check what the members and the cluster then run.
 
+use std::convert::Infallible;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::wait::{Check, WaitError, wait_until};
 use super::{Context, StepError, member, run_checked};
 use crate::io::{Script, shell_quote};
 use crate::model::{EtcdVersion, MemberName, MinorVersion};
@@ -184,14 +186,17 @@ async fn poll(
     every: Duration,
     mut attempt: impl AsyncFnMut() -> Result<String, String>,
 ) -> Result<Option<String>, StepError> {
-    let start = Instant::now();
-    loop {
-        match attempt().await {
-            Ok(done) => return Ok(Some(done)),
-            Err(why) if start.elapsed() >= ctx.deadlines.gate => {
-                return Err(StepError::Refused { what, why });
+    let waited: Result<_, WaitError<Infallible>> =
+        wait_until(&what, ctx.deadlines.gate, every, async || {
+            match attempt().await {
+                Ok(done) => Check::Ready(done),
+                Err(why) => Check::NotYet(why),
             }
-            Err(_) => tokio::time::sleep(every).await,
-        }
+        })
+        .await;
+    match waited {
+        Ok(done) => Ok(Some(done)),
+        Err(WaitError::TimedOut { last, .. }) => Err(StepError::Refused { what, why: last }),
+        Err(WaitError::Failed(never)) => match never {},
     }
 }

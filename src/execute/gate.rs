@@ -1,14 +1,24 @@
 //! Health gates: poll until members are healthy, agree on a leader and have caught up.
+//!
+//! "Healthy" is [`MemberStatus::healthy`], the definition observing uses; a
+//! gate adds its own named conditions (one leader for all, caught up with
+//! it, no alarm) and polls them with the one wait primitive.
 
 use std::time::{Duration, Instant};
 
+use super::wait::{Check, WaitError, wait_until};
 use super::{Context, StepError};
-use crate::model::MemberName;
+use crate::io::{ApiAlarm, ApiStatus, EtcdError};
+use crate::model::{Endpoint, MemberId, MemberName};
+use crate::observe::MemberStatus;
 use crate::plan::Voter;
 use crate::service;
 
 /// How many raft entries a member may trail the leader and still count as caught up.
 pub(super) const CATCH_UP_MARGIN: u64 = 5;
+
+/// How often a gate asks the hosts whether a member's etcd process still runs.
+const ALIVE_EVERY: Duration = Duration::from_millis(500);
 
 /// A gate that did not pass.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +52,9 @@ pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Voter>, StepEr
                     let ep = m.client_urls.first().cloned();
                     let healthy = match ep {
                         None => false,
-                        Some(ep) => match ctx.etcd.status(&ep).await {
-                            Ok(s) => {
-                                s.leader.is_some()
-                                    && s.errors.is_empty()
-                                    && (m.is_learner || ctx.etcd.quorum_read(&ep).await.is_ok())
-                            }
-                            Err(_) => false,
-                        },
+                        Some(ep) => member_status(ctx, &ep, Some(m.is_learner))
+                            .await
+                            .is_ok_and(|s| s.healthy()),
                     };
                     out.push(Voter {
                         name: m.name,
@@ -71,7 +76,62 @@ pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Voter>, StepEr
     })
 }
 
-/// Why these members are not yet healthy, or `None` when they are.
+/// A member's Status and, unless that already shows it unhealthy, a quorum
+/// read through it: what [`MemberStatus::healthy`] judges. `learner` is
+/// whether to skip the read (learners refuse linearizable reads by design);
+/// `None` takes what the member reports about itself.
+async fn member_status(
+    ctx: &Context<'_>,
+    ep: &Endpoint,
+    learner: Option<bool>,
+) -> Result<MemberStatus, EtcdError> {
+    let reported = ctx.etcd.status(ep).await?;
+    let quorum_read = if learner.unwrap_or(reported.is_learner) {
+        Ok(())
+    } else if let Some(why) = MemberStatus::report_problem(&reported) {
+        // A read would only wait for its deadline.
+        Err(format!("not tried: {why}"))
+    } else {
+        ctx.etcd.quorum_read(ep).await.map_err(|e| e.to_string())
+    };
+    Ok(MemberStatus {
+        reported,
+        quorum_read,
+    })
+}
+
+/// Whether a member has applied what the leader (its Status `leader`) has
+/// committed, within [`CATCH_UP_MARGIN`] entries: the leader keeps
+/// committing while we look.
+pub(super) fn caught_up(member: &ApiStatus, leader: &ApiStatus) -> bool {
+    member.raft_applied_index + CATCH_UP_MARGIN >= leader.raft_index
+}
+
+/// Why a voter outside the gated members disagrees with them: it follows
+/// another leader or none, or reports errors. A member that can dial out but
+/// cannot be dialled (a listener on the wrong port) looks healthy itself while
+/// its peers lose it; this is how the gate sees that.
+fn follows(name: &str, s: &ApiStatus, leader: MemberId) -> Option<String> {
+    if s.leader != Some(leader) {
+        Some(format!("{name} follows another leader or none"))
+    } else if !s.errors.is_empty() {
+        Some(format!("{name}: {}", s.errors.join("; ")))
+    } else {
+        None
+    }
+}
+
+/// The first active alarm, as a reason.
+fn alarm(alarms: &[ApiAlarm]) -> Option<String> {
+    alarms
+        .first()
+        .map(|a| format!("alarm {} raised by member {}", a.kind, a.member))
+}
+
+/// Why these members are not yet healthy, or `None` when they are: each is
+/// [healthy](MemberStatus::healthy), they report one leader, every other
+/// voter that answers [follows](follows) it, each has [caught up](caught_up),
+/// and no [alarm](alarm) is raised.
 async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> {
     let d = ctx.desired;
     let mut leaders = Vec::new();
@@ -79,22 +139,15 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
     for name in members {
         let m = d.member(name)?;
         let ep = m.client_url(&d.tls);
-        let s = match ctx.etcd.status(&ep).await {
+        let s = match member_status(ctx, &ep, None).await {
             Ok(s) => s,
             Err(e) => return Some(format!("{name}: {e}")),
         };
-        let Some(leader) = s.leader else {
-            return Some(format!("{name}: no leader yet"));
-        };
-        if !s.errors.is_empty() {
-            return Some(format!("{name}: {}", s.errors.join("; ")));
+        if let Some(why) = s.problem() {
+            return Some(format!("{name}: {why}"));
         }
-        if !s.is_learner
-            && let Err(e) = ctx.etcd.quorum_read(&ep).await
-        {
-            return Some(format!("{name}: quorum read failed: {e}"));
-        }
-        leaders.push(leader);
+        let s = s.reported;
+        leaders.extend(s.leader);
         statuses.push((name, ep, s));
     }
     leaders.dedup();
@@ -112,9 +165,6 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
             return Some(format!("{name}: not yet started in the member list"));
         }
     }
-    // Every other voter that answers must follow the same leader: a member that
-    // can dial out but cannot be dialled (a listener on the wrong port) looks
-    // healthy itself while its peers lose it.
     for x in list
         .iter()
         .filter(|x| !x.is_learner && !members.iter().any(|m| m.as_str() == x.name))
@@ -122,19 +172,13 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
         let Some(url) = x.client_urls.first() else {
             return Some(format!("{}: not started", x.id));
         };
-        match ctx.etcd.status(url).await {
-            // A member that is down is the quorum rules' business, not this gate's.
-            Err(_) => {}
-            Ok(s) if s.leader != Some(leader_id) => {
-                return Some(format!("{} follows another leader or none", x.name));
-            }
-            Ok(s) if !s.errors.is_empty() => {
-                return Some(format!("{}: {}", x.name, s.errors.join("; ")));
-            }
-            Ok(_) => {}
+        // A member that is down is the quorum rules' business, not this gate's.
+        if let Ok(s) = ctx.etcd.status(url).await
+            && let Some(why) = follows(&x.name, &s, leader_id)
+        {
+            return Some(why);
         }
     }
-    // Caught up: the member has applied what the leader had committed.
     let leader_url = list
         .iter()
         .find(|m| m.id == leader_id)
@@ -147,59 +191,66 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
         Err(e) => return Some(format!("leader: {e}")),
     };
     for (name, _, s) in &statuses {
-        // A margin of a few entries: the leader keeps committing while we look.
-        if s.raft_applied_index + CATCH_UP_MARGIN < ls.raft_index {
+        if !caught_up(s, &ls) {
             return Some(format!(
                 "{name}: applied index {} behind the leader's {}",
                 s.raft_applied_index, ls.raft_index
             ));
         }
     }
-    let alarms = match ctx.etcd.alarms(first_ep).await {
-        Ok(a) => a,
-        Err(e) => return Some(format!("alarms: {e}")),
-    };
-    if let Some(a) = alarms.first() {
-        return Some(format!("alarm {} raised by member {}", a.kind, a.member));
+    match ctx.etcd.alarms(first_ep).await {
+        Ok(a) => alarm(&a),
+        Err(e) => Some(format!("alarms: {e}")),
+    }
+}
+
+/// The first of `members` whose etcd process has exited, with its log tail.
+async fn exited(ctx: &Context<'_>, members: &[MemberName]) -> Option<GateError> {
+    for name in members {
+        let Some(m) = ctx.desired.member(name) else {
+            continue;
+        };
+        let Some(h) = ctx.hosts.get(&m.address) else {
+            continue;
+        };
+        if let Ok(out) = h.run(&service::check_alive(ctx.desired, m)).await
+            && out.stdout.starts_with("dead")
+        {
+            let log = out.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+            return Some(GateError::Exited {
+                member: name.clone(),
+                log,
+            });
+        }
     }
     None
 }
 
 /// Polls until `members` are healthy; fails early if one's process exits.
 pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(), GateError> {
-    let start = Instant::now();
     let mut last_alive_check = Instant::now();
-    loop {
-        let reason = match not_ready(ctx, members).await {
-            None => return Ok(()),
-            Some(r) => r,
+    let names = members
+        .iter()
+        .map(MemberName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = format!("wait until {names} are healthy");
+    let healthy = wait_until(&what, ctx.deadlines.gate, ctx.deadlines.poll, async || {
+        let Some(reason) = not_ready(ctx, members).await else {
+            return Check::Ready(());
         };
-        if last_alive_check.elapsed() >= Duration::from_millis(500) {
+        if last_alive_check.elapsed() >= ALIVE_EVERY {
             last_alive_check = Instant::now();
-            for name in members {
-                let Some(m) = ctx.desired.member(name) else {
-                    continue;
-                };
-                let Some(h) = ctx.hosts.get(&m.address) else {
-                    continue;
-                };
-                if let Ok(out) = h.run(&service::check_alive(ctx.desired, m)).await
-                    && out.stdout.starts_with("dead")
-                {
-                    let log = out.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
-                    return Err(GateError::Exited {
-                        member: name.clone(),
-                        log,
-                    });
-                }
+            if let Some(e) = exited(ctx, members).await {
+                return Check::Fail(e);
             }
         }
-        if start.elapsed() >= ctx.deadlines.gate {
-            return Err(GateError::Timeout {
-                waited: start.elapsed(),
-                last: reason,
-            });
-        }
-        tokio::time::sleep(ctx.deadlines.poll).await;
+        Check::NotYet(reason)
+    })
+    .await;
+    match healthy {
+        Ok(()) => Ok(()),
+        Err(WaitError::Failed(e)) => Err(e),
+        Err(WaitError::TimedOut { waited, last }) => Err(GateError::Timeout { waited, last }),
     }
 }

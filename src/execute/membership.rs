@@ -4,15 +4,17 @@
 //! retries etcd's transient refusals ("unhealthy cluster" for about 5 s after a
 //! restart, "not in sync" for a learner still catching up) until a deadline.
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::{Context, StepError, gate, run_checked};
+use super::wait::{Check, WaitError, wait_until};
+use super::{Context, StepError, StepOutcome, gate, run_checked};
 use crate::config::DesiredMember;
 use crate::diff::Departing;
-use crate::io::{ApiMember, Script, shell_quote, write_file_script};
+use crate::io::{ApiMember, EtcdErrorKind, Script, shell_quote, write_file_script};
 use crate::model::{Endpoint, MemberId, MemberName};
 use crate::plan::{Voter, may_add, may_promote, may_remove};
 use crate::service;
@@ -88,27 +90,43 @@ async fn hand_over(
 }
 
 /// Calls `f` until it succeeds, fails for good, or the gate deadline passes;
-/// `transient` says which etcd messages mean "not yet".
-async fn retry<F, Fut>(ctx: &Context<'_>, transient: &[&str], mut f: F) -> Result<(), StepError>
+/// `transient` says which etcd refusals mean "not yet". After the deadline
+/// the last transient refusal is the step's failure.
+async fn retry<F, Fut>(
+    ctx: &Context<'_>,
+    transient: &[EtcdErrorKind],
+    mut f: F,
+) -> Result<(), StepError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), StepError>>,
 {
-    let start = Instant::now();
-    loop {
-        match f().await {
-            Ok(()) => return Ok(()),
-            Err(StepError::Etcd(e))
-                if transient.iter().any(|t| e.message().contains(t))
-                    && start.elapsed() < ctx.deadlines.gate =>
-            {
-                tracing::debug!("retrying: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(e),
-        }
+    let done = wait_until(
+        "retry",
+        ctx.deadlines.gate,
+        RETRY_EVERY,
+        async || match f().await {
+            Ok(()) => Check::Ready(()),
+            Err(StepError::Etcd(e)) if transient.contains(&e.kind()) => Check::NotYet(e),
+            Err(e) => Check::Fail(e),
+        },
+    )
+    .await;
+    match done {
+        Ok(()) => Ok(()),
+        Err(WaitError::Failed(e)) => Err(e),
+        Err(WaitError::TimedOut { last, .. }) => Err(StepError::Etcd(last)),
     }
 }
+
+/// The refusals every membership call waits out: etcd refuses changes for
+/// about 5 s after a restart, and a call can reach a member that just lost
+/// the leadership.
+const BUSY: &[EtcdErrorKind] = &[EtcdErrorKind::Unhealthy, EtcdErrorKind::NotLeader];
+
+/// How often a refused membership call is tried again: etcd's refusals after
+/// a restart last seconds, so finer polling would only add load.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 /// The member list entry of a desired member: by name, or (never started) by peer URL.
 fn find<'a>(members: &'a [ApiMember], m: &DesiredMember, peer: &Endpoint) -> Option<&'a ApiMember> {
@@ -135,7 +153,7 @@ pub(super) async fn add_learner(
         what: format!("add {}", m.name),
         why,
     })?;
-    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+    retry(ctx, BUSY, || async {
         let view = leader(ctx).await?;
         // A retry after an add whose answer was lost must not add twice.
         if find(&view.members, m, peer).is_none() {
@@ -184,45 +202,42 @@ pub(super) async fn join_initial_cluster(
     Ok(parts.join(","))
 }
 
+/// Waits until the member is in the member list under its name and has
+/// applied what the leader has committed (within [`gate::CATCH_UP_MARGIN`]).
 pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Result<(), StepError> {
-    let start = Instant::now();
     let ep = m.client_url(&ctx.desired.tls);
-    let mut last;
-    loop {
-        last = match (ctx.etcd.status(&ep).await, leader(ctx).await) {
-            (Err(e), _) => e.to_string(),
-            (_, Err(e)) => e.to_string(),
-            (Ok(s), Ok(view)) => {
-                let started = view.members.iter().any(|x| x.name == m.name.as_str());
-                match ctx.etcd.status(&view.endpoint).await {
-                    Ok(ls)
-                        if started
-                            && s.raft_applied_index + gate::CATCH_UP_MARGIN >= ls.raft_index =>
-                    {
-                        return Ok(());
+    let what = format!("wait until {} has caught up", m.name);
+    let caught_up: Result<(), WaitError<Infallible>> =
+        wait_until(&what, ctx.deadlines.gate, ctx.deadlines.poll, async || {
+            let (s, view) = match (ctx.etcd.status(&ep).await, leader(ctx).await) {
+                (Err(e), _) => return Check::NotYet(e.to_string()),
+                (_, Err(e)) => return Check::NotYet(e.to_string()),
+                (Ok(s), Ok(view)) => (s, view),
+            };
+            let started = view.members.iter().any(|x| x.name == m.name.as_str());
+            match ctx.etcd.status(&view.endpoint).await {
+                Ok(ls) if started && gate::caught_up(&s, &ls) => Check::Ready(()),
+                Ok(ls) => Check::NotYet(format!(
+                    "{}: applied index {} of the leader's {}{}",
+                    m.name,
+                    s.raft_applied_index,
+                    ls.raft_index,
+                    if started {
+                        ""
+                    } else {
+                        " (not yet started in the member list)"
                     }
-                    Ok(ls) => format!(
-                        "{}: applied index {} of the leader's {}{}",
-                        m.name,
-                        s.raft_applied_index,
-                        ls.raft_index,
-                        if started {
-                            ""
-                        } else {
-                            " (not yet started in the member list)"
-                        }
-                    ),
-                    Err(e) => e.to_string(),
-                }
+                )),
+                Err(e) => Check::NotYet(e.to_string()),
             }
-        };
-        if start.elapsed() >= ctx.deadlines.gate {
-            return Err(StepError::Gate(super::GateError::Timeout {
-                waited: start.elapsed(),
-                last,
-            }));
+        })
+        .await;
+    match caught_up {
+        Ok(()) => Ok(()),
+        Err(WaitError::TimedOut { waited, last }) => {
+            Err(StepError::Gate(super::GateError::Timeout { waited, last }))
         }
-        tokio::time::sleep(ctx.deadlines.poll).await;
+        Err(WaitError::Failed(never)) => match never {},
     }
 }
 
@@ -248,7 +263,11 @@ pub(super) async fn promote(
     })?;
     let result = retry(
         ctx,
-        &["in sync with leader", "unhealthy cluster", "not leader"],
+        &[
+            EtcdErrorKind::LearnerNotReady,
+            EtcdErrorKind::Unhealthy,
+            EtcdErrorKind::NotLeader,
+        ],
         || async {
             let view = leader(ctx).await?;
             ctx.etcd.promote(&view.endpoint, x.id).await?;
@@ -258,7 +277,13 @@ pub(super) async fn promote(
     .await;
     match result {
         // A promote whose answer was lost looks like this on the retry.
-        Err(StepError::Etcd(e)) if e.message().contains("can only promote a learner member") => {
+        // (Or the learner never caught up: then the refusal stands.)
+        Err(StepError::Etcd(e))
+            if matches!(
+                e.kind(),
+                EtcdErrorKind::MemberNotLearner | EtcdErrorKind::LearnerNotReady
+            ) =>
+        {
             let view = leader(ctx).await?;
             if view.members.iter().any(|y| y.id == x.id && !y.is_learner) {
                 Ok(Some(format!("{} is a voter", m.name)))
@@ -298,7 +323,7 @@ pub(super) async fn remove(
         // election since): hand leadership to a healthy voter first.
         hand_over(ctx, &view, &live, dep.id).await?;
     }
-    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+    retry(ctx, BUSY, || async {
         let view = leader(ctx).await?;
         if !view.members.iter().any(|y| y.id == dep.id) {
             return Ok(());
@@ -314,10 +339,10 @@ pub(super) async fn remove(
 pub(super) async fn stop_departed(
     ctx: &Context<'_>,
     dep: &Departing,
-) -> Result<Option<String>, StepError> {
+) -> Result<StepOutcome, StepError> {
     let Some(host) = ctx.hosts.get(&dep.host.address) else {
-        return Ok(Some(format!(
-            "warning: no connection to {}; stop etcd there by hand",
+        return Ok(StepOutcome::warning(format!(
+            "no connection to {}; stop etcd there by hand",
             dep.host.address
         )));
     };
@@ -327,9 +352,9 @@ pub(super) async fn stop_departed(
     )
     .await
     {
-        Ok(_) => Ok(None),
-        Err(e) => Ok(Some(format!(
-            "warning: could not stop etcd of {} on {}: {e}; it is out of the cluster and exits by itself",
+        Ok(_) => Ok(StepOutcome::default()),
+        Err(e) => Ok(StepOutcome::warning(format!(
+            "could not stop etcd of {} on {}: {e}; it is out of the cluster and exits by itself",
             dep.name, dep.host.address
         ))),
     }
@@ -343,12 +368,12 @@ pub(super) async fn retire(
     ctx: &Context<'_>,
     m: &DesiredMember,
     departed: bool,
-) -> Result<Option<String>, StepError> {
+) -> Result<StepOutcome, StepError> {
     let Some(host) = ctx.hosts.get(&m.address) else {
         let msg = format!("no connection to {}", m.address);
         return if departed {
-            Ok(Some(format!(
-                "warning: {msg}; move {} aside there by hand",
+            Ok(StepOutcome::warning(format!(
+                "{msg}; move {} aside there by hand",
                 m.data_dir.display()
             )))
         } else {
@@ -387,9 +412,11 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
     }
     .await;
     match result {
-        Ok(out) => Ok(Some(out.trim().replace('\n', "; ")).filter(|s| !s.is_empty())),
-        Err(e) if departed => Ok(Some(format!(
-            "warning: could not move {}'s files aside on {}: {e}; do it by hand so it never restarts with its old identity",
+        Ok(out) => Ok(Some(out.trim().replace('\n', "; "))
+            .filter(|s| !s.is_empty())
+            .into()),
+        Err(e) if departed => Ok(StepOutcome::warning(format!(
+            "could not move {}'s files aside on {}: {e}; do it by hand so it never restarts with its old identity",
             m.name, m.address
         ))),
         Err(e) => Err(e),
@@ -406,7 +433,7 @@ fn stamp() -> String {
 
 /// Takes a snapshot from the leader, checks its sha256 trailer, and writes it
 /// (0600, atomically) to `dir`.
-pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<Option<String>, StepError> {
+pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<StepOutcome, StepError> {
     let view = leader(ctx).await?;
     let data = ctx
         .etcd
@@ -437,12 +464,16 @@ pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<Option<Str
     )
     .await?;
     let hex = crate::model::hex(&digest);
-    Ok(Some(format!(
-        "snapshot saved to {} ({} bytes, sha256 {}…, trailer checked)",
-        path.display(),
-        data.len(),
-        &hex[..16]
-    )))
+    Ok(StepOutcome {
+        detail: Some(format!(
+            "snapshot saved to {} ({} bytes, sha256 {}…, trailer checked)",
+            path.display(),
+            data.len(),
+            &hex[..16]
+        )),
+        snapshot: Some(path),
+        warnings: Vec::new(),
+    })
 }
 
 /// Writes a joining member's files with the initial-cluster read from the member list now.
@@ -513,7 +544,7 @@ pub(super) async fn update_peer(
         return Ok(Some(format!("{} already advertises {url}", m.name)));
     }
     let id = x.id;
-    retry(ctx, &["unhealthy cluster", "not leader"], || async {
+    retry(ctx, BUSY, || async {
         let view = leader(ctx).await?;
         ctx.etcd.update_peer(&view.endpoint, id, url).await?;
         Ok(())

@@ -9,7 +9,9 @@ mod binary;
 mod gate;
 pub mod lock;
 mod membership;
+mod wait;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,8 +65,69 @@ pub enum Event {
         /// Seconds it took.
         seconds: f64,
         /// What it did worth knowing (a snapshot's path, a new member's id, a warning).
-        detail: Option<String>,
+        #[serde(flatten)]
+        outcome: StepOutcome,
     },
+}
+
+/// What a step that ended well did worth knowing.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StepOutcome {
+    /// What it did (a new member's id, an upload's size), when worth saying.
+    pub detail: Option<String>,
+    /// Where it saved a snapshot: worth repeating when the apply ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
+    /// What the operator must know and may have to do by hand; the step
+    /// still counts as done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl StepOutcome {
+    /// A step that did its work but leaves the operator something to know or do.
+    pub fn warning(message: String) -> Self {
+        Self {
+            warnings: vec![message],
+            ..Self::default()
+        }
+    }
+
+    /// The detail and the warnings on one line, as shown after the step.
+    pub fn text(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .detail
+            .iter()
+            .cloned()
+            .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// The lines worth repeating when the apply ends: a snapshot's detail and
+    /// every warning.
+    pub fn summary(&self) -> Vec<String> {
+        let snapshot = self.detail.iter().filter(|_| self.snapshot.is_some());
+        snapshot
+            .cloned()
+            .chain(self.warnings.iter().map(|w| format!("warning: {w}")))
+            .collect()
+    }
+}
+
+impl From<Option<String>> for StepOutcome {
+    fn from(detail: Option<String>) -> Self {
+        Self {
+            detail,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<String> for StepOutcome {
+    fn from(detail: String) -> Self {
+        Some(detail).into()
+    }
 }
 
 /// Why one step failed.
@@ -200,8 +263,8 @@ pub async fn apply(
             description: step.describe(),
         });
         let t = Instant::now();
-        let detail = match run_step(step, ctx).await {
-            Ok(detail) => detail,
+        let outcome = match run_step(step, ctx).await {
+            Ok(outcome) => outcome,
             Err(error) => {
                 return Err(ApplyError {
                     index,
@@ -217,7 +280,7 @@ pub async fn apply(
         on_event(Event::StepFinished {
             index,
             seconds: secs,
-            detail,
+            outcome,
         });
         done.push(step.describe());
         timings.push((step.describe(), secs));
@@ -334,7 +397,7 @@ async fn issue_certificates(
     ))
 }
 
-async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, StepError> {
+async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<StepOutcome, StepError> {
     match step {
         Step::WriteFiles {
             member: name,
@@ -349,31 +412,41 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
                 .stdin(f.after.clone().into_bytes());
                 run_checked(host.as_ref(), &script).await?;
             }
-            Ok(None)
+            Ok(StepOutcome::default())
         }
         Step::IssueCertificates { member: name } => {
             let (m, host) = member(ctx, name)?;
-            issue_certificates(ctx, m, host.as_ref()).await.map(Some)
+            issue_certificates(ctx, m, host.as_ref())
+                .await
+                .map(StepOutcome::from)
         }
         Step::InstallBinary {
             member: name,
             version,
             source,
             sha256,
-        } => binary::install(ctx, name, *version, source, sha256).await,
+        } => binary::install(ctx, name, *version, source, sha256)
+            .await
+            .map(StepOutcome::from),
         Step::UseBinary {
             member: name,
             version,
-        } => binary::use_release(ctx, name, *version).await,
+        } => binary::use_release(ctx, name, *version)
+            .await
+            .map(StepOutcome::from),
         Step::CheckVersion {
             member: name,
             version,
-        } => binary::check_version(ctx, name, *version).await,
-        Step::ClusterVersion { version } => binary::cluster_version(ctx, *version).await,
+        } => binary::check_version(ctx, name, *version)
+            .await
+            .map(StepOutcome::from),
+        Step::ClusterVersion { version } => binary::cluster_version(ctx, *version)
+            .await
+            .map(StepOutcome::from),
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
-            Ok(None)
+            Ok(StepOutcome::default())
         }
         Step::Restart { member: name } => {
             let (m, host) = member(ctx, name)?;
@@ -385,7 +458,7 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
             )
             .await?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
-            Ok(None)
+            Ok(StepOutcome::default())
         }
         Step::MoveLeader { from, to, to_id } => {
             let view = membership::leader(ctx).await?;
@@ -396,14 +469,14 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
                 .map(|m| m.name.clone());
             if leader_name.as_deref() != Some(from.as_str()) {
                 // Leadership already moved (an election, or a rerun): nothing to do.
-                return Ok(Some(format!("{from} is not the leader now")));
+                return Ok(StepOutcome::from(format!("{from} is not the leader now")));
             }
             ctx.etcd.move_leader(&view.endpoint, *to_id).await?;
-            Ok(Some(format!("{to} leads")))
+            Ok(StepOutcome::from(format!("{to} leads")))
         }
         Step::WaitHealthy { members } => {
             wait_healthy(ctx, members).await?;
-            Ok(None)
+            Ok(StepOutcome::default())
         }
         Step::Snapshot { dir } => membership::snapshot(ctx, dir).await,
         Step::AddLearner {
@@ -411,29 +484,37 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
             peer_url,
         } => {
             let (m, _) = member(ctx, name)?;
-            membership::add_learner(ctx, m, peer_url).await
+            membership::add_learner(ctx, m, peer_url)
+                .await
+                .map(StepOutcome::from)
         }
         Step::WriteJoinFiles { member: name, .. } => {
             let (m, _) = member(ctx, name)?;
-            membership::write_join_files(ctx, m).await
+            membership::write_join_files(ctx, m)
+                .await
+                .map(StepOutcome::from)
         }
         Step::WaitCaughtUp { member: name } => {
             let (m, _) = member(ctx, name)?;
             membership::wait_caught_up(ctx, m).await?;
-            Ok(None)
+            Ok(StepOutcome::default())
         }
         Step::Promote { member: name } => {
             let (m, _) = member(ctx, name)?;
-            membership::promote(ctx, m).await
+            membership::promote(ctx, m).await.map(StepOutcome::from)
         }
         Step::UpdatePeerUrl {
             member: name,
             peer_url,
         } => {
             let (m, _) = member(ctx, name)?;
-            membership::update_peer(ctx, m, peer_url).await
+            membership::update_peer(ctx, m, peer_url)
+                .await
+                .map(StepOutcome::from)
         }
-        Step::RemoveMember { departing } => membership::remove(ctx, departing).await,
+        Step::RemoveMember { departing } => membership::remove(ctx, departing)
+            .await
+            .map(StepOutcome::from),
         Step::StopDeparted { departing } => membership::stop_departed(ctx, departing).await,
         Step::RetireData {
             member: m,
@@ -452,19 +533,27 @@ async fn check_may_disrupt(
     // A member that just lost its leader reports none until the election ends
     // (about a second with etcd's defaults), so a refusal is looked at again
     // for a while before it stands: it then names only the members really down.
-    let start = std::time::Instant::now();
-    loop {
-        let voters = gate::cluster_view(ctx).await?;
-        match may_disrupt(&voters, target.as_str()) {
-            Ok(()) => return Ok(()),
-            Err(why) if start.elapsed() >= DISRUPT_SETTLE => {
-                return Err(StepError::Unsafe {
-                    what: what.to_owned(),
-                    why,
-                });
-            }
-            Err(_) => tokio::time::sleep(ctx.deadlines.poll.max(Duration::from_millis(250))).await,
-        }
+    let every = ctx.deadlines.poll.max(Duration::from_millis(250));
+    let settled = wait::wait_until(
+        what,
+        DISRUPT_SETTLE,
+        every,
+        async || match gate::cluster_view(ctx).await {
+            Err(e) => wait::Check::Fail(e),
+            Ok(voters) => match may_disrupt(&voters, target.as_str()) {
+                Ok(()) => wait::Check::Ready(()),
+                Err(why) => wait::Check::NotYet(why),
+            },
+        },
+    )
+    .await;
+    match settled {
+        Ok(()) => Ok(()),
+        Err(wait::WaitError::Failed(e)) => Err(e),
+        Err(wait::WaitError::TimedOut { last, .. }) => Err(StepError::Unsafe {
+            what: what.to_owned(),
+            why: last,
+        }),
     }
 }
 

@@ -10,7 +10,7 @@ mod ssh;
 
 pub use etcd::{
     ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdClient, EtcdError,
-    Timeouts,
+    EtcdErrorKind, Timeouts,
 };
 pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
 pub use ssh::{SshHost, SshOptions};

@@ -77,10 +77,32 @@ pub struct MemberStatus {
 
 impl MemberStatus {
     /// Healthy: has a leader, reports no errors, and serves a quorum read.
+    /// The one definition; the execute gates use it too.
     pub fn healthy(&self) -> bool {
-        self.reported.leader.is_some()
-            && self.reported.errors.is_empty()
-            && self.quorum_read.is_ok()
+        self.problem().is_none()
+    }
+
+    /// Why it is not [healthy](Self::healthy), or `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        Self::report_problem(&self.reported).or_else(|| {
+            self.quorum_read
+                .as_ref()
+                .err()
+                .map(|e| format!("quorum read failed: {e}"))
+        })
+    }
+
+    /// The part of [`problem`](Self::problem) a Status answer alone shows:
+    /// no leader, or errors the member reports. A caller may skip the quorum
+    /// read when this is already a reason.
+    pub fn report_problem(reported: &ApiStatus) -> Option<String> {
+        if reported.leader.is_none() {
+            Some("no leader yet".into())
+        } else if !reported.errors.is_empty() {
+            Some(reported.errors.join("; "))
+        } else {
+            None
+        }
     }
 }
 
