@@ -16,6 +16,7 @@
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
 //! - [`pki`]: the operator's CA and the certificates issued from it (local only).
 //! - [`watch`]: what wakes the watch loop, what it reports, and when.
+//! - [`view`]: where apply and watch report progress: text for people or JSON Lines.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
 pub mod cli;
@@ -30,4 +31,5 @@ pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod service;
+pub mod view;
 pub mod watch;

@@ -105,6 +105,10 @@ pub enum Command {
         /// Apply without asking.
         #[arg(long)]
         auto_approve: bool,
+        /// Report the plan and the progress as JSON Lines on stdout, one event
+        /// per line (needs --auto-approve or PLAN_FILE: it cannot ask).
+        #[arg(long)]
+        json: bool,
         /// How long each health gate may wait, in seconds.
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         gate_timeout: u64,
@@ -666,6 +670,7 @@ Next:\n  \
         Command::Apply {
             plan_file,
             auto_approve,
+            json,
             gate_timeout,
         } => {
             drop(out);
@@ -673,6 +678,7 @@ Next:\n  \
                 &cli,
                 plan_file.as_deref(),
                 *auto_approve,
+                *json,
                 Duration::from_secs(*gate_timeout),
             )
             .await

@@ -9,6 +9,7 @@ mod binary;
 mod gate;
 pub mod lock;
 mod membership;
+mod transfer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +66,32 @@ pub enum Event {
         /// What it did worth knowing (a snapshot's path, a new member's id, a warning).
         detail: Option<String>,
     },
+    /// Bytes of a long transfer in a step (a release upload, a snapshot
+    /// download): a start, reports at most every 100 ms, and an end.
+    Transfer {
+        /// Where it is.
+        phase: TransferPhase,
+        /// What moves ("upload etcd 3.5.17").
+        what: String,
+        /// The other end (a host, a member's endpoint).
+        host: String,
+        /// Bytes moved so far.
+        done: u64,
+        /// Bytes in all, once known.
+        total: Option<u64>,
+    },
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferPhase {
+    /// It begins.
+    Start,
+    /// Bytes moved.
+    Progress,
+    /// It ended (how the step went is said by the step).
+    End,
 }
 
 /// Why one step failed.
@@ -183,6 +210,8 @@ pub async fn apply(
     let total = plan.steps.len();
     let mut done = Vec::new();
     let mut timings = Vec::new();
+    let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let transfers = transfer::Transfers::new(tx);
     for (index, step) in plan.steps.iter().enumerate() {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ApplyError {
@@ -200,7 +229,20 @@ pub async fn apply(
             description: step.describe(),
         });
         let t = Instant::now();
-        let detail = match run_step(step, ctx).await {
+        // Transfers inside the step report while it runs.
+        let run = run_step(step, ctx, &transfers);
+        tokio::pin!(run);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(e) = progress.recv() => on_event(e),
+                r = &mut run => break r,
+            }
+        };
+        while let Ok(e) = progress.try_recv() {
+            on_event(e);
+        }
+        let detail = match outcome {
             Ok(detail) => detail,
             Err(error) => {
                 return Err(ApplyError {
@@ -334,7 +376,11 @@ async fn issue_certificates(
     ))
 }
 
-async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, StepError> {
+async fn run_step(
+    step: &Step,
+    ctx: &Context<'_>,
+    transfers: &transfer::Transfers,
+) -> Result<Option<String>, StepError> {
     match step {
         Step::WriteFiles {
             member: name,
@@ -360,7 +406,7 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
             version,
             source,
             sha256,
-        } => binary::install(ctx, name, *version, source, sha256).await,
+        } => binary::install(ctx, transfers, name, *version, source, sha256).await,
         Step::UseBinary {
             member: name,
             version,
@@ -405,7 +451,7 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<Option<String>, Step
             wait_healthy(ctx, members).await?;
             Ok(None)
         }
-        Step::Snapshot { dir } => membership::snapshot(ctx, dir).await,
+        Step::Snapshot { dir } => membership::snapshot(ctx, transfers, dir).await,
         Step::AddLearner {
             member: name,
             peer_url,
