@@ -17,6 +17,7 @@
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
 //! - [`pki`]: the operator's CA on disk and the certificates issued from it.
 //! - [`watch`]: what wakes the watch loop, what it reports, and when.
+//! - [`view`]: where apply and watch report progress: text for people or JSON Lines.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
 pub use etcdplan_core::{cert, diff, hostfiles, live, model, plan, render};
@@ -28,4 +29,5 @@ pub mod io;
 pub mod observe;
 pub mod pki;
 pub mod service;
+pub mod view;
 pub mod watch;

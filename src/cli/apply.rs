@@ -1,29 +1,28 @@
 //! `apply`: show the plan, ask, and walk it; and the walk itself, shared with
 //! `watch`: departing hosts connected, the cluster locked, signals heeded.
 
-use std::io::{BufRead as _, Write as _};
+use std::io::BufRead as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     Cli, CliError, Outcome, close, connect, etcd_client, file_label, hosts, load, make_plan,
     observe_live, style,
 };
 use crate::config::{Desired, Transport};
-use crate::execute::{self, ApplyError, Deadlines, Event, StepOutcome};
+use crate::execute::{self, Deadlines, Event};
 use crate::io::{EtcdClient, HostMap};
 use crate::observe::{self, Live};
 use crate::plan::{self, Plan};
+use crate::view::{self, SharedView, Shown};
 use crate::watch::Trigger;
 use crate::{model, render};
 
-fn confirm(cluster: &str) -> Result<(), CliError> {
-    eprintln!("\nDo you want to perform these actions on cluster {cluster:?}?");
-    eprintln!("  Only 'yes' will be accepted to approve.\n");
-    eprint!("  Enter a value: ");
-    let _ = std::io::stderr().flush();
+/// Asks through the view and reads the answer: only "yes" approves.
+fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
+    view.with(|v| v.prompt(cluster));
     let mut line = String::new();
     let n = std::io::stdin().lock().read_line(&mut line)?;
     if n == 0 {
@@ -44,8 +43,15 @@ pub(super) async fn apply(
     cli: &Cli,
     plan_file: Option<&Path>,
     auto_approve: bool,
+    json: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
+    if json && !auto_approve && plan_file.is_none() {
+        return Err(CliError::Usage(
+            "apply --json cannot ask for approval inside its output; pass --auto-approve, or a plan saved by `plan --out`".into(),
+        ));
+    }
+    let view = view::choose(view::Command::Apply, json);
     let saved = match plan_file {
         None => None,
         Some(p) => {
@@ -64,13 +70,23 @@ pub(super) async fn apply(
     let loaded = load(cli)?;
     let d = &loaded.desired;
     let mut hosts = hosts(cli, d).await;
-    let result = apply_with(cli, d, &mut hosts, saved.as_ref(), auto_approve, gate).await;
+    let result = apply_with(
+        cli,
+        &view,
+        d,
+        &mut hosts,
+        saved.as_ref(),
+        auto_approve,
+        gate,
+    )
+    .await;
     close(&hosts).await;
     result
 }
 
 async fn apply_with(
     cli: &Cli,
+    view: &SharedView,
     d: &Desired,
     hosts: &mut HostMap,
     saved: Option<&plan::file::SavedPlan>,
@@ -80,7 +96,7 @@ async fn apply_with(
     let etcd = Arc::new(etcd_client(cli, d));
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
     let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
-    let result = apply_observed(cli, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
+    let result = apply_observed(cli, view, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
     if let Some(l) = lock {
         l.release(etcd.as_ref()).await;
     }
@@ -121,6 +137,7 @@ fn advertised(live: &Live) -> Vec<model::Endpoint> {
 #[allow(clippy::too_many_arguments)]
 async fn apply_observed(
     cli: &Cli,
+    view: &SharedView,
     d: &Desired,
     hosts: &mut HostMap,
     etcd: &Arc<EtcdClient>,
@@ -135,9 +152,15 @@ async fn apply_observed(
             .check(&d.file_hash, &observe::fingerprint(live), &plan)
             .map_err(CliError::Stale)?;
     }
-    let mut out = std::io::stdout().lock();
-    out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
-    drop(out);
+    let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
+    view.with(|v| {
+        v.plan(&Shown {
+            plan: &plan,
+            desired: d,
+            text: &text,
+            trigger: None,
+        });
+    });
     if plan.is_empty() {
         return Ok(Outcome::Ok);
     }
@@ -146,58 +169,24 @@ async fn apply_observed(
     }
     // A saved plan was reviewed when it was made: that was the approval.
     if !auto_approve && saved.is_none() {
-        confirm(d.cluster.as_str())?;
+        confirm(view, d.cluster.as_str())?;
     }
-    eprintln!();
+    view.with(|v| v.apply_started(plan.steps.len()));
     let stop = Arc::new(AtomicBool::new(false));
-    let signals = watch_signals(stop.clone(), None);
-    let mut outcomes: Vec<StepOutcome> = Vec::new();
-    let started = Instant::now();
-    let mut on_event = |e: Event| match e {
-        Event::StepStarted {
-            index,
-            total,
-            description,
-        } => eprintln!(
-            "[{:>5.1}s] {}/{total} {description} …",
-            started.elapsed().as_secs_f64(),
-            index + 1
-        ),
-        Event::StepFinished {
-            seconds, outcome, ..
-        } => {
-            match outcome.text() {
-                Some(d) => eprintln!("          done in {seconds:.2}s: {d}"),
-                None => eprintln!("          done in {seconds:.2}s"),
-            }
-            outcomes.push(outcome);
-        }
-    };
+    let signals = watch_signals(stop.clone(), None, view.clone());
+    let mut on_event = |e: Event| view.with(|v| v.progress(&e));
     let result = run_plan(cli, d, hosts, etcd, live, &plan, &stop, gate, &mut on_event).await;
     signals.abort();
-    let result = match result {
-        Err(CliError::Apply(e)) => Err(*e),
-        Err(other) => return Err(other),
-        Ok(report) => Ok(report),
-    };
     match result {
         Ok(report) => {
-            println!(
-                "\nApply complete! Members: {} added, {} changed, {} removed. ({:.1}s)",
-                plan.summary.add, plan.summary.change, plan.summary.remove, report.seconds
-            );
-            for c in &plan.changes {
-                println!("  ✓ {} {}", c.member, render::action_word(c.action));
-            }
-            for d in outcomes.iter().flat_map(StepOutcome::summary) {
-                println!("  {d}");
-            }
+            view.with(|v| v.apply_complete(&plan, report.seconds));
             Ok(Outcome::Ok)
         }
-        Err(e) => {
-            eprint!("{}", failure_text(&e));
-            Err(CliError::Apply(Box::new(e)))
+        Err(CliError::Apply(e)) => {
+            view.with(|v| v.apply_failed(&e));
+            Err(CliError::Apply(e))
         }
+        Err(other) => Err(other),
     }
 }
 
@@ -207,6 +196,7 @@ async fn apply_observed(
 pub(super) fn watch_signals(
     stop: Arc<AtomicBool>,
     wake: Option<tokio::sync::mpsc::UnboundedSender<Trigger>>,
+    view: SharedView,
 ) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Registered here, before the walk starts, not whenever the task first runs.
@@ -225,39 +215,17 @@ pub(super) fn watch_signals(
                 _ = int.recv() => {}
             }
             seen += 1;
+            view.with(|v| v.signal(seen));
             if seen == 1 {
-                eprintln!("\nStopping after the current step (a second signal aborts at once).");
                 stop.store(true, Ordering::SeqCst);
                 if let Some(w) = &wake {
                     let _ = w.send(Trigger::Stop);
                 }
             } else {
-                eprintln!(
-                    "\nAborted during a step: it may be half done (a member stopped, a learner added). The cluster's lock expires within {}s; run `etcdplan plan` to see what remains.",
-                    execute::lock::TTL.as_secs()
-                );
                 std::process::exit(130);
             }
         }
     })
-}
-
-/// What was done, what failed and what remains, for people.
-pub(super) fn failure_text(e: &ApplyError) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::from("\nDone:\n");
-    for d in &e.done {
-        let _ = writeln!(s, "  ✓ {d}");
-    }
-    let _ = writeln!(s, "Failed:\n  ✗ {}", e.description);
-    if !e.remaining.is_empty() {
-        s.push_str("Not started:\n");
-        for r in &e.remaining {
-            let _ = writeln!(s, "  · {r}");
-        }
-    }
-    s.push('\n');
-    s
 }
 
 /// Walks an approved plan, under the cluster's lock taken by the caller:

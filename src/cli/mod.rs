@@ -105,6 +105,10 @@ pub enum Command {
         /// Apply without asking.
         #[arg(long)]
         auto_approve: bool,
+        /// Report the plan and the progress as JSON Lines on stdout, one event
+        /// per line (needs --auto-approve or PLAN_FILE: it cannot ask).
+        #[arg(long)]
+        json: bool,
         /// How long each health gate may wait.
         #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
         gate_timeout: Duration,
@@ -745,10 +749,18 @@ Next:\n  \
         Command::Apply {
             plan_file,
             auto_approve,
+            json,
             gate_timeout,
         } => {
             drop(out);
-            apply::apply(&cli, plan_file.as_deref(), *auto_approve, *gate_timeout).await
+            apply::apply(
+                &cli,
+                plan_file.as_deref(),
+                *auto_approve,
+                *json,
+                *gate_timeout,
+            )
+            .await
         }
     }
 }

@@ -3,14 +3,13 @@
 //! `--auto-approve` it applies plans that need no force flag, under the
 //! cluster's lock, one at a time. A bad edit is reported and changes nothing.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use super::apply::{failure_text, lock_and_observe, run_plan, watch_signals};
+use super::apply::{lock_and_observe, run_plan, watch_signals};
 use super::{
     Cli, CliError, Outcome, close, etcd_client, file_label, hosts, make_plan, observe_live,
     problem_json, style,
@@ -19,6 +18,7 @@ use crate::config::{self, ConfigError, Desired, Loaded};
 use crate::execute::Event;
 use crate::plan::Plan;
 use crate::render;
+use crate::view::{self, SharedView, Shown};
 use crate::watch::{self, Trigger, WatchEvent};
 
 /// The watch's settings from the command line.
@@ -32,71 +32,6 @@ pub(super) struct Options {
     pub json: bool,
     /// Health gate deadline for applies.
     pub gate: Duration,
-}
-
-/// Where events go: JSON lines on stdout, or text (plans on stdout, progress
-/// on stderr).
-struct Report {
-    json: bool,
-}
-
-impl Report {
-    fn event(&self, e: &WatchEvent) {
-        if self.json {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", e.json_line());
-            let _ = out.flush();
-            return;
-        }
-        let at = watch::clock();
-        match e {
-            WatchEvent::Watching {
-                file,
-                interval_seconds,
-                auto_approve,
-            } => eprintln!(
-                "[{at}] Watching {file} (drift check every {interval_seconds}s; {})",
-                if *auto_approve {
-                    "safe plans are applied"
-                } else {
-                    "plans are shown, not applied"
-                }
-            ),
-            WatchEvent::FileChanged { file } => eprintln!("[{at}] {file} changed"),
-            WatchEvent::Invalid { .. } => eprintln!(
-                "[{at}] Not applied: the etcdfile is invalid; nothing was changed, and nothing will be until it is fixed."
-            ),
-            WatchEvent::Drift { changes } => eprintln!(
-                "[{at}] Drift: the cluster differs from the etcdfile ({changes} member{} to change)",
-                if *changes == 1 { "" } else { "s" }
-            ),
-            WatchEvent::Plan { .. } => {}
-            WatchEvent::Skipped { reason } => eprintln!("[{at}] Not applied: {reason}"),
-            WatchEvent::Step(Event::StepStarted {
-                index,
-                total,
-                description,
-            }) => eprintln!("[{at}] {}/{total} {description} …", index + 1),
-            WatchEvent::Step(Event::StepFinished {
-                seconds, outcome, ..
-            }) => match outcome.text() {
-                Some(d) => eprintln!("           done in {seconds:.2}s: {d}"),
-                None => eprintln!("           done in {seconds:.2}s"),
-            },
-            WatchEvent::Applied {
-                add,
-                change,
-                remove,
-                seconds,
-            } => eprintln!(
-                "[{at}] Applied: {add} added, {change} changed, {remove} removed ({seconds:.1}s)"
-            ),
-            WatchEvent::ApplyFailed { .. } => {
-                eprintln!("[{at}] Apply failed; the next check re-plans from what is live.");
-            }
-            WatchEvent::Stopped { reason } => eprintln!("[{at}] Watch ended: {reason}"),
-        }
-    }
 }
 
 /// What the loop remembers between wake-ups.
@@ -130,12 +65,14 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
     let _files = watch::watch_file(&cli.file, tx.clone())?;
     let _ticker = watch::tick(opts.interval, tx.clone());
     let stop = Arc::new(AtomicBool::new(false));
-    let signals = watch_signals(stop.clone(), Some(tx.clone()));
-    let report = Report { json: opts.json };
-    report.event(&WatchEvent::Watching {
-        file: cli.file.display().to_string(),
-        interval_seconds: opts.interval.as_secs(),
-        auto_approve: opts.auto_approve,
+    let view = view::choose(view::Command::Watch, opts.json);
+    let signals = watch_signals(stop.clone(), Some(tx.clone()), view.clone());
+    view.with(|v| {
+        v.watch(&WatchEvent::Watching {
+            file: cli.file.display().to_string(),
+            interval_seconds: opts.interval.as_secs(),
+            auto_approve: opts.auto_approve,
+        });
     });
     let mut memory = Memory::default();
     let mut trigger = Trigger::Start;
@@ -143,7 +80,7 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
         if trigger == Trigger::Stop {
             break Ok(Outcome::Ok);
         }
-        if let Err(e) = cycle(cli, opts, &report, trigger, &stop, &mut memory).await {
+        if let Err(e) = cycle(cli, opts, &view, trigger, &stop, &mut memory).await {
             break Err(e);
         }
         if stop.load(Ordering::SeqCst) {
@@ -152,12 +89,11 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
         trigger = next(&mut rx).await;
     };
     signals.abort();
-    report.event(&WatchEvent::Stopped {
-        reason: match &result {
-            Ok(_) => "stopped by a signal".into(),
-            Err(e) => e.to_string(),
-        },
-    });
+    let reason = match &result {
+        Ok(_) => "stopped by a signal".into(),
+        Err(e) => e.to_string(),
+    };
+    view.with(|v| v.watch(&WatchEvent::Stopped { reason }));
     result
 }
 
@@ -191,7 +127,7 @@ async fn read(cli: &Cli) -> Result<Loaded, ConfigError> {
 async fn cycle(
     cli: &Cli,
     opts: Options,
-    report: &Report,
+    view: &SharedView,
     trigger: Trigger,
     stop: &Arc<AtomicBool>,
     memory: &mut Memory,
@@ -209,9 +145,8 @@ async fn cycle(
     };
     memory.file_hash = hash;
     if trigger == Trigger::Edit {
-        report.event(&WatchEvent::FileChanged {
-            file: cli.file.display().to_string(),
-        });
+        let file = cli.file.display().to_string();
+        view.with(|v| v.watch(&WatchEvent::FileChanged { file }));
     }
     let loaded = match read(cli).await {
         Ok(l) => l,
@@ -227,10 +162,7 @@ async fn cycle(
             };
             // Reported once per content; nothing is planned until it is fixed.
             if trigger != Trigger::Interval {
-                if !opts.json {
-                    eprintln!("{:?}", miette::Report::new(e));
-                }
-                report.event(&WatchEvent::Invalid { problems });
+                view.with(|v| v.watch_invalid(e, problems));
             }
             memory.shown = None;
             return Ok(());
@@ -250,30 +182,24 @@ async fn cycle(
                 && !(opts.auto_approve && memory.retry)));
     if !quiet {
         if trigger == Trigger::Interval {
-            report.event(&WatchEvent::Drift {
-                changes: plan.changed_members(),
-            });
+            let changes = plan.changed_members();
+            view.with(|v| v.watch(&WatchEvent::Drift { changes }));
         }
-        show(report, trigger, &plan, d, &text);
+        show(view, trigger, &plan, d, &text);
         memory.shown = Some(text);
     }
     let result = if quiet || plan.is_empty() {
         Ok(())
     } else if !opts.auto_approve {
-        if !opts.json {
-            eprintln!(
-                "[{}] Not applied: watch shows plans; run `etcdplan apply`, or watch with --auto-approve",
-                watch::clock()
-            );
-        }
+        view.with(|v| v.watch_not_approved());
         Ok(())
     } else if let Some(reason) = plan.cannot_apply() {
-        report.event(&WatchEvent::Skipped { reason });
+        view.with(|v| v.watch(&WatchEvent::Skipped { reason }));
         memory.retry = false;
         Ok(())
     } else {
         apply_safely(
-            cli, opts, report, trigger, d, &mut hosts, &etcd, live, memory, stop,
+            cli, opts, view, trigger, d, &mut hosts, &etcd, live, memory, stop,
         )
         .await
     };
@@ -289,7 +215,7 @@ async fn cycle(
 async fn apply_safely(
     cli: &Cli,
     opts: Options,
-    report: &Report,
+    view: &SharedView,
     trigger: Trigger,
     d: &Desired,
     hosts: &mut crate::io::HostMap,
@@ -301,9 +227,8 @@ async fn apply_safely(
     let (live, lock) = match lock_and_observe(cli, d, hosts, etcd, live, "watch").await {
         Ok(locked) => locked,
         Err(CliError::Lock(e)) => {
-            report.event(&WatchEvent::Skipped {
-                reason: format!("{e}; trying again at the next check"),
-            });
+            let reason = format!("{e}; trying again at the next check");
+            view.with(|v| v.watch(&WatchEvent::Skipped { reason }));
             memory.retry = true;
             return Ok(());
         }
@@ -312,7 +237,7 @@ async fn apply_safely(
     let plan = make_plan(cli, d, &live);
     let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
     if memory.shown.as_deref() != Some(text.as_str()) {
-        show(report, trigger, &plan, d, &text);
+        show(view, trigger, &plan, d, &text);
         memory.shown = Some(text);
     }
     memory.retry = false;
@@ -320,11 +245,12 @@ async fn apply_safely(
         Ok(())
     } else if let Some(reason) = plan.cannot_apply() {
         // Shown and remembered: the next drift check stays quiet about it.
-        report.event(&WatchEvent::Skipped { reason });
+        view.with(|v| v.watch(&WatchEvent::Skipped { reason }));
         Ok(())
     } else {
         let started = Instant::now();
-        let mut on_event = |e: Event| report.event(&WatchEvent::Step(e));
+        view.with(|v| v.apply_started(plan.steps.len()));
+        let mut on_event = |e: Event| view.with(|v| v.progress(&e));
         match run_plan(
             cli,
             d,
@@ -339,12 +265,8 @@ async fn apply_safely(
         .await
         {
             Ok(_) => {
-                report.event(&WatchEvent::Applied {
-                    add: plan.summary.add,
-                    change: plan.summary.change,
-                    remove: plan.summary.remove,
-                    seconds: started.elapsed().as_secs_f64(),
-                });
+                let seconds = started.elapsed().as_secs_f64();
+                view.with(|v| v.apply_complete(&plan, seconds));
                 // What is live now is what the next check compares with.
                 memory.shown = None;
                 Ok(())
@@ -352,14 +274,7 @@ async fn apply_safely(
             Err(CliError::Apply(e)) => {
                 memory.shown = None;
                 memory.retry = true;
-                if !opts.json {
-                    eprint!("{}", failure_text(&e));
-                }
-                report.event(&WatchEvent::ApplyFailed {
-                    error: e.to_string(),
-                    done: e.done.clone(),
-                    remaining: e.remaining.clone(),
-                });
+                view.with(|v| v.apply_failed(&e));
                 if stop.load(Ordering::SeqCst) {
                     Err(CliError::Apply(e))
                 } else {
@@ -375,15 +290,14 @@ async fn apply_safely(
     result
 }
 
-/// Reports a plan: an event, and for people its text on stdout.
-fn show(report: &Report, trigger: Trigger, plan: &Plan, d: &Desired, text: &str) {
-    report.event(&WatchEvent::Plan {
-        trigger,
-        changes: plan.changed_members(),
-        plan: render::plan_json(plan, d),
+/// Shows a plan: an event, and for people its text on stdout.
+fn show(view: &SharedView, trigger: Trigger, plan: &Plan, d: &Desired, text: &str) {
+    view.with(|v| {
+        v.plan(&Shown {
+            plan,
+            desired: d,
+            text,
+            trigger: Some(trigger),
+        });
     });
-    if !report.json {
-        print!("{text}");
-        let _ = std::io::stdout().flush();
-    }
 }

@@ -18,6 +18,7 @@ const UPLOAD_DEADLINE: Duration = Duration::from_secs(300);
 /// `--version` before it is renamed into place.
 pub(super) async fn install(
     ctx: &Context<'_>,
+    transfers: &super::transfer::Transfers,
     name: &MemberName,
     version: EtcdVersion,
     source: &Path,
@@ -72,16 +73,24 @@ mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
         ver = shell_quote(&version.to_string()),
     );
     let t = Instant::now();
-    run_checked(
+    let transfer = transfers.start(
+        format!("upload etcd {version}"),
+        host.label(),
+        Some(size as u64),
+    );
+    let uploaded = run_checked(
         host.as_ref(),
         &Script::new(
             format!("upload etcd {version} to {}", dst.display()),
             script,
         )
         .stdin(bytes)
+        .progress(transfer.progress())
         .timeout(UPLOAD_DEADLINE),
     )
-    .await?;
+    .await;
+    transfer.finish();
+    uploaded?;
     Ok(Some(format!(
         "{:.1} MB to {}:{} in {:.1}s, sha256 checked",
         size as f64 / 1e6,

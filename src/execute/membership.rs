@@ -433,12 +433,27 @@ fn stamp() -> String {
 
 /// Takes a snapshot from the leader, checks its sha256 trailer, and writes it
 /// (0600, atomically) to `dir`.
-pub(super) async fn snapshot(ctx: &Context<'_>, dir: &Path) -> Result<StepOutcome, StepError> {
+pub(super) async fn snapshot(
+    ctx: &Context<'_>,
+    transfers: &super::transfer::Transfers,
+    dir: &Path,
+) -> Result<StepOutcome, StepError> {
     let view = leader(ctx).await?;
+    let transfer = transfers.start(
+        "download a snapshot".into(),
+        view.endpoint.to_string(),
+        None,
+    );
     let data = ctx
         .etcd
-        .snapshot(&view.endpoint, Duration::from_secs(600))
-        .await?;
+        .snapshot_with_progress(
+            &view.endpoint,
+            Duration::from_secs(600),
+            &transfer.progress(),
+        )
+        .await;
+    transfer.finish();
+    let data = data?;
     let why = |w: String| StepError::Unsafe {
         what: "take a snapshot".into(),
         why: w,

@@ -9,6 +9,7 @@ mod binary;
 mod gate;
 pub mod lock;
 mod membership;
+mod transfer;
 mod wait;
 
 use std::path::PathBuf;
@@ -68,6 +69,32 @@ pub enum Event {
         #[serde(flatten)]
         outcome: StepOutcome,
     },
+    /// Bytes of a long transfer in a step (a release upload, a snapshot
+    /// download): a start, reports at most every 100 ms, and an end.
+    Transfer {
+        /// Where it is.
+        phase: TransferPhase,
+        /// What moves ("upload etcd 3.5.17").
+        what: String,
+        /// The other end (a host, a member's endpoint).
+        host: String,
+        /// Bytes moved so far.
+        done: u64,
+        /// Bytes in all, once known.
+        total: Option<u64>,
+    },
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferPhase {
+    /// It begins.
+    Start,
+    /// Bytes moved.
+    Progress,
+    /// It ended (how the step went is said by the step).
+    End,
 }
 
 /// What a step that ended well did worth knowing.
@@ -246,6 +273,8 @@ pub async fn apply(
     let total = plan.steps.len();
     let mut done = Vec::new();
     let mut timings = Vec::new();
+    let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let transfers = transfer::Transfers::new(tx);
     for (index, step) in plan.steps.iter().enumerate() {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ApplyError {
@@ -263,7 +292,20 @@ pub async fn apply(
             description: step.describe(),
         });
         let t = Instant::now();
-        let outcome = match run_step(step, ctx).await {
+        // Transfers inside the step report while it runs.
+        let run = run_step(step, ctx, &transfers);
+        tokio::pin!(run);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(e) = progress.recv() => on_event(e),
+                r = &mut run => break r,
+            }
+        };
+        while let Ok(e) = progress.try_recv() {
+            on_event(e);
+        }
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 return Err(ApplyError {
@@ -397,7 +439,11 @@ async fn issue_certificates(
     ))
 }
 
-async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<StepOutcome, StepError> {
+async fn run_step(
+    step: &Step,
+    ctx: &Context<'_>,
+    transfers: &transfer::Transfers,
+) -> Result<StepOutcome, StepError> {
     match step {
         Step::WriteFiles {
             member: name,
@@ -425,7 +471,7 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<StepOutcome, StepErr
             version,
             source,
             sha256,
-        } => binary::install(ctx, name, *version, source, sha256)
+        } => binary::install(ctx, transfers, name, *version, source, sha256)
             .await
             .map(StepOutcome::from),
         Step::UseBinary {
@@ -478,7 +524,7 @@ async fn run_step(step: &Step, ctx: &Context<'_>) -> Result<StepOutcome, StepErr
             wait_healthy(ctx, members).await?;
             Ok(StepOutcome::default())
         }
-        Step::Snapshot { dir } => membership::snapshot(ctx, dir).await,
+        Step::Snapshot { dir } => membership::snapshot(ctx, transfers, dir).await,
         Step::AddLearner {
             member: name,
             peer_url,

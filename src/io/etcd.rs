@@ -225,6 +225,20 @@ pub trait EtcdApi: Send + Sync {
     /// trailing sha256 included, under its own (long) deadline.
     async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
     -> Result<Vec<u8>, EtcdError>;
+    /// The same, reporting the bytes received (and the total, once the member
+    /// says how much remains) as the stream arrives. By default it reports
+    /// only the end, so a test double need not implement it.
+    async fn snapshot_with_progress(
+        &self,
+        endpoint: &Endpoint,
+        deadline: Duration,
+        progress: &super::Progress,
+    ) -> Result<Vec<u8>, EtcdError> {
+        let data = self.snapshot(endpoint, deadline).await?;
+        let n = data.len() as u64;
+        progress.report(n, Some(n));
+        Ok(data)
+    }
     /// The cluster version as the member at `endpoint` knows it (`GET
     /// /version`, `etcdcluster`; the v3 gRPC API does not carry it); none
     /// while the cluster has not decided one.
@@ -731,6 +745,16 @@ impl EtcdApi for EtcdClient {
     }
 
     async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
+        self.snapshot_with_progress(ep, deadline, &super::Progress::new(|_, _| {}))
+            .await
+    }
+
+    async fn snapshot_with_progress(
+        &self,
+        ep: &Endpoint,
+        deadline: Duration,
+        progress: &super::Progress,
+    ) -> Result<Vec<u8>, EtcdError> {
         // Its own client: the shared one's per-request timeout would cut a large stream.
         self.client(ep).await?;
         let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
@@ -743,6 +767,8 @@ impl EtcdApi for EtcdClient {
             let mut out = Vec::new();
             while let Some(msg) = stream.message().await? {
                 out.extend_from_slice(msg.blob());
+                let done = out.len() as u64;
+                progress.report(done, Some(done + msg.remaining_bytes()));
             }
             Ok::<_, etcd_client::Error>(out)
         };

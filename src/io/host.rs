@@ -17,6 +17,8 @@ pub struct Script {
     pub stdin: Option<Vec<u8>>,
     /// The whole run must finish within this.
     pub timeout: Duration,
+    /// Told as stdin is fed, for a long upload's progress.
+    pub progress: Option<Progress>,
 }
 
 impl Script {
@@ -27,6 +29,7 @@ impl Script {
             source: source.into(),
             stdin: None,
             timeout: Duration::from_secs(30),
+            progress: None,
         }
     }
 
@@ -43,6 +46,60 @@ impl Script {
         self.stdin = Some(bytes);
         self
     }
+
+    /// Reports how much of stdin has been fed (a release of tens of MB).
+    #[must_use]
+    pub fn progress(mut self, p: Progress) -> Self {
+        self.progress = Some(p);
+        self
+    }
+}
+
+/// Told how many bytes of a transfer have moved (`done`, and the `total` once
+/// known), once per chunk: the receiver decides how often to pass it on.
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<dyn Fn(u64, Option<u64>) + Send + Sync>);
+
+impl Progress {
+    /// A progress sink calling `f(done, total)`.
+    pub fn new(f: impl Fn(u64, Option<u64>) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// Reports bytes moved so far.
+    pub fn report(&self, done: u64, total: Option<u64>) {
+        (self.0)(done, total);
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// How much stdin is written between two progress reports.
+const FEED_CHUNK: usize = 64 * 1024;
+
+/// Writes `bytes` to a script's stdin and closes it, reporting progress per
+/// chunk when asked to.
+pub(super) async fn feed<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    progress: Option<&Progress>,
+) -> std::io::Result<()> {
+    let Some(p) = progress else {
+        w.write_all(bytes).await?;
+        return w.shutdown().await;
+    };
+    let total = bytes.len() as u64;
+    let mut done = 0u64;
+    for chunk in bytes.chunks(FEED_CHUNK) {
+        w.write_all(chunk).await?;
+        done += chunk.len() as u64;
+        p.report(done, Some(total));
+    }
+    w.shutdown().await
 }
 
 /// What a script printed and how it exited.
@@ -192,10 +249,10 @@ impl Host for LocalHost {
         let mut child = cmd.spawn().map_err(unreachable)?;
         let stdin = child.stdin.take();
         let input = script.stdin.clone();
+        let progress = script.progress.clone();
         let run = async move {
             if let (Some(mut w), Some(bytes)) = (stdin, input) {
-                w.write_all(&bytes).await?;
-                w.shutdown().await?;
+                feed(&mut w, &bytes, progress.as_ref()).await?;
             }
             child.wait_with_output().await
         };

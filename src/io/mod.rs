@@ -12,7 +12,9 @@ pub use etcd::{
     ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdClient, EtcdError,
     EtcdErrorKind, Timeouts,
 };
-pub use host::{CommandOutput, Host, HostError, LocalHost, Script, shell_quote, write_file_script};
+pub use host::{
+    CommandOutput, Host, HostError, LocalHost, Progress, Script, shell_quote, write_file_script,
+};
 pub use ssh::{SshHost, SshOptions};
 
 /// The machines etcdplan talks to, by address. With the local transport every

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
 use super::host::{CommandOutput, Host, HostError, Script};
@@ -216,11 +215,13 @@ impl Host for SshHost {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         let input = script.stdin.clone();
+        let progress = script.progress.clone();
         let run = async move {
             let mut child = cmd.spawn().await?;
             if let (Some(mut w), Some(bytes)) = (child.stdin().take(), input) {
-                w.write_all(&bytes).await.map_err(openssh::Error::ChildIo)?;
-                w.shutdown().await.map_err(openssh::Error::ChildIo)?;
+                super::host::feed(&mut w, &bytes, progress.as_ref())
+                    .await
+                    .map_err(openssh::Error::ChildIo)?;
             }
             child.wait_with_output().await
         };
