@@ -257,13 +257,43 @@ fn demo_shrinks_to_one_member_and_grows_back() {
     assert_eq!(s["members"].as_array().map(Vec::len), Some(1), "{s}");
 
     // And back to three: they join as learners with their old data moved aside.
+    // Through a saved plan, which runs as saved and is never planned again: it
+    // was made with one snapshot folder, and applying it with another (which
+    // would change a fresh plan's snapshot step, but not the etcdfile or the
+    // cluster) still writes the snapshot where the saved plan says.
     std::fs::write(site.etcdfile(), demo_etcdfile()).unwrap_or_else(|e| panic!("{e}"));
-    let out = site.apply_ok();
+    let (saved_dir, other_dir) = (site.path("snap-saved"), site.path("snap-other"));
+    let plan_file = site.path("grow.plan").display().to_string();
+    let planned = site.etcdplan(&[
+        "--snapshot-dir",
+        &saved_dir.display().to_string(),
+        "plan",
+        "--out",
+        &plan_file,
+    ]);
+    assert!(planned.status.success(), "{}", text(&planned));
+    let out = site.etcdplan(&[
+        "--snapshot-dir",
+        &other_dir.display().to_string(),
+        "apply",
+        &plan_file,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("2 added, 0 changed, 0 removed"),
         "{}",
         text(&out)
     );
+    let snapshots = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".db"))
+                .count()
+        })
+    };
+    assert_eq!(snapshots(&saved_dir), 1, "{}", text(&out));
+    assert_eq!(snapshots(&other_dir), 0, "{}", text(&out));
     let s = status_json(&site);
     let members = s["members"].as_array().cloned().unwrap_or_default();
     assert_eq!(members.len(), 3, "{s}");

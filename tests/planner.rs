@@ -13,7 +13,11 @@ fn plan_for(d: &etcdplan::config::Desired, l: &etcdplan::observe::Live) -> Plan 
 }
 
 fn kinds(p: &Plan) -> Vec<String> {
-    p.steps.iter().map(Step::describe).collect()
+    p.steps
+        .iter()
+        .map(|s| &s.step)
+        .map(Step::describe)
+        .collect()
 }
 
 fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
@@ -23,7 +27,7 @@ fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
     );
     insta::assert_snapshot!(
         format!("{name}-json"),
-        serde_json::to_string_pretty(&render::plan_json(p, d)).unwrap_or_default()
+        serde_json::to_string_pretty(p).unwrap_or_default()
     );
 }
 
@@ -39,7 +43,9 @@ fn bootstrap_from_nothing() {
         (3, 0, 0)
     );
     // Every member starts before the single gate; the gate is last.
-    assert!(matches!(p.steps.last(), Some(Step::WaitHealthy { members }) if members.len() == 3));
+    assert!(
+        matches!(p.steps.last().map(|s| &s.step), Some(Step::WaitHealthy { members }) if members.len() == 3)
+    );
     snapshot("bootstrap", &p, &d);
 }
 
@@ -107,7 +113,11 @@ fn degraded_cluster_gets_only_repairs() {
         Some(cluster(&d, &[true, true, false], 0)),
     );
     let p = plan_for(&d, &l);
-    assert!(p.steps.iter().all(|s| !s.disruptive()), "{:?}", kinds(&p));
+    assert!(
+        p.steps.iter().map(|s| &s.step).all(|s| !s.disruptive()),
+        "{:?}",
+        kinds(&p)
+    );
     assert!(p.notes.iter().any(|n| n.contains("deferred")));
     snapshot("degraded", &p, &d);
 }
@@ -334,7 +344,7 @@ fn removing_a_majority_needs_the_flag_and_still_goes_one_at_a_time() {
     let removes = p
         .steps
         .iter()
-        .filter(|s| matches!(s, Step::RemoveMember { .. }))
+        .filter(|s| matches!(s.step, Step::RemoveMember { .. }))
         .count();
     assert_eq!(removes, 2);
     snapshot("scale-down-3-to-1", &p, &d1);
@@ -357,7 +367,7 @@ fn one_member_grows_to_three() {
     assert_eq!(
         p.steps
             .iter()
-            .filter(|s| matches!(s, Step::Promote { .. }))
+            .filter(|s| matches!(s.step, Step::Promote { .. }))
             .count(),
         2
     );
@@ -449,7 +459,10 @@ fn adds_wait_for_a_healthy_cluster() {
     let l = live(&d4, &specs, Some(cluster(&d3, &[true, true, false], 0)));
     let p = plan_opts(&d4, &l, false);
     assert!(
-        !p.steps.iter().any(|s| matches!(s, Step::AddLearner { .. })),
+        !p.steps
+            .iter()
+            .map(|s| &s.step)
+            .any(|s| matches!(s, Step::AddLearner { .. })),
         "{:?}",
         kinds(&p)
     );
@@ -629,8 +642,8 @@ fn plans_are_deterministic() {
         &vec![HostSpec::running_from(&old); 5],
         Some(cluster(&d, &[true; 5], 3)),
     );
-    let a = serde_json::to_string(&render::plan_json(&plan_for(&d, &l), &d)).unwrap_or_default();
-    let b = serde_json::to_string(&render::plan_json(&plan_for(&d, &l), &d)).unwrap_or_default();
+    let a = serde_json::to_string(&plan_for(&d, &l)).unwrap_or_default();
+    let b = serde_json::to_string(&plan_for(&d, &l)).unwrap_or_default();
     assert_eq!(a, b);
 }
 
@@ -680,9 +693,9 @@ fn a_member_already_on_its_new_peer_port_only_needs_the_update() {
 }
 
 #[test]
-fn a_saved_plan_is_checked_against_the_etcdfile_the_cluster_and_the_steps() {
+fn a_saved_plan_is_checked_against_the_etcdfile_and_the_cluster() {
     use etcdplan::observe::fingerprint;
-    use etcdplan::plan::file::{SavedPlan, StaleError};
+    use etcdplan::plan::file::StaleError;
     let old = desired_with(3, "");
     let d = desired_with(3, "quota_backend_bytes = \"4GiB\"\n");
     let l = live(
@@ -691,10 +704,18 @@ fn a_saved_plan_is_checked_against_the_etcdfile_the_cluster_and_the_steps() {
         Some(cluster(&old, &[true; 3], 0)),
     );
     let p = plan_for(&d, &l);
-    let saved = SavedPlan::new(&p, fingerprint(&l), render::plan_json(&p, &d));
-    assert_eq!(saved.check(&d.file_hash, &fingerprint(&l), &p), Ok(()));
+    // What `plan --out` writes is what `apply FILE` reads back, step for step.
+    let text = serde_json::to_string_pretty(&p).unwrap_or_default();
+    let saved: Plan = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => panic!("the saved plan does not read back: {e}\n{text}"),
+    };
+    assert_eq!(saved.steps, p.steps);
+    assert_eq!(saved.changes, p.changes);
+    assert_eq!(saved.live_fingerprint, fingerprint(&l));
+    assert_eq!(saved.check_saved(&d.file_hash, &fingerprint(&l)), Ok(()));
     assert_eq!(
-        saved.check("other", &fingerprint(&l), &p),
+        saved.check_saved("other", &fingerprint(&l)),
         Err(StaleError::Etcdfile)
     );
     // A member went down meanwhile.
@@ -703,7 +724,7 @@ fn a_saved_plan_is_checked_against_the_etcdfile_the_cluster_and_the_steps() {
         &vec![HostSpec::running_from(&old); 3],
         Some(cluster(&old, &[true, false, true], 0)),
     );
-    match saved.check(&d.file_hash, &fingerprint(&l2), &plan_for(&d, &l2)) {
+    match saved.check_saved(&d.file_hash, &fingerprint(&l2)) {
         Err(StaleError::Live(what)) => {
             assert!(
                 what.iter()
@@ -713,17 +734,11 @@ fn a_saved_plan_is_checked_against_the_etcdfile_the_cluster_and_the_steps() {
         }
         other => panic!("{other:?}"),
     }
-    // Same live state, other steps (e.g. another etcdplan version): refused.
-    let other = plan_for(
-        &old,
-        &live(
-            &old,
-            &vec![HostSpec::running_from(&old); 3],
-            Some(cluster(&old, &[true; 3], 0)),
-        ),
-    );
+    // A plan file of another format is refused before anything else.
+    let v1 = text.replace("\"format_version\": \"2\"", "\"format_version\": \"1\"");
+    let v1: Plan = serde_json::from_str(&v1).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        saved.check(&d.file_hash, &fingerprint(&l), &other),
-        Err(StaleError::Steps)
+        v1.check_saved(&d.file_hash, &fingerprint(&l)),
+        Err(StaleError::Format("1".into()))
     );
 }

@@ -112,15 +112,15 @@ proptest! {
             allow_majority_removal: true,
             snapshot_dir: "/tmp".into(),
         });
-        prop_assert!(p.edges.iter().all(|(a, b)| a < b));
+        prop_assert!(p.steps.iter().all(|s| s.after.iter().all(|&a| a < s.index)));
 
         let mut model: Vec<M> = (0..n)
             .map(|i| M { name: current[i].0.clone(), up: healthy[i], learner: false })
             .collect();
         let mut failures = failures.into_iter();
-        let trace = || p.steps.iter().map(Step::describe).collect::<Vec<_>>();
+        let trace = || p.steps.iter().map(|s| &s.step).map(Step::describe).collect::<Vec<_>>();
 
-        for step in &p.steps {
+        for step in p.steps.iter().map(|s| &s.step) {
             if let Some(Some(pick)) = failures.next() && !model.is_empty() {
                 let i = pick.index(model.len());
                 model[i].up = false;
@@ -176,17 +176,17 @@ proptest! {
         let d = desired_with(n, "quota_backend_bytes = \"4GiB\"\n");
         let l = live(&d, &vec![HostSpec::running_from(&old); n], Some(cluster(&d, &vec![true; n], leader)));
         let p = plan::build(&d, &l, diff::diff(&d, &l));
-        let restarts: Vec<String> = p.steps.iter().filter_map(|s| match s {
+        let restarts: Vec<String> = p.steps.iter().map(|s| &s.step).filter_map(|s| match s {
             Step::Restart { member } => Some(member.to_string()),
             _ => None,
         }).collect();
         prop_assert_eq!(restarts.len(), n);
         prop_assert_eq!(restarts.last().cloned(), Some(d.members[leader].name.to_string()));
-        let mv = p.steps.iter().position(|s| matches!(s, Step::MoveLeader { .. }));
-        let last = p.steps.iter().rposition(|s| matches!(s, Step::Restart { .. }));
+        let mv = p.steps.iter().map(|s| &s.step).position(|s| matches!(s, Step::MoveLeader { .. }));
+        let last = p.steps.iter().map(|s| &s.step).rposition(|s| matches!(s, Step::Restart { .. }));
         prop_assert!(mv.is_some() && mv < last);
         // Every edge points forward in the order.
-        prop_assert!(p.edges.iter().all(|(a, b)| a < b));
+        prop_assert!(p.steps.iter().all(|s| s.after.iter().all(|&a| a < s.index)));
     }
 }
 
@@ -201,7 +201,10 @@ fn clusters_without_fault_tolerance_defer_restarts_and_say_why() {
             Some(cluster(&d, &vec![true; n], 0)),
         );
         let p = plan::build(&d, &l, diff::diff(&d, &l));
-        assert!(p.steps.iter().all(|s| !s.disruptive()), "n={n}");
+        assert!(
+            p.steps.iter().map(|s| &s.step).all(|s| !s.disruptive()),
+            "n={n}"
+        );
         assert_eq!(p.deferred.len(), n);
         assert!(
             p.notes.iter().any(|s| s.contains("no fault tolerance")),

@@ -82,7 +82,7 @@ fn quota_and_compaction_roll_through_a_saved_plan_under_writes() {
         // The file on the host is what the plan's diff said it would be.
         let on_host =
             std::fs::read_to_string(h.file("/etc/etcd/etcd.conf.yml")).unwrap_or_default();
-        let change = saved["plan"]["changes"]
+        let change = saved["changes"]
             .as_array()
             .and_then(|cs| {
                 cs.iter()

@@ -59,11 +59,10 @@ pub(super) async fn apply(
                 path: p.to_owned(),
                 message: e.to_string(),
             })?;
-            let saved: plan::file::SavedPlan =
-                serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
-                    path: p.to_owned(),
-                    message: format!("not a saved plan: {e}"),
-                })?;
+            let saved: Plan = serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
+                path: p.to_owned(),
+                message: format!("not a saved plan: {e}"),
+            })?;
             Some(saved)
         }
     };
@@ -89,7 +88,7 @@ async fn apply_with(
     view: &SharedView,
     d: &Desired,
     hosts: &mut HostMap,
-    saved: Option<&plan::file::SavedPlan>,
+    saved: Option<&Plan>,
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
@@ -142,16 +141,21 @@ async fn apply_observed(
     hosts: &mut HostMap,
     etcd: &Arc<EtcdClient>,
     live: &Live,
-    saved: Option<&plan::file::SavedPlan>,
+    saved: Option<&Plan>,
     auto_approve: bool,
     gate: Duration,
 ) -> Result<Outcome, CliError> {
-    let plan = make_plan(cli, d, live);
-    if let Some(saved) = saved {
-        saved
-            .check(&d.file_hash, &observe::fingerprint(live), &plan)
-            .map_err(CliError::Stale)?;
-    }
+    // A saved plan runs as saved, once what it was made from still holds;
+    // it is never planned again.
+    let plan = match saved {
+        Some(saved) => {
+            saved
+                .check_saved(&d.file_hash, &observe::fingerprint(live))
+                .map_err(CliError::Stale)?;
+            saved.clone()
+        }
+        None => make_plan(cli, d, live),
+    };
     let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
     view.with(|v| {
         v.plan(&Shown {
@@ -257,7 +261,7 @@ pub(super) async fn run_plan(
     if plan
         .steps
         .iter()
-        .any(|s| matches!(s, plan::Step::IssueCertificates { .. }))
+        .any(|s| matches!(s.step, plan::Step::IssueCertificates { .. }))
     {
         let auth = super::ca_or_create(d)?;
         etcd.set_tls(super::client_identity(&auth)?).await;

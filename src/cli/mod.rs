@@ -511,6 +511,11 @@ pub(super) fn client_identity(
     })
 }
 
+/// The plan document as `plan --json` prints it and `plan --out` saves it.
+fn plan_document(plan: &Plan) -> Result<String, CliError> {
+    serde_json::to_string_pretty(plan).map_err(|e| CliError::Output(std::io::Error::other(e)))
+}
+
 fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
     let etcdfile = std::path::absolute(&cli.file).unwrap_or_else(|_| cli.file.clone());
     let opts = plan::Options {
@@ -676,12 +681,7 @@ Next:\n  \
             let d = &loaded.desired;
             let plan = make_plan(&cli, d, &live);
             if let Some(path) = save_to {
-                let saved = plan::file::SavedPlan::new(
-                    &plan,
-                    observe::fingerprint(&live),
-                    render::plan_json(&plan, d),
-                );
-                let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+                let text = plan_document(&plan)?;
                 std::fs::write(path, text + "\n").map_err(|e| CliError::PlanFile {
                     path: path.clone(),
                     message: e.to_string(),
@@ -694,11 +694,7 @@ Next:\n  \
                 );
             }
             if *json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&render::plan_json(&plan, d)).unwrap_or_default()
-                )?;
+                writeln!(out, "{}", plan_document(&plan)?)?;
             } else if *graph {
                 let g = plan.graph();
                 writeln!(

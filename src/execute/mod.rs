@@ -275,25 +275,31 @@ pub async fn apply(
     let mut timings = Vec::new();
     let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
     let transfers = transfer::Transfers::new(tx);
+    let remaining = |index: usize| -> Vec<String> {
+        plan.steps[index + 1..]
+            .iter()
+            .map(|s| s.description.clone())
+            .collect()
+    };
     for (index, step) in plan.steps.iter().enumerate() {
         if ctx.stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ApplyError {
                 index,
                 total,
-                description: step.describe(),
+                description: step.description.clone(),
                 error: StepError::Interrupted,
                 done,
-                remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
+                remaining: remaining(index),
             });
         }
         on_event(Event::StepStarted {
             index,
             total,
-            description: step.describe(),
+            description: step.description.clone(),
         });
         let t = Instant::now();
         // Transfers inside the step report while it runs.
-        let run = run_step(step, ctx, &transfers);
+        let run = run_step(&step.step, ctx, &transfers);
         tokio::pin!(run);
         let outcome = loop {
             tokio::select! {
@@ -311,10 +317,10 @@ pub async fn apply(
                 return Err(ApplyError {
                     index,
                     total,
-                    description: step.describe(),
+                    description: step.description.clone(),
                     error,
                     done,
-                    remaining: plan.steps[index + 1..].iter().map(Step::describe).collect(),
+                    remaining: remaining(index),
                 });
             }
         };
@@ -324,8 +330,8 @@ pub async fn apply(
             seconds: secs,
             outcome,
         });
-        done.push(step.describe());
-        timings.push((step.describe(), secs));
+        done.push(step.description.clone());
+        timings.push((step.description.clone(), secs));
     }
     Ok(Report {
         steps: timings,

@@ -61,7 +61,7 @@ impl View for JsonLines {
         let mut v = json!({
             "event": "plan",
             "changes": shown.plan.changed_members(),
-            "plan": crate::render::plan_json(shown.plan, shown.desired),
+            "plan": shown.plan,
         });
         if let (Some(t), Some(map)) = (shown.trigger, v.as_object_mut()) {
             map.insert(

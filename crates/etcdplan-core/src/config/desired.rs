@@ -67,7 +67,7 @@ pub struct BinarySource {
 }
 
 /// One etcd binary on the operator's machine.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Release {
     /// The `etcd` file.
     pub path: PathBuf,
@@ -155,7 +155,7 @@ pub struct Ssh {
 }
 
 /// One member as the file describes it, with ports and paths resolved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DesiredMember {
     /// `--name`.
     pub name: MemberName,

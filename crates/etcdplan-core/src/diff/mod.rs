@@ -6,14 +6,15 @@
 
 mod ca_rotation;
 mod certs;
+mod file;
 mod peer_tls;
 mod rollout;
 pub mod upgrade;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub use certs::{Cas, CertNeed};
+pub use file::{FileChange, LineKind};
 pub use peer_tls::transitional_port;
 pub use rollout::{BinaryMove, pass_minor};
 
@@ -24,7 +25,9 @@ use crate::live::{Binary, DataDir, HostFacts, HostState, Live, LiveCluster, Live
 use crate::model::{Address, Endpoint, MemberId, MemberName, Port};
 
 /// What will happen to a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// A new member bootstraps with the cluster (`+`).
@@ -56,23 +59,8 @@ impl Action {
     }
 }
 
-/// A host file that changes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FileChange {
-    /// Path on the host.
-    pub path: PathBuf,
-    /// Mode it is written with.
-    pub mode: u32,
-    /// The host, as shown to people.
-    pub host: String,
-    /// Content now (None: absent).
-    pub before: Option<String>,
-    /// Content wanted.
-    pub after: String,
-}
-
 /// One member's change.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// The member.
     pub member: MemberName,
@@ -105,7 +93,7 @@ pub struct Change {
 }
 
 /// A member leaving the cluster, and where it lives.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Departing {
     /// Its id.
     pub id: MemberId,
@@ -122,7 +110,7 @@ pub struct Departing {
 }
 
 /// How far a member's join got before this plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "id")]
 pub enum Join {
     /// Not in the cluster yet.
@@ -153,7 +141,7 @@ impl Change {
 }
 
 /// Something that stops the plan from being applied, with what to do.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Blocker {
     /// The member concerned, if any.
     pub member: Option<MemberName>,
@@ -164,7 +152,7 @@ pub struct Blocker {
 }
 
 /// In what state the cluster was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Situation {
     /// No member answers and no member has data: a new cluster.

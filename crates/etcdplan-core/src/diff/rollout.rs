@@ -11,7 +11,7 @@ use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::{EtcdVersion, MinorVersion};
 
 /// What a member's restart does to its binary.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BinaryMove {
     /// What it runs now, when known.
     pub from: Option<EtcdVersion>,

@@ -12,12 +12,6 @@ impl fmt::Display for MemberId {
     }
 }
 
-impl serde::Serialize for MemberId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// A cluster id; displayed as lowercase hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClusterId(pub u64);
@@ -28,11 +22,10 @@ impl fmt::Display for ClusterId {
     }
 }
 
-impl serde::Serialize for ClusterId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+super::text::as_text!(
+    MemberId => |s: &str| u64::from_str_radix(s, 16).map(MemberId),
+    ClusterId => |s: &str| u64::from_str_radix(s, 16).map(ClusterId),
+);
 
 #[cfg(test)]
 mod tests {

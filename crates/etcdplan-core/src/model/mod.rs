@@ -9,6 +9,7 @@ mod names;
 mod net;
 mod quorum;
 mod size;
+mod text;
 mod version;
 
 pub use compaction::{Compaction, CompactionMode, DurationError, Retention, parse_duration};

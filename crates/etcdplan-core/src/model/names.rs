@@ -47,6 +47,13 @@ fn check_name(s: &str) -> Result<(), NameError> {
 #[serde(transparent)]
 pub struct MemberName(String);
 
+impl<'de> serde::Deserialize<'de> for MemberName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl MemberName {
     /// Checks and wraps a member name.
     pub fn parse(s: &str) -> Result<Self, NameError> {
@@ -70,6 +77,13 @@ impl fmt::Display for MemberName {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct ClusterName(String);
+
+impl<'de> serde::Deserialize<'de> for ClusterName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
 
 impl ClusterName {
     /// Checks and wraps a cluster name.

@@ -2,17 +2,12 @@
 
 use std::fmt;
 
-/// Versions serialize as people write them: "3.5", "3.5.16".
-macro_rules! serialize_as_text {
-    ($($t:ty),*) => {$(
-        impl serde::Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-    )*};
-}
-serialize_as_text!(MinorVersion, VersionSpec, EtcdVersion);
+// Versions serialize as people write them: "3.5", "3.5.16".
+super::text::as_text!(
+    MinorVersion => MinorVersion::parse,
+    VersionSpec => VersionSpec::parse,
+    EtcdVersion => EtcdVersion::parse,
+);
 
 /// Why a version string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

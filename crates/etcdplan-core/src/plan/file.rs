@@ -1,32 +1,13 @@
-//! Saved plans: what `plan --out` writes and `apply FILE` checks before acting.
+//! Saved plans: `plan --out` writes the plan document, `apply FILE` executes
+//! its steps as saved.
 //!
-//! A saved plan records the etcdfile's hash, the fingerprint of the live state
-//! it was made from, and its steps. Applying it re-observes the cluster and
-//! refuses when anything it depended on changed; the operator's review of the
-//! saved plan is the approval, so no prompt follows.
+//! Applying re-observes the cluster first and refuses when the etcdfile or
+//! anything the plan depended on changed (Terraform refuses a stale plan file
+//! the same way); it never plans again. The operator's review of the saved
+//! plan is the approval, so no prompt follows.
 
-use serde::{Deserialize, Serialize};
-
-use super::{Plan, Step};
+use super::{FORMAT_VERSION, Plan};
 use crate::live::{Fingerprint, fingerprint_changes};
-
-/// The saved form, versioned.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedPlan {
-    /// Bumped on incompatible changes.
-    pub format_version: String,
-    /// sha256 of the etcdfile the plan was made from.
-    pub etcdfile_sha256: String,
-    /// The live state it was made from.
-    pub fingerprint: Fingerprint,
-    /// Its steps, as people read them (and as re-planning must reproduce them).
-    pub steps: Vec<String>,
-    /// The whole plan as `plan --json` shows it, for people and scripts.
-    pub plan: serde_json::Value,
-}
-
-/// The current format version.
-pub const FORMAT_VERSION: &str = "1";
 
 /// Why a saved plan cannot be applied now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,44 +21,26 @@ pub enum StaleError {
     /// The live state changed since.
     #[error("the cluster changed since the plan was saved:\n  {}", .0.join("\n  "))]
     Live(Vec<String>),
-    /// Planning again gives other steps (a bug, or a change the fingerprint missed).
-    #[error("planning again gives other steps than the saved plan")]
-    Steps,
+    /// The plan had blockers when it was saved.
+    #[error("the saved plan cannot be applied: {0}")]
+    Blocked(String),
 }
 
-impl SavedPlan {
-    /// A saved form of `plan`, made against `live`.
-    pub fn new(plan: &Plan, fingerprint: Fingerprint, json: serde_json::Value) -> Self {
-        Self {
-            format_version: FORMAT_VERSION.into(),
-            etcdfile_sha256: plan.file_hash.clone(),
-            fingerprint,
-            steps: plan.steps.iter().map(Step::describe).collect(),
-            plan: json,
-        }
-    }
-
-    /// Checks the saved plan against the etcdfile, the live state, and the plan
-    /// made from them now.
-    pub fn check(
-        &self,
-        etcdfile_sha256: &str,
-        now: &Fingerprint,
-        replanned: &Plan,
-    ) -> Result<(), StaleError> {
+impl Plan {
+    /// Checks a saved plan against the etcdfile and the live state now.
+    pub fn check_saved(&self, etcdfile_sha256: &str, now: &Fingerprint) -> Result<(), StaleError> {
         if self.format_version != FORMAT_VERSION {
             return Err(StaleError::Format(self.format_version.clone()));
         }
-        if self.etcdfile_sha256 != etcdfile_sha256 {
+        if self.file_hash != etcdfile_sha256 {
             return Err(StaleError::Etcdfile);
         }
-        let changed = fingerprint_changes(&self.fingerprint, now);
+        let changed = fingerprint_changes(&self.live_fingerprint, now);
         if !changed.is_empty() {
             return Err(StaleError::Live(changed));
         }
-        let steps: Vec<String> = replanned.steps.iter().map(Step::describe).collect();
-        if steps != self.steps {
-            return Err(StaleError::Steps);
+        if let Some(b) = self.blockers.first() {
+            return Err(StaleError::Blocked(b.message.clone()));
         }
         Ok(())
     }

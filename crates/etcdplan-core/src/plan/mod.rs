@@ -19,8 +19,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::{Desired, DesiredMember};
 use crate::diff::{Action, Blocker, Change, Departing, Diff, FileChange, Join, Situation};
-use crate::live::{HostState, Live};
-use crate::model::{Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
+use crate::live::{Fingerprint, HostState, Live, fingerprint};
+use crate::model::{ClusterName, Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
 
 pub use graph::order;
 pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Step {
     /// Take a snapshot through the Maintenance API and check it.
@@ -255,7 +255,7 @@ impl Step {
 }
 
 /// Added, changed, removed members.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Members added (a replace counts here and in `remove`).
     pub add: usize,
@@ -265,17 +265,27 @@ pub struct Summary {
     pub remove: usize,
 }
 
-/// A plan: the changes, the ordered steps, and what blocks it.
-#[derive(Debug, Clone, serde::Serialize)]
+/// The plan document: the one product of planning. The human renderer draws
+/// from it, `plan --json` is its serde form, `plan --out` saves it, and
+/// `apply FILE` executes its steps as saved once the etcdfile's hash and the
+/// live state's fingerprint still match.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
+    /// The document's format; [`FORMAT_VERSION`] when written by this etcdplan.
+    pub format_version: String,
+    /// The cluster's name.
+    pub cluster: ClusterName,
     /// The situation the plan was made in.
     pub situation: Situation,
+    /// sha256 of the etcdfile the plan was made from.
+    #[serde(rename = "etcdfile_sha256")]
+    pub file_hash: String,
+    /// The live state the plan was made from, as the facts it depends on.
+    pub live_fingerprint: Fingerprint,
     /// Per-member changes.
     pub changes: Vec<Change>,
-    /// Steps in execution order.
-    pub steps: Vec<Step>,
-    /// Edges of the step graph as (before, after) indices into `steps`.
-    pub edges: Vec<(usize, usize)>,
+    /// Steps in execution order, each with what it waits for.
+    pub steps: Vec<PlannedStep>,
     /// Why the plan cannot be applied as it is.
     pub blockers: Vec<Blocker>,
     /// Things the operator should know (deferred changes, degraded cluster).
@@ -284,8 +294,29 @@ pub struct Plan {
     pub deferred: Vec<Change>,
     /// Counts for the summary line.
     pub summary: Summary,
-    /// sha256 of the etcdfile the plan was made from.
-    pub file_hash: String,
+    /// Whether nothing blocks it.
+    pub applicable: bool,
+}
+
+/// The plan document's format. "2": typed steps that apply as saved (with
+/// whole file contents), the live fingerprint, and changes as their types
+/// serialize; "1" had a hand-assembled shape.
+pub const FORMAT_VERSION: &str = "2";
+
+/// A step in the plan document, with what people and scripts read about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedStep {
+    /// Its place in the order (from 0).
+    pub index: usize,
+    /// What it does.
+    #[serde(flatten)]
+    pub step: Step,
+    /// One line for people ([`Step::describe`]).
+    pub description: String,
+    /// Whether it disturbs a member or the membership ([`Step::disruptive`]).
+    pub disruptive: bool,
+    /// The steps it waits for (indices of earlier steps).
+    pub after: Vec<usize>,
 }
 
 impl Plan {
@@ -325,10 +356,12 @@ impl Plan {
         let nodes: Vec<NodeIndex> = self
             .steps
             .iter()
-            .map(|s| g.add_node(s.describe()))
+            .map(|s| g.add_node(s.description.clone()))
             .collect();
-        for &(a, b) in &self.edges {
-            g.add_edge(nodes[a], nodes[b], ());
+        for s in &self.steps {
+            for &a in &s.after {
+                g.add_edge(nodes[a], nodes[s.index], ());
+            }
         }
         g
     }
@@ -648,6 +681,21 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     notes.extend(binary_notes(live));
     notes.extend(rollback_notes(d, live));
     let (steps, edges) = b.finish();
+    let steps = steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, step)| PlannedStep {
+            index,
+            description: step.describe(),
+            disruptive: step.disruptive(),
+            after: edges
+                .iter()
+                .filter(|(_, b)| *b == index)
+                .map(|(a, _)| *a)
+                .collect(),
+            step,
+        })
+        .collect();
     // A member changed in several phases counts once.
     let count =
         |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action)));
@@ -657,15 +705,18 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
         remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),
     };
     Plan {
+        format_version: FORMAT_VERSION.into(),
+        cluster: d.cluster.clone(),
         situation: diff.situation,
+        file_hash: d.file_hash.clone(),
+        live_fingerprint: fingerprint(live),
         changes,
         steps,
-        edges,
+        applicable: blockers.is_empty(),
         blockers,
         notes,
         deferred,
         summary,
-        file_hash: d.file_hash.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 mod plan;
 mod status;
 
-pub use plan::{action_word, human as plan_human, json as plan_json, unified_diff};
+pub use plan::{action_word, human as plan_human, unified_diff};
 pub use status::{human as status_human, json as status_json};
 
 /// Colours on or off (off for pipes, `NO_COLOR`, and golden files).

@@ -2,85 +2,19 @@
 
 use std::fmt::Write as _;
 
-use similar::{ChangeTag, TextDiff};
-
 use super::Style;
 use crate::config::Desired;
-use crate::diff::{Action, FileChange, Situation};
+use crate::diff::{Action, FileChange, LineKind, Situation};
 use crate::plan::{Plan, Step};
 
-/// A file's text as people read it: each PEM certificate becomes one line
-/// with its subject, fingerprint and expiry (a CA bundle's diff then says
-/// which CA comes and goes, not which base64 lines).
-fn readable(text: &str) -> String {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    if !text.contains(BEGIN) {
-        return text.to_owned();
-    }
-    let mut out = String::new();
-    for cert in crate::cert::split_bundle(text) {
-        match crate::cert::inspect(&cert) {
-            Ok(i) => {
-                let _ = writeln!(
-                    out,
-                    "# certificate {:?}, sha256 {}, valid until {}",
-                    i.subject,
-                    i.short_fingerprint(),
-                    crate::cert::date(i.not_after)
-                );
-            }
-            Err(e) => {
-                let _ = writeln!(out, "# unreadable certificate: {e}");
-            }
-        }
-    }
-    out
-}
-
-/// A unified diff of one host file, with headers naming the host.
+/// A unified diff of one host file, with headers naming the host, coloured.
 pub fn unified_diff(f: &FileChange, style: Style, indent: &str) -> String {
-    let before = readable(f.before.as_deref().unwrap_or(""));
-    let after = readable(&f.after);
-    let old_header = match &f.before {
-        Some(_) => format!("{}   (on {})", f.path.display(), f.host),
-        None => format!("{}   (absent on {})", f.path.display(), f.host),
-    };
-    let new_header = format!("{}   (desired)", f.path.display());
-    let d = TextDiff::from_lines(before.as_str(), after.as_str());
-    let mut out = String::new();
-    let _ = writeln!(out, "{indent}{}", style.red(&format!("--- {old_header}")));
-    let _ = writeln!(out, "{indent}{}", style.green(&format!("+++ {new_header}")));
-    for group in d.grouped_ops(2) {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        let (o, n) = (first.old_range().start, first.new_range().start);
-        let (oe, ne) = (last.old_range().end, last.new_range().end);
-        let start = |s: usize, len: usize| if len == 0 { s } else { s + 1 };
-        let _ = writeln!(
-            out,
-            "{indent}{}",
-            style.dim(&format!(
-                "@@ -{},{} +{},{} @@",
-                start(o, oe - o),
-                oe - o,
-                start(n, ne - n),
-                ne - n
-            ))
-        );
-        for op in &group {
-            for ch in d.iter_changes(op) {
-                let line = ch.value().trim_end_matches('\n');
-                let text = match ch.tag() {
-                    ChangeTag::Delete => style.red(&format!("-{line}")),
-                    ChangeTag::Insert => style.green(&format!("+{line}")),
-                    ChangeTag::Equal => format!(" {line}"),
-                };
-                let _ = writeln!(out, "{indent}{text}");
-            }
-        }
-    }
-    out
+    f.unified_diff(indent, &|kind, text| match kind {
+        LineKind::OldHeader | LineKind::Removed => style.red(text),
+        LineKind::NewHeader | LineKind::Added => style.green(text),
+        LineKind::Hunk => style.dim(text),
+        LineKind::Context => text.to_owned(),
+    })
 }
 
 /// The word for an action, as plans and recaps print it.
@@ -153,7 +87,7 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         let verb = action_word(c.action);
         let mut tail = String::new();
         if c.leader && matches!(c.action, Action::Restart | Action::Remove | Action::Replace) {
-            let to = plan.steps.iter().find_map(|s| match s {
+            let to = plan.steps.iter().find_map(|s| match &s.step {
                 Step::MoveLeader { from, to, .. } if *from == c.member => Some(to.to_string()),
                 _ => None,
             });
@@ -197,7 +131,7 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Order:");
         for (i, s) in plan.steps.iter().enumerate() {
-            let _ = writeln!(out, "  {:>2}. {}", i + 1, s.describe());
+            let _ = writeln!(out, "  {:>2}. {}", i + 1, s.description);
         }
     }
     if !plan.deferred.is_empty() {
@@ -256,92 +190,4 @@ fn binary_line(mv: &crate::diff::BinaryMove, d: &Desired) -> String {
         );
     }
     line
-}
-
-/// The plan as a stable JSON document (`format_version` bumps on breaking change).
-pub fn json(plan: &Plan, d: &Desired) -> serde_json::Value {
-    let changes: Vec<serde_json::Value> = plan
-        .changes
-        .iter()
-        .map(|c| {
-            let mut v = serde_json::json!({
-                "member": c.member,
-                "action": c.action,
-                "reason": c.reason,
-                "id": c.id,
-                "leader": c.leader,
-                "phase": c.phase,
-                "certificates": c.certificates,
-                "files": c.files.iter().map(|f| serde_json::json!({
-                    "path": f.path,
-                    "host": f.host,
-                    "mode": format!("{:04o}", f.mode),
-                    "exists": f.before.is_some(),
-                    "diff": unified_diff(f, Style::PLAIN, ""),
-                })).collect::<Vec<_>>(),
-            });
-            // Only on version changes, so other plans keep their shape.
-            if let (Some(mv), Some(obj)) = (&c.binary, v.as_object_mut()) {
-                obj.insert(
-                    "binary".into(),
-                    serde_json::json!({
-                        "from": mv.from.map(|x| x.to_string()),
-                        "to": mv.to.to_string(),
-                        "pass": mv.pass.0,
-                        "passes": mv.pass.1,
-                        "path": mv.link.then(|| d.etcd.installed_path(mv.to)),
-                        "upload": mv.install.as_ref().map(|r| serde_json::json!({
-                            "source": r.path,
-                            "sha256": r.sha256,
-                        })),
-                    }),
-                );
-            }
-            v
-        })
-        .collect();
-    let steps: Vec<serde_json::Value> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let after: Vec<usize> = plan
-                .edges
-                .iter()
-                .filter(|(_, b)| *b == i)
-                .map(|(a, _)| *a)
-                .collect();
-            let mut v = serde_json::to_value(s).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut()
-                && let Some(files) = obj.remove("files")
-            {
-                // File contents are under `changes`; steps name the paths.
-                let paths: Vec<serde_json::Value> = files
-                    .as_array()
-                    .map(|fs| fs.iter().filter_map(|f| f.get("path").cloned()).collect())
-                    .unwrap_or_default();
-                obj.insert("paths".into(), serde_json::Value::Array(paths));
-            }
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("index".into(), i.into());
-                obj.insert("description".into(), s.describe().into());
-                obj.insert("disruptive".into(), s.disruptive().into());
-                obj.insert("after".into(), after.into());
-            }
-            v
-        })
-        .collect();
-    serde_json::json!({
-        "format_version": "1",
-        "cluster": d.cluster,
-        "situation": plan.situation,
-        "etcdfile_sha256": plan.file_hash,
-        "changes": changes,
-        "steps": steps,
-        "blockers": plan.blockers,
-        "notes": plan.notes,
-        "deferred": plan.deferred.iter().map(|c| serde_json::json!({"member": c.member, "action": c.action, "reason": c.reason})).collect::<Vec<_>>(),
-        "summary": plan.summary,
-        "applicable": plan.blockers.is_empty(),
-    })
 }
