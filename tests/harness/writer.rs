@@ -62,28 +62,46 @@ pub enum Sent {
 /// Tells whether the put that failed with `e` may have reached etcd, from the
 /// error's structure rather than its text.
 ///
-/// Only one shape proves "never sent": a gRPC status whose source chain holds
-/// a [`tonic::ConnectError`]. tonic builds its channel from a lazily
-/// connecting `Reconnect` service; when the TCP connect (with its connect
-/// timeout) or the TLS handshake fails, the connector wraps the error in
-/// `ConnectError`, `Reconnect::call` fails the request without handing it to
-/// hyper, and `Status::from_error` turns it into `Unavailable` with the
-/// `ConnectError` kept as source. This is the Rust counterpart of grpc-go's
-/// "there is no connection available". The code is checked too, so that a
-/// `ConnectError` seen through some other status does not count.
+/// Two shapes prove "never sent":
+///
+/// - a gRPC status `Unavailable` whose source chain holds a
+///   [`tonic::ConnectError`]. tonic builds its channel from a lazily
+///   connecting `Reconnect` service; when the TCP connect (with its connect
+///   timeout) or the TLS handshake fails, the connector wraps the error in
+///   `ConnectError`, `Reconnect::call` fails the request without handing it
+///   to hyper, and `Status::from_error` turns it into `Unavailable` with the
+///   `ConnectError` kept as source. This is the Rust counterpart of grpc-go's
+///   "there is no connection available". The code is checked too, so that a
+///   `ConnectError` seen through some other status does not count.
+/// - a [`hyper::Error`] in the source chain that `is_canceled()` with the
+///   cause "connection closed" or "connection was not ready" (tonic shows it
+///   as `Cancelled`). hyper 1.x makes the first in `client/dispatch.rs`,
+///   `Envelope::drop`, when a request still queued for the connection task is
+///   dropped because the connection ended (it hands the unsent request back),
+///   and the second in `client/conn/http2.rs`, `send_request`, when the
+///   request could not even be queued. hyper gives both the same kind, so the
+///   cause is told by its fixed text; its third canceled error, "runtime
+///   dropped the dispatch task", may come after sending and is not matched.
+///   grpc-go retries the same case (a stream that never reached the wire)
+///   transparently, below etcd's interceptor.
 ///
 /// Everything else is [`Sent::Maybe`]: a client-side timeout (`Cancelled`
-/// from tonic's `TimeoutExpired`), `Unavailable` from a connection that broke
-/// after the request was handed to hyper or h2 (reset, GOAWAY, "connection
-/// closed"), every status etcd itself returned, and any other variant. Some of
-/// those were not processed in fact (an h2 stream refused by GOAWAY); grpc-go
-/// would transparently retry those once, but tonic does not expose that fact
-/// in its error types, so the writer counts them as failures and records
-/// their text for the reader to judge.
+/// from tonic's `TimeoutExpired`), a connection that broke while the request
+/// was with h2 (reset, broken pipe, GOAWAY), every status etcd itself
+/// returned, and any other variant. Some of those were not processed in fact
+/// (an h2 stream refused by GOAWAY); grpc-go would transparently retry those
+/// once, but tonic does not expose that fact in its error types, so the
+/// writer counts them as failures and records their text for the reader to
+/// judge.
 pub fn classify(e: &etcd_client::Error) -> Sent {
     match e {
         etcd_client::Error::GRpcStatus(s)
             if s.code() == tonic::Code::Unavailable && has_connect_error(s) =>
+        {
+            Sent::Never
+        }
+        etcd_client::Error::GRpcStatus(s)
+            if s.code() == tonic::Code::Cancelled && has_unsent_hyper_request(s) =>
         {
             Sent::Never
         }
@@ -99,6 +117,24 @@ fn has_connect_error(e: &(dyn StdError + 'static)) -> bool {
     while let Some(err) = cur {
         if err.is::<tonic::ConnectError>() {
             return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Whether the source chain holds hyper's error for a request it dropped or
+/// refused before giving it to the connection (see [`classify`]).
+fn has_unsent_hyper_request(e: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            let cause = h.source().map(ToString::to_string);
+            return h.is_canceled()
+                && matches!(
+                    cause.as_deref(),
+                    Some("connection closed" | "connection was not ready")
+                );
         }
         cur = err.source();
     }
