@@ -106,9 +106,8 @@ fn three_to_five_to_three_with_a_writer_and_a_removed_member_stays_out() {
         &lost[..lost.len().min(5)]
     );
     eprintln!(
-        "3→5→3: {} writes acknowledged, {} failed: {:?}",
-        seen.acked.len(),
-        seen.failed.len(),
+        "3→5→3: {}: {:?}",
+        seen.summary(),
         &seen.failed[..seen.failed.len().min(3)]
     );
     let out = etcdplan(&tb, &three, &["plan", "--detailed-exitcode"]);
@@ -215,9 +214,9 @@ fn a_member_whose_host_lost_etcd_and_data_is_replaced_under_writes() {
         lost.len()
     );
     eprintln!(
-        "replace: {} writes acknowledged, {} failed",
-        seen.acked.len(),
-        seen.failed.len()
+        "replace: {}: {:?}",
+        seen.summary(),
+        &seen.failed[..seen.failed.len().min(3)]
     );
     let out = etcdplan(&tb, &three, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

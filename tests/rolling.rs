@@ -55,13 +55,14 @@ fn quota_and_compaction_roll_through_a_saved_plan_under_writes() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let seen = writer.stop();
-    assert!(seen.failed.is_empty(), "failed writes: {:?}", seen.failed);
-    assert!(missing(&endpoints(&tb)[0], "q", &seen.acked).is_empty());
-    let max = seen.latencies.iter().max().copied().unwrap_or_default();
-    eprintln!(
-        "quota+compaction: {} writes, 0 failed, max latency {max:?}",
-        seen.acked.len()
+    assert!(
+        seen.failed.is_empty(),
+        "strict writer: {}: {:?}",
+        seen.summary(),
+        seen.failed
     );
+    assert!(missing(&endpoints(&tb)[0], "q", &seen.acked).is_empty());
+    eprintln!("quota+compaction: {}", seen.summary());
 
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap_or_default())
@@ -131,7 +132,12 @@ fn a_peer_port_change_keeps_the_cluster_healthy() {
     assert!(applied.matches("(MemberUpdate)").count() >= 3, "{applied}");
     std::thread::sleep(Duration::from_millis(300));
     let seen = writer.stop();
-    assert!(seen.failed.is_empty(), "failed writes: {:?}", seen.failed);
+    assert!(
+        seen.failed.is_empty(),
+        "strict writer: {}: {:?}",
+        seen.summary(),
+        seen.failed
+    );
     assert!(missing(&endpoints(&tb)[1], "p", &seen.acked).is_empty());
     let list = Command::new("/usr/bin/etcdctl")
         .env_remove("ETCDCTL_ENDPOINTS")
@@ -152,7 +158,7 @@ fn a_peer_port_change_keeps_the_cluster_healthy() {
     }
     let out = tb.etcdplan(&moved, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    eprintln!("peer port change: {} writes, 0 failed", seen.acked.len());
+    eprintln!("peer port change: {}", seen.summary());
 }
 
 #[test]

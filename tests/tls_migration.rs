@@ -80,7 +80,8 @@ fn apply_under_writer(
     let writes = writer.stop();
     assert!(
         writes.failed.is_empty(),
-        "{what}: failed writes: {:?}\n(the apply started 0.3s after the writer)\n{applied}",
+        "{what}: strict writer: {}: {:?}\n(the apply started 0.3s after the writer)\n{applied}",
+        writes.summary(),
         writes.failed
     );
     (writes, took, applied)
@@ -178,11 +179,10 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         writes.acked.len()
     );
     assert!(missing(&http[0], "w", &writes.acked).is_empty());
-    let max = writes.latencies.iter().max().copied().unwrap_or_default();
     eprintln!(
-        "peer http→https: {:.1}s, {} writes, 0 failed, max latency {max:?}",
+        "peer http→https: {:.1}s, {}",
         took.as_secs_f64(),
-        writes.acked.len()
+        writes.summary()
     );
     let status = ok("status", &tb.etcdplan(&peer, &["status"]), &mut seen);
     for h in &tb.hosts {
@@ -331,10 +331,9 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         &mut seen,
     );
     println!(
-        "rotation (trust both, reissue): {:.1}s, {} writes acknowledged, {} failed",
+        "rotation (trust both, reissue): {:.1}s, {}",
         took.as_secs_f64(),
-        r1.acked.len(),
-        r1.failed.len()
+        r1.summary()
     );
     assert!(r1.acked.len() > 50, "{}", r1.acked.len());
     let status = tb.etcdplan(&renew, &["status", "--json"]);
@@ -393,10 +392,9 @@ fn a_plain_cluster_moves_to_tls_renews_its_certificates_and_rotates_its_ca_witho
         &mut seen,
     );
     println!(
-        "retirement (drop the old CA): {:.1}s, {} writes acknowledged, {} failed",
+        "retirement (drop the old CA): {:.1}s, {}",
         took.as_secs_f64(),
-        r2.acked.len(),
-        r2.failed.len()
+        r2.summary()
     );
     let out = etcdctl_as(&bob, &https[0], &["get", "r1/000001"]);
     assert!(

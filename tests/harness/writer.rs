@@ -1,19 +1,243 @@
-//! A client that writes keys at a steady rate during an apply, with a short
-//! deadline per request, and remembers which writes etcd acknowledged.
+//! A client that writes keys at a steady rate during an apply, with a deadline
+//! per put, and remembers which writes etcd acknowledged and why the others
+//! failed.
+//!
+//! # What a real etcd client retries
+//!
+//! etcd's Go client (`go.etcd.io/etcd/client/v3`, 3.5) retries a failed unary
+//! RPC in `unaryClientInterceptor` (`client/v3/retry_interceptor.go`) only when
+//! `isSafeRetry` says so. A put runs under the `nonRepeatable` policy
+//! (`retryKVClient.Put` in `client/v3/retry.go` adds no `withRepeatablePolicy`),
+//! so `isSafeRetry` defers to `isSafeRetryMutableRPC`: retry only when the gRPC
+//! code is `Unavailable` *and* the description is "there is no address
+//! available" or "there is no connection available", that is when the
+//! request never left the client. A put that timed out (`DeadlineExceeded`,
+//! `Canceled`: `isContextError`) or came back `Unavailable` over an established
+//! connection is returned to the caller as a failure, to keep
+//! write-at-most-once. Below the interceptor, grpc-go's round-robin balancer
+//! with `WaitForReady(true)` (`client/v3/options.go`, `defaultCallOpts`) only
+//! picks a connected endpoint, so a put waits for a ready connection instead of
+//! failing on a member that is down; it never resends a put that may have
+//! reached a server.
+//!
+//! # What this writer does
+//!
+//! [`Retry::NeverSent`] (the default, [`Writer::start`], [`Writer::start_with`])
+//! does the same: each put goes once to one endpoint, round-robin over all of
+//! them (one lazy client per endpoint, so a failure names its endpoint), and is
+//! tried on the next endpoint only when [`classify`] proves it was never sent.
+//! [`Retry::Any`] ([`Writer::retrying`]) is the old, looser writer that tries
+//! any failure again on the next endpoint; real clients do not do that, and it
+//! is kept only so that benchmarks can print both figures.
 
+use std::error::Error as StdError;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Which failed puts the writer tries again on the next endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Only a put that provably never left the client, as etcd's Go client
+    /// does for a mutation. A put that may have been sent and failed is a
+    /// failed write.
+    NeverSent,
+    /// Any failure, until the deadline, each attempt under a third of it. No
+    /// real client does this: it hides writes that failed after being sent.
+    Any,
+}
+
+/// Whether a failed put may have reached etcd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The request provably never left the client: no connection could be
+    /// made, so no byte of it was written. Safe to send elsewhere.
+    Never,
+    /// It may have been sent and even applied. Sending it again could apply
+    /// a mutation twice, so a careful client reports it instead.
+    Maybe,
+}
+
+/// Tells whether the put that failed with `e` may have reached etcd, from the
+/// error's structure rather than its text.
+///
+/// Two shapes prove "never sent":
+///
+/// - a gRPC status `Unavailable` whose source chain holds a
+///   [`tonic::ConnectError`]. tonic builds its channel from a lazily
+///   connecting `Reconnect` service; when the TCP connect (with its connect
+///   timeout) or the TLS handshake fails, the connector wraps the error in
+///   `ConnectError`, `Reconnect::call` fails the request without handing it
+///   to hyper, and `Status::from_error` turns it into `Unavailable` with the
+///   `ConnectError` kept as source. This is the Rust counterpart of grpc-go's
+///   "there is no connection available". The code is checked too, so that a
+///   `ConnectError` seen through some other status does not count.
+/// - a [`hyper::Error`] in the source chain that `is_canceled()` with the
+///   cause "connection closed" or "connection was not ready" (tonic shows it
+///   as `Cancelled`). hyper 1.x makes the first in `client/dispatch.rs`,
+///   `Envelope::drop`, when a request still queued for the connection task is
+///   dropped because the connection ended (it hands the unsent request back),
+///   and the second in `client/conn/http2.rs`, `send_request`, when the
+///   request could not even be queued. hyper gives both the same kind, so the
+///   cause is told by its fixed text; its third canceled error, "runtime
+///   dropped the dispatch task", may come after sending and is not matched.
+///   grpc-go retries the same case (a stream that never reached the wire)
+///   transparently, below etcd's interceptor.
+///
+/// Everything else is [`Sent::Maybe`]: a client-side timeout (`Cancelled`
+/// from tonic's `TimeoutExpired`), a connection that broke while the request
+/// was with h2 (reset, broken pipe, GOAWAY), every status etcd itself
+/// returned, and any other variant. Some of those were not processed in fact
+/// (an h2 stream refused by GOAWAY); grpc-go would transparently retry those
+/// once, but tonic does not expose that fact in its error types, so the
+/// writer counts them as failures and records their text for the reader to
+/// judge.
+pub fn classify(e: &etcd_client::Error) -> Sent {
+    match e {
+        etcd_client::Error::GRpcStatus(s)
+            if s.code() == tonic::Code::Unavailable && has_connect_error(s) =>
+        {
+            Sent::Never
+        }
+        etcd_client::Error::GRpcStatus(s)
+            if s.code() == tonic::Code::Cancelled && has_unsent_hyper_request(s) =>
+        {
+            Sent::Never
+        }
+        // `connect` errors of the transport itself (not from a request).
+        etcd_client::Error::TransportError(t) if has_connect_error(t) => Sent::Never,
+        _ => Sent::Maybe,
+    }
+}
+
+/// Whether `e` or anything in its source chain is a `tonic::ConnectError`.
+fn has_connect_error(e: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<tonic::ConnectError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Whether the source chain holds hyper's error for a request it dropped or
+/// refused before giving it to the connection (see [`classify`]).
+fn has_unsent_hyper_request(e: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            let cause = h.source().map(ToString::to_string);
+            return h.is_canceled()
+                && matches!(
+                    cause.as_deref(),
+                    Some("connection closed" | "connection was not ready")
+                );
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// An error with its source chain, each cause once (tonic's `Status` display
+/// leaves out the cause that says what really happened, e.g. "Connection
+/// refused").
+pub fn error_text(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !text.contains(&s) {
+            text.push_str(": ");
+            text.push_str(&s);
+        }
+        cur = err.source();
+    }
+    text
+}
+
+/// One write that failed, with what the reader needs to judge it.
+#[derive(Clone)]
+pub struct Failure {
+    /// The key that was not acknowledged.
+    pub key: String,
+    /// When the put was first sent, since the writer started.
+    pub at: Duration,
+    /// The endpoint of the last attempt.
+    pub endpoint: String,
+    /// What went wrong on that attempt.
+    pub error: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {:.2}s via {}: {}",
+            self.key,
+            self.at.as_secs_f64(),
+            self.endpoint,
+            self.error
+        )
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// What the writer saw.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Writes {
+    /// How failed puts were retried.
+    pub retry: Retry,
     /// Keys etcd acknowledged.
     pub acked: Vec<String>,
     /// Writes that failed or timed out, with why.
-    pub failed: Vec<String>,
-    /// Latency of each acknowledged write.
+    pub failed: Vec<Failure>,
+    /// Latency of each acknowledged write, retries included.
     pub latencies: Vec<Duration>,
+    /// Attempts sent again because the previous one provably never left the
+    /// client (no connection to that endpoint).
+    pub retried_never_sent: usize,
+    /// Attempts sent again although the previous one may have reached etcd
+    /// (only under [`Retry::Any`]): each is a write a real client would have
+    /// reported as failed.
+    pub retried_maybe_sent: usize,
+}
+
+impl Writes {
+    fn new(retry: Retry) -> Self {
+        Self {
+            retry,
+            acked: Vec::new(),
+            failed: Vec::new(),
+            latencies: Vec::new(),
+            retried_never_sent: 0,
+            retried_maybe_sent: 0,
+        }
+    }
+
+    /// The slowest acknowledged write.
+    pub fn max_latency(&self) -> Duration {
+        self.latencies.iter().max().copied().unwrap_or_default()
+    }
+
+    /// One line: writes, failures, retries, max latency.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} writes, {} failed, {} retried (never sent), {} retried (maybe sent), max latency {:?}",
+            self.acked.len() + self.failed.len(),
+            self.failed.len(),
+            self.retried_never_sent,
+            self.retried_maybe_sent,
+            self.max_latency()
+        )
+    }
 }
 
 /// A running writer; `stop` ends it and returns what it saw.
@@ -36,14 +260,15 @@ pub struct WriterTls {
 }
 
 impl Writer {
-    /// Writes `prefix/N` every `every` through `endpoints`, each put under `deadline`.
+    /// Writes `prefix/N` every `every` through `endpoints`, each put under
+    /// `deadline`, retrying only what was never sent ([`Retry::NeverSent`]).
     pub fn start(
         endpoints: Vec<String>,
         prefix: &str,
         every: Duration,
         deadline: Duration,
     ) -> Self {
-        Self::start_with(endpoints, prefix, every, deadline, None)
+        Self::spawn(endpoints, prefix, every, deadline, None, Retry::NeverSent)
     }
 
     /// The same over https with a client certificate.
@@ -54,8 +279,31 @@ impl Writer {
         deadline: Duration,
         tls: Option<WriterTls>,
     ) -> Self {
+        Self::spawn(endpoints, prefix, every, deadline, tls, Retry::NeverSent)
+    }
+
+    /// The loose writer ([`Retry::Any`]), for benchmarks that print both
+    /// figures; never for a test that claims zero failed writes.
+    pub fn retrying(
+        endpoints: Vec<String>,
+        prefix: &str,
+        every: Duration,
+        deadline: Duration,
+        tls: Option<WriterTls>,
+    ) -> Self {
+        Self::spawn(endpoints, prefix, every, deadline, tls, Retry::Any)
+    }
+
+    fn spawn(
+        endpoints: Vec<String>,
+        prefix: &str,
+        every: Duration,
+        deadline: Duration,
+        tls: Option<WriterTls>,
+        retry: Retry,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Writes::default()));
+        let seen = Arc::new(Mutex::new(Writes::new(retry)));
         let (s, w, p) = (stop.clone(), seen.clone(), prefix.to_owned());
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -64,75 +312,9 @@ impl Writer {
             else {
                 return;
             };
-            rt.block_on(async move {
-                // One client per endpoint, and a write tries the next endpoint
-                // when one fails, as etcd's own Go client does: a member being
-                // restarted must not fail a write the others can take.
-                let mut opts = etcd_client::ConnectOptions::new()
-                    .with_connect_timeout(Duration::from_millis(300))
-                    .with_timeout(deadline / 3);
-                if let Some(t) = tls {
-                    opts = opts.with_tls(
-                        etcd_client::TlsOptions::new()
-                            .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem))
-                            .identity(etcd_client::Identity::from_pem(t.cert_pem, t.key_pem)),
-                    );
-                }
-                let mut clients = Vec::new();
-                for ep in &endpoints {
-                    if let Ok(c) =
-                        etcd_client::Client::connect([ep.as_str()], Some(opts.clone())).await
-                    {
-                        clients.push((ep.clone(), c));
-                    }
-                }
-                // One attempt may take a third of the deadline: a request to a
-                // member that is stopping can hang, and the write moves on to
-                // the next member, as a client with several endpoints would.
-                let attempt = deadline / 3;
-                if clients.is_empty() {
-                    return;
-                }
-                let mut n = 0u64;
-                let began = Instant::now();
-                while !s.load(Ordering::Relaxed) {
-                    n += 1;
-                    let key = format!("{p}/{n:06}");
-                    let t = Instant::now();
-                    let mut last = String::new();
-                    let mut acked = false;
-                    let mut i = n as usize;
-                    while t.elapsed() < deadline {
-                        let left = deadline.saturating_sub(t.elapsed());
-                        let k = clients.len();
-                        let (ep, c) = &mut clients[i % k];
-                        let wait = left.min(attempt);
-                        match tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await {
-                            Ok(Ok(_)) => {
-                                acked = true;
-                                break;
-                            }
-                            Ok(Err(e)) => last = format!("{ep}: {e}"),
-                            Err(_) => last = format!("{ep}: no answer within {wait:?}"),
-                        }
-                        i += 1;
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                    {
-                        let mut g = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if acked {
-                            g.acked.push(key);
-                            g.latencies.push(t.elapsed());
-                        } else {
-                            g.failed.push(format!(
-                                "{key} (sent {:.2}s after the writer started): {last}",
-                                t.duration_since(began).as_secs_f64()
-                            ));
-                        }
-                    }
-                    tokio::time::sleep(every).await;
-                }
-            });
+            rt.block_on(write_until_stopped(
+                endpoints, p, every, deadline, tls, retry, s, w,
+            ));
         });
         Self {
             stop,
@@ -160,6 +342,115 @@ impl Drop for Writer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The writer's loop: one key per `every`, until `stop`.
+#[allow(clippy::too_many_arguments)]
+async fn write_until_stopped(
+    endpoints: Vec<String>,
+    prefix: String,
+    every: Duration,
+    deadline: Duration,
+    tls: Option<WriterTls>,
+    retry: Retry,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Writes>>,
+) {
+    // Under `Any` one attempt may take a third of the deadline, so that a
+    // put to a member that is stopping moves on. Under `NeverSent` the one
+    // attempt that may be sent has the whole deadline, as a Go client's
+    // context would.
+    let attempt = match retry {
+        Retry::NeverSent => deadline,
+        Retry::Any => deadline / 3,
+    };
+    let mut opts = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_millis(300))
+        .with_timeout(attempt);
+    if let Some(t) = tls {
+        opts = opts.with_tls(
+            etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem))
+                .identity(etcd_client::Identity::from_pem(t.cert_pem, t.key_pem)),
+        );
+    }
+    // One lazily connecting client per endpoint: connect does not touch the
+    // network, the first put does.
+    let mut clients = Vec::new();
+    for ep in &endpoints {
+        if let Ok(c) = etcd_client::Client::connect([ep.as_str()], Some(opts.clone())).await {
+            clients.push((ep.clone(), c));
+        }
+    }
+    if clients.is_empty() {
+        return;
+    }
+    let began = Instant::now();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let key = format!("{prefix}/{n:06}");
+        let t = Instant::now();
+        let mut i = n as usize;
+        let (mut never, mut maybe) = (0usize, 0usize);
+        // The endpoint and error of the last attempt; `None` once acknowledged.
+        let mut last: Option<(String, String)>;
+        loop {
+            let left = deadline.saturating_sub(t.elapsed());
+            let k = clients.len();
+            let (ep, c) = &mut clients[i % k];
+            let wait = left.min(attempt);
+            let outcome = tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await;
+            let sent = match outcome {
+                Ok(Ok(_)) => {
+                    last = None;
+                    break;
+                }
+                Ok(Err(e)) => {
+                    last = Some((ep.clone(), error_text(&e)));
+                    classify(&e)
+                }
+                Err(_) => {
+                    last = Some((ep.clone(), format!("no answer within {wait:?}")));
+                    Sent::Maybe
+                }
+            };
+            let again = match (retry, sent) {
+                (_, Sent::Never) => true,
+                (Retry::Any, Sent::Maybe) => true,
+                (Retry::NeverSent, Sent::Maybe) => false,
+            };
+            if !again || t.elapsed() + Duration::from_millis(10) >= deadline {
+                break;
+            }
+            match sent {
+                Sent::Never => never += 1,
+                Sent::Maybe => maybe += 1,
+            }
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        {
+            let mut g = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.retried_never_sent += never;
+            g.retried_maybe_sent += maybe;
+            match last {
+                None => {
+                    g.acked.push(key);
+                    g.latencies.push(t.elapsed());
+                }
+                Some((endpoint, error)) => g.failed.push(Failure {
+                    key,
+                    at: t.duration_since(began),
+                    endpoint,
+                    error,
+                }),
+            }
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
