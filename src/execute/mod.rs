@@ -539,20 +539,17 @@ async fn check_may_disrupt(
     // (about a second with etcd's defaults), so a refusal is looked at again
     // for a while before it stands: it then names only the members really down.
     let every = ctx.deadlines.poll.max(Duration::from_millis(250));
-    let settled =
-        wait::wait_until(
-            what,
-            ctx.deadlines.settle,
-            every,
-            async || match gate::cluster_view(ctx).await {
-                Err(e) => wait::Check::Fail(e),
-                Ok(voters) => match may_disrupt(&voters, target.as_str()) {
-                    Ok(()) => wait::Check::Ready(()),
-                    Err(why) => wait::Check::NotYet(why),
-                },
+    let settle = ctx.deadlines.settle;
+    let settled = wait::wait_until(what, settle, every, async || {
+        match gate::cluster_view(ctx).await {
+            Err(e) => wait::Check::Fail(e),
+            Ok(voters) => match may_disrupt(&voters, target.as_str()) {
+                Ok(()) => wait::Check::Ready(()),
+                Err(why) => wait::Check::NotYet(why),
             },
-        )
-        .await;
+        }
+    })
+    .await;
     match settled {
         Ok(()) => Ok(()),
         Err(wait::WaitError::Failed(e)) => Err(e),
