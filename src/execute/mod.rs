@@ -34,6 +34,10 @@ pub struct Deadlines {
     pub poll: Duration,
     /// How long etcd gets to stop after SIGTERM before SIGKILL.
     pub stop_grace: Duration,
+    /// How long a quorum refusal is re-checked before it stands: long enough
+    /// for an election after a member fails (etcd's default election
+    /// timeout is 1 s). Tests on fakes, where elections are instant, shorten it.
+    pub settle: Duration,
 }
 
 impl Default for Deadlines {
@@ -42,6 +46,7 @@ impl Default for Deadlines {
             gate: Duration::from_secs(60),
             poll: Duration::from_millis(100),
             stop_grace: Duration::from_secs(20),
+            settle: Duration::from_secs(5),
         }
     }
 }
@@ -586,18 +591,16 @@ async fn check_may_disrupt(
     // (about a second with etcd's defaults), so a refusal is looked at again
     // for a while before it stands: it then names only the members really down.
     let every = ctx.deadlines.poll.max(Duration::from_millis(250));
-    let settled = wait::wait_until(
-        what,
-        DISRUPT_SETTLE,
-        every,
-        async || match gate::cluster_view(ctx).await {
+    let settle = ctx.deadlines.settle;
+    let settled = wait::wait_until(what, settle, every, async || {
+        match gate::cluster_view(ctx).await {
             Err(e) => wait::Check::Fail(e),
             Ok(voters) => match may_disrupt(&voters, target.as_str()) {
                 Ok(()) => wait::Check::Ready(()),
                 Err(why) => wait::Check::NotYet(why),
             },
-        },
-    )
+        }
+    })
     .await;
     match settled {
         Ok(()) => Ok(()),
@@ -608,7 +611,3 @@ async fn check_may_disrupt(
         }),
     }
 }
-
-/// How long a quorum refusal is re-checked before it stands: long enough for
-/// an election after a member fails (etcd's default election timeout is 1 s).
-const DISRUPT_SETTLE: Duration = Duration::from_secs(5);

@@ -4,6 +4,8 @@
 //! real hosts and real etcd, while the pure stages never see either.
 
 mod etcd;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake;
 mod host;
 pub mod release;
 mod ssh;

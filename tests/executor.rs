@@ -1,0 +1,320 @@
+//! The executor against the in-memory fakes (`etcdplan::io::fake`): plans
+//! built by the real planner from what `observe` reads over the fakes, then
+//! walked by `execute::apply` while the fake cluster changes under it. No
+//! root, no network, no etcd: the whole file runs in about a second.
+//!
+//! Each failure test covers one check of the executor and fails when that
+//! check is removed: the health gate, the quorum re-check before a
+//! disruption, the exit-code check and recap of a failed step, and the stop
+//! flag between steps.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::desired_with;
+use etcdplan::config::Desired;
+use etcdplan::execute::{self, ApplyError, Context, Deadlines, Event, GateError, StepError};
+use etcdplan::io::HostMap;
+use etcdplan::io::fake::FakeCluster;
+use etcdplan::live::{fingerprint, fingerprint_changes};
+use etcdplan::plan::{self, Plan, Step};
+use etcdplan::{diff, observe};
+
+/// Deadlines for a fake whose elections and catch-up are instant.
+fn quick() -> Deadlines {
+    Deadlines {
+        gate: Duration::from_millis(300),
+        poll: Duration::from_millis(10),
+        stop_grace: Duration::from_millis(100),
+        settle: Duration::from_millis(50),
+    }
+}
+
+/// A running 3-member cluster made from the default etcdfile (etcd-2 leads),
+/// and the etcdfile that changes its quota: a rolling restart of all three.
+fn quota_change() -> (Desired, FakeCluster, HostMap) {
+    let old = desired_with(3, "");
+    let d = desired_with(3, "quota_backend_bytes = \"4GiB\"\n");
+    let fake = FakeCluster::running(&old, "3.4.23", 1);
+    let hosts = fake.hosts(&d);
+    (d, fake, hosts)
+}
+
+/// The plan the real planner makes from what `observe` reads over the fakes.
+async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
+    let live = observe::observe(d, hosts, fake).await;
+    plan::build(d, &live, diff::diff(d, &live))
+}
+
+fn steps(p: &Plan) -> Vec<String> {
+    p.steps.iter().map(Step::describe).collect()
+}
+
+const QUOTA_STEPS: [&str; 10] = [
+    "write 1 file for etcd-1",
+    "restart etcd-1",
+    "wait until etcd-1 healthy",
+    "write 1 file for etcd-3",
+    "restart etcd-3",
+    "wait until etcd-3 healthy",
+    "write 1 file for etcd-2",
+    "move leader etcd-2 → etcd-1",
+    "restart etcd-2",
+    "wait until etcd-2 healthy",
+];
+
+/// Applies `plan` with `on_event` called on every event; returns the result.
+async fn apply(
+    d: &Desired,
+    hosts: &HostMap,
+    fake: &FakeCluster,
+    plan: &Plan,
+    stop: &AtomicBool,
+    on_event: &mut (dyn FnMut(Event) + Send),
+) -> Result<execute::Report, ApplyError> {
+    let ctx = Context {
+        desired: d,
+        hosts,
+        etcd: fake,
+        deadlines: quick(),
+        advertised: Vec::new(),
+        stop,
+    };
+    execute::apply(plan, &ctx, on_event).await
+}
+
+/// The log lines after the mark `text`.
+fn after_mark(fake: &FakeCluster, text: &str) -> Vec<String> {
+    let calls = fake.calls();
+    let at = calls.iter().position(|c| *c == format!("mark {text}"));
+    match at {
+        Some(i) => calls[i + 1..].to_vec(),
+        None => panic!("no mark {text:?} in {calls:#?}"),
+    }
+}
+
+#[tokio::test]
+async fn observe_over_the_fakes_plans_a_rolling_restart_that_applies_and_settles() {
+    let t = Instant::now();
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    assert_eq!(steps(&p), QUOTA_STEPS);
+    let stop = AtomicBool::new(false);
+    let report = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
+    assert!(report.is_ok(), "{report:?}");
+    // Every member restarted with the new config, leader last, and nothing is left.
+    let starts: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains(": start "))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "host 10.0.0.11: start etcd-1",
+            "host 10.0.0.13: start etcd-3",
+            "host 10.0.0.12: start etcd-2"
+        ]
+    );
+    assert_eq!(fake.leader().as_deref(), Some("etcd-1"));
+    let again = plan_now(&d, &hosts, &fake).await;
+    assert!(again.is_empty(), "{:?}", steps(&again));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn the_live_fingerprint_over_the_fakes_sees_a_change() {
+    // What a stale saved plan check needs: the same observe twice gives the
+    // same fingerprint, and a change in between shows.
+    let (d, fake, hosts) = quota_change();
+    let before = fingerprint(&observe::observe(&d, &hosts, &fake).await);
+    let same = fingerprint(&observe::observe(&d, &hosts, &fake).await);
+    assert_eq!(before, same);
+    fake.kill("etcd-3");
+    let after = fingerprint(&observe::observe(&d, &hosts, &fake).await);
+    let changes = fingerprint_changes(&before, &after);
+    assert!(
+        changes.iter().any(|c| c.starts_with("host of etcd-3")),
+        "{changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gate_that_times_out_stops_the_walk_and_names_the_member() {
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    // etcd-1 restarts but its etcd never answers.
+    fake.stall_on_start("etcd-1");
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
+    let Err(e) = r else {
+        panic!("the apply went through a member that never became healthy");
+    };
+    assert_eq!(e.index, 2, "{e}");
+    assert_eq!(e.description, "wait until etcd-1 healthy");
+    match &e.error {
+        StepError::Gate(GateError::Timeout { last, .. }) => {
+            assert!(last.starts_with("etcd-1: "), "{last}");
+        }
+        other => panic!("not a gate timeout: {other}"),
+    }
+    assert_eq!(e.done, QUOTA_STEPS[..2]);
+    assert_eq!(e.remaining, QUOTA_STEPS[3..]);
+    // Nothing was done to the other members.
+    let touched: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("host 10.0.0.12") || c.starts_with("host 10.0.0.13"))
+        .filter(|c| !c.contains(": probe ") && !c.contains(": check "))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+}
+
+#[tokio::test]
+async fn a_member_that_dies_between_steps_makes_the_quorum_check_refuse() {
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    let killer = fake.clone();
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |ev| {
+        if let Event::StepFinished { index: 0, .. } = ev {
+            killer.kill("etcd-3");
+            killer.mark("etcd-3 died");
+        }
+    })
+    .await;
+    let Err(e) = r else {
+        panic!("restarted etcd-1 with etcd-3 down");
+    };
+    assert_eq!((e.index, e.description.as_str()), (1, "restart etcd-1"));
+    match &e.error {
+        StepError::Unsafe { why, .. } => assert!(why.contains("etcd-3"), "{why}"),
+        other => panic!("not a quorum refusal: {other}"),
+    }
+    // etcd-1 was neither stopped nor asked to hand over anything.
+    let after = after_mark(&fake, "etcd-3 died");
+    let acted: Vec<&String> = after
+        .iter()
+        .filter(|c| c.starts_with("host ") || c.starts_with("etcd move_leader"))
+        .collect();
+    assert!(acted.is_empty(), "{acted:?}");
+    assert!(fake.disk("10.0.0.11").is_some_and(|h| h.running));
+}
+
+#[tokio::test]
+async fn a_step_that_fails_half_way_is_reported_with_what_is_done_and_what_remains() {
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    // The second restart's start fails: etcd-3 is stopped, not started again.
+    fake.fail_script("start", 2);
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
+    let Err(e) = r else {
+        panic!("a failed start went unnoticed");
+    };
+    assert_eq!((e.index, e.total), (4, 10));
+    assert_eq!(e.description, "restart etcd-3");
+    match &e.error {
+        StepError::Command { what, code, .. } => {
+            assert_eq!((what.as_str(), *code), ("start etcd-3", 1));
+        }
+        other => panic!("not the failed command: {other}"),
+    }
+    assert_eq!(e.done, QUOTA_STEPS[..4]);
+    assert_eq!(e.remaining, QUOTA_STEPS[5..]);
+    assert!(
+        e.to_string()
+            .starts_with("step 5 of 10 failed: restart etcd-3: "),
+        "{e}"
+    );
+    // Half way indeed: stopped, and nothing ran after the failed start.
+    assert!(fake.disk("10.0.0.13").is_some_and(|h| !h.running));
+    let calls = fake.calls();
+    let failed = calls
+        .iter()
+        .position(|c| c.ends_with("start etcd-3 failed (test hook)"));
+    assert!(
+        failed.is_some_and(|i| calls[i + 1..].iter().all(|c| !c.starts_with("host "))),
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_signal_between_steps_stops_the_walk_before_the_next_one() {
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    let stop = AtomicBool::new(false);
+    let marker = fake.clone();
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |ev| {
+        if let Event::StepFinished { index: 2, .. } = ev {
+            stop.store(true, Ordering::SeqCst);
+            marker.mark("signal");
+        }
+    })
+    .await;
+    let Err(e) = r else {
+        panic!("the walk went on after the signal");
+    };
+    assert!(matches!(e.error, StepError::Interrupted), "{e}");
+    assert_eq!(e.index, 3);
+    assert_eq!(e.done, QUOTA_STEPS[..3]);
+    assert_eq!(e.remaining, QUOTA_STEPS[4..]);
+    let after = after_mark(&fake, "signal");
+    assert!(after.is_empty(), "ran after the signal: {after:?}");
+}
+
+#[tokio::test]
+async fn a_new_member_joins_as_a_learner_and_is_promoted() {
+    let old = desired_with(3, "");
+    let d = desired_with(4, "");
+    let fake = FakeCluster::running(&old, "3.4.23", 0);
+    fake.empty_host("10.0.0.14", "3.4.23");
+    let hosts = fake.hosts(&d);
+    let live = observe::observe(&d, &hosts, &fake).await;
+    let snapshots = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = plan::Options {
+        snapshot_dir: snapshots.path().to_owned(),
+        ..plan::Options::default()
+    };
+    let p = plan::build_with(&d, &live, diff::diff(&d, &live), &opts);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    assert_eq!(
+        steps(&p)[1..],
+        [
+            "add etcd-4 as a learner (http://10.0.0.14:2380)",
+            "write etcd-4's config (initial-cluster from the member list)",
+            "start etcd-4",
+            "wait until learner etcd-4 has caught up",
+            "promote etcd-4 to voter",
+            "wait until etcd-4 healthy",
+        ]
+    );
+    assert!(matches!(p.steps[0], Step::Snapshot { .. }));
+    let stop = AtomicBool::new(false);
+    let learner_seen = std::sync::Arc::new(AtomicBool::new(false));
+    let (watch, seen) = (fake.clone(), learner_seen.clone());
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |ev| {
+        if let Event::StepFinished { .. } = ev
+            && watch
+                .members()
+                .iter()
+                .any(|m| m.name == "etcd-4" && m.learner)
+        {
+            seen.store(true, Ordering::SeqCst);
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "{r:?}\nplan: {:?}", steps(&p));
+    assert!(
+        learner_seen.load(Ordering::SeqCst),
+        "etcd-4 was never a learner"
+    );
+    let members = fake.members();
+    assert_eq!(members.len(), 4);
+    assert!(members.iter().all(|m| !m.learner && !m.name.is_empty()));
+    let again = plan_now(&d, &hosts, &fake).await;
+    assert!(again.is_empty(), "{:?}", steps(&again));
+}
