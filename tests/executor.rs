@@ -49,7 +49,7 @@ async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
 }
 
 fn steps(p: &Plan) -> Vec<String> {
-    p.steps.iter().map(Step::describe).collect()
+    p.steps.iter().map(|s| s.description.clone()).collect()
 }
 
 const QUOTA_STEPS: [&str; 10] = [
@@ -292,7 +292,7 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
             "wait until etcd-4 healthy",
         ]
     );
-    assert!(matches!(p.steps[0], Step::Snapshot { .. }));
+    assert!(matches!(p.steps[0].step, Step::Snapshot { .. }));
     let stop = AtomicBool::new(false);
     let learner_seen = std::sync::Arc::new(AtomicBool::new(false));
     let (watch, seen) = (fake.clone(), learner_seen.clone());
@@ -317,4 +317,39 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
     assert!(members.iter().all(|m| !m.learner && !m.name.is_empty()));
     let again = plan_now(&d, &hosts, &fake).await;
     assert!(again.is_empty(), "{:?}", steps(&again));
+}
+
+#[tokio::test]
+async fn a_saved_plan_runs_as_saved_and_a_stale_one_is_refused() {
+    use etcdplan::plan::file::StaleError;
+    let (d, fake, hosts) = quota_change();
+    let p = plan_now(&d, &hosts, &fake).await;
+    // What `plan --out` writes and `apply FILE` reads back.
+    let text = serde_json::to_string(&p).unwrap_or_else(|e| panic!("{e}"));
+    let saved: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+
+    // Stale: a member went down after the plan was saved. Refused, naming it.
+    fake.kill("etcd-3");
+    let now = observe::observe(&d, &hosts, &fake).await;
+    match saved.check_saved(&d.file_hash, &fingerprint(&now)) {
+        Err(StaleError::Live(what)) => {
+            assert!(what.iter().any(|w| w.contains("etcd-3")), "{what:?}");
+        }
+        other => panic!("a stale plan was not refused: {other:?}"),
+    }
+
+    // Fresh: the same saved plan on an unchanged cluster runs its own steps.
+    let (d, fake, hosts) = quota_change();
+    let now = observe::observe(&d, &hosts, &fake).await;
+    assert_eq!(saved.check_saved(&d.file_hash, &fingerprint(&now)), Ok(()));
+    let mut seen = Vec::new();
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &saved, &stop, &mut |ev| {
+        if let Event::StepStarted { description, .. } = ev {
+            seen.push(description);
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(seen, QUOTA_STEPS);
 }
