@@ -430,6 +430,70 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
         }
     }
 
+    /// The real script in a real shell, with `systemctl` hidden from PATH:
+    /// the shell quoting and the parser agree, problem fields included.
+    #[tokio::test]
+    async fn the_script_runs_in_sh_and_parses() {
+        let Ok(bin) = tempfile::tempdir() else {
+            panic!("no temp dir");
+        };
+        for tool in [
+            "cat",
+            "base64",
+            "ls",
+            "grep",
+            "head",
+            "cut",
+            "sha256sum",
+            "awk",
+            "ss",
+            "stat",
+            "tr",
+        ] {
+            if let Some(path) = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+                .iter()
+                .map(|dir| std::path::Path::new(dir).join(tool))
+                .find(|p| p.exists())
+            {
+                std::os::unix::fs::symlink(path, bin.path().join(tool))
+                    .unwrap_or_else(|e| panic!("{tool}: {e}"));
+            }
+        }
+        for service in ["process", "systemd"] {
+            let d = desired(service, true);
+            let mut script = probe_script(&d, &d.members[0]);
+            script.source = format!("PATH={}\n{}", bin.path().display(), script.source);
+            let out = match crate::io::LocalHost.run(&script).await {
+                Ok(out) => out,
+                Err(e) => panic!("{service}: {e}"),
+            };
+            assert!(out.success(), "{service}: {}", out.tail());
+            let f = match parse(&d, &out.stdout) {
+                Ok(f) => f,
+                Err(e) => panic!("{service}: {e}\n{}", out.stdout),
+            };
+            let problems: Vec<(&str, &str)> = f
+                .problems
+                .iter()
+                .map(|p| (p.message.as_str(), p.help.as_str()))
+                .collect();
+            if service == "systemd" {
+                assert_eq!(
+                    problems,
+                    [(
+                        "systemctl not found",
+                        "this host does not run systemd; set service = \"process\" in [hosts]"
+                    )]
+                );
+                assert_eq!(f.service, ServiceState::Stopped);
+            } else {
+                assert_eq!(problems, []);
+            }
+            let ss = bin.path().join("ss").exists();
+            assert_eq!(f.listening.is_some(), ss, "{service}");
+        }
+    }
+
     #[test]
     fn the_script_prints_tab_separated_facts() {
         for service in ["process", "systemd"] {
