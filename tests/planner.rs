@@ -4,7 +4,7 @@ mod common;
 
 use common::{HostSpec, cluster, desired_with, live};
 use etcdplan::diff::{self, Action, Situation};
-use etcdplan::observe::{Binary, DataDir, HostState};
+use etcdplan::observe::{Binary, DataDir, HostState, ProbeProblem};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
 
@@ -621,7 +621,10 @@ fn host_without_systemd_is_a_blocker() {
     let d = systemd_desired();
     let mut l = live(&d, &vec![HostSpec::empty(); 3], None);
     if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
-        f.problems.push("systemctl not found: this host does not run systemd; set service = \"process\" in [hosts]".into());
+        f.problems.push(ProbeProblem {
+            message: "systemctl not found".into(),
+            help: "this host does not run systemd; set service = \"process\" in [hosts]".into(),
+        });
     }
     let p = plan_for(&d, &l);
     assert_eq!(p.blockers.len(), 1, "{:?}", p.blockers);

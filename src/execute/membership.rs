@@ -394,13 +394,7 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
         cas = q(&service::started_ca_file(m)),
         pid = q(&m.pid_file()),
     );
-    if ctx.desired.hosts.service == crate::config::ServiceKind::Systemd {
-        let unit = q(&service::systemd::unit_path());
-        source.push_str(&format!(
-            "if [ -f {unit} ]; then systemctl disable --quiet {} || true; mv {unit} {unit}.removed-$ts; systemctl daemon-reload || true; echo \"moved {unit} aside\"; fi\n",
-            service::systemd::UNIT
-        ));
-    }
+    source.push_str(&service::for_kind(ctx.desired.hosts.service).retire_fragment(m));
     let stop = service::stop(ctx.desired, m, ctx.deadlines.stop_grace);
     let result = async {
         run_checked(host.as_ref(), &stop).await?;

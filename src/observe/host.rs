@@ -8,9 +8,12 @@ use crate::io::{Host, Script, shell_quote};
 use crate::model::EtcdVersion;
 use crate::service;
 
-use super::{Binary, DataDir, HostCerts, HostFacts, HostState};
+use super::{
+    Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, ProbeProblem, ServiceState,
+};
 
-/// The probe script for one member.
+/// The probe script for one member: one ssh round trip whose output is read
+/// by [`parse_probe`] (see there for the line protocol).
 pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     let mut s = String::new();
     for (i, p) in super::owned_paths(d, m).iter().enumerate() {
@@ -21,14 +24,14 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     }
     let data = shell_quote(&m.data_dir.display().to_string());
     s.push_str(&format!(
-        "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then echo 'data member'; \
-elif [ ! -e \"$d\" ]; then echo 'data absent'; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then echo 'data empty'; \
-else echo 'data other'; fi\n"
+        "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then k=member; \
+elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then k=empty; \
+else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n"
     ));
     s.push_str(&service::probe_fragment(d, m));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
-        "if [ -x {bin} ]; then printf 'binary ok %s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else echo 'binary missing'; fi\n"
+        "if [ -x {bin} ]; then printf 'binary\\tok\\t%s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else printf 'binary\\tmissing\\n'; fi\n"
     ));
     if d.etcd.binary_source.is_some() {
         // Releases etcdplan installed next to the binary, by version and hash.
@@ -57,13 +60,64 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
     }
     let (c, p) = (m.client_port, m.peer_port);
     s.push_str(&format!(
-        "if command -v ss >/dev/null 2>&1; then echo 'listen-begin'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen \" $4}}'; fi\n"
+        "if command -v ss >/dev/null 2>&1; then printf 'listen-begin\\n'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen\\t\" $4}}'; fi\n"
     ));
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
 }
 
-/// Parses the probe's output.
-pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFacts, String> {
+/// Why a probe's output could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeOutputError {
+    /// A line with a known tag had the wrong fields.
+    #[error("line {line}: bad `{tag}` fact: {why}")]
+    BadFact {
+        /// 1-based line number.
+        line: usize,
+        /// The line's tag.
+        tag: String,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// A fact every probe prints was not there (the script stopped early).
+    #[error("the probe printed no `{0}` fact")]
+    Missing(&'static str),
+}
+
+/// Default help for a `problem` fact that carries none.
+const PROBLEM_HELP: &str = "fix the host, then run plan again";
+
+/// Reads the probe's output into [`HostFacts`], once, so nothing downstream
+/// parses text.
+///
+/// # The line protocol
+///
+/// One fact per line: a fixed tag, then its fields, all separated by a tab
+/// (`\t`). Lines with another tag are ignored (a login banner, shell noise);
+/// a known tag with the wrong fields is an error. Binary content is base64.
+///
+/// | tag | fields | from |
+/// |---|---|---|
+/// | `file` | index into [`owned_paths`](super::owned_paths), base64 content or `-` (absent) | probe |
+/// | `data` | `member`, `absent`, `empty` or `other` (required) | probe |
+/// | `service` | `running`, pid; or `stopped` (required) | service manager |
+/// | `started-config` | sha256 of the config etcd was started with, or empty | service manager |
+/// | `started-ca` | base64 of the CA bundle etcd was started with | service manager |
+/// | `problem` | message, help (help optional): stops etcd from starting here | service manager |
+/// | `binary` | `ok`, first line of `etcd --version`; or `missing` (required) | probe |
+/// | `release` | version, sha256 of `<binary>-<version>` | probe (with `binary_source`) |
+/// | `cert` | 0 (CA), 1 (server), 2 (peer), base64 PEM | probe (with TLS) |
+/// | `key` | 0 (server), 1 (peer), octal mode | probe (with TLS) |
+/// | `listen-begin` | none: `ss` exists, `listen` lines follow | probe |
+/// | `listen` | a local address as `ss -n` prints it | probe |
+///
+/// A `started-config` that is not 64 hex digits reads as unknown (the
+/// recorded file is damaged), and a `listen` address that does not parse is
+/// skipped (it is `ss`'s text, not ours); neither is an error.
+pub fn parse_probe(
+    d: &Desired,
+    m: &DesiredMember,
+    out: &str,
+) -> Result<HostFacts, ProbeOutputError> {
     let paths = super::owned_paths(d, m);
     let mut files: Vec<(PathBuf, Option<String>)> =
         paths.iter().map(|p| (p.clone(), None)).collect();
@@ -73,78 +127,103 @@ pub fn parse_probe(d: &Desired, m: &DesiredMember, out: &str) -> Result<HostFact
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
-    for line in out.lines() {
-        if let Some(rest) = line.strip_prefix("file\t") {
-            let (idx, content) = rest.split_once('\t').ok_or("bad file line")?;
-            let i: usize = idx.parse().map_err(|_| "bad file index")?;
-            if content != "-" {
-                let bytes =
-                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
-                        .map_err(|_| "bad base64 in probe")?;
-                if let Some(slot) = files.get_mut(i) {
-                    slot.1 = Some(String::from_utf8_lossy(&bytes).into_owned());
+    for (n, line) in out.lines().enumerate() {
+        let mut fields = line.split('\t');
+        let tag = fields.next().unwrap_or_default();
+        let fields: Vec<&str> = fields.collect();
+        let bad = |why| ProbeOutputError::BadFact {
+            line: n + 1,
+            tag: tag.to_owned(),
+            why,
+        };
+        let decode = |b64: &str| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .map_err(|_| bad("bad base64"))
+        };
+        match (tag, fields.as_slice()) {
+            ("file", [idx, content]) => {
+                let i: usize = idx.parse().map_err(|_| bad("bad index"))?;
+                let slot = files.get_mut(i).ok_or_else(|| bad("index out of range"))?;
+                slot.1 = match *content {
+                    "-" => None,
+                    b64 => Some(decode(b64)?),
+                };
+            }
+            ("data", [kind]) => {
+                data = Some(match *kind {
+                    "member" => DataDir::Member,
+                    "absent" => DataDir::Absent,
+                    "empty" => DataDir::Empty,
+                    "other" => DataDir::Other,
+                    _ => return Err(bad("unknown kind")),
+                });
+            }
+            ("service", ["running", pid]) => {
+                let pid = pid.trim().parse().map_err(|_| bad("bad pid"))?;
+                service = Some(ServiceState::Running(pid));
+            }
+            ("service", ["stopped"]) => service = Some(ServiceState::Stopped),
+            ("started-config", [hash]) => {
+                let hash = hash.trim();
+                started_config = (hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+                    .then(|| hash.to_owned());
+            }
+            ("started-ca", [b64]) => started_ca = Some(decode(b64)?),
+            ("problem", [message, rest @ ..]) if rest.len() <= 1 => {
+                problems.push(ProbeProblem {
+                    message: (*message).to_owned(),
+                    help: rest.first().unwrap_or(&PROBLEM_HELP).to_string(),
+                });
+            }
+            ("binary", ["ok", version @ ..]) => {
+                binary = Some(Binary::Found {
+                    version: EtcdVersion::from_version_output(&version.join("\t")),
+                });
+            }
+            ("binary", ["missing"]) => binary = Some(Binary::Missing),
+            ("release", [v, sha]) => {
+                if let Some(v) = EtcdVersion::parse(v) {
+                    installed.insert(v, sha.trim().to_owned());
                 }
             }
-        } else if let Some(rest) = line.strip_prefix("cert\t") {
-            let (idx, content) = rest.split_once('\t').ok_or("bad cert line")?;
-            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
-                .map_err(|_| "bad base64 in probe")?;
-            let text = Some(String::from_utf8_lossy(&bytes).into_owned());
-            match idx {
-                "0" => certs.ca = text,
-                "1" => certs.server = text,
-                "2" => certs.peer = text,
-                _ => return Err("bad cert index".into()),
+            ("cert", [idx, b64]) => {
+                let text = Some(decode(b64)?);
+                match *idx {
+                    "0" => certs.ca = text,
+                    "1" => certs.server = text,
+                    "2" => certs.peer = text,
+                    _ => return Err(bad("bad index")),
+                }
             }
-        } else if let Some(content) = line.strip_prefix("started-ca\t") {
-            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, content)
-                .map_err(|_| "bad base64 in probe")?;
-            started_ca = Some(String::from_utf8_lossy(&bytes).into_owned());
-        } else if let Some(rest) = line.strip_prefix("key\t") {
-            let (idx, mode) = rest.split_once('\t').ok_or("bad key line")?;
-            let mode = u32::from_str_radix(mode.trim(), 8).map_err(|_| "bad key mode")?;
-            match idx {
-                "0" => certs.server_key_mode = Some(mode),
-                "1" => certs.peer_key_mode = Some(mode),
-                _ => return Err("bad key index".into()),
+            ("key", [idx, mode]) => {
+                let mode = u32::from_str_radix(mode.trim(), 8).map_err(|_| bad("bad mode"))?;
+                match *idx {
+                    "0" => certs.server_key_mode = Some(mode),
+                    "1" => certs.peer_key_mode = Some(mode),
+                    _ => return Err(bad("bad index")),
+                }
             }
-        } else if let Some(rest) = line.strip_prefix("data ") {
-            data = Some(match rest {
-                "member" => DataDir::Member,
-                "absent" => DataDir::Absent,
-                "empty" => DataDir::Empty,
-                _ => DataDir::Other,
-            });
-        } else if let Some(h) = service::parse_started_config(line) {
-            started_config = h;
-        } else if line.starts_with("service ") {
-            service = service::parse_probe(line);
-        } else if let Some(rest) = line.strip_prefix("binary ") {
-            binary = Some(match rest.strip_prefix("ok ") {
-                Some(v) => Binary::Found {
-                    version: EtcdVersion::from_version_output(v),
-                },
-                None => Binary::Missing,
-            });
-        } else if let Some(rest) = line.strip_prefix("release\t") {
-            let (v, sha) = rest.split_once('\t').ok_or("bad release line")?;
-            if let Some(v) = EtcdVersion::parse(v) {
-                installed.insert(v, sha.trim().to_owned());
+            ("listen-begin", []) => listening = Some(Vec::new()),
+            ("listen", [addr]) => {
+                if let Ok(a) = addr.trim().parse::<ListenAddr>() {
+                    listening.get_or_insert_with(Vec::new).push(a);
+                }
             }
-        } else if let Some(p) = line.strip_prefix("problem ") {
-            problems.push(p.to_owned());
-        } else if line == "listen-begin" {
-            listening = Some(Vec::new());
-        } else if let Some(addr) = line.strip_prefix("listen ") {
-            listening.get_or_insert_with(Vec::new).push(addr.to_owned());
+            (
+                "file" | "data" | "service" | "started-config" | "started-ca" | "problem"
+                | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen",
+                _,
+            ) => return Err(bad("wrong fields")),
+            _ => {}
         }
     }
     Ok(HostFacts {
         files,
-        data: data.ok_or("probe printed no data line")?,
-        service: service.ok_or("probe printed no service line")?,
+        data: data.ok_or(ProbeOutputError::Missing("data"))?,
+        service: service.ok_or(ProbeOutputError::Missing("service"))?,
         started_config,
-        binary: binary.ok_or("probe printed no binary line")?,
+        binary: binary.ok_or(ProbeOutputError::Missing("binary"))?,
         listening,
         problems,
         certs,
@@ -176,5 +255,269 @@ pub async fn probe(host: &dyn Host, d: &Desired, m: &DesiredMember) -> HostState
                 advice: "check that the host runs a POSIX shell with coreutils".to_owned(),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::{self, Context};
+
+    /// One member over ssh with the given service and TLS on or off.
+    fn desired(service: &str, tls: bool) -> Desired {
+        let tls = if tls {
+            "\n[tls]\nclient = true\npeer = true\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{tls}\n[hosts]\ntransport = \"ssh\"\nservice = \"{service}\"\n\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
+        );
+        let ctx = Context {
+            base_dir: PathBuf::from("/srv/etcdplan"),
+            home: Some(PathBuf::from("/home/operator")),
+            file_hash: config::hash(&text),
+            releases: Default::default(),
+        };
+        match config::parse("etcdfile.toml", text, &ctx) {
+            Ok(l) => l.desired,
+            Err(e) => panic!("test etcdfile invalid: {e:?}"),
+        }
+    }
+
+    fn parse(d: &Desired, out: &str) -> Result<HostFacts, ProbeOutputError> {
+        parse_probe(d, &d.members[0], out)
+    }
+
+    const HASH: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_running_systemd_member_with_everything() {
+        let d = desired("systemd", true);
+        let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+        let out = format!(
+            "Welcome to host 1\n\
+file\t0\t{}\nfile\t1\t-\n\
+data\tmember\n\
+service\trunning\t4242\n\
+started-config\t{HASH}\n\
+started-ca\t{}\n\
+binary\tok\tetcd Version: 3.5.16\n\
+cert\t0\t{}\nkey\t1\t600\n\
+listen-begin\nlisten\t10.0.0.11:2379\nlisten\t[::]:2380\nlisten\tgarbage\n\
+some shell noise\twith a tab\n",
+            b64("name: etcd-1\n"),
+            b64("CA"),
+            b64("CA2"),
+        );
+        let f = match parse(&d, &out) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(f.files.len(), 2, "config and unit");
+        assert_eq!(f.files[0].1.as_deref(), Some("name: etcd-1\n"));
+        assert_eq!(f.files[1].1, None);
+        assert_eq!(f.data, DataDir::Member);
+        assert_eq!(f.service, ServiceState::Running(4242));
+        assert_eq!(f.started_config.as_deref(), Some(HASH));
+        assert_eq!(f.started_ca.as_deref(), Some("CA"));
+        assert_eq!(f.certs.ca.as_deref(), Some("CA2"));
+        assert_eq!(f.certs.peer_key_mode, Some(0o600));
+        assert_eq!(f.certs.server_key_mode, None);
+        assert_eq!(
+            f.binary.version().map(|v| v.to_string()).as_deref(),
+            Some("3.5.16")
+        );
+        let listening: Vec<String> = f
+            .listening
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(listening, ["10.0.0.11:2379", "[::]:2380"]);
+        assert!(f.problems.is_empty());
+    }
+
+    #[test]
+    fn problems_keep_message_and_help_apart() {
+        let d = desired("systemd", false);
+        let out = "problem\tsystemctl not found\tthis host does not run systemd; set service = \"process\" in [hosts]\n\
+problem\tsomething: with a colon\n\
+data\tempty\nservice\tstopped\nbinary\tmissing\n";
+        let f = match parse(&d, out) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            f.problems,
+            [
+                ProbeProblem {
+                    message: "systemctl not found".into(),
+                    help: "this host does not run systemd; set service = \"process\" in [hosts]"
+                        .into(),
+                },
+                ProbeProblem {
+                    message: "something: with a colon".into(),
+                    help: PROBLEM_HELP.into(),
+                },
+            ]
+        );
+        assert_eq!(f.service, ServiceState::Stopped);
+        assert_eq!(f.binary, Binary::Missing);
+        assert_eq!(f.data, DataDir::Empty);
+        assert_eq!(f.listening, None, "no listen-begin: ss is missing");
+        assert_eq!(f.started_config, None);
+    }
+
+    #[test]
+    fn a_listen_section_without_sockets_is_empty_not_unknown() {
+        let d = desired("process", false);
+        let out = "data\tabsent\nservice\tstopped\nbinary\tmissing\nlisten-begin\n";
+        let f = parse(&d, out).map_err(|e| e.to_string());
+        assert_eq!(f.map(|f| f.listening), Ok(Some(Vec::new())));
+    }
+
+    #[test]
+    fn a_damaged_started_config_reads_as_unknown() {
+        let d = desired("process", false);
+        for hash in ["", "not-a-hash", &HASH[1..]] {
+            let out = format!(
+                "data\tmember\nservice\trunning\t7\nstarted-config\t{hash}\nbinary\tmissing\n"
+            );
+            let f = parse(&d, &out).map_err(|e| e.to_string());
+            assert_eq!(f.map(|f| f.started_config), Ok(None), "{hash:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_section_is_an_error() {
+        let d = desired("process", false);
+        assert_eq!(
+            parse(&d, "data\tmember\nbinary\tmissing\n").err(),
+            Some(ProbeOutputError::Missing("service"))
+        );
+        assert_eq!(
+            parse(&d, "service\tstopped\nbinary\tmissing\n").err(),
+            Some(ProbeOutputError::Missing("data"))
+        );
+        assert_eq!(parse(&d, "").err(), Some(ProbeOutputError::Missing("data")));
+    }
+
+    #[test]
+    fn a_known_tag_with_bad_fields_is_an_error() {
+        let d = desired("process", false);
+        let ok = "data\tmember\nservice\tstopped\nbinary\tmissing\n";
+        for (line, why) in [
+            ("service running 42", None), // the old space-separated form: not a fact
+            ("service\trunning\tabc", Some("bad pid")),
+            ("service\tmaybe", Some("wrong fields")),
+            ("data\tsomething", Some("unknown kind")),
+            ("file\t9\t-", Some("index out of range")),
+            ("file\t0\t!!!", Some("bad base64")),
+            ("key\t0\trwx", Some("bad mode")),
+            ("problem", Some("wrong fields")),
+            ("problem\ta\tb\tc", Some("wrong fields")),
+        ] {
+            let got = parse(&d, &format!("{ok}{line}\n")).err();
+            let want = why.map(|why| ProbeOutputError::BadFact {
+                line: 4,
+                tag: line.split('\t').next().unwrap_or_default().to_owned(),
+                why,
+            });
+            assert_eq!(got, want, "{line:?}");
+        }
+    }
+
+    /// The real script in a real shell, with `systemctl` hidden from PATH:
+    /// the shell quoting and the parser agree, problem fields included.
+    #[tokio::test]
+    async fn the_script_runs_in_sh_and_parses() {
+        let Ok(bin) = tempfile::tempdir() else {
+            panic!("no temp dir");
+        };
+        for tool in [
+            "cat",
+            "base64",
+            "ls",
+            "grep",
+            "head",
+            "cut",
+            "sha256sum",
+            "awk",
+            "ss",
+            "stat",
+            "tr",
+        ] {
+            if let Some(path) = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+                .iter()
+                .map(|dir| std::path::Path::new(dir).join(tool))
+                .find(|p| p.exists())
+            {
+                std::os::unix::fs::symlink(path, bin.path().join(tool))
+                    .unwrap_or_else(|e| panic!("{tool}: {e}"));
+            }
+        }
+        for service in ["process", "systemd"] {
+            let d = desired(service, true);
+            let mut script = probe_script(&d, &d.members[0]);
+            script.source = format!("PATH={}\n{}", bin.path().display(), script.source);
+            let out = match crate::io::LocalHost.run(&script).await {
+                Ok(out) => out,
+                Err(e) => panic!("{service}: {e}"),
+            };
+            assert!(out.success(), "{service}: {}", out.tail());
+            let f = match parse(&d, &out.stdout) {
+                Ok(f) => f,
+                Err(e) => panic!("{service}: {e}\n{}", out.stdout),
+            };
+            let problems: Vec<(&str, &str)> = f
+                .problems
+                .iter()
+                .map(|p| (p.message.as_str(), p.help.as_str()))
+                .collect();
+            if service == "systemd" {
+                assert_eq!(
+                    problems,
+                    [(
+                        "systemctl not found",
+                        "this host does not run systemd; set service = \"process\" in [hosts]"
+                    )]
+                );
+                assert_eq!(f.service, ServiceState::Stopped);
+            } else {
+                assert_eq!(problems, []);
+            }
+            let ss = bin.path().join("ss").exists();
+            assert_eq!(f.listening.is_some(), ss, "{service}");
+        }
+    }
+
+    #[test]
+    fn the_script_prints_tab_separated_facts() {
+        for service in ["process", "systemd"] {
+            let d = desired(service, true);
+            let src = probe_script(&d, &d.members[0]).source;
+            for tag in [
+                "file",
+                "data",
+                "service",
+                "started-config",
+                "binary",
+                "cert",
+                "key",
+                "listen",
+            ] {
+                assert!(src.contains(&format!("{tag}\\t")), "{service}: {tag}");
+            }
+            assert!(!src.contains("echo 'service"), "{service}");
+        }
+        let d = desired("systemd", false);
+        assert!(
+            probe_script(&d, &d.members[0])
+                .source
+                .contains("problem\\t")
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::io::{EtcdApi, Host, HostMap};
 use crate::model::{ClusterId, Endpoint};
 
 pub use etcdplan_core::live::*;
-pub use host::{parse_probe, probe_script};
+pub use host::{ProbeOutputError, parse_probe, probe_script};
 
 /// Reads the live state: hosts and etcd in parallel, each call under its deadline.
 pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {

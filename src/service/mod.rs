@@ -4,6 +4,12 @@
 //! systemd) and `systemd` (an `etcd.service` unit etcdplan owns). Both record the
 //! sha256 of the config etcd was started with, so a config written by an
 //! interrupted apply still shows as a pending restart.
+//!
+//! Each kind is one file implementing [`Service`]; [`for_kind`] is the one
+//! place that maps a [`ServiceKind`] to it. Adding a manager means a new file,
+//! a `ServiceKind` variant, and answering what the compiler then asks for (the
+//! trait's methods here; in the core crate, the exhaustive matches on
+//! `ServiceKind` for owned files and members per host).
 
 pub mod process;
 pub mod systemd;
@@ -41,68 +47,92 @@ if [ -f {ca} ]; then cp {ca} {cas}.tmp && mv -f {cas}.tmp {cas}; else rm -f {cas
     )
 }
 
-/// Shell lines that print `started-config HASH` (or nothing known) and,
-/// when recorded, `started-ca\tBASE64`.
+/// Shell lines that print the `started-config` fact (empty when unrecorded)
+/// and, when recorded, `started-ca` (see [`crate::observe::parse_probe`]).
 fn print_started_config(m: &DesiredMember) -> String {
     let hashf = shell_quote(&started_config_file(m).display().to_string());
     let cas = shell_quote(&started_ca_file(m).display().to_string());
     format!(
-        "echo \"started-config $(cat {hashf} 2>/dev/null)\"\n\
+        "printf 'started-config\\t%s\\n' \"$(cat {hashf} 2>/dev/null)\"\n\
 if [ -f {cas} ]; then printf 'started-ca\\t'; base64 -w0 < {cas}; echo; fi\n"
     )
 }
 
-/// A probe fragment printing `service running PID` or `service stopped`, then
-/// `started-config HASH` when running.
+/// Shell that prints the `service running` fact for the pid the shell
+/// expression `pid` expands to.
+fn print_running(pid: &str) -> String {
+    format!("printf 'service\\trunning\\t%s\\n' \"{pid}\"")
+}
+
+/// Shell that prints the `service stopped` fact.
+const PRINT_STOPPED: &str = "printf 'service\\tstopped\\n'";
+
+/// Shell that prints a `problem` fact: something on the host that stops etcd
+/// from being started there, and what to do about it.
+fn print_problem(message: &str, help: &str) -> String {
+    format!(
+        "printf 'problem\\t%s\\t%s\\n' {} {}",
+        shell_quote(message),
+        shell_quote(help)
+    )
+}
+
+/// A service manager: how etcd is started, stopped, checked and probed on a
+/// host. One implementation per file; [`for_kind`] picks it.
+pub trait Service: Send + Sync {
+    /// The etcdfile's name for it.
+    fn kind(&self) -> ServiceKind;
+
+    /// A probe fragment printing the `service` fact, then `started-config`
+    /// (and `started-ca`) when running, and a `problem` fact for anything that
+    /// stops etcd from being started on the host. Use the `print_*` helpers
+    /// here: the line format is [`crate::observe::parse_probe`]'s.
+    fn probe_fragment(&self, m: &DesiredMember) -> String;
+
+    /// Starts etcd unless it runs; never waits for it to become healthy (a
+    /// first member cannot, until its peers start): the health gate does that.
+    /// Records the started config (`record_started_config`).
+    fn start(&self, d: &Desired, m: &DesiredMember) -> Script;
+
+    /// Stops etcd with SIGTERM (etcd hands leadership over first), harder
+    /// after `grace`.
+    fn stop(&self, m: &DesiredMember, grace: Duration) -> Script;
+
+    /// Prints `alive`, or `dead` and the last log lines.
+    fn check_alive(&self, m: &DesiredMember) -> Script;
+
+    /// Shell lines that move the manager's own files for a retired member
+    /// aside (`$ts` holds a time stamp), so it never starts again; run after
+    /// [`Service::stop`]. Empty when the manager owns no such file.
+    fn retire_fragment(&self, m: &DesiredMember) -> String;
+}
+
+/// The service manager for a kind: the one place a kind is mapped to code.
+pub fn for_kind(kind: ServiceKind) -> &'static dyn Service {
+    match kind {
+        ServiceKind::Process => &process::Process,
+        ServiceKind::Systemd => &systemd::Systemd,
+    }
+}
+
+/// The etcdfile's service manager's probe fragment ([`Service::probe_fragment`]).
 pub fn probe_fragment(d: &Desired, m: &DesiredMember) -> String {
-    match d.hosts.service {
-        ServiceKind::Process => process::probe_fragment(m),
-        ServiceKind::Systemd => systemd::probe_fragment(m),
-    }
+    for_kind(d.hosts.service).probe_fragment(m)
 }
 
-/// Parses the fragment's `service …` line.
-pub fn parse_probe(line: &str) -> Option<ServiceState> {
-    let rest = line.strip_prefix("service ")?;
-    if rest == "stopped" {
-        return Some(ServiceState::Stopped);
-    }
-    rest.strip_prefix("running ")?
-        .trim()
-        .parse()
-        .ok()
-        .map(ServiceState::Running)
-}
-
-/// Parses the `started-config HASH` probe line.
-pub fn parse_started_config(line: &str) -> Option<Option<String>> {
-    let rest = line.strip_prefix("started-config")?.trim();
-    Some((rest.len() == 64 && rest.chars().all(|c| c.is_ascii_hexdigit())).then(|| rest.to_owned()))
-}
-
-/// Starts etcd unless it runs; never waits for it to become healthy (a first
-/// member cannot, until its peers start): the health gate does that.
+/// Starts etcd with the etcdfile's service manager ([`Service::start`]).
 pub fn start(d: &Desired, m: &DesiredMember) -> Script {
-    match d.hosts.service {
-        ServiceKind::Process => process::start(m, &d.etcd.binary),
-        ServiceKind::Systemd => systemd::start(m),
-    }
+    for_kind(d.hosts.service).start(d, m)
 }
 
-/// Stops etcd with SIGTERM (etcd hands leadership over first).
+/// Stops etcd with the etcdfile's service manager ([`Service::stop`]).
 pub fn stop(d: &Desired, m: &DesiredMember, grace: Duration) -> Script {
-    match d.hosts.service {
-        ServiceKind::Process => process::stop(m, grace),
-        ServiceKind::Systemd => systemd::stop(m, grace),
-    }
+    for_kind(d.hosts.service).stop(m, grace)
 }
 
-/// Prints `alive`, or `dead` and the last log lines.
+/// Whether etcd is alive, by the etcdfile's service manager ([`Service::check_alive`]).
 pub fn check_alive(d: &Desired, m: &DesiredMember) -> Script {
-    match d.hosts.service {
-        ServiceKind::Process => process::check_alive(m),
-        ServiceKind::Systemd => systemd::check_alive(m),
-    }
+    for_kind(d.hosts.service).check_alive(m)
 }
 
 #[cfg(test)]
@@ -110,18 +140,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe_lines() {
+    fn each_kind_maps_to_its_manager() {
+        for kind in [ServiceKind::Process, ServiceKind::Systemd] {
+            assert_eq!(for_kind(kind).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn problem_line_quotes_both_parts() {
+        let line = print_problem("it's not here", "set service = \"process\"");
         assert_eq!(
-            parse_probe("service running 42"),
-            Some(ServiceState::Running(42))
-        );
-        assert_eq!(parse_probe("service stopped"), Some(ServiceState::Stopped));
-        assert_eq!(parse_probe("service ???"), None);
-        assert_eq!(parse_started_config("started-config "), Some(None));
-        let h = "a".repeat(64);
-        assert_eq!(
-            parse_started_config(&format!("started-config {h}")),
-            Some(Some(h))
+            line,
+            "printf 'problem\\t%s\\t%s\\n' 'it'\\''s not here' 'set service = \"process\"'"
         );
     }
 }

@@ -3,11 +3,16 @@
 //! the member's state dir. A pid is only trusted while `/proc/PID/cmdline` still
 //! names our config file, so a recycled pid is never signalled.
 
-use std::path::Path;
 use std::time::Duration;
 
-use crate::config::DesiredMember;
+use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::io::{Script, shell_quote};
+
+use super::Service;
+
+/// etcd as a detached process: the manager for hosts without systemd.
+#[derive(Debug, Clone, Copy)]
+pub struct Process;
 
 /// Shell functions shared by the scripts: `ours PID` is true while PID is a live
 /// (non-zombie) etcd started with our config file.
@@ -23,51 +28,64 @@ pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
     )
 }
 
-/// A fragment that prints `service running PID` or `service stopped`.
-pub fn probe_fragment(m: &DesiredMember) -> String {
-    format!(
-        "{}if ours \"$pid\"; then echo \"service running $pid\"; {}else echo 'service stopped'; fi\n",
-        prelude(m),
-        super::print_started_config(m)
-    )
-}
+impl Service for Process {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Process
+    }
 
-/// Starts etcd detached, unless it already runs; prints `started PID` or `running PID`.
-pub fn start(m: &DesiredMember, binary: &Path) -> Script {
-    let state = shell_quote(&m.state_dir.display().to_string());
-    let log = shell_quote(&m.log_file().display().to_string());
-    let bin = shell_quote(&binary.display().to_string());
-    let source = format!(
-        "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
-[ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
-umask 077\nmkdir -p {state}\ncd {state}\n\
-nohup setsid {bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
-echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
-echo \"started $(cat \"$pidf\")\"\n",
-        prelude = prelude(m),
-        record = super::record_started_config(m),
-    );
-    Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
-}
+    /// Running while the pid file names a live etcd with our config file.
+    fn probe_fragment(&self, m: &DesiredMember) -> String {
+        format!(
+            "{}if ours \"$pid\"; then {}\n{}else {}; fi\n",
+            prelude(m),
+            super::print_running("$pid"),
+            super::print_started_config(m),
+            super::PRINT_STOPPED
+        )
+    }
 
-/// Stops etcd with SIGTERM (etcd hands leadership over), SIGKILL after `grace`.
-pub fn stop(m: &DesiredMember, grace: Duration) -> Script {
-    let tenths = grace.as_millis() / 100;
-    let source = format!(
-        "{prelude}if ! ours \"$pid\"; then rm -f \"$pidf\"; echo stopped; exit 0; fi\n\
-kill -TERM \"$pid\"\ni=0\nwhile ours \"$pid\" && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done\n\
-if ours \"$pid\"; then kill -KILL \"$pid\"; echo killed; else echo stopped; fi\nrm -f \"$pidf\"\n",
-        prelude = prelude(m)
-    );
-    Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(10))
-}
+    /// Starts etcd detached, unless it already runs; prints `started PID` or `running PID`.
+    fn start(&self, d: &Desired, m: &DesiredMember) -> Script {
+        let state = shell_quote(&m.state_dir.display().to_string());
+        let log = shell_quote(&m.log_file().display().to_string());
+        let bin = shell_quote(&d.etcd.binary.display().to_string());
+        let source = format!(
+            "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
+    [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
+    umask 077\nmkdir -p {state}\ncd {state}\n\
+    nohup setsid {bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
+    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
+    echo \"started $(cat \"$pidf\")\"\n",
+            prelude = prelude(m),
+            record = super::record_started_config(m),
+        );
+        Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
+    }
 
-/// Whether the member's process is still alive; prints `alive` or `dead` and the log tail.
-pub fn check_alive(m: &DesiredMember) -> Script {
-    let log = shell_quote(&m.log_file().display().to_string());
-    let source = format!(
-        "{prelude}if ours \"$pid\"; then echo alive; else echo dead; tail -n 20 {log} 2>/dev/null; fi\n",
-        prelude = prelude(m)
-    );
-    Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+    /// SIGTERM (etcd hands leadership over), SIGKILL after `grace`.
+    fn stop(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let tenths = grace.as_millis() / 100;
+        let source = format!(
+            "{prelude}if ! ours \"$pid\"; then rm -f \"$pidf\"; echo stopped; exit 0; fi\n\
+    kill -TERM \"$pid\"\ni=0\nwhile ours \"$pid\" && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done\n\
+    if ours \"$pid\"; then kill -KILL \"$pid\"; echo killed; else echo stopped; fi\nrm -f \"$pidf\"\n",
+            prelude = prelude(m)
+        );
+        Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(10))
+    }
+
+    /// Alive while the pid file names our etcd; else the log's tail.
+    fn check_alive(&self, m: &DesiredMember) -> Script {
+        let log = shell_quote(&m.log_file().display().to_string());
+        let source = format!(
+            "{prelude}if ours \"$pid\"; then echo alive; else echo dead; tail -n 20 {log} 2>/dev/null; fi\n",
+            prelude = prelude(m)
+        );
+        Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+    }
+
+    /// The pid file goes with the state files the caller removes.
+    fn retire_fragment(&self, _m: &DesiredMember) -> String {
+        String::new()
+    }
 }

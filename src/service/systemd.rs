@@ -9,52 +9,80 @@
 
 use std::time::Duration;
 
-use crate::config::DesiredMember;
+use crate::config::{Desired, DesiredMember, ServiceKind};
 use crate::io::{Script, shell_quote};
+
+use super::Service;
+
+/// etcd as the `etcd.service` unit etcdplan owns.
+#[derive(Debug, Clone, Copy)]
+pub struct Systemd;
 
 pub use etcdplan_core::hostfiles::systemd_unit::{UNIT, unit, unit_path};
 
+/// Sets `st`, `sub` and `pid` from systemd; prints a `problem` fact without it.
 fn state_lines() -> String {
     format!(
-        "if ! command -v systemctl >/dev/null 2>&1; then echo 'problem systemctl not found: this host does not run systemd; set service = \"process\" in [hosts]'; st=none; pid=0; \
+        "if ! command -v systemctl >/dev/null 2>&1; then {}; st=none; pid=0; \
 else st=$(systemctl show -p ActiveState --value {UNIT} 2>/dev/null); sub=$(systemctl show -p SubState --value {UNIT} 2>/dev/null); \
-pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n"
+pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n",
+        super::print_problem(
+            "systemctl not found",
+            "this host does not run systemd; set service = \"process\" in [hosts]"
+        )
     )
 }
 
-/// Probe fragment: `service running PID` / `service stopped` (+ started config).
-pub fn probe_fragment(m: &DesiredMember) -> String {
-    format!(
-        "{}case \"$st\" in active|activating|reloading) echo \"service running ${{pid:-0}}\"; {};; *) echo 'service stopped';; esac\n",
-        state_lines(),
-        super::print_started_config(m).trim_end()
-    )
-}
+impl Service for Systemd {
+    fn kind(&self) -> ServiceKind {
+        ServiceKind::Systemd
+    }
 
-/// daemon-reload (the unit may have changed), enable, start without waiting.
-pub fn start(m: &DesiredMember) -> Script {
-    let cfg = shell_quote(&m.config_file().display().to_string());
-    let source = format!(
-        "set -e\ncfg={cfg}\nsystemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
+    /// Running while the unit is active, activating or reloading.
+    fn probe_fragment(&self, m: &DesiredMember) -> String {
+        format!(
+            "{}case \"$st\" in active|activating|reloading) {}; {};; *) {};; esac\n",
+            state_lines(),
+            super::print_running("${pid:-0}"),
+            super::print_started_config(m).trim_end(),
+            super::PRINT_STOPPED
+        )
+    }
+
+    /// daemon-reload (the unit may have changed), enable, start without waiting.
+    fn start(&self, _d: &Desired, m: &DesiredMember) -> Script {
+        let cfg = shell_quote(&m.config_file().display().to_string());
+        let source = format!(
+            "set -e\ncfg={cfg}\nsystemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
 systemctl start --no-block {UNIT}\n{record}echo started\n",
-        record = super::record_started_config(m),
-    );
-    Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(30))
-}
+            record = super::record_started_config(m),
+        );
+        Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(30))
+    }
 
-/// Stops the unit; systemd sends SIGTERM and waits up to the unit's stop timeout.
-pub fn stop(m: &DesiredMember, grace: Duration) -> Script {
-    let source = format!("set -e\nsystemctl stop {UNIT}\necho stopped\n");
-    Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
-}
+    /// Stops the unit; systemd sends SIGTERM and waits up to the unit's stop timeout.
+    fn stop(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let source = format!("set -e\nsystemctl stop {UNIT}\necho stopped\n");
+        Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
+    }
 
-/// `alive`, or `dead` with the journal's last lines (a crash waiting to be
-/// restarted counts as dead: the gate should report it, not wait it out).
-pub fn check_alive(m: &DesiredMember) -> Script {
-    let source = format!(
-        "{}if [ \"$st\" = active ] || {{ [ \"$st\" = activating ] && [ \"$sub\" != auto-restart ]; }}; then echo alive; \
+    /// `alive`, or `dead` with the journal's last lines (a crash waiting to be
+    /// restarted counts as dead: the gate should report it, not wait it out).
+    fn check_alive(&self, m: &DesiredMember) -> Script {
+        let source = format!(
+            "{}if [ \"$st\" = active ] || {{ [ \"$st\" = activating ] && [ \"$sub\" != auto-restart ]; }}; then echo alive; \
 else echo dead; journalctl -u {UNIT} -n 20 --no-pager 2>/dev/null || true; fi\n",
-        state_lines()
-    );
-    Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+            state_lines()
+        );
+        Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
+    }
+
+    /// Disables the unit and moves its file aside, so the member never starts
+    /// again at boot.
+    fn retire_fragment(&self, _m: &DesiredMember) -> String {
+        let unit = shell_quote(&unit_path().display().to_string());
+        format!(
+            "if [ -f {unit} ]; then systemctl disable --quiet {UNIT} || true; mv {unit} {unit}.removed-$ts; systemctl daemon-reload || true; echo \"moved {unit} aside\"; fi\n"
+        )
+    }
 }

@@ -108,7 +108,12 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         },
         started_config,
         binary: spec.binary.clone(),
-        listening: Some(spec.listening.clone()),
+        listening: Some(
+            spec.listening
+                .iter()
+                .map(|a| a.parse().unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
+        ),
         problems: Vec::new(),
         certs: spec.certs.clone(),
         started_ca: None,

@@ -130,6 +130,27 @@ pub enum ServiceKind {
     Process,
 }
 
+impl ServiceKind {
+    /// Its name in the etcdfile (`service = "…"` in `[hosts]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Systemd => "systemd",
+            Self::Process => "process",
+        }
+    }
+
+    /// The one unit every member on a host would share, when this manager
+    /// names etcd's unit after the service alone: such a host runs one member
+    /// at most. None when members on one host are kept apart (the process
+    /// manager keeps a pid file per member).
+    pub fn shared_unit(self) -> Option<&'static str> {
+        match self {
+            Self::Systemd => Some(crate::hostfiles::systemd_unit::UNIT),
+            Self::Process => None,
+        }
+    }
+}
+
 /// `[hosts]`, validated.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Hosts {

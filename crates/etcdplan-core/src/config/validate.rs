@@ -114,7 +114,7 @@ impl Validator<'_> {
         let etcd = self.etcd(raw, transport);
         let tls = self.tls(raw);
         let hosts = self.hosts(raw, transport, service);
-        let members = self.members(raw, transport);
+        let members = self.members(raw, transport, service);
         let templates = self.templates(raw, transport);
 
         Some(Desired {
@@ -439,7 +439,12 @@ impl Validator<'_> {
         })
     }
 
-    fn members(&mut self, raw: &RawEtcdfile, transport: Transport) -> Option<Vec<DesiredMember>> {
+    fn members(
+        &mut self,
+        raw: &RawEtcdfile,
+        transport: Transport,
+        service: ServiceKind,
+    ) -> Option<Vec<DesiredMember>> {
         let e = &raw.etcd;
         let h = &raw.hosts;
         if raw.member.is_empty() {
@@ -563,7 +568,7 @@ impl Validator<'_> {
             ));
         }
         ok &= self.collisions(&out, transport, [&data_dir, &config_dir, &state_dir]);
-        ok &= self.one_unit_per_host(&out, raw, transport);
+        ok &= self.one_unit_per_host(&out, raw, transport, service);
         self.size_warnings(&raw.member);
         ok.then(|| out.into_iter().map(|(_, m)| m).collect())
     }
@@ -650,20 +655,18 @@ impl Validator<'_> {
         ok
     }
 
-    /// Under systemd the unit is `etcd.service`: one member per machine.
+    /// A manager whose unit is named after the service alone (systemd's
+    /// `etcd.service`) runs one member per machine.
     fn one_unit_per_host(
         &mut self,
         members: &[(&Spanned<RawMember>, DesiredMember)],
         raw: &RawEtcdfile,
         transport: Transport,
+        service: ServiceKind,
     ) -> bool {
-        let systemd = !matches!(
-            raw.hosts.service.as_ref().map(|s| *s.get_ref()),
-            Some(RawService::Process)
-        );
-        if !systemd {
+        let Some(unit) = service.shared_unit() else {
             return true;
-        }
+        };
         let mut by_machine: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, (_, m)) in members.iter().enumerate() {
             let machine = match transport {
@@ -679,12 +682,13 @@ impl Validator<'_> {
             let mut p = Problem::error(
                 "etcdfile::one-unit-per-host",
                 format!(
-                    "{} share {machine}, but the systemd service runs one etcd.service per host",
-                    names.join(", ")
+                    "{} share {machine}, but the {} service runs one {unit} per host",
+                    names.join(", "),
+                    service.name()
                 ),
             );
             if let Some(svc) = &raw.hosts.service {
-                p = p.label(svc.span(), "systemd");
+                p = p.label(svc.span(), service.name());
             }
             for &i in &idx {
                 p = p.label(members[i].0.span(), members[i].1.name.to_string());

@@ -505,13 +505,10 @@ fn initial_for(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> Initial {
 /// Checks that a member can be started here: binary, ports, data dir.
 fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut Vec<Blocker>) {
     for p in &facts.problems {
-        let (what, help) = p
-            .split_once(": ")
-            .unwrap_or((p.as_str(), "fix the host, then run plan again"));
         blockers.push(Blocker {
             member: Some(m.name.clone()),
-            message: format!("{}: {what} on {}", m.name, m.address),
-            help: help.to_owned(),
+            message: format!("{}: {} on {}", m.name, p.message, m.address),
+            help: p.help.clone(),
         });
     }
     // With binary_source, etcdplan puts the binary there itself.
@@ -533,18 +530,7 @@ fn preflight(d: &Desired, m: &DesiredMember, facts: &HostFacts, blockers: &mut V
         && let Some(listening) = &facts.listening
     {
         for port in [m.client_port, m.peer_port] {
-            let busy = listening.iter().any(|a| {
-                a.rsplit_once(':').is_some_and(|(host, p)| {
-                    p == port.to_string()
-                        && [
-                            m.address.to_string(),
-                            "0.0.0.0".into(),
-                            "*".into(),
-                            "[::]".into(),
-                        ]
-                        .contains(&host.to_owned())
-                })
-            });
+            let busy = listening.iter().any(|a| a.takes(&m.address, port));
             if busy {
                 blockers.push(Blocker {
                     member: Some(m.name.clone()),

@@ -296,12 +296,14 @@ pub fn member_files_wired(
         mode: 0o644,
         contents: etcd_config_wired(d, m, initial, wire),
     }];
-    if d.hosts.service == ServiceKind::Systemd {
-        files.push(HostFile {
+    // Exhaustive, so a new service manager must say which files it owns.
+    match d.hosts.service {
+        ServiceKind::Systemd => files.push(HostFile {
             path: systemd_unit::unit_path(),
             mode: 0o644,
             contents: systemd_unit::unit(d, m),
-        });
+        }),
+        ServiceKind::Process => {}
     }
     files
 }

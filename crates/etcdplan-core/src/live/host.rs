@@ -1,9 +1,11 @@
 //! What a member's host shows: owned files, data dir, service, binary,
 //! certificates. The probe on the edge fills these in.
 
+use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::model::EtcdVersion;
+use crate::model::{Address, EtcdVersion, Port};
 
 /// Whether etcd is running for a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,9 +58,9 @@ pub struct HostFacts {
     /// The configured binary.
     pub binary: Binary,
     /// Local addresses listening on the member's ports (None: `ss` unavailable).
-    pub listening: Option<Vec<String>>,
+    pub listening: Option<Vec<ListenAddr>>,
     /// Problems the probe found that stop etcd from being started here.
-    pub problems: Vec<String>,
+    pub problems: Vec<ProbeProblem>,
     /// The member's certificate files (read only when the etcdfile asks for TLS).
     pub certs: HostCerts,
     /// The CA bundle the running etcd was started with, when recorded (it
@@ -67,6 +69,84 @@ pub struct HostFacts {
     /// Releases etcdplan installed on the host (`<binary>-<version>`), with
     /// their sha256; read only when the etcdfile sets `binary_source`.
     pub installed: std::collections::BTreeMap<EtcdVersion, String>,
+}
+
+/// Something on a host that stops etcd from being started there, as the
+/// service manager's probe reports it (e.g. no systemd on the host).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeProblem {
+    /// What is wrong, without the host ("systemctl not found").
+    pub message: String,
+    /// What to do about it.
+    pub help: String,
+}
+
+/// A local address a TCP socket listens on, as `ss` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListenAddr {
+    /// The bound IP; None for `*` (every address, both families).
+    pub ip: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+}
+
+/// Why a listening address could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an address:port")]
+pub struct ListenAddrError(String);
+
+impl ListenAddr {
+    /// Whether the socket takes connections on every local address (`*`,
+    /// `0.0.0.0` or `[::]`).
+    pub fn is_wildcard(&self) -> bool {
+        self.ip.is_none_or(|ip| ip.is_unspecified())
+    }
+
+    /// Whether a connection to `address`:`port` would reach this socket.
+    /// A host name never matches a bound IP: `ss -n` prints numbers only.
+    pub fn takes(&self, address: &Address, port: Port) -> bool {
+        self.port == port.get()
+            && (self.is_wildcard()
+                || matches!((address, self.ip), (Address::Ip(a), Some(b)) if *a == b))
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = ListenAddrError;
+
+    /// Reads `ss`'s local address: `1.2.3.4:80`, `[::1]:80`, `*:80`, with an
+    /// optional `%interface` after the address (`127.0.0.53%lo:53`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ListenAddrError(s.to_owned());
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let port = port.parse().map_err(|_| bad())?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let host = host.split_once('%').map_or(host, |(h, _)| h);
+        let ip = match host {
+            "*" => None,
+            h => Some(h.parse().map_err(|_| bad())?),
+        };
+        Ok(Self { ip, port })
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            None => write!(f, "*:{}", self.port),
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            Some(ip) => write!(f, "{ip}:{}", self.port),
+        }
+    }
+}
+
+impl serde::Serialize for ListenAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The certificate files etcdplan writes for a member, as found on its host.
@@ -109,5 +189,42 @@ impl HostFacts {
             .iter()
             .find(|(p, _)| p == path)
             .and_then(|(_, c)| c.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> ListenAddr {
+        match s.parse() {
+            Ok(a) => a,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn listen_addresses_as_ss_prints_them() {
+        let port = |n| Port::new(n).unwrap_or_else(|| panic!("port {n}"));
+        let member = Address::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")));
+        for wild in ["0.0.0.0:2379", "*:2379", "[::]:2379"] {
+            let a = addr(wild);
+            assert!(a.is_wildcard(), "{wild}");
+            assert!(a.takes(&member, port(2379)), "{wild}");
+            assert!(!a.takes(&member, port(2380)), "{wild}");
+        }
+        let own = addr("10.0.0.1:2379");
+        assert!(!own.is_wildcard());
+        assert!(own.takes(&member, port(2379)));
+        assert!(!addr("10.0.0.2:2379").takes(&member, port(2379)));
+        assert!(!addr("127.0.0.1:2379").takes(&member, port(2379)));
+        let v6 = Address::Ip("fd00::1".parse().unwrap_or_else(|e| panic!("{e}")));
+        assert!(addr("[fd00::1]:2380").takes(&v6, port(2380)));
+        assert!(!own.takes(&Address::Dns("node1".into()), port(2379)));
+        assert_eq!(addr("127.0.0.53%lo:53").to_string(), "127.0.0.53:53");
+        assert_eq!(addr("[::1]:2379").to_string(), "[::1]:2379");
+        for bad in ["", "2379", "host:2379", "1.2.3.4:port", "1.2.3.4:70000"] {
+            assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
+        }
     }
 }

@@ -14,7 +14,9 @@ use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
 pub use api::{ApiAlarm, ApiMember, ApiStatus};
 pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
-pub use host::{Binary, DataDir, HostCerts, HostFacts, ServiceState};
+pub use host::{
+    Binary, DataDir, HostCerts, HostFacts, ListenAddr, ListenAddrError, ProbeProblem, ServiceState,
+};
 
 /// Everything etcdplan knows about the live cluster and its hosts.
 #[derive(Debug, Clone, Default, serde::Serialize)]
