@@ -867,22 +867,22 @@ fn probe_output(disk: &FakeDisk, source: &str) -> String {
         }
     }
     out.push_str(if disk.data {
-        "data member\n"
+        "data\tmember\n"
     } else {
-        "data absent\n"
+        "data\tabsent\n"
     });
     if disk.running {
         out.push_str(&format!(
-            "service running {}\nstarted-config {}\n",
+            "service\trunning\t{}\nstarted-config\t{}\n",
             disk.pid,
             disk.started_config.as_deref().unwrap_or("")
         ));
     } else {
-        out.push_str("service stopped\n");
+        out.push_str("service\tstopped\n");
     }
     match disk.binary {
-        Some(v) => out.push_str(&format!("binary ok etcd Version: {v}\n")),
-        None => out.push_str("binary missing\n"),
+        Some(v) => out.push_str(&format!("binary\tok\tetcd Version: {v}\n")),
+        None => out.push_str("binary\tmissing\n"),
     }
     out
 }
