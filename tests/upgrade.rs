@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use harness::release::etcd_3_5_16_or_skip;
 use harness::testbed::{Testbed, up_or_skip};
-use harness::writer::{Writer, missing};
+use harness::writer::{Writer, disruptions, missing};
 use harness::{http_get, text};
 
 /// Where the members' binary lives: per host (the test bed's hosts share /usr).
@@ -158,12 +158,7 @@ fn a_live_cluster_is_upgraded_from_3_4_to_3_5_under_writes() {
     let took = t.elapsed();
     std::thread::sleep(Duration::from_millis(300));
     let seen = writer.stop();
-    assert!(
-        seen.failed.is_empty(),
-        "strict writer: {}: {:?}",
-        seen.summary(),
-        seen.failed
-    );
+    seen.assert_within("upgrade 3.4 → 3.5", disruptions(&applied));
     assert!(!seen.acked.is_empty());
     assert!(applied.contains("cluster version 3.5"), "{applied}");
     assert!(applied.contains("snapshot"), "{applied}");
