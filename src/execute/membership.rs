@@ -462,16 +462,7 @@ pub(super) async fn snapshot(
     }
     let name = format!("{}-{}.db", ctx.desired.cluster, stamp());
     let path = dir.join(&name);
-    let write = Script::new(
-        format!("write {}", path.display()),
-        write_file_script(&path, 0o600),
-    )
-    .stdin(data.clone());
-    run_checked(
-        &crate::io::LocalHost,
-        &write.timeout(Duration::from_secs(120)),
-    )
-    .await?;
+    save_snapshot(&path, data.clone()).await?;
     let hex = crate::model::hex(&digest);
     Ok(StepOutcome {
         detail: Some(format!(
@@ -483,6 +474,41 @@ pub(super) async fn snapshot(
         snapshot: Some(path),
         warnings: Vec::new(),
     })
+}
+
+/// Writes a snapshot on this machine: into a new file (0600, in a folder made
+/// 0700 when absent), synced, then renamed into place, under a deadline.
+async fn save_snapshot(path: &Path, data: Vec<u8>) -> Result<(), StepError> {
+    let target = path.to_owned();
+    let write = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        if let Some(dir) = target.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let tmp = target.with_extension("db.part");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    });
+    let failed = |why: String| StepError::Local {
+        what: "save the snapshot".into(),
+        why: format!("{}: {why}", path.display()),
+    };
+    match tokio::time::timeout(Duration::from_secs(120), write).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(failed(e.to_string())),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed("not written within 120s".into())),
+    }
 }
 
 /// Writes a joining member's files with the initial-cluster read from the member list now.

@@ -202,6 +202,14 @@ pub enum StepError {
         /// Why.
         why: String,
     },
+    /// A file on this machine (a snapshot) could not be written.
+    #[error("could not {what}: {why}")]
+    Local {
+        /// What was being written.
+        what: String,
+        /// Why it failed.
+        why: String,
+    },
     /// A signal asked etcdplan to stop before this step.
     #[error("stopped by a signal before this step")]
     Interrupted,

@@ -72,14 +72,11 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
         }
     }
-    let read_ca = |dir: &std::path::Path| {
-        d.tls
-            .any()
-            .then(|| std::fs::read_to_string(dir.join(crate::pki::CA_CERT)).ok())
-            .flatten()
+    let (local_ca, previous_ca) = if d.tls.any() {
+        crate::pki::local_cas(&d.tls.ca_dir)
+    } else {
+        (None, None)
     };
-    let local_ca = read_ca(&d.tls.ca_dir);
-    let previous_ca = read_ca(&d.tls.ca_dir.join(crate::pki::PREVIOUS_DIR));
     Live {
         cluster,
         hosts: host_states.into_iter().collect(),

@@ -16,6 +16,10 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+mod trust;
+
+pub use trust::local_cas;
+
 pub use etcdplan_core::cert::{
     CA_CERT, CertInfo, PREVIOUS_DIR, San, bundle_fingerprints, date, inspect, inspect_bundle, now,
     signed_by, split_bundle,
