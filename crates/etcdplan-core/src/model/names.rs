@@ -43,16 +43,8 @@ fn check_name(s: &str) -> Result<(), NameError> {
 /// etcd itself accepts almost any string, but `--initial-cluster` splits on `,`
 /// and `=`, and the name also becomes a certificate SAN, so etcdplan keeps to
 /// the DNS-label alphabet.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MemberName(String);
-
-impl<'de> serde::Deserialize<'de> for MemberName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
 
 impl MemberName {
     /// Checks and wraps a member name.
@@ -74,16 +66,11 @@ impl fmt::Display for MemberName {
 
 /// The cluster's name; also its `--initial-cluster-token`, so that members of two
 /// clusters started from the same peer URLs never join each other.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClusterName(String);
 
-impl<'de> serde::Deserialize<'de> for ClusterName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+// Names travel as text and are checked again when read back.
+super::text::as_text!(MemberName => MemberName::parse, ClusterName => ClusterName::parse);
 
 impl ClusterName {
     /// Checks and wraps a cluster name.
