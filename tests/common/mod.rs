@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod plans;
+
 use std::path::PathBuf;
 
 use etcdplan::config::{self, Context, Desired};

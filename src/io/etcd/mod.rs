@@ -1,0 +1,116 @@
+//! The etcd v3 API, one member endpoint per call, every call under a deadline.
+//!
+//! The trait and its deadlines live here; the typed errors in [`error`], the
+//! client identity for https members in [`tls`], and the etcd-client
+//! implementation in [`client`].
+
+mod client;
+mod error;
+mod tls;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::model::{Endpoint, MemberId, MinorVersion};
+
+pub use client::EtcdClient;
+pub use error::{EtcdError, EtcdErrorKind};
+pub use etcdplan_core::live::{ApiAlarm, ApiMember, ApiStatus};
+pub use tls::{ClientIdentity, ClientTls};
+
+/// Per-call deadlines; etcd-client has none by default and would hang forever
+/// on a host that accepts TCP but never answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// One request.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The etcd API as etcdplan uses it: every call names the member it goes to.
+#[async_trait]
+pub trait EtcdApi: Send + Sync {
+    /// MemberList, answered by the member at `endpoint`.
+    async fn member_list(&self, endpoint: &Endpoint) -> Result<Vec<ApiMember>, EtcdError>;
+    /// Status of the member at `endpoint`.
+    async fn status(&self, endpoint: &Endpoint) -> Result<ApiStatus, EtcdError>;
+    /// Active alarms, as the member at `endpoint` knows them.
+    async fn alarms(&self, endpoint: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError>;
+    /// A linearizable read through this member: it succeeds only while the member
+    /// is part of a working quorum (what `/health` checks).
+    async fn quorum_read(&self, endpoint: &Endpoint) -> Result<(), EtcdError>;
+    /// MoveLeader; `endpoint` must be the current leader's.
+    async fn move_leader(&self, endpoint: &Endpoint, to: MemberId) -> Result<(), EtcdError>;
+    /// MemberAdd as a learner; returns the new member's id.
+    async fn add_learner(
+        &self,
+        endpoint: &Endpoint,
+        peer_url: &Endpoint,
+    ) -> Result<MemberId, EtcdError>;
+    /// MemberPromote.
+    async fn promote(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
+    /// MemberRemove.
+    async fn remove(&self, endpoint: &Endpoint, id: MemberId) -> Result<(), EtcdError>;
+    /// MemberUpdate: the member's advertised peer URLs.
+    async fn update_peer(
+        &self,
+        endpoint: &Endpoint,
+        id: MemberId,
+        peer_url: &Endpoint,
+    ) -> Result<(), EtcdError>;
+    /// Creates `key` = `value` on a new lease of `ttl`, unless the key exists:
+    /// `Ok(lease)` when taken, `Err(current value)` when someone holds it.
+    async fn create_leased(
+        &self,
+        endpoint: &Endpoint,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Result<i64, String>, EtcdError>;
+    /// Refreshes a lease once.
+    async fn keep_alive(&self, endpoint: &Endpoint, lease: i64) -> Result<(), EtcdError>;
+    /// Deletes `key` if it still holds `value`, then revokes `lease`; whether it was deleted.
+    async fn delete_if(
+        &self,
+        endpoint: &Endpoint,
+        key: &str,
+        value: &str,
+        lease: Option<i64>,
+    ) -> Result<bool, EtcdError>;
+    /// The value of `key`, if any.
+    async fn get_value(&self, endpoint: &Endpoint, key: &str) -> Result<Option<String>, EtcdError>;
+    /// The member's whole backend through the Maintenance Snapshot stream,
+    /// trailing sha256 included, under its own (long) deadline.
+    async fn snapshot(&self, endpoint: &Endpoint, deadline: Duration)
+    -> Result<Vec<u8>, EtcdError>;
+    /// The same, reporting the bytes received (and the total, once the member
+    /// says how much remains) as the stream arrives. By default it reports
+    /// only the end, so a test double need not implement it.
+    async fn snapshot_with_progress(
+        &self,
+        endpoint: &Endpoint,
+        deadline: Duration,
+        progress: &crate::io::Progress,
+    ) -> Result<Vec<u8>, EtcdError> {
+        let data = self.snapshot(endpoint, deadline).await?;
+        let n = data.len() as u64;
+        progress.report(n, Some(n));
+        Ok(data)
+    }
+    /// The cluster version as the member at `endpoint` knows it (`GET
+    /// /version`, `etcdcluster`; the v3 gRPC API does not carry it); none
+    /// while the cluster has not decided one.
+    async fn cluster_version(&self, endpoint: &Endpoint)
+    -> Result<Option<MinorVersion>, EtcdError>;
+}

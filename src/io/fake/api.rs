@@ -1,0 +1,400 @@
+//! The [`EtcdApi`] of a [`FakeCluster`]: each call is logged, answered only
+//! by a running member, and refused with etcd's own errors where etcd would.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::{FakeCluster, FakeMember, World, call_error};
+use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdError, EtcdErrorKind};
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
+
+/// How many raft entries a learner may trail and still be promoted (etcd
+/// allows 90% of the leader's progress; a small margin is enough here).
+const PROMOTE_MARGIN: u64 = 5;
+#[async_trait]
+impl EtcdApi for FakeCluster {
+    async fn member_list(&self, ep: &Endpoint) -> Result<Vec<ApiMember>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd member_list {ep}"));
+        w.serving(ep)?;
+        Ok(w.members.iter().map(World::api_member).collect())
+    }
+
+    async fn status(&self, ep: &Endpoint) -> Result<ApiStatus, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd status {ep}"));
+        let i = w.serving(ep)?;
+        let m = w.members[i].clone();
+        let errors = w
+            .alarms
+            .iter()
+            .map(|a| format!("memberID:{} alarm:{}", a.member.0, a.kind))
+            .collect();
+        let status = ApiStatus {
+            cluster_id: ClusterId(w.cluster_id),
+            member_id: m.id,
+            version: m.version,
+            db_size: 20480,
+            db_size_in_use: 16384,
+            leader: w.leader,
+            raft_index: w.index,
+            raft_applied_index: m.applied,
+            raft_term: w.term,
+            is_learner: m.learner,
+            errors,
+        };
+        // A learner catches up between two looks.
+        if w.leader.is_some() {
+            w.members[i].applied = w.index;
+        }
+        Ok(status)
+    }
+
+    async fn alarms(&self, ep: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd alarms {ep}"));
+        w.serving(ep)?;
+        Ok(w.alarms.clone())
+    }
+
+    async fn quorum_read(&self, ep: &Endpoint) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd quorum_read {ep}"));
+        let i = w.serving_with_leader(ep)?;
+        if w.members[i].learner {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Other,
+                "etcdserver: rpc not supported for learner",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn move_leader(&self, ep: &Endpoint, to: MemberId) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd move_leader {ep} {to}"));
+        let i = w.serving_with_leader(ep)?;
+        if Some(w.members[i].id) != w.leader {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::NotLeader,
+                "etcdserver: not leader",
+            ));
+        }
+        let Some(target) = w.members.iter().find(|m| m.id == to) else {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::MemberNotFound,
+                "etcdserver: member not found",
+            ));
+        };
+        if target.learner || !w.answering(target) {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Other,
+                "etcdserver: bad leader transferee",
+            ));
+        }
+        w.leader = Some(to);
+        w.term += 1;
+        Ok(())
+    }
+
+    async fn add_learner(&self, ep: &Endpoint, peer_url: &Endpoint) -> Result<MemberId, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd add_learner {ep} {peer_url}"));
+        w.serving_with_leader(ep)?;
+        if w.members.iter().any(|m| !m.learner && !w.answering(m)) {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Unhealthy,
+                "etcdserver: unhealthy cluster",
+            ));
+        }
+        if w.members.iter().any(|m| m.learner) {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::TooManyLearners,
+                "etcdserver: too many learner members in cluster",
+            ));
+        }
+        if w.members.iter().any(|m| m.peer_urls.contains(peer_url)) {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Other,
+                "etcdserver: Peer URLs already exists",
+            ));
+        }
+        let id = w.new_id();
+        w.members.push(FakeMember {
+            id,
+            name: String::new(),
+            peer_urls: vec![peer_url.clone()],
+            client_urls: Vec::new(),
+            learner: true,
+            host: None,
+            version: None,
+            applied: 0,
+        });
+        w.commit();
+        Ok(id)
+    }
+
+    async fn promote(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd promote {ep} {id}"));
+        w.serving_with_leader(ep)?;
+        let index = w.index;
+        let Some(i) = w.members.iter().position(|m| m.id == id) else {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::MemberNotFound,
+                "etcdserver: member not found",
+            ));
+        };
+        let m = &w.members[i];
+        if !m.learner {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::MemberNotLearner,
+                "etcdserver: can only promote a learner member",
+            ));
+        }
+        if !w.answering(m) || m.applied + PROMOTE_MARGIN < index {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::LearnerNotReady,
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ));
+        }
+        w.members[i].learner = false;
+        w.commit();
+        w.settle();
+        Ok(())
+    }
+
+    async fn remove(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd remove {ep} {id}"));
+        w.serving_with_leader(ep)?;
+        let Some(i) = w.members.iter().position(|m| m.id == id) else {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::MemberNotFound,
+                "etcdserver: member not found",
+            ));
+        };
+        let gone = w.members.remove(i);
+        w.commit();
+        // A removed member's etcd exits by itself.
+        if let Some(h) = gone.host {
+            if let Some(d) = w.hosts.get_mut(&h) {
+                d.log
+                    .push("the member has been permanently removed from the cluster".into());
+            }
+            w.stop(&h);
+        }
+        if w.leader == Some(id) {
+            w.leader = None;
+        }
+        w.settle();
+        Ok(())
+    }
+
+    async fn update_peer(
+        &self,
+        ep: &Endpoint,
+        id: MemberId,
+        peer_url: &Endpoint,
+    ) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls
+            .push(format!("etcd update_peer {ep} {id} {peer_url}"));
+        w.serving_with_leader(ep)?;
+        let Some(m) = w.members.iter_mut().find(|m| m.id == id) else {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::MemberNotFound,
+                "etcdserver: member not found",
+            ));
+        };
+        m.peer_urls = vec![peer_url.clone()];
+        w.commit();
+        Ok(())
+    }
+
+    async fn create_leased(
+        &self,
+        ep: &Endpoint,
+        key: &str,
+        value: &str,
+        _ttl: Duration,
+    ) -> Result<Result<i64, String>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd create_leased {ep} {key}"));
+        w.serving_with_leader(ep)?;
+        if let Some((held, _)) = w.kv.get(key) {
+            return Ok(Err(held.clone()));
+        }
+        w.next_lease += 1;
+        let lease = w.next_lease;
+        w.kv.insert(key.to_owned(), (value.to_owned(), Some(lease)));
+        w.commit();
+        Ok(Ok(lease))
+    }
+
+    async fn keep_alive(&self, ep: &Endpoint, lease: i64) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd keep_alive {ep} {lease}"));
+        w.serving_with_leader(ep)?;
+        Ok(())
+    }
+
+    async fn delete_if(
+        &self,
+        ep: &Endpoint,
+        key: &str,
+        value: &str,
+        _lease: Option<i64>,
+    ) -> Result<bool, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd delete_if {ep} {key}"));
+        w.serving_with_leader(ep)?;
+        let holds = w.kv.get(key).is_some_and(|(v, _)| v == value);
+        if holds {
+            w.kv.remove(key);
+            w.commit();
+        }
+        Ok(holds)
+    }
+
+    async fn get_value(&self, ep: &Endpoint, key: &str) -> Result<Option<String>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd get_value {ep} {key}"));
+        w.serving_with_leader(ep)?;
+        Ok(w.kv.get(key).map(|(v, _)| v.clone()))
+    }
+
+    async fn snapshot(&self, ep: &Endpoint, _deadline: Duration) -> Result<Vec<u8>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd snapshot {ep}"));
+        w.serving(ep)?;
+        let mut data = format!("fake etcd backend at index {}", w.index).into_bytes();
+        let trailer = Sha256::digest(&data);
+        data.extend_from_slice(&trailer);
+        Ok(data)
+    }
+
+    async fn cluster_version(&self, ep: &Endpoint) -> Result<Option<MinorVersion>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd cluster_version {ep}"));
+        w.serving(ep)?;
+        Ok(w.members
+            .iter()
+            .filter(|m| !m.learner)
+            .map(|m| m.version.map(EtcdVersion::minor))
+            .min()
+            .flatten())
+    }
+}
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn ep(s: &str) -> Endpoint {
+        Endpoint::parse(s).unwrap_or_else(|| unreachable!())
+    }
+
+    fn three() -> (FakeCluster, Vec<Endpoint>) {
+        let mut d = String::from("[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\n");
+        for i in 1..=3 {
+            d.push_str(&format!(
+                "[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n",
+                10 + i
+            ));
+        }
+        let ctx = crate::config::Context {
+            base_dir: PathBuf::from("/srv"),
+            home: None,
+            file_hash: crate::config::hash(&d),
+            releases: Default::default(),
+        };
+        let Ok(loaded) = crate::config::parse("etcdfile.toml", d, &ctx) else {
+            panic!("etcdfile");
+        };
+        let fake = FakeCluster::running(&loaded.desired, "3.5.17", 0);
+        let eps = (11..=13)
+            .map(|i| ep(&format!("http://10.0.0.{i}:2379")))
+            .collect();
+        (fake, eps)
+    }
+
+    #[tokio::test]
+    async fn a_stopped_member_stops_answering_and_leadership_moves() {
+        let (fake, eps) = three();
+        assert_eq!(fake.leader().as_deref(), Some("etcd-1"));
+        fake.kill("etcd-1");
+        let e = fake.status(&eps[0]).await.err().map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::Unavailable));
+        assert_eq!(fake.leader().as_deref(), Some("etcd-2"));
+        fake.kill("etcd-2");
+        assert_eq!(fake.leader(), None, "one of three has no quorum");
+        let s = fake.status(&eps[2]).await.ok().and_then(|s| s.leader);
+        assert_eq!(s, None);
+    }
+
+    #[tokio::test]
+    async fn an_added_member_is_a_nameless_learner_until_promoted() {
+        let (fake, eps) = three();
+        let peer = ep("http://10.0.0.14:2380");
+        let id = match fake.add_learner(&eps[0], &peer).await {
+            Ok(id) => id,
+            Err(e) => panic!("{e}"),
+        };
+        let list = fake.member_list(&eps[1]).await.unwrap_or_default();
+        let added = list.iter().find(|m| m.id == id);
+        assert!(
+            added.is_some_and(|m| m.is_learner && m.name.is_empty() && m.client_urls.is_empty())
+        );
+        // Never started: not in sync, so promote is refused.
+        let e = fake.promote(&eps[0], id).await.err().map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::LearnerNotReady));
+        // A second learner is refused.
+        let e = fake
+            .add_learner(&eps[0], &ep("http://10.0.0.15:2380"))
+            .await
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::TooManyLearners));
+    }
+
+    #[tokio::test]
+    async fn add_is_refused_while_a_voter_is_down_and_promote_of_a_voter_too() {
+        let (fake, eps) = three();
+        fake.kill("etcd-3");
+        let e = fake
+            .add_learner(&eps[0], &ep("http://10.0.0.14:2380"))
+            .await
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::Unhealthy));
+        let voter = fake.members()[0].id;
+        let e = fake.promote(&eps[0], voter).await.err().map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::MemberNotLearner));
+    }
+
+    #[tokio::test]
+    async fn move_leader_must_go_to_the_leader() {
+        let (fake, eps) = three();
+        let to = fake.members()[2].id;
+        let e = fake.move_leader(&eps[1], to).await.err().map(|e| e.kind());
+        assert_eq!(e, Some(EtcdErrorKind::NotLeader));
+        assert!(fake.move_leader(&eps[0], to).await.is_ok());
+        assert_eq!(fake.leader().as_deref(), Some("etcd-3"));
+    }
+}

@@ -1,0 +1,166 @@
+//! The test-facing controls of a [`FakeCluster`]: build a running cluster
+//! from a desired state, hand out its hosts, inspect it, and inject faults.
+
+use std::sync::Arc;
+
+use super::{FailHook, FakeCluster, FakeDisk, FakeHost, FakeMember, sha256_hex};
+use crate::config::Desired;
+use crate::io::{ApiAlarm, HostMap};
+use crate::model::EtcdVersion;
+
+impl FakeCluster {
+    /// An empty world: no members, no hosts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A cluster that was bootstrapped from `from` and runs with its files on
+    /// every host, each binary reporting `version`; `leader` is the index of
+    /// the leading member in `from`. Plan against a desired state that
+    /// differs from `from` to get changes.
+    pub fn running(from: &Desired, version: &str, leader: usize) -> Self {
+        let fake = Self::new();
+        {
+            let mut w = fake.world();
+            w.cluster_id = 0xc1;
+            let version = EtcdVersion::parse(version);
+            let initial = crate::hostfiles::Initial::bootstrap(from);
+            for m in &from.members {
+                let address = m.address.to_string();
+                let mut disk = FakeDisk {
+                    data: true,
+                    binary: version,
+                    running: true,
+                    pid: 1000 + u32::try_from(w.members.len()).unwrap_or(0),
+                    ..FakeDisk::default()
+                };
+                for f in crate::hostfiles::member_files(from, m, &initial) {
+                    if f.path == m.config_file() {
+                        disk.started_config = Some(sha256_hex(f.contents.as_bytes()));
+                    }
+                    disk.files.insert(f.path, (f.contents, f.mode));
+                }
+                w.hosts.insert(address.clone(), disk);
+                let id = w.new_id();
+                w.members.push(FakeMember {
+                    id,
+                    name: m.name.to_string(),
+                    peer_urls: vec![m.peer_url(&from.tls)],
+                    client_urls: vec![m.client_url(&from.tls)],
+                    learner: false,
+                    host: Some(address),
+                    version,
+                    applied: 0,
+                });
+            }
+            w.index = 100;
+            for m in &mut w.members {
+                m.applied = 100;
+            }
+            w.term = 2;
+            w.leader = w.members.get(leader).map(|m| m.id);
+            w.settle();
+        }
+        fake
+    }
+
+    /// Every member's host as a [`HostMap`] (one [`FakeHost`] per address of `d`).
+    pub fn hosts(&self, d: &Desired) -> HostMap {
+        let mut map = HostMap::default();
+        for m in &d.members {
+            let address = m.address.to_string();
+            self.world().hosts.entry(address.clone()).or_default();
+            map.insert(
+                m.address.clone(),
+                Arc::new(FakeHost {
+                    cluster: self.clone(),
+                    address,
+                }),
+            );
+        }
+        map
+    }
+
+    /// Every host script and etcd call so far, in order: `host ADDR: WHAT`
+    /// and `etcd METHOD …` (reads included), plus test marks.
+    pub fn calls(&self) -> Vec<String> {
+        self.world().calls.clone()
+    }
+
+    /// Adds a line to the call log (a test marks where a step ended).
+    pub fn mark(&self, text: &str) {
+        self.world().calls.push(format!("mark {text}"));
+    }
+
+    /// The members as the cluster knows them now.
+    pub fn members(&self) -> Vec<FakeMember> {
+        self.world().members.clone()
+    }
+
+    /// The leader's name now, if any.
+    pub fn leader(&self) -> Option<String> {
+        let w = self.world();
+        let l = w.leader?;
+        w.members.iter().find(|m| m.id == l).map(|m| m.name.clone())
+    }
+
+    /// A host's disk and process.
+    pub fn disk(&self, address: &str) -> Option<FakeDisk> {
+        self.world().hosts.get(address).cloned()
+    }
+
+    /// A fresh host at `address` with only an etcd binary of `version`
+    /// (what an operator prepares before adding a member there).
+    pub fn empty_host(&self, address: &str, version: &str) {
+        self.world().hosts.insert(
+            address.to_owned(),
+            FakeDisk {
+                binary: EtcdVersion::parse(version),
+                pid: 2000,
+                ..FakeDisk::default()
+            },
+        );
+    }
+
+    /// The etcd process of member `name` dies (a crash, or its host goes down).
+    pub fn kill(&self, name: &str) {
+        let mut w = self.world();
+        let host = w
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.host.clone());
+        if let Some(h) = host {
+            if let Some(d) = w.hosts.get_mut(&h) {
+                d.log.push("fake: killed by the test".into());
+            }
+            w.stop(&h);
+        }
+        w.calls.push(format!("fake kill {name}"));
+    }
+
+    /// The next start of member `name` runs etcd that never answers.
+    pub fn stall_on_start(&self, name: &str) {
+        self.world().stall_on_start.insert(name.to_owned());
+    }
+
+    /// The `nth` (1-based) host script whose `what` starts with `prefix`
+    /// (e.g. "start etcd-3", or "start" for any member) exits 1 without effect.
+    pub fn fail_script(&self, prefix: &str, nth: usize) {
+        self.world().fail.push(FailHook {
+            prefix: prefix.to_owned(),
+            nth,
+            seen: 0,
+        });
+    }
+
+    /// Raises an alarm on member `name`.
+    pub fn raise_alarm(&self, name: &str, kind: &str) {
+        let mut w = self.world();
+        if let Some(id) = w.members.iter().find(|m| m.name == name).map(|m| m.id) {
+            w.alarms.push(ApiAlarm {
+                member: id,
+                kind: kind.to_owned(),
+            });
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The member hosts of a [`FakeCluster`](super::FakeCluster): a
+//! [`FakeHost`] cannot run shell, so it recognises each script by its `what`
+//! label ([`Effect::of`], the one table) and applies that effect to the
+//! shared state.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+
+use super::{FakeDisk, FakeHost, FakeMember, World, sha256_hex};
+use crate::io::{CommandOutput, Host, HostError, Script};
+use crate::model::Endpoint;
+
+/// What a script does, recognised by its `what` label: the one place that
+/// knows the scripts `service`, `execute` and `observe` run. A script not
+/// listed here exits 127, so a new script fails tests loudly.
+#[derive(Debug, PartialEq)]
+enum Effect {
+    /// `probe NAME` (observe/host.rs): print what the host shows.
+    Probe,
+    /// `write PATH` (io::write_file_script): stdin to PATH, mode from `chmod`.
+    Write(PathBuf),
+    /// `read PATH` (issuing certificates): print PATH or nothing.
+    Read(PathBuf),
+    /// `hash PATH` (installing a release): its sha256, if present.
+    Hash(PathBuf),
+    /// `start NAME` (service::start): start etcd with the config at `cfg=`.
+    Start,
+    /// `stop NAME` (service::stop): stop etcd.
+    Stop,
+    /// `check NAME` (service::check_alive): `alive`, or `dead` and the log.
+    CheckAlive,
+    /// `retire NAME` (membership::retire): move data and config aside.
+    Retire,
+}
+
+impl Effect {
+    /// The table: label prefix → effect.
+    fn of(script: &Script) -> Option<Self> {
+        let (verb, rest) = script.what.split_once(' ')?;
+        Some(match verb {
+            "probe" => Self::Probe,
+            "write" => Self::Write(PathBuf::from(rest)),
+            "read" => Self::Read(PathBuf::from(rest)),
+            "hash" => Self::Hash(PathBuf::from(rest)),
+            "start" => Self::Start,
+            "stop" => Self::Stop,
+            "check" if !rest.contains(' ') => Self::CheckAlive,
+            "retire" => Self::Retire,
+            _ => return None,
+        })
+    }
+}
+
+fn ok(stdout: String) -> CommandOutput {
+    CommandOutput {
+        code: 0,
+        stdout,
+        stderr: String::new(),
+    }
+}
+
+fn failed(code: i32, stderr: &str) -> CommandOutput {
+    CommandOutput {
+        code,
+        stdout: String::new(),
+        stderr: stderr.to_owned(),
+    }
+}
+
+/// Removes POSIX single quotes as `shell_quote` adds them.
+fn unquote(word: &str) -> String {
+    match word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
+        Some(inner) => inner.replace("'\\''", "'"),
+        None => word.to_owned(),
+    }
+}
+
+/// The value of a `name=VALUE` line of a script.
+fn assignment(source: &str, name: &str) -> Option<String> {
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .map(unquote)
+}
+
+/// The `if [ -f PATH ]; then printf 'KIND\tI\t…` lines of the probe: (kind, index, path).
+fn probed_paths(source: &str) -> Vec<(String, String, PathBuf)> {
+    source
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("if [ -f ")?;
+            let (path, rest) = rest.split_once(" ]; then printf '")?;
+            let (kind, rest) = rest.split_once("\\t")?;
+            let (index, _) = rest.split_once(['\\', '\''])?;
+            Some((
+                kind.to_owned(),
+                index.to_owned(),
+                PathBuf::from(unquote(path)),
+            ))
+        })
+        .collect()
+}
+
+fn base64(text: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)
+}
+
+impl FakeHost {
+    /// Runs one recognised script against the shared state.
+    fn apply(&self, effect: Effect, script: &Script) -> CommandOutput {
+        let mut w = self.cluster.world();
+        let address = self.address.clone();
+        let disk = w.hosts.entry(address.clone()).or_default();
+        match effect {
+            Effect::Probe => ok(probe_output(disk, &script.source)),
+            Effect::Write(path) => {
+                let mode = script
+                    .source
+                    .lines()
+                    .find_map(|l| l.strip_prefix("chmod "))
+                    .and_then(|l| l.split_whitespace().next())
+                    .and_then(|m| u32::from_str_radix(m, 8).ok())
+                    .unwrap_or(0o644);
+                let text = String::from_utf8_lossy(script.stdin.as_deref().unwrap_or_default());
+                disk.files.insert(path, (text.into_owned(), mode));
+                ok(String::new())
+            }
+            Effect::Read(path) => ok(disk
+                .files
+                .get(&path)
+                .map(|(t, _)| t.clone())
+                .unwrap_or_default()),
+            Effect::Hash(path) => ok(disk
+                .files
+                .get(&path)
+                .map(|(t, _)| format!("{}\n", sha256_hex(t.as_bytes())))
+                .unwrap_or_default()),
+            Effect::CheckAlive => {
+                if disk.running {
+                    ok("alive\n".into())
+                } else {
+                    ok(format!("dead\n{}", disk.log.join("\n")))
+                }
+            }
+            Effect::Stop => {
+                w.stop(&address);
+                ok("stopped\n".into())
+            }
+            Effect::Retire => {
+                let mut out = Vec::new();
+                if disk.data {
+                    disk.data = false;
+                    out.push("moved the data dir's member aside".to_owned());
+                }
+                if let Some(cfg) = assignment(&script.source, "c").map(PathBuf::from)
+                    && disk.files.remove(&cfg).is_some()
+                {
+                    out.push(format!("moved {} aside", cfg.display()));
+                }
+                disk.started_config = None;
+                ok(out.join("\n"))
+            }
+            Effect::Start => start(&mut w, &address, &script.source),
+        }
+    }
+}
+
+/// What the probe prints for a disk (see observe/host.rs `parse_probe`).
+fn probe_output(disk: &FakeDisk, source: &str) -> String {
+    let mut out = String::new();
+    for (kind, index, path) in probed_paths(source) {
+        match (kind.as_str(), disk.files.get(&path)) {
+            ("file", Some((text, _))) => {
+                out.push_str(&format!("file\t{index}\t{}\n", base64(text)))
+            }
+            ("file", None) => out.push_str(&format!("file\t{index}\t-\n")),
+            ("cert", Some((text, _))) => {
+                out.push_str(&format!("cert\t{index}\t{}\n", base64(text)))
+            }
+            ("key", Some((_, mode))) => out.push_str(&format!("key\t{index}\t{mode:o}\n")),
+            _ => {}
+        }
+    }
+    out.push_str(if disk.data {
+        "data\tmember\n"
+    } else {
+        "data\tabsent\n"
+    });
+    if disk.running {
+        out.push_str(&format!(
+            "service\trunning\t{}\nstarted-config\t{}\n",
+            disk.pid,
+            disk.started_config.as_deref().unwrap_or("")
+        ));
+    } else {
+        out.push_str("service\tstopped\n");
+    }
+    match disk.binary {
+        Some(v) => out.push_str(&format!("binary\tok\tetcd Version: {v}\n")),
+        None => out.push_str("binary\tmissing\n"),
+    }
+    out
+}
+
+/// Starts etcd on a host with the config at the script's `cfg=`: it joins
+/// the member whose name or peer URL the config gives, bootstraps a new
+/// cluster from `initial-cluster`, or exits (shown by `check`).
+fn start(w: &mut World, address: &str, source: &str) -> CommandOutput {
+    let Some(cfg) = assignment(source, "cfg") else {
+        return failed(2, "fake: start script without cfg=");
+    };
+    let Some(disk) = w.hosts.get_mut(address) else {
+        return failed(2, "fake: no such host");
+    };
+    if disk.running {
+        return ok(format!("running {}\n", disk.pid));
+    }
+    let Some(binary) = disk.binary else {
+        return failed(3, "etcd binary not found or not executable");
+    };
+    disk.pid += 1;
+    let pid = disk.pid;
+    let has_data = disk.data;
+    let exits = |w: &mut World, why: String| {
+        if let Some(d) = w.hosts.get_mut(address) {
+            d.running = false;
+            d.log.push(why);
+        }
+        ok(format!("started {pid}\n"))
+    };
+    let Some((text, _)) = disk.files.get(Path::new(&cfg)).cloned() else {
+        return exits(w, format!("open {cfg}: no such file or directory"));
+    };
+    let value = |k: &str| crate::hostfiles::read_value(&text, k).unwrap_or_default();
+    let (name, peer, client) = (
+        value("name"),
+        Endpoint::parse(&value("initial-advertise-peer-urls")),
+        Endpoint::parse(&value("advertise-client-urls")),
+    );
+    if w.members.is_empty() && value("initial-cluster-state") == "new" && !has_data {
+        // Bootstrap: every member of initial-cluster exists, none started.
+        w.cluster_id = 0xc1;
+        for pair in value("initial-cluster").split(',') {
+            let Some((n, url)) = pair.split_once('=') else {
+                continue;
+            };
+            let id = w.new_id();
+            w.members.push(FakeMember {
+                id,
+                name: n.to_owned(),
+                peer_urls: Endpoint::parse(url).into_iter().collect(),
+                client_urls: Vec::new(),
+                learner: false,
+                host: None,
+                version: None,
+                applied: 0,
+            });
+        }
+    }
+    let found = w.members.iter().position(|m| m.name == name).or_else(|| {
+        w.members.iter().position(|m| {
+            m.name.is_empty() && peer.as_ref().is_some_and(|p| m.peer_urls.contains(p))
+        })
+    });
+    let Some(i) = found else {
+        return exits(
+            w,
+            format!("member {name} is not in the cluster's member list; it exits"),
+        );
+    };
+    let stall = w.stall_on_start.remove(&name);
+    let m = &mut w.members[i];
+    m.name = name;
+    m.client_urls = client.into_iter().collect();
+    m.host = Some(address.to_owned());
+    m.version = Some(binary);
+    if let Some(d) = w.hosts.get_mut(address) {
+        d.running = true;
+        d.stalled = stall;
+        d.data = true;
+        d.started_config = Some(sha256_hex(text.as_bytes()));
+    }
+    w.settle();
+    ok(format!("started {pid}\n"))
+}
+
+#[async_trait]
+impl Host for FakeHost {
+    fn label(&self) -> String {
+        self.address.clone()
+    }
+
+    async fn run(&self, script: &Script) -> Result<CommandOutput, HostError> {
+        let failing = {
+            let mut w = self.cluster.world();
+            w.calls
+                .push(format!("host {}: {}", self.address, script.what));
+            let mut failing = false;
+            for hook in &mut w.fail {
+                if script.what.starts_with(&hook.prefix) {
+                    hook.seen += 1;
+                    failing |= hook.seen == hook.nth;
+                }
+            }
+            failing
+        };
+        if failing {
+            self.cluster.log(format!(
+                "host {}: {} failed (test hook)",
+                self.address, script.what
+            ));
+            return Ok(failed(
+                1,
+                &format!("fake: {} failed (test hook)", script.what),
+            ));
+        }
+        match Effect::of(script) {
+            Some(effect) => Ok(self.apply(effect, script)),
+            None => Ok(failed(
+                127,
+                &format!("fake host: no model for the script \"{}\"", script.what),
+            )),
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn the_probe_paths_are_read_from_the_script() {
+        let src = "if [ -f /etc/etcd/etcd.conf.yml ]; then printf 'file\\t0\\t'; base64 -w0 < /etc/etcd/etcd.conf.yml; echo; else printf 'file\\t0\\t-\\n'; fi\n\
+if [ -f '/a b/ca.crt' ]; then printf 'cert\\t0\\t'; base64 -w0 < '/a b/ca.crt'; echo; fi\n\
+if [ -f /k ]; then printf 'key\\t1\\t%s\\n' \"$(stat -c %a /k)\"; fi\n";
+        assert_eq!(
+            probed_paths(src),
+            [
+                (
+                    "file".into(),
+                    "0".into(),
+                    PathBuf::from("/etc/etcd/etcd.conf.yml")
+                ),
+                ("cert".into(), "0".into(), PathBuf::from("/a b/ca.crt")),
+                ("key".into(), "1".into(), PathBuf::from("/k")),
+            ]
+        );
+    }
+
+    #[test]
+    fn scripts_are_recognised_by_their_label() {
+        let s = |what: &str| Effect::of(&Script::new(what, ""));
+        assert_eq!(s("start etcd-1"), Some(Effect::Start));
+        assert_eq!(s("check etcd-1"), Some(Effect::CheckAlive));
+        assert_eq!(
+            s("write /etc/etcd/etcd.conf.yml"),
+            Some(Effect::Write(PathBuf::from("/etc/etcd/etcd.conf.yml")))
+        );
+        // A version check is not the liveness check.
+        assert_eq!(s("check etcd-1 runs etcd 3.5.17"), None);
+        assert_eq!(s("upload etcd 3.5.17 to /usr/local/bin/etcd-3.5.17"), None);
+    }
+}

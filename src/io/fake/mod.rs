@@ -1,0 +1,251 @@
+//! Test doubles for both edges: an in-memory etcd cluster ([`FakeCluster`],
+//! an [`EtcdApi`]) and the member hosts that run it ([`FakeHost`], a
+//! [`Host`]), sharing one state so that what a host script does (start,
+//! stop) changes what the API answers, and the reverse (a removed member's
+//! etcd exits).
+//!
+//! They let `observe` and `execute` run in unit tests without root, network
+//! namespaces or a real etcd. Compiled only for tests and with the `fakes`
+//! feature; never part of the shipped binary.
+//!
+//! What the fake cluster models, as etcd does, where it is cheap:
+//! - membership, leader, raft index, each member's version and applied index,
+//!   alarms and a small key-value store (for the lock);
+//! - a member answers only while its etcd process runs on its host and is
+//!   not stalled; any other endpoint is refused (`Unavailable`);
+//! - a leader exists while a quorum of voters answers; when the leader stops
+//!   another answering voter takes over at once (etcd hands leadership over
+//!   on SIGTERM);
+//! - MemberAdd adds a learner that has no name and no client URL until it is
+//!   first started; it is refused while a voter does not answer
+//!   (`Unhealthy`) or a learner exists already (`TooManyLearners`);
+//! - MemberPromote is refused for a member that is not a learner
+//!   (`MemberNotLearner`) and for a learner that has not applied the leader's
+//!   index (`LearnerNotReady`); a started learner catches up after one Status;
+//! - MoveLeader must go to the leader (`NotLeader`);
+//! - MemberRemove of the leader elects another; the removed member's etcd exits.
+//!
+//! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
+//! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
+//! shared state. Every script and every etcd call is recorded in a log
+//! ([`FakeCluster::calls`]) that tests assert on.
+//!
+//! The shared state and its rules live here; the test-facing controls of
+//! [`FakeCluster`] in `cluster.rs`, its [`EtcdApi`] in `api.rs`, and
+//! [`FakeHost`] with its script table in `host.rs`.
+
+mod api;
+mod cluster;
+mod host;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha2::{Digest, Sha256};
+
+use super::{ApiAlarm, ApiMember, EtcdError, EtcdErrorKind};
+#[cfg(doc)]
+use super::{EtcdApi, Host};
+use crate::model::{Endpoint, EtcdVersion, MemberId};
+
+/// One member as the cluster knows it.
+#[derive(Debug, Clone)]
+pub struct FakeMember {
+    /// Member id.
+    pub id: MemberId,
+    /// Empty until first started (as MemberList reports an added member).
+    pub name: String,
+    /// Advertised peer URLs.
+    pub peer_urls: Vec<Endpoint>,
+    /// Advertised client URLs; empty until first started.
+    pub client_urls: Vec<Endpoint>,
+    /// A learner does not vote.
+    pub learner: bool,
+    /// The host (address) whose etcd process is this member, once started.
+    pub host: Option<String>,
+    /// The version its binary reports.
+    pub version: Option<EtcdVersion>,
+    /// Applied raft index.
+    pub applied: u64,
+}
+
+/// One host's disk and etcd process.
+#[derive(Debug, Clone, Default)]
+pub struct FakeDisk {
+    /// Files and their modes.
+    pub files: BTreeMap<PathBuf, (String, u32)>,
+    /// Whether the data dir holds a member.
+    pub data: bool,
+    /// The sha256 of the config the running etcd was started with.
+    pub started_config: Option<String>,
+    /// The version `etcd --version` prints; `None`: no binary.
+    pub binary: Option<EtcdVersion>,
+    /// Whether an etcd process runs.
+    pub running: bool,
+    /// It runs but does not answer (stuck, or listening elsewhere).
+    pub stalled: bool,
+    /// Its pid.
+    pub pid: u32,
+    /// What the process logged (shown by `check` when it is dead).
+    pub log: Vec<String>,
+}
+
+/// A test hook that makes a host script fail.
+#[derive(Debug, Clone)]
+struct FailHook {
+    /// Scripts whose `what` starts with this.
+    prefix: String,
+    /// Fail the nth (1-based) such script.
+    nth: usize,
+    /// How many matched so far.
+    seen: usize,
+}
+
+/// The whole fake world: the cluster and its hosts.
+#[derive(Debug, Default)]
+struct World {
+    cluster_id: u64,
+    members: Vec<FakeMember>,
+    leader: Option<MemberId>,
+    term: u64,
+    index: u64,
+    next_id: u64,
+    alarms: Vec<ApiAlarm>,
+    kv: BTreeMap<String, (String, Option<i64>)>,
+    next_lease: i64,
+    hosts: BTreeMap<String, FakeDisk>,
+    calls: Vec<String>,
+    fail: Vec<FailHook>,
+    stall_on_start: BTreeSet<String>,
+}
+
+/// An in-memory etcd cluster and its hosts; cheap to clone (shared state).
+#[derive(Debug, Clone, Default)]
+pub struct FakeCluster {
+    world: Arc<Mutex<World>>,
+}
+
+/// A member host of a [`FakeCluster`], by address.
+#[derive(Debug, Clone)]
+pub struct FakeHost {
+    cluster: FakeCluster,
+    address: String,
+}
+
+fn call_error(ep: &Endpoint, kind: EtcdErrorKind, message: &str) -> EtcdError {
+    EtcdError::Call {
+        endpoint: ep.to_string(),
+        kind,
+        message: message.to_owned(),
+    }
+}
+
+fn refused(ep: &Endpoint) -> EtcdError {
+    call_error(
+        ep,
+        EtcdErrorKind::Unavailable,
+        "transport error: tcp connect error: Connection refused (fake)",
+    )
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    crate::model::hex(&Sha256::digest(bytes))
+}
+
+impl World {
+    fn quorum(&self) -> usize {
+        self.members.iter().filter(|m| !m.learner).count() / 2 + 1
+    }
+
+    fn answering(&self, m: &FakeMember) -> bool {
+        m.host
+            .as_ref()
+            .and_then(|h| self.hosts.get(h))
+            .is_some_and(|d| d.running && !d.stalled)
+    }
+
+    /// Keeps or elects a leader: the current one while it answers and a
+    /// quorum of voters does, else the first answering voter, else none.
+    fn settle(&mut self) {
+        let up: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|m| !m.learner && self.answering(m))
+            .map(|m| m.id)
+            .collect();
+        if up.len() < self.quorum() {
+            self.leader = None;
+            return;
+        }
+        if self.leader.is_some_and(|l| up.contains(&l)) {
+            return;
+        }
+        self.leader = up.first().copied();
+        self.term += 1;
+    }
+
+    /// The member serving `ep`, if it answers.
+    fn serving(&self, ep: &Endpoint) -> Result<usize, EtcdError> {
+        self.members
+            .iter()
+            .position(|m| m.client_urls.contains(ep) && self.answering(m))
+            .ok_or_else(|| refused(ep))
+    }
+
+    /// Like [`serving`](Self::serving), for calls that need a leader.
+    fn serving_with_leader(&self, ep: &Endpoint) -> Result<usize, EtcdError> {
+        let i = self.serving(ep)?;
+        if self.leader.is_none() {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::DeadlineExceeded,
+                "etcdserver: request timed out",
+            ));
+        }
+        Ok(i)
+    }
+
+    fn commit(&mut self) {
+        self.index += 1;
+        for i in 0..self.members.len() {
+            if !self.members[i].learner && self.answering(&self.members[i]) {
+                self.members[i].applied = self.index;
+            }
+        }
+    }
+
+    fn new_id(&mut self) -> MemberId {
+        self.next_id += 1;
+        MemberId(0x1000 + self.next_id)
+    }
+
+    fn api_member(m: &FakeMember) -> ApiMember {
+        ApiMember {
+            id: m.id,
+            name: m.name.clone(),
+            peer_urls: m.peer_urls.clone(),
+            client_urls: m.client_urls.clone(),
+            is_learner: m.learner,
+        }
+    }
+
+    /// Stops the etcd process on a host; leadership moves on.
+    fn stop(&mut self, address: &str) {
+        if let Some(d) = self.hosts.get_mut(address) {
+            d.running = false;
+            d.stalled = false;
+            d.started_config = None;
+        }
+        self.settle();
+    }
+}
+
+impl FakeCluster {
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn log(&self, line: String) {
+        self.world().calls.push(line);
+    }
+}
