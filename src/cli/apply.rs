@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{
-    Cli, CliError, Outcome, close, connect, etcd_client, file_label, hosts, load, make_plan,
-    observe_live, style,
+use super::edges::{
+    ca_or_create, client_identity, close, connect, etcd_client, hosts, observe_live,
 };
+use super::plan::make_plan;
+use super::{Cli, CliError, Outcome, file_label, load, style};
 use crate::config::{Desired, Transport};
 use crate::execute::{self, Deadlines, Event};
 use crate::io::{EtcdClient, HostMap};
@@ -263,8 +264,8 @@ pub(super) async fn run_plan(
         .iter()
         .any(|s| matches!(s.step, plan::Step::IssueCertificates { .. }))
     {
-        let auth = super::ca_or_create(d)?;
-        etcd.set_tls(super::client_identity(&auth)?).await;
+        let auth = ca_or_create(d)?;
+        etcd.set_tls(client_identity(&auth)?).await;
     }
     let ctx = execute::Context {
         desired: d,

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use super::apply::{lock_and_observe, run_plan, watch_signals};
-use super::{
-    Cli, CliError, Outcome, close, etcd_client, file_label, hosts, make_plan, observe_live,
-    problem_json, style,
-};
+use super::edges::{close, etcd_client, hosts, observe_live};
+use super::plan::make_plan;
+use super::validate::problem_json;
+use super::{Cli, CliError, Outcome, file_label, style};
 use crate::config::{self, ConfigError, Desired, Loaded};
 use crate::execute::Event;
 use crate::plan::Plan;

@@ -1,0 +1,174 @@
+//! The real edges for a command: ssh or local host connections, opened in
+//! parallel under a deadline; the etcd client with etcdplan's own identity
+//! from the CA; and the observation of the cluster through both.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::errors::pki_error;
+use super::{Cli, CliError, file_label, load};
+use crate::config::{Desired, Loaded, Transport};
+use crate::io::{EtcdClient, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
+use crate::model;
+use crate::observe::{self, Live};
+
+/// The member hosts for the file's transport: one connection per address,
+/// all opened in parallel under a deadline.
+pub async fn hosts(cli: &Cli, d: &Desired) -> HostMap {
+    let mut map = match d.hosts.transport {
+        Transport::Local => return HostMap::everywhere(Arc::new(LocalHost)),
+        Transport::Ssh => HostMap::default(),
+    };
+    let addresses: Vec<model::Address> = d.members.iter().map(|m| m.address.clone()).collect();
+    connect(cli, d, &mut map, addresses).await;
+    map
+}
+
+/// Opens ssh connections to the addresses the map lacks, all in parallel.
+pub(super) async fn connect(
+    cli: &Cli,
+    d: &Desired,
+    map: &mut HostMap,
+    mut addresses: Vec<model::Address>,
+) {
+    addresses.sort();
+    addresses.dedup();
+    addresses.retain(|a| !map.has(a));
+    if addresses.is_empty() {
+        return;
+    }
+    let opts = SshOptions {
+        user: d.hosts.ssh.user.clone(),
+        port: d.hosts.ssh.port,
+        identity: d.hosts.ssh.identity.clone(),
+        known_hosts: d.hosts.ssh.known_hosts.clone(),
+        accept_new: cli.accept_new_host_keys,
+        connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
+    };
+    let started = Instant::now();
+    let connected =
+        futures::future::join_all(addresses.iter().map(|a| SshHost::connect(a, &opts))).await;
+    tracing::debug!(
+        "ssh: {} connections in {:.3}s",
+        connected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (a, h) in addresses.into_iter().zip(connected) {
+        if let Some(f) = h.failure() {
+            tracing::info!("{f}");
+        }
+        map.insert(a, Arc::new(h));
+    }
+}
+
+/// Closes every host connection once.
+pub(super) async fn close(hosts: &HostMap) {
+    let started = Instant::now();
+    hosts.close().await;
+    tracing::debug!("hosts closed in {:.3}s", started.elapsed().as_secs_f64());
+}
+
+pub(super) async fn observe_live(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &HostMap,
+    etcd: &EtcdClient,
+    chatty: bool,
+) -> Live {
+    let t = Instant::now();
+    if !chatty {
+        return observe::observe(d, hosts, etcd).await;
+    }
+    eprintln!(
+        "Reading {} … {} member{} desired",
+        file_label(&cli.file),
+        d.members.len(),
+        if d.members.len() == 1 { "" } else { "s" }
+    );
+    let live = observe::observe(d, hosts, etcd).await;
+    let what = match &live.cluster {
+        Some(c) => {
+            let leader = c
+                .leader()
+                .and_then(|id| c.members.iter().find(|m| m.id == id))
+                .map_or("no leader".to_owned(), |m| format!("leader {}", m.name));
+            format!("cluster {} ({} members, {leader})", c.id, c.members.len())
+        }
+        None => "no member answers".to_owned(),
+    };
+    eprintln!("Observing {what} … {:.2}s", t.elapsed().as_secs_f64());
+    live
+}
+
+/// Loads the etcdfile and observes the cluster, for commands that change nothing.
+pub(super) async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
+    let loaded = load(cli)?;
+    let hosts = hosts(cli, &loaded.desired).await;
+    let etcd = etcd_client(cli, &loaded.desired);
+    let live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
+    close(&hosts).await;
+    Ok((loaded, live))
+}
+
+/// The etcd client: over https it trusts the file's CA and presents a
+/// short-lived certificate issued from it for this run (kept in memory only).
+/// Without a CA yet there is nothing serving https to talk to.
+pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
+    let client = EtcdClient::new(Timeouts {
+        connect: Duration::from_secs(2),
+        request: cli.etcd_timeout.max(Duration::from_secs(1)),
+    });
+    if !d.tls.any() {
+        return client;
+    }
+    match crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()) {
+        Ok(Some(auth)) => match client_identity(&auth) {
+            Ok(tls) => client.with_tls(tls),
+            Err(e) => {
+                tracing::warn!("{e}");
+                client
+            }
+        },
+        Ok(None) => client,
+        Err(e) => {
+            eprintln!("warning: {e}: etcdplan cannot talk to members over https");
+            client
+        }
+    }
+}
+
+/// etcdplan's own client certificates for this run: one day, CN "etcdplan",
+/// from the current CA and, during a rotation, the previous one too.
+pub(super) fn client_identity(
+    auth: &crate::pki::Authority,
+) -> Result<crate::io::ClientTls, CliError> {
+    let issued = auth.client_certificates("etcdplan", 1).map_err(pki_error)?;
+    Ok(crate::io::ClientTls {
+        ca_pem: auth.trust_bundle(),
+        identities: issued
+            .into_iter()
+            .map(|i| crate::io::ClientIdentity {
+                cert_pem: i.cert_pem,
+                key_pem: i.key_pem,
+            })
+            .collect(),
+    })
+}
+
+/// The CAs in the etcdfile's `ca_dir`, a CA created there when it has none.
+pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Authority, CliError> {
+    if let Some(auth) =
+        crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()).map_err(pki_error)?
+    {
+        return Ok(auth);
+    }
+    let current = crate::pki::Ca::create(&d.tls.ca_dir, d.cluster.as_str()).map_err(pki_error)?;
+    eprintln!(
+        "Created a CA in {} (its key stays on this machine, 0600).",
+        d.tls.ca_dir.display()
+    );
+    Ok(crate::pki::Authority {
+        current,
+        previous: None,
+    })
+}

@@ -1,0 +1,95 @@
+//! What the user sees when a command fails: [`CliError`], with a miette code
+//! and help for each kind of failure.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+
+use crate::config::ConfigError;
+use crate::execute::{self, ApplyError};
+use crate::plan;
+
+/// What the user sees when a command fails; `main` turns it into exit code 1.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum CliError {
+    /// The etcdfile is unreadable or invalid.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+    /// The plan has blockers.
+    #[error("the plan cannot be applied: {0}")]
+    #[diagnostic(
+        code(etcdplan::blocked),
+        help("fix what the plan lists under \"This plan cannot be applied\"; nothing was changed")
+    )]
+    Blocked(String),
+    /// Another etcdplan holds the cluster's lock, or the lock could not be handled.
+    #[error(transparent)]
+    #[diagnostic(
+        code(etcdplan::lock),
+        help(
+            "wait for it (--lock-timeout DURATION), or, if that etcdplan is gone, `etcdplan force-unlock ID`; nothing was changed"
+        )
+    )]
+    Lock(#[from] execute::lock::LockError),
+    /// A saved plan no longer fits the cluster or the etcdfile.
+    #[error("Saved plan is stale: {0}")]
+    #[diagnostic(
+        code(etcdplan::stale),
+        help("nothing was changed; run `etcdplan plan --out FILE` again and review the new plan")
+    )]
+    Stale(plan::file::StaleError),
+    /// A plan file could not be read or written.
+    #[error("plan file {path}: {message}")]
+    #[diagnostic(code(etcdplan::plan_file))]
+    PlanFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The operator did not approve.
+    #[error("apply cancelled: {0}")]
+    #[diagnostic(
+        code(etcdplan::cancelled),
+        help("nothing was changed; pass --auto-approve to apply without asking")
+    )]
+    Cancelled(String),
+    /// A step failed mid-apply.
+    #[error("{0}")]
+    #[diagnostic(
+        code(etcdplan::apply),
+        help("run `etcdplan plan` to see what remains; etcdplan stopped before any further step")
+    )]
+    Apply(Box<ApplyError>),
+    /// The etcdfile's folder cannot be watched.
+    #[error(transparent)]
+    #[diagnostic(code(etcdplan::watch))]
+    Watch(#[from] crate::watch::WatchError),
+    /// The CA or a certificate cannot be used.
+    #[error("{error}")]
+    #[diagnostic(code(etcdplan::pki))]
+    Pki {
+        /// What is wrong.
+        error: crate::pki::PkiError,
+        /// What to do.
+        #[help]
+        advice: &'static str,
+    },
+    /// Flags that do not go together.
+    #[error("{0}")]
+    #[diagnostic(code(etcdplan::usage))]
+    Usage(String),
+    /// Writing output failed.
+    #[error("cannot write output: {0}")]
+    #[diagnostic(code(etcdplan::io))]
+    Output(#[from] std::io::Error),
+}
+
+/// A CA or certificate failure, with the advice that goes with it.
+pub(super) fn pki_error(error: crate::pki::PkiError) -> CliError {
+    CliError::Pki {
+        advice: error.advice(),
+        error,
+    }
+}

@@ -1,0 +1,100 @@
+//! `etcdplan plan`: the plan shown for people, as JSON or as a Graphviz
+//! graph, optionally saved for `apply PLAN_FILE`; and the plan as every
+//! command makes it, with the local CA checked.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::edges::read_only;
+use super::{Cli, CliError, Outcome, file_label, style};
+use crate::config::Desired;
+use crate::observe::Live;
+use crate::plan::{self, Plan};
+use crate::{diff, execute, render};
+
+/// The plan document as `plan --json` prints it and `plan --out` saves it.
+pub(super) fn plan_document(plan: &Plan) -> Result<String, CliError> {
+    serde_json::to_string_pretty(plan).map_err(|e| CliError::Output(std::io::Error::other(e)))
+}
+
+/// The plan as every command makes it: the diff planned, and a blocker when
+/// the local CA cannot be used.
+pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
+    let etcdfile = std::path::absolute(&cli.file).unwrap_or_else(|_| cli.file.clone());
+    let opts = plan::Options {
+        allow_majority_removal: cli.allow_majority_removal,
+        snapshot_dir: cli
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
+    };
+    let diff = diff::diff_with(d, live, cli.allow_downgrade);
+    let mut plan = plan::build_with(d, live, diff, &opts);
+    // The CA lives on this machine: a broken one stops the plan before any
+    // certificate is needed.
+    if d.tls.any()
+        && let Err(e) = crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now())
+    {
+        plan.blockers.push(diff::Blocker {
+            member: None,
+            message: format!("the CA cannot be used: {e}"),
+            help: e.advice().to_owned(),
+        });
+    }
+    plan
+}
+
+/// `etcdplan plan`: observes, plans, and prints the plan in the form asked for.
+pub(super) async fn plan(
+    cli: &Cli,
+    json: bool,
+    graph: bool,
+    detailed_exitcode: bool,
+    save_to: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<Outcome, CliError> {
+    let (loaded, live) = read_only(cli).await?;
+    let d = &loaded.desired;
+    let plan = make_plan(cli, d, &live);
+    if let Some(path) = save_to {
+        let text = plan_document(&plan)?;
+        std::fs::write(path, text + "\n").map_err(|e| CliError::PlanFile {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        eprintln!(
+            "Saved the plan to {}. To perform exactly these actions, run:\n  etcdplan -f {} apply {}",
+            path.display(),
+            cli.file.display(),
+            path.display()
+        );
+    }
+    if json {
+        writeln!(out, "{}", plan_document(&plan)?)?;
+    } else if graph {
+        let g = plan.graph();
+        writeln!(
+            out,
+            "{:?}",
+            petgraph::dot::Dot::with_attr_getters(
+                &g,
+                &[
+                    petgraph::dot::Config::NodeNoLabel,
+                    petgraph::dot::Config::EdgeNoLabel
+                ],
+                &|_, _| String::new(),
+                &|_, (_, label)| format!("label = {label:?} shape=box"),
+            )
+        )?;
+    } else {
+        out.write_all(render::plan_human(&plan, d, &file_label(&cli.file), style(cli)).as_bytes())?;
+    }
+    if !plan.blockers.is_empty() && detailed_exitcode {
+        return Err(CliError::Blocked(plan.blockers[0].message.clone()));
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() {
+        Outcome::Changes
+    } else {
+        Outcome::Ok
+    })
+}
