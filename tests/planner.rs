@@ -3,7 +3,7 @@
 mod common;
 
 use common::{HostSpec, cluster, desired_with, live};
-use etcdplan::diff::{self, Action, Situation};
+use etcdplan::diff::{self, Action, ChangeKind, Situation};
 use etcdplan::observe::{Binary, DataDir, HostState, ProbeProblem};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
@@ -29,6 +29,11 @@ fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
         format!("{name}-json"),
         serde_json::to_string_pretty(p).unwrap_or_default()
     );
+    // Each kind of change reads back as written (a saved plan is applied as read).
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
 }
 
 #[test]
@@ -98,7 +103,7 @@ fn stopped_member_is_started_and_gated() {
     let l = live(&d, &specs, Some(cluster(&d, &[true, true, false], 0)));
     let p = plan_for(&d, &l);
     assert_eq!(kinds(&p), ["start etcd-3", "wait until etcd-3 healthy"]);
-    assert_eq!(p.changes[0].action, Action::Start);
+    assert_eq!(p.changes[0].action(), Action::Start);
     snapshot("start-stopped", &p, &d);
 }
 
@@ -173,7 +178,7 @@ fn interrupted_apply_leaves_a_pending_restart() {
     let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 2)));
     let p = plan_for(&d, &l);
     let c = p.changes.iter().find(|c| c.member.as_str() == "etcd-1");
-    assert!(c.is_some_and(|c| c.action == Action::Restart
+    assert!(c.is_some_and(|c| c.action() == Action::Restart
         && c.files.is_empty()
         && c.reason.contains("interrupted")));
 }
@@ -239,7 +244,7 @@ fn members_unknown_to_the_file_are_named_and_removed_one_at_a_time() {
     let p = plan_opts(&d2, &l, false);
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     let c = &p.changes[0];
-    assert_eq!(c.action, Action::Remove);
+    assert_eq!(c.action(), Action::Remove);
     assert!(
         c.reason.contains("etcd-3") && c.reason.contains("not in the etcdfile"),
         "{}",
@@ -383,7 +388,7 @@ fn a_member_that_moves_is_replaced_remove_first() {
     let p = plan_opts(&moved, &l, false);
     let c = p.changes.iter().find(|c| c.member.as_str() == "etcd-2");
     assert!(
-        c.is_some_and(|c| c.action == Action::Replace),
+        c.is_some_and(|c| c.action() == Action::Replace),
         "{:?}",
         p.changes
     );
@@ -409,7 +414,14 @@ fn a_member_whose_host_lost_its_data_is_replaced() {
     let l = live(&d, &specs, Some(cluster(&d, &[true, true, false], 0)));
     let p = plan_opts(&d, &l, false);
     let c = &p.changes[0];
-    assert_eq!(c.action, Action::Replace);
+    assert_eq!(c.action(), Action::Replace);
+    // The old half is the dead member, moved aside where the new one lives.
+    assert!(
+        matches!(&c.kind, ChangeKind::Replace { departing, .. }
+            if !departing.healthy && departing.host.address.to_string() == "10.0.0.13"),
+        "{:?}",
+        c.kind
+    );
     assert!(c.reason.contains("lost its data"), "{}", c.reason);
     let k = kinds(&p);
     // Dead: removed first; nothing to stop or move aside on an empty host.
@@ -692,7 +704,12 @@ fn a_member_already_on_its_new_peer_port_only_needs_the_update() {
         "{k:?}"
     );
     assert!(!k.iter().any(|s| s.starts_with("restart")), "{k:?}");
-    assert_eq!(p.changes[0].action, Action::Update);
+    assert!(
+        matches!(&p.changes[0].kind, ChangeKind::Update { peer_update: Some(url), phase: None }
+            if url.to_string() == "http://10.0.0.11:2390"),
+        "{:?}",
+        p.changes[0].kind
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! while the cluster is down, and while it runs.
 
 use super::preflight::{preflight, preflight_join};
-use super::{Action, Blocker, Change, Departing, Join, file_changes, initial_for, stale_process};
+use super::{
+    Blocker, Change, ChangeKind, Departing, Join, file_changes, initial_for, stale_process,
+};
 use crate::config::{Desired, DesiredMember};
 use crate::live::{DataDir, HostFacts, LiveCluster, LiveMember, ServiceState};
 use crate::model::{Address, MemberId, MemberName, Port};
@@ -18,25 +20,29 @@ pub(super) fn down_member(
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, Some(facts), &initial);
     let running = matches!(facts.service, ServiceState::Running(_));
-    let (action, reason) = match (running, facts.data) {
+    let (kind, reason) = match (running, facts.data) {
         (true, _) if files.is_empty() => return,
         (true, _) => (
-            Action::Restart,
+            ChangeKind::Restart {
+                peer_update: None,
+                phase: None,
+                binary: None,
+            },
             "running with other settings while the cluster has no quorum".to_owned(),
         ),
         (false, DataDir::Member) => (
-            Action::Start,
+            ChangeKind::Start { binary: None },
             "stopped; its data is kept and it starts again".to_owned(),
         ),
         (false, _) => (
-            Action::Create,
+            ChangeKind::Create { binary: None },
             format!("bootstraps with the new cluster {:?}", d.cluster.as_str()),
         ),
     };
     if !running {
         preflight(d, m, facts, blockers);
     }
-    let mut ch = Change::new(m.name.clone(), action, reason);
+    let mut ch = Change::new(m.name.clone(), kind, reason);
     ch.files = files;
     changes.push(ch);
 }
@@ -55,15 +61,17 @@ pub(super) fn running_member(
     let running = matches!(facts.service, ServiceState::Running(_));
     let Some(lm) = c.find(&m.name, &peer) else {
         preflight_join(d, m, facts, blockers);
-        let mut ch = Change::new(
+        let ch = Change::new(
             m.name.clone(),
-            Action::Add,
+            ChangeKind::Add {
+                join: Join::New,
+                binary: None,
+            },
             format!(
                 "in the etcdfile but not in cluster {}: joins as a learner, promoted once caught up",
                 c.id
             ),
         );
-        ch.join = Some(Join::New);
         changes.push(ch);
         return;
     };
@@ -82,9 +90,12 @@ pub(super) fn running_member(
         if !running {
             preflight_join(d, m, facts, blockers);
         }
-        let mut ch = Change::new(m.name.clone(), Action::Add, reason);
+        let mut ch = Change::new(
+            m.name.clone(),
+            ChangeKind::Add { join, binary: None },
+            reason,
+        );
         ch.id = Some(lm.id);
-        ch.join = Some(join);
         changes.push(ch);
         return;
     }
@@ -103,20 +114,26 @@ pub(super) fn running_member(
             // restart and the update): only the advertisement is left.
             let mut ch = Change::new(
                 m.name.clone(),
-                Action::Update,
+                ChangeKind::Update {
+                    peer_update: Some(peer.clone()),
+                    phase: None,
+                },
                 format!(
                     "it listens on {peer} but is advertised as {}: MemberUpdate, no restart",
                     lm.peer_urls[0]
                 ),
             );
             ch.id = Some(lm.id);
-            ch.peer_update = Some(peer.clone());
             changes.push(ch);
             return;
         }
         let mut ch = Change::new(
             m.name.clone(),
-            Action::Restart,
+            ChangeKind::Restart {
+                peer_update: Some(peer.clone()),
+                phase: None,
+                binary: None,
+            },
             format!(
                 "its peer URL moves from {} to {peer}: MemberUpdate, then a restart on the new port",
                 lm.peer_urls[0]
@@ -125,7 +142,6 @@ pub(super) fn running_member(
         ch.files = files;
         ch.id = Some(lm.id);
         ch.leader = c.leader() == Some(lm.id);
-        ch.peer_update = Some(peer.clone());
         changes.push(ch);
         return;
     }
@@ -152,40 +168,48 @@ pub(super) fn running_member(
         if lost_data {
             dep.host = m.clone();
         }
-        let mut ch = Change::new(m.name.clone(), Action::Replace, reason);
+        let leader = dep.leader;
+        let kind = ChangeKind::Replace {
+            departing: dep,
+            binary: None,
+        };
+        let mut ch = Change::new(m.name.clone(), kind, reason);
         ch.id = Some(lm.id);
-        ch.leader = dep.leader;
-        ch.departing = Some(dep);
-        ch.join = Some(Join::New);
+        ch.leader = leader;
         changes.push(ch);
         return;
     }
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, Some(facts), &initial);
     let leader = c.leader() == Some(lm.id);
-    let (action, reason) = if !running {
+    let restart = ChangeKind::Restart {
+        peer_update: None,
+        phase: None,
+        binary: None,
+    };
+    let (kind, reason) = if !running {
         preflight(d, m, facts, blockers);
         let why = if lm.started() {
             "member of the cluster, but its etcd is not running"
         } else {
             "in the cluster's membership, but never started"
         };
-        (Action::Start, why.to_owned())
+        (ChangeKind::Start { binary: None }, why.to_owned())
     } else if !files.is_empty() {
         (
-            Action::Restart,
+            restart,
             "settings change; etcd reads them at start".to_owned(),
         )
     } else if stale_process(d, m, facts, &initial) {
         (
-            Action::Restart,
+            restart,
             "its config file changed, but etcd has not restarted since (an interrupted apply?)"
                 .to_owned(),
         )
     } else {
         return;
     };
-    let mut ch = Change::new(m.name.clone(), action, reason);
+    let mut ch = Change::new(m.name.clone(), kind, reason);
     ch.files = files;
     ch.id = Some(lm.id);
     ch.leader = leader;

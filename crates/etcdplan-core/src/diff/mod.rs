@@ -18,7 +18,7 @@ pub mod upgrade;
 use std::collections::BTreeMap;
 
 pub use certs::{Cas, CertNeed};
-pub use change::{Action, Blocker, Change, Departing, Diff, Join, Situation};
+pub use change::{Action, Blocker, Change, ChangeKind, Departing, Diff, Join, Situation};
 pub use file::{FileChange, LineKind};
 pub use peer_tls::transitional_port;
 pub use preflight::stale_data;
@@ -161,17 +161,14 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             } else {
                 format!("(never started, {})", lm.id)
             };
-            let mut ch = Change::new(
-                dep.name.clone(),
-                Action::Remove,
-                format!(
-                    "{shown} ({}) is in cluster {} but not in the etcdfile: it is removed, its etcd on {} stopped and its data dir moved aside",
-                    lm.id, c.id, dep.host.address
-                ),
+            let reason = format!(
+                "{shown} ({}) is in cluster {} but not in the etcdfile: it is removed, its etcd on {} stopped and its data dir moved aside",
+                lm.id, c.id, dep.host.address
             );
+            let (name, leader) = (dep.name.clone(), dep.leader);
+            let mut ch = Change::new(name, ChangeKind::Remove { departing: dep }, reason);
             ch.id = Some(lm.id);
-            ch.leader = dep.leader;
-            ch.departing = Some(dep);
+            ch.leader = leader;
             changes.push(ch);
         }
     }
@@ -183,7 +180,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
                 .is_some_and(|m| matches!(need(m), CertNeed::Issue(_)))
         };
         for c in &mut changes {
-            c.certificates = match c.action {
+            c.certificates = match c.action() {
                 Action::Create | Action::Add | Action::Replace => true,
                 Action::Remove => false,
                 Action::Start | Action::Restart | Action::Update => renew(&c.member),
@@ -205,7 +202,10 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             }
             let mut ch = Change::new(
                 m.name.clone(),
-                Action::Update,
+                ChangeKind::Update {
+                    peer_update: None,
+                    phase: None,
+                },
                 format!(
                     "{why}: issued again and written in place; etcd reads certificates at each new connection, so nothing restarts"
                 ),
@@ -217,11 +217,14 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     }
     // Members that start get the release the etcdfile asks for.
     for c in &mut changes {
-        let starts = matches!(
-            c.action,
-            Action::Create | Action::Start | Action::Add | Action::Replace
-        );
-        if !starts || c.binary.is_some() {
+        let (ChangeKind::Create { binary }
+        | ChangeKind::Start { binary }
+        | ChangeKind::Add { binary, .. }
+        | ChangeKind::Replace { binary, .. }) = &mut c.kind
+        else {
+            continue;
+        };
+        if binary.is_some() {
             continue;
         }
         let Some(m) = d.member(&c.member) else {
@@ -231,7 +234,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             continue;
         };
         match rollout::for_start(d, m, facts) {
-            Ok(mv) => c.binary = mv,
+            Ok(mv) => *binary = mv,
             Err(b) => blockers.push(b),
         }
     }

@@ -5,7 +5,7 @@
 use super::prepare::{install_steps, write_step};
 use super::{Step, graph};
 use crate::config::Desired;
-use crate::diff::{Action, Change};
+use crate::diff::{Change, ChangeKind};
 
 /// Adds the steps that start (or restart) every changed member.
 pub(super) fn plan(d: &Desired, changes: &[Change], b: &mut graph::Builder) {
@@ -20,8 +20,8 @@ pub(super) fn plan(d: &Desired, changes: &[Change], b: &mut graph::Builder) {
     let mut started = Vec::new();
     for c in changes {
         let write = write_step(b, c);
-        let step = match c.action {
-            Action::Restart => Step::Restart {
+        let step = match c.kind {
+            ChangeKind::Restart { .. } => Step::Restart {
                 member: c.member.clone(),
             },
             _ => Step::Start {

@@ -93,7 +93,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
         .collect();
     // A member changed in several phases counts once.
     let count =
-        |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action)));
+        |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action())));
     let summary = Summary {
         add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
         change: count(&|a| matches!(a, Action::Start | Action::Restart | Action::Update)),

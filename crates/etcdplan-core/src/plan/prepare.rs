@@ -25,7 +25,7 @@ pub(super) fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex
         b.edge_opt(certs, write);
         Some(write)
     };
-    match c.binary.as_ref().filter(|mv| mv.link) {
+    match c.binary().filter(|mv| mv.link) {
         Some(mv) => {
             let link = b.add(Step::UseBinary {
                 member: c.member.clone(),
@@ -43,7 +43,7 @@ pub(super) fn install_steps(d: &Desired, changes: &[Change]) -> Vec<Step> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for c in changes {
-        let Some(r) = c.binary.as_ref().and_then(|mv| mv.install.as_ref()) else {
+        let Some(r) = c.binary().and_then(|mv| mv.install.as_ref()) else {
             continue;
         };
         let Some(m) = d.member(&c.member) else {

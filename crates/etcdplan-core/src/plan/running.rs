@@ -9,7 +9,7 @@ use super::prepare::{install_steps, write_step};
 use super::sim::{Sim, SimMember};
 use super::{Options, Step, graph, may_add, may_disrupt, may_promote, may_remove};
 use crate::config::Desired;
-use crate::diff::{Action, Blocker, Change, Join};
+use crate::diff::{Action, Blocker, Change, ChangeKind, Join};
 use crate::live::{HostState, Live};
 use crate::model::{MemberId, MemberName};
 
@@ -41,9 +41,12 @@ pub(super) fn plan(
             snapshot: false,
         };
         let (planned, _) = r.plan(changes.clone(), &mut bl);
-        planned
-            .iter()
-            .any(|c| matches!(c.action, Action::Add | Action::Remove | Action::Replace))
+        planned.iter().any(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Add { .. } | ChangeKind::Remove { .. } | ChangeKind::Replace { .. }
+            )
+        })
     };
     let mut r = Running {
         d,
@@ -54,9 +57,16 @@ pub(super) fn plan(
         prev: None,
         notes,
         snapshot: membership
-            || changes
-                .iter()
-                .any(|c| c.phase.is_some() && c.binary.is_some()),
+            || changes.iter().any(|c| {
+                matches!(
+                    c.kind,
+                    ChangeKind::Restart {
+                        phase: Some(_),
+                        binary: Some(_),
+                        ..
+                    }
+                )
+            }),
     };
     r.plan(changes, blockers)
 }
@@ -87,7 +97,7 @@ impl Running<'_> {
     fn defer(&mut self, c: Change, why: String, deferred: &mut Vec<Change>) {
         self.notes.push(format!(
             "{} of {} is deferred: {why}",
-            verb(c.action),
+            verb(c.action()),
             c.member
         ));
         deferred.push(c);
@@ -100,20 +110,15 @@ impl Running<'_> {
     ) -> (Vec<Change>, Vec<Change>) {
         let mut planned = Vec::new();
         let mut deferred = Vec::new();
-        let by_action = |a: Action| {
-            changes
-                .iter()
-                .filter(move |c| c.action == a && c.phase.is_none())
-                .cloned()
-        };
+        // The changes whose kind passes `f`, in file order.
+        let of_kind =
+            |f: fn(&ChangeKind) -> bool| changes.iter().filter(move |c| f(&c.kind)).cloned();
 
         // A majority removed in one file change is refused unless asked for.
         let voters = self.sim.voters().iter().filter(|v| !v.learner).count();
         let leaving = changes
             .iter()
-            .filter(|c| {
-                c.action == Action::Remove && c.departing.as_ref().is_some_and(|dep| !dep.learner)
-            })
+            .filter(|c| matches!(&c.kind, ChangeKind::Remove { departing } if !departing.learner))
             .count();
         if voters > 0 && leaving * 2 > voters && !self.opts.allow_majority_removal {
             blockers.push(Blocker {
@@ -135,7 +140,7 @@ impl Running<'_> {
         }
 
         // 1. Repairs: members of the cluster whose etcd is not running.
-        for c in by_action(Action::Start) {
+        for c in of_kind(|k| matches!(k, ChangeKind::Start { .. })) {
             let write = write_step(self.b, &c);
             let s = self.then(Step::Start {
                 member: c.member.clone(),
@@ -150,31 +155,27 @@ impl Running<'_> {
 
         // Advertised peer URLs brought in line with what members listen on, and
         // certificates renewed in place.
-        for c in by_action(Action::Update) {
+        for c in of_kind(|k| matches!(k, ChangeKind::Update { phase: None, .. })) {
             self.update(c, &mut planned);
         }
         // 2. Dead members out (a replacement follows its removal at once).
-        let dead = |c: &Change| c.departing.as_ref().is_some_and(|dep| !dep.healthy);
-        for c in changes
-            .iter()
-            .filter(|c| matches!(c.action, Action::Remove | Action::Replace) && dead(c))
-        {
+        let dead = |c: &Change| c.departing().is_some_and(|dep| !dep.healthy);
+        for c in changes.iter().filter(|c| dead(c)) {
             self.departure(c.clone(), &mut planned, &mut deferred);
         }
         // 3. New members in, one at a time, in file order.
-        for c in by_action(Action::Add) {
+        for c in of_kind(|k| matches!(k, ChangeKind::Add { .. })) {
             self.arrival(c, &mut planned, &mut deferred);
         }
         // 4. Healthy members replaced, then 5. healthy members out, the leader last.
-        for c in changes
-            .iter()
-            .filter(|c| c.action == Action::Replace && !dead(c))
-        {
+        for c in changes.iter().filter(
+            |c| matches!(&c.kind, ChangeKind::Replace { departing, .. } if departing.healthy),
+        ) {
             self.departure(c.clone(), &mut planned, &mut deferred);
         }
         let mut leaving: Vec<Change> = changes
             .iter()
-            .filter(|c| c.action == Action::Remove && !dead(c))
+            .filter(|c| matches!(&c.kind, ChangeKind::Remove { departing } if departing.healthy))
             .cloned()
             .collect();
         leaving.sort_by_key(|c| c.leader);
@@ -184,19 +185,19 @@ impl Running<'_> {
 
         // 6. Rolling restarts: followers in file order, the leader last.
         self.restarts(
-            by_action(Action::Restart).collect(),
+            of_kind(|k| matches!(k, ChangeKind::Restart { phase: None, .. })).collect(),
             &mut planned,
             &mut deferred,
         );
 
         // 7. A TLS migration: its phases in order, each rolling over its members.
-        let mut phases: Vec<u32> = changes.iter().filter_map(|c| c.phase).collect();
+        let mut phases: Vec<u32> = changes.iter().filter_map(Change::phase).collect();
         phases.sort_unstable();
         phases.dedup();
         for p in phases {
             let group: Vec<Change> = changes
                 .iter()
-                .filter(|c| c.phase == Some(p))
+                .filter(|c| c.phase() == Some(p))
                 .cloned()
                 .collect();
             if !deferred.is_empty() {
@@ -204,8 +205,9 @@ impl Running<'_> {
                 deferred.extend(group);
                 continue;
             }
-            let (updates, restarts): (Vec<Change>, Vec<Change>) =
-                group.into_iter().partition(|c| c.action == Action::Update);
+            let (updates, restarts): (Vec<Change>, Vec<Change>) = group
+                .into_iter()
+                .partition(|c| matches!(c.kind, ChangeKind::Update { .. }));
             for c in updates {
                 self.update(c, &mut planned);
             }
@@ -228,13 +230,17 @@ impl Running<'_> {
                 member: c.member.clone(),
             });
         }
-        if let Some(url) = &c.peer_update {
+        let peer_update = match &c.kind {
+            ChangeKind::Update { peer_update, .. } => peer_update.clone(),
+            _ => None,
+        };
+        if let Some(url) = &peer_update {
             self.then(Step::UpdatePeerUrl {
                 member: c.member.clone(),
                 peer_url: url.clone(),
             });
         }
-        if c.certificates || c.peer_update.is_some() {
+        if c.certificates || peer_update.is_some() {
             self.then(Step::WaitHealthy {
                 members: vec![c.member.clone()],
             });
@@ -244,8 +250,10 @@ impl Running<'_> {
 
     /// Removal (and, for a replace, the fresh add that follows).
     fn departure(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
-        let Some(dep) = c.departing.clone() else {
-            return;
+        let (dep, replace) = match &c.kind {
+            ChangeKind::Remove { departing } => (departing.clone(), false),
+            ChangeKind::Replace { departing, .. } => (departing.clone(), true),
+            _ => return,
         };
         let name = dep.name.as_str().to_owned();
         if let Err(why) = may_remove(&self.sim.voters(), &name) {
@@ -276,7 +284,7 @@ impl Running<'_> {
             self.then(Step::WaitHealthy { members: remaining });
         }
         // A host that lost its data has nothing to stop or move aside.
-        let lost_data = c.action == Action::Replace
+        let lost_data = replace
             && self
                 .d
                 .member(&c.member)
@@ -301,8 +309,9 @@ impl Running<'_> {
                 departed: true,
             });
         }
-        if c.action == Action::Replace {
-            self.join_steps(&c, planned, deferred);
+        if replace {
+            // The new half joins fresh.
+            self.join_steps(&c, Join::New, planned, deferred);
         } else {
             planned.push(c);
         }
@@ -310,14 +319,24 @@ impl Running<'_> {
 
     /// A member joining (new, or resuming an earlier join).
     fn arrival(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
-        self.join_steps(&c, planned, deferred);
+        let join = match c.kind {
+            ChangeKind::Add { join, .. } => join,
+            _ => Join::New,
+        };
+        self.join_steps(&c, join, planned, deferred);
     }
 
-    fn join_steps(&mut self, c: &Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+    /// The steps of a join that got as far as `join` before this plan.
+    fn join_steps(
+        &mut self,
+        c: &Change,
+        join: Join,
+        planned: &mut Vec<Change>,
+        deferred: &mut Vec<Change>,
+    ) {
         let Some(m) = self.d.member(&c.member).cloned() else {
             return;
         };
-        let join = c.join.unwrap_or(Join::New);
         let name = m.name.as_str().to_owned();
         let mut voters = self.sim.voters();
         // A learner of our own in progress is the one this join continues.
@@ -361,7 +380,7 @@ impl Running<'_> {
                 member: m.name.clone(),
                 files,
             });
-            if let Some(mv) = c.binary.as_ref().filter(|mv| mv.link) {
+            if let Some(mv) = c.binary().filter(|mv| mv.link) {
                 self.then(Step::UseBinary {
                     member: m.name.clone(),
                     version: mv.to,
@@ -445,7 +464,11 @@ impl Running<'_> {
                     });
                 }
             }
-            if let Some(url) = &c.peer_update {
+            if let ChangeKind::Restart {
+                peer_update: Some(url),
+                ..
+            } = &c.kind
+            {
                 self.then(Step::UpdatePeerUrl {
                     member: c.member.clone(),
                     peer_url: url.clone(),
@@ -458,7 +481,7 @@ impl Running<'_> {
             self.then(Step::WaitHealthy {
                 members: vec![c.member.clone()],
             });
-            if let Some(mv) = &c.binary {
+            if let Some(mv) = c.binary() {
                 self.then(Step::CheckVersion {
                     member: c.member.clone(),
                     version: mv.to,
