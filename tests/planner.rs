@@ -4,7 +4,7 @@ mod common;
 
 use common::plans::{kinds, plan_for};
 use common::{HostSpec, cluster, desired_with, live};
-use etcdplan::diff::{Action, Situation};
+use etcdplan::diff::{Action, ChangeKind, Situation};
 use etcdplan::observe::{Binary, DataDir, HostState, ProbeProblem};
 use etcdplan::plan::{Plan, Step};
 use etcdplan::render::{self, Style};
@@ -20,6 +20,11 @@ fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
         format!("{name}-json"),
         serde_json::to_string_pretty(p).unwrap_or_default()
     );
+    // Each kind of change reads back as written (a saved plan is applied as read).
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
 }
 
 #[test]
@@ -89,7 +94,7 @@ fn stopped_member_is_started_and_gated() {
     let l = live(&d, &specs, Some(cluster(&d, &[true, true, false], 0)));
     let p = plan_for(&d, &l);
     assert_eq!(kinds(&p), ["start etcd-3", "wait until etcd-3 healthy"]);
-    assert_eq!(p.changes[0].action, Action::Start);
+    assert_eq!(p.changes[0].action(), Action::Start);
     snapshot("start-stopped", &p, &d);
 }
 
@@ -164,7 +169,7 @@ fn interrupted_apply_leaves_a_pending_restart() {
     let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 2)));
     let p = plan_for(&d, &l);
     let c = p.changes.iter().find(|c| c.member.as_str() == "etcd-1");
-    assert!(c.is_some_and(|c| c.action == Action::Restart
+    assert!(c.is_some_and(|c| c.action() == Action::Restart
         && c.files.is_empty()
         && c.reason.contains("interrupted")));
 }
@@ -368,7 +373,12 @@ fn a_member_already_on_its_new_peer_port_only_needs_the_update() {
         "{k:?}"
     );
     assert!(!k.iter().any(|s| s.starts_with("restart")), "{k:?}");
-    assert_eq!(p.changes[0].action, Action::Update);
+    assert!(
+        matches!(&p.changes[0].kind, ChangeKind::Update { peer_update: Some(url), phase: None }
+            if url.to_string() == "http://10.0.0.11:2390"),
+        "{:?}",
+        p.changes[0].kind
+    );
 }
 
 #[test]

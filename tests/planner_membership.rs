@@ -5,7 +5,7 @@ mod common;
 
 use common::plans::kinds;
 use common::{HostSpec, cluster, desired_with, live};
-use etcdplan::diff::{self, Action};
+use etcdplan::diff::{self, Action, ChangeKind};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
 
@@ -20,6 +20,11 @@ fn snapshot(name: &str, p: &Plan, d: &etcdplan::config::Desired) {
         format!("{name}-json"),
         serde_json::to_string_pretty(p).unwrap_or_default()
     );
+    // Each kind of change reads back as written (a saved plan is applied as read).
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
 }
 
 fn plan_opts(d: &etcdplan::config::Desired, l: &etcdplan::observe::Live, allow: bool) -> Plan {
@@ -42,7 +47,7 @@ fn members_unknown_to_the_file_are_named_and_removed_one_at_a_time() {
     let p = plan_opts(&d2, &l, false);
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     let c = &p.changes[0];
-    assert_eq!(c.action, Action::Remove);
+    assert_eq!(c.action(), Action::Remove);
     assert!(
         c.reason.contains("etcd-3") && c.reason.contains("not in the etcdfile"),
         "{}",
@@ -186,7 +191,7 @@ fn a_member_that_moves_is_replaced_remove_first() {
     let p = plan_opts(&moved, &l, false);
     let c = p.changes.iter().find(|c| c.member.as_str() == "etcd-2");
     assert!(
-        c.is_some_and(|c| c.action == Action::Replace),
+        c.is_some_and(|c| c.action() == Action::Replace),
         "{:?}",
         p.changes
     );
@@ -212,7 +217,14 @@ fn a_member_whose_host_lost_its_data_is_replaced() {
     let l = live(&d, &specs, Some(cluster(&d, &[true, true, false], 0)));
     let p = plan_opts(&d, &l, false);
     let c = &p.changes[0];
-    assert_eq!(c.action, Action::Replace);
+    assert_eq!(c.action(), Action::Replace);
+    // The old half is the dead member, moved aside where the new one lives.
+    assert!(
+        matches!(&c.kind, ChangeKind::Replace { departing, .. }
+            if !departing.healthy && departing.host.address.to_string() == "10.0.0.13"),
+        "{:?}",
+        c.kind
+    );
     assert!(c.reason.contains("lost its data"), "{}", c.reason);
     let k = kinds(&p);
     // Dead: removed first; nothing to stop or move aside on an empty host.

@@ -24,6 +24,11 @@ fn snapshot(name: &str, p: &Plan, d: &Desired) {
         format!("{name}-json"),
         serde_json::to_string_pretty(p).unwrap_or_default()
     );
+    // Each kind of change reads back as written (a saved plan is applied as read).
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
 }
 
 /// Replaces member `i`'s config on its host (and what its etcd started with).

@@ -25,6 +25,11 @@ fn snapshot(name: &str, p: &Plan, d: &Desired) {
         format!("{name}-json"),
         serde_json::to_string_pretty(p).unwrap_or_default()
     );
+    // Each kind of change reads back as written (a saved plan is applied as read).
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
 }
 
 /// A CA, and certificates as etcdplan would have written them for each member.
@@ -111,7 +116,7 @@ fn certificates_about_to_expire_are_renewed_in_place_one_member_at_a_time() {
             "wait until etcd-3 healthy",
         ]
     );
-    assert!(p.changes.iter().all(|c| c.action == Action::Update));
+    assert!(p.changes.iter().all(|c| c.action() == Action::Update));
     assert!(
         p.changes[0].reason.contains("expires in"),
         "{}",
@@ -237,8 +242,8 @@ fn a_new_ca_is_trusted_everywhere_before_any_certificate_comes_from_it() {
     }
     // Phase 1 writes the bundle, old and new; no change drops the old CA.
     let wanted = bundle(&old, &new);
-    for c in p.changes.iter().filter(|c| c.action == Action::Restart) {
-        assert_eq!(c.phase, Some(0));
+    for c in p.changes.iter().filter(|c| c.action() == Action::Restart) {
+        assert_eq!(c.phase(), Some(0));
         let ca = c.files.iter().find(|f| f.path.ends_with("ca.crt"));
         assert_eq!(
             ca.map(|f| f.after.as_str()),
@@ -250,8 +255,8 @@ fn a_new_ca_is_trusted_everywhere_before_any_certificate_comes_from_it() {
     assert!(
         p.changes
             .iter()
-            .filter(|c| c.action == Action::Update)
-            .all(|c| c.phase == Some(1) && c.certificates)
+            .filter(|c| c.action() == Action::Update)
+            .all(|c| c.phase() == Some(1) && c.certificates)
     );
     assert_eq!(p.changes.len(), 6);
     rotation_snapshot("ca-rotation", &p, &d);
@@ -275,7 +280,7 @@ fn an_interrupted_rotation_continues_where_it_stopped() {
     let c3 = p
         .changes
         .iter()
-        .find(|c| c.member.as_str() == "etcd-3" && c.action == Action::Restart);
+        .find(|c| c.member.as_str() == "etcd-3" && c.action() == Action::Restart);
     assert!(c3.is_some_and(|c| c.files.is_empty()), "{c3:#?}");
 
     // Phase 1 done and etcd-1 already has its new certificates: two to issue.

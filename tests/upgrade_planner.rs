@@ -145,6 +145,10 @@ fn a_minor_upgrade_uploads_then_rolls_followers_first_and_checks_the_cluster_ver
         "upgrade-3.4-3.5-json",
         serde_json::to_string_pretty(&p).unwrap_or_default()
     );
+    // A restart with its phase and binary reads back as written.
+    let text = serde_json::to_string(&p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
 }
 
 #[test]
@@ -182,7 +186,7 @@ fn two_minor_versions_are_two_passes_each_finished_before_the_next() {
     let passes: Vec<(usize, usize)> = p
         .changes
         .iter()
-        .filter_map(|c| c.binary.as_ref().map(|b| b.pass))
+        .filter_map(|c| c.binary().map(|b| b.pass))
         .collect();
     assert_eq!(passes, [(1, 2), (1, 2), (1, 2), (2, 2), (2, 2), (2, 2)]);
     // The 3.5 → 3.6 notes reach the operator.
@@ -357,7 +361,7 @@ fn a_member_down_on_the_new_binary_can_be_rolled_back() {
         "{:#?}",
         p.changes
     );
-    assert_eq!(p.changes[0].action, Action::Start);
+    assert_eq!(p.changes[0].action(), Action::Start);
 
     // Rolled back in the file: etcd-2 goes back to 3.4.23, nothing uploaded.
     let mut d = wanting("3.4.23", &["3.4.23"]);

@@ -253,7 +253,7 @@ pub(super) async fn run_plan(
         let departing: Vec<model::Address> = plan
             .changes
             .iter()
-            .filter_map(|c| c.departing.as_ref().map(|dep| dep.host.address.clone()))
+            .filter_map(|c| c.departing().map(|dep| dep.host.address.clone()))
             .collect();
         connect(cli, d, hosts, departing).await;
     }

@@ -197,7 +197,7 @@ impl View for Human {
                     text.push_str(&format!(
                         "  ✓ {} {}\n",
                         c.member,
-                        render::action_word(c.action)
+                        render::action_word(c.action())
                     ));
                 }
                 for d in &self.details {

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use super::certs::{self, Cas};
-use super::{Action, Blocker, Change, FileChange, file_changes, initial_for};
+use super::{Blocker, Change, ChangeKind, FileChange, file_changes, initial_for};
 use crate::cert;
 use crate::config::{Desired, DesiredMember};
 use crate::live::{HostFacts, Live, LiveCluster};
@@ -100,12 +100,14 @@ pub(super) fn phases(
     for x in members.iter_mut().filter(|x| !x.current_signed) {
         let mut ch = Change::new(
             x.m.name.clone(),
-            Action::Update,
+            ChangeKind::Update {
+                peer_update: None,
+                phase: Some(phase),
+            },
             "CA rotation, step 2 of 3: its certificates are issued again by the new CA and written in place; its peers trust that CA already, so nothing restarts",
         );
         ch.id = Some(x.id);
         ch.certificates = true;
-        ch.phase = Some(phase);
         x.current_signed = true;
         out.push(ch);
         any = true;
@@ -141,7 +143,12 @@ fn restart(
     phase: u32,
     reason: String,
 ) -> Change {
-    let mut ch = Change::new(x.m.name.clone(), Action::Restart, reason);
+    let kind = ChangeKind::Restart {
+        peer_update: None,
+        phase: Some(phase),
+        binary: None,
+    };
+    let mut ch = Change::new(x.m.name.clone(), kind, reason);
     ch.files = file_changes(d, x.m, Some(x.facts), &initial_for(d, x.m, x.facts));
     if x.file != *wanted {
         ch.files.push(FileChange {
@@ -154,7 +161,6 @@ fn restart(
     }
     ch.id = Some(x.id);
     ch.leader = x.leader;
-    ch.phase = Some(phase);
     x.running.clone_from(wanted);
     x.file.clone_from(wanted);
     ch

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Blocker, Change, certs::CertNeed, changed_files, initial_for};
+use super::{Blocker, Change, ChangeKind, certs::CertNeed, changed_files, initial_for};
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{PeerWire, member_files_wired};
 use crate::live::{HostFacts, Live, LiveCluster};
@@ -196,11 +196,15 @@ pub(super) fn phases(
                 ),
             };
             x.listening = wire.listen.len();
-            let mut ch = Change::new(x.m.name.clone(), Action::Restart, reason);
+            let kind = ChangeKind::Restart {
+                peer_update: None,
+                phase: Some(phase),
+                binary: None,
+            };
+            let mut ch = Change::new(x.m.name.clone(), kind, reason);
             ch.files = files;
             ch.id = Some(x.id);
             ch.leader = x.leader;
-            ch.phase = Some(phase);
             ch.certificates = !x.restarted && matches!(need(x.m), CertNeed::Issue(_));
             x.restarted = true;
             out.push(ch);
@@ -216,7 +220,10 @@ pub(super) fn phases(
             let Some(h) = hop else { continue };
             let mut ch = Change::new(
                 x.m.name.clone(),
-                Action::Update,
+                ChangeKind::Update {
+                    peer_update: Some(h.clone()),
+                    phase: Some(phase),
+                },
                 format!(
                     "peer TLS phase {}: advertised as {h} instead of {} (MemberUpdate); peers dial it there from now on",
                     phase + 1,
@@ -224,8 +231,6 @@ pub(super) fn phases(
                 ),
             );
             ch.id = Some(x.id);
-            ch.peer_update = Some(h.clone());
-            ch.phase = Some(phase);
             x.advertised = h;
             out.push(ch);
         }

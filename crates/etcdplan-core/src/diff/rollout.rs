@@ -5,7 +5,7 @@
 //! `binary_source`) or already on the host.
 
 use super::upgrade::{self, Pass};
-use super::{Action, Blocker, Change, file_changes, initial_for, settled};
+use super::{Blocker, Change, ChangeKind, file_changes, initial_for, settled};
 use crate::config::{Desired, DesiredMember, Release};
 use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::{EtcdVersion, MinorVersion};
@@ -87,15 +87,18 @@ pub(super) fn phases(
                 },
                 target.version
             );
-            let mut ch = Change::new(s.m.name.clone(), Action::Restart, reason);
+            let kind = ChangeKind::Restart {
+                peer_update: None,
+                phase: Some(u32::try_from(i).unwrap_or(u32::MAX)),
+                binary: Some(mv),
+            };
+            let mut ch = Change::new(s.m.name.clone(), kind, reason);
             ch.id = Some(s.lm.id);
             ch.leader = s.leader;
             // Other settings ride along with the first restart.
             if i == 0 {
                 ch.files = file_changes(d, s.m, Some(s.facts), &initial_for(d, s.m, s.facts));
             }
-            ch.phase = Some(u32::try_from(i).unwrap_or(u32::MAX));
-            ch.binary = Some(mv);
             changes.push(ch);
             now[k] = Some(target.version);
         }
@@ -185,8 +188,8 @@ fn wrong_binary(
 pub fn pass_minor(changes: &[Change], phase: u32) -> Option<MinorVersion> {
     changes
         .iter()
-        .filter(|c| c.phase == Some(phase))
-        .find_map(|c| c.binary.as_ref().map(|b| b.to.minor()))
+        .filter(|c| c.phase() == Some(phase))
+        .find_map(|c| c.binary().map(|b| b.to.minor()))
 }
 
 /// For a member that starts (a new one, or one whose etcd is down): the

@@ -78,15 +78,16 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         .unwrap_or(0);
     let mut shown_files: Vec<(Vec<String>, String)> = Vec::new();
     for c in &plan.changes {
-        let sym = match c.action {
-            Action::Create | Action::Add => style.green(c.action.symbol()),
-            Action::Remove => style.red(c.action.symbol()),
+        let action = c.action();
+        let sym = match action {
+            Action::Create | Action::Add => style.green(action.symbol()),
+            Action::Remove => style.red(action.symbol()),
             Action::Replace => format!("{}{}{}", style.red("-"), "/", style.green("+")),
-            Action::Start | Action::Restart | Action::Update => style.yellow(c.action.symbol()),
+            Action::Start | Action::Restart | Action::Update => style.yellow(action.symbol()),
         };
-        let verb = action_word(c.action);
+        let verb = action_word(action);
         let mut tail = String::new();
-        if c.leader && matches!(c.action, Action::Restart | Action::Remove | Action::Replace) {
+        if c.leader && matches!(action, Action::Restart | Action::Remove | Action::Replace) {
             let to = plan.steps.iter().find_map(|s| match &s.step {
                 Step::MoveLeader { from, to, .. } if *from == c.member => Some(to.to_string()),
                 _ => None,
@@ -99,11 +100,11 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         let _ = writeln!(
             out,
             "{}{sym} {}   {verb}: {}{tail}",
-            " ".repeat(3usize.saturating_sub(c.action.symbol().len())),
+            " ".repeat(3usize.saturating_sub(action.symbol().len())),
             style.bold(&format!("{:<width$}", c.member.as_str())),
             c.reason
         );
-        if let Some(mv) = &c.binary {
+        if let Some(mv) = c.binary() {
             let _ = writeln!(out, "      {}", binary_line(mv, d));
         }
         // The same hunks for several members (a rolling change) are shown once.

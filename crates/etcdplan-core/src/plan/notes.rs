@@ -1,0 +1,65 @@
+//! Notes about releases the plan does not change: a binary on a host that
+//! differs from what its etcd runs, and a member that can still roll back.
+
+use crate::config::Desired;
+use crate::live::Live;
+
+/// Members whose etcd runs another version than the binary on their host: a
+/// restart, for any reason, moves them to the binary's version.
+pub(super) fn binary_notes(live: &Live) -> Vec<String> {
+    let Some(c) = &live.cluster else {
+        return Vec::new();
+    };
+    c.members
+        .iter()
+        .filter_map(|m| {
+            let running = m.version()?;
+            let on_disk = live.facts_of(&m.name)?.binary.version()?;
+            (on_disk != running).then(|| {
+                format!(
+                    "{} runs etcd {running}, but the binary on its host is {on_disk}: its next restart runs {on_disk}",
+                    m.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// A member that is down on a newer release than the others run (an upgrade
+/// that stopped at it): while the cluster runs at the older version, the
+/// member can still go back to the release the others run.
+pub(super) fn rollback_notes(d: &Desired, live: &Live) -> Vec<String> {
+    let Some(c) = &live.cluster else {
+        return Vec::new();
+    };
+    let running = c.running_versions();
+    let (Some(&low), Some(&high)) = (running.iter().min(), running.iter().max()) else {
+        return Vec::new();
+    };
+    c.members
+        .iter()
+        .filter(|m| m.status.is_err())
+        .filter_map(|m| {
+            let facts = live.facts_of(&m.name)?;
+            let on_disk = facts.binary.version()?;
+            if on_disk <= high || matches!(facts.service, crate::live::ServiceState::Running(_)) {
+                return None;
+            }
+            let kept = if facts.installed.contains_key(&low) {
+                format!(
+                    " (etcd {low} is kept on its host at {})",
+                    d.etcd.installed_path(low).display()
+                )
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{} is down, and the binary on its host is etcd {on_disk}, while the running members run {low}{}: the cluster still runs at {}, so {} can go back to {low}: set [cluster] version = \"{low}\"{kept} and apply; or fix what stops it on {on_disk} (its log: `etcdplan status`) and apply again to retry",
+                m.name,
+                if high == low { String::new() } else { format!("–{high}") },
+                low.minor(),
+                m.name,
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,512 @@
+//! Planning against a running cluster: one chain of steps in etcd's order
+//! (repairs, dead members out, new members in, healthy members out, rolling
+//! restarts, then phased changes), each membership step checked against the
+//! simulated cluster and deferred, with the reason, when quorum rules forbid it.
+
+use petgraph::graph::NodeIndex;
+
+use super::prepare::{install_steps, write_step};
+use super::sim::{Sim, SimMember};
+use super::{Options, Step, graph, may_add, may_disrupt, may_promote, may_remove};
+use crate::config::Desired;
+use crate::diff::{Action, Blocker, Change, ChangeKind, Join};
+use crate::live::{HostState, Live};
+use crate::model::{MemberId, MemberName};
+
+/// Plans the changes; returns those planned and those deferred. A snapshot
+/// comes first when a membership change survives the quorum rules, or a
+/// version change is made.
+pub(super) fn plan(
+    d: &Desired,
+    live: &Live,
+    opts: &Options,
+    changes: Vec<Change>,
+    b: &mut graph::Builder,
+    notes: &mut Vec<String>,
+    blockers: &mut Vec<Blocker>,
+) -> (Vec<Change>, Vec<Change>) {
+    // A first pass finds out whether any membership step survives the
+    // quorum rules; only then does the plan start with a snapshot.
+    let membership = {
+        let mut dry = graph::Builder::default();
+        let (mut n, mut bl) = (Vec::new(), Vec::new());
+        let mut r = Running {
+            d,
+            live,
+            opts,
+            b: &mut dry,
+            sim: Sim::from_live(d, live),
+            prev: None,
+            notes: &mut n,
+            snapshot: false,
+        };
+        let (planned, _) = r.plan(changes.clone(), &mut bl);
+        planned.iter().any(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Add { .. } | ChangeKind::Remove { .. } | ChangeKind::Replace { .. }
+            )
+        })
+    };
+    let mut r = Running {
+        d,
+        live,
+        opts,
+        b,
+        sim: Sim::from_live(d, live),
+        prev: None,
+        notes,
+        snapshot: membership
+            || changes.iter().any(|c| {
+                matches!(
+                    c.kind,
+                    ChangeKind::Restart {
+                        phase: Some(_),
+                        binary: Some(_),
+                        ..
+                    }
+                )
+            }),
+    };
+    r.plan(changes, blockers)
+}
+
+/// Planning against a running cluster: one chain of steps, each checked
+/// against the simulated cluster.
+struct Running<'a> {
+    d: &'a Desired,
+    live: &'a Live,
+    opts: &'a Options,
+    b: &'a mut graph::Builder,
+    sim: Sim,
+    prev: Option<NodeIndex>,
+    notes: &'a mut Vec<String>,
+    /// Start with a snapshot (some membership change will be made).
+    snapshot: bool,
+}
+
+impl Running<'_> {
+    /// Adds a step after the previous one.
+    fn then(&mut self, s: Step) -> NodeIndex {
+        let n = self.b.add(s);
+        self.b.edge_opt(self.prev, n);
+        self.prev = Some(n);
+        n
+    }
+
+    fn defer(&mut self, c: Change, why: String, deferred: &mut Vec<Change>) {
+        self.notes.push(format!(
+            "{} of {} is deferred: {why}",
+            verb(c.action()),
+            c.member
+        ));
+        deferred.push(c);
+    }
+
+    fn plan(
+        &mut self,
+        changes: Vec<Change>,
+        blockers: &mut Vec<Blocker>,
+    ) -> (Vec<Change>, Vec<Change>) {
+        let mut planned = Vec::new();
+        let mut deferred = Vec::new();
+        // The changes whose kind passes `f`, in file order.
+        let of_kind =
+            |f: fn(&ChangeKind) -> bool| changes.iter().filter(move |c| f(&c.kind)).cloned();
+
+        // A majority removed in one file change is refused unless asked for.
+        let voters = self.sim.voters().iter().filter(|v| !v.learner).count();
+        let leaving = changes
+            .iter()
+            .filter(|c| matches!(&c.kind, ChangeKind::Remove { departing } if !departing.learner))
+            .count();
+        if voters > 0 && leaving * 2 > voters && !self.opts.allow_majority_removal {
+            blockers.push(Blocker {
+                member: None,
+                message: format!("the etcdfile removes {leaving} of {voters} voters, a majority of the cluster"),
+                help: "if that is what you want, pass --allow-majority-removal; members still leave one at a time".into(),
+            });
+        }
+
+        // Releases uploaded before anything else: a bad upload stops the apply
+        // before any member is touched.
+        for s in install_steps(self.d, &changes) {
+            self.then(s);
+        }
+        if self.snapshot {
+            self.then(Step::Snapshot {
+                dir: self.opts.snapshot_dir.clone(),
+            });
+        }
+
+        // 1. Repairs: members of the cluster whose etcd is not running.
+        for c in of_kind(|k| matches!(k, ChangeKind::Start { .. })) {
+            let write = write_step(self.b, &c);
+            let s = self.then(Step::Start {
+                member: c.member.clone(),
+            });
+            self.b.edge_opt(write, s);
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+            self.sim.set_healthy(c.member.as_str(), true);
+            planned.push(c);
+        }
+
+        // Advertised peer URLs brought in line with what members listen on, and
+        // certificates renewed in place.
+        for c in of_kind(|k| matches!(k, ChangeKind::Update { phase: None, .. })) {
+            self.update(c, &mut planned);
+        }
+        // 2. Dead members out (a replacement follows its removal at once).
+        let dead = |c: &Change| c.departing().is_some_and(|dep| !dep.healthy);
+        for c in changes.iter().filter(|c| dead(c)) {
+            self.departure(c.clone(), &mut planned, &mut deferred);
+        }
+        // 3. New members in, one at a time, in file order.
+        for c in of_kind(|k| matches!(k, ChangeKind::Add { .. })) {
+            self.arrival(c, &mut planned, &mut deferred);
+        }
+        // 4. Healthy members replaced, then 5. healthy members out, the leader last.
+        for c in changes.iter().filter(
+            |c| matches!(&c.kind, ChangeKind::Replace { departing, .. } if departing.healthy),
+        ) {
+            self.departure(c.clone(), &mut planned, &mut deferred);
+        }
+        let mut leaving: Vec<Change> = changes
+            .iter()
+            .filter(|c| matches!(&c.kind, ChangeKind::Remove { departing } if departing.healthy))
+            .cloned()
+            .collect();
+        leaving.sort_by_key(|c| c.leader);
+        for c in leaving {
+            self.departure(c, &mut planned, &mut deferred);
+        }
+
+        // 6. Rolling restarts: followers in file order, the leader last.
+        self.restarts(
+            of_kind(|k| matches!(k, ChangeKind::Restart { phase: None, .. })).collect(),
+            &mut planned,
+            &mut deferred,
+        );
+
+        // 7. A TLS migration: its phases in order, each rolling over its members.
+        let mut phases: Vec<u32> = changes.iter().filter_map(Change::phase).collect();
+        phases.sort_unstable();
+        phases.dedup();
+        for p in phases {
+            let group: Vec<Change> = changes
+                .iter()
+                .filter(|c| c.phase() == Some(p))
+                .cloned()
+                .collect();
+            if !deferred.is_empty() {
+                // A phase never runs once an earlier one could not.
+                deferred.extend(group);
+                continue;
+            }
+            let (updates, restarts): (Vec<Change>, Vec<Change>) = group
+                .into_iter()
+                .partition(|c| matches!(c.kind, ChangeKind::Update { .. }));
+            for c in updates {
+                self.update(c, &mut planned);
+            }
+            let before = deferred.len();
+            self.restarts(restarts, &mut planned, &mut deferred);
+            if deferred.len() == before
+                && let Some(version) = crate::diff::pass_minor(&changes, p)
+            {
+                self.then(Step::ClusterVersion { version });
+            }
+        }
+        (planned, deferred)
+    }
+
+    /// An update in place: a MemberUpdate, new certificates, or both; each
+    /// followed by a health gate.
+    fn update(&mut self, c: Change, planned: &mut Vec<Change>) {
+        if c.certificates {
+            self.then(Step::IssueCertificates {
+                member: c.member.clone(),
+            });
+        }
+        let peer_update = match &c.kind {
+            ChangeKind::Update { peer_update, .. } => peer_update.clone(),
+            _ => None,
+        };
+        if let Some(url) = &peer_update {
+            self.then(Step::UpdatePeerUrl {
+                member: c.member.clone(),
+                peer_url: url.clone(),
+            });
+        }
+        if c.certificates || peer_update.is_some() {
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+        }
+        planned.push(c);
+    }
+
+    /// Removal (and, for a replace, the fresh add that follows).
+    fn departure(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+        let (dep, replace) = match &c.kind {
+            ChangeKind::Remove { departing } => (departing.clone(), false),
+            ChangeKind::Replace { departing, .. } => (departing.clone(), true),
+            _ => return,
+        };
+        let name = dep.name.as_str().to_owned();
+        if let Err(why) = may_remove(&self.sim.voters(), &name) {
+            self.defer(c, why, deferred);
+            return;
+        }
+        if dep.leader && dep.healthy {
+            let target = self
+                .sim
+                .members
+                .iter()
+                .find(|m| m.name != name && !m.learner && m.healthy)
+                .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)));
+            if let Some((to, to_id)) = target {
+                self.then(Step::MoveLeader {
+                    from: dep.name.clone(),
+                    to,
+                    to_id,
+                });
+            }
+        }
+        self.then(Step::RemoveMember {
+            departing: dep.clone(),
+        });
+        self.sim.remove(&name);
+        let remaining = self.sim.healthy_voters(self.d);
+        if !remaining.is_empty() {
+            self.then(Step::WaitHealthy { members: remaining });
+        }
+        // A host that lost its data has nothing to stop or move aside.
+        let lost_data = replace
+            && self
+                .d
+                .member(&c.member)
+                .is_some_and(|m| m.address == dep.host.address)
+            && self
+                .live
+                .hosts
+                .get(&c.member)
+                .and_then(HostState::facts)
+                .is_some_and(|f| {
+                    matches!(
+                        f.data,
+                        crate::live::DataDir::Absent | crate::live::DataDir::Empty
+                    )
+                });
+        if !lost_data {
+            self.then(Step::StopDeparted {
+                departing: dep.clone(),
+            });
+            self.then(Step::RetireData {
+                member: dep.host.clone(),
+                departed: true,
+            });
+        }
+        if replace {
+            // The new half joins fresh.
+            self.join_steps(&c, Join::New, planned, deferred);
+        } else {
+            planned.push(c);
+        }
+    }
+
+    /// A member joining (new, or resuming an earlier join).
+    fn arrival(&mut self, c: Change, planned: &mut Vec<Change>, deferred: &mut Vec<Change>) {
+        let join = match c.kind {
+            ChangeKind::Add { join, .. } => join,
+            _ => Join::New,
+        };
+        self.join_steps(&c, join, planned, deferred);
+    }
+
+    /// The steps of a join that got as far as `join` before this plan.
+    fn join_steps(
+        &mut self,
+        c: &Change,
+        join: Join,
+        planned: &mut Vec<Change>,
+        deferred: &mut Vec<Change>,
+    ) {
+        let Some(m) = self.d.member(&c.member).cloned() else {
+            return;
+        };
+        let name = m.name.as_str().to_owned();
+        let mut voters = self.sim.voters();
+        // A learner of our own in progress is the one this join continues.
+        voters.retain(|v| !(v.learner && v.name == name));
+        if let Err(why) = may_add(&voters) {
+            self.defer(c.clone(), why, deferred);
+            return;
+        }
+        let facts = self.live.hosts.get(&m.name).and_then(HostState::facts);
+        let running = self.live.hosts.get(&m.name).is_some_and(HostState::running);
+        if join == Join::New && facts.is_some_and(|f| crate::diff::stale_data(self.d, &m, f)) {
+            self.then(Step::RetireData {
+                member: m.clone(),
+                departed: false,
+            });
+        }
+        let peer = m.peer_url(&self.d.tls);
+        if join == Join::New {
+            self.then(Step::AddLearner {
+                member: m.name.clone(),
+                peer_url: peer.clone(),
+            });
+            self.sim.members.push(SimMember {
+                name: name.clone(),
+                id: None,
+                peer_urls: vec![peer],
+                healthy: false,
+                learner: true,
+            });
+        }
+        let mut change = c.clone();
+        if !running || join == Join::New {
+            if c.certificates {
+                self.then(Step::IssueCertificates {
+                    member: m.name.clone(),
+                });
+            }
+            let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
+            change.files = files.clone();
+            self.then(Step::WriteJoinFiles {
+                member: m.name.clone(),
+                files,
+            });
+            if let Some(mv) = c.binary().filter(|mv| mv.link) {
+                self.then(Step::UseBinary {
+                    member: m.name.clone(),
+                    version: mv.to,
+                });
+            }
+            self.then(Step::Start {
+                member: m.name.clone(),
+            });
+        }
+        self.then(Step::WaitCaughtUp {
+            member: m.name.clone(),
+        });
+        self.sim.set_healthy(&name, true);
+        if let Err(why) = may_promote(&self.sim.voters(), &name) {
+            self.notes
+                .push(format!("{name} stays a learner for now: {why}"));
+            planned.push(change);
+            return;
+        }
+        self.then(Step::Promote {
+            member: m.name.clone(),
+        });
+        if let Some(sm) = self.sim.members.iter_mut().find(|x| x.name == name) {
+            sm.learner = false;
+            if sm.id.is_none() {
+                sm.id = c.id;
+            }
+        }
+        self.then(Step::WaitHealthy {
+            members: vec![m.name.clone()],
+        });
+        planned.push(change);
+    }
+
+    fn restarts(
+        &mut self,
+        restarts: Vec<Change>,
+        planned: &mut Vec<Change>,
+        deferred: &mut Vec<Change>,
+    ) {
+        if restarts.is_empty() {
+            return;
+        }
+        let voters = self.sim.voters();
+        let blocked = restarts
+            .iter()
+            .find_map(|c| may_disrupt(&voters, c.member.as_str()).err());
+        if let Some(why) = blocked {
+            let n = voters.iter().filter(|v| !v.learner).count();
+            let none_down = voters.iter().filter(|v| !v.learner).all(|v| v.healthy);
+            self.notes.push(if none_down {
+                format!(
+                    "restarts are deferred: a cluster of {n} voter{} has no fault tolerance, so restarting any member stops writes until it is back; grow the cluster to 3 members to change settings without downtime",
+                    if n == 1 { "" } else { "s" }
+                )
+            } else {
+                format!("restarts are deferred: {why}; this plan only repairs")
+            });
+            deferred.extend(restarts);
+            return;
+        }
+        let mut ordered = restarts;
+        ordered.sort_by_key(|c| c.leader);
+        let mut first_restarted: Option<(MemberName, MemberId)> = None;
+        for c in ordered {
+            let write = write_step(self.b, &c);
+            if c.leader {
+                // Prefer a member that already runs the new settings.
+                let target = first_restarted.clone().or_else(|| {
+                    self.sim
+                        .members
+                        .iter()
+                        .find(|m| m.name != c.member.as_str() && !m.learner && m.healthy)
+                        .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
+                });
+                if let Some((to, to_id)) = target {
+                    self.then(Step::MoveLeader {
+                        from: c.member.clone(),
+                        to,
+                        to_id,
+                    });
+                }
+            }
+            if let ChangeKind::Restart {
+                peer_update: Some(url),
+                ..
+            } = &c.kind
+            {
+                self.then(Step::UpdatePeerUrl {
+                    member: c.member.clone(),
+                    peer_url: url.clone(),
+                });
+            }
+            let r = self.then(Step::Restart {
+                member: c.member.clone(),
+            });
+            self.b.edge_opt(write, r);
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+            if let Some(mv) = c.binary() {
+                self.then(Step::CheckVersion {
+                    member: c.member.clone(),
+                    version: mv.to,
+                });
+            }
+            if first_restarted.is_none() {
+                first_restarted = self
+                    .sim
+                    .id_of(c.member.as_str())
+                    .map(|id| (c.member.clone(), id));
+            }
+            planned.push(c);
+        }
+    }
+}
+
+/// How a deferred change is named in its note.
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "the bootstrap",
+        Action::Start => "the start",
+        Action::Restart => "the restart",
+        Action::Add => "the add",
+        Action::Remove => "the removal",
+        Action::Replace => "the replacement",
+        Action::Update => "the update",
+    }
+}

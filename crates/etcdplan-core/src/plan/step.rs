@@ -1,0 +1,228 @@
+//! The steps a plan is made of: what each does, its one line for people, and
+//! whether it disturbs a member (runs alone, then a gate).
+
+use std::path::PathBuf;
+
+use crate::config::DesiredMember;
+use crate::diff::{Departing, FileChange};
+use crate::model::{Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Step {
+    /// Take a snapshot through the Maintenance API and check it.
+    Snapshot {
+        /// Local folder it is written to.
+        dir: PathBuf,
+    },
+    /// Write the member's changed files (disturbs nothing: etcd reads them at start).
+    WriteFiles {
+        /// The member.
+        member: MemberName,
+        /// The files.
+        files: Vec<FileChange>,
+    },
+    /// Issue the member's server and peer certificates from the local CA
+    /// and write them, with the CA certificate, to its host (keys 0600).
+    IssueCertificates {
+        /// The member.
+        member: MemberName,
+    },
+    /// Upload an etcd release from this machine to `<binary>-<version>` on the
+    /// member's host: to a temporary file, checked by sha256 and `--version`,
+    /// made executable, then renamed. Disturbs nothing.
+    InstallBinary {
+        /// The member whose host gets it.
+        member: MemberName,
+        /// The release.
+        version: EtcdVersion,
+        /// The local file.
+        source: PathBuf,
+        /// Its sha256, as the plan saw it.
+        sha256: String,
+    },
+    /// Point `binary` on the member's host at `<binary>-<version>` (a symlink
+    /// swapped atomically; a plain file there is kept as `<binary>-<its
+    /// version>`). A running etcd is not disturbed: its next start runs it.
+    UseBinary {
+        /// The member.
+        member: MemberName,
+        /// The release.
+        version: EtcdVersion,
+    },
+    /// Check that the member's etcd reports this version (Status).
+    CheckVersion {
+        /// The member.
+        member: MemberName,
+        /// The version it must run.
+        version: EtcdVersion,
+    },
+    /// Wait until the cluster version (the leader raises it once every member
+    /// runs the new minor version) reaches this one.
+    ClusterVersion {
+        /// The minor version.
+        version: MinorVersion,
+    },
+    /// Start the member's etcd.
+    Start {
+        /// The member.
+        member: MemberName,
+    },
+    /// Stop and start the member's etcd so it reads new settings.
+    Restart {
+        /// The member.
+        member: MemberName,
+    },
+    /// Hand leadership to another voter before the leader restarts or leaves.
+    MoveLeader {
+        /// The current leader.
+        from: MemberName,
+        /// The new leader.
+        to: MemberName,
+        /// Its id.
+        to_id: MemberId,
+    },
+    /// Wait until these members are healthy, follow one leader and have caught up.
+    WaitHealthy {
+        /// The members.
+        members: Vec<MemberName>,
+    },
+    /// MemberAdd as a learner.
+    AddLearner {
+        /// The member.
+        member: MemberName,
+        /// Its peer URL.
+        peer_url: Endpoint,
+    },
+    /// Write a joining member's files; the initial-cluster is taken from
+    /// MemberList when the step runs (`files` is what the plan predicts).
+    WriteJoinFiles {
+        /// The member.
+        member: MemberName,
+        /// The predicted files.
+        files: Vec<FileChange>,
+    },
+    /// Wait until a learner has applied what the leader committed.
+    WaitCaughtUp {
+        /// The learner.
+        member: MemberName,
+    },
+    /// MemberPromote, retried while etcd says the learner is not in sync.
+    Promote {
+        /// The learner.
+        member: MemberName,
+    },
+    /// MemberUpdate of a member's advertised peer URL, through the leader.
+    UpdatePeerUrl {
+        /// The member.
+        member: MemberName,
+        /// Its new peer URL.
+        peer_url: Endpoint,
+    },
+    /// MemberRemove, through the leader.
+    RemoveMember {
+        /// The member that leaves.
+        departing: Departing,
+    },
+    /// Stop etcd where a removed member ran (it also exits by itself).
+    StopDeparted {
+        /// The member that left.
+        departing: Departing,
+    },
+    /// Move a data dir and config aside (never deleted), so the member cannot
+    /// come back under its old identity.
+    RetireData {
+        /// The member whose files move.
+        member: DesiredMember,
+        /// A member that left (a failure is reported, not fatal: its host may be gone).
+        departed: bool,
+    },
+}
+
+impl Step {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Snapshot { dir } => {
+                format!("take a snapshot into {} and check it", dir.display())
+            }
+            Self::WriteFiles { member, files } => {
+                format!(
+                    "write {} file{} for {member}",
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" }
+                )
+            }
+            Self::IssueCertificates { member } => {
+                format!("issue {member}'s server and peer certificates from the CA")
+            }
+            Self::InstallBinary {
+                member,
+                version,
+                sha256,
+                ..
+            } => format!(
+                "upload etcd {version} to {member}'s host (sha256 {})",
+                &sha256[..12.min(sha256.len())]
+            ),
+            Self::UseBinary { member, version } => {
+                format!("point {member}'s binary at etcd {version}")
+            }
+            Self::CheckVersion { member, version } => {
+                format!("check {member} runs etcd {version}")
+            }
+            Self::ClusterVersion { version } => {
+                format!("wait until the cluster version is {version}")
+            }
+            Self::Start { member } => format!("start {member}"),
+            Self::Restart { member } => format!("restart {member}"),
+            Self::MoveLeader { from, to, .. } => format!("move leader {from} → {to}"),
+            Self::WaitHealthy { members } => {
+                let names: Vec<&str> = members.iter().map(MemberName::as_str).collect();
+                format!("wait until {} healthy", names.join(", "))
+            }
+            Self::AddLearner { member, peer_url } => {
+                format!("add {member} as a learner ({peer_url})")
+            }
+            Self::WriteJoinFiles { member, .. } => {
+                format!("write {member}'s config (initial-cluster from the member list)")
+            }
+            Self::WaitCaughtUp { member } => format!("wait until learner {member} has caught up"),
+            Self::Promote { member } => format!("promote {member} to voter"),
+            Self::UpdatePeerUrl { member, peer_url } => {
+                format!("advertise {member}'s peer URL as {peer_url} (MemberUpdate)")
+            }
+            Self::RemoveMember { departing } => format!(
+                "remove {} ({}) from the cluster",
+                departing.name, departing.id
+            ),
+            Self::StopDeparted { departing } => {
+                format!(
+                    "stop etcd of {} on {}",
+                    departing.name, departing.host.address
+                )
+            }
+            Self::RetireData { member, .. } => format!(
+                "move {}'s data ({}/member) and config aside on {}",
+                member.name,
+                member.data_dir.display(),
+                member.address
+            ),
+        }
+    }
+
+    /// Whether the step disturbs a member or changes membership (it runs alone,
+    /// then a gate).
+    pub fn disruptive(&self) -> bool {
+        matches!(
+            self,
+            Self::Restart { .. }
+                | Self::MoveLeader { .. }
+                | Self::AddLearner { .. }
+                | Self::Promote { .. }
+                | Self::UpdatePeerUrl { .. }
+                | Self::RemoveMember { .. }
+        )
+    }
+}
