@@ -5,7 +5,9 @@ mod common;
 
 use common::plans::kinds;
 use common::{HostSpec, cluster, desired_with, live};
+
 use etcdplan::diff::{self, Action, ChangeKind};
+use etcdplan::live::LiveName;
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
 
@@ -300,7 +302,7 @@ fn an_interrupted_join_is_resumed() {
     // Added as a learner, never started.
     let mut c = cluster(&d4, &[true, true, true, false], 0);
     c.members[3].is_learner = true;
-    c.members[3].name = String::new();
+    c.members[3].name = LiveName::NotStarted;
     c.members[3].client_urls.clear();
     let l = live(&d4, &specs, Some(c.clone()));
     let p = plan_opts(&d4, &l, false);
@@ -315,7 +317,7 @@ fn an_interrupted_join_is_resumed() {
         ]
     );
     // Started but not promoted: only the wait and the promotion remain.
-    c.members[3].name = "etcd-4".into();
+    c.members[3].name = LiveName::Started("etcd-4".into());
     let mut specs2 = specs.clone();
     specs2[3] = HostSpec::running_from(&d4);
     let l = live(&d4, &specs2, Some(c));

@@ -57,7 +57,8 @@ pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Voter>, StepEr
                             .is_ok_and(|s| s.healthy()),
                     };
                     out.push(Voter {
-                        name: m.name,
+                        // A voter that never started has no name ("" as MemberList shows it).
+                        name: m.name.as_started().unwrap_or_default().to_owned(),
                         healthy,
                         learner: m.is_learner,
                     });
@@ -161,20 +162,20 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
         Err(e) => return Some(format!("member list: {e}")),
     };
     for name in members {
-        if !list.iter().any(|m| m.name == name.as_str()) {
+        if !list.iter().any(|m| m.name.is(name)) {
             return Some(format!("{name}: not yet started in the member list"));
         }
     }
     for x in list
         .iter()
-        .filter(|x| !x.is_learner && !members.iter().any(|m| m.as_str() == x.name))
+        .filter(|x| !x.is_learner && !members.iter().any(|m| x.name.is(m)))
     {
         let Some(url) = x.client_urls.first() else {
             return Some(format!("{}: not started", x.id));
         };
         // A member that is down is the quorum rules' business, not this gate's.
         if let Ok(s) = ctx.etcd.status(url).await
-            && let Some(why) = follows(&x.name, &s, leader_id)
+            && let Some(why) = follows(&x.name.to_string(), &s, leader_id)
         {
             return Some(why);
         }

@@ -15,6 +15,7 @@ use super::{Context, StepError, StepOutcome, gate, run_checked};
 use crate::config::DesiredMember;
 use crate::diff::Departing;
 use crate::io::{ApiMember, EtcdErrorKind, Script, shell_quote, write_file_script};
+use crate::live::LiveName;
 use crate::model::{Endpoint, MemberId, MemberName};
 use crate::plan::{Voter, may_add, may_promote, may_remove};
 use crate::service;
@@ -80,7 +81,11 @@ async fn hand_over(
         .members
         .iter()
         .find(|y| {
-            y.id != from && !y.is_learner && live.iter().any(|v| v.name == y.name && v.healthy)
+            y.id != from
+                && !y.is_learner
+                && live
+                    .iter()
+                    .any(|v| y.name.as_started() == Some(v.name.as_str()) && v.healthy)
         })
         .map(|y| y.id);
     if let Some(to) = to {
@@ -132,7 +137,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 fn find<'a>(members: &'a [ApiMember], m: &DesiredMember, peer: &Endpoint) -> Option<&'a ApiMember> {
     members
         .iter()
-        .find(|x| x.name == m.name.as_str())
+        .find(|x| x.name.is(&m.name))
         .or_else(|| members.iter().find(|x| x.peer_urls.contains(peer)))
 }
 
@@ -178,7 +183,7 @@ pub(super) async fn join_initial_cluster(
     for x in &view.members {
         let name = if x.peer_urls.contains(&peer) {
             m.name.as_str().to_owned()
-        } else if x.name.is_empty() {
+        } else if x.name == LiveName::NotStarted {
             return Err(StepError::Unsafe {
                 what: format!("join {}", m.name),
                 why: format!(
@@ -187,7 +192,7 @@ pub(super) async fn join_initial_cluster(
                 ),
             });
         } else {
-            x.name.clone()
+            x.name.to_string()
         };
         for u in &x.peer_urls {
             parts.push(format!("{name}={u}"));
@@ -214,7 +219,7 @@ pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Resu
                 (_, Err(e)) => return Check::NotYet(e.to_string()),
                 (Ok(s), Ok(view)) => (s, view),
             };
-            let started = view.members.iter().any(|x| x.name == m.name.as_str());
+            let started = view.members.iter().any(|x| x.name.is(&m.name));
             match ctx.etcd.status(&view.endpoint).await {
                 Ok(ls) if started && gate::caught_up(&s, &ls) => Check::Ready(()),
                 Ok(ls) => Check::NotYet(format!(
@@ -310,7 +315,7 @@ pub(super) async fn remove(
     let mut live = voters(ctx).await?;
     // cluster_view names a never-started member "", as MemberList does.
     for v in &mut live {
-        if v.name.is_empty() && x.name.is_empty() {
+        if v.name.is_empty() && x.name == LiveName::NotStarted {
             v.name = dep.name.to_string();
         }
     }
@@ -539,7 +544,7 @@ pub(super) async fn write_join_files(
 /// Makes sure `name` is not the leader before it is disturbed.
 pub(super) async fn step_down(ctx: &Context<'_>, name: &MemberName) -> Result<(), StepError> {
     let view = leader(ctx).await?;
-    let Some(me) = view.members.iter().find(|m| m.name == name.as_str()) else {
+    let Some(me) = view.members.iter().find(|m| m.name.is(name)) else {
         return Ok(());
     };
     if me.id != view.id {
@@ -563,7 +568,7 @@ pub(super) async fn update_peer(
     url: &Endpoint,
 ) -> Result<Option<String>, StepError> {
     let view = leader(ctx).await?;
-    let Some(x) = view.members.iter().find(|x| x.name == m.name.as_str()) else {
+    let Some(x) = view.members.iter().find(|x| x.name.is(&m.name)) else {
         return Err(StepError::Unsafe {
             what: format!("update {}'s peer URL", m.name),
             why: "it is not in the member list".into(),

@@ -417,12 +417,12 @@ async fn run_step(
         }
         Step::MoveLeader { from, to, to_id } => {
             let view = membership::leader(ctx).await?;
-            let leader_name = view
+            let leads = view
                 .members
                 .iter()
                 .find(|m| m.id == view.id)
-                .map(|m| m.name.clone());
-            if leader_name.as_deref() != Some(from.as_str()) {
+                .is_some_and(|m| m.name.is(from));
+            if !leads {
                 // Leadership already moved (an election, or a rerun): nothing to do.
                 return Ok(StepOutcome::from(format!("{from} is not the leader now")));
             }

@@ -139,7 +139,7 @@ fn member_endpoint(d: &Desired, m: &ApiMember) -> Option<Endpoint> {
     m.client_urls.first().cloned().or_else(|| {
         d.members
             .iter()
-            .find(|dm| dm.name.as_str() == m.name)
+            .find(|dm| m.name.is(&dm.name))
             .map(|dm| dm.client_url(&d.tls))
     })
 }

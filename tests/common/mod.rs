@@ -131,7 +131,7 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
         .enumerate()
         .map(|(i, m)| LiveMember {
             id: MemberId(0x1000 + i as u64),
-            name: m.name.to_string(),
+            name: etcdplan::live::LiveName::Started(m.name.to_string()),
             peer_urls: vec![m.peer_url(&d.tls)],
             client_urls: vec![m.client_url(&d.tls)],
             is_learner: false,

@@ -17,6 +17,7 @@ use super::{
     ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdError, EtcdErrorKind,
     Timeouts,
 };
+use crate::live::LiveName;
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// The body of `GET /version`.
@@ -199,7 +200,7 @@ impl EtcdApi for EtcdClient {
             .iter()
             .map(|m| ApiMember {
                 id: MemberId(m.id()),
-                name: m.name().to_owned(),
+                name: LiveName::from_api(m.name()),
                 peer_urls: parse_urls(m.peer_urls()),
                 client_urls: parse_urls(m.client_urls()),
                 is_learner: m.is_learner(),

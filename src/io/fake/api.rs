@@ -358,9 +358,9 @@ mod tests {
         };
         let list = fake.member_list(&eps[1]).await.unwrap_or_default();
         let added = list.iter().find(|m| m.id == id);
-        assert!(
-            added.is_some_and(|m| m.is_learner && m.name.is_empty() && m.client_urls.is_empty())
-        );
+        assert!(added.is_some_and(|m| m.is_learner
+            && m.name == crate::live::LiveName::NotStarted
+            && m.client_urls.is_empty()));
         // Never started: not in sync, so promote is refused.
         let e = fake.promote(&eps[0], id).await.err().map(|e| e.kind());
         assert_eq!(e, Some(EtcdErrorKind::LearnerNotReady));

@@ -47,6 +47,7 @@ use sha2::{Digest, Sha256};
 use super::{ApiAlarm, ApiMember, EtcdError, EtcdErrorKind};
 #[cfg(doc)]
 use super::{EtcdApi, Host};
+use crate::live::LiveName;
 use crate::model::{Endpoint, EtcdVersion, MemberId};
 
 /// One member as the cluster knows it.
@@ -223,7 +224,7 @@ impl World {
     fn api_member(m: &FakeMember) -> ApiMember {
         ApiMember {
             id: m.id,
-            name: m.name.clone(),
+            name: LiveName::from_api(&m.name),
             peer_urls: m.peer_urls.clone(),
             client_urls: m.client_urls.clone(),
             is_learner: m.learner,

@@ -219,7 +219,7 @@ pub(super) fn running_member(
 /// The member that leaves, located where its peer URL points, with the paths
 /// the etcdfile gives members of that name.
 pub(super) fn departing(d: &Desired, lm: &LiveMember, leader: Option<MemberId>) -> Departing {
-    let name = MemberName::parse(&lm.name).unwrap_or_else(|_| {
+    let name = lm.name.member_name().unwrap_or_else(|| {
         MemberName::parse(&format!("member-{}", lm.id)).unwrap_or_else(|_| unreachable_name())
     });
     let peer = lm.peer_urls.first();

@@ -149,17 +149,15 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         let leader = c.leader();
         for lm in &c.members {
             let known = d.members.iter().any(|m| {
-                lm.name == m.name.as_str()
-                    || (!lm.started() && lm.peer_urls.contains(&m.peer_url(&d.tls)))
+                lm.name.is(&m.name) || (!lm.started() && lm.peer_urls.contains(&m.peer_url(&d.tls)))
             });
             if known {
                 continue;
             }
             let dep = departing(d, lm, leader);
-            let shown = if lm.started() {
-                lm.name.clone()
-            } else {
-                format!("(never started, {})", lm.id)
+            let shown = match lm.name.as_started() {
+                Some(name) => name.to_owned(),
+                None => format!("(never started, {})", lm.id),
             };
             let reason = format!(
                 "{shown} ({}) is in cluster {} but not in the etcdfile: it is removed, its etcd on {} stopped and its data dir moved aside",
@@ -193,7 +191,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             let in_cluster = live
                 .cluster
                 .as_ref()
-                .and_then(|c| c.members.iter().find(|lm| lm.name == m.name.as_str()));
+                .and_then(|c| c.members.iter().find(|lm| lm.name.is(&m.name)));
             let Some(lm) = in_cluster.filter(|lm| !lm.is_learner) else {
                 continue;
             };

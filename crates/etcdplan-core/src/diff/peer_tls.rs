@@ -24,7 +24,7 @@ use crate::model::{Endpoint, MemberId, Port, Scheme};
 pub(super) fn needed(d: &Desired, c: &LiveCluster) -> bool {
     c.members.iter().any(|lm| {
         lm.started()
-            && d.members.iter().any(|m| m.name.as_str() == lm.name)
+            && d.members.iter().any(|m| lm.name.is(&m.name))
             && lm
                 .peer_urls
                 .first()

@@ -24,14 +24,10 @@ pub(super) fn settled<'a>(
     let leader = c.leader();
     let mut out = Vec::new();
     for lm in &c.members {
-        let Some(m) = d.members.iter().find(|m| m.name.as_str() == lm.name) else {
+        let Some(m) = d.members.iter().find(|m| lm.name.is(&m.name)) else {
             return Err(format!(
                 "member {} ({}) is not in the etcdfile",
-                if lm.started() {
-                    &lm.name
-                } else {
-                    "(never started)"
-                },
+                lm.name.as_started().unwrap_or("(never started)"),
                 lm.id
             ));
         };
@@ -60,7 +56,7 @@ pub(super) fn settled<'a>(
     if let Some(m) = d
         .members
         .iter()
-        .find(|m| !c.members.iter().any(|lm| lm.name == m.name.as_str()))
+        .find(|m| !c.members.iter().any(|lm| lm.name.is(&m.name)))
     {
         return Err(format!("{} is not in the cluster yet", m.name));
     }

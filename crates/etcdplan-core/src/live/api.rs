@@ -1,6 +1,7 @@
 //! What the etcd v3 API reports, as plain data: the edge that calls etcd
 //! fills these in, and the pure stages read them.
 
+use super::LiveName;
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
 
 /// A member as MemberList reports it.
@@ -8,8 +9,9 @@ use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
 pub struct ApiMember {
     /// Member id.
     pub id: MemberId,
-    /// Empty while the member was added but never started.
-    pub name: String,
+    /// Its name, once it has started (MemberList's empty name is read as
+    /// [`LiveName::NotStarted`] where the API is called).
+    pub name: LiveName,
     /// Advertised peer URLs (unparsable ones are dropped).
     pub peer_urls: Vec<Endpoint>,
     /// Advertised client URLs; empty until the member first starts.

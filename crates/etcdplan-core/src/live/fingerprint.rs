@@ -39,7 +39,7 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
                     key,
                     format!(
                         "name={} peer={} client={} learner={} healthy={}",
-                        if m.name.is_empty() { "-" } else { &m.name },
+                        m.name.as_started().unwrap_or("-"),
                         urls(&m.peer_urls),
                         urls(&m.client_urls),
                         m.is_learner,

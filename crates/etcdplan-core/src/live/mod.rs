@@ -55,8 +55,8 @@ pub struct LiveCluster {
 pub struct LiveMember {
     /// Member id.
     pub id: MemberId,
-    /// Name; empty while the member was never started.
-    pub name: String,
+    /// Its name, once it has started and published one.
+    pub name: LiveName,
     /// Advertised peer URLs.
     pub peer_urls: Vec<Endpoint>,
     /// Advertised client URLs.
@@ -65,6 +65,67 @@ pub struct LiveMember {
     pub is_learner: bool,
     /// Its own Status, or why it could not be read.
     pub status: Result<MemberStatus, String>,
+}
+
+/// What a live member is called. etcd publishes a member's name when it first
+/// starts: a member added but never started has none, and MemberList shows an
+/// empty string for it. Names are etcd's, so they need not be names the
+/// etcdfile could use.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LiveName {
+    /// Added to the cluster but never started.
+    NotStarted,
+    /// Started under this name.
+    Started(String),
+}
+
+impl LiveName {
+    /// From MemberList's name field (empty: never started).
+    pub fn from_api(name: &str) -> Self {
+        if name.is_empty() {
+            Self::NotStarted
+        } else {
+            Self::Started(name.to_owned())
+        }
+    }
+
+    /// Whether this is the etcdfile's member `name`.
+    pub fn is(&self, name: &MemberName) -> bool {
+        matches!(self, Self::Started(n) if n == name.as_str())
+    }
+
+    /// The name as the etcdfile would write it, when it started under one
+    /// the etcdfile could use.
+    pub fn member_name(&self) -> Option<MemberName> {
+        match self {
+            Self::Started(n) => MemberName::parse(n).ok(),
+            Self::NotStarted => None,
+        }
+    }
+
+    /// The name etcd knows, `None` before the first start.
+    pub fn as_started(&self) -> Option<&str> {
+        match self {
+            Self::Started(n) => Some(n),
+            Self::NotStarted => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LiveName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Started(n) => f.write_str(n),
+            Self::NotStarted => f.write_str("(not started)"),
+        }
+    }
+}
+
+/// As JSON: the name, or `null` before the first start.
+impl serde::Serialize for LiveName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_started().serialize(s)
+    }
 }
 
 /// What the member reports about itself, plus a quorum read through it.
@@ -110,16 +171,17 @@ impl MemberStatus {
 
 impl Live {
     /// What the host of the member named `name` (as MemberList names it) showed.
-    pub fn facts_of(&self, name: &str) -> Option<&HostFacts> {
-        let name = MemberName::parse(name).ok()?;
-        self.hosts.get(&name).and_then(HostState::facts)
+    pub fn facts_of(&self, name: &LiveName) -> Option<&HostFacts> {
+        self.hosts
+            .get(&name.member_name()?)
+            .and_then(HostState::facts)
     }
 }
 
 impl LiveMember {
     /// Started: it has published its name (a member added but never started has none).
     pub fn started(&self) -> bool {
-        !self.name.is_empty()
+        matches!(self.name, LiveName::Started(_))
     }
 
     /// Healthy per [`MemberStatus::healthy`].
@@ -154,14 +216,11 @@ impl LiveCluster {
 
     /// The live member carrying this desired name, or (never started) this peer URL.
     pub fn find(&self, name: &MemberName, peer: &Endpoint) -> Option<&LiveMember> {
-        self.members
-            .iter()
-            .find(|m| m.name == name.as_str())
-            .or_else(|| {
-                self.members
-                    .iter()
-                    .find(|m| !m.started() && m.peer_urls.contains(peer))
-            })
+        self.members.iter().find(|m| m.name.is(name)).or_else(|| {
+            self.members
+                .iter()
+                .find(|m| !m.started() && m.peer_urls.contains(peer))
+        })
     }
 }
 

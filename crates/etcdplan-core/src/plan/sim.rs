@@ -33,8 +33,8 @@ impl Sim {
                     .map(|m| SimMember {
                         // A learner added but never started has no name yet; the
                         // etcdfile member with its peer URL is who it will be.
-                        name: if m.started() {
-                            m.name.clone()
+                        name: if let Some(name) = m.name.as_started() {
+                            name.to_owned()
                         } else {
                             d.members
                                 .iter()

@@ -188,11 +188,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         let st = m.status.as_ref().ok().map(|s| &s.reported);
         rows.push(vec![
             m.id.to_string(),
-            if m.name.is_empty() {
-                "(unstarted)".into()
-            } else {
-                m.name.clone()
-            },
+            m.name.as_started().unwrap_or("(unstarted)").to_owned(),
             join(&m.peer_urls),
             join(&m.client_urls),
             if Some(m.id) == leader {
