@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::desired_with;
+use common::plans::{QUOTA_STEPS, kinds};
 use etcdplan::config::Desired;
 use etcdplan::execute::{self, ApplyError, Context, Deadlines, Event, GateError, StepError};
 use etcdplan::io::HostMap;
@@ -47,23 +48,6 @@ async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
     let live = observe::observe(d, hosts, fake).await;
     plan::build(d, &live, diff::diff(d, &live))
 }
-
-fn steps(p: &Plan) -> Vec<String> {
-    p.steps.iter().map(|s| s.description.clone()).collect()
-}
-
-const QUOTA_STEPS: [&str; 10] = [
-    "write 1 file for etcd-1",
-    "restart etcd-1",
-    "wait until etcd-1 healthy",
-    "write 1 file for etcd-3",
-    "restart etcd-3",
-    "wait until etcd-3 healthy",
-    "write 1 file for etcd-2",
-    "move leader etcd-2 → etcd-1",
-    "restart etcd-2",
-    "wait until etcd-2 healthy",
-];
 
 /// Applies `plan` with `on_event` called on every event; returns the result.
 async fn apply(
@@ -101,7 +85,7 @@ async fn observe_over_the_fakes_plans_a_rolling_restart_that_applies_and_settles
     let (d, fake, hosts) = quota_change();
     let p = plan_now(&d, &hosts, &fake).await;
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
-    assert_eq!(steps(&p), QUOTA_STEPS);
+    assert_eq!(kinds(&p), QUOTA_STEPS);
     let stop = AtomicBool::new(false);
     let report = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
     assert!(report.is_ok(), "{report:?}");
@@ -121,7 +105,7 @@ async fn observe_over_the_fakes_plans_a_rolling_restart_that_applies_and_settles
     );
     assert_eq!(fake.leader().as_deref(), Some("etcd-1"));
     let again = plan_now(&d, &hosts, &fake).await;
-    assert!(again.is_empty(), "{:?}", steps(&again));
+    assert!(again.is_empty(), "{:?}", kinds(&again));
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
 
@@ -282,7 +266,7 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
     let p = plan::build_with(&d, &live, diff::diff(&d, &live), &opts);
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     assert_eq!(
-        steps(&p)[1..],
+        kinds(&p)[1..],
         [
             "add etcd-4 as a learner (http://10.0.0.14:2380)",
             "write etcd-4's config (initial-cluster from the member list)",
@@ -307,7 +291,7 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
         }
     })
     .await;
-    assert!(r.is_ok(), "{r:?}\nplan: {:?}", steps(&p));
+    assert!(r.is_ok(), "{r:?}\nplan: {:?}", kinds(&p));
     assert!(
         learner_seen.load(Ordering::SeqCst),
         "etcd-4 was never a learner"
@@ -316,7 +300,7 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
     assert_eq!(members.len(), 4);
     assert!(members.iter().all(|m| !m.learner && !m.name.is_empty()));
     let again = plan_now(&d, &hosts, &fake).await;
-    assert!(again.is_empty(), "{:?}", steps(&again));
+    assert!(again.is_empty(), "{:?}", kinds(&again));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use etcdplan::config::Desired;
 use etcdplan::diff;
 use etcdplan::observe::Live;
-use etcdplan::plan::{self, Plan, Step};
+use etcdplan::plan::{self, Plan};
 
 use super::{HostSpec, cluster, live};
 
@@ -15,12 +15,23 @@ pub fn plan_for(d: &Desired, l: &Live) -> Plan {
 
 /// Each step's one-line description, in order.
 pub fn kinds(p: &Plan) -> Vec<String> {
-    p.steps
-        .iter()
-        .map(|s| &s.step)
-        .map(Step::describe)
-        .collect()
+    p.steps.iter().map(|s| s.description.clone()).collect()
 }
+
+/// The steps of a quota change on a healthy 3-member cluster led by etcd-2:
+/// followers first, the leader last after handing over.
+pub const QUOTA_STEPS: [&str; 10] = [
+    "write 1 file for etcd-1",
+    "restart etcd-1",
+    "wait until etcd-1 healthy",
+    "write 1 file for etcd-3",
+    "restart etcd-3",
+    "wait until etcd-3 healthy",
+    "write 1 file for etcd-2",
+    "move leader etcd-2 → etcd-1",
+    "restart etcd-2",
+    "wait until etcd-2 healthy",
+];
 
 /// The 3-member etcdfile of `text_with` with `tls` as its `[tls]` table.
 pub fn with_tls(tls: &str) -> Desired {
