@@ -11,24 +11,10 @@ use etcdplan::hostfiles::{self, Initial, PeerWire};
 use etcdplan::model::{Endpoint, Port, Scheme};
 use etcdplan::observe::{HostCerts, HostState, Live};
 use etcdplan::plan::Plan;
-use etcdplan::render::{self, Style};
 
-/// The plan as people and as JSON. Each test file keeps its own: insta names
-/// a snapshot after the module that calls it (`<file>__<name>.snap`).
+/// The plan's goldens, named after this file.
 fn snapshot(name: &str, p: &Plan, d: &Desired) {
-    insta::assert_snapshot!(
-        format!("{name}-human"),
-        render::plan_human(p, d, "etcdfile.toml", Style::PLAIN)
-    );
-    insta::assert_snapshot!(
-        format!("{name}-json"),
-        serde_json::to_string_pretty(p).unwrap_or_default()
-    );
-    // Each kind of change reads back as written (a saved plan is applied as read).
-    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
-    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(back.changes, p.changes);
-    assert_eq!(back.deferred, p.deferred);
+    crate::plan_snapshot!(name, p, d);
 }
 
 /// Replaces member `i`'s config on its host (and what its etcd started with).

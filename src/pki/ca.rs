@@ -320,18 +320,23 @@ pub fn retire_previous(dir: &Path) -> Result<PathBuf, PkiError> {
     Ok(to)
 }
 
+/// A new CA named "demo" in `dir`, for the unit tests of this module and
+/// `issue`.
+#[cfg(test)]
+pub(super) fn test_ca(dir: &Path) -> Ca {
+    match Ca::create(dir, "demo") {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pki::{bundle_fingerprints, signed_by, split_bundle};
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn ca(dir: &Path) -> Ca {
-        match Ca::create(dir, "demo") {
-            Ok(c) => c,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    use super::test_ca as ca;
 
     #[test]
     fn a_new_ca_is_private_and_loads_back() {

@@ -112,14 +112,8 @@ pub(super) fn serial() -> Result<SerialNumber, PkiError> {
 mod tests {
     use super::*;
     use crate::pki::{CA_DAYS, inspect, signed_by};
-    use std::path::Path;
 
-    fn ca(dir: &Path) -> Ca {
-        match Ca::create(dir, "demo") {
-            Ok(c) => c,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    use crate::pki::ca::test_ca as ca;
 
     #[test]
     fn a_peer_certificate_serves_and_dials_and_names_the_member() {

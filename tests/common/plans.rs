@@ -45,3 +45,31 @@ pub fn running(from: &Desired) -> Live {
     let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(from)).collect();
     live(from, &specs, Some(cluster(from, &[true; 3], 0)))
 }
+
+/// Asserts a plan's human and JSON goldens, `<test file>__<name>-human` and
+/// `-json` (a macro: insta names a snapshot after the module it is expanded
+/// in), and that its changes read back from JSON as written (a saved plan is
+/// applied as it is read).
+#[macro_export]
+macro_rules! plan_snapshot {
+    ($name:expr, $plan:expr, $desired:expr) => {{
+        let (name, p, d) = ($name, $plan, $desired);
+        insta::assert_snapshot!(
+            format!("{name}-human"),
+            etcdplan::render::plan_human(p, d, "etcdfile.toml", etcdplan::render::Style::PLAIN)
+        );
+        insta::assert_snapshot!(
+            format!("{name}-json"),
+            serde_json::to_string_pretty(p).unwrap_or_default()
+        );
+        $crate::common::plans::assert_reads_back(p);
+    }};
+}
+
+/// The plan's changes read back from its JSON exactly as they were written.
+pub fn assert_reads_back(p: &Plan) {
+    let text = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
+    let back: Plan = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.changes, p.changes);
+    assert_eq!(back.deferred, p.deferred);
+}
