@@ -60,11 +60,11 @@ pub(super) async fn apply(
                 path: p.to_owned(),
                 message: e.to_string(),
             })?;
-            let saved: Plan = serde_json::from_str(&text).map_err(|e| CliError::PlanFile {
+            let saved = Plan::from_saved(&text).map_err(|e| CliError::PlanFile {
                 path: p.to_owned(),
-                message: format!("not a saved plan: {e}"),
+                message: e.to_string(),
             })?;
-            Some(saved)
+            Some(saved.map_err(CliError::Stale)?)
         }
     };
     let loaded = load(cli)?;

@@ -26,7 +26,33 @@ pub enum StaleError {
     Blocked(String),
 }
 
+/// Why a file is not a saved plan at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a saved plan: {0}")]
+pub struct ReadError(pub String);
+
 impl Plan {
+    /// Reads a saved plan. The format is checked first, so a plan file of
+    /// another etcdplan is refused as such rather than as unreadable.
+    ///
+    /// # Errors
+    /// [`StaleError::Format`] for another format; [`ReadError`] otherwise.
+    pub fn from_saved(text: &str) -> Result<Result<Self, StaleError>, ReadError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ReadError(e.to_string()))?;
+        match value
+            .get("format_version")
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(FORMAT_VERSION) => {}
+            Some(other) => return Ok(Err(StaleError::Format(other.to_owned()))),
+            None => return Err(ReadError("it has no format_version".into())),
+        }
+        serde_json::from_value(value)
+            .map(Ok)
+            .map_err(|e| ReadError(e.to_string()))
+    }
+
     /// Checks a saved plan against the etcdfile and the live state now.
     pub fn check_saved(&self, etcdfile_sha256: &str, now: &Fingerprint) -> Result<(), StaleError> {
         if self.format_version != FORMAT_VERSION {
