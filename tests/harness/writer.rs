@@ -252,6 +252,36 @@ impl Writes {
         );
     }
 
+    /// Asserts that the keys read back from the cluster (under the writer's
+    /// prefix) are what the writer can vouch for: every acknowledged key is
+    /// there, and every key there was either acknowledged or failed. A put
+    /// that failed after it was sent may still have been applied (the reply
+    /// was lost, not the write), so it may or may not be there.
+    pub fn assert_read_back<'a>(&self, what: &str, found: impl IntoIterator<Item = &'a str>) {
+        let found: std::collections::BTreeSet<&str> = found.into_iter().collect();
+        let missing: Vec<&String> = self
+            .acked
+            .iter()
+            .filter(|k| !found.contains(k.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: acknowledged keys missing: {missing:?}"
+        );
+        let failed: std::collections::BTreeSet<&str> =
+            self.failed.iter().map(|f| f.key.as_str()).collect();
+        let acked: std::collections::BTreeSet<&str> =
+            self.acked.iter().map(String::as_str).collect();
+        let unknown: Vec<&&str> = found
+            .iter()
+            .filter(|k| !acked.contains(*k) && !failed.contains(*k))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{what}: keys the writer never put: {unknown:?}"
+        );
+    }
+
     /// One line: writes, failures, retries, max latency.
     pub fn summary(&self) -> String {
         format!(
