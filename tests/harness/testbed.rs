@@ -16,6 +16,13 @@ use super::wait_for;
 /// The folders each host keeps private.
 pub const PRIVATE_DIRS: [&str; 3] = ["/etc/etcd", "/var/lib/etcd", "/var/lib/etcdplan"];
 
+/// Test beds in other processes (two `cargo test` runs at once) bind their
+/// hosts' folders onto the same [`PRIVATE_DIRS`]: each holds a shared lock on
+/// this file while it lives, and a test bed removes the folders it created
+/// only when it can take the lock alone; removing a mount point another
+/// process's hosts still use would silently detach their folders.
+const SHARED_DIRS_LOCK: &str = "/run/etcdplan-testbed.lock";
+
 /// Test beds share the root file system's mount points: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -54,6 +61,8 @@ pub struct Testbed {
     /// known_hosts with every host's real key.
     pub known_hosts: PathBuf,
     created_dirs: Vec<PathBuf>,
+    /// A shared lock on [`SHARED_DIRS_LOCK`] while this test bed lives.
+    shared_dirs: std::fs::File,
     namespaces: Vec<String>,
     _guard: std::sync::MutexGuard<'static, ()>,
 }
@@ -94,6 +103,15 @@ impl Testbed {
             .prefix("etcdplan-tb-")
             .tempdir()
             .map_err(|e| e.to_string())?;
+        let shared_dirs = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(SHARED_DIRS_LOCK)
+            .map_err(|e| format!("{SHARED_DIRS_LOCK}: {e}"))?;
+        shared_dirs
+            .lock_shared()
+            .map_err(|e| format!("{SHARED_DIRS_LOCK}: {e}"))?;
         let net = free_net()?;
         let bridge = format!("epb{net}");
         let mut tb = Self {
@@ -103,6 +121,7 @@ impl Testbed {
             bridge: bridge.clone(),
             hosts: Vec::new(),
             created_dirs: Vec::new(),
+            shared_dirs,
             namespaces: Vec::new(),
             _guard: guard,
         };
@@ -348,9 +367,14 @@ impl Drop for Testbed {
             let _ = ip(&["netns", "del", ns]);
         }
         let _ = ip(&["link", "del", &self.bridge]);
-        for d in &self.created_dirs {
-            let _ = std::fs::remove_dir(d);
+        // Alone (no other process's test bed holds the lock): the folders
+        // this one created are nobody's mount points any more.
+        if self.shared_dirs.try_lock().is_ok() {
+            for d in &self.created_dirs {
+                let _ = std::fs::remove_dir(d);
+            }
         }
+        let _ = self.shared_dirs.unlock();
     }
 }
 
