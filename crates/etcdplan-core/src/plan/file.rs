@@ -21,9 +21,6 @@ pub enum StaleError {
     /// The live state changed since.
     #[error("the cluster changed since the plan was saved:\n  {}", .0.join("\n  "))]
     Live(Vec<String>),
-    /// The plan had blockers when it was saved.
-    #[error("the saved plan cannot be applied: {0}")]
-    Blocked(String),
 }
 
 /// Why a file is not a saved plan at all.
@@ -53,20 +50,16 @@ impl Plan {
             .map_err(|e| ReadError(e.to_string()))
     }
 
-    /// Checks a saved plan against the etcdfile and the live state now.
+    /// Checks a saved plan (read by [`Plan::from_saved`], which checked its
+    /// format) against the etcdfile and the live state now. Blockers saved
+    /// with it are refused as any plan's are ([`Plan::cannot_apply`]).
     pub fn check_saved(&self, etcdfile_sha256: &str, now: &Fingerprint) -> Result<(), StaleError> {
-        if self.format_version != FORMAT_VERSION {
-            return Err(StaleError::Format(self.format_version.clone()));
-        }
         if self.file_hash != etcdfile_sha256 {
             return Err(StaleError::Etcdfile);
         }
         let changed = fingerprint_changes(&self.live_fingerprint, now);
         if !changed.is_empty() {
             return Err(StaleError::Live(changed));
-        }
-        if let Some(b) = self.blockers.first() {
-            return Err(StaleError::Blocked(b.message.clone()));
         }
         Ok(())
     }
