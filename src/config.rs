@@ -22,9 +22,13 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         releases: Default::default(),
     };
     let name = path.display().to_string();
-    for p in release_paths(&name, &text, &ctx) {
-        let found = crate::io::release::find(&p).map_err(|e| e.to_string());
-        ctx.releases.insert(p, found);
-    }
+    // Without releases, binary_source is resolved but not looked at; only a
+    // file that names one is parsed again with what was found there.
+    let first = parse(&name, text.clone(), &ctx)?;
+    let Some(source) = first.desired.etcd.binary_source else {
+        return Ok(first);
+    };
+    let found = crate::io::release::find(&source.path).map_err(|e| e.to_string());
+    ctx.releases.insert(source.path, found);
     parse(&name, text, &ctx)
 }

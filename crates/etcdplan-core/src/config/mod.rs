@@ -86,22 +86,6 @@ impl Diagnostic for ConfigError {
     }
 }
 
-/// The local paths whose etcd releases validation needs to know about
-/// (`binary_source`, resolved against the file's folder): the edge looks
-/// there and passes what it found back in [`Context::releases`]. Empty when
-/// the file does not parse or names none.
-pub fn release_paths(name: &str, text: &str, ctx: &Context) -> Vec<PathBuf> {
-    let Ok(loaded) = parse(name, text.to_owned(), ctx) else {
-        return Vec::new();
-    };
-    loaded
-        .desired
-        .etcd
-        .binary_source
-        .map(|s| vec![s.path])
-        .unwrap_or_default()
-}
-
 /// sha256 of the file's text, in hex.
 pub fn hash(text: &str) -> String {
     crate::model::hex(&Sha256::digest(text.as_bytes()))

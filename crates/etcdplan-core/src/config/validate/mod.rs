@@ -28,9 +28,9 @@ pub struct Context {
     pub home: Option<PathBuf>,
     /// sha256 of the file's text.
     pub file_hash: String,
-    /// The etcd releases found on this machine at the paths `binary_source`
-    /// names (see [`super::release_paths`]), or why none could be read. A path
-    /// not in the map was not looked at: its releases stay empty.
+    /// The etcd releases found on this machine at the path `binary_source`
+    /// names (the edge reads it from a first parse), or why none could be
+    /// read. A path not in the map was not looked at: its releases stay empty.
     pub releases: BTreeMap<PathBuf, Result<Vec<super::Release>, String>>,
 }
 
