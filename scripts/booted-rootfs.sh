@@ -51,9 +51,10 @@ debootstrap --variant=minbase --include="$include" "$suite" "$root.partial" "$mi
 r="$root.partial"
 # Per-host ssh host keys are made when a host is set up, not baked into the image.
 rm -f "$r"/etc/ssh/ssh_host_*
-# Debian's etcd.service would start a one-member etcd at every boot: masked in
-# the image; a test that wants it (a hand-built cluster) unmasks it on its host.
-ln -sf /dev/null "$r/etc/systemd/system/etcd.service"
+# Debian's etcd.service would start a one-member etcd at every boot: disabled
+# in the image (not masked: a mask is a symlink at the very path etcdplan's own
+# unit is written to); a test that wants it (a hand-built cluster) enables it.
+rm -f "$r/etc/systemd/system/multi-user.target.wants/etcd.service" "$r/etc/systemd/system/etcd2.service"
 # Quiet and quick boots: no consoles, no timers that would start work mid-test.
 for unit in getty@tty1.service console-getty.service apt-daily.timer apt-daily-upgrade.timer \
     e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer; do

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod booted;
 pub mod release;
 pub mod testbed;
 pub mod writer;

@@ -26,6 +26,19 @@ const SHARED_DIRS_LOCK: &str = "/run/etcdplan-testbed.lock";
 /// Test beds share the root file system's mount points: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// What the test bed's hosts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// A network namespace with its own sshd, sharing this machine's init (not
+    /// systemd) and its files but for [`PRIVATE_DIRS`]: fast, for every test
+    /// that does not need a service manager; etcd runs as `service = "process"`.
+    Namespace,
+    /// A Debian system booted with `systemd-nspawn` inside the namespace:
+    /// systemd as PID 1, its own sshd, etcd as `service = "systemd"`
+    /// ([`super::booted`]).
+    Booted,
+}
+
 /// One host of the test bed.
 pub struct TbHost {
     /// h1, h2, …
@@ -38,18 +51,43 @@ pub struct TbHost {
     pub root: PathBuf,
     /// The veth end in the root namespace.
     pub veth: String,
-    sshd_pid_file: PathBuf,
+    /// The namespace host's sshd pid file (None on a booted host).
+    pub(super) sshd_pid_file: Option<PathBuf>,
+    /// The booted system (None on a namespace host).
+    pub(super) machine: Option<super::booted::Machine>,
 }
 
 impl TbHost {
-    /// A host path as seen from the root namespace (`/etc/etcd/x` → `root/fs/etc/etcd/x`).
+    /// A host path as seen from the root namespace (`/etc/etcd/x` → `root/fs/etc/etcd/x`);
+    /// on a booted host only the folders bound into it are there
+    /// ([`super::booted::BOUND_DIRS`]).
     pub fn file(&self, path: &str) -> PathBuf {
         self.root.join("fs").join(path.trim_start_matches('/'))
+    }
+
+    /// Its ssh host key (public half), as a `known_hosts` line.
+    fn known_hosts_line(&self) -> Result<String, String> {
+        let pubkey = std::fs::read_to_string(self.host_key_pub())
+            .map_err(|e| format!("{}: {e}", self.host_key_pub().display()))?;
+        let mut parts = pubkey.split_whitespace();
+        let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        Ok(format!("{} {kind} {b64}\n", self.ip))
+    }
+
+    /// Where its public ed25519 host key is, seen from the root namespace.
+    pub fn host_key_pub(&self) -> PathBuf {
+        if self.machine.is_some() {
+            self.file("/etc/ssh/ssh_host_ed25519_key.pub")
+        } else {
+            self.root.join("ssh_host_ed25519_key.pub")
+        }
     }
 }
 
 /// The test bed; dropped, it tears everything down.
 pub struct Testbed {
+    /// What its hosts are.
+    pub kind: HostKind,
     /// Scratch folder (keys, known_hosts, per-host folders, logs).
     pub dir: tempfile::TempDir,
     /// The bridge.
@@ -61,10 +99,11 @@ pub struct Testbed {
     /// known_hosts with every host's real key.
     pub known_hosts: PathBuf,
     created_dirs: Vec<PathBuf>,
-    /// A shared lock on [`SHARED_DIRS_LOCK`] while this test bed lives.
-    shared_dirs: std::fs::File,
+    /// A shared lock on [`SHARED_DIRS_LOCK`] while this test bed lives
+    /// (namespace hosts only: booted hosts have their own mount points).
+    shared_dirs: Option<std::fs::File>,
     namespaces: Vec<String>,
-    _guard: std::sync::MutexGuard<'static, ()>,
+    _guard: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 fn sh(cmd: &mut Command) -> Result<String, String> {
@@ -94,15 +133,11 @@ fn free_net() -> Result<u32, String> {
 }
 
 impl Testbed {
-    /// Brings up `n` hosts with sshd. Errors say what could not be created.
+    /// Brings up `n` namespace hosts with sshd. Errors say what could not be created.
     pub fn up(n: usize) -> Result<Self, String> {
         let guard = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let dir = tempfile::Builder::new()
-            .prefix("etcdplan-tb-")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
         let shared_dirs = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -112,22 +147,9 @@ impl Testbed {
         shared_dirs
             .lock_shared()
             .map_err(|e| format!("{SHARED_DIRS_LOCK}: {e}"))?;
-        let net = free_net()?;
-        let bridge = format!("epb{net}");
-        let mut tb = Self {
-            client_key: dir.path().join("client_key"),
-            known_hosts: dir.path().join("known_hosts"),
-            dir,
-            bridge: bridge.clone(),
-            hosts: Vec::new(),
-            created_dirs: Vec::new(),
-            shared_dirs,
-            namespaces: Vec::new(),
-            _guard: guard,
-        };
-        ip(&["link", "add", &bridge, "type", "bridge"])?;
-        ip(&["addr", "add", &format!("10.77.{net}.1/24"), "dev", &bridge])?;
-        ip(&["link", "set", &bridge, "up"])?;
+        let (mut tb, net) = Self::bare(HostKind::Namespace)?;
+        tb.shared_dirs = Some(shared_dirs);
+        tb._guard = Some(guard);
         for d in PRIVATE_DIRS {
             if !Path::new(d).exists() {
                 std::fs::create_dir_all(d).map_err(|e| format!("{d}: {e}"))?;
@@ -135,6 +157,40 @@ impl Testbed {
             }
         }
         std::fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
+        for i in 1..=n {
+            let host = tb.add_host(net, i)?;
+            tb.hosts.push(host);
+        }
+        tb.write_known_hosts()?;
+        for i in 0..n {
+            tb.wait_for_ssh_port(i, Duration::from_secs(10))?;
+        }
+        Ok(tb)
+    }
+
+    /// The bridge and the client's key, no hosts yet; returns the /24's third octet.
+    pub(super) fn bare(kind: HostKind) -> Result<(Self, u32), String> {
+        let dir = tempfile::Builder::new()
+            .prefix("etcdplan-tb-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let net = free_net()?;
+        let bridge = format!("epb{net}");
+        let tb = Self {
+            kind,
+            client_key: dir.path().join("client_key"),
+            known_hosts: dir.path().join("known_hosts"),
+            dir,
+            bridge: bridge.clone(),
+            hosts: Vec::new(),
+            created_dirs: Vec::new(),
+            shared_dirs: None,
+            namespaces: Vec::new(),
+            _guard: None,
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"])?;
+        ip(&["addr", "add", &format!("10.77.{net}.1/24"), "dev", &bridge])?;
+        ip(&["link", "set", &bridge, "up"])?;
         let key = tb.client_key.display().to_string();
         sh(Command::new("ssh-keygen").args([
             "-q",
@@ -147,42 +203,40 @@ impl Testbed {
             "-f",
             &key,
         ]))?;
-        let mut known = String::new();
-        for i in 1..=n {
-            let host = tb.add_host(net, i)?;
-            let pubkey = std::fs::read_to_string(host.root.join("ssh_host_ed25519_key.pub"))
-                .map_err(|e| e.to_string())?;
-            let mut parts = pubkey.split_whitespace();
-            let (kind, b64) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            known.push_str(&format!("{} {kind} {b64}\n", host.ip));
-            tb.hosts.push(host);
-        }
-        std::fs::write(&tb.known_hosts, known).map_err(|e| e.to_string())?;
-        for h in &tb.hosts {
-            let addr = format!("{}:22", h.ip);
-            let up = wait_for(Duration::from_secs(10), || {
-                std::net::TcpStream::connect_timeout(
-                    &addr
-                        .parse()
-                        .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            });
-            if !up {
-                return Err(format!("sshd on {} did not come up", h.name));
-            }
-        }
-        Ok(tb)
+        Ok((tb, net))
     }
 
-    fn add_host(&mut self, net: u32, i: usize) -> Result<TbHost, String> {
+    /// Writes known_hosts with every host's real key.
+    pub(super) fn write_known_hosts(&self) -> Result<(), String> {
+        let mut known = String::new();
+        for h in &self.hosts {
+            known.push_str(&h.known_hosts_line()?);
+        }
+        std::fs::write(&self.known_hosts, known).map_err(|e| e.to_string())
+    }
+
+    /// Waits until host `i` accepts TCP connections on port 22.
+    pub(super) fn wait_for_ssh_port(&self, i: usize, deadline: Duration) -> Result<(), String> {
+        let h = &self.hosts[i];
+        let addr: std::net::SocketAddr = format!("{}:22", h.ip)
+            .parse()
+            .map_err(|e| format!("{}: {e}", h.ip))?;
+        if wait_for(deadline, || {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        }) {
+            Ok(())
+        } else {
+            Err(format!("sshd on {} did not come up", h.name))
+        }
+    }
+
+    /// Creates host `i`'s namespace, wired to the bridge; returns (namespace, veth, address).
+    pub(super) fn wire_host(&mut self, net: u32, i: usize) -> Result<(String, String, String), String> {
         let name = format!("h{i}");
         let ns = format!("ep{net}{name}");
         let veth = format!("ep{net}v{i}");
         let peer = format!("ep{net}p{i}");
         let addr = format!("10.77.{net}.{}", 10 + i);
-        let root = self.dir.path().join(&name);
         ip(&["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
         ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer])?;
@@ -200,6 +254,13 @@ impl Testbed {
         ])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        Ok((ns, veth, addr))
+    }
+
+    fn add_host(&mut self, net: u32, i: usize) -> Result<TbHost, String> {
+        let name = format!("h{i}");
+        let root = self.dir.path().join(&name);
+        let (ns, veth, addr) = self.wire_host(net, i)?;
         for d in PRIVATE_DIRS {
             std::fs::create_dir_all(root.join("fs").join(d.trim_start_matches('/')))
                 .map_err(|e| e.to_string())?;
@@ -261,12 +322,18 @@ UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSu
             ip: addr,
             root,
             veth,
-            sshd_pid_file: pid_file,
+            sshd_pid_file: Some(pid_file),
+            machine: None,
         })
     }
 
     /// Runs a command on a host through the system ssh client, as an operator would.
     pub fn ssh(&self, host: usize, command: &str) -> std::process::Output {
+        self.ssh_as(host, "root", command)
+    }
+
+    /// Runs a command on a host as `user` (who must accept the client's key).
+    pub fn ssh_as(&self, host: usize, user: &str, command: &str) -> std::process::Output {
         let h = &self.hosts[host];
         Command::new("ssh")
             .args([
@@ -281,17 +348,23 @@ UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSu
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg("-i")
             .arg(&self.client_key)
-            .arg(format!("root@{}", h.ip))
+            .args(["-o", "ConnectTimeout=10"])
+            .arg(format!("{user}@{}", h.ip))
             .arg(command)
             .output()
             .unwrap_or_else(|e| panic!("ssh: {e}"))
     }
 
-    /// etcd pids started on the test bed's hosts, from their pid files, checked
-    /// to live in that host's network namespace.
+    /// etcd pids running on the test bed's hosts: on namespace hosts from
+    /// their pid files, checked to live in that host's network namespace; on
+    /// booted hosts the processes named etcd in the host's own namespace.
     pub fn etcd_pids(&self) -> Vec<(usize, u32)> {
         let mut out = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
+            if h.machine.is_some() {
+                out.extend(super::booted::etcd_pids_in(&h.ns).into_iter().map(|p| (i, p)));
+                continue;
+            }
             let Ok(text) = std::fs::read_to_string(h.file("/var/lib/etcdplan/etcd.pid")) else {
                 continue;
             };
@@ -316,6 +389,8 @@ fn kill(pid: u32, signal: &str) {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
+        // Booted hosts shut down through their nspawn pid (systemd stops etcd).
+        self.shut_down_all();
         // etcd first (by checked pid files), then sshd (by its pid file, checked by comm).
         let etcds = self.etcd_pids();
         for (_, pid) in &etcds {
@@ -327,7 +402,10 @@ impl Drop for Testbed {
             }
         }
         for h in &self.hosts {
-            let Ok(text) = std::fs::read_to_string(&h.sshd_pid_file) else {
+            let Some(pid_file) = &h.sshd_pid_file else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(pid_file) else {
                 continue;
             };
             let Ok(pid) = text.trim().parse::<u32>() else {
@@ -369,12 +447,14 @@ impl Drop for Testbed {
         let _ = ip(&["link", "del", &self.bridge]);
         // Alone (no other process's test bed holds the lock): the folders
         // this one created are nobody's mount points any more.
-        if self.shared_dirs.try_lock().is_ok() {
-            for d in &self.created_dirs {
-                let _ = std::fs::remove_dir(d);
+        if let Some(shared_dirs) = &self.shared_dirs {
+            if shared_dirs.try_lock().is_ok() {
+                for d in &self.created_dirs {
+                    let _ = std::fs::remove_dir(d);
+                }
             }
+            let _ = shared_dirs.unlock();
         }
-        let _ = self.shared_dirs.unlock();
     }
 }
 
@@ -462,8 +542,9 @@ impl Testbed {
         per_member: &[&str],
     ) -> String {
         let mut s = format!(
-            "[cluster]\nname = \"{cluster}\"\n\n[etcd]\n{etcd}\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\nssh_user = \"root\"\n\
+            "[cluster]\nname = \"{cluster}\"\n\n[etcd]\n{etcd}\n[hosts]\ntransport = \"ssh\"\nservice = \"{}\"\nssh_user = \"root\"\n\
 ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
+            self.service(),
             self.client_key.display(),
             self.known_hosts.display()
         );
@@ -476,6 +557,14 @@ ssh_identity = \"{}\"\nssh_known_hosts = \"{}\"\n",
             ));
         }
         s
+    }
+
+    /// The etcdfile's `service` for this test bed's hosts.
+    pub fn service(&self) -> &'static str {
+        match self.kind {
+            HostKind::Namespace => "process",
+            HostKind::Booted => "systemd",
+        }
     }
 
     /// The plain client URLs (port 2379) of hosts `which`.

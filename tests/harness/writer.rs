@@ -511,18 +511,32 @@ async fn write_until_stopped(
 
 /// Keys among `keys` that the cluster does not have (read through `endpoint`).
 pub fn missing(endpoint: &str, prefix: &str, keys: &[String]) -> Vec<String> {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
+    let Some(got) = read_keys(endpoint, prefix) else {
         return keys.to_vec();
     };
+    keys.iter().filter(|k| !got.contains(*k)).cloned().collect()
+}
+
+/// The keys under `prefix/` (read through plain `endpoint`); panics when the
+/// cluster cannot be read, since then nothing can be vouched for.
+pub fn keys(endpoint: &str, prefix: &str) -> Vec<String> {
+    read_keys(endpoint, prefix)
+        .unwrap_or_else(|| panic!("cannot read {prefix}/ through {endpoint}"))
+        .into_iter()
+        .collect()
+}
+
+fn read_keys(endpoint: &str, prefix: &str) -> Option<std::collections::BTreeSet<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     rt.block_on(async {
         let opts = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(10));
-        let Ok(mut c) = etcd_client::Client::connect([endpoint], Some(opts)).await else {
-            return keys.to_vec();
-        };
-        let got = match c
+        let mut c = etcd_client::Client::connect([endpoint], Some(opts))
+            .await
+            .ok()?;
+        let r = c
             .get(
                 format!("{prefix}/"),
                 Some(
@@ -532,15 +546,13 @@ pub fn missing(endpoint: &str, prefix: &str, keys: &[String]) -> Vec<String> {
                 ),
             )
             .await
-        {
-            Ok(r) => r
-                .kvs()
+            .ok()?;
+        Some(
+            r.kvs()
                 .iter()
                 .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
-                .collect::<std::collections::BTreeSet<_>>(),
-            Err(_) => return keys.to_vec(),
-        };
-        keys.iter().filter(|k| !got.contains(*k)).cloned().collect()
+                .collect(),
+        )
     })
 }
 
