@@ -181,8 +181,7 @@ impl Testbed {
             let rel = d.trim_start_matches('/');
             let dst = fs.join(rel);
             if SEEDED.contains(&d) {
-                std::fs::create_dir_all(dst.parent().unwrap_or(&fs))
-                    .map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(dst.parent().unwrap_or(&fs)).map_err(|e| e.to_string())?;
                 sh(Command::new("cp").arg("-a").arg(image.join(rel)).arg(&dst))?;
             } else {
                 like(&image.join(rel), &dst)?;
@@ -247,7 +246,10 @@ impl Testbed {
     /// Starts host `i`'s nspawn process (does not wait for the boot).
     fn spawn_machine(&self, i: usize) -> Result<(), String> {
         let m = self.machine(i)?;
-        let mut child = m.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut child = m
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if child.is_some() {
             return Err(format!("{} is already up", self.hosts[i].name));
         }
@@ -282,7 +284,10 @@ impl Testbed {
                 break;
             }
             let exited = {
-                let mut child = m.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut child = m
+                    .child
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match child.as_mut().map(Child::try_wait) {
                     Some(Ok(Some(_))) | Some(Err(_)) | None => {
                         *child = None;
@@ -333,7 +338,10 @@ impl Testbed {
     /// SIGKILL only when it has not exited within a minute.
     pub fn power_off(&self, i: usize) -> Result<(), String> {
         let m = self.machine(i)?;
-        let mut child = m.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut child = m
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(mut c) = child.take() else {
             return Ok(());
         };
@@ -362,7 +370,10 @@ impl Testbed {
     /// Whether host `i` is up (its nspawn process runs).
     pub fn is_up(&self, i: usize) -> bool {
         self.machine(i).is_ok_and(|m| {
-            let mut child = m.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut child = m
+                .child
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             matches!(child.as_mut().map(Child::try_wait), Some(Ok(None)))
         })
     }
@@ -374,7 +385,10 @@ impl Testbed {
             .collect();
         for &i in &booted {
             if let Ok(m) = self.machine(i) {
-                let child = m.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let child = m
+                    .child
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(c) = child.as_ref() {
                     let _ = Command::new("kill")
                         .args(["-TERM", &c.id().to_string()])

@@ -174,6 +174,12 @@ impl Testbed {
             .prefix("etcdplan-tb-")
             .tempdir()
             .map_err(|e| e.to_string())?;
+        // Picking a free /24 and taking it (the bridge's address) is one step
+        // for the test beds of this process, which may come up in parallel.
+        static NETS: Mutex<()> = Mutex::new(());
+        let _nets = NETS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let net = free_net()?;
         let bridge = format!("epb{net}");
         let tb = Self {
@@ -231,7 +237,11 @@ impl Testbed {
     }
 
     /// Creates host `i`'s namespace, wired to the bridge; returns (namespace, veth, address).
-    pub(super) fn wire_host(&mut self, net: u32, i: usize) -> Result<(String, String, String), String> {
+    pub(super) fn wire_host(
+        &mut self,
+        net: u32,
+        i: usize,
+    ) -> Result<(String, String, String), String> {
         let name = format!("h{i}");
         let ns = format!("ep{net}{name}");
         let veth = format!("ep{net}v{i}");
@@ -362,7 +372,11 @@ UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSu
         let mut out = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
             if h.machine.is_some() {
-                out.extend(super::booted::etcd_pids_in(&h.ns).into_iter().map(|p| (i, p)));
+                out.extend(
+                    super::booted::etcd_pids_in(&h.ns)
+                        .into_iter()
+                        .map(|p| (i, p)),
+                );
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(h.file("/var/lib/etcdplan/etcd.pid")) else {
