@@ -13,6 +13,7 @@ use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
+    UnitState,
 };
 use etcdplan::service::ServiceState;
 
@@ -60,6 +61,8 @@ pub struct HostSpec {
     pub listening: Vec<String>,
     pub started_config: Option<String>,
     pub certs: HostCerts,
+    /// The systemd unit's state (None: the process service).
+    pub unit: Option<UnitState>,
 }
 
 impl HostSpec {
@@ -74,6 +77,7 @@ impl HostSpec {
             listening: Vec::new(),
             started_config: None,
             certs: HostCerts::default(),
+            unit: None,
         }
     }
 
@@ -120,6 +124,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         certs: spec.certs.clone(),
         started_ca: None,
         installed: std::collections::BTreeMap::new(),
+        unit: spec.unit.clone(),
     }
 }
 
