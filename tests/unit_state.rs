@@ -1,10 +1,13 @@
 //! The systemd unit's state against described live states: what `status`
-//! shows of it (human and JSON). Pure: no etcd, no systemd.
+//! shows of it (human and JSON), and what the plan says of a unit that would
+//! not bring its member back after a reboot. Pure: no etcd, no systemd.
 
 mod common;
 
+use common::plans::plan_for;
 use common::{HostSpec, cluster, live};
 use etcdplan::config::Desired;
+use etcdplan::diff::Action;
 use etcdplan::observe::{ActiveState, HostState, Live, UnitFileState, UnitState};
 use etcdplan::render::{self, Style};
 
@@ -134,4 +137,100 @@ fn status_of_a_down_cluster_still_shows_the_units() {
         "{out}"
     );
     insta::assert_snapshot!("status-systemd-down-human", out);
+}
+
+#[test]
+fn a_disabled_or_reloaded_unit_of_a_running_member_is_a_note_not_a_change() {
+    let d = systemd_desired();
+    let l = running_with_units(
+        &d,
+        [
+            Some(unit("active", "running", "enabled", false)),
+            Some(unit("active", "running", "disabled", false)),
+            Some(unit("active", "running", "enabled", true)),
+        ],
+    );
+    let p = plan_for(&d, &l);
+    assert!(p.changes.is_empty(), "{:?}", p.changes);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    assert_eq!(
+        p.notes,
+        [
+            "etcd-2: etcd.service is disabled on 10.0.0.12: the member would not start at boot; run `systemctl enable etcd.service` there (etcdplan enables it at the member's next start)",
+            "etcd-3: etcd.service changed on 10.0.0.13 since systemd loaded it: etcd runs under the unit as it was until its next restart, which reloads it",
+        ]
+    );
+    // Every unit enabled and loaded: nothing to say.
+    let fine = running_with_units(
+        &d,
+        std::array::from_fn(|_| Some(unit("active", "running", "enabled", false))),
+    );
+    assert_eq!(plan_for(&d, &fine).notes, Vec::<String>::new());
+}
+
+#[test]
+fn a_member_the_plan_restarts_gets_its_unit_enabled_without_a_note() {
+    // A settings change restarts every member; each start enables the unit.
+    let d = common::desired_from(
+        &common::text_with(3, "quota_backend_bytes = \"4GiB\"\n")
+            .replace("service = \"process\"", "service = \"systemd\""),
+    );
+    let before = systemd_desired();
+    let specs: Vec<HostSpec> = (0..3)
+        .map(|_| HostSpec {
+            unit: Some(unit("active", "running", "disabled", true)),
+            ..HostSpec::running_from(&before)
+        })
+        .collect();
+    let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 0)));
+    let p = plan_for(&d, &l);
+    assert_eq!(p.changes.len(), 3);
+    assert!(p.changes.iter().all(|c| c.action() == Action::Restart));
+    assert!(
+        !p.notes.iter().any(|n| n.contains("etcd.service")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn a_masked_unit_blocks_a_start_and_is_a_note_while_it_runs() {
+    let d = systemd_desired();
+    let mut l = running_with_units(
+        &d,
+        [
+            Some(unit("active", "running", "enabled", false)),
+            Some(unit("inactive", "dead", "masked", false)),
+            Some(unit("active", "running", "masked-runtime", false)),
+        ],
+    );
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[1].name) {
+        f.service = etcdplan::service::ServiceState::Stopped;
+    }
+    if let Some(c) = l.cluster.as_mut() {
+        c.members[1].status = Err("connection refused".into());
+    }
+    let p = plan_for(&d, &l);
+    let messages: Vec<(&str, &str)> = p
+        .blockers
+        .iter()
+        .map(|b| (b.message.as_str(), b.help.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [(
+            "etcd-2: etcd.service is masked on 10.0.0.12: systemd refuses to start it",
+            "if etcd should run there, run `systemctl unmask etcd.service` on 10.0.0.12, then plan again; nothing was changed"
+        )]
+    );
+    assert!(!p.applicable);
+    assert_eq!(
+        p.notes
+            .iter()
+            .filter(|n| n.contains("etcd.service"))
+            .collect::<Vec<_>>(),
+        [
+            "etcd-3: etcd.service is masked-runtime on 10.0.0.13: systemd refuses to start it, so the member would not start again once stopped; run `systemctl unmask etcd.service` there if etcd should run"
+        ]
+    );
 }
