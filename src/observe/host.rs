@@ -9,7 +9,8 @@ use crate::model::EtcdVersion;
 use crate::service;
 
 use super::{
-    Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, ProbeProblem, ServiceState,
+    ActiveState, Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, ProbeProblem,
+    ServiceState, UnitFileState, UnitState,
 };
 
 /// The probe script for one member: one ssh round trip whose output is read
@@ -103,6 +104,7 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 /// | `started-config` | sha256 of the config etcd was started with, or empty | service manager |
 /// | `started-ca` | base64 of the CA bundle etcd was started with | service manager |
 /// | `problem` | message, help (help optional): stops etcd from starting here | service manager |
+/// | `unit` | the unit's ActiveState, SubState, UnitFileState (empty: no unit file), NeedDaemonReload (`yes`, `no`) | `systemd`, when systemd answers |
 /// | `binary` | `ok`, first line of `etcd --version`; or `missing` (required) | probe |
 /// | `release` | version, sha256 of `<binary>-<version>` | probe (with `binary_source`) |
 /// | `cert` | 0 (CA), 1 (server), 2 (peer), base64 PEM | probe (with TLS) |
@@ -112,7 +114,9 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 ///
 /// A `started-config` that is not 64 hex digits reads as unknown (the
 /// recorded file is damaged), and a `listen` address that does not parse is
-/// skipped (it is `ss`'s text, not ours); neither is an error.
+/// skipped (it is `ss`'s text, not ours); neither is an error. An
+/// ActiveState or UnitFileState word etcdplan does not know is kept as
+/// printed (newer systemd versions add some).
 pub fn parse_probe(
     d: &Desired,
     m: &DesiredMember,
@@ -124,6 +128,7 @@ pub fn parse_probe(
     let (mut data, mut service, mut binary, mut listening) = (None, None, None, None);
     let mut started_config = None;
     let mut started_ca = None;
+    let mut unit = None;
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
@@ -176,6 +181,19 @@ pub fn parse_probe(
                     help: rest.first().unwrap_or(&PROBLEM_HELP).to_string(),
                 });
             }
+            ("unit", [active, sub, enabled, reload]) => {
+                let needs_reload = match reload.trim() {
+                    "yes" => true,
+                    "no" | "" => false,
+                    _ => return Err(bad("bad NeedDaemonReload")),
+                };
+                unit = Some(UnitState {
+                    active: ActiveState::from_systemd(active.trim()),
+                    sub: sub.trim().to_owned(),
+                    enabled: UnitFileState::from_systemd(enabled.trim()),
+                    needs_reload,
+                });
+            }
             ("binary", ["ok", version @ ..]) => {
                 binary = Some(Binary::Found {
                     version: EtcdVersion::from_version_output(&version.join("\t")),
@@ -211,7 +229,7 @@ pub fn parse_probe(
                 }
             }
             (
-                "file" | "data" | "service" | "started-config" | "started-ca" | "problem"
+                "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen",
                 _,
             ) => return Err(bad("wrong fields")),
@@ -229,6 +247,7 @@ pub fn parse_probe(
         certs,
         started_ca,
         installed,
+        unit,
     })
 }
 
@@ -302,6 +321,7 @@ mod tests {
 file\t0\t{}\nfile\t1\t-\n\
 data\tmember\n\
 service\trunning\t4242\n\
+unit\tactive\trunning\tdisabled\tyes\n\
 started-config\t{HASH}\n\
 started-ca\t{}\n\
 binary\tok\tetcd Version: 3.5.16\n\
@@ -338,6 +358,44 @@ some shell noise\twith a tab\n",
             .collect();
         assert_eq!(listening, ["10.0.0.11:2379", "[::]:2380"]);
         assert!(f.problems.is_empty());
+        assert_eq!(
+            f.unit,
+            Some(UnitState {
+                active: ActiveState::Active,
+                sub: "running".into(),
+                enabled: UnitFileState::Disabled,
+                needs_reload: true,
+            })
+        );
+    }
+
+    #[test]
+    fn a_unit_without_a_file_and_unknown_words_are_facts_not_errors() {
+        let d = desired("systemd", false);
+        let ok = "data\tempty\nservice\tstopped\nbinary\tmissing\n";
+        let f = parse(&d, &format!("{ok}unit\tinactive\tdead\t\tno\n")).map(|f| f.unit);
+        assert_eq!(
+            f,
+            Ok(Some(UnitState {
+                active: ActiveState::Inactive,
+                sub: "dead".into(),
+                enabled: UnitFileState::NotFound,
+                needs_reload: false,
+            }))
+        );
+        let f = parse(
+            &d,
+            &format!("{ok}unit\tmaintenance\tcleaning\tlinked\tno\n"),
+        )
+        .map(|f| f.unit.map(|u| (u.active, u.enabled)));
+        assert_eq!(
+            f,
+            Ok(Some((
+                ActiveState::Other("maintenance".into()),
+                UnitFileState::Other("linked".into())
+            )))
+        );
+        assert_eq!(parse(&d, ok).map(|f| f.unit), Ok(None), "no unit fact");
     }
 
     #[test]
@@ -419,6 +477,11 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
             ("key\t0\trwx", Some("bad mode")),
             ("problem", Some("wrong fields")),
             ("problem\ta\tb\tc", Some("wrong fields")),
+            ("unit\tactive\trunning\tenabled", Some("wrong fields")),
+            (
+                "unit\tactive\trunning\tenabled\tmaybe",
+                Some("bad NeedDaemonReload"),
+            ),
         ] {
             let got = parse(&d, &format!("{ok}{line}\n")).err();
             let want = why.map(|why| ProbeOutputError::BadFact {
@@ -430,10 +493,8 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
         }
     }
 
-    /// The real script in a real shell, with `systemctl` hidden from PATH:
-    /// the shell quoting and the parser agree, problem fields included.
-    #[tokio::test]
-    async fn the_script_runs_in_sh_and_parses() {
+    /// A folder for PATH holding the tools the probe uses, and no `systemctl`.
+    fn tool_dir() -> tempfile::TempDir {
         let Ok(bin) = tempfile::tempdir() else {
             panic!("no temp dir");
         };
@@ -459,6 +520,14 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
                     .unwrap_or_else(|e| panic!("{tool}: {e}"));
             }
         }
+        bin
+    }
+
+    /// The real script in a real shell, with `systemctl` hidden from PATH:
+    /// the shell quoting and the parser agree, problem fields included.
+    #[tokio::test]
+    async fn the_script_runs_in_sh_and_parses() {
+        let bin = tool_dir();
         for service in ["process", "systemd"] {
             let d = desired(service, true);
             let mut script = probe_script(&d, &d.members[0]);
@@ -489,8 +558,57 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
             } else {
                 assert_eq!(problems, []);
             }
+            assert_eq!(f.unit, None, "{service}: no systemd, no unit fact");
             let ss = bin.path().join("ss").exists();
             assert_eq!(f.listening.is_some(), ss, "{service}");
+        }
+    }
+
+    /// The real script in a real shell against a stand-in `systemctl` that
+    /// answers `show -p PROPERTY --value etcd.service` as systemd does: the
+    /// unit fact reads back what it said, an empty UnitFileState included.
+    #[tokio::test]
+    async fn the_unit_fact_reads_back_what_systemctl_says() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let bin = tool_dir();
+        let d = desired("systemd", false);
+        for (enabled, reload, want) in [
+            ("enabled", "no", UnitFileState::Enabled),
+            ("disabled", "yes", UnitFileState::Disabled),
+            ("", "no", UnitFileState::NotFound),
+        ] {
+            let systemctl = bin.path().join("systemctl");
+            let text = format!(
+                "#!/bin/sh\n[ \"$1 $2 $4 $5\" = 'show -p --value etcd.service' ] || exit 1\n\
+case \"$3\" in ActiveState) echo active;; SubState) echo running;; MainPID) echo 4242;; \
+UnitFileState) echo '{enabled}';; NeedDaemonReload) echo {reload};; *) exit 1;; esac\n"
+            );
+            std::fs::write(&systemctl, text).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut script = probe_script(&d, &d.members[0]);
+            script.source = format!("PATH={}\n{}", bin.path().display(), script.source);
+            let out = match crate::io::LocalHost.run(&script).await {
+                Ok(out) => out,
+                Err(e) => panic!("{e}"),
+            };
+            assert!(out.success(), "{}", out.tail());
+            let f = match parse(&d, &out.stdout) {
+                Ok(f) => f,
+                Err(e) => panic!("{e}\n{}", out.stdout),
+            };
+            assert_eq!(f.service, ServiceState::Running(4242));
+            assert_eq!(
+                f.unit,
+                Some(UnitState {
+                    active: ActiveState::Active,
+                    sub: "running".into(),
+                    enabled: want,
+                    needs_reload: reload == "yes",
+                }),
+                "{}",
+                out.stdout
+            );
         }
     }
 
@@ -512,6 +630,7 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
                 assert!(src.contains(&format!("{tag}\\t")), "{service}: {tag}");
             }
             assert!(!src.contains("echo 'service"), "{service}");
+            assert_eq!(src.contains("unit\\t"), service == "systemd", "{service}");
         }
         let d = desired("systemd", false);
         assert!(

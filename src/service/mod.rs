@@ -85,8 +85,9 @@ pub trait Service: Send + Sync {
 
     /// A probe fragment printing the `service` fact, then `started-config`
     /// (and `started-ca`) when running, and a `problem` fact for anything that
-    /// stops etcd from being started on the host. Use the `print_*` helpers
-    /// here: the line format is [`crate::observe::parse_probe`]'s.
+    /// stops etcd from being started on the host (systemd adds its `unit`
+    /// fact). Use the `print_*` helpers here: the line format is
+    /// [`crate::observe::parse_probe`]'s.
     fn probe_fragment(&self, m: &DesiredMember) -> String;
 
     /// Starts etcd unless it runs; never waits for it to become healthy (a

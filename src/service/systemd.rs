@@ -33,16 +33,27 @@ pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n",
     )
 }
 
+/// Prints the `unit` fact once systemd has answered (`$st` and `$sub` from
+/// [`state_lines`]): ActiveState, SubState, UnitFileState, NeedDaemonReload.
+fn unit_line() -> String {
+    format!(
+        "if [ -n \"$st\" ] && [ \"$st\" != none ]; then printf 'unit\\t%s\\t%s\\t%s\\t%s\\n' \"$st\" \"$sub\" \
+\"$(systemctl show -p UnitFileState --value {UNIT} 2>/dev/null)\" \"$(systemctl show -p NeedDaemonReload --value {UNIT} 2>/dev/null)\"; fi\n"
+    )
+}
+
 impl Service for Systemd {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Systemd
     }
 
-    /// Running while the unit is active, activating or reloading.
+    /// Running while the unit is active, activating or reloading; the
+    /// unit's own state as the `unit` fact.
     fn probe_fragment(&self, m: &DesiredMember) -> String {
         format!(
-            "{}case \"$st\" in active|activating|reloading) {}; {};; *) {};; esac\n",
+            "{}{}case \"$st\" in active|activating|reloading) {}; {};; *) {};; esac\n",
             state_lines(),
+            unit_line(),
             super::print_running("${pid:-0}"),
             super::print_started_config(m).trim_end(),
             super::PRINT_STOPPED

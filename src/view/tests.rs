@@ -39,6 +39,7 @@ fn plan_of(d: &Desired) -> Plan {
             certs: crate::observe::HostCerts::default(),
             started_ca: None,
             installed: std::collections::BTreeMap::new(),
+            unit: None,
         };
         live.hosts.insert(m.name.clone(), HostState::Reached(facts));
     }

@@ -13,6 +13,7 @@ use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
+    UnitState,
 };
 use etcdplan::service::ServiceState;
 
@@ -54,12 +55,15 @@ pub fn desired_from(text: &str) -> Desired {
 pub struct HostSpec {
     pub running: bool,
     pub data: DataDir,
-    /// The config file on disk was rendered from this desired state (None: absent).
+    /// The config file on disk (and, under systemd, the unit) was rendered
+    /// from this desired state (None: absent).
     pub config_from: Option<Desired>,
     pub binary: Binary,
     pub listening: Vec<String>,
     pub started_config: Option<String>,
     pub certs: HostCerts,
+    /// The systemd unit's state (None: the process service).
+    pub unit: Option<UnitState>,
 }
 
 impl HostSpec {
@@ -74,6 +78,7 @@ impl HostSpec {
             listening: Vec::new(),
             started_config: None,
             certs: HostCerts::default(),
+            unit: None,
         }
     }
 
@@ -100,8 +105,18 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
             .then(|| file.as_deref().map(config::hash))
             .flatten()
     });
+    let mut files = vec![(m.config_file(), file)];
+    // Under systemd, the unit etcdplan rendered from the same state.
+    if let Some(from) = &spec.config_from
+        && from.hosts.service == config::ServiceKind::Systemd
+    {
+        files.push((
+            hostfiles::systemd_unit::unit_path(),
+            Some(hostfiles::systemd_unit::unit(from, &from.members[i])),
+        ));
+    }
     HostFacts {
-        files: vec![(m.config_file(), file)],
+        files,
         data: spec.data,
         service: if spec.running {
             ServiceState::Running(1000 + i as u32)
@@ -120,6 +135,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         certs: spec.certs.clone(),
         started_ca: None,
         installed: std::collections::BTreeMap::new(),
+        unit: spec.unit.clone(),
     }
 }
 

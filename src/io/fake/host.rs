@@ -196,6 +196,22 @@ fn probe_output(disk: &FakeDisk, source: &str) -> String {
     } else {
         out.push_str("service\tstopped\n");
     }
+    if source.contains("unit\\t") {
+        // The systemd service's probe: the unit runs when etcd does, and is
+        // enabled once its file is on the disk (every start enables it).
+        let unit = crate::service::systemd::unit_path();
+        let (active, sub) = if disk.running {
+            ("active", "running")
+        } else {
+            ("inactive", "dead")
+        };
+        let enabled = if disk.files.contains_key(&unit) {
+            "enabled"
+        } else {
+            ""
+        };
+        out.push_str(&format!("unit\t{active}\t{sub}\t{enabled}\tno\n"));
+    }
     match disk.binary {
         Some(v) => out.push_str(&format!("binary\tok\tetcd Version: {v}\n")),
         None => out.push_str("binary\tmissing\n"),
@@ -343,6 +359,33 @@ if [ -f /k ]; then printf 'key\\t1\\t%s\\n' \"$(stat -c %a /k)\"; fi\n";
                 ("cert".into(), "0".into(), PathBuf::from("/a b/ca.crt")),
                 ("key".into(), "1".into(), PathBuf::from("/k")),
             ]
+        );
+    }
+
+    #[test]
+    fn only_the_systemd_probe_gets_a_unit_fact() {
+        let systemd = crate::service::systemd::Systemd;
+        let process = crate::service::process::Process;
+        let d = crate::config::parse(
+            "etcdfile.toml",
+            "[cluster]\nname = \"main\"\n\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n".to_owned(),
+            &crate::config::Context::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .desired;
+        let m = &d.members[0];
+        use crate::service::Service as _;
+        let mut disk = FakeDisk::default();
+        let out = probe_output(&disk, &systemd.probe_fragment(m));
+        assert!(out.contains("unit\tinactive\tdead\t\tno\n"), "{out}");
+        assert!(!probe_output(&disk, &process.probe_fragment(m)).contains("unit\t"));
+        disk.running = true;
+        let unit = crate::service::systemd::unit_path();
+        disk.files.insert(unit, (String::new(), 0o644));
+        let out = probe_output(&disk, &systemd.probe_fragment(m));
+        assert!(
+            out.contains("unit\tactive\trunning\tenabled\tno\n"),
+            "{out}"
         );
     }
 

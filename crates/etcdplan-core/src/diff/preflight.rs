@@ -1,9 +1,10 @@
 //! Checks that a member can be started or join on its host: the probe's
-//! problems, the binary, busy ports, and whose data its data dir holds.
+//! problems, a masked unit, the binary, busy ports, and whose data its data
+//! dir holds.
 
 use super::Blocker;
 use crate::config::{Desired, DesiredMember};
-use crate::hostfiles;
+use crate::hostfiles::{self, systemd_unit::UNIT};
 use crate::live::{Binary, DataDir, HostFacts, ServiceState};
 
 /// Checks that a member can be started here: binary, ports, data dir.
@@ -18,6 +19,19 @@ pub(super) fn preflight(
             member: Some(m.name.clone()),
             message: format!("{}: {} on {}", m.name, p.message, m.address),
             help: p.help.clone(),
+        });
+    }
+    if let Some(u) = facts.unit.as_ref().filter(|u| u.enabled.masked()) {
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!(
+                "{}: {UNIT} is {} on {}: systemd refuses to start it",
+                m.name, u.enabled, m.address
+            ),
+            help: format!(
+                "if etcd should run there, run `systemctl unmask {UNIT}` on {}, then plan again; nothing was changed",
+                m.address
+            ),
         });
     }
     // With binary_source, etcdplan puts the binary there itself.

@@ -69,6 +69,9 @@ pub struct HostFacts {
     /// Releases etcdplan installed on the host (`<binary>-<version>`), with
     /// their sha256; read only when the etcdfile sets `binary_source`.
     pub installed: std::collections::BTreeMap<EtcdVersion, String>,
+    /// The member's systemd unit as systemd shows it; `None` for the
+    /// `process` service, or when systemd did not answer.
+    pub unit: Option<super::UnitState>,
 }
 
 /// Something on a host that stops etcd from being started there, as the

@@ -14,7 +14,7 @@
 //! vocabulary; bootstrap.rs and running.rs are the two planners, sharing the
 //! preparation steps (prepare.rs) and, for a running cluster, the simulated
 //! cluster (sim.rs); notes.rs adds what the operator should know about
-//! releases.
+//! releases and systemd units.
 
 mod bootstrap;
 mod document;
@@ -39,7 +39,7 @@ pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
 pub use step::Step;
 
 use document::distinct_members;
-use notes::{binary_notes, rollback_notes};
+use notes::{binary_notes, rollback_notes, unit_notes};
 
 /// Operator choices that change what a plan may contain.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +75,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
 
     notes.extend(binary_notes(live));
     notes.extend(rollback_notes(d, live));
+    notes.extend(unit_notes(d, live, &changes));
     let (steps, edges) = b.finish();
     let steps = steps
         .into_iter()

@@ -1,8 +1,11 @@
-//! Notes about releases the plan does not change: a binary on a host that
-//! differs from what its etcd runs, and a member that can still roll back.
+//! Notes about what the plan does not change: a binary on a host that
+//! differs from what its etcd runs, a member that can still roll back, and a
+//! systemd unit that would not bring its member back after a reboot.
 
 use crate::config::Desired;
-use crate::live::Live;
+use crate::diff::{Action, Change};
+use crate::hostfiles::systemd_unit::UNIT;
+use crate::live::{HostState, Live};
 
 /// Members whose etcd runs another version than the binary on their host: a
 /// restart, for any reason, moves them to the binary's version.
@@ -62,4 +65,50 @@ pub(super) fn rollback_notes(d: &Desired, live: &Live) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// Members whose unit needs care that this plan does not give it: one that is
+/// not enabled (it would not come back when its host reboots), masked, or
+/// whose file changed since systemd loaded it. A member the plan (re)starts
+/// gets none: every start reloads systemd and enables the unit (a masked unit
+/// that must start is a blocker of the diff).
+pub(super) fn unit_notes(d: &Desired, live: &Live, changes: &[Change]) -> Vec<String> {
+    let starts = |c: &Change| {
+        matches!(
+            c.action(),
+            Action::Create | Action::Start | Action::Restart | Action::Add | Action::Replace
+        )
+    };
+    let mut notes = Vec::new();
+    for m in &d.members {
+        let Some(u) = live
+            .hosts
+            .get(&m.name)
+            .and_then(HostState::facts)
+            .and_then(|f| f.unit.as_ref())
+        else {
+            continue;
+        };
+        if changes.iter().any(|c| c.member == m.name && starts(c)) {
+            continue;
+        }
+        if u.enabled.masked() {
+            notes.push(format!(
+                "{}: {UNIT} is {} on {}: systemd refuses to start it, so the member would not start again once stopped; run `systemctl unmask {UNIT}` there if etcd should run",
+                m.name, u.enabled, m.address
+            ));
+        } else if !u.starts_at_boot() {
+            notes.push(format!(
+                "{}: {UNIT} is {} on {}: the member would not start at boot; run `systemctl enable {UNIT}` there (etcdplan enables it at the member's next start)",
+                m.name, u.enabled, m.address
+            ));
+        }
+        if u.needs_reload {
+            notes.push(format!(
+                "{}: {UNIT} changed on {} since systemd loaded it: etcd runs under the unit as it was until its next restart, which reloads it",
+                m.name, m.address
+            ));
+        }
+    }
+    notes
 }

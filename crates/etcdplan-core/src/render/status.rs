@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use super::Style;
-use crate::config::Desired;
-use crate::live::ServiceState;
+use crate::config::{Desired, ServiceKind};
+use crate::hostfiles::systemd_unit::UNIT;
+use crate::live::{ActiveState, ServiceState};
 use crate::live::{HostState, Live, LiveMember};
 use crate::model::{ByteSize, EtcdVersion};
 
@@ -54,6 +55,71 @@ fn host_lines(live: &Live, style: Style) -> String {
         }
     }
     out
+}
+
+/// One line per member with the systemd service: its unit's state, and what
+/// of it needs care (it would not start at boot; systemd runs an older copy
+/// of its file).
+fn unit_lines(live: &Live, d: &Desired, style: Style) -> String {
+    let mut out = String::new();
+    if d.hosts.service != ServiceKind::Systemd {
+        return out;
+    }
+    let _ = writeln!(out, "{}", style.bold("Units:"));
+    let w = live
+        .hosts
+        .keys()
+        .map(|n| n.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for (name, h) in &live.hosts {
+        let Some(f) = h.facts() else { continue };
+        let Some(u) = &f.unit else {
+            let _ = writeln!(
+                out,
+                "  {name:<w$}  {UNIT}: state unknown (systemd did not answer the probe)"
+            );
+            continue;
+        };
+        let state = format!("{} ({})", u.active, u.sub);
+        let state = match u.active {
+            ActiveState::Active => state,
+            ActiveState::Failed => style.red(&state),
+            _ => style.yellow(&state),
+        };
+        let enabled = if u.enabled.masked() {
+            style.red(&format!("{}: systemd refuses to start it", u.enabled))
+        } else if u.starts_at_boot() {
+            u.enabled.to_string()
+        } else {
+            style.yellow(&format!(
+                "{}: the member would not start at boot",
+                u.enabled
+            ))
+        };
+        let reload = if u.needs_reload {
+            style.yellow("; its file changed since systemd loaded it (read at the next restart)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  {name:<w$}  {UNIT} {state}, {enabled}{reload}");
+    }
+    out
+}
+
+/// The unit's state for JSON: `null` for the process service, or when
+/// systemd did not answer.
+fn unit_json(f: &crate::live::HostFacts) -> serde_json::Value {
+    match &f.unit {
+        None => serde_json::Value::Null,
+        Some(u) => serde_json::json!({
+            "name": UNIT,
+            "active": u.active,
+            "sub": u.sub,
+            "enabled": u.enabled,
+            "needs_daemon_reload": u.needs_reload,
+        }),
+    }
 }
 
 /// The certificates found on a member's host, by role, parsed.
@@ -163,6 +229,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             let _ = writeln!(out, "  {ep}: {why}");
         }
         out.push_str(&host_lines(live, style));
+        out.push_str(&unit_lines(live, d, style));
         out.push_str(&cert_lines(live, d, style));
         let _ = writeln!(
             out,
@@ -257,6 +324,7 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         }
     }
     out.push_str(&host_lines(live, style));
+    out.push_str(&unit_lines(live, d, style));
     out.push_str(&cert_lines(live, d, style));
     out
 }
@@ -275,6 +343,7 @@ fn hosts_json(live: &Live) -> serde_json::Value {
                     "service": f.service,
                     "binary": f.binary,
                     "data_dir": f.data,
+                    "unit": unit_json(f),
                     "trusts": f.running_trust().map(|b| crate::cert::inspect_bundle(b).into_iter().map(|i| serde_json::json!({
                         "subject": i.subject,
                         "fingerprint_sha256": i.fingerprint,
