@@ -69,6 +69,10 @@ UseDNS no
 MaxStartups 100:30:200
 MaxSessions 50
 EOF
+# No hostname of its own (debootstrap copies this machine's): each host is
+# named by systemd-nspawn --hostname.
+rm -f "$r/etc/hostname"
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$r/etc/hosts"
 # An empty machine-id: systemd makes one per boot (each host its own).
 : >"$r/etc/machine-id"
 rm -f "$r/var/lib/dbus/machine-id"

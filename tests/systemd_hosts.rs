@@ -73,6 +73,11 @@ fn bootstrap_under_systemd() {
         );
         let main_pid = tb.ssh(i, "systemctl show -p MainPID --value etcd.service");
         let pid = String::from_utf8_lossy(&main_pid.stdout).trim().to_owned();
+        let hostname = tb.ssh(i, "hostname");
+        assert_eq!(
+            String::from_utf8_lossy(&hostname.stdout).trim(),
+            format!("h{}", i + 1)
+        );
         let comm = tb.ssh(i, &format!("cat /proc/{pid}/comm"));
         assert_eq!(
             String::from_utf8_lossy(&comm.stdout).trim(),
@@ -83,6 +88,33 @@ fn bootstrap_under_systemd() {
     }
     assert_eq!(tb.etcd_pids().len(), 3);
     assert_plan_empty(&tb, &file);
+
+    // status shows what systemctl says of each unit, in JSON and for people.
+    let v = status_json(&tb, &file);
+    for m in 1..=3 {
+        let unit = &v["hosts"][format!("etcd-{m}")]["unit"];
+        assert_eq!(unit["name"], "etcd.service", "{unit}");
+        assert_eq!(unit["active"], "active", "{unit}");
+        assert_eq!(unit["sub"], "running", "{unit}");
+        assert_eq!(unit["enabled"], "enabled", "{unit}");
+        assert_eq!(unit["needs_daemon_reload"], false, "{unit}");
+    }
+    // Disabled by hand on one host: status says so, and plan notes it.
+    let disabled = tb.ssh(1, "systemctl disable --quiet etcd.service");
+    assert!(disabled.status.success(), "{}", text(&disabled));
+    let human = ok(tb.etcdplan(&file, &["status"]));
+    assert!(
+        human.contains("etcd-1  etcd.service active (running), enabled"),
+        "{human}"
+    );
+    assert!(
+        human.contains(
+            "etcd-2  etcd.service active (running), disabled: the member would not start at boot"
+        ),
+        "{human}"
+    );
+    let v = status_json(&tb, &file);
+    assert_eq!(v["hosts"]["etcd-2"]["unit"]["enabled"], "disabled");
 }
 
 /// Applies `file` while a writer puts `prefix/N` every 20 ms through hosts
