@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what etcdplan needs to build, to run its demo and to run its tests, on
 # Debian: etcd (server and etcdctl), protoc for etcd-client's build, iproute2 for
-# the tests' network namespaces, OpenSSH, sudo (non-root ssh users) and systemd
-# (systemd-analyze checks the unit). Installs only what is missing,
+# the tests' network namespaces, OpenSSH, sudo (non-root ssh users), systemd
+# (systemd-analyze checks the unit), and systemd-container and debootstrap for
+# the booted test hosts (scripts/booted-rootfs.sh builds their root file
+# system). Installs only what is missing,
 # unless --update is given (CI): then it always refreshes the package lists.
 set -euo pipefail
 
-packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev sudo systemd)
+packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev sudo systemd systemd-container debootstrap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,3 +32,4 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install Rust 1.95 or newer (https://rustup.rs)" >&2
     exit 1
 fi
+

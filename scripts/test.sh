@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
+# The booted test hosts' root file system (tests/systemd_hosts.rs), built once
+# per machine and cached; built here so its minutes are not spent in a test.
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/booted-rootfs.sh >/dev/null
+fi
 cargo fmt --check
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --locked --workspace
