@@ -39,6 +39,8 @@ fn plan_of(d: &Desired) -> Plan {
             certs: crate::observe::HostCerts::default(),
             started_ca: None,
             installed: std::collections::BTreeMap::new(),
+            data_owner: None,
+            service_user: None,
         };
         live.hosts.insert(m.name.clone(), HostState::Reached(facts));
     }

@@ -13,6 +13,7 @@ use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
+    ProbeProblem,
 };
 use etcdplan::service::ServiceState;
 
@@ -60,6 +61,12 @@ pub struct HostSpec {
     pub listening: Vec<String>,
     pub started_config: Option<String>,
     pub certs: HostCerts,
+    /// What the probe reported as stopping etcd from starting there.
+    pub problems: Vec<ProbeProblem>,
+    /// Who owns the data dir (None: not reported).
+    pub data_owner: Option<String>,
+    /// The user the running etcd runs as (None: not reported).
+    pub service_user: Option<String>,
 }
 
 impl HostSpec {
@@ -74,6 +81,9 @@ impl HostSpec {
             listening: Vec::new(),
             started_config: None,
             certs: HostCerts::default(),
+            problems: Vec::new(),
+            data_owner: None,
+            service_user: None,
         }
     }
 
@@ -116,10 +126,12 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
                 .map(|a| a.parse().unwrap_or_else(|e| panic!("{e}")))
                 .collect(),
         ),
-        problems: Vec::new(),
+        problems: spec.problems.clone(),
         certs: spec.certs.clone(),
         started_ca: None,
         installed: std::collections::BTreeMap::new(),
+        data_owner: spec.data_owner.clone(),
+        service_user: spec.service_user.clone(),
     }
 }
 

@@ -13,13 +13,7 @@ pub(super) fn preflight(
     facts: &HostFacts,
     blockers: &mut Vec<Blocker>,
 ) {
-    for p in &facts.problems {
-        blockers.push(Blocker {
-            member: Some(m.name.clone()),
-            message: format!("{}: {} on {}", m.name, p.message, m.address),
-            help: p.help.clone(),
-        });
-    }
+    problems(m, facts, blockers);
     // With binary_source, etcdplan puts the binary there itself.
     if facts.binary == Binary::Missing && d.etcd.binary_source.is_none() {
         blockers.push(Blocker {
@@ -88,6 +82,18 @@ pub(super) fn preflight(
             }
         }
         DataDir::Absent | DataDir::Empty => {}
+    }
+}
+
+/// The probe's problems (what stops etcd from starting on the host) as
+/// blockers naming the member and its host.
+pub(super) fn problems(m: &DesiredMember, facts: &HostFacts, blockers: &mut Vec<Blocker>) {
+    for p in &facts.problems {
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!("{}: {} on {}", m.name, p.message, m.address),
+            help: p.help.clone(),
+        });
     }
 }
 

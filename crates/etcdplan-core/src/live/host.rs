@@ -69,6 +69,11 @@ pub struct HostFacts {
     /// Releases etcdplan installed on the host (`<binary>-<version>`), with
     /// their sha256; read only when the etcdfile sets `binary_source`.
     pub installed: std::collections::BTreeMap<EtcdVersion, String>,
+    /// Who owns the data dir, when it exists: etcd running as another user
+    /// than root needs it to own its data (`[hosts] run_as`).
+    pub data_owner: Option<String>,
+    /// The user the running etcd runs as, when it runs and that could be read.
+    pub service_user: Option<String>,
 }
 
 /// Something on a host that stops etcd from being started there, as the
