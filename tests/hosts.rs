@@ -349,3 +349,124 @@ fn a_non_root_ssh_user_works_through_sudo_and_a_password_prompt_is_refused() {
         );
     }
 }
+
+/// The uid of a user of this machine (the test bed's hosts share its /etc/passwd).
+fn uid_of(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap_or_else(|e| panic!("id: {e}"));
+    text(&out)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("id -u {user}: {e}: {}", text(&out)))
+}
+
+/// The real uid in `/proc/PID/status`.
+fn process_uid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| panic!("no Uid in /proc/{pid}/status:\n{status}"))
+}
+
+/// Owner uid and mode (permission bits) of a host path.
+fn owner_and_mode(h: &harness::testbed::TbHost, path: &str) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(h.file(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    (meta.uid(), meta.mode() & 0o777)
+}
+
+#[test]
+fn run_as_a_user_with_the_process_service() {
+    if !harness::prerequisites() {
+        return;
+    }
+    // Made before the test bed so that it is dropped after it: userdel
+    // refuses a user whose etcd still runs.
+    let user = harness::testbed::TestUser::create(false).unwrap_or_else(|e| panic!("{e}"));
+    let Some(tb) = testbed(3) else { return };
+    let uid = uid_of(&user.name);
+    let as_root =
+        etcdfile(&tb, "").replace("[hosts]", "[tls]\nclient = true\npeer = true\n\n[hosts]");
+    let run_as =
+        |name: &str| as_root.replace("[hosts]\n", &format!("[hosts]\nrun_as = \"{name}\"\n"));
+
+    // A user the hosts do not have blocks the plan, naming each host.
+    let out = etcdplan(&tb, &run_as("epnosuchuser"), &["apply", "--auto-approve"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    for (i, h) in tb.hosts.iter().enumerate() {
+        assert!(
+            t.contains(&format!(
+                "etcd-{}: user epnosuchuser (run_as) does not exist on {}",
+                i + 1,
+                h.ip
+            )),
+            "{t}"
+        );
+    }
+    assert!(tb.etcd_pids().is_empty());
+
+    // Created as root, as etcdplan always did.
+    let out = etcdplan(&tb, &as_root, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for (_, pid) in tb.etcd_pids() {
+        assert_eq!(process_uid(pid), 0);
+    }
+    assert_eq!(owner_and_mode(&tb.hosts[0], "/var/lib/etcd").0, 0);
+
+    // root → the user: the plan says why each member restarts, then does it.
+    let file = run_as(&user.name);
+    let out = etcdplan(&tb, &file, &["plan"]);
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "etcd runs as root, the etcdfile says run_as = \"{0}\": it restarts as {0}; its data dir /var/lib/etcd (owned by root) is given to {0} first (chown -R)",
+            user.name
+        )),
+        "{t}"
+    );
+    let out = etcdplan(&tb, &file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let pids = tb.etcd_pids();
+    assert_eq!(pids.len(), 3);
+    for (i, pid) in pids {
+        let h = &tb.hosts[i];
+        // The pid file names etcd itself (setpriv execs it), run as the user.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&cmdline).contains("--config-file"),
+            "{}: pid {pid} is not etcd",
+            h.name
+        );
+        assert_eq!(process_uid(pid), uid, "{}", h.name);
+        assert_eq!(
+            owner_and_mode(h, "/var/lib/etcd"),
+            (uid, 0o700),
+            "{}",
+            h.name
+        );
+        assert_eq!(
+            owner_and_mode(h, "/var/lib/etcd/member/wal").0,
+            uid,
+            "{}: chown -R",
+            h.name
+        );
+        for key in ["/etc/etcd/pki/server.key", "/etc/etcd/pki/peer.key"] {
+            assert_eq!(owner_and_mode(h, key), (uid, 0o600), "{} {key}", h.name);
+        }
+        assert_eq!(
+            owner_and_mode(h, "/etc/etcd/pki/peer.crt"),
+            (0, 0o644),
+            "{}",
+            h.name
+        );
+    }
+    let out = etcdplan(&tb, &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

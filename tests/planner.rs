@@ -240,12 +240,13 @@ fn client_tls_without_client_cert_auth_trusts_no_ca_on_the_client_port() {
     assert!(!config.contains("peer-transport-security"), "{config}");
 }
 
-fn systemd_desired() -> etcdplan::config::Desired {
-    common::desired_from(
-        "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\
+/// Three members over ssh under systemd.
+const SYSTEMD_TEXT: &str = "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\
 [[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n[[member]]\nname = \"etcd-2\"\naddress = \"10.0.0.12\"\n\
-[[member]]\nname = \"etcd-3\"\naddress = \"10.0.0.13\"\n",
-    )
+[[member]]\nname = \"etcd-3\"\naddress = \"10.0.0.13\"\n";
+
+fn systemd_desired() -> etcdplan::config::Desired {
+    common::desired_from(SYSTEMD_TEXT)
 }
 
 #[test]
@@ -405,4 +406,170 @@ fn a_saved_plan_is_checked_against_the_etcdfile_and_the_cluster() {
     );
     assert!(Plan::from_saved("{}").is_err());
     assert!(Plan::from_saved(&text).is_ok_and(|p| p.is_ok()));
+}
+
+/// The 3-member process etcdfile of `desired_with` with `run_as = user`.
+fn run_as(user: &str) -> etcdplan::config::Desired {
+    common::desired_from(
+        &common::text_with(3, "").replace("[hosts]\n", &format!("[hosts]\nrun_as = {user:?}\n")),
+    )
+}
+
+/// The problem the probe reports for a run_as user the host does not have
+/// (`service::print_run_as_problem`).
+fn no_such_user(user: &str) -> ProbeProblem {
+    ProbeProblem {
+        message: format!("user {user} (run_as) does not exist"),
+        help: "create the user (Debian's etcd-server package creates `etcd`), or set run_as in [hosts] to a user that exists".into(),
+    }
+}
+
+#[test]
+fn a_missing_run_as_user_blocks_the_bootstrap_naming_the_host() {
+    let d = run_as("etcd");
+    let mut specs = vec![HostSpec::empty(); 3];
+    specs[1].problems.push(no_such_user("etcd"));
+    let p = plan_for(&d, &live(&d, &specs, None));
+    let messages: Vec<&str> = p.blockers.iter().map(|b| b.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        ["etcd-2: user etcd (run_as) does not exist on 10.0.0.12"]
+    );
+    snapshot("run-as-user-missing", &p, &d);
+}
+
+/// A healthy cluster started from the root etcdfile, its etcd and data dirs
+/// owned by `user`.
+fn running_as(user: &str, d: &etcdplan::config::Desired) -> etcdplan::observe::Live {
+    let specs: Vec<HostSpec> = (0..3)
+        .map(|_| HostSpec {
+            data_owner: Some(user.to_owned()),
+            service_user: Some(user.to_owned()),
+            ..HostSpec::running_from(&desired_with(3, ""))
+        })
+        .collect();
+    live(d, &specs, Some(cluster(d, &[true; 3], 1)))
+}
+
+#[test]
+fn root_to_etcd_re_owns_each_data_dir_and_rolls() {
+    let d = run_as("etcd");
+    let p = plan_for(&d, &running_as("root", &d));
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    // The config does not change: the restarts are for the user alone.
+    assert_eq!(
+        kinds(&p),
+        [
+            "restart etcd-1",
+            "wait until etcd-1 healthy",
+            "restart etcd-3",
+            "wait until etcd-3 healthy",
+            "move leader etcd-2 → etcd-1",
+            "restart etcd-2",
+            "wait until etcd-2 healthy",
+        ]
+    );
+    for c in &p.changes {
+        assert_eq!(c.action(), Action::Restart);
+        assert!(c.files.is_empty());
+        assert!(
+            c.reason.contains("etcd runs as root") && c.reason.contains("chown -R"),
+            "{}",
+            c.reason
+        );
+    }
+    snapshot("run-as-root-to-etcd", &p, &d);
+    // Once done, nothing is left to do.
+    assert!(plan_for(&d, &running_as("etcd", &d)).is_empty());
+    // A member running as etcd whose data dir root owns (a restore by hand)
+    // is re-owned too.
+    let mut l = running_as("etcd", &d);
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[0].name) {
+        f.data_owner = Some("root".into());
+    }
+    let p = plan_for(&d, &l);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(
+        p.changes[0].reason,
+        "its data dir /var/lib/etcd is owned by root, not by run_as = \"etcd\": given to etcd (chown -R), then etcd restarts"
+    );
+}
+
+#[test]
+fn a_restart_to_a_missing_user_is_blocked() {
+    let d = run_as("etcd");
+    let mut l = running_as("root", &d);
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
+        f.problems.push(no_such_user("etcd"));
+    }
+    let p = plan_for(&d, &l);
+    let messages: Vec<&str> = p.blockers.iter().map(|b| b.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        ["etcd-3: user etcd (run_as) does not exist on 10.0.0.13"]
+    );
+}
+
+#[test]
+fn etcd_back_to_root_restarts_and_leaves_the_data_alone() {
+    let d = desired_with(3, "");
+    let p = plan_for(&d, &running_as("etcd", &d));
+    assert_eq!(p.changes.len(), 3);
+    for c in &p.changes {
+        assert_eq!(
+            c.reason,
+            "etcd runs as etcd, the etcdfile says run_as = \"root\": it restarts as root"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_member_starting_as_etcd_says_its_data_changes_hands() {
+    let d = run_as("etcd");
+    let mut l = running_as("root", &d);
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
+        f.service = etcdplan::service::ServiceState::Stopped;
+        f.service_user = None;
+    }
+    let p = plan_for(&d, &l);
+    let start = p
+        .changes
+        .iter()
+        .find(|c| c.member == d.members[2].name)
+        .unwrap_or_else(|| panic!("{:?}", p.changes));
+    assert_eq!(start.action(), Action::Start);
+    assert_eq!(
+        start.reason,
+        "member of the cluster, but its etcd is not running; its data dir /var/lib/etcd (owned by root) is given to etcd first (chown -R)"
+    );
+}
+
+#[test]
+fn systemd_root_to_etcd_shows_user_in_the_unit_diff() {
+    let old = systemd_desired();
+    let d = common::desired_from(&SYSTEMD_TEXT.replace(
+        "service = \"systemd\"\n",
+        "service = \"systemd\"\nrun_as = \"etcd\"\n",
+    ));
+    let mut l = running_as("root", &d);
+    for (i, m) in d.members.iter().enumerate() {
+        if let Some(HostState::Reached(f)) = l.hosts.get_mut(&m.name) {
+            let unit = etcdplan::service::systemd::unit(&old, &old.members[i]);
+            f.files
+                .push((etcdplan::service::systemd::unit_path(), Some(unit)));
+        }
+    }
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    for c in &p.changes {
+        let paths: Vec<String> = c
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        assert_eq!(paths, ["/etc/systemd/system/etcd.service"]);
+        assert!(c.files[0].after.contains("User=etcd\n"));
+        assert!(c.reason.contains("chown -R"), "{}", c.reason);
+    }
+    snapshot("run-as-systemd", &p, &d);
 }

@@ -73,3 +73,40 @@ fn a_broken_unit_is_noticed() {
         verify("[Service]\nType=notify\nExecStart=/usr/bin/etcd\nRestartz=on-failure\n");
     assert!(said.contains("Restartz"), "{said}");
 }
+
+/// A 1-member systemd etcdfile with `hosts_extra` in `[hosts]`.
+fn one_member(hosts_extra: &str) -> etcdplan::config::Desired {
+    common::desired_from(&format!(
+        "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n{hosts_extra}\n\
+[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
+    ))
+}
+
+#[test]
+fn run_as_puts_user_in_the_unit_and_root_changes_nothing() {
+    let root = one_member("");
+    let explicit_root = one_member("run_as = \"root\"");
+    let etcd = one_member("run_as = \"etcd\"");
+    let unit = |d: &etcdplan::config::Desired| etcdplan::service::systemd::unit(d, &d.members[0]);
+    // Root's unit is the one etcdplan always wrote (pinned by the
+    // systemd-bootstrap planner golden too).
+    assert_eq!(unit(&root), unit(&explicit_root));
+    assert!(!unit(&root).contains("User="), "{}", unit(&root));
+    let text = unit(&etcd);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("User="))
+            .collect::<Vec<_>>(),
+        ["User=etcd"]
+    );
+    // No Group=: systemd takes the user's primary group, as Debian's unit does.
+    assert!(!text.contains("Group="), "{text}");
+    insta::assert_snapshot!("unit-run-as-etcd", text);
+    if have_systemd_analyze() {
+        let (ok, said) = verify(&text);
+        assert!(
+            ok && said.trim().is_empty(),
+            "systemd-analyze verify said:\n{said}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Desired, DesiredMember};
-use crate::io::{EtcdApi, Host, HostMap, Script, write_file_script};
+use crate::io::{EtcdApi, Host, HostMap, Script, write_file_script, write_owned_file_script};
 use crate::model::MemberName;
 use crate::plan::{Plan, Step, may_disrupt};
 use crate::service;
@@ -328,11 +328,16 @@ async fn issue_certificates(
         if keep_ca && path == paths.ca.as_path() {
             continue;
         }
-        let script = Script::new(
-            format!("write {}", path.display()),
-            write_file_script(path, mode),
-        )
-        .stdin(contents.as_bytes().to_vec());
+        // Keys belong to the user etcd runs as; certificates stay root's, readable.
+        let run_as = &ctx.desired.hosts.run_as;
+        let key = path == paths.server_key.as_path() || path == paths.peer_key.as_path();
+        let source = if key && !run_as.is_root() {
+            write_owned_file_script(path, mode, run_as)
+        } else {
+            write_file_script(path, mode)
+        };
+        let script = Script::new(format!("write {}", path.display()), source)
+            .stdin(contents.as_bytes().to_vec());
         run_checked(host, &script).await?;
     }
     let until = crate::pki::inspect(&peer.cert_pem)

@@ -298,6 +298,23 @@ pub fn write_file_script(path: &std::path::Path, mode: u32) -> String {
     )
 }
 
+/// [`write_file_script`] for a file that `owner` must own (a TLS key of an
+/// etcd running as `[hosts] run_as`): given to the user and the user's
+/// primary group before it takes the path, so a running etcd never finds it
+/// unreadable. Root's files use [`write_file_script`] unchanged.
+pub fn write_owned_file_script(
+    path: &std::path::Path,
+    mode: u32,
+    owner: &crate::model::UserName,
+) -> String {
+    let owner = shell_quote(&format!("{owner}:"));
+    write_file_script(path, mode).replacen(
+        "\nmv -f ",
+        &format!("\nchown -- {owner} \"$t\"\nmv -f "),
+        1,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +325,20 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn an_owned_file_changes_hands_before_it_takes_the_path() {
+        let user = crate::model::UserName::parse("etcd").unwrap_or_else(|e| panic!("{e}"));
+        let s =
+            write_owned_file_script(std::path::Path::new("/etc/etcd/pki/peer.key"), 0o600, &user);
+        let chown = s
+            .find("chown -- etcd: \"$t\"")
+            .unwrap_or_else(|| panic!("{s}"));
+        let mv = s.find("mv -f").unwrap_or_else(|| panic!("{s}"));
+        assert!(
+            s.find("chmod 600").is_some_and(|c| c < chown) && chown < mv,
+            "{s}"
+        );
     }
 }

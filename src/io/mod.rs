@@ -16,6 +16,7 @@ pub use etcd::{
 };
 pub use host::{
     CommandOutput, Host, HostError, LocalHost, Progress, Script, shell_quote, write_file_script,
+    write_owned_file_script,
 };
 pub use ssh::{SshHost, SshOptions};
 

@@ -27,9 +27,11 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     s.push_str(&format!(
         "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then k=member; \
 elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then k=empty; \
-else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n"
+else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
+if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));
     s.push_str(&service::probe_fragment(d, m));
+    s.push_str(&service::print_run_as_problem(d));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary\\tok\\t%s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else printf 'binary\\tmissing\\n'; fi\n"
@@ -103,7 +105,9 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 /// | `service` | `running`, pid; or `stopped` (required) | service manager |
 /// | `started-config` | sha256 of the config etcd was started with, or empty | service manager |
 /// | `started-ca` | base64 of the CA bundle etcd was started with | service manager |
-/// | `problem` | message, help (help optional): stops etcd from starting here | service manager |
+/// | `data-owner` | the user owning the data dir, when it exists | probe |
+/// | `service-user` | the user the running etcd runs as (empty: unknown) | service manager |
+/// | `problem` | message, help (help optional): stops etcd from starting here | service manager, probe (`run_as`) |
 /// | `unit` | the unit's ActiveState, SubState, UnitFileState (empty: no unit file), NeedDaemonReload (`yes`, `no`) | `systemd`, when systemd answers |
 /// | `binary` | `ok`, first line of `etcd --version`; or `missing` (required) | probe |
 /// | `release` | version, sha256 of `<binary>-<version>` | probe (with `binary_source`) |
@@ -132,6 +136,7 @@ pub fn parse_probe(
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
+    let (mut data_owner, mut service_user) = (None, None);
     for (n, line) in out.lines().enumerate() {
         let mut fields = line.split('\t');
         let tag = fields.next().unwrap_or_default();
@@ -169,6 +174,10 @@ pub fn parse_probe(
                 service = Some(ServiceState::Running(pid));
             }
             ("service", ["stopped"]) => service = Some(ServiceState::Stopped),
+            ("data-owner", [user]) => data_owner = Some(user.trim().to_owned()),
+            ("service-user", [user]) => {
+                service_user = Some(user.trim().to_owned()).filter(|u| !u.is_empty());
+            }
             ("started-config", [hash]) => {
                 let hash = hash.trim();
                 started_config = (hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()))
@@ -230,7 +239,8 @@ pub fn parse_probe(
             }
             (
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
-                | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen",
+                | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
+                | "service-user",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
@@ -248,6 +258,8 @@ pub fn parse_probe(
         started_ca,
         installed,
         unit,
+        data_owner,
+        service_user,
     })
 }
 
@@ -286,13 +298,18 @@ mod tests {
 
     /// One member over ssh with the given service and TLS on or off.
     fn desired(service: &str, tls: bool) -> Desired {
+        desired_as(service, tls, "root")
+    }
+
+    /// [`desired`] with `[hosts] run_as = user`.
+    fn desired_as(service: &str, tls: bool, user: &str) -> Desired {
         let tls = if tls {
             "\n[tls]\nclient = true\npeer = true\n"
         } else {
             ""
         };
         let text = format!(
-            "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{tls}\n[hosts]\ntransport = \"ssh\"\nservice = \"{service}\"\n\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
+            "[cluster]\nname = \"main\"\n\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n{tls}\n[hosts]\ntransport = \"ssh\"\nservice = \"{service}\"\nrun_as = \"{user}\"\n\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
         );
         let ctx = Context {
             base_dir: PathBuf::from("/srv/etcdplan"),
@@ -638,5 +655,56 @@ UnitFileState) echo '{enabled}';; NeedDaemonReload) echo {reload};; *) exit 1;; 
                 .source
                 .contains("problem\\t")
         );
+    }
+
+    #[test]
+    fn owners_are_read_and_an_unknown_user_is_none() {
+        let d = desired("process", false);
+        let out = "data\tmember\ndata-owner\tetcd\nservice\trunning\t7\nservice-user\t\nbinary\tmissing\n";
+        let f = parse(&d, out).map_err(|e| e.to_string());
+        assert_eq!(
+            f.map(|f| (f.data_owner, f.service_user)),
+            Ok((Some("etcd".to_owned()), None))
+        );
+        let out = "data\tmember\nservice\trunning\t7\nservice-user\troot\nbinary\tmissing\n";
+        let f = parse(&d, out).map_err(|e| e.to_string());
+        assert_eq!(
+            f.map(|f| (f.data_owner, f.service_user)),
+            Ok((None, Some("root".to_owned())))
+        );
+        let bad = "data\tmember\nservice\tstopped\nbinary\tmissing\ndata-owner\ta\tb\n";
+        assert!(matches!(
+            parse(&d, bad),
+            Err(ProbeOutputError::BadFact {
+                why: "wrong fields",
+                ..
+            })
+        ));
+    }
+
+    /// The probe, run in sh, reports a run_as user the host lacks, and only then.
+    #[tokio::test]
+    async fn a_missing_run_as_user_is_a_problem() {
+        for (user, missing) in [("epnosuchuser", true), ("nobody", false), ("root", false)] {
+            let d = desired_as("process", false, user);
+            let out = match crate::io::LocalHost
+                .run(&probe_script(&d, &d.members[0]))
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => panic!("{user}: {e}"),
+            };
+            let f = match parse(&d, &out.stdout) {
+                Ok(f) => f,
+                Err(e) => panic!("{user}: {e}\n{}", out.stdout),
+            };
+            let messages: Vec<&str> = f.problems.iter().map(|p| p.message.as_str()).collect();
+            if missing {
+                assert_eq!(messages, [format!("user {user} (run_as) does not exist")]);
+                assert!(f.problems[0].help.contains("etcd-server"));
+            } else {
+                assert!(messages.is_empty(), "{user}: {messages:?}");
+            }
+        }
     }
 }

@@ -59,9 +59,75 @@ if [ -f {cas} ]; then printf 'started-ca\\t'; base64 -w0 < {cas}; echo; fi\n"
 }
 
 /// Shell that prints the `service running` fact for the pid the shell
-/// expression `pid` expands to.
+/// expression `pid` expands to, then the `service-user` fact: who owns
+/// `/proc/PID`, the user etcd runs as.
 fn print_running(pid: &str) -> String {
-    format!("printf 'service\\trunning\\t%s\\n' \"{pid}\"")
+    format!(
+        "printf 'service\\trunning\\t%s\\n' \"{pid}\"; \
+printf 'service-user\\t%s\\n' \"$(stat -c %U \"/proc/{pid}\" 2>/dev/null)\""
+    )
+}
+
+/// Shell that prints a `problem` fact when `[hosts] run_as` names a user the
+/// host does not have (nothing for root).
+pub fn print_run_as_problem(d: &Desired) -> String {
+    let user = &d.hosts.run_as;
+    if user.is_root() {
+        return String::new();
+    }
+    format!(
+        "if ! id -u -- {u} >/dev/null 2>&1; then {}; fi\n",
+        print_problem(
+            &format!("user {user} (run_as) does not exist"),
+            &format!(
+                "create the user (Debian's etcd-server package creates `etcd`; or: useradd --system --home-dir /var/lib/etcd --shell /usr/sbin/nologin {user}), or set run_as in [hosts] to a user that exists (without it, etcd runs as root)"
+            ),
+        ),
+        u = shell_quote(user.as_str()),
+    )
+}
+
+/// Shell lines run before etcd starts as `[hosts] run_as` (nothing for
+/// root): the user's primary group in `$run_gid`, the data dir owned by the
+/// user (all of it: a member that ran as root left root's files) with mode
+/// 0700, its TLS keys owned by the user with mode 0600, and etcdplan's
+/// folders searchable; then a check, as the user, that etcd will be able to
+/// read its config and keys and write its data, which fails the start with
+/// the path to fix rather than leaving etcd to crash.
+///
+/// The group is the user's primary group, as systemd picks it for `User=`
+/// without `Group=` (Debian's etcd-server package makes an `etcd` group for
+/// the `etcd` user).
+fn prepare_run_as(d: &Desired, m: &DesiredMember) -> String {
+    let user = &d.hosts.run_as;
+    if user.is_root() {
+        return String::new();
+    }
+    let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
+    let u = shell_quote(user.as_str());
+    let data = q(&m.data_dir);
+    let cfg_dir = q(&m.config_dir);
+    let tls = m.tls_paths();
+    let pki = q(tls.server_key.parent().unwrap_or(&m.config_dir));
+    let keys = format!("{} {}", q(&tls.server_key), q(&tls.peer_key));
+    let readable = if d.tls.any() {
+        format!("{} {}", keys, q(&tls.ca))
+    } else {
+        String::new()
+    };
+    format!(
+        "run_user={u}\n\
+run_gid=$(id -g -- \"$run_user\" 2>/dev/null) || {{ echo \"user $run_user (run_as) does not exist on this host\" >&2; exit 3; }}\n\
+(umask 022; mkdir -p -- \"$(dirname -- {data})\")\n\
+mkdir -p -- {data}\nchown -R -- \"$run_user:$run_gid\" {data}\nchmod 700 -- {data}\n\
+for f in {keys}; do if [ -f \"$f\" ]; then chown -- \"$run_user:$run_gid\" \"$f\"; chmod 600 -- \"$f\"; fi; done\n\
+for f in {cfg_dir} {pki}; do if [ -d \"$f\" ]; then chmod go+x -- \"$f\"; fi; done\n\
+setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups sh -c \
+'for f in \"$@\"; do [ -r \"$f\" ] || {{ echo \"etcd, run as $0, cannot read $f: give $0 search permission (chmod o+x) on the folders above it\" >&2; exit 3; }}; done' \
+\"$run_user\" \"$cfg\" {readable}\n\
+setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups test -w {data} -a -x {data} || \
+{{ echo \"etcd, run as $run_user, cannot write {data}: give $run_user search permission (chmod o+x) on the folders above it\" >&2; exit 3; }}\n"
+    )
 }
 
 /// Shell that prints the `service stopped` fact.

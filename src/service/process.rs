@@ -1,7 +1,9 @@
 //! The `process` service: etcd as a detached process (new session, so it
 //! outlives etcdplan and the ssh connection) with a pid file and a log file in
 //! the member's state dir. A pid is only trusted while `/proc/PID/cmdline` still
-//! names our config file, so a recycled pid is never signalled.
+//! names our config file, so a recycled pid is never signalled. With
+//! `[hosts] run_as` etcd runs as that user (see [`launcher`]); the pid, log
+//! and state files stay root's.
 
 use std::time::Duration;
 
@@ -28,6 +30,19 @@ pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
     )
 }
 
+/// What etcd's command line starts with to run as `[hosts] run_as`
+/// (nothing for root): `setpriv`, which execs etcd in place, so the pid the
+/// shell records is etcd's own and the `ours` check finds it. (`runuser` and
+/// `su` fork and wait, and the pid file would name them.) The user's primary
+/// group is `$run_gid`, set by [`super::prepare_run_as`].
+fn launcher(d: &Desired) -> String {
+    if d.hosts.run_as.is_root() {
+        String::new()
+    } else {
+        "setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups ".to_owned()
+    }
+}
+
 impl Service for Process {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Process
@@ -52,12 +67,14 @@ impl Service for Process {
         let source = format!(
             "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
     [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
-    umask 077\nmkdir -p {state}\ncd {state}\n\
-    nohup setsid {bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
+    umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
+    nohup setsid {launch}{bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
     echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
     echo \"started $(cat \"$pidf\")\"\n",
             prelude = prelude(m),
             record = super::record_started_config(m),
+            run_as = super::prepare_run_as(d, m),
+            launch = launcher(d),
         );
         Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
     }
@@ -87,5 +104,49 @@ impl Service for Process {
     /// The pid file goes with the state files the caller removes.
     fn retire_fragment(&self, _m: &DesiredMember) -> String {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(hosts_extra: &str) -> Desired {
+        let text = format!(
+            "[cluster]\nname = \"main\"\n[hosts]\nservice = \"process\"\n{hosts_extra}\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
+        );
+        let ctx = crate::config::Context {
+            base_dir: "/srv".into(),
+            home: None,
+            file_hash: crate::config::hash(&text),
+            releases: Default::default(),
+        };
+        match crate::config::parse("etcdfile.toml", text, &ctx) {
+            Ok(l) => l.desired,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn root_starts_etcd_itself_and_a_user_through_setpriv() {
+        let root = desired("");
+        let src = Process.start(&root, &root.members[0]).source;
+        assert!(
+            src.contains("nohup setsid /usr/bin/etcd --config-file"),
+            "{src}"
+        );
+        assert!(!src.contains("setpriv") && !src.contains("chown"), "{src}");
+
+        let etcd = desired("run_as = \"etcd\"");
+        let src = Process.start(&etcd, &etcd.members[0]).source;
+        let launch = "nohup setsid setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups /usr/bin/etcd --config-file";
+        let at = |needle: &str| {
+            src.find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {src}"))
+        };
+        // The data dir changes hands before etcd starts.
+        assert!(at("chown -R -- \"$run_user:$run_gid\" /var/lib/etcd") < at(launch));
+        assert!(at("chmod 700 -- /var/lib/etcd") < at(launch));
+        assert!(at("run_user=etcd") < at("chown -R"));
     }
 }

@@ -61,12 +61,15 @@ impl Service for Systemd {
     }
 
     /// daemon-reload (the unit may have changed), enable, start without waiting.
-    fn start(&self, _d: &Desired, m: &DesiredMember) -> Script {
+    /// With `run_as`, the data dir and keys are given to the user first
+    /// (the unit's `User=` runs etcd as that user).
+    fn start(&self, d: &Desired, m: &DesiredMember) -> Script {
         let cfg = shell_quote(&m.config_file().display().to_string());
         let source = format!(
-            "set -e\ncfg={cfg}\nsystemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
+            "set -e\ncfg={cfg}\n{run_as}systemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
 systemctl start --no-block {UNIT}\n{record}echo started\n",
             record = super::record_started_config(m),
+            run_as = super::prepare_run_as(d, m),
         );
         Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(30))
     }

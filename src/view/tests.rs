@@ -40,6 +40,8 @@ fn plan_of(d: &Desired) -> Plan {
             started_ca: None,
             installed: std::collections::BTreeMap::new(),
             unit: None,
+            data_owner: None,
+            service_user: None,
         };
         live.hosts.insert(m.name.clone(), HostState::Reached(facts));
     }

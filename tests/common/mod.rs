@@ -13,7 +13,7 @@ use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
-    UnitState,
+    ProbeProblem, UnitState,
 };
 use etcdplan::service::ServiceState;
 
@@ -64,6 +64,12 @@ pub struct HostSpec {
     pub certs: HostCerts,
     /// The systemd unit's state (None: the process service).
     pub unit: Option<UnitState>,
+    /// What the probe reported as stopping etcd from starting there.
+    pub problems: Vec<ProbeProblem>,
+    /// Who owns the data dir (None: not reported).
+    pub data_owner: Option<String>,
+    /// The user the running etcd runs as (None: not reported).
+    pub service_user: Option<String>,
 }
 
 impl HostSpec {
@@ -79,6 +85,9 @@ impl HostSpec {
             started_config: None,
             certs: HostCerts::default(),
             unit: None,
+            problems: Vec::new(),
+            data_owner: None,
+            service_user: None,
         }
     }
 
@@ -131,11 +140,13 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
                 .map(|a| a.parse().unwrap_or_else(|e| panic!("{e}")))
                 .collect(),
         ),
-        problems: Vec::new(),
+        problems: spec.problems.clone(),
         certs: spec.certs.clone(),
         started_ca: None,
         installed: std::collections::BTreeMap::new(),
         unit: spec.unit.clone(),
+        data_owner: spec.data_owner.clone(),
+        service_user: spec.service_user.clone(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::model::{
     Address, ByteSize, ClusterName, Compaction, Endpoint, EtcdVersion, MemberName, Port, Scheme,
-    VersionSpec,
+    UserName, VersionSpec,
 };
 
 /// The cluster the operator asked for. Built only by [`validate`](super::validate).
@@ -158,6 +158,9 @@ pub struct Hosts {
     pub transport: Transport,
     /// systemd or process.
     pub service: ServiceKind,
+    /// The user etcd runs as (`root` unless the etcdfile says otherwise),
+    /// with that user's primary group.
+    pub run_as: UserName,
     /// ssh settings (used with the ssh transport).
     pub ssh: Ssh,
 }

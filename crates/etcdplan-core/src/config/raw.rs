@@ -135,6 +135,14 @@ pub struct RawHosts {
     #[serde(default)]
     #[schemars(with = "Option<RawService>")]
     pub service: Option<Spanned<RawService>>,
+    /// The user etcd runs as on the hosts (default "root"). Another user
+    /// (Debian's etcd-server package creates "etcd") must exist on every
+    /// host; etcd then runs with that user's primary group, owns its data dir
+    /// (mode 0700) and its TLS keys (0600), and a member whose data dir
+    /// another user owns is re-owned (chown -R) when it restarts.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub run_as: Option<Spanned<String>>,
     /// ssh user (default "root"); non-root users need passwordless sudo.
     #[serde(default)]
     #[schemars(with = "Option<String>")]

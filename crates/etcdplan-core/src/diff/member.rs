@@ -3,7 +3,7 @@
 
 use super::preflight::{preflight, preflight_join};
 use super::{
-    Blocker, Change, ChangeKind, Departing, Join, file_changes, initial_for, stale_process,
+    Blocker, Change, ChangeKind, Departing, Join, file_changes, initial_for, run_as, stale_process,
 };
 use crate::config::{Desired, DesiredMember};
 use crate::live::{DataDir, HostFacts, LiveCluster, LiveMember, ServiceState};
@@ -20,19 +20,27 @@ pub(super) fn down_member(
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, Some(facts), &initial);
     let running = matches!(facts.service, ServiceState::Running(_));
+    let reown = running
+        .then(|| run_as::restart_reason(d, m, facts))
+        .flatten();
     let (kind, reason) = match (running, facts.data) {
-        (true, _) if files.is_empty() => return,
+        (true, _) if files.is_empty() && reown.is_none() => return,
         (true, _) => (
             ChangeKind::Restart {
                 peer_update: None,
                 phase: None,
                 binary: None,
             },
-            "running with other settings while the cluster has no quorum".to_owned(),
+            reown.unwrap_or_else(|| {
+                "running with other settings while the cluster has no quorum".to_owned()
+            }),
         ),
         (false, DataDir::Member) => (
             ChangeKind::Start { binary: None },
-            "stopped; its data is kept and it starts again".to_owned(),
+            with_note(
+                "stopped; its data is kept and it starts again",
+                run_as::start_note(d, m, facts),
+            ),
         ),
         (false, _) => (
             ChangeKind::Create { binary: None },
@@ -187,6 +195,9 @@ pub(super) fn running_member(
         phase: None,
         binary: None,
     };
+    let reown = running
+        .then(|| run_as::restart_reason(d, m, facts))
+        .flatten();
     let (kind, reason) = if !running {
         preflight(d, m, facts, blockers);
         let why = if lm.started() {
@@ -194,7 +205,12 @@ pub(super) fn running_member(
         } else {
             "in the cluster's membership, but never started"
         };
-        (ChangeKind::Start { binary: None }, why.to_owned())
+        (
+            ChangeKind::Start { binary: None },
+            with_note(why, run_as::start_note(d, m, facts)),
+        )
+    } else if let Some(why) = reown {
+        (restart, why)
     } else if !files.is_empty() {
         (
             restart,
@@ -214,6 +230,14 @@ pub(super) fn running_member(
     ch.id = Some(lm.id);
     ch.leader = leader;
     changes.push(ch);
+}
+
+/// A reason with what else happens, when something does.
+fn with_note(reason: &str, note: Option<String>) -> String {
+    match note {
+        Some(note) => format!("{reason}; {note}"),
+        None => reason.to_owned(),
+    }
 }
 
 /// The member that leaves, located where its peer URL points, with the paths

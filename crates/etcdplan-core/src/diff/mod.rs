@@ -12,6 +12,7 @@ mod member;
 mod peer_tls;
 mod preflight;
 mod rollout;
+mod run_as;
 mod settled;
 pub mod upgrade;
 
@@ -211,6 +212,17 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             ch.id = Some(lm.id);
             ch.certificates = true;
             changes.push(ch);
+        }
+    }
+    // A restart starts etcd again: what stops a start on the host stops it too.
+    let restarted: std::collections::BTreeSet<&MemberName> = changes
+        .iter()
+        .filter(|c| c.action() == Action::Restart)
+        .map(|c| &c.member)
+        .collect();
+    for m in d.members.iter().filter(|m| restarted.contains(&m.name)) {
+        if let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) {
+            preflight::problems(m, facts, &mut blockers);
         }
     }
     // Members that start get the release the etcdfile asks for.

@@ -14,13 +14,7 @@ pub(super) fn preflight(
     facts: &HostFacts,
     blockers: &mut Vec<Blocker>,
 ) {
-    for p in &facts.problems {
-        blockers.push(Blocker {
-            member: Some(m.name.clone()),
-            message: format!("{}: {} on {}", m.name, p.message, m.address),
-            help: p.help.clone(),
-        });
-    }
+    problems(m, facts, blockers);
     if let Some(u) = facts.unit.as_ref().filter(|u| u.enabled.masked()) {
         blockers.push(Blocker {
             member: Some(m.name.clone()),
@@ -102,6 +96,18 @@ pub(super) fn preflight(
             }
         }
         DataDir::Absent | DataDir::Empty => {}
+    }
+}
+
+/// The probe's problems (what stops etcd from starting on the host) as
+/// blockers naming the member and its host.
+pub(super) fn problems(m: &DesiredMember, facts: &HostFacts, blockers: &mut Vec<Blocker>) {
+    for p in &facts.problems {
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!("{}: {} on {}", m.name, p.message, m.address),
+            help: p.help.clone(),
+        });
     }
 }
 

@@ -4,6 +4,11 @@
 //! file limit) with `Restart=on-failure`: a member removed from the cluster
 //! exits 0 and must stay down (`Restart=always` would loop it). etcd reads every
 //! setting from the config file, so the unit carries none of its own.
+//!
+//! With `[hosts] run_as` other than root the unit says `User=` and, as
+//! Debian's own etcd unit does, no `Group=`: systemd then runs etcd with the
+//! user's primary group, whatever that group is called. The unit for root is
+//! the one etcdplan always wrote, byte for byte.
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +47,7 @@ After=network-online.target\n\
 \n\
 [Service]\n\
 Type=notify\n\
-ExecStart={bin} --config-file {cfg}\n\
+{user}ExecStart={bin} --config-file {cfg}\n\
 Restart=on-failure\n\
 RestartSec=5s\n\
 TimeoutStartSec=0\n\
@@ -57,5 +62,10 @@ WantedBy=multi-user.target\n",
         cluster = d.cluster,
         bin = exec_quote(&d.etcd.binary),
         cfg = exec_quote(&m.config_file()),
+        user = if d.hosts.run_as.is_root() {
+            String::new()
+        } else {
+            format!("User={}\n", d.hosts.run_as)
+        },
     )
 }

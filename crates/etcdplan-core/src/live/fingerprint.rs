@@ -96,6 +96,17 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
                         ),
                     );
                 }
+                if facts.data_owner.is_some() || facts.service_user.is_some() {
+                    let or_dash = |u: &Option<String>| u.clone().unwrap_or_else(|| "-".into());
+                    f.insert(
+                        format!("users of {name}"),
+                        format!(
+                            "data-owner={} etcd-user={}",
+                            or_dash(&facts.data_owner),
+                            or_dash(&facts.service_user)
+                        ),
+                    );
+                }
                 for (path, content) in &facts.files {
                     f.insert(
                         format!("file {} of {name}", path.display()),

@@ -72,6 +72,11 @@ pub struct HostFacts {
     /// The member's systemd unit as systemd shows it; `None` for the
     /// `process` service, or when systemd did not answer.
     pub unit: Option<super::UnitState>,
+    /// Who owns the data dir, when it exists: etcd running as another user
+    /// than root needs it to own its data (`[hosts] run_as`).
+    pub data_owner: Option<String>,
+    /// The user the running etcd runs as, when it runs and that could be read.
+    pub service_user: Option<String>,
 }
 
 /// Something on a host that stops etcd from being started there, as the

@@ -14,7 +14,7 @@ mod version;
 
 pub use compaction::{Compaction, CompactionMode, DurationError, Retention, parse_duration};
 pub use id::{ClusterId, MemberId};
-pub use names::{ClusterName, MemberName, NameError};
+pub use names::{ClusterName, MemberName, NameError, UserName, UserNameError};
 pub use net::{Address, Endpoint, Port, Scheme};
 pub use quorum::{Quorum, quorum, tolerance};
 pub use size::{ByteSize, SizeError};

@@ -1,4 +1,5 @@
-//! Member and cluster names, checked against what etcd and its config formats accept.
+//! Member and cluster names, checked against what etcd and its config formats
+//! accept; and the user etcd runs as, checked against what `useradd` accepts.
 
 use std::fmt;
 
@@ -70,7 +71,11 @@ impl fmt::Display for MemberName {
 pub struct ClusterName(String);
 
 // Names travel as text and are checked again when read back.
-super::text::as_text!(MemberName => MemberName::parse, ClusterName => ClusterName::parse);
+super::text::as_text!(
+    MemberName => MemberName::parse,
+    ClusterName => ClusterName::parse,
+    UserName => UserName::parse,
+);
 
 impl ClusterName {
     /// Checks and wraps a cluster name.
@@ -85,6 +90,79 @@ impl ClusterName {
 }
 
 impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a user name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserNameError {
+    /// The name is empty.
+    #[error("the user name is empty")]
+    Empty,
+    /// Longer than Linux's `useradd` accepts.
+    #[error("the user name is {0} characters long; at most 32 are allowed")]
+    TooLong(usize),
+    /// A character outside the portable user-name alphabet.
+    #[error(
+        "the user name contains {0:?}; use lowercase letters, digits, '_' and '-' (and '$' at the end)"
+    )]
+    BadChar(char),
+    /// User names start with a lowercase letter or `_`.
+    #[error("the user name must start with a lowercase letter or '_'")]
+    BadStart,
+}
+
+/// The user etcd runs as on the hosts (`[hosts] run_as`).
+///
+/// Kept to the alphabet Debian's `useradd` accepts by default
+/// (`[a-z_][a-z0-9_-]*[$]?`, at most 32 characters), so the name can be put
+/// in a unit file and a shell script without surprises.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserName(String);
+
+impl UserName {
+    /// Checks and wraps a user name.
+    pub fn parse(s: &str) -> Result<Self, UserNameError> {
+        let len = s.chars().count();
+        if len == 0 {
+            return Err(UserNameError::Empty);
+        }
+        if len > 32 {
+            return Err(UserNameError::TooLong(len));
+        }
+        if !s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+            return Err(UserNameError::BadStart);
+        }
+        let body = s.strip_suffix('$').unwrap_or(s);
+        if let Some(c) = body
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')))
+        {
+            return Err(UserNameError::BadChar(c));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// `root`: what etcd runs as when the etcdfile does not say.
+    pub fn root() -> Self {
+        Self("root".to_owned())
+    }
+
+    /// Whether this is `root`, for which etcdplan changes nothing it did
+    /// before `run_as` existed.
+    pub fn is_root(&self) -> bool {
+        self.0 == "root"
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -112,5 +190,29 @@ mod tests {
             MemberName::parse(&"x".repeat(64)),
             Err(NameError::TooLong(64))
         );
+    }
+
+    #[test]
+    fn user_names_as_useradd_takes_them() {
+        for n in ["etcd", "root", "_etcd", "etcd-server", "e2", "machine$"] {
+            assert!(UserName::parse(n).is_ok(), "{n}");
+        }
+        assert_eq!(UserName::parse(""), Err(UserNameError::Empty));
+        assert_eq!(UserName::parse("Etcd"), Err(UserNameError::BadStart));
+        assert_eq!(UserName::parse("1etcd"), Err(UserNameError::BadStart));
+        assert_eq!(UserName::parse("-etcd"), Err(UserNameError::BadStart));
+        assert_eq!(UserName::parse("et cd"), Err(UserNameError::BadChar(' ')));
+        assert_eq!(
+            UserName::parse("etcd:etcd"),
+            Err(UserNameError::BadChar(':'))
+        );
+        assert_eq!(UserName::parse("a$b"), Err(UserNameError::BadChar('$')));
+        assert_eq!(
+            UserName::parse(&"e".repeat(33)),
+            Err(UserNameError::TooLong(33))
+        );
+        assert!(UserName::parse(&"e".repeat(32)).is_ok());
+        assert!(UserName::root().is_root());
+        assert!(!UserName::parse("etcd").is_ok_and(|u| u.is_root()));
     }
 }
