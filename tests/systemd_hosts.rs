@@ -243,6 +243,34 @@ fn a_rolling_settings_change_and_a_changed_unit_under_systemd() {
         assert_eq!(tb.unit_state(i).0, "active");
     }
     assert_plan_empty(&tb, &moved);
+
+    // 3. etcd moves from root to Debian's etcd user: the unit gains User=,
+    // the data dir is given to etcd before each restart, one member at a time.
+    let as_etcd = moved.replace(
+        "ssh_user = \"root\"",
+        "ssh_user = \"root\"\nrun_as = \"etcd\"",
+    );
+    let planned = ok(tb.etcdplan(&as_etcd, &["plan"]));
+    assert!(planned.contains("+User=etcd"), "{planned}");
+    apply_under_writer(&tb, &as_etcd, &tb.all(), "e", "root to etcd under systemd");
+    for i in tb.all() {
+        let owner = tb.ssh(i, "stat -c '%U %a' /var/lib/etcd /var/lib/etcd/member/wal");
+        assert_eq!(
+            String::from_utf8_lossy(&owner.stdout),
+            "etcd 700\netcd 700\n",
+            "h{}",
+            i + 1
+        );
+        let pid = main_pid(&tb, i);
+        let user = tb.ssh(i, &format!("ps -o user= -p {pid}"));
+        assert_eq!(
+            String::from_utf8_lossy(&user.stdout).trim(),
+            "etcd",
+            "h{}",
+            i + 1
+        );
+    }
+    assert_plan_empty(&tb, &as_etcd);
 }
 
 #[test]
@@ -492,15 +520,18 @@ fn a_host_rebooted_mid_apply_stops_the_next_restart_and_its_member_comes_back_by
 }
 
 #[test]
-fn a_non_root_ssh_user_installs_the_unit_through_sudo() {
+fn a_non_root_ssh_user_installs_the_unit_through_sudo_and_etcd_runs_as_etcd() {
     let Some(tb) = boot_or_skip(3) else { return };
     for i in tb.all() {
         tb.add_user(i, "ops", true)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let file = tb
-        .etcdfile("booted", "", &tb.all(), &[])
-        .replace("ssh_user = \"root\"", "ssh_user = \"ops\"");
+        .etcdfile("booted", "\n[tls]\npeer = true\n", &tb.all(), &[])
+        .replace(
+            "ssh_user = \"root\"",
+            "ssh_user = \"ops\"\nrun_as = \"etcd\"",
+        );
     let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
     assert!(
         applied.contains("3 added, 0 changed, 0 removed"),
@@ -513,17 +544,28 @@ fn a_non_root_ssh_user_installs_the_unit_through_sudo() {
             "h{}",
             i + 1
         );
-        // The unit and the config are root's, not the ssh user's.
+        // The unit and the config are root's, not the ssh user's; etcd's
+        // data and private key are etcd's, 0700 and 0600 (Debian's etcd user).
         let owners = tb.ssh(
             i,
-            "stat -c %U /etc/systemd/system/etcd.service /etc/etcd/etcd.conf.yml",
+            "stat -c '%U %a %n' /etc/systemd/system/etcd.service /etc/etcd/etcd.conf.yml /var/lib/etcd /var/lib/etcd/member /etc/etcd/pki/peer.key",
         );
         assert_eq!(
             String::from_utf8_lossy(&owners.stdout),
-            "root\nroot\n",
+            "root 644 /etc/systemd/system/etcd.service\nroot 644 /etc/etcd/etcd.conf.yml\n\
+etcd 700 /var/lib/etcd\netcd 700 /var/lib/etcd/member\netcd 600 /etc/etcd/pki/peer.key\n",
             "h{}",
             i + 1
         );
+        // systemd runs it as etcd (User= in the unit).
+        let pid = main_pid(&tb, i);
+        let uid = tb.ssh(
+            i,
+            &format!("awk '/^Uid:/ {{print $2}}' /proc/{pid}/status; id -u etcd"),
+        );
+        let uids = String::from_utf8_lossy(&uid.stdout).into_owned();
+        let mut lines = uids.lines();
+        assert_eq!(lines.next(), lines.next(), "h{}: {uids}", i + 1);
     }
     assert_plan_empty(&tb, &file);
     // Without sudo rights the user is refused, and nothing changes.
