@@ -436,10 +436,10 @@ fn a_host_rebooted_mid_apply_stops_the_next_restart_and_its_member_comes_back_by
             log.push_str(&line);
             log.push('\n');
             // Progress lines: `[  3.6s] 5/10 restart etcd-3 …`.
-            if line.starts_with('[') {
-                if let Some(rest) = line.split(" restart ").nth(1) {
-                    restarted.push(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
+            if line.starts_with('[')
+                && let Some(rest) = line.split(" restart ").nth(1)
+            {
+                restarted.push(rest.split_whitespace().next().unwrap_or("").to_owned());
             }
             if line.contains("wait until etcd-") && line.contains("healthy") {
                 gate = true;
