@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use harness::testbed::Testbed;
-use harness::text;
+use harness::{etcdctl, text};
 
 fn testbed(n: usize) -> Option<Testbed> {
     harness::testbed::up_or_skip(n)
@@ -19,21 +19,6 @@ fn etcdfile(tb: &Testbed, etcd: &str) -> String {
 
 fn etcdplan(tb: &Testbed, file: &str, args: &[&str]) -> Output {
     tb.etcdplan(file, args)
-}
-
-fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
-    std::process::Command::new("/usr/bin/etcdctl")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .env("ETCDCTL_API", "3")
-        .args([
-            "--endpoints",
-            endpoints,
-            "--command-timeout=5s",
-            "--dial-timeout=2s",
-        ])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
 }
 
 #[test]

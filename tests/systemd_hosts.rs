@@ -128,13 +128,7 @@ fn apply_under_writer(
     prefix: &str,
     what: &str,
 ) -> String {
-    let writer = Writer::start(
-        tb.client_endpoints(which),
-        prefix,
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let writer = writer(tb, which, prefix);
     let applied = ok(tb.etcdplan(file, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
     let seen = writer.stop();
@@ -159,18 +153,22 @@ fn main_pid(tb: &Testbed, i: usize) -> u32 {
 
 /// Whether the member on host `i` answers as healthy.
 fn healthy(tb: &Testbed, i: usize) -> bool {
-    std::process::Command::new("/usr/bin/etcdctl")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .args([
-            "--endpoints",
-            &tb.client_endpoints(&[i])[0],
-            "--command-timeout=2s",
-            "--dial-timeout=1s",
-            "endpoint",
-            "health",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    harness::etcdctl(&tb.client_endpoints(&[i])[0], &["endpoint", "health"])
+        .status
+        .success()
+}
+
+/// A strict writer putting `prefix/N` every 20 ms through hosts `which`,
+/// each put under a 2 s deadline, already writing when it is returned.
+fn writer(tb: &Testbed, which: &[usize], prefix: &str) -> Writer {
+    let w = Writer::start(
+        tb.client_endpoints(which),
+        prefix,
+        Duration::from_millis(20),
+        Duration::from_secs(2),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    w
 }
 
 #[test]
@@ -280,13 +278,7 @@ fn three_to_five_to_three_under_systemd_and_removed_members_stay_down_across_a_r
     let five = tb.etcdfile("booted", "", &[0, 1, 2, 3, 4], &[]);
     ok(tb.etcdplan(&three, &["apply", "--auto-approve"]));
 
-    let writer = Writer::start(
-        tb.client_endpoints(&[0, 1, 2]),
-        "m",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let w = writer(&tb, &[0, 1, 2], "m");
     let grown = ok(tb.etcdplan(&five, &["apply", "--auto-approve"]));
     assert!(grown.contains("2 added, 0 changed, 0 removed"), "{grown}");
     for i in [3, 4] {
@@ -300,7 +292,7 @@ fn three_to_five_to_three_under_systemd_and_removed_members_stay_down_across_a_r
     let shrunk = ok(tb.etcdplan(&three, &["apply", "--auto-approve"]));
     assert!(shrunk.contains("0 added, 0 changed, 2 removed"), "{shrunk}");
     std::thread::sleep(Duration::from_millis(300));
-    let seen = writer.stop();
+    let seen = w.stop();
     seen.assert_within(
         "3→5→3 under systemd",
         disruptions(&grown) + disruptions(&shrunk),
@@ -329,13 +321,7 @@ fn a_member_whose_host_lost_its_data_is_replaced_under_systemd() {
     let Some(tb) = boot_or_skip(3) else { return };
     let three = tb.etcdfile("booted", "", &tb.all(), &[]);
     ok(tb.etcdplan(&three, &["apply", "--auto-approve"]));
-    let writer = Writer::start(
-        tb.client_endpoints(&[0, 2]),
-        "r",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let w = writer(&tb, &[0, 2], "r");
     // etcd-2's disk is lost: etcd stopped, its data gone.
     let lost = tb.ssh(
         1,
@@ -358,7 +344,7 @@ fn a_member_whose_host_lost_its_data_is_replaced_under_systemd() {
         "{applied}"
     );
     std::thread::sleep(Duration::from_millis(300));
-    let seen = writer.stop();
+    let seen = w.stop();
     // The stop by hand was one more disruption than the apply's own.
     seen.assert_within("replace under systemd", disruptions(&applied) + 1);
     read_back(&tb, &[1], "r", &seen, "replace under systemd");
@@ -381,16 +367,7 @@ fn peer_tls_switched_on_under_systemd() {
         assert_eq!(mode, 0o600, "h{}", i + 1);
         assert_eq!(tb.unit_state(i).0, "active");
     }
-    let list = std::process::Command::new("/usr/bin/etcdctl")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .args([
-            "--endpoints",
-            &tb.client_endpoints(&[0])[0],
-            "member",
-            "list",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let list = harness::etcdctl(&tb.client_endpoints(&[0])[0], &["member", "list"]);
     for h in &tb.hosts {
         assert!(
             text(&list).contains(&format!("https://{}:2380", h.ip)),
@@ -408,13 +385,7 @@ fn a_host_rebooted_mid_apply_stops_the_next_restart_and_its_member_comes_back_by
     let plain = tb.etcdfile("booted", "", &tb.all(), &[]);
     ok(tb.etcdplan(&plain, &["apply", "--auto-approve"]));
 
-    let writer = Writer::start(
-        tb.client_endpoints(&tb.all()),
-        "b",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let w = writer(&tb, &tb.all(), "b");
     let quota = tb.etcdfile("booted", "quota_backend_bytes = \"3GiB\"\n", &tb.all(), &[]);
     let path = tb.dir.path().join("etcdfile.toml");
     std::fs::write(&path, &quota).unwrap_or_else(|e| panic!("{e}"));
@@ -501,7 +472,7 @@ fn a_host_rebooted_mid_apply_stops_the_next_restart_and_its_member_comes_back_by
     }
     let applied = ok(tb.etcdplan(&quota, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
-    let seen = writer.stop();
+    let seen = w.stop();
     // The host's shutdown stopped its member (and maybe moved the leader).
     seen.assert_within(
         "reboot mid-apply",

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::testbed::{HostKind, TbHost, Testbed};
+use super::testbed::{HostKind, TbHost, Testbed, sh};
 use super::wait_for;
 
 /// The host folders bound into each booted host, so they survive its reboot:
@@ -93,18 +93,7 @@ pub fn boot_or_skip(n: usize) -> Option<Testbed> {
     } else {
         Testbed::boot(n)
     };
-    match result {
-        Ok(tb) => Some(tb),
-        Err(e) => {
-            let msg = format!("cannot boot the test hosts: {e}");
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "{msg} (CI=true: a skipped end-to-end test is a failure)"
-            );
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    super::testbed::or_skip(result, "cannot boot the test hosts")
 }
 
 /// Processes named etcd in network namespace `ns` (a booted host's own).
@@ -120,18 +109,6 @@ pub fn etcd_pids_in(ns: &str) -> Vec<u32> {
                 && !super::is_zombie(*pid)
         })
         .collect()
-}
-
-fn sh(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// Makes `dst` a folder with `src`'s owner and mode.

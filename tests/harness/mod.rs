@@ -236,6 +236,23 @@ impl Drop for Site {
     }
 }
 
+/// etcdctl (v3 API, plain) against `endpoints` (comma-separated `host:port`
+/// or URLs), with short dial and command deadlines.
+pub fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
+    Command::new("/usr/bin/etcdctl")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .env("ETCDCTL_API", "3")
+        .args([
+            "--endpoints",
+            endpoints,
+            "--command-timeout=5s",
+            "--dial-timeout=2s",
+        ])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
+}
+
 /// stdout and stderr together, for assertions on what the user sees.
 pub fn text(o: &Output) -> String {
     format!(

@@ -106,7 +106,8 @@ pub struct Testbed {
     _guard: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
-fn sh(cmd: &mut Command) -> Result<String, String> {
+/// Runs a command; its stdout, or what it said on failure.
+pub(super) fn sh(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -530,10 +531,16 @@ pub fn up_or_skip(n: usize) -> Option<Testbed> {
     if !super::prerequisites() {
         return None;
     }
-    match Testbed::up(n) {
+    or_skip(Testbed::up(n), "cannot create the test bed")
+}
+
+/// The test bed, or `None` after saying loudly why not; under `CI=true` a
+/// test bed that cannot be made is a failure.
+pub fn or_skip(made: Result<Testbed, String>, what: &str) -> Option<Testbed> {
+    match made {
         Ok(tb) => Some(tb),
         Err(e) => {
-            let msg = format!("cannot create the test bed: {e}");
+            let msg = format!("{what}: {e}");
             assert!(
                 !std::env::var("CI").is_ok_and(|v| v == "true"),
                 "{msg} (CI=true: a skipped end-to-end test is a failure)"
