@@ -530,6 +530,7 @@ fn a_stopped_member_starting_as_etcd_says_its_data_changes_hands() {
     if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
         f.service = etcdplan::service::ServiceState::Stopped;
         f.service_user = None;
+        f.listener = None;
     }
     let p = plan_for(&d, &l);
     let start = p

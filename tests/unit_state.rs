@@ -80,6 +80,7 @@ fn status_under_systemd_shows_each_members_unit() {
     }
     if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[2].name) {
         f.service = etcdplan::service::ServiceState::Stopped;
+        f.listener = None;
     }
     let out = human(&l, &d);
     assert!(
@@ -206,6 +207,7 @@ fn a_masked_unit_blocks_a_start_and_is_a_note_while_it_runs() {
     );
     if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[1].name) {
         f.service = etcdplan::service::ServiceState::Stopped;
+        f.listener = None;
     }
     if let Some(c) = l.cluster.as_mut() {
         c.members[1].status = Err("connection refused".into());

@@ -339,6 +339,7 @@ fn a_member_down_on_the_new_binary_can_be_rolled_back() {
         }
         if let Some(HostState::Reached(f)) = l.hosts.values_mut().nth(1) {
             f.service = etcdplan::service::ServiceState::Stopped;
+            f.listener = None;
             f.binary = Binary::Found {
                 version: Some(v("3.5.16")),
             };

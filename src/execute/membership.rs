@@ -423,7 +423,7 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
 }
 
 /// UTC time for file names.
-fn stamp() -> String {
+pub(super) fn stamp() -> String {
     let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     time::OffsetDateTime::now_utc()
         .format(&f)

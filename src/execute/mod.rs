@@ -5,6 +5,7 @@
 //! gate polls at fine granularity until a deadline. The first failure stops the
 //! walk, and the report says what was done, what failed and what remains.
 
+mod adopt;
 mod binary;
 mod event;
 mod gate;
@@ -420,6 +421,11 @@ async fn run_step(
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(StepOutcome::default())
         }
+        Step::Adopt {
+            member: name,
+            foreign,
+            files,
+        } => adopt::adopt(ctx, name, foreign, files).await,
         Step::MoveLeader { from, to, to_id } => {
             let view = membership::leader(ctx).await?;
             let leads = view

@@ -9,8 +9,8 @@ use crate::model::EtcdVersion;
 use crate::service;
 
 use super::{
-    ActiveState, Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, ProbeProblem,
-    ServiceState, UnitFileState, UnitState,
+    ActiveState, Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, Listener,
+    ListenerUnit, ProbeProblem, ServiceState, UnitFileState, UnitState,
 };
 
 /// The probe script for one member: one ssh round trip whose output is read
@@ -65,7 +65,31 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
     s.push_str(&format!(
         "if command -v ss >/dev/null 2>&1; then printf 'listen-begin\\n'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen\\t\" $4}}'; fi\n"
     ));
+    s.push_str(&listener_fragment(m));
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
+}
+
+/// Shell that prints the `listener` fact for the etcd listening on the
+/// member's ports (found by `ss -p`, checked to be etcd by its name), with its
+/// command line and, when it is the main process of a systemd unit, that
+/// unit's file, drop-ins and environment files.
+fn listener_fragment(m: &DesiredMember) -> String {
+    let (c, p) = (m.client_port, m.peer_port);
+    format!(
+        "if command -v ss >/dev/null 2>&1; then\n\
+for lp in $(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do\n\
+  case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) ;; *) continue;; esac\n\
+  lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
+  if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\" 2>/dev/null)\" = \"$lp\" ]; then :; else lu=; fi\n\
+  printf 'listener\\t%s\\t%s\\t%s\\n' \"$lp\" \"$(base64 -w0 < /proc/$lp/cmdline)\" \"$lu\"\n\
+  if [ -n \"$lu\" ]; then\n\
+    printf 'listener-fragment\\t%s\\n' \"$(systemctl show -p FragmentPath --value \"$lu\")\"\n\
+    for f in $(systemctl show -p DropInPaths --value \"$lu\"); do printf 'listener-dropin\\t%s\\n' \"$f\"; done\n\
+    systemctl show -p EnvironmentFiles --value \"$lu\" | sed -n 's/^\\(.*\\) (ignore_errors=.*)$/listener-envfile\\t\\1/p'\n\
+  fi\n\
+  break\n\
+done\nfi\n"
+    )
 }
 
 /// Why a probe's output could not be read.
@@ -115,6 +139,10 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 /// | `key` | 0 (server), 1 (peer), octal mode | probe (with TLS) |
 /// | `listen-begin` | none: `ss` exists, `listen` lines follow | probe |
 /// | `listen` | a local address as `ss -n` prints it | probe |
+/// | `listener` | pid, base64 of its NUL-separated command line, its systemd unit (empty: none) | probe |
+/// | `listener-fragment` | the listener's unit file | probe (with a unit) |
+/// | `listener-dropin` | one drop-in of the listener's unit | probe (with a unit) |
+/// | `listener-envfile` | one environment file of the listener's unit | probe (with a unit) |
 ///
 /// A `started-config` that is not 64 hex digits reads as unknown (the
 /// recorded file is damaged), and a `listen` address that does not parse is
@@ -137,6 +165,7 @@ pub fn parse_probe(
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
     let (mut data_owner, mut service_user) = (None, None);
+    let mut listener: Option<Listener> = None;
     for (n, line) in out.lines().enumerate() {
         let mut fields = line.split('\t');
         let tag = fields.next().unwrap_or_default();
@@ -231,6 +260,35 @@ pub fn parse_probe(
                     _ => return Err(bad("bad index")),
                 }
             }
+            ("listener", [pid, cmdline, unit]) => {
+                let pid = pid.trim().parse().map_err(|_| bad("bad pid"))?;
+                let cmdline = decode(cmdline)?
+                    .split('\0')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let unit = (!unit.trim().is_empty()).then(|| ListenerUnit {
+                    name: unit.trim().to_owned(),
+                    fragment: None,
+                    dropins: Vec::new(),
+                    env_files: Vec::new(),
+                });
+                listener = Some(Listener { pid, cmdline, unit });
+            }
+            ("listener-fragment" | "listener-dropin" | "listener-envfile", [path]) => {
+                let unit = listener
+                    .as_mut()
+                    .and_then(|l| l.unit.as_mut())
+                    .ok_or_else(|| bad("no listener unit before it"))?;
+                let path = PathBuf::from(path.trim());
+                match tag {
+                    "listener-fragment" => {
+                        unit.fragment = (!path.as_os_str().is_empty()).then_some(path);
+                    }
+                    "listener-dropin" => unit.dropins.push(path),
+                    _ => unit.env_files.push(path),
+                }
+            }
             ("listen-begin", []) => listening = Some(Vec::new()),
             ("listen", [addr]) => {
                 if let Ok(a) = addr.trim().parse::<ListenAddr>() {
@@ -240,7 +298,8 @@ pub fn parse_probe(
             (
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
-                | "service-user",
+                | "service-user" | "listener" | "listener-fragment" | "listener-dropin"
+                | "listener-envfile",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
@@ -253,6 +312,7 @@ pub fn parse_probe(
         started_config,
         binary: binary.ok_or(ProbeOutputError::Missing("binary"))?,
         listening,
+        listener,
         problems,
         certs,
         started_ca,

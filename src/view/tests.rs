@@ -35,6 +35,7 @@ fn plan_of(d: &Desired) -> Plan {
                 version: crate::model::EtcdVersion::parse("3.5.17"),
             },
             listening: Some(Vec::new()),
+            listener: None,
             problems: Vec::new(),
             certs: crate::observe::HostCerts::default(),
             started_ca: None,

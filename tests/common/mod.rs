@@ -12,8 +12,8 @@ use etcdplan::hostfiles::{self, Initial};
 use etcdplan::io::ApiStatus;
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
-    Binary, DataDir, HostCerts, HostFacts, HostState, Live, LiveCluster, LiveMember, MemberStatus,
-    ProbeProblem, UnitState,
+    Binary, DataDir, HostCerts, HostFacts, HostState, Listener, ListenerUnit, Live, LiveCluster,
+    LiveMember, MemberStatus, ProbeProblem, UnitState,
 };
 use etcdplan::service::ServiceState;
 
@@ -70,6 +70,9 @@ pub struct HostSpec {
     pub data_owner: Option<String>,
     /// The user the running etcd runs as (None: not reported).
     pub service_user: Option<String>,
+    /// An etcd on the member's ports that etcdplan did not start (None: when
+    /// running, the listener is etcdplan's own etcd).
+    pub foreign: Option<Listener>,
 }
 
 impl HostSpec {
@@ -88,6 +91,7 @@ impl HostSpec {
             problems: Vec::new(),
             data_owner: None,
             service_user: None,
+            foreign: None,
         }
     }
 
@@ -147,6 +151,26 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         unit: spec.unit.clone(),
         data_owner: spec.data_owner.clone(),
         service_user: spec.service_user.clone(),
+        // What `ss -p` finds on the ports: a foreign etcd, or etcdplan's own.
+        listener: spec.foreign.clone().or_else(|| {
+            spec.running.then(|| {
+                let systemd = d.hosts.service == config::ServiceKind::Systemd;
+                Listener {
+                    pid: 1000 + i as u32,
+                    cmdline: vec![
+                        "/usr/bin/etcd".into(),
+                        "--config-file".into(),
+                        "/etc/etcd/etcd.conf.yml".into(),
+                    ],
+                    unit: systemd.then(|| ListenerUnit {
+                        name: hostfiles::systemd_unit::UNIT.into(),
+                        fragment: Some(hostfiles::systemd_unit::unit_path()),
+                        dropins: Vec::new(),
+                        env_files: Vec::new(),
+                    }),
+                }
+            })
+        }),
     }
 }
 

@@ -26,6 +26,10 @@ pub enum Action {
     /// A member's advertised peer URL is updated to the one it already listens
     /// on (`~`); a repair that restarts nothing.
     Update,
+    /// A running member that etcdplan did not start is taken over in place
+    /// (`~`): stopped under its old unit or process, started under
+    /// etcdplan's service with the same data and ID.
+    Adopt,
 }
 
 impl Action {
@@ -33,7 +37,7 @@ impl Action {
     pub fn symbol(self) -> &'static str {
         match self {
             Self::Create | Self::Add => "+",
-            Self::Start | Self::Restart | Self::Update => "~",
+            Self::Start | Self::Restart | Self::Update | Self::Adopt => "~",
             Self::Remove => "-",
             Self::Replace => "-/+",
         }
@@ -114,6 +118,13 @@ pub enum ChangeKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         binary: Option<BinaryMove>,
     },
+    /// A running member that etcdplan did not start is taken over in place:
+    /// its old unit or process stopped and moved aside, etcdplan's service
+    /// started with the same data dir and member ID, in one job on the host.
+    Adopt {
+        /// The etcd that runs it now.
+        foreign: crate::live::Listener,
+    },
     /// A running member is changed in place, without a restart: its advertised
     /// peer URL (MemberUpdate), its certificates (see [`Change::certificates`]),
     /// or both.
@@ -137,6 +148,7 @@ impl ChangeKind {
             Self::Remove { .. } => Action::Remove,
             Self::Replace { .. } => Action::Replace,
             Self::Update { .. } => Action::Update,
+            Self::Adopt { .. } => Action::Adopt,
         }
     }
 }
@@ -209,7 +221,9 @@ impl Change {
             | ChangeKind::Restart { binary, .. }
             | ChangeKind::Add { binary, .. }
             | ChangeKind::Replace { binary, .. } => binary.as_ref(),
-            ChangeKind::Remove { .. } | ChangeKind::Update { .. } => None,
+            ChangeKind::Remove { .. } | ChangeKind::Update { .. } | ChangeKind::Adopt { .. } => {
+                None
+            }
         }
     }
 

@@ -3,9 +3,11 @@
 
 use super::preflight::{preflight, preflight_join};
 use super::{
-    Blocker, Change, ChangeKind, Departing, Join, file_changes, initial_for, run_as, stale_process,
+    Blocker, Change, ChangeKind, Departing, Join, adopt, file_changes, initial_for, run_as,
+    stale_process,
 };
 use crate::config::{Desired, DesiredMember};
+use crate::hostfiles::{ClusterState, Initial};
 use crate::live::{DataDir, HostFacts, LiveCluster, LiveMember, ServiceState};
 use crate::model::{Address, MemberId, MemberName, Port};
 
@@ -17,6 +19,19 @@ pub(super) fn down_member(
     changes: &mut Vec<Change>,
     blockers: &mut Vec<Blocker>,
 ) {
+    if let Some(l) = adopt::foreign(d, m, facts) {
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!(
+                "{}: {} runs it on {}, and the cluster has no quorum: etcdplan takes over members only of a cluster that has one",
+                m.name,
+                l.describe(),
+                m.address
+            ),
+            help: "bring the cluster back to quorum by its own means first; nothing was changed".into(),
+        });
+        return;
+    }
     let initial = initial_for(d, m, facts);
     let files = file_changes(d, m, Some(facts), &initial);
     let running = matches!(facts.service, ServiceState::Running(_));
@@ -104,6 +119,30 @@ pub(super) fn running_member(
             reason,
         );
         ch.id = Some(lm.id);
+        changes.push(ch);
+        return;
+    }
+    if let Some(l) = adopt::foreign(d, m, facts)
+        && lm.started()
+    {
+        if let Some(b) = adopt::blocker(m, facts, &l) {
+            blockers.push(b);
+            return;
+        }
+        // etcd reads initial-* only when it bootstraps; written as a member
+        // of an existing cluster, as it is.
+        let initial = Initial {
+            state: ClusterState::Existing,
+            cluster: Initial::bootstrap(d).cluster,
+        };
+        let mut ch = Change::new(
+            m.name.clone(),
+            ChangeKind::Adopt { foreign: l.clone() },
+            adopt::reason(d, &l),
+        );
+        ch.files = file_changes(d, m, Some(facts), &initial);
+        ch.id = Some(lm.id);
+        ch.leader = c.leader() == Some(lm.id);
         changes.push(ch);
         return;
     }

@@ -4,6 +4,7 @@
 //! acting (blockers: a missing binary, a busy port, foreign data). It never
 //! decides order; that is the planner's job.
 
+mod adopt;
 mod ca_rotation;
 mod certs;
 mod change;
@@ -182,7 +183,9 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             c.certificates = match c.action() {
                 Action::Create | Action::Add | Action::Replace => true,
                 Action::Remove => false,
-                Action::Start | Action::Restart | Action::Update => renew(&c.member),
+                Action::Start | Action::Restart | Action::Update | Action::Adopt => {
+                    renew(&c.member)
+                }
             };
         }
         for m in &d.members {

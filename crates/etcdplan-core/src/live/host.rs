@@ -59,6 +59,9 @@ pub struct HostFacts {
     pub binary: Binary,
     /// Local addresses listening on the member's ports (None: `ss` unavailable).
     pub listening: Option<Vec<ListenAddr>>,
+    /// The etcd listening on the member's ports, whoever started it (None:
+    /// none, or `ss` could not tell).
+    pub listener: Option<super::Listener>,
     /// Problems the probe found that stop etcd from being started here.
     pub problems: Vec<ProbeProblem>,
     /// The member's certificate files (read only when the etcdfile asks for TLS).

@@ -7,6 +7,7 @@
 mod api;
 mod fingerprint;
 mod host;
+mod listener;
 mod unit;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
 pub use host::{
     Binary, DataDir, HostCerts, HostFacts, ListenAddr, ListenAddrError, ProbeProblem, ServiceState,
 };
+pub use listener::{Listener, ListenerUnit};
 pub use unit::{ActiveState, UnitFileState, UnitState};
 
 /// Everything etcdplan knows about the live cluster and its hosts.

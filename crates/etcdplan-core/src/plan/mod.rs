@@ -97,7 +97,12 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
         |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action())));
     let summary = Summary {
         add: count(&|a| matches!(a, Action::Create | Action::Add | Action::Replace)),
-        change: count(&|a| matches!(a, Action::Start | Action::Restart | Action::Update)),
+        change: count(&|a| {
+            matches!(
+                a,
+                Action::Start | Action::Restart | Action::Update | Action::Adopt
+            )
+        }),
         remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),
     };
     Plan {

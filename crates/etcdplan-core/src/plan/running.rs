@@ -185,7 +185,13 @@ impl Running<'_> {
 
         // 6. Rolling restarts: followers in file order, the leader last.
         self.restarts(
-            of_kind(|k| matches!(k, ChangeKind::Restart { phase: None, .. })).collect(),
+            of_kind(|k| {
+                matches!(
+                    k,
+                    ChangeKind::Restart { phase: None, .. } | ChangeKind::Adopt { .. }
+                )
+            })
+            .collect(),
             &mut planned,
             &mut deferred,
         );
@@ -446,7 +452,21 @@ impl Running<'_> {
         ordered.sort_by_key(|c| c.leader);
         let mut first_restarted: Option<(MemberName, MemberId)> = None;
         for c in ordered {
-            let write = write_step(self.b, &c);
+            // A takeover writes its files in its own job on the host, after
+            // moving what was there aside.
+            let adopt = match &c.kind {
+                ChangeKind::Adopt { foreign } => Some(foreign.clone()),
+                _ => None,
+            };
+            let write = if adopt.is_some() {
+                c.certificates.then(|| {
+                    self.then(Step::IssueCertificates {
+                        member: c.member.clone(),
+                    })
+                })
+            } else {
+                write_step(self.b, &c)
+            };
             if c.leader {
                 // Prefer a member that already runs the new settings.
                 let target = first_restarted.clone().or_else(|| {
@@ -474,8 +494,15 @@ impl Running<'_> {
                     peer_url: url.clone(),
                 });
             }
-            let r = self.then(Step::Restart {
-                member: c.member.clone(),
+            let r = self.then(match adopt {
+                Some(foreign) => Step::Adopt {
+                    member: c.member.clone(),
+                    foreign,
+                    files: c.files.clone(),
+                },
+                None => Step::Restart {
+                    member: c.member.clone(),
+                },
             });
             self.b.edge_opt(write, r);
             self.then(Step::WaitHealthy {
@@ -508,5 +535,6 @@ fn verb(a: Action) -> &'static str {
         Action::Remove => "the removal",
         Action::Replace => "the replacement",
         Action::Update => "the update",
+        Action::Adopt => "the takeover",
     }
 }

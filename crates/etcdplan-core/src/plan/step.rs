@@ -74,6 +74,20 @@ pub enum Step {
         /// The member.
         member: MemberName,
     },
+    /// Take a running member over from the unit or process that runs it now:
+    /// one job on the host puts etcdplan's files in place (what was there
+    /// moved aside), stops the old etcd, moves its unit, drop-ins and
+    /// environment files aside, and starts etcdplan's service; it puts the
+    /// old one back if that start fails. It runs on even if etcdplan or its
+    /// connection dies, so the member is never left stopped.
+    Adopt {
+        /// The member.
+        member: MemberName,
+        /// The etcd that runs it now, as the plan saw it.
+        foreign: crate::live::Listener,
+        /// etcdplan's files for it.
+        files: Vec<FileChange>,
+    },
     /// Hand leadership to another voter before the leader restarts or leaves.
     MoveLeader {
         /// The current leader.
@@ -177,6 +191,16 @@ impl Step {
             }
             Self::Start { member } => format!("start {member}"),
             Self::Restart { member } => format!("restart {member}"),
+            Self::Adopt {
+                member,
+                foreign,
+                files,
+            } => format!(
+                "take {member} over from {} ({} file{}, one job on its host)",
+                foreign.describe(),
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            ),
             Self::MoveLeader { from, to, .. } => format!("move leader {from} → {to}"),
             Self::WaitHealthy { members } => {
                 let names: Vec<&str> = members.iter().map(MemberName::as_str).collect();
@@ -218,6 +242,7 @@ impl Step {
         matches!(
             self,
             Self::Restart { .. }
+                | Self::Adopt { .. }
                 | Self::MoveLeader { .. }
                 | Self::AddLearner { .. }
                 | Self::Promote { .. }

@@ -27,6 +27,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Remove => "remove",
         Action::Replace => "replace",
         Action::Update => "update",
+        Action::Adopt => "adopt",
     }
 }
 
@@ -83,7 +84,9 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             Action::Create | Action::Add => style.green(action.symbol()),
             Action::Remove => style.red(action.symbol()),
             Action::Replace => format!("{}{}{}", style.red("-"), "/", style.green("+")),
-            Action::Start | Action::Restart | Action::Update => style.yellow(action.symbol()),
+            Action::Start | Action::Restart | Action::Update | Action::Adopt => {
+                style.yellow(action.symbol())
+            }
         };
         let verb = action_word(action);
         let mut tail = String::new();
