@@ -482,9 +482,12 @@ pub struct TestUser {
 }
 
 impl TestUser {
-    /// Creates the user (`etcdplan-e2e-<pid>`), with passwordless sudo when asked.
+    /// Creates the user (`epe2e<pid>x<n>`), with passwordless sudo when asked.
     pub fn create(passwordless_sudo: bool) -> Result<Self, String> {
-        let name = format!("epe2e{}", std::process::id());
+        // Unique in this process too: two tests may each want a user at once.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("epe2e{}x{k}", std::process::id());
         sh(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", &name]))?;
         let user = Self {
             sudoers: PathBuf::from(format!("/etc/sudoers.d/{name}")),

@@ -556,12 +556,17 @@ fn read_keys(endpoint: &str, prefix: &str) -> Option<std::collections::BTreeSet<
     })
 }
 
-/// How many steps of an apply's output disturbed a member: restarts and
-/// leader moves, as the progress lines name them (`… 2/10 restart etcd-1 …`).
+/// How many steps of an apply's output disturbed a member: restarts,
+/// takeovers and leader moves, as the progress lines name them
+/// (`… 2/10 restart etcd-1 …`, `… take etcd-1 over from etcd.service (…) …`).
 pub fn disruptions(applied: &str) -> usize {
     applied
         .lines()
         .filter(|l| l.trim_end().ends_with('…'))
-        .filter(|l| l.contains(" restart ") || l.contains(" move leader "))
+        .filter(|l| {
+            l.contains(" restart ")
+                || l.contains(" move leader ")
+                || (l.contains(" take ") && l.contains(" over from "))
+        })
         .count()
 }

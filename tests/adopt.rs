@@ -1,0 +1,307 @@
+//! End to end: clusters built by hand, taken over in place. On booted hosts, a
+//! hand-written `etcd.service` with every setting as a flag in `ExecStart`
+//! (the 3-node how-to's way), run as Debian's etcd user with a drop-in and an
+//! environment file; on namespace hosts, bare etcd processes started by a
+//! script. Under a strict writer, each is adopted member by member: the same
+//! member IDs, every acknowledged key read back, `plan` empty afterwards; an
+//! apply killed while a member's takeover job runs leaves the member running.
+
+mod harness;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::booted::boot_or_skip;
+use harness::testbed::{Testbed, up_or_skip};
+use harness::writer::{Writer, disruptions};
+use harness::{etcdctl, text, wait_for};
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "etcdplan failed:\n{}", text(&out));
+    text(&out)
+}
+
+/// The flags a runbook puts on etcd's command line for member `i`.
+fn flags(tb: &Testbed, i: usize, token: &str) -> String {
+    let ip = &tb.hosts[i].ip;
+    let cluster: Vec<String> = tb
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(k, h)| format!("etcd-{}=http://{}:2380", k + 1, h.ip))
+        .collect();
+    format!(
+        "--name etcd-{n} --data-dir /var/lib/etcd \
+--listen-client-urls http://{ip}:2379 --advertise-client-urls http://{ip}:2379 \
+--listen-peer-urls http://{ip}:2380 --initial-advertise-peer-urls http://{ip}:2380 \
+--initial-cluster {c} --initial-cluster-token {token} --initial-cluster-state new",
+        n = i + 1,
+        c = cluster.join(","),
+    )
+}
+
+/// Member name → ID, as MemberList shows them.
+fn member_ids(tb: &Testbed) -> Vec<(String, String)> {
+    let out = etcdctl(
+        &tb.client_endpoints(&[0])[0],
+        &["member", "list", "-w", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut ids: Vec<(String, String)> = v["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    (
+                        m["name"].as_str().unwrap_or("").to_owned(),
+                        m["ID"].to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn all_healthy(tb: &Testbed) -> bool {
+    etcdctl(
+        &tb.client_endpoints(&tb.all()).join(","),
+        &["endpoint", "health"],
+    )
+    .status
+    .success()
+}
+
+/// A writer through every member, already writing.
+fn writer(tb: &Testbed, prefix: &str) -> Writer {
+    let w = Writer::start(
+        tb.client_endpoints(&tb.all()),
+        prefix,
+        Duration::from_millis(20),
+        Duration::from_secs(2),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    w
+}
+
+/// Every acknowledged key is in the cluster, none it never put.
+fn read_back(tb: &Testbed, prefix: &str, seen: &harness::writer::Writes, what: &str) {
+    let found = harness::writer::keys(&tb.client_endpoints(&[1])[0], prefix);
+    seen.assert_read_back(what, found.iter().map(String::as_str));
+}
+
+/// Builds the how-to's cluster on booted hosts: a hand-written unit in
+/// /etc/systemd/system, run as Debian's etcd user, extended by a drop-in and
+/// reading /etc/default/etcd.
+fn hand_built_under_systemd(tb: &Testbed) {
+    for i in tb.all() {
+        let unit = format!(
+            "[Unit]\nDescription=etcd (set up by hand)\nAfter=network-online.target\n\n\
+[Service]\nType=notify\nUser=etcd\nEnvironmentFile=-/etc/default/etcd\n\
+ExecStart=/usr/bin/etcd {}\nRestart=always\nRestartSec=5s\nLimitNOFILE=40000\n\n\
+[Install]\nWantedBy=multi-user.target\n",
+            flags(tb, i, "hand-built-1")
+        );
+        let script = format!(
+            "set -e\ncat > /etc/systemd/system/etcd.service <<'EOF'\n{unit}EOF\n\
+mkdir -p /etc/systemd/system/etcd.service.d\n\
+printf '[Service]\\nLimitNOFILE=65536\\n' > /etc/systemd/system/etcd.service.d/override.conf\n\
+printf '# etcd, set up by hand\\nETCD_LOG_LEVEL=info\\n' > /etc/default/etcd\n\
+chown etcd:etcd /var/lib/etcd && chmod 700 /var/lib/etcd\n\
+systemctl daemon-reload && systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service\n"
+        );
+        let out = tb.ssh(i, &script);
+        assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || all_healthy(tb)),
+        "the hand-built cluster did not come up"
+    );
+}
+
+#[test]
+fn a_hand_written_unit_cluster_on_booted_hosts_is_adopted_in_place() {
+    let Some(tb) = boot_or_skip(3) else { return };
+    hand_built_under_systemd(&tb);
+    let ids = member_ids(&tb);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let file = tb.etcdfile("booted", "", &tb.all(), &[]).replace(
+        "ssh_user = \"root\"",
+        "ssh_user = \"root\"\nrun_as = \"etcd\"",
+    );
+
+    // The plan names three adopts and nothing else; never "not running".
+    let planned = ok(tb.etcdplan(&file, &["plan"]));
+    assert!(
+        planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),
+        "{planned}"
+    );
+    for m in 1..=3 {
+        assert!(
+            planned.contains(&format!("~ etcd-{m}   adopt: runs under etcd.service")),
+            "{planned}"
+        );
+    }
+    assert!(
+        planned.contains(
+            "/etc/systemd/system/etcd.service.d/override.conf, /etc/default/etcd moved aside"
+        ),
+        "{planned}"
+    );
+    assert!(!planned.contains("not running"), "{planned}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&tb.etcdplan(&file, &["plan", "--json"]).stdout).unwrap_or_default();
+    let actions: Vec<&str> = json["changes"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(actions, ["adopt", "adopt", "adopt"], "{json}");
+
+    let w = writer(&tb, "a");
+    let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = w.stop();
+    seen.assert_within("adopt under systemd", disruptions(&applied));
+    read_back(&tb, "a", &seen, "adopt under systemd");
+    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+
+    for i in tb.all() {
+        // etcdplan's unit runs it now; the old unit, drop-in and env file are kept aside.
+        let out = tb.ssh(
+            i,
+            "grep -c 'Written by etcdplan' /etc/systemd/system/etcd.service; \
+ls /etc/systemd/system/ | grep -c '^etcd.service.adopted-'; \
+ls /etc/systemd/system/etcd.service.d/ | grep -c '^override.conf.adopted-'; \
+ls /etc/default | grep -c '^etcd.adopted-'; \
+cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",
+        );
+        let said = text(&out);
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(&lines[..4], ["1", "1", "1", "1"], "h{}: {said}", i + 1);
+        assert!(
+            lines[4].contains("--config-file /etc/etcd/etcd.conf.yml"),
+            "h{}: {said}",
+            i + 1
+        );
+    }
+    let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+
+    // Every host rebooted: etcdplan's members come back, not the old units.
+    for i in tb.all() {
+        tb.reboot(i).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            wait_for(Duration::from_secs(60), || all_healthy(&tb)),
+            "after rebooting h{}",
+            i + 1
+        );
+        let cmd = tb.ssh(
+            i,
+            "cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",
+        );
+        assert!(
+            text(&cmd).contains("--config-file"),
+            "h{}: {}",
+            i + 1,
+            text(&cmd)
+        );
+    }
+    assert_eq!(member_ids(&tb), ids);
+    let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+}
+
+/// Starts bare etcd processes on namespace hosts, as a script would.
+fn hand_built_processes(tb: &Testbed) {
+    for i in tb.all() {
+        let out = tb.ssh(
+            i,
+            &format!(
+                "mkdir -p /var/lib/etcdplan && cd /var/lib/etcd && (setsid nohup /usr/bin/etcd {} > /var/lib/etcdplan/by-hand.log 2>&1 < /dev/null &) ; echo started",
+                flags(tb, i, "by-script")
+            ),
+        );
+        assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
+    }
+    assert!(
+        wait_for(Duration::from_secs(30), || all_healthy(tb)),
+        "the hand-started cluster did not come up"
+    );
+}
+
+#[test]
+fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_leaves_them_running()
+{
+    let Some(tb) = up_or_skip(3) else { return };
+    hand_built_processes(&tb);
+    let ids = member_ids(&tb);
+    let file = tb.etcdfile("script", "", &tb.all(), &[]);
+    let planned = ok(tb.etcdplan(&file, &["plan"]));
+    assert!(
+        planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("adopt: runs under the etcd process"),
+        "{planned}"
+    );
+
+    // The apply is killed while the first takeover job runs on its host.
+    let w = writer(&tb, "p");
+    let path = tb.dir.path().join("etcdfile.toml");
+    std::fs::write(&path, &file).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(["apply", "--auto-approve", "-f"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let mut killed_during: Option<usize> = None;
+    while start.elapsed() < Duration::from_secs(60) && killed_during.is_none() {
+        for (i, h) in tb.hosts.iter().enumerate() {
+            let st = h.file(&format!("/var/lib/etcdplan/adopt-etcd-{}.status", i + 1));
+            if std::fs::read_to_string(&st).is_ok_and(|s| s.trim() == "running") {
+                let _ = child.kill();
+                killed_during = Some(i);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    let i = killed_during.unwrap_or_else(|| panic!("no takeover job was seen running"));
+    // The job finishes on its own: the member runs under etcdplan's service.
+    let st = tb.hosts[i].file(&format!("/var/lib/etcdplan/adopt-etcd-{}.status", i + 1));
+    assert!(
+        wait_for(Duration::from_secs(60), || std::fs::read_to_string(&st)
+            .is_ok_and(|s| s.trim() == "done")),
+        "the job did not finish: {:?}",
+        std::fs::read_to_string(&st)
+    );
+    assert!(wait_for(Duration::from_secs(30), || all_healthy(&tb)));
+    // The next plan continues with the others only.
+    let rest = ok(tb.etcdplan(&file, &["plan"]));
+    assert!(!rest.contains(&format!("etcd-{}   adopt", i + 1)), "{rest}");
+    assert!(
+        rest.contains("Plan: 0 to add, 2 to change, 0 to remove."),
+        "{rest}"
+    );
+    let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve", "--lock-timeout", "60s"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = w.stop();
+    // The takeover the killed apply started was one disruption more.
+    seen.assert_within("adopt of processes", disruptions(&applied) + 1);
+    read_back(&tb, "p", &seen, "adopt of processes");
+    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+    assert_eq!(
+        tb.etcd_pids().len(),
+        3,
+        "etcdplan's pid files name the three etcds"
+    );
+    let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+}
