@@ -30,6 +30,9 @@ elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | gr
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));
+    if let Some(wal) = &m.wal_dir {
+        s.push_str(&wal_check(m, wal));
+    }
     s.push_str(&service::probe_fragment(d, m));
     s.push_str(&service::print_run_as_problem(d));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
@@ -66,6 +69,30 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
         "if command -v ss >/dev/null 2>&1; then printf 'listen-begin\\n'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen\\t\" $4}}'; fi\n"
     ));
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
+}
+
+/// Shell that prints a `problem` fact when the data dir and the separate WAL
+/// folder disagree: etcd would start a member whose WAL is elsewhere as a
+/// new one, and would replay a WAL left without its data dir.
+fn wal_check(m: &DesiredMember, wal: &std::path::Path) -> String {
+    let (w, d) = (wal.display(), m.data_dir.display());
+    format!(
+        "w={wq}\nif ls \"$w\"/*.wal >/dev/null 2>&1; then hw=1; else hw=0; fi\n\
+if [ \"$k\" = member ] && [ $hw = 0 ]; then {no_wal}; elif [ \"$k\" != member ] && [ $hw = 1 ]; then {orphan}; fi\n",
+        wq = shell_quote(&w.to_string()),
+        no_wal = service::print_problem(
+            &format!("data dir {d} holds a member but wal_dir {w} holds no WAL"),
+            &format!(
+                "etcd keeps this member's WAL elsewhere (in {d}/member/wal unless an earlier wal_dir said otherwise); stop etcd and move the *.wal files into {w} by hand, or set wal_dir back"
+            ),
+        ),
+        orphan = service::print_problem(
+            &format!("wal_dir {w} holds a WAL but data dir {d} holds no member"),
+            &format!(
+                "move {w} aside (mv {w} {w}.old) if that WAL is not needed; etcd would replay it"
+            ),
+        ),
+    )
 }
 
 /// Why a probe's output could not be read.

@@ -97,13 +97,18 @@ fn unquote(v: &str) -> String {
 }
 
 /// A YAML single-quoted scalar: safe for any path or URL.
+pub(crate) fn yaml_quote(s: &str) -> String {
+    q(s)
+}
+
+/// A YAML single-quoted scalar: safe for any path or URL.
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// What a member listens on: its own IP, or every IPv4 address for a DNS name
 /// (etcd refuses host names in listen URLs).
-fn listen_host(a: &Address) -> String {
+pub(crate) fn listen_host(a: &Address) -> String {
     match a {
         Address::Ip(_) => a.to_string(),
         Address::Dns(_) => "0.0.0.0".to_owned(),
@@ -179,10 +184,19 @@ pub fn etcd_config_wired(
     };
     kv("name", q(m.name.as_str()));
     kv("data-dir", q(&m.data_dir.display().to_string()));
-    kv(
-        "listen-client-urls",
-        q(&format!("{}://{listen}:{}", client.scheme, client.port)),
-    );
+    if let Some(wal) = &m.wal_dir {
+        kv("wal-dir", q(&wal.display().to_string()));
+    }
+    let listen_clients: Vec<String> = std::iter::once(listen.clone())
+        .chain(
+            m.settings
+                .extra_listen_addresses
+                .iter()
+                .map(|ip| Address::Ip(*ip).to_string()),
+        )
+        .map(|host| format!("{}://{host}:{}", client.scheme, client.port))
+        .collect();
+    kv("listen-client-urls", q(&listen_clients.join(",")));
     kv("advertise-client-urls", q(&client.to_string()));
     let peers: Vec<String> = wire
         .listen
@@ -202,7 +216,7 @@ pub fn etcd_config_wired(
             ClusterState::Existing => "existing",
         }),
     );
-    kv("initial-cluster-token", q(d.cluster.as_str()));
+    kv("initial-cluster-token", q(&d.token));
     kv(
         "quota-backend-bytes",
         d.etcd.quota_backend_bytes.bytes().to_string(),
@@ -215,6 +229,27 @@ pub fn etcd_config_wired(
         "auto-compaction-retention",
         q(&d.etcd.compaction.retention_value()),
     );
+    // Settings left unset are not written: etcd's defaults apply, and the
+    // file stays as it was before etcdplan knew these settings.
+    if let Some(h) = d.etcd.heartbeat_interval {
+        kv("heartbeat-interval", h.0.to_string());
+    }
+    if let Some(e) = d.etcd.election_timeout {
+        kv("election-timeout", e.0.to_string());
+    }
+    let set = &m.settings;
+    if let Some(n) = set.snapshot_count {
+        kv("snapshot-count", n.to_string());
+    }
+    if let Some(b) = d.etcd.max_request_bytes {
+        kv("max-request-bytes", b.bytes().to_string());
+    }
+    if !set.listen_metrics_urls.is_empty() {
+        kv("listen-metrics-urls", q(&set.listen_metrics_urls.join(",")));
+    }
+    if let Some(l) = set.log_level {
+        kv("log-level", q(l.as_str()));
+    }
     let paths = m.tls_paths();
     let path = |p: &std::path::Path| q(&p.display().to_string());
     if d.tls.client {
@@ -246,6 +281,9 @@ pub fn etcd_config_wired(
     kv("enable-v2", "false".into());
     kv("logger", q("zap"));
     kv("log-outputs", "[stderr]".into());
+    for (k, v) in &m.settings.extra {
+        kv(k, v.clone());
+    }
     s
 }
 
@@ -273,6 +311,13 @@ pub fn member_sans(m: &DesiredMember) -> Vec<crate::cert::San> {
             sans.push(San::Ip(std::net::IpAddr::from([127, 0, 0, 1])));
         }
     }
+    // Clients may dial the extra listeners (127.0.0.1 on the host itself).
+    sans.extend(
+        m.settings
+            .extra_listen_addresses
+            .iter()
+            .map(|ip| San::Ip(*ip)),
+    );
     sans.sort();
     sans.dedup();
     sans
