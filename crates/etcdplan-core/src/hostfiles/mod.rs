@@ -445,7 +445,11 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             assert!(a.contains(line), "{line:?} missing in\n{a}");
         }
         let b = &out[1];
-        for line in ["snapshot-count: 50000\n", "log-level: 'warn'\n", "wal-dir: '/wal/b'\n"] {
+        for line in [
+            "snapshot-count: 50000\n",
+            "log-level: 'warn'\n",
+            "wal-dir: '/wal/b'\n",
+        ] {
             assert!(b.contains(line), "{line:?} missing in\n{b}");
         }
         assert!(!b.contains("pre-vote"), "a member's extra is its own");
@@ -473,7 +477,10 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
     #[test]
     fn raft_timings_follow_etcds_rules() {
         let e = errors("heartbeat_interval = \"300ms\"", "");
-        assert!(e.contains("at least 5 times heartbeat_interval (300ms)"), "{e}");
+        assert!(
+            e.contains("at least 5 times heartbeat_interval (300ms)"),
+            "{e}"
+        );
         assert!(e.contains("election_timeout defaults to 1000ms"), "{e}");
         let e = errors("election_timeout = \"60s\"", "");
         assert!(e.contains("longer than etcd allows"), "{e}");
@@ -484,7 +491,10 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         let e = errors("heartbeat_interval = 0", "");
         assert!(e.contains("at least 1ms"), "{e}");
         // Exactly five heartbeats is what etcd accepts.
-        assert_eq!(rendered("heartbeat_interval = 200\nelection_timeout = 1000", "").len(), 2);
+        assert_eq!(
+            rendered("heartbeat_interval = 200\nelection_timeout = 1000", "").len(),
+            2
+        );
     }
 
     #[test]
@@ -501,8 +511,14 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         assert!(e.contains("use `quota_backend_bytes` in [etcd]"), "{e}");
         let e = errors("extra = { experimental-inital-corrupt-check = true }", "");
         assert!(e.contains("etcd 3.5 has no config-file key"), "{e}");
-        assert!(e.contains("did you mean `experimental-initial-corrupt-check`"), "{e}");
-        let e = errors("extra = { feature-gates = \"InitialCorruptCheck=true\" }", "");
+        assert!(
+            e.contains("did you mean `experimental-initial-corrupt-check`"),
+            "{e}"
+        );
+        let e = errors(
+            "extra = { feature-gates = \"InitialCorruptCheck=true\" }",
+            "",
+        );
         assert!(e.contains("new in 3.6"), "{e}");
         let e = errors("extra = { pre-vote = { a = 1 } }", "");
         assert!(e.contains("pre-vote"), "{e}");
@@ -512,7 +528,10 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
     fn listeners_are_checked() {
         let e = errors("listen_metrics_urls = [\"http://{address}:2379\"]", "");
         assert!(e.contains("client or peer port"), "{e}");
-        let e = errors("listen_metrics_urls = [\"http://metrics.example:2381\"]", "");
+        let e = errors(
+            "listen_metrics_urls = [\"http://metrics.example:2381\"]",
+            "",
+        );
         assert!(e.contains("binds only IP"), "{e}");
         let e = errors("listen_metrics_urls = [\"https://{address}:2381\"]", "");
         assert!(e.contains("client = true"), "{e}");
@@ -521,8 +540,10 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         let e = errors("extra_listen_addresses = [\"localhost\"]", "");
         assert!(e.contains("not an IP address"), "{e}");
         // Two members on one machine cannot share a WAL folder.
-        let text = file("wal_dir = \"/wal\"\ndata_dir = \"/d/{name}\"", "")
-            .replace("service = \"process\"", "service = \"process\"\ntransport = \"local\"");
+        let text = file("wal_dir = \"/wal\"\ndata_dir = \"/d/{name}\"", "").replace(
+            "service = \"process\"",
+            "service = \"process\"\ntransport = \"local\"",
+        );
         let e = match parse(&text) {
             Ok(_) => panic!("accepted"),
             Err(p) => config::render_plain(&p, 200),

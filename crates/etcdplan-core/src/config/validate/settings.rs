@@ -252,10 +252,7 @@ impl Validator<'_> {
                 self.push(
                     Problem::error(
                         "etcdfile::bad-listen-address",
-                        format!(
-                            "extra_listen_addresses: {:?} cannot be used for {name}",
-                            a.get_ref()
-                        ),
+                        format!("extra_listen_addresses: {:?} cannot be used", a.get_ref()),
                     )
                     .label(a.span(), why)
                     .help("list other IP addresses of the host, such as \"127.0.0.1\""),
