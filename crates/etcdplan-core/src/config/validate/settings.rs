@@ -328,17 +328,14 @@ fn unknown_key(
     if keys.contains(&key) {
         let deprecated =
             v >= MinorVersion { major: 3, minor: 6 } && key.starts_with("experimental-");
-        return match etcd_keys::replacement(key).filter(|_| deprecated) {
-            Some(r) => Some(
-                Problem::warning(
-                    "etcdfile::deprecated-extra-key",
-                    format!("`{key}` is deprecated in etcd {v} and removed in 3.7"),
-                )
-                .label(span, "deprecated")
-                .help(format!("use {r} instead")),
-            ),
-            None => None,
-        };
+        return etcd_keys::replacement(key).filter(|_| deprecated).map(|r| {
+            Problem::warning(
+                "etcdfile::deprecated-extra-key",
+                format!("`{key}` is deprecated in etcd {v} and removed in 3.7"),
+            )
+            .label(span, "deprecated")
+            .help(format!("use {r} instead"))
+        });
     }
     let (message, label) = match (
         etcd_keys::last_known_in(key),
