@@ -323,6 +323,38 @@ mod tests {
     use super::*;
     use crate::config::{self, Context};
 
+    #[test]
+    fn wal_check_reports_a_wal_apart_from_its_data() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let wal = dir.path().join("wal");
+        let mut d = desired("process", false);
+        d.members[0].wal_dir = Some(wal.clone());
+        let m = &d.members[0];
+        let run = |k: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("k={k}\n{}", wal_check(m, &wal)))
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert!(run("member").contains("holds no WAL"), "{}", run("member"));
+        assert_eq!(run("empty"), "");
+        std::fs::create_dir_all(&wal).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(wal.join("0000000000000000-0000000000000000.wal"), "")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run("member"), "");
+        assert!(run("absent").contains("holds no member"));
+        // Only a member with a wal_dir gets the check.
+        let plain = desired("process", false);
+        assert!(
+            !probe_script(&plain, &plain.members[0])
+                .source
+                .contains("holds no WAL")
+        );
+        assert!(probe_script(&d, m).source.contains("holds no WAL"));
+    }
+
     /// One member over ssh with the given service and TLS on or off.
     fn desired(service: &str, tls: bool) -> Desired {
         desired_as(service, tls, "root")
