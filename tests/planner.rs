@@ -59,6 +59,63 @@ fn quota_change_rolls_followers_first_and_leader_last() {
 }
 
 #[test]
+fn raft_timings_change_together_in_one_rolling_pass() {
+    let old = desired_with(3, "");
+    let d = desired_with(
+        3,
+        "heartbeat_interval = \"250ms\"\nelection_timeout = \"2500ms\"\n",
+    );
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&d, &[true; 3], 1)),
+    );
+    let p = plan_for(&d, &l);
+    // One restart per member, followers first, each gated: both settings
+    // ride on the same restart.
+    assert_eq!(kinds(&p), QUOTA_STEPS);
+    for c in &p.changes {
+        let diff = c.files.iter().map(|f| f.after.as_str()).collect::<String>();
+        assert!(diff.contains("\nheartbeat-interval: 250\n"), "{diff}");
+        assert!(diff.contains("\nelection-timeout: 2500\n"), "{diff}");
+    }
+    snapshot("raft-timings-change", &p, &d);
+}
+
+#[test]
+fn extra_keys_and_overrides_roll_the_members_they_change() {
+    let old = desired_with(3, "");
+    let mut text = common::text_with(
+        3,
+        "[etcd.extra]\nexperimental-initial-corrupt-check = true\n",
+    );
+    // etcd-2 alone logs at debug level.
+    text = text.replace(
+        "name = \"etcd-2\"\naddress = \"10.0.0.12\"\n",
+        "name = \"etcd-2\"\naddress = \"10.0.0.12\"\nlog_level = \"debug\"\n",
+    );
+    let d = common::desired_from(&text);
+    let l = live(
+        &d,
+        &vec![HostSpec::running_from(&old); 3],
+        Some(cluster(&d, &[true; 3], 1)),
+    );
+    let p = plan_for(&d, &l);
+    assert_eq!(kinds(&p), QUOTA_STEPS);
+    let diff = |name: &str| {
+        p.changes
+            .iter()
+            .filter(|c| c.member.as_str() == name)
+            .flat_map(|c| c.files.iter().map(|f| f.after.clone()))
+            .collect::<String>()
+    };
+    assert!(diff("etcd-2").contains("\nlog-level: 'debug'\n"));
+    assert!(!diff("etcd-1").contains("log-level"));
+    assert!(diff("etcd-1").contains("\nexperimental-initial-corrupt-check: true\n"));
+    snapshot("extra-keys", &p, &d);
+}
+
+#[test]
 fn stopped_member_is_started_and_gated() {
     let d = desired_with(3, "");
     let mut specs = vec![HostSpec::running_from(&d); 3];

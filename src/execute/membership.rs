@@ -368,7 +368,8 @@ pub(super) async fn stop_departed(
 /// Moves a member's data, config and unit aside with a timestamp, never
 /// deleting anything; stops its etcd first. The data moves inside the data dir
 /// (`member` → `member.removed-<time>`): the data dir is often a mount point,
-/// which cannot be renamed, and a rename within one file system is atomic.
+/// which cannot be renamed, and a rename within one file system is atomic. A
+/// separate WAL folder (`wal_dir`) is renamed whole (`<wal>.removed-<time>`).
 pub(super) async fn retire(
     ctx: &Context<'_>,
     m: &DesiredMember,
@@ -399,6 +400,15 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
         cas = q(&service::started_ca_file(m)),
         pid = q(&m.pid_file()),
     );
+    if let Some(wal) = &m.wal_dir {
+        // A separate WAL folder moves whole: etcd re-creates it by renaming a
+        // fresh folder over it (so it cannot be a mount point, and anything
+        // kept inside it would be lost).
+        source.push_str(&format!(
+            "w={wal}\nif [ -d \"$w\" ]; then mv \"$w\" \"$w.removed-$ts\"; echo \"moved $w to $w.removed-$ts\"; fi\n",
+            wal = q(wal),
+        ));
+    }
     source.push_str(&service::for_kind(ctx.desired.hosts.service).retire_fragment(m));
     let stop = service::stop(ctx.desired, m, ctx.deadlines.stop_grace);
     let result = async {

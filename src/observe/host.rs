@@ -30,6 +30,9 @@ elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | gr
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));
+    if let Some(wal) = &m.wal_dir {
+        s.push_str(&wal_check(m, wal));
+    }
     s.push_str(&service::probe_fragment(d, m));
     s.push_str(&service::print_run_as_problem(d));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
@@ -89,6 +92,30 @@ for lp in $(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null | grep -o '
   fi\n\
   break\n\
 done\nfi\n"
+    )
+}
+
+/// Shell that prints a `problem` fact when the data dir and the separate WAL
+/// folder disagree: etcd would start a member whose WAL is elsewhere as a
+/// new one, and would replay a WAL left without its data dir.
+fn wal_check(m: &DesiredMember, wal: &std::path::Path) -> String {
+    let (w, d) = (wal.display(), m.data_dir.display());
+    format!(
+        "w={wq}\nif ls \"$w\"/*.wal >/dev/null 2>&1; then hw=1; else hw=0; fi\n\
+if [ \"$k\" = member ] && [ $hw = 0 ]; then {no_wal}; elif [ \"$k\" != member ] && [ $hw = 1 ]; then {orphan}; fi\n",
+        wq = shell_quote(&w.to_string()),
+        no_wal = service::print_problem(
+            &format!("data dir {d} holds a member but wal_dir {w} holds no WAL"),
+            &format!(
+                "etcd keeps this member's WAL elsewhere (in {d}/member/wal unless an earlier wal_dir said otherwise); stop etcd and move the *.wal files into {w} by hand, or set wal_dir back"
+            ),
+        ),
+        orphan = service::print_problem(
+            &format!("wal_dir {w} holds a WAL but data dir {d} holds no member"),
+            &format!(
+                "move {w} aside (mv {w} {w}.old) if that WAL is not needed; etcd would replay it"
+            ),
+        ),
     )
 }
 
@@ -355,6 +382,38 @@ mod tests {
 
     use super::*;
     use crate::config::{self, Context};
+
+    #[test]
+    fn wal_check_reports_a_wal_apart_from_its_data() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let wal = dir.path().join("wal");
+        let mut d = desired("process", false);
+        d.members[0].wal_dir = Some(wal.clone());
+        let m = &d.members[0];
+        let run = |k: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("k={k}\n{}", wal_check(m, &wal)))
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert!(run("member").contains("holds no WAL"), "{}", run("member"));
+        assert_eq!(run("empty"), "");
+        std::fs::create_dir_all(&wal).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(wal.join("0000000000000000-0000000000000000.wal"), "")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run("member"), "");
+        assert!(run("absent").contains("holds no member"));
+        // Only a member with a wal_dir gets the check.
+        let plain = desired("process", false);
+        assert!(
+            !probe_script(&plain, &plain.members[0])
+                .source
+                .contains("holds no WAL")
+        );
+        assert!(probe_script(&d, m).source.contains("holds no WAL"));
+    }
 
     /// One member over ssh with the given service and TLS on or off.
     fn desired(service: &str, tls: bool) -> Desired {

@@ -106,6 +106,13 @@ fn prepare_run_as(d: &Desired, m: &DesiredMember) -> String {
     let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
     let u = shell_quote(user.as_str());
     let data = q(&m.data_dir);
+    // A separate WAL folder is etcd's to write as much as its data dir.
+    let wal = m.wal_dir.as_deref().map_or_else(String::new, |w| {
+        let w = q(w);
+        format!(
+            "(umask 022; mkdir -p -- \"$(dirname -- {w})\")\nmkdir -p -- {w}\nchown -R -- \"$run_user:$run_gid\" {w}\nchmod 700 -- {w}\n"
+        )
+    });
     let cfg_dir = q(&m.config_dir);
     let tls = m.tls_paths();
     let pki = q(tls.server_key.parent().unwrap_or(&m.config_dir));
@@ -119,7 +126,7 @@ fn prepare_run_as(d: &Desired, m: &DesiredMember) -> String {
         "run_user={u}\n\
 run_gid=$(id -g -- \"$run_user\" 2>/dev/null) || {{ echo \"user $run_user (run_as) does not exist on this host\" >&2; exit 3; }}\n\
 (umask 022; mkdir -p -- \"$(dirname -- {data})\")\n\
-mkdir -p -- {data}\nchown -R -- \"$run_user:$run_gid\" {data}\nchmod 700 -- {data}\n\
+mkdir -p -- {data}\nchown -R -- \"$run_user:$run_gid\" {data}\nchmod 700 -- {data}\n{wal}\
 for f in {keys}; do if [ -f \"$f\" ]; then chown -- \"$run_user:$run_gid\" \"$f\"; chmod 600 -- \"$f\"; fi; done\n\
 for f in {cfg_dir} {pki}; do if [ -d \"$f\" ]; then chmod go+x -- \"$f\"; fi; done\n\
 setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups sh -c \
@@ -135,7 +142,7 @@ const PRINT_STOPPED: &str = "printf 'service\\tstopped\\n'";
 
 /// Shell that prints a `problem` fact: something on the host that stops etcd
 /// from being started there, and what to do about it.
-fn print_problem(message: &str, help: &str) -> String {
+pub(crate) fn print_problem(message: &str, help: &str) -> String {
     format!(
         "printf 'problem\\t%s\\t%s\\n' {} {}",
         shell_quote(message),

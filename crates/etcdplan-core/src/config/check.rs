@@ -110,6 +110,18 @@ fn matches_type(v: &DeValue<'_>, t: &str) -> bool {
     )
 }
 
+/// Why `key` may not be set in a `[[member]]`, when it is an `[etcd]` key
+/// that must be equal on all members.
+fn cluster_wide_only(place: &Place, key: &str) -> Option<&'static str> {
+    match place {
+        Place::Table(t) if t.starts_with("[[member]]") => super::raw::CLUSTER_WIDE_ONLY
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, why)| *why),
+        _ => None,
+    }
+}
+
 fn int_value(v: &DeValue<'_>) -> Option<i64> {
     let i = v.as_integer()?;
     i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
@@ -328,6 +340,17 @@ impl<'s> Walker<'s> {
                 Some(_) => {}
                 None if closed => {
                     drop.push(key.to_owned());
+                    if let Some(why) = cluster_wide_only(place, key) {
+                        self.problems.push(
+                            Problem::error(
+                                "etcdfile::cluster-wide-only",
+                                format!("`{key}` cannot differ between members: {why}"),
+                            )
+                            .label(k.span(), format!("set per member in {}", place.describe()))
+                            .help(format!("set `{key}` once in [etcd]")),
+                        );
+                        continue;
+                    }
                     let known: Vec<&str> = props
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
@@ -342,7 +365,15 @@ impl<'s> Walker<'s> {
                     };
                     self.problems.push(p);
                 }
-                None => {}
+                None => {
+                    // An open table whose values have a schema (`[etcd.extra]`).
+                    if let Some(extra) = schema.get("additionalProperties")
+                        && extra.is_object()
+                        && !self.value(key, v, extra, place)
+                    {
+                        drop.push(key.to_owned());
+                    }
+                }
             }
         }
         for k in &drop {

@@ -10,8 +10,11 @@ use crate::model::{
 /// The cluster the operator asked for. Built only by [`validate`](super::validate).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Desired {
-    /// The cluster's name, also its initial-cluster-token.
+    /// The cluster's name.
     pub cluster: ClusterName,
+    /// etcd's initial-cluster-token: `[cluster] initial_cluster_token`, else
+    /// the cluster's name. It also tells this cluster's data dirs from others.
+    pub token: String,
     /// The version every member must run, when pinned.
     pub version: Option<VersionSpec>,
     /// Settings every member gets.
@@ -38,6 +41,8 @@ pub struct PathTemplates {
     pub config_dir: String,
     /// state_dir.
     pub state_dir: String,
+    /// `[etcd] wal_dir`, when set.
+    pub wal_dir: Option<String>,
 }
 
 /// `[etcd]`, validated.
@@ -51,6 +56,73 @@ pub struct EtcdSettings {
     pub binary: PathBuf,
     /// The local releases etcdplan uploads, when `binary_source` is set.
     pub binary_source: Option<BinarySource>,
+    /// Raft heartbeat; None leaves etcd's default (100ms) and the rendered
+    /// file as it was before the setting existed.
+    pub heartbeat_interval: Option<Millis>,
+    /// Raft election timeout; None is etcd's default (1000ms).
+    pub election_timeout: Option<Millis>,
+    /// Largest client request; None is etcd's default (1.5MiB).
+    pub max_request_bytes: Option<ByteSize>,
+}
+
+/// A whole number of milliseconds: how etcd takes its raft timings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Millis(pub u64);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// etcd's `log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// debug.
+    Debug,
+    /// info (etcd's default).
+    Info,
+    /// warn.
+    Warn,
+    /// error.
+    Error,
+    /// panic.
+    Panic,
+    /// fatal.
+    Fatal,
+}
+
+impl LogLevel {
+    /// The name etcd reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Panic => "panic",
+            Self::Fatal => "fatal",
+        }
+    }
+}
+
+/// The settings etcd lets members differ in, resolved for one member
+/// (`[[member]]` over `[etcd]`). Unset ones are not rendered, so an etcdfile
+/// that sets none renders the same file as before they existed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberSettings {
+    /// `snapshot-count`.
+    pub snapshot_count: Option<u64>,
+    /// `log-level`.
+    pub log_level: Option<LogLevel>,
+    /// `listen-metrics-urls`, `{address}` resolved.
+    pub listen_metrics_urls: Vec<String>,
+    /// More addresses `listen-client-urls` binds on the client port.
+    pub extra_listen_addresses: Vec<std::net::IpAddr>,
+    /// `[etcd.extra]` and the member's `extra`: config-file key → the value
+    /// as YAML, in key order.
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 /// `binary_source`: where it points, and the etcd releases found there (filled
@@ -191,10 +263,16 @@ pub struct DesiredMember {
     pub peer_port: Port,
     /// Data dir on the host ({name} resolved).
     pub data_dir: PathBuf,
+    /// The separate WAL folder on the host ({name} resolved), when set.
+    #[serde(default)]
+    pub wal_dir: Option<PathBuf>,
     /// etcdplan's config folder on the host ({name} resolved).
     pub config_dir: PathBuf,
     /// pid and log folder of the process service ({name} resolved).
     pub state_dir: PathBuf,
+    /// The other settings etcd lets members differ in.
+    #[serde(default)]
+    pub settings: MemberSettings,
 }
 
 impl DesiredMember {
@@ -279,6 +357,8 @@ impl Desired {
             data_dir: fill(&self.templates.data_dir),
             config_dir: fill(&self.templates.config_dir),
             state_dir: fill(&self.templates.state_dir),
+            wal_dir: self.templates.wal_dir.as_deref().map(fill),
+            settings: MemberSettings::default(),
             name,
             address,
             client_port,

@@ -6,6 +6,7 @@
 mod check;
 mod desired;
 mod diagnostic;
+pub mod etcd_keys;
 mod raw;
 mod releases;
 mod schema;
@@ -18,8 +19,8 @@ use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
 pub use desired::{
-    BinarySource, Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, Release, ServiceKind,
-    Ssh, Tls, TlsPaths, Transport,
+    BinarySource, Desired, DesiredMember, EtcdSettings, Hosts, LogLevel, MemberSettings, Millis,
+    PathTemplates, Release, ServiceKind, Ssh, Tls, TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};

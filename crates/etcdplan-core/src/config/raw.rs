@@ -39,9 +39,16 @@ pub struct RawEtcdfile {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
-    /// The cluster's name; also its initial-cluster-token.
+    /// The cluster's name; also its initial-cluster-token unless
+    /// `initial_cluster_token` says otherwise.
     #[schemars(with = "String")]
     pub name: Spanned<String>,
+    /// etcd's initial-cluster-token (default: the cluster's name). Set it to
+    /// the token a cluster built by hand was bootstrapped with; etcd reads it
+    /// only when a member's data dir is empty.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub initial_cluster_token: Option<Spanned<String>>,
     /// The version every member must run: a minor version such as "3.5" (any
     /// patch), or one release such as "3.5.16".
     #[serde(default)]
@@ -91,6 +98,56 @@ pub struct RawEtcd {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub binary_source: Option<Spanned<String>>,
+    /// Raft heartbeat: "100ms", "1s", or a bare integer of milliseconds as
+    /// etcd takes it (default 100ms). Equal on all members.
+    #[serde(default)]
+    #[schemars(with = "Option<SizeValue>")]
+    pub heartbeat_interval: Option<Spanned<SizeValue>>,
+    /// Raft election timeout: "1s", "1500ms", or a bare integer of
+    /// milliseconds (default 1s); at least 5 times heartbeat_interval and at
+    /// most 50s, as etcd requires. Equal on all members.
+    #[serde(default)]
+    #[schemars(with = "Option<SizeValue>")]
+    pub election_timeout: Option<Spanned<SizeValue>>,
+    /// Applied entries between two snapshots (default: etcd's, 100000 before
+    /// 3.6 and 10000 from 3.6 on). A member may override it.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub snapshot_count: Option<Spanned<u64>>,
+    /// Largest client request etcd accepts: "1536KiB", "10MiB" or a number of
+    /// bytes (default 1.5MiB). Equal on all members.
+    #[serde(default)]
+    #[schemars(with = "Option<SizeValue>")]
+    pub max_request_bytes: Option<Spanned<SizeValue>>,
+    /// Extra listeners serving /metrics and /health, such as
+    /// "http://{address}:2381"; {address} stands for the member's address
+    /// (0.0.0.0 for a DNS name, as etcd binds only IPs). A member may override it.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub listen_metrics_urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// More IP addresses the client port also listens on, such as
+    /// "127.0.0.1" (they are added to the member's server certificate). A
+    /// member may override it.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub extra_listen_addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    /// etcd's log level (default "info"). A member may override it.
+    #[serde(default)]
+    #[schemars(with = "Option<RawLogLevel>")]
+    pub log_level: Option<Spanned<RawLogLevel>>,
+    /// A separate folder for the write-ahead log; may contain {name} (default:
+    /// inside data_dir). Moved aside together with the data dir. A member
+    /// may override it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub wal_dir: Option<Spanned<String>>,
+    /// Any other etcd setting, keyed by etcd's config-file name
+    /// (`experimental-initial-corrupt-check = true`); checked against the keys
+    /// etcd knows for the version in [cluster]. Values are written as etcd's
+    /// config file takes them (durations in nanoseconds).
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, ExtraValue>")]
+    pub extra: Option<Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<ExtraValue>>>>,
 }
 
 /// `[tls]`
@@ -189,6 +246,88 @@ pub struct RawMember {
     #[serde(default)]
     #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
     pub peer_port: Option<Spanned<u16>>,
+    /// Overrides [etcd] snapshot_count for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub snapshot_count: Option<Spanned<u64>>,
+    /// Overrides [etcd] listen_metrics_urls for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub listen_metrics_urls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Overrides [etcd] extra_listen_addresses for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub extra_listen_addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Overrides [etcd] log_level for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<RawLogLevel>")]
+    pub log_level: Option<Spanned<RawLogLevel>>,
+    /// Overrides [etcd] wal_dir for this member.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub wal_dir: Option<Spanned<String>>,
+    /// etcd settings for this member only, over [etcd.extra] key by key.
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, ExtraValue>")]
+    pub extra: Option<Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<ExtraValue>>>>,
+}
+
+/// `[etcd]` keys that must be equal on all members, and why: a `[[member]]`
+/// that sets one is told to set it in `[etcd]` (see `check`).
+pub const CLUSTER_WIDE_ONLY: &[(&str, &str)] = &[
+    (
+        "heartbeat_interval",
+        "raft timing must be equal on all members",
+    ),
+    (
+        "election_timeout",
+        "raft timing must be equal on all members",
+    ),
+    (
+        "max_request_bytes",
+        "a request one member accepts is replicated to all of them",
+    ),
+    ("quota_backend_bytes", "every member holds the same data"),
+    ("auto_compaction_mode", "compaction is applied cluster-wide"),
+    (
+        "auto_compaction_retention",
+        "compaction is applied cluster-wide",
+    ),
+];
+
+/// `log_level` values: etcd's (zap's) levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawLogLevel {
+    /// Everything.
+    Debug,
+    /// etcd's default.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Panics only.
+    Panic,
+    /// Fatal errors only.
+    Fatal,
+}
+
+/// A value of `[etcd.extra]`: what etcd's YAML config file can hold, bar
+/// nested tables.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExtraValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// A string.
+    Text(String),
+    /// A list of strings.
+    List(Vec<String>),
 }
 
 /// `auto_compaction_mode` values.

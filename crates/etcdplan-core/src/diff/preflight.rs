@@ -75,7 +75,7 @@ pub(super) fn preflight(
         }),
         DataDir::Member => {
             let token = facts.file(&m.config_file()).and_then(hostfiles::read_token);
-            if token.as_deref() != Some(d.cluster.as_str()) {
+            if token.as_deref() != Some(d.token.as_str()) {
                 let whose = match token {
                     Some(t) => format!("cluster {t:?}"),
                     None => "a cluster etcdplan did not create".into(),
@@ -86,7 +86,7 @@ pub(super) fn preflight(
                         "{}: data dir {} belongs to {whose}, not to {:?}",
                         m.name,
                         m.data_dir.display(),
-                        d.cluster.as_str()
+                        d.token.as_str()
                     ),
                     help: format!(
                         "if that data is not needed, move it aside: mv {0} {0}.old (etcdplan never deletes data)",
@@ -122,7 +122,7 @@ pub(super) fn preflight_join(
     let ours = facts
         .file(&m.config_file())
         .and_then(hostfiles::read_token)
-        .is_some_and(|t| t == d.cluster.as_str());
+        .is_some_and(|t| t == d.token);
     let mut probe = facts.clone();
     if ours && probe.data == DataDir::Member {
         probe.data = DataDir::Absent;
@@ -136,5 +136,5 @@ pub fn stale_data(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> bool {
         && facts
             .file(&m.config_file())
             .and_then(hostfiles::read_token)
-            .is_some_and(|t| t == d.cluster.as_str())
+            .is_some_and(|t| t == d.token)
 }

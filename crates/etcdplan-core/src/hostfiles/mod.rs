@@ -97,13 +97,18 @@ fn unquote(v: &str) -> String {
 }
 
 /// A YAML single-quoted scalar: safe for any path or URL.
+pub(crate) fn yaml_quote(s: &str) -> String {
+    q(s)
+}
+
+/// A YAML single-quoted scalar: safe for any path or URL.
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// What a member listens on: its own IP, or every IPv4 address for a DNS name
 /// (etcd refuses host names in listen URLs).
-fn listen_host(a: &Address) -> String {
+pub(crate) fn listen_host(a: &Address) -> String {
     match a {
         Address::Ip(_) => a.to_string(),
         Address::Dns(_) => "0.0.0.0".to_owned(),
@@ -179,10 +184,19 @@ pub fn etcd_config_wired(
     };
     kv("name", q(m.name.as_str()));
     kv("data-dir", q(&m.data_dir.display().to_string()));
-    kv(
-        "listen-client-urls",
-        q(&format!("{}://{listen}:{}", client.scheme, client.port)),
-    );
+    if let Some(wal) = &m.wal_dir {
+        kv("wal-dir", q(&wal.display().to_string()));
+    }
+    let listen_clients: Vec<String> = std::iter::once(listen.clone())
+        .chain(
+            m.settings
+                .extra_listen_addresses
+                .iter()
+                .map(|ip| Address::Ip(*ip).to_string()),
+        )
+        .map(|host| format!("{}://{host}:{}", client.scheme, client.port))
+        .collect();
+    kv("listen-client-urls", q(&listen_clients.join(",")));
     kv("advertise-client-urls", q(&client.to_string()));
     let peers: Vec<String> = wire
         .listen
@@ -202,7 +216,7 @@ pub fn etcd_config_wired(
             ClusterState::Existing => "existing",
         }),
     );
-    kv("initial-cluster-token", q(d.cluster.as_str()));
+    kv("initial-cluster-token", q(&d.token));
     kv(
         "quota-backend-bytes",
         d.etcd.quota_backend_bytes.bytes().to_string(),
@@ -215,6 +229,27 @@ pub fn etcd_config_wired(
         "auto-compaction-retention",
         q(&d.etcd.compaction.retention_value()),
     );
+    // Settings left unset are not written: etcd's defaults apply, and the
+    // file stays as it was before etcdplan knew these settings.
+    if let Some(h) = d.etcd.heartbeat_interval {
+        kv("heartbeat-interval", h.0.to_string());
+    }
+    if let Some(e) = d.etcd.election_timeout {
+        kv("election-timeout", e.0.to_string());
+    }
+    let set = &m.settings;
+    if let Some(n) = set.snapshot_count {
+        kv("snapshot-count", n.to_string());
+    }
+    if let Some(b) = d.etcd.max_request_bytes {
+        kv("max-request-bytes", b.bytes().to_string());
+    }
+    if !set.listen_metrics_urls.is_empty() {
+        kv("listen-metrics-urls", q(&set.listen_metrics_urls.join(",")));
+    }
+    if let Some(l) = set.log_level {
+        kv("log-level", q(l.as_str()));
+    }
     let paths = m.tls_paths();
     let path = |p: &std::path::Path| q(&p.display().to_string());
     if d.tls.client {
@@ -246,6 +281,9 @@ pub fn etcd_config_wired(
     kv("enable-v2", "false".into());
     kv("logger", q("zap"));
     kv("log-outputs", "[stderr]".into());
+    for (k, v) in &m.settings.extra {
+        kv(k, v.clone());
+    }
     s
 }
 
@@ -273,6 +311,13 @@ pub fn member_sans(m: &DesiredMember) -> Vec<crate::cert::San> {
             sans.push(San::Ip(std::net::IpAddr::from([127, 0, 0, 1])));
         }
     }
+    // Clients may dial the extra listeners (127.0.0.1 on the host itself).
+    sans.extend(
+        m.settings
+            .extra_listen_addresses
+            .iter()
+            .map(|ip| San::Ip(*ip)),
+    );
     sans.sort();
     sans.dedup();
     sans
@@ -311,6 +356,208 @@ pub fn member_files_wired(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{self, Context, Level, Problem};
+
+    fn parse(text: &str) -> Result<Desired, Vec<Problem>> {
+        let ctx = Context {
+            base_dir: std::path::PathBuf::from("/srv"),
+            home: None,
+            file_hash: config::hash(text),
+            releases: Default::default(),
+        };
+        match config::parse("etcdfile.toml", text.to_owned(), &ctx) {
+            Ok(l) => Ok(l.desired),
+            Err(config::ConfigError::Invalid { problems, .. }) => Err(problems),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn file(etcd: &str, member_extra: &str) -> String {
+        format!(
+            "[cluster]\nname = \"main\"\nversion = \"3.5\"\n[etcd]\n{etcd}\n[hosts]\nservice = \"process\"\n\
+[[member]]\nname = \"a\"\naddress = \"10.0.0.1\"\n{member_extra}\n\
+[[member]]\nname = \"b\"\naddress = \"10.0.0.2\"\n"
+        )
+    }
+
+    fn rendered(etcd: &str, member_extra: &str) -> Vec<String> {
+        let d = match parse(&file(etcd, member_extra)) {
+            Ok(d) => d,
+            Err(p) => panic!("{}", config::render_plain(&p, 100)),
+        };
+        d.members
+            .iter()
+            .map(|m| etcd_config(&d, m, &Initial::bootstrap(&d)))
+            .collect()
+    }
+
+    fn errors(etcd: &str, member_extra: &str) -> String {
+        match parse(&file(etcd, member_extra)) {
+            Ok(_) => panic!("accepted: {etcd} / {member_extra}"),
+            Err(p) => {
+                assert!(p.iter().any(|p| p.level == Level::Error));
+                config::render_plain(&p, 200)
+            }
+        }
+    }
+
+    #[test]
+    fn unset_settings_render_nothing_new() {
+        let [a, _] = rendered("", "").try_into().unwrap_or_else(|_| panic!());
+        for key in [
+            "heartbeat-interval",
+            "election-timeout",
+            "snapshot-count",
+            "max-request-bytes",
+            "listen-metrics-urls",
+            "log-level",
+            "wal-dir",
+        ] {
+            assert!(!a.contains(key), "{key} in\n{a}");
+        }
+        assert!(a.contains("initial-cluster-token: 'main'\n"));
+        assert!(a.contains("listen-client-urls: 'http://10.0.0.1:2379'\n"));
+    }
+
+    #[test]
+    fn set_settings_render_as_etcd_reads_them() {
+        let out = rendered(
+            "heartbeat_interval = \"250ms\"\nelection_timeout = \"2s\"\nsnapshot_count = 50000\n\
+max_request_bytes = \"2MiB\"\nlisten_metrics_urls = [\"http://{address}:2381\"]\n\
+extra_listen_addresses = [\"127.0.0.1\"]\nlog_level = \"warn\"\nwal_dir = \"/wal/{name}\"\n\
+extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_128_GCM_SHA256\"] }\n",
+            "snapshot_count = 7\nlog_level = \"debug\"\nextra = { pre-vote = false }",
+        );
+        let a = &out[0];
+        for line in [
+            "wal-dir: '/wal/a'\n",
+            "listen-client-urls: 'http://10.0.0.1:2379,http://127.0.0.1:2379'\n",
+            "heartbeat-interval: 250\n",
+            "election-timeout: 2000\n",
+            "snapshot-count: 7\n",
+            "max-request-bytes: 2097152\n",
+            "listen-metrics-urls: 'http://10.0.0.1:2381'\n",
+            "log-level: 'debug'\n",
+            "experimental-initial-corrupt-check: true\n",
+            "cipher-suites: ['TLS_AES_128_GCM_SHA256']\n",
+            "pre-vote: false\n",
+        ] {
+            assert!(a.contains(line), "{line:?} missing in\n{a}");
+        }
+        let b = &out[1];
+        for line in [
+            "snapshot-count: 50000\n",
+            "log-level: 'warn'\n",
+            "wal-dir: '/wal/b'\n",
+        ] {
+            assert!(b.contains(line), "{line:?} missing in\n{b}");
+        }
+        assert!(!b.contains("pre-vote"), "a member's extra is its own");
+    }
+
+    #[test]
+    fn bare_integers_are_milliseconds() {
+        let out = rendered("heartbeat_interval = 150\nelection_timeout = \"1500\"", "");
+        assert!(out[0].contains("heartbeat-interval: 150\n"));
+        assert!(out[0].contains("election-timeout: 1500\n"));
+    }
+
+    #[test]
+    fn cluster_token_defaults_to_the_name() {
+        let text = file("", "").replace(
+            "version = \"3.5\"",
+            "version = \"3.5\"\ninitial_cluster_token = \"etcd-cluster-1\"",
+        );
+        let d = parse(&text).unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(d.token, "etcd-cluster-1");
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d));
+        assert!(a.contains("initial-cluster-token: 'etcd-cluster-1'\n"));
+    }
+
+    #[test]
+    fn raft_timings_follow_etcds_rules() {
+        let e = errors("heartbeat_interval = \"300ms\"", "");
+        assert!(
+            e.contains("at least 5 times heartbeat_interval (300ms)"),
+            "{e}"
+        );
+        assert!(e.contains("election_timeout defaults to 1000ms"), "{e}");
+        let e = errors("election_timeout = \"60s\"", "");
+        assert!(e.contains("longer than etcd allows"), "{e}");
+        let e = errors("heartbeat_interval = \"100us\"", "");
+        assert!(e.contains("invalid heartbeat_interval"), "{e}");
+        let e = errors("heartbeat_interval = \"1s500us\"", "");
+        assert!(e.contains("invalid heartbeat_interval"), "{e}");
+        let e = errors("heartbeat_interval = 0", "");
+        assert!(e.contains("at least 1ms"), "{e}");
+        // Exactly five heartbeats is what etcd accepts.
+        assert_eq!(
+            rendered("heartbeat_interval = 200\nelection_timeout = 1000", "").len(),
+            2
+        );
+    }
+
+    #[test]
+    fn member_overrides_only_where_etcd_allows() {
+        let e = errors("", "heartbeat_interval = \"200ms\"");
+        assert!(e.contains("cannot differ between members"), "{e}");
+        let e = errors("", "max_request_bytes = 1024");
+        assert!(e.contains("cannot differ between members"), "{e}");
+    }
+
+    #[test]
+    fn extra_is_checked() {
+        let e = errors("extra = { quota-backend-bytes = 1 }", "");
+        assert!(e.contains("use `quota_backend_bytes` in [etcd]"), "{e}");
+        let e = errors("extra = { experimental-inital-corrupt-check = true }", "");
+        assert!(e.contains("etcd 3.5 has no config-file key"), "{e}");
+        assert!(
+            e.contains("did you mean `experimental-initial-corrupt-check`"),
+            "{e}"
+        );
+        let e = errors(
+            "extra = { feature-gates = \"InitialCorruptCheck=true\" }",
+            "",
+        );
+        assert!(e.contains("new in 3.6"), "{e}");
+        let e = errors("extra = { pre-vote = { a = 1 } }", "");
+        assert!(e.contains("pre-vote"), "{e}");
+    }
+
+    #[test]
+    fn listeners_are_checked() {
+        let e = errors("listen_metrics_urls = [\"http://{address}:2379\"]", "");
+        assert!(e.contains("client or peer port"), "{e}");
+        let e = errors(
+            "listen_metrics_urls = [\"http://metrics.example:2381\"]",
+            "",
+        );
+        assert!(e.contains("binds only IP"), "{e}");
+        let e = errors("listen_metrics_urls = [\"https://{address}:2381\"]", "");
+        assert!(e.contains("client = true"), "{e}");
+        let e = errors("extra_listen_addresses = [\"10.0.0.1\"]", "");
+        assert!(e.contains("own address"), "{e}");
+        let e = errors("extra_listen_addresses = [\"localhost\"]", "");
+        assert!(e.contains("not an IP address"), "{e}");
+        // Two members on one machine cannot share a WAL folder.
+        let text = file("wal_dir = \"/wal\"\ndata_dir = \"/d/{name}\"", "").replace(
+            "service = \"process\"",
+            "service = \"process\"\ntransport = \"local\"",
+        );
+        let e = match parse(&text) {
+            Ok(_) => panic!("accepted"),
+            Err(p) => config::render_plain(&p, 200),
+        };
+        assert!(e.contains("b's wal_dir /wal is also a's wal_dir"), "{e}");
+    }
+
+    #[test]
+    fn extra_listen_addresses_are_in_the_certificate() {
+        let d = parse(&file("extra_listen_addresses = [\"127.0.0.1\"]", ""))
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        let sans = member_sans(&d.members[0]);
+        assert!(sans.contains(&crate::cert::San::Ip([127, 0, 0, 1].into())));
+    }
 
     #[test]
     fn initial_reads_back_what_was_written() {

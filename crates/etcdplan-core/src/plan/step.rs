@@ -228,9 +228,13 @@ impl Step {
                 )
             }
             Self::RetireData { member, .. } => format!(
-                "move {}'s data ({}/member) and config aside on {}",
+                "move {}'s data ({}/member{}) and config aside on {}",
                 member.name,
                 member.data_dir.display(),
+                member
+                    .wal_dir
+                    .as_ref()
+                    .map_or_else(String::new, |w| format!(", WAL {}", w.display())),
                 member.address
             ),
         }

@@ -12,7 +12,7 @@ use super::{PathSide, Validator};
 use crate::config::desired::{DesiredMember, ServiceKind, Transport};
 use crate::config::diagnostic::Problem;
 use crate::config::raw::{RawEtcdfile, RawMember};
-use crate::model::{Address, MemberName, Port};
+use crate::model::{Address, MemberName, MinorVersion, Port};
 
 const DEFAULT_CLIENT_PORT: u16 = 2379;
 const DEFAULT_PEER_PORT: u16 = 2380;
@@ -23,6 +23,7 @@ impl Validator<'_> {
         raw: &RawEtcdfile,
         transport: Transport,
         service: ServiceKind,
+        version: Option<MinorVersion>,
     ) -> Option<Vec<DesiredMember>> {
         let e = &raw.etcd;
         let h = &raw.hosts;
@@ -129,7 +130,15 @@ impl Validator<'_> {
                 self.path(&config_dir, Some(&name), host_side, true),
                 self.path(&state_dir, Some(&name), host_side, true),
             );
-            let (Some(address), (Some(data), Some(config), Some(state))) = (address, dirs) else {
+            let Some(address) = address else {
+                ok = false;
+                continue;
+            };
+            let settings =
+                self.member_settings(raw, rm, &name, &address, client, peer, transport, version);
+            let (Some((wal_dir, settings)), (Some(data), Some(config), Some(state))) =
+                (settings, dirs)
+            else {
                 ok = false;
                 continue;
             };
@@ -141,12 +150,15 @@ impl Validator<'_> {
                     client_port: Port::new(client)?,
                     peer_port: Port::new(peer)?,
                     data_dir: data,
+                    wal_dir,
                     config_dir: config,
                     state_dir: state,
+                    settings,
                 },
             ));
         }
         ok &= self.collisions(&out, transport, [&data_dir, &config_dir, &state_dir]);
+        ok &= self.wal_collisions(&out, transport);
         ok &= self.one_unit_per_host(&out, raw, transport, service);
         self.size_warnings(&raw.member);
         ok.then(|| out.into_iter().map(|(_, m)| m).collect())
@@ -229,6 +241,51 @@ impl Validator<'_> {
                     )
                 };
                 self.push(p.help(hint));
+            }
+        }
+        ok
+    }
+
+    /// WAL folders shared by members on one machine, or one member's WAL
+    /// folder being another's data dir.
+    fn wal_collisions(
+        &mut self,
+        members: &[(&Spanned<RawMember>, DesiredMember)],
+        transport: Transport,
+    ) -> bool {
+        let machine = |m: &DesiredMember| match transport {
+            Transport::Local => String::new(),
+            Transport::Ssh => m.address.to_string(),
+        };
+        let mut ok = true;
+        for (i, (ra, a)) in members.iter().enumerate() {
+            let Some(wal) = &a.wal_dir else { continue };
+            for (j, (rb, b)) in members.iter().enumerate() {
+                let clash = machine(a) == machine(b)
+                    && ((j < i && b.wal_dir.as_ref() == Some(wal)) || &b.data_dir == wal);
+                if !clash {
+                    continue;
+                }
+                ok = false;
+                let what = if &b.data_dir == wal {
+                    "data dir"
+                } else {
+                    "wal_dir"
+                };
+                self.push(
+                    Problem::error(
+                        "etcdfile::path-clash",
+                        format!(
+                            "{}'s wal_dir {} is also {}'s {what}",
+                            a.name,
+                            wal.display(),
+                            b.name
+                        ),
+                    )
+                    .label(ra.span(), a.name.to_string())
+                    .label(rb.span(), b.name.to_string())
+                    .help("give each member its own wal_dir, outside every data dir: put {name} in it"),
+                );
             }
         }
         ok

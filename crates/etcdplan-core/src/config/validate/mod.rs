@@ -9,6 +9,7 @@ mod etcd;
 mod hosts;
 mod members;
 mod paths;
+mod settings;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -113,11 +114,27 @@ impl Validator<'_> {
         let etcd = self.etcd(raw, transport);
         let tls = self.tls(raw);
         let hosts = self.hosts(raw, transport, service);
-        let members = self.members(raw, transport, service);
+        let members = self.members(raw, transport, service, version.map(|v| v.minor));
+        let token = match &cluster_raw.initial_cluster_token {
+            None => cluster.as_ref().map(|c| c.as_str().to_owned()),
+            Some(t) if t.get_ref().trim().is_empty() || t.get_ref().contains(['\n', '\r']) => {
+                self.push(
+                    Problem::error(
+                        "etcdfile::bad-token",
+                        "initial_cluster_token must be one line of text",
+                    )
+                    .label(t.span(), "this token")
+                    .help("leave it out to use the cluster's name"),
+                );
+                None
+            }
+            Some(t) => Some(t.get_ref().clone()),
+        };
         let templates = self.templates(raw, transport);
 
         Some(Desired {
             cluster: cluster?,
+            token: token?,
             version,
             etcd: etcd?,
             tls: tls?,

@@ -34,7 +34,8 @@ impl Validator<'_> {
             if ph != Some("{name}") || !allow_name {
                 let msg = match ph {
                     Some("{name}") => {
-                        "{name} is only allowed in data_dir, config_dir and state_dir".to_owned()
+                        "{name} is only allowed in data_dir, wal_dir, config_dir and state_dir"
+                            .to_owned()
                     }
                     Some(p) => format!("unknown placeholder {p}"),
                     None => "unclosed '{' in path".to_owned(),
@@ -78,7 +79,7 @@ impl Validator<'_> {
         None
     }
 
-    /// The three path settings resolved but for `{name}`; their problems are
+    /// The path settings resolved but for `{name}`; their problems are
     /// reported (once) while resolving the members.
     pub(super) fn templates(
         &mut self,
@@ -89,6 +90,14 @@ impl Validator<'_> {
         let mut quiet = Validator {
             ctx: self.ctx,
             problems: Vec::new(),
+        };
+        let wal_dir = match &raw.etcd.wal_dir {
+            None => None,
+            Some(w) => Some(
+                quiet
+                    .path(w, None, side, true)
+                    .map(|p| p.display().to_string())?,
+            ),
         };
         let mut one = |v: &Option<Spanned<String>>, d: &str| {
             let v = v
@@ -102,6 +111,7 @@ impl Validator<'_> {
             data_dir: one(&raw.etcd.data_dir, "/var/lib/etcd")?,
             config_dir: one(&raw.hosts.config_dir, "/etc/etcd")?,
             state_dir: one(&raw.hosts.state_dir, "/var/lib/etcdplan")?,
+            wal_dir,
         })
     }
 }

@@ -1,0 +1,490 @@
+//! The keys etcd's YAML config file knows, per minor version, so that
+//! `[etcd.extra]` is checked before a member is restarted with a key its etcd
+//! would silently ignore (etcd reads the file with a non-strict YAML decoder).
+//!
+//! Generated from the `json:"…"` tags of `embed.Config` and `configJSON`
+//! (`embed/config.go` in 3.4, `server/embed/config.go` from 3.5 on) and of
+//! `configProxy` (`etcdmain/config.go`, up to 3.5), at tags v3.4.45, v3.5.33,
+//! v3.6.14 and v3.7.1. The TLS keys nested under `client-transport-security`
+//! and `peer-transport-security` are not top-level keys and are not listed.
+
+use crate::model::MinorVersion;
+
+/// Top-level config-file keys of etcd 3.4 (v3.4.45).
+const V3_4: &[&str] = &[
+    "advertise-client-urls",
+    "auth-token",
+    "auth-token-ttl",
+    "auto-compaction-mode",
+    "auto-compaction-retention",
+    "backend-batch-interval",
+    "backend-batch-limit",
+    "bcrypt-cost",
+    "cipher-suites",
+    "client-transport-security",
+    "cors",
+    "data-dir",
+    "debug",
+    "discovery",
+    "discovery-fallback",
+    "discovery-proxy",
+    "discovery-srv",
+    "discovery-srv-name",
+    "election-timeout",
+    "enable-grpc-gateway",
+    "enable-pprof",
+    "enable-v2",
+    "experimental-backend-bbolt-freelist-type",
+    "experimental-compaction-batch-limit",
+    "experimental-corrupt-check-time",
+    "experimental-enable-lease-checkpoint",
+    "experimental-enable-lease-checkpoint-persist",
+    "experimental-enable-v2v3",
+    "experimental-initial-corrupt-check",
+    "experimental-warning-apply-duration",
+    "experimental-watch-progress-notify-interval",
+    "force-new-cluster",
+    "grpc-keepalive-interval",
+    "grpc-keepalive-min-time",
+    "grpc-keepalive-timeout",
+    "heartbeat-interval",
+    "host-whitelist",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "initial-election-tick-advance",
+    "listen-client-http-urls",
+    "listen-client-urls",
+    "listen-metrics-urls",
+    "listen-peer-urls",
+    "log-level",
+    "log-output",
+    "log-outputs",
+    "log-package-levels",
+    "logger",
+    "max-concurrent-streams",
+    "max-request-bytes",
+    "max-snapshots",
+    "max-txn-ops",
+    "max-wals",
+    "metrics",
+    "name",
+    "next-cluster-version-compatible",
+    "peer-transport-security",
+    "pre-vote",
+    "proxy",
+    "proxy-dial-timeout",
+    "proxy-failure-wait",
+    "proxy-read-timeout",
+    "proxy-refresh-interval",
+    "proxy-write-timeout",
+    "quota-backend-bytes",
+    "snapshot-count",
+    "strict-reconfig-check",
+    "tls-max-version",
+    "tls-min-version",
+    "unsafe-no-fsync",
+    "wal-dir",
+];
+
+/// Top-level config-file keys of etcd 3.5 (v3.5.33).
+const V3_5: &[&str] = &[
+    "advertise-client-urls",
+    "auth-token",
+    "auth-token-ttl",
+    "auto-compaction-mode",
+    "auto-compaction-retention",
+    "backend-batch-interval",
+    "backend-batch-limit",
+    "backend-bbolt-freelist-type",
+    "bcrypt-cost",
+    "cipher-suites",
+    "client-transport-security",
+    "cors",
+    "data-dir",
+    "discovery",
+    "discovery-fallback",
+    "discovery-proxy",
+    "discovery-srv",
+    "discovery-srv-name",
+    "election-timeout",
+    "enable-grpc-gateway",
+    "enable-log-rotation",
+    "enable-pprof",
+    "enable-v2",
+    "experimental-bootstrap-defrag-threshold-megabytes",
+    "experimental-compact-hash-check-enabled",
+    "experimental-compact-hash-check-time",
+    "experimental-compaction-batch-limit",
+    "experimental-compaction-sleep-interval",
+    "experimental-corrupt-check-time",
+    "experimental-distributed-tracing-address",
+    "experimental-distributed-tracing-instance-id",
+    "experimental-distributed-tracing-sampling-rate",
+    "experimental-distributed-tracing-service-name",
+    "experimental-downgrade-check-time",
+    "experimental-enable-distributed-tracing",
+    "experimental-enable-lease-checkpoint",
+    "experimental-enable-lease-checkpoint-persist",
+    "experimental-enable-v2v3",
+    "experimental-initial-corrupt-check",
+    "experimental-memory-mlock",
+    "experimental-snapshot-catch-up-entries",
+    "experimental-stop-grpc-service-on-defrag",
+    "experimental-txn-mode-write-with-shared-buffer",
+    "experimental-warning-apply-duration",
+    "experimental-watch-progress-notify-interval",
+    "force-new-cluster",
+    "grpc-keepalive-interval",
+    "grpc-keepalive-min-time",
+    "grpc-keepalive-timeout",
+    "heartbeat-interval",
+    "host-whitelist",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "initial-election-tick-advance",
+    "listen-client-http-urls",
+    "listen-client-urls",
+    "listen-metrics-urls",
+    "listen-peer-urls",
+    "log-level",
+    "log-outputs",
+    "log-rotation-config-json",
+    "logger",
+    "max-concurrent-streams",
+    "max-request-bytes",
+    "max-snapshots",
+    "max-txn-ops",
+    "max-wals",
+    "metrics",
+    "name",
+    "peer-transport-security",
+    "pre-vote",
+    "proxy",
+    "proxy-dial-timeout",
+    "proxy-failure-wait",
+    "proxy-read-timeout",
+    "proxy-refresh-interval",
+    "proxy-write-timeout",
+    "quota-backend-bytes",
+    "self-signed-cert-validity",
+    "snapshot-count",
+    "socket-options",
+    "strict-reconfig-check",
+    "tls-max-version",
+    "tls-min-version",
+    "unsafe-no-fsync",
+    "v2-deprecation",
+    "wal-dir",
+];
+
+/// Top-level config-file keys of etcd 3.6 (v3.6.14).
+const V3_6: &[&str] = &[
+    "advertise-client-urls",
+    "auth-token",
+    "auth-token-ttl",
+    "auto-compaction-mode",
+    "auto-compaction-retention",
+    "backend-batch-interval",
+    "backend-batch-limit",
+    "backend-bbolt-freelist-type",
+    "bcrypt-cost",
+    "bootstrap-defrag-threshold-megabytes",
+    "cipher-suites",
+    "client-transport-security",
+    "compact-hash-check-time",
+    "compaction-batch-limit",
+    "compaction-sleep-interval",
+    "corrupt-check-time",
+    "cors",
+    "data-dir",
+    "discovery",
+    "discovery-config",
+    "discovery-proxy",
+    "discovery-srv",
+    "discovery-srv-name",
+    "distributed-tracing-address",
+    "distributed-tracing-instance-id",
+    "distributed-tracing-sampling-rate",
+    "distributed-tracing-service-name",
+    "downgrade-check-time",
+    "election-timeout",
+    "enable-distributed-tracing",
+    "enable-grpc-gateway",
+    "enable-log-rotation",
+    "enable-pprof",
+    "experimental-bootstrap-defrag-threshold-megabytes",
+    "experimental-compact-hash-check-enabled",
+    "experimental-compact-hash-check-time",
+    "experimental-compaction-batch-limit",
+    "experimental-compaction-sleep-interval",
+    "experimental-corrupt-check-time",
+    "experimental-distributed-tracing-address",
+    "experimental-distributed-tracing-instance-id",
+    "experimental-distributed-tracing-sampling-rate",
+    "experimental-distributed-tracing-service-name",
+    "experimental-downgrade-check-time",
+    "experimental-enable-distributed-tracing",
+    "experimental-enable-lease-checkpoint",
+    "experimental-enable-lease-checkpoint-persist",
+    "experimental-initial-corrupt-check",
+    "experimental-memory-mlock",
+    "experimental-peer-skip-client-san-verification",
+    "experimental-snapshot-catch-up-entries",
+    "experimental-stop-grpc-service-on-defrag",
+    "experimental-txn-mode-write-with-shared-buffer",
+    "experimental-warning-apply-duration",
+    "experimental-warning-unary-request-duration",
+    "experimental-watch-progress-notify-interval",
+    "feature-gates",
+    "force-new-cluster",
+    "grpc-additional-server-options",
+    "grpc-keepalive-interval",
+    "grpc-keepalive-min-time",
+    "grpc-keepalive-timeout",
+    "heartbeat-interval",
+    "host-whitelist",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "initial-election-tick-advance",
+    "listen-client-http-urls",
+    "listen-client-urls",
+    "listen-metrics-urls",
+    "listen-peer-urls",
+    "log-format",
+    "log-level",
+    "log-outputs",
+    "log-rotation-config-json",
+    "logger",
+    "max-concurrent-streams",
+    "max-learners",
+    "max-request-bytes",
+    "max-snapshots",
+    "max-txn-ops",
+    "max-wals",
+    "memory-mlock",
+    "metrics",
+    "name",
+    "peer-transport-security",
+    "pre-vote",
+    "quota-backend-bytes",
+    "self-signed-cert-validity",
+    "snapshot-catchup-entries",
+    "snapshot-count",
+    "socket-options",
+    "strict-reconfig-check",
+    "tls-max-version",
+    "tls-min-version",
+    "unsafe-no-fsync",
+    "v2-deprecation",
+    "wal-dir",
+    "warning-apply-duration",
+    "warning-unary-request-duration",
+    "watch-progress-notify-interval",
+];
+
+/// Top-level config-file keys of etcd 3.7 (v3.7.1).
+const V3_7: &[&str] = &[
+    "advertise-client-urls",
+    "auth-token",
+    "auth-token-ttl",
+    "auto-compaction-mode",
+    "auto-compaction-retention",
+    "backend-batch-interval",
+    "backend-batch-limit",
+    "backend-bbolt-freelist-type",
+    "bcrypt-cost",
+    "bootstrap-defrag-threshold-megabytes",
+    "cipher-suites",
+    "client-transport-security",
+    "compact-hash-check-time",
+    "compaction-batch-limit",
+    "compaction-sleep-interval",
+    "corrupt-check-time",
+    "cors",
+    "data-dir",
+    "discovery-config",
+    "discovery-srv",
+    "discovery-srv-name",
+    "distributed-tracing-address",
+    "distributed-tracing-instance-id",
+    "distributed-tracing-sampling-rate",
+    "distributed-tracing-service-name",
+    "downgrade-check-time",
+    "election-timeout",
+    "enable-distributed-tracing",
+    "enable-grpc-gateway",
+    "enable-log-rotation",
+    "enable-pprof",
+    "feature-gates",
+    "force-new-cluster",
+    "grpc-additional-server-options",
+    "grpc-keepalive-interval",
+    "grpc-keepalive-min-time",
+    "grpc-keepalive-timeout",
+    "heartbeat-interval",
+    "host-whitelist",
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "initial-election-tick-advance",
+    "listen-client-http-urls",
+    "listen-client-urls",
+    "listen-metrics-urls",
+    "listen-peer-urls",
+    "log-format",
+    "log-level",
+    "log-outputs",
+    "log-rotation-config-json",
+    "logger",
+    "max-concurrent-streams",
+    "max-learners",
+    "max-request-bytes",
+    "max-snapshots",
+    "max-txn-ops",
+    "max-wals",
+    "memory-mlock",
+    "metrics",
+    "name",
+    "peer-transport-security",
+    "pre-vote",
+    "quota-backend-bytes",
+    "self-signed-cert-validity",
+    "snapshot-catchup-entries",
+    "snapshot-count",
+    "socket-options",
+    "strict-reconfig-check",
+    "tls-max-version",
+    "tls-min-version",
+    "unsafe-no-fsync",
+    "v2-deprecation",
+    "wal-dir",
+    "warning-apply-duration",
+    "warning-unary-request-duration",
+    "watch-progress-notify-interval",
+];
+/// The minor versions whose keys are known, oldest first.
+pub const KNOWN_MINORS: &[(u32, u32)] = &[(3, 4), (3, 5), (3, 6), (3, 7)];
+
+/// The config-file keys etcd `v` knows; None for a version not in the table.
+pub fn keys(v: MinorVersion) -> Option<&'static [&'static str]> {
+    match (v.major, v.minor) {
+        (3, 4) => Some(V3_4),
+        (3, 5) => Some(V3_5),
+        (3, 6) => Some(V3_6),
+        (3, 7) => Some(V3_7),
+        _ => None,
+    }
+}
+
+/// Whether any known etcd version has `key`.
+pub fn known_anywhere(key: &str) -> bool {
+    [V3_4, V3_5, V3_6, V3_7].iter().any(|ks| ks.contains(&key))
+}
+
+/// The last minor version that knows `key`, when a known version has it.
+pub fn last_known_in(key: &str) -> Option<MinorVersion> {
+    KNOWN_MINORS
+        .iter()
+        .rev()
+        .map(|&(major, minor)| MinorVersion { major, minor })
+        .find(|&v| keys(v).is_some_and(|ks| ks.contains(&key)))
+}
+
+/// The first minor version that knows `key`.
+pub fn first_known_in(key: &str) -> Option<MinorVersion> {
+    KNOWN_MINORS
+        .iter()
+        .map(|&(major, minor)| MinorVersion { major, minor })
+        .find(|&v| keys(v).is_some_and(|ks| ks.contains(&key)))
+}
+
+/// What replaced an `experimental-*` key in 3.6 (deprecated there, removed in
+/// 3.7): etcd v3.6.14 `experimentalFlagMigrationMap` and the feature gates of
+/// `server/features/etcd_features.go`.
+pub fn replacement(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "experimental-compact-hash-check-time" => "compact-hash-check-time",
+        "experimental-corrupt-check-time" => "corrupt-check-time",
+        "experimental-compaction-batch-limit" => "compaction-batch-limit",
+        "experimental-watch-progress-notify-interval" => "watch-progress-notify-interval",
+        "experimental-warning-apply-duration" => "warning-apply-duration",
+        "experimental-warning-unary-request-duration" => "warning-unary-request-duration",
+        "experimental-bootstrap-defrag-threshold-megabytes" => {
+            "bootstrap-defrag-threshold-megabytes"
+        }
+        "experimental-memory-mlock" => "memory-mlock",
+        "experimental-snapshot-catchup-entries" | "experimental-snapshot-catch-up-entries" => {
+            "snapshot-catchup-entries"
+        }
+        "experimental-compaction-sleep-interval" => "compaction-sleep-interval",
+        "experimental-downgrade-check-time" => "downgrade-check-time",
+        "experimental-peer-skip-client-san-verification" => {
+            "skip-client-san-verification under peer-transport-security (which [tls] decides)"
+        }
+        "experimental-enable-distributed-tracing" => "enable-distributed-tracing",
+        "experimental-distributed-tracing-address" => "distributed-tracing-address",
+        "experimental-distributed-tracing-service-name" => "distributed-tracing-service-name",
+        "experimental-distributed-tracing-instance-id" => "distributed-tracing-instance-id",
+        "experimental-distributed-tracing-sampling-rate" => "distributed-tracing-sampling-rate",
+        "experimental-initial-corrupt-check" => "feature-gates: \"InitialCorruptCheck=true\"",
+        "experimental-compact-hash-check-enabled" => "feature-gates: \"CompactHashCheck=true\"",
+        "experimental-enable-lease-checkpoint" => "feature-gates: \"LeaseCheckpoint=true\"",
+        "experimental-enable-lease-checkpoint-persist" => {
+            "feature-gates: \"LeaseCheckpointPersist=true\""
+        }
+        "experimental-stop-grpc-service-on-defrag" => {
+            "feature-gates: \"StopGRPCServiceOnDefrag=true\""
+        }
+        "experimental-txn-mode-write-with-shared-buffer" => {
+            "feature-gates: \"TxnModeWriteWithSharedBuffer=false\""
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(minor: u32) -> MinorVersion {
+        MinorVersion { major: 3, minor }
+    }
+
+    #[test]
+    fn tables_follow_etcds_history() {
+        let has = |m, k| keys(v(m)).is_some_and(|ks| ks.contains(&k));
+        // Kept everywhere.
+        for m in 4..=7 {
+            assert!(has(m, "heartbeat-interval"), "3.{m}");
+            assert!(has(m, "listen-metrics-urls"), "3.{m}");
+        }
+        // v2 and the proxy went in 3.6; experimental names in 3.7.
+        assert!(has(5, "enable-v2") && !has(6, "enable-v2"));
+        assert!(has(5, "proxy") && !has(6, "proxy"));
+        assert!(has(6, "experimental-initial-corrupt-check"));
+        assert!(!has(7, "experimental-initial-corrupt-check"));
+        assert!(!has(5, "feature-gates") && has(6, "feature-gates"));
+        assert!(has(4, "log-package-levels") && !has(5, "log-package-levels"));
+        assert_eq!(last_known_in("enable-v2"), Some(v(5)));
+        assert_eq!(first_known_in("feature-gates"), Some(v(6)));
+        assert!(!known_anywhere("no-such-key"));
+        assert_eq!(keys(v(8)), None);
+        // Every renamed experimental key is one etcd had.
+        for m in 4..=6 {
+            for k in keys(v(m)).unwrap_or_default() {
+                if let Some(r) = replacement(k)
+                    && !r.contains(' ')
+                {
+                    assert!(has(6, r), "{k} -> {r}");
+                }
+            }
+        }
+    }
+}
