@@ -20,6 +20,7 @@ pub mod cert;
 pub mod config;
 pub mod diff;
 pub mod hostfiles;
+pub mod import;
 pub mod live;
 pub mod model;
 pub mod plan;
