@@ -32,6 +32,9 @@ pub mod flags;
 pub mod systemd;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -487,7 +490,6 @@ fn unit_environment(
     unit: &Unit,
     files: &[EnvironmentFileText],
     out: &mut Settings,
-    host: &str,
 ) -> BTreeMap<String, Var> {
     let mut env = BTreeMap::new();
     for a in &unit.environment {
@@ -544,7 +546,6 @@ fn unit_environment(
             );
         }
     }
-    let _ = host;
     env
 }
 
@@ -569,7 +570,7 @@ pub fn resolve(src: &HostSources, version: Option<MinorVersion>) -> Settings {
             Ok(unit) => {
                 out.warnings
                     .extend(unit.warnings.iter().cloned().map(Warning::Unit));
-                unit_env = unit_environment(&unit, &u.environment_files, &mut out, &src.host);
+                unit_env = unit_environment(&unit, &u.environment_files, &mut out);
                 let lookup = |k: &str| unit_env.get(k).map(|v| v.value.clone());
                 let (args, unset) = systemd::expand(&unit.exec_start, &lookup);
                 out.warnings
