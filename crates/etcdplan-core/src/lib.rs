@@ -12,6 +12,7 @@
 //! - [`cert`]: what a certificate says (read with x509-parser; issuing is on the edge).
 //! - [`live`]: the live cluster and hosts as data ([`live::Live`]), filled in by `observe`.
 //! - [`hostfiles`]: the files etcdplan owns on a host, rendered from `Desired`.
+//! - [`import`]: what a hand-built etcd runs with, from its unit, environment and flags.
 //! - [`diff`]: `Desired × Live` → changes and blockers.
 //! - [`plan`]: changes → an ordered graph of steps with gates.
 //! - [`render`]: plans and status for people (text) and scripts (JSON).
@@ -20,6 +21,7 @@ pub mod cert;
 pub mod config;
 pub mod diff;
 pub mod hostfiles;
+pub mod import;
 pub mod live;
 pub mod model;
 pub mod plan;
