@@ -138,6 +138,53 @@ pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
     leaf.verify_signature(Some(ca.public_key())).is_ok()
 }
 
+/// Whether the first certificate of `cert_file` chains up to a CA in
+/// `ca_bundle`: signed by one of them directly, or through intermediate CA
+/// certificates that follow it in the same file (as `cat leaf.crt
+/// intermediate.crt` writes it). Signatures are verified, not just names.
+#[must_use]
+pub fn chains_to(cert_file: &str, ca_bundle: &str) -> bool {
+    let roots = split_bundle(ca_bundle);
+    let chain = split_bundle(cert_file);
+    let Some(mut current) = chain.first().cloned() else {
+        return false;
+    };
+    let mut intermediates: Vec<String> = chain
+        .iter()
+        .skip(1)
+        .filter(|c| inspect(c).is_ok_and(|i| i.is_ca))
+        .cloned()
+        .collect();
+    // Each step uses up one intermediate, so this ends.
+    loop {
+        if roots.iter().any(|r| signed_by(&current, r)) {
+            return true;
+        }
+        let Some(i) = intermediates.iter().position(|c| signed_by(&current, c)) else {
+            return false;
+        };
+        current = intermediates.remove(i);
+    }
+}
+
+/// Whether `san` (one the member needs) is covered by `have`: the same name
+/// or address, or a DNS wildcard (`*.example.com`) over one label.
+#[must_use]
+pub fn covers(have: &[San], san: &San) -> bool {
+    have.iter().any(|h| match (h, san) {
+        (San::Ip(a), San::Ip(b)) => a == b,
+        (San::Dns(pattern), San::Dns(name)) => {
+            let (pattern, name) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+            pattern == name
+                || pattern.strip_prefix("*.").is_some_and(|suffix| {
+                    name.split_once('.')
+                        .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix)
+                })
+        }
+        _ => false,
+    })
+}
+
 /// The certificates of a PEM bundle, each as its own PEM text, in file order.
 #[must_use]
 pub fn split_bundle(text: &str) -> Vec<String> {

@@ -18,8 +18,8 @@ use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
 pub use desired::{
-    BinarySource, Desired, DesiredMember, EtcdSettings, Hosts, PathTemplates, Release, ServiceKind,
-    Ssh, Tls, TlsPaths, Transport,
+    BinarySource, ClientFiles, Desired, DesiredMember, EtcdSettings, ExternalPki, Hosts, Issuer,
+    PathTemplates, Release, ServiceKind, Ssh, Tls, TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};

@@ -215,7 +215,7 @@ pub fn etcd_config_wired(
         "auto-compaction-retention",
         q(&d.etcd.compaction.retention_value()),
     );
-    let paths = m.tls_paths();
+    let paths = m.tls_paths(&d.tls);
     let path = |p: &std::path::Path| q(&p.display().to_string());
     if d.tls.client {
         // A trusted CA makes etcd demand client certificates whatever

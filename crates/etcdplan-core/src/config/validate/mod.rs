@@ -111,7 +111,8 @@ impl Validator<'_> {
         };
 
         let etcd = self.etcd(raw, transport);
-        let tls = self.tls(raw);
+        let tls = self.tls(raw, transport);
+        let client = self.client(raw);
         let hosts = self.hosts(raw, transport, service);
         let members = self.members(raw, transport, service);
         let templates = self.templates(raw, transport);
@@ -122,6 +123,7 @@ impl Validator<'_> {
             etcd: etcd?,
             tls: tls?,
             hosts: hosts?,
+            client: client?,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),
