@@ -173,17 +173,12 @@ impl Validator<'_> {
             }
             ok = false;
             let example = match key {
-                "ca_file" => "ca_file = \"pki/ca.crt\" (on this machine)".to_owned(),
-                k => format!(
-                    "{k} = \"/etc/etcd/pki/{{name}}-{}\"",
-                    match k {
-                        "server_cert" => "server.crt",
-                        "server_key" => "server.key",
-                        "peer_cert" => "peer.crt",
-                        "peer_key" => "peer.key",
-                        _ => "ca.crt",
-                    }
-                ),
+                "ca_file" => "ca_file = \"pki/ca.crt\" (on this machine)",
+                "server_cert" => "server_cert = \"/etc/etcd/pki/{name}.crt\"",
+                "server_key" => "server_key = \"/etc/etcd/pki/{name}.key\"",
+                "peer_cert" => "peer_cert = \"/etc/etcd/pki/{name}-peer.crt\"",
+                "peer_key" => "peer_key = \"/etc/etcd/pki/{name}-peer.key\"",
+                _ => "trusted_ca = \"/etc/etcd/pki/ca.crt\"",
             };
             self.push(
                 Problem::error(
@@ -204,12 +199,16 @@ impl Validator<'_> {
             None => Some(None),
             Some(v) => self.host_pattern(v, transport).map(Some),
         };
+        // Each is checked, so every bad path is reported at once.
+        let (server_cert, server_key) = (host(&t.server_cert), host(&t.server_key));
+        let (peer_cert, peer_key) = (host(&t.peer_cert), host(&t.peer_key));
+        let trusted_ca = host(&t.trusted_ca);
         let x = ExternalPki {
-            server_cert: host(&t.server_cert)?,
-            server_key: host(&t.server_key)?,
-            peer_cert: host(&t.peer_cert)?,
-            peer_key: host(&t.peer_key)?,
-            trusted_ca: host(&t.trusted_ca)?,
+            server_cert: server_cert?,
+            server_key: server_key?,
+            peer_cert: peer_cert?,
+            peer_key: peer_key?,
+            trusted_ca: trusted_ca?,
             ca_file: ca_file?,
         };
         ok.then_some(x)
