@@ -294,15 +294,15 @@ fn external_certs(
         };
         let found = certs::check_external(d, m, facts, live.local_ca.as_deref(), live.observed_at);
         if starts.contains(&m.name) {
-            for p in found.problems {
+            for (p, help) in found.problems {
                 blockers.push(Blocker {
                     member: Some(m.name.clone()),
                     message: format!("{}: {p}; the plan would start its etcd with it", m.name),
-                    help: "issue the certificate again with your CA, or fix the file (a key: chmod 600, owned by the user etcd runs as), and put it in place: etcdplan reads the operator's certificates and never writes them; nothing was changed".into(),
+                    help: help.into(),
                 });
             }
         } else {
-            for p in found.problems {
+            for (p, _) in found.problems {
                 notes.push(format!(
                     "{}: {p}; a plan that restarts it is refused until this is fixed",
                     m.name
