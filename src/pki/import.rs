@@ -268,3 +268,245 @@ fn trial_sign(cert_pem: &str, key: KeyPair) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| format!("cannot sign with this CA: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{Ca, Found, Role, San, now};
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::process::Command;
+
+    /// Runs openssl in `dir`; false when there is no openssl to run.
+    fn openssl(dir: &Path, args: &[&str]) -> bool {
+        match Command::new("openssl").current_dir(dir).args(args).output() {
+            Err(_) => false,
+            Ok(o) => {
+                assert!(
+                    o.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                true
+            }
+        }
+    }
+
+    /// A self-signed CA certificate for the key in `key` (openssl's own way).
+    fn self_sign(dir: &Path, key: &str, cert: &str, extra: &[&str]) -> bool {
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "365",
+            "-subj",
+            "/CN=Operator CA",
+        ];
+        args.extend_from_slice(extra);
+        openssl(dir, &args)
+    }
+
+    const CA_EXT: [&str; 4] = [
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+
+    /// Imports `src`, issues a server certificate from the imported CA, and
+    /// has openssl verify it against the CA certificate.
+    fn import_and_issue(src: &Path, expect_format: &str) {
+        let ca_dir = src.join("imported");
+        let done = import_ca(src, &ca_dir, false, now()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.key_format, expect_format);
+        let key_text = std::fs::read_to_string(ca_dir.join(CA_KEY)).unwrap_or_default();
+        assert!(
+            key_text.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "stored as PKCS#8"
+        );
+        let mode = std::fs::metadata(ca_dir.join(CA_KEY))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        let Ok(Found::Ca(ca)) = Ca::load(&ca_dir, now()) else {
+            panic!("the imported CA does not load");
+        };
+        let sans = [San::Ip(std::net::IpAddr::from([10, 0, 0, 1]))];
+        let leaf = ca
+            .issue(Role::Server, "etcd-1", &sans, 30)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(src.join("leaf.crt"), &leaf.cert_pem).unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new("openssl")
+            .current_dir(src)
+            .args(["verify", "-CAfile", "imported/ca.crt", "leaf.crt"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("leaf.crt: OK"),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn openssl_keys_in_every_format_are_imported_and_issue_certificates_openssl_verifies() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // RSA, PKCS#1 (openssl's ca.crt + ca.key).
+        let d = tmp.path().join("rsa-pkcs1");
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        if !openssl(&d, &["genrsa", "-traditional", "-out", "ca.key", "2048"]) {
+            eprintln!("skipped: no openssl");
+            return;
+        }
+        assert!(
+            std::fs::read_to_string(d.join("ca.key"))
+                .unwrap_or_default()
+                .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+        );
+        assert!(self_sign(&d, "ca.key", "ca.crt", &CA_EXT));
+        import_and_issue(&d, "RSA, PKCS#1");
+        // RSA, PKCS#8, with cfssl's names (ca.pem + ca-key.pem).
+        let d = tmp.path().join("rsa-pkcs8");
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert!(openssl(
+            &d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "ca-key.pem"
+            ]
+        ));
+        assert!(self_sign(&d, "ca-key.pem", "ca.pem", &CA_EXT));
+        import_and_issue(&d, "RSA, PKCS#8");
+        // ECDSA P-256, PKCS#8.
+        let d = tmp.path().join("ec-pkcs8");
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert!(openssl(
+            &d,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "ca.key"
+            ]
+        ));
+        assert!(self_sign(&d, "ca.key", "ca.crt", &CA_EXT));
+        import_and_issue(&d, "ECDSA, PKCS#8");
+        // ECDSA P-384, SEC1, with the EC PARAMETERS block openssl writes first;
+        // a CA certificate without keyUsage may sign.
+        let d = tmp.path().join("ec-sec1");
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+        assert!(openssl(
+            &d,
+            &["ecparam", "-genkey", "-name", "secp384r1", "-out", "ca.key"]
+        ));
+        let key = std::fs::read_to_string(d.join("ca.key")).unwrap_or_default();
+        assert!(
+            key.starts_with("-----BEGIN EC PARAMETERS-----"),
+            "{key:.40}"
+        );
+        assert!(key.contains("-----BEGIN EC PRIVATE KEY-----"));
+        assert!(self_sign(&d, "ca.key", "ca.crt", &CA_EXT[..2]));
+        import_and_issue(&d, "ECDSA, SEC1");
+    }
+
+    #[test]
+    fn a_mismatched_key_a_leaf_a_ca_that_may_not_sign_and_an_existing_ca_are_refused() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = tmp.path();
+        if !openssl(
+            d,
+            &[
+                "ecparam",
+                "-genkey",
+                "-name",
+                "prime256v1",
+                "-out",
+                "ca.key",
+            ],
+        ) {
+            eprintln!("skipped: no openssl");
+            return;
+        }
+        assert!(openssl(
+            d,
+            &[
+                "ecparam",
+                "-genkey",
+                "-name",
+                "prime256v1",
+                "-out",
+                "other.key"
+            ]
+        ));
+        let ca_dir = d.join("ca_dir");
+        // Nothing to import.
+        assert!(matches!(
+            import_ca(d, &ca_dir, false, now()),
+            Err(PkiError::Unreadable { .. })
+        ));
+        // A certificate for another key.
+        assert!(self_sign(d, "other.key", "ca.crt", &CA_EXT));
+        assert!(matches!(
+            import_ca(d, &ca_dir, false, now()),
+            Err(PkiError::KeyMismatch { .. })
+        ));
+        // Not a CA.
+        assert!(self_sign(
+            d,
+            "ca.key",
+            "ca.crt",
+            &["-addext", "basicConstraints=critical,CA:FALSE"]
+        ));
+        assert!(matches!(
+            import_ca(d, &ca_dir, false, now()),
+            Err(PkiError::NotACa { .. })
+        ));
+        // A CA whose key usage does not allow signing certificates.
+        assert!(self_sign(
+            d,
+            "ca.key",
+            "ca.crt",
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,digitalSignature"
+            ]
+        ));
+        assert!(matches!(
+            import_ca(d, &ca_dir, false, now()),
+            Err(PkiError::CannotSign { .. })
+        ));
+        assert!(!ca_dir.exists(), "nothing was written");
+        // ca_dir holds a CA: kept without --force, moved aside with it.
+        assert!(self_sign(d, "ca.key", "ca.crt", &CA_EXT));
+        let before = crate::pki::ca::test_ca(&ca_dir);
+        assert!(matches!(
+            import_ca(d, &ca_dir, false, now()),
+            Err(PkiError::Exists { .. })
+        ));
+        let done = import_ca(d, &ca_dir, true, now()).unwrap_or_else(|e| panic!("{e}"));
+        let aside = done.replaced.clone().unwrap_or_else(|| panic!("not moved aside"));
+        let kept = std::fs::read_to_string(aside.join(CA_CERT)).unwrap_or_default();
+        assert_eq!(kept, before.cert_pem());
+        let Ok(Found::Ca(now_there)) = Ca::load(&ca_dir, now()) else {
+            panic!("the imported CA does not load");
+        };
+        assert_eq!(now_there.info().subject, "Operator CA");
+        // No key material in what is reported.
+        assert!(!format!("{done:?}").contains("PRIVATE KEY"));
+    }
+}
