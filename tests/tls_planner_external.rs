@@ -362,3 +362,127 @@ fn switching_to_the_operators_ca_restarts_onto_its_files_and_issues_nothing() {
     assert_eq!(steps(&p), common::plans::QUOTA_STEPS);
     no_certificate_steps(&p);
 }
+
+/// Runs openssl in `dir`; false when there is no openssl to run.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    match std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+    {
+        Err(_) => false,
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            true
+        }
+    }
+}
+
+#[test]
+fn a_certificate_issued_through_an_intermediate_ca_verifies_with_its_chain() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path();
+    let ca_ext = [
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ];
+    let mut root = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.crt",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Root",
+    ];
+    root.extend(ca_ext);
+    if !openssl(dir, &root) {
+        eprintln!("skipped: no openssl");
+        return;
+    }
+    std::fs::write(
+        dir.join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:etcd-1,IP:10.0.0.11\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (name, signer, ext) in [("inter", "root", "ca.ext"), ("leaf", "inter", "leaf.ext")] {
+        assert!(openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}")
+            ]
+        ));
+        assert!(openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{signer}.crt"),
+                "-CAkey",
+                &format!("{signer}.key"),
+                "-CAcreateserial",
+                "-days",
+                "20",
+                "-out",
+                &format!("{name}.crt"),
+                "-extfile",
+                ext
+            ]
+        ));
+    }
+    let read =
+        |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let (root, inter, leaf) = (read("root.crt"), read("inter.crt"), read("leaf.crt"));
+    let chain = format!("{leaf}{inter}");
+    assert!(pki::signed_by(&inter, &root));
+    assert!(
+        etcdplan::cert::chains_to(&chain, &root),
+        "leaf + intermediate to the root"
+    );
+    assert!(
+        etcdplan::cert::chains_to(&leaf, &inter),
+        "to the intermediate as ca_file"
+    );
+    assert!(
+        !etcdplan::cert::chains_to(&leaf, &root),
+        "the leaf alone does not reach the root"
+    );
+    assert!(!etcdplan::cert::chains_to(
+        &format!("{leaf}{root}"),
+        &inter.replace("A", "B")
+    ));
+}

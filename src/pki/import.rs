@@ -499,7 +499,10 @@ mod tests {
             Err(PkiError::Exists { .. })
         ));
         let done = import_ca(d, &ca_dir, true, now()).unwrap_or_else(|e| panic!("{e}"));
-        let aside = done.replaced.clone().unwrap_or_else(|| panic!("not moved aside"));
+        let aside = done
+            .replaced
+            .clone()
+            .unwrap_or_else(|| panic!("not moved aside"));
         let kept = std::fs::read_to_string(aside.join(CA_CERT)).unwrap_or_default();
         assert_eq!(kept, before.cert_pem());
         let Ok(Found::Ca(now_there)) = Ca::load(&ca_dir, now()) else {

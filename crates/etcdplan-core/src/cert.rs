@@ -235,3 +235,37 @@ pub fn date(unix: i64) -> String {
         |t| format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_san_is_covered_by_itself_or_a_one_label_wildcard() {
+        let have = vec![
+            San::Dns("*.etcd.example.com".into()),
+            San::Dns("Etcd-1".into()),
+            San::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))),
+        ];
+        assert!(covers(&have, &San::Dns("etcd-1".into())));
+        assert!(covers(&have, &San::Dns("a.etcd.example.com".into())));
+        assert!(!covers(&have, &San::Dns("a.b.etcd.example.com".into())));
+        assert!(!covers(&have, &San::Dns("etcd.example.com".into())));
+        assert!(covers(
+            &have,
+            &San::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")))
+        ));
+        assert!(!covers(
+            &have,
+            &San::Ip("10.0.0.2".parse().unwrap_or_else(|e| panic!("{e}")))
+        ));
+        // A DNS name is no IP SAN, even when it reads like one.
+        assert!(!covers(&[San::Dns("10.0.0.1".into())], &have[2]));
+    }
+
+    #[test]
+    fn text_that_holds_no_certificate_chains_to_nothing() {
+        assert!(!chains_to("", "-----BEGIN CERTIFICATE-----\n"));
+        assert!(!chains_to("not pem", ""));
+    }
+}
