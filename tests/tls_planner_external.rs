@@ -100,7 +100,7 @@ fn snapshot(name: &str, p: &Plan, d: &Desired) {
 
 fn no_certificate_steps(p: &Plan) {
     assert!(
-        !steps(&p).iter().any(|s| s.contains("certificate")),
+        !steps(p).iter().any(|s| s.contains("certificate")),
         "{:#?}",
         steps(p)
     );
