@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::edges::{
-    ca_or_create, client_identity, close, connect, etcd_client, hosts, observe_live,
-};
+use super::edges::{ca_or_create, client_tls, close, connect, etcd_client, hosts, observe_live};
 use super::plan::make_plan;
 use super::{Cli, CliError, Outcome, file_label, load, style};
 use crate::config::{Desired, Transport};
@@ -265,7 +263,9 @@ pub(super) async fn run_plan(
         .any(|s| matches!(s.step, plan::Step::IssueCertificates { .. }))
     {
         let auth = ca_or_create(d)?;
-        etcd.set_tls(client_identity(&auth)?).await;
+        if let Some(tls) = client_tls(cli, d, Some(&auth))? {
+            etcd.set_tls(tls).await;
+        }
     }
     let ctx = execute::Context {
         desired: d,

@@ -51,6 +51,17 @@ pub struct Cli {
     /// (default: `snapshots/` next to the etcdfile).
     #[arg(long, global = true, value_name = "DIR")]
     pub snapshot_dir: Option<PathBuf>,
+    /// CA bundle etcdplan verifies the members' certificates with, as
+    /// etcdctl's (default: [client] cacert, else the CA of [tls]).
+    #[arg(long, global = true, env = "ETCDCTL_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate etcdplan presents to the members, with --key, as
+    /// etcdctl's (default: [client] cert, else one etcdplan issues per run).
+    #[arg(long, global = true, env = "ETCDCTL_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key.
+    #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -181,6 +192,19 @@ pub enum PkiCommand {
     /// End a CA rotation once applied: the previous CA is retired, and the
     /// next apply drops it from every member's trust (a rolling restart).
     RetireCa,
+    /// Hand etcdplan an existing CA to issue from from then on: DIR holds
+    /// ca.crt and ca.key (openssl) or ca.pem and ca-key.pem (cfssl), an RSA
+    /// or ECDSA key in PKCS#1, PKCS#8 or SEC1. It is copied into ca_dir
+    /// (the key 0600); no key material is printed.
+    ImportCa {
+        /// The folder holding the CA's certificate and key.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Replace the CA ca_dir holds (every member's certificates are then
+        /// issued again, and members stop trusting each other's until then).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[cfg(test)]

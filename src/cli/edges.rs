@@ -110,9 +110,10 @@ pub(super) async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
     Ok((loaded, live))
 }
 
-/// The etcd client: over https it trusts the file's CA and presents a
-/// short-lived certificate issued from it for this run (kept in memory only).
-/// Without a CA yet there is nothing serving https to talk to.
+/// The etcd client: over https it trusts the file's CA (or `--cacert`) and
+/// presents the operator's client certificate when one is given, else a
+/// short-lived certificate etcdplan issues from its CA for this run (kept in
+/// memory only). Without a CA yet there is nothing serving https to talk to.
 pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     let client = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
@@ -121,19 +122,83 @@ pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     if !d.tls.any() {
         return client;
     }
-    match crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()) {
-        Ok(Some(auth)) => match client_identity(&auth) {
-            Ok(tls) => client.with_tls(tls),
-            Err(e) => {
-                tracing::warn!("{e}");
-                client
-            }
-        },
+    let auth = if d.tls.external().is_some() {
+        Ok(None)
+    } else {
+        crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now())
+    };
+    let tls = match auth {
+        Ok(auth) => client_tls(cli, d, auth.as_ref()),
+        Err(e) => Err(pki_error(e)),
+    };
+    match tls {
+        Ok(Some(tls)) => client.with_tls(tls),
         Ok(None) => client,
         Err(e) => {
             eprintln!("warning: {e}: etcdplan cannot talk to members over https");
             client
         }
+    }
+}
+
+/// What etcdplan presents to members: the CA bundle and client certificate
+/// the operator gives (`--cacert`/`--cert`/`--key`, their `ETCDCTL_*`
+/// variables, then `[client]`), each part falling back to the etcdfile's
+/// issuer: the external `ca_file` (and no certificate), or etcdplan's CA in
+/// `auth` (and certificates it issues for this run). None: no CA to trust yet.
+pub(super) fn client_tls(
+    cli: &Cli,
+    d: &Desired,
+    auth: Option<&crate::pki::Authority>,
+) -> Result<Option<crate::io::ClientTls>, CliError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| {
+            pki_error(crate::pki::PkiError::Unreadable {
+                path: p.to_owned(),
+                message: e.to_string(),
+            })
+        })
+    };
+    let given = match (&cli.cert, &cli.key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        (Some(_), None) => {
+            return Err(pki_error(crate::pki::PkiError::HalfIdentity {
+                given: "--cert (ETCDCTL_CERT)",
+                missing: "--key (ETCDCTL_KEY)",
+            }));
+        }
+        (None, Some(_)) => {
+            return Err(pki_error(crate::pki::PkiError::HalfIdentity {
+                given: "--key (ETCDCTL_KEY)",
+                missing: "--cert (ETCDCTL_CERT)",
+            }));
+        }
+        (None, None) => d.client.cert_and_key.clone(),
+    };
+    let identities = match &given {
+        Some((cert, key)) => vec![crate::io::ClientIdentity {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        }],
+        None => Vec::new(),
+    };
+    let cacert = cli.cacert.clone().or_else(|| d.client.cacert.clone());
+    let ca_pem = match (&cacert, d.tls.external(), auth) {
+        (Some(f), _, _) => read(f)?,
+        (None, Some(x), _) => read(&x.ca_file)?,
+        (None, None, Some(auth)) => auth.trust_bundle(),
+        (None, None, None) => return Ok(None),
+    };
+    if given.is_some() || d.tls.external().is_some() {
+        return Ok(Some(crate::io::ClientTls { ca_pem, identities }));
+    }
+    match auth {
+        Some(auth) => {
+            let mut own = client_identity(auth)?;
+            own.ca_pem = ca_pem;
+            Ok(Some(own))
+        }
+        None => Ok(None),
     }
 }
 
@@ -157,6 +222,11 @@ pub(super) fn client_identity(
 
 /// The CAs in the etcdfile's `ca_dir`, a CA created there when it has none.
 pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Authority, CliError> {
+    if d.tls.external().is_some() {
+        return Err(pki_error(crate::pki::PkiError::ExternalIssuer {
+            command: "client",
+        }));
+    }
     if let Some(auth) =
         crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now()).map_err(pki_error)?
     {

@@ -10,9 +10,42 @@ use super::{Cli, CliError, Outcome, PkiCommand, load};
 /// Runs one `pki` subcommand, writing what it did to `out`.
 pub(super) fn run(cli: &Cli, what: &PkiCommand, out: &mut impl Write) -> Result<Outcome, CliError> {
     match what {
+        PkiCommand::ImportCa { dir, force } => {
+            let loaded = load(cli)?;
+            let d = &loaded.desired;
+            if d.tls.external().is_some() {
+                return Err(pki_error(crate::pki::PkiError::ExternalIssuer {
+                    command: "import-ca",
+                }));
+            }
+            let done = crate::pki::import_ca(dir, &d.tls.ca_dir, *force, crate::pki::now())
+                .map_err(pki_error)?;
+            let info = &done.info;
+            if let Some(aside) = &done.replaced {
+                writeln!(out, "Moved the CA ca_dir held to {}.", aside.display())?;
+            }
+            writeln!(
+                out,
+                "Imported the CA {cn:?} (sha256 {fp}, valid until {until}) from {cert} and {key} ({fmt} key) into {dir}: the key as PKCS#8, 0600.
+etcdplan issues the members' certificates from it from now on: `etcdplan plan` shows which members get new ones.",
+                cn = info.subject,
+                fp = info.short_fingerprint(),
+                until = crate::pki::date(info.not_after),
+                cert = done.cert.display(),
+                key = done.key.display(),
+                fmt = done.key_format,
+                dir = d.tls.ca_dir.display(),
+            )?;
+            Ok(Outcome::Ok)
+        }
         PkiCommand::RotateCa => {
             let loaded = load(cli)?;
             let d = &loaded.desired;
+            if d.tls.external().is_some() {
+                return Err(pki_error(crate::pki::PkiError::ExternalIssuer {
+                    command: "rotate-ca",
+                }));
+            }
             let new = crate::pki::Ca::rotate(&d.tls.ca_dir, d.cluster.as_str(), crate::pki::now())
                 .map_err(pki_error)?;
             let info = new.info();
@@ -35,6 +68,11 @@ Next:\n  \
         PkiCommand::RetireCa => {
             let loaded = load(cli)?;
             let d = &loaded.desired;
+            if d.tls.external().is_some() {
+                return Err(pki_error(crate::pki::PkiError::ExternalIssuer {
+                    command: "retire-ca",
+                }));
+            }
             let to = crate::pki::retire_previous(&d.tls.ca_dir).map_err(pki_error)?;
             writeln!(
                 out,

@@ -32,7 +32,16 @@ pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
     let mut plan = plan::build_with(d, live, diff, &opts);
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.
-    if d.tls.any()
+    if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
+        // The operator's CA: the members' certificates are checked against it.
+        if let Some(why) = external_ca_problem(&x.ca_file, live) {
+            plan.blockers.push(diff::Blocker {
+                member: None,
+                message: format!("ca_file {}: {why}", x.ca_file.display()),
+                help: "point [tls] ca_file at the certificate of the CA that issued the members' certificates; nothing was changed".into(),
+            });
+        }
+    } else if d.tls.any()
         && let Err(e) = crate::pki::Authority::load(&d.tls.ca_dir, crate::pki::now())
     {
         plan.blockers.push(diff::Blocker {
@@ -42,6 +51,25 @@ pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
         });
     }
     plan
+}
+
+/// What is wrong with the operator's CA file, as observed: absent or
+/// unreadable, not a certificate, or not a CA.
+fn external_ca_problem(path: &Path, live: &Live) -> Option<String> {
+    let Some(text) = live.local_ca.as_deref() else {
+        return Some(match std::fs::metadata(path) {
+            Err(e) => format!("cannot be read: {e}"),
+            Ok(_) => "cannot be read".into(),
+        });
+    };
+    let certs = crate::pki::inspect_bundle(text);
+    if certs.is_empty() {
+        return Some("holds no PEM certificate".into());
+    }
+    if !certs.iter().any(|c| c.is_ca) {
+        return Some("holds no CA certificate (no CA basic constraint)".into());
+    }
+    None
 }
 
 /// `etcdplan plan`: observes, plans, and prints the plan in the form asked for.

@@ -284,6 +284,12 @@ async fn issue_certificates(
         what: format!("issue {}'s certificates", m.name),
         why,
     };
+    if ctx.desired.tls.external().is_some() {
+        // A saved plan from before the switch to the operator's CA.
+        return Err(refused(
+            "[tls] issuer = \"external\": the operator's CA issues the certificates, and etcdplan never writes them".into(),
+        ));
+    }
     let ca = match crate::pki::Ca::load(&ctx.desired.tls.ca_dir, crate::pki::now()) {
         Ok(crate::pki::Found::Ca(ca)) => ca,
         Ok(crate::pki::Found::Nothing) => {
@@ -303,7 +309,7 @@ async fn issue_certificates(
     let peer = ca
         .issue(crate::pki::Role::Peer, m.name.as_str(), &sans, days)
         .map_err(refused)?;
-    let paths = m.tls_paths();
+    let paths = m.tls_paths(&ctx.desired.tls);
     // A bundle that trusts this CA already (a CA rotation) stays: etcd builds
     // its trust pool at start, and the rotation's phases own that file.
     let now_trusted = run_checked(

@@ -47,17 +47,31 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
         ));
     }
     if d.tls.any() {
-        let t = m.tls_paths();
-        for (i, p) in [&t.ca, &t.server_cert, &t.peer_cert]
-            .into_iter()
-            .enumerate()
+        let t = m.tls_paths(&d.tls);
+        // The operator's files are read where the enabled TLS uses them;
+        // etcdplan's own are always all there.
+        let ext = d.tls.external().is_some();
+        let (server, peer) = (!ext || d.tls.client, !ext || d.tls.peer);
+        let trust = !ext || d.tls.peer || d.tls.client_cert_auth;
+        for (i, p) in [
+            (trust, &t.ca),
+            (server, &t.server_cert),
+            (peer, &t.peer_cert),
+        ]
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (on, p))| on.then_some((i, p)))
         {
             let p = shell_quote(&p.display().to_string());
             s.push_str(&format!(
                 "if [ -f {p} ]; then printf 'cert\\t{i}\\t'; base64 -w0 < {p}; echo; fi\n"
             ));
         }
-        for (i, p) in [&t.server_key, &t.peer_key].into_iter().enumerate() {
+        for (i, p) in [(server, &t.server_key), (peer, &t.peer_key)]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, (on, p))| on.then_some((i, p)))
+        {
             let p = shell_quote(&p.display().to_string());
             s.push_str(&format!(
                 "if [ -f {p} ]; then printf 'key\\t{i}\\t%s\\n' \"$(stat -c %a {p})\"; fi\n"

@@ -72,7 +72,10 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
         }
     }
-    let (local_ca, previous_ca) = if d.tls.any() {
+    let (local_ca, previous_ca) = if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
+        // The operator's CA: what the members' certificates must verify against.
+        (std::fs::read_to_string(&x.ca_file).ok(), None)
+    } else if d.tls.any() {
         crate::pki::local_cas(&d.tls.ca_dir)
     } else {
         (None, None)

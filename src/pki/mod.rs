@@ -8,6 +8,7 @@
 
 mod ca;
 mod files;
+mod import;
 mod issue;
 mod trust;
 
@@ -19,6 +20,7 @@ pub use etcdplan_core::cert::{
     signed_by, split_bundle,
 };
 pub use files::write_new;
+pub use import::{Imported, LAYOUTS, import_ca};
 pub use issue::{Issued, Role};
 pub use trust::local_cas;
 
@@ -86,6 +88,38 @@ pub enum PkiError {
         /// What stops it.
         message: String,
     },
+    /// A command for etcdplan's own CA, with the operator's CA issuing.
+    #[error(
+        "`etcdplan pki {command}` works on etcdplan's own CA, but [tls] issuer = \"external\": your CA issues the certificates"
+    )]
+    ExternalIssuer {
+        /// The subcommand.
+        command: &'static str,
+    },
+    /// A client certificate without its key, or a key without its certificate.
+    #[error("{given} is given without {missing}")]
+    HalfIdentity {
+        /// What was given (`--cert`, `ETCDCTL_KEY`, …).
+        given: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// `ca_dir` holds a CA already, and an import would replace it.
+    #[error("{} holds a CA already (sha256 {fingerprint})", dir.display())]
+    Exists {
+        /// The CA folder.
+        dir: PathBuf,
+        /// The CA there, short fingerprint.
+        fingerprint: String,
+    },
+    /// An imported CA may not sign certificates.
+    #[error("{} cannot sign certificates: {why}", path.display())]
+    CannotSign {
+        /// The certificate.
+        path: PathBuf,
+        /// Which part says so.
+        why: String,
+    },
     /// rcgen refused to make a key or certificate.
     #[error("cannot issue a certificate: {0}")]
     Issue(#[from] rcgen::Error),
@@ -115,6 +149,18 @@ impl PkiError {
                 "`etcdplan status` shows which CA each member trusts; nothing was changed"
             }
             Self::Issue(_) => "this is a bug in etcdplan or its libraries; nothing was changed",
+            Self::ExternalIssuer { .. } => {
+                "issue and place certificates with your own CA (etcdplan reads them and never writes them), or set issuer = \"etcdplan\" and hand it your CA with `etcdplan pki import-ca DIR`; nothing was changed"
+            }
+            Self::HalfIdentity { .. } => {
+                "give a client certificate with its key (--cert and --key, ETCDCTL_CERT and ETCDCTL_KEY, or [client] cert and key); nothing was changed"
+            }
+            Self::Exists { .. } => {
+                "pass --force to replace it (every member's certificates are then issued again by the imported CA, and the members trust it only after a rolling restart), or move ca_dir's files away; nothing was changed"
+            }
+            Self::CannotSign { .. } => {
+                "import the CA certificate itself (basicConstraints CA:TRUE, keyUsage keyCertSign), not a certificate it issued; nothing was changed"
+            }
         }
     }
 }

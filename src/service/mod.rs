@@ -36,10 +36,10 @@ pub fn started_ca_file(m: &DesiredMember) -> PathBuf {
 
 /// Shell lines that record the started config's hash and trusted CAs (`$cfg`
 /// must be set).
-fn record_started_config(m: &DesiredMember) -> String {
+fn record_started_config(d: &Desired, m: &DesiredMember) -> String {
     let hashf = shell_quote(&started_config_file(m).display().to_string());
     let dir = shell_quote(&m.state_dir.display().to_string());
-    let ca = shell_quote(&m.tls_paths().ca.display().to_string());
+    let ca = shell_quote(&m.tls_paths(&d.tls).ca.display().to_string());
     let cas = shell_quote(&started_ca_file(m).display().to_string());
     format!(
         "mkdir -p {dir}\nsha256sum \"$cfg\" | cut -c1-64 > {hashf}.tmp && mv -f {hashf}.tmp {hashf}\n\
@@ -114,7 +114,7 @@ fn prepare_run_as(d: &Desired, m: &DesiredMember) -> String {
         )
     });
     let cfg_dir = q(&m.config_dir);
-    let tls = m.tls_paths();
+    let tls = m.tls_paths(&d.tls);
     let pki = q(tls.server_key.parent().unwrap_or(&m.config_dir));
     let keys = format!("{} {}", q(&tls.server_key), q(&tls.peer_key));
     let readable = if d.tls.any() {
@@ -122,13 +122,38 @@ fn prepare_run_as(d: &Desired, m: &DesiredMember) -> String {
     } else {
         String::new()
     };
+    // The operator's own certificates are never moved, re-owned or
+    // re-moded: etcd, run as this user, must be able to read them as placed.
+    let give_keys = if d.tls.external().is_some() {
+        String::new()
+    } else {
+        format!(
+            "for f in {keys}; do if [ -f \"$f\" ]; then chown -- \"$run_user:$run_gid\" \"$f\"; chmod 600 -- \"$f\"; fi; done\n\
+for f in {cfg_dir} {pki}; do if [ -d \"$f\" ]; then chmod go+x -- \"$f\"; fi; done\n"
+        )
+    };
+    let readable = if d.tls.external().is_some() {
+        // Only the files the enabled TLS uses are there to read.
+        let mut files = Vec::new();
+        if d.tls.client {
+            files.extend([q(&tls.server_cert), q(&tls.server_key)]);
+        }
+        if d.tls.peer {
+            files.extend([q(&tls.peer_cert), q(&tls.peer_key)]);
+        }
+        if d.tls.peer || d.tls.client_cert_auth {
+            files.push(q(&tls.ca));
+        }
+        files.join(" ")
+    } else {
+        readable
+    };
     format!(
         "run_user={u}\n\
 run_gid=$(id -g -- \"$run_user\" 2>/dev/null) || {{ echo \"user $run_user (run_as) does not exist on this host\" >&2; exit 3; }}\n\
 (umask 022; mkdir -p -- \"$(dirname -- {data})\")\n\
 mkdir -p -- {data}\nchown -R -- \"$run_user:$run_gid\" {data}\nchmod 700 -- {data}\n{wal}\
-for f in {keys}; do if [ -f \"$f\" ]; then chown -- \"$run_user:$run_gid\" \"$f\"; chmod 600 -- \"$f\"; fi; done\n\
-for f in {cfg_dir} {pki}; do if [ -d \"$f\" ]; then chmod go+x -- \"$f\"; fi; done\n\
+{give_keys}\
 setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups sh -c \
 'for f in \"$@\"; do [ -r \"$f\" ] || {{ echo \"etcd, run as $0, cannot read $f: give $0 search permission (chmod o+x) on the folders above it\" >&2; exit 3; }}; done' \
 \"$run_user\" \"$cfg\" {readable}\n\

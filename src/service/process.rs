@@ -72,7 +72,7 @@ impl Service for Process {
     echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
     echo \"started $(cat \"$pidf\")\"\n",
             prelude = prelude(m),
-            record = super::record_started_config(m),
+            record = super::record_started_config(d, m),
             run_as = super::prepare_run_as(d, m),
             launch = launcher(d),
         );

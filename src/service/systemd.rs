@@ -68,7 +68,7 @@ impl Service for Systemd {
         let source = format!(
             "set -e\ncfg={cfg}\n{run_as}systemctl daemon-reload\nsystemctl enable --quiet {UNIT}\n\
 systemctl start --no-block {UNIT}\n{record}echo started\n",
-            record = super::record_started_config(m),
+            record = super::record_started_config(d, m),
             run_as = super::prepare_run_as(d, m),
         );
         Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(30))

@@ -138,6 +138,53 @@ pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
     leaf.verify_signature(Some(ca.public_key())).is_ok()
 }
 
+/// Whether the first certificate of `cert_file` chains up to a CA in
+/// `ca_bundle`: signed by one of them directly, or through intermediate CA
+/// certificates that follow it in the same file (as `cat leaf.crt
+/// intermediate.crt` writes it). Signatures are verified, not just names.
+#[must_use]
+pub fn chains_to(cert_file: &str, ca_bundle: &str) -> bool {
+    let roots = split_bundle(ca_bundle);
+    let chain = split_bundle(cert_file);
+    let Some(mut current) = chain.first().cloned() else {
+        return false;
+    };
+    let mut intermediates: Vec<String> = chain
+        .iter()
+        .skip(1)
+        .filter(|c| inspect(c).is_ok_and(|i| i.is_ca))
+        .cloned()
+        .collect();
+    // Each step uses up one intermediate, so this ends.
+    loop {
+        if roots.iter().any(|r| signed_by(&current, r)) {
+            return true;
+        }
+        let Some(i) = intermediates.iter().position(|c| signed_by(&current, c)) else {
+            return false;
+        };
+        current = intermediates.remove(i);
+    }
+}
+
+/// Whether `san` (one the member needs) is covered by `have`: the same name
+/// or address, or a DNS wildcard (`*.example.com`) over one label.
+#[must_use]
+pub fn covers(have: &[San], san: &San) -> bool {
+    have.iter().any(|h| match (h, san) {
+        (San::Ip(a), San::Ip(b)) => a == b,
+        (San::Dns(pattern), San::Dns(name)) => {
+            let (pattern, name) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+            pattern == name
+                || pattern.strip_prefix("*.").is_some_and(|suffix| {
+                    name.split_once('.')
+                        .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix)
+                })
+        }
+        _ => false,
+    })
+}
+
 /// The certificates of a PEM bundle, each as its own PEM text, in file order.
 #[must_use]
 pub fn split_bundle(text: &str) -> Vec<String> {
@@ -187,4 +234,38 @@ pub fn date(unix: i64) -> String {
         |_| unix.to_string(),
         |t| format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_san_is_covered_by_itself_or_a_one_label_wildcard() {
+        let have = vec![
+            San::Dns("*.etcd.example.com".into()),
+            San::Dns("Etcd-1".into()),
+            San::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))),
+        ];
+        assert!(covers(&have, &San::Dns("etcd-1".into())));
+        assert!(covers(&have, &San::Dns("a.etcd.example.com".into())));
+        assert!(!covers(&have, &San::Dns("a.b.etcd.example.com".into())));
+        assert!(!covers(&have, &San::Dns("etcd.example.com".into())));
+        assert!(covers(
+            &have,
+            &San::Ip("10.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")))
+        ));
+        assert!(!covers(
+            &have,
+            &San::Ip("10.0.0.2".parse().unwrap_or_else(|e| panic!("{e}")))
+        ));
+        // A DNS name is no IP SAN, even when it reads like one.
+        assert!(!covers(&[San::Dns("10.0.0.1".into())], &have[2]));
+    }
+
+    #[test]
+    fn text_that_holds_no_certificate_chains_to_nothing() {
+        assert!(!chains_to("", "-----BEGIN CERTIFICATE-----\n"));
+        assert!(!chains_to("not pem", ""));
+    }
 }

@@ -66,21 +66,25 @@ impl EtcdClient {
 
     fn options(
         &self,
-        identity: Option<&(String, ClientIdentity)>,
+        identity: Option<&(String, Option<ClientIdentity>)>,
         timeout: Duration,
     ) -> ConnectOptions {
         let opts = ConnectOptions::new()
             .with_connect_timeout(self.timeouts.connect)
             .with_timeout(timeout);
         match identity {
-            Some((ca, id)) => opts.with_tls(
-                etcd_client::TlsOptions::new()
-                    .ca_certificate(etcd_client::Certificate::from_pem(ca.as_str()))
-                    .identity(etcd_client::Identity::from_pem(
+            Some((ca, id)) => {
+                let tls = etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(ca.as_str()));
+                // Without client-cert auth, the CA alone is enough.
+                opts.with_tls(match id {
+                    Some(id) => tls.identity(etcd_client::Identity::from_pem(
                         id.cert_pem.clone(),
                         id.key_pem.clone(),
                     )),
-            ),
+                    None => tls,
+                })
+            }
             None => opts,
         }
     }
@@ -99,14 +103,12 @@ impl EtcdClient {
 
     /// The identity to present to `ep`: none over http; over https the first,
     /// or the one a probe found it accepts (`chosen`).
-    fn identity(&self, ep: &Endpoint, chosen: usize) -> Option<(String, ClientIdentity)> {
+    fn identity(&self, ep: &Endpoint, chosen: usize) -> Option<(String, Option<ClientIdentity>)> {
         let tls = self.tls.read().ok().and_then(|t| t.clone())?;
-        (ep.scheme == crate::model::Scheme::Https)
-            .then(|| {
-                let id = tls.identities.get(chosen)?.clone();
-                Some((tls.ca_pem, id))
-            })
-            .flatten()
+        (ep.scheme == crate::model::Scheme::Https).then(|| {
+            let id = tls.identities.get(chosen).cloned();
+            (tls.ca_pem, id)
+        })
     }
 
     async fn client(&self, ep: &Endpoint) -> Result<Client, EtcdError> {

@@ -10,7 +10,8 @@ pub struct ClientTls {
     pub ca_pem: String,
     /// Client certificates in order of preference: one from the current CA and,
     /// during a rotation, one from the previous CA for members that do not
-    /// trust the new one yet. Each member gets the first it accepts.
+    /// trust the new one yet. Each member gets the first it accepts. None:
+    /// the CA alone (members that do not ask for client certificates).
     pub identities: Vec<ClientIdentity>,
 }
 

@@ -23,6 +23,8 @@ pub struct Desired {
     pub tls: Tls,
     /// How hosts are reached and how etcd runs on them.
     pub hosts: Hosts,
+    /// The files etcdplan presents to members (`[client]`), on this machine.
+    pub client: ClientFiles,
     /// The members in file order (the bootstrap order).
     pub members: Vec<DesiredMember>,
     /// The path settings with `{name}` unresolved, to locate members the file
@@ -125,6 +127,14 @@ pub struct MemberSettings {
     pub extra: std::collections::BTreeMap<String, String>,
 }
 
+impl MemberSettings {
+    /// Whether none is set.
+    #[must_use]
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// `binary_source`: where it points, and the etcd releases found there (filled
 /// in by [`load`](super::load), which runs each binary's `--version`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -171,8 +181,11 @@ pub struct Tls {
     pub ca_dir: PathBuf,
     /// Validity of member certificates, days.
     pub cert_days: i64,
-    /// Renew member certificates expiring within this many days.
+    /// Renew member certificates expiring within this many days (warn
+    /// about them with an external issuer).
     pub renew_before_days: i64,
+    /// Who issues the members' certificates.
+    pub issuer: Issuer,
 }
 
 impl Tls {
@@ -180,6 +193,54 @@ impl Tls {
     pub fn any(&self) -> bool {
         self.client || self.peer
     }
+
+    /// The operator's own PKI, when the certificates come from it.
+    pub fn external(&self) -> Option<&ExternalPki> {
+        match &self.issuer {
+            Issuer::External(x) => Some(x),
+            Issuer::Etcdplan => None,
+        }
+    }
+}
+
+/// `issuer`: who makes the members' certificates.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Issuer {
+    /// etcdplan's CA in `ca_dir` issues, places and renews them.
+    Etcdplan,
+    /// The operator's CA: the files are placed by the operator; etcdplan only
+    /// reads them.
+    External(ExternalPki),
+}
+
+/// The operator's PKI: the CA certificate here, and where each host keeps
+/// its files (templates with `{name}` and `{address}` unresolved). A file
+/// the enabled TLS does not need may be unset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExternalPki {
+    /// The CA certificate on this machine (absolute).
+    pub ca_file: PathBuf,
+    /// Server certificate (client TLS).
+    pub server_cert: Option<String>,
+    /// Its key.
+    pub server_key: Option<String>,
+    /// Peer certificate (peer TLS).
+    pub peer_cert: Option<String>,
+    /// Its key.
+    pub peer_key: Option<String>,
+    /// The CA bundle members trust (peer TLS, client-cert auth).
+    pub trusted_ca: Option<String>,
+}
+
+/// `[client]`, resolved on this machine: what etcdplan presents to members
+/// when the command line does not say (`--cacert`, `--cert`, `--key`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClientFiles {
+    /// CA bundle that verifies the members.
+    pub cacert: Option<PathBuf>,
+    /// Client certificate and its key (both or neither).
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
 }
 
 /// How etcdplan reaches hosts.
@@ -264,14 +325,15 @@ pub struct DesiredMember {
     /// Data dir on the host ({name} resolved).
     pub data_dir: PathBuf,
     /// The separate WAL folder on the host ({name} resolved), when set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_dir: Option<PathBuf>,
     /// etcdplan's config folder on the host ({name} resolved).
     pub config_dir: PathBuf,
     /// pid and log folder of the process service ({name} resolved).
     pub state_dir: PathBuf,
-    /// The other settings etcd lets members differ in.
-    #[serde(default)]
+    /// The other settings etcd lets members differ in (left out of a saved
+    /// plan when none is set, as before they existed).
+    #[serde(default, skip_serializing_if = "MemberSettings::is_unset")]
     pub settings: MemberSettings,
 }
 
@@ -299,16 +361,43 @@ impl DesiredMember {
         self.config_dir.join("etcd.conf.yml")
     }
 
-    /// Where the member's certificates live on its host.
-    pub fn tls_paths(&self) -> TlsPaths {
+    /// Where the member's certificates live on its host: in `config_dir/pki`
+    /// when etcdplan issues them, where the etcdfile says with an external
+    /// issuer (a file it leaves unset, not needed, keeps etcdplan's place).
+    pub fn tls_paths(&self, tls: &Tls) -> TlsPaths {
         let dir = self.config_dir.join("pki");
-        TlsPaths {
+        let ours = TlsPaths {
             ca: dir.join("ca.crt"),
             server_cert: dir.join("server.crt"),
             server_key: dir.join("server.key"),
             peer_cert: dir.join("peer.crt"),
             peer_key: dir.join("peer.key"),
+        };
+        let Some(x) = tls.external() else {
+            return ours;
+        };
+        let at = |t: &Option<String>, or: PathBuf| t.as_deref().map_or(or, |t| self.fill(t));
+        TlsPaths {
+            ca: at(&x.trusted_ca, ours.ca),
+            server_cert: at(&x.server_cert, ours.server_cert),
+            server_key: at(&x.server_key, ours.server_key),
+            peer_cert: at(&x.peer_cert, ours.peer_cert),
+            peer_key: at(&x.peer_key, ours.peer_key),
         }
+    }
+
+    /// A host path template with `{name}` and `{address}` filled in (an
+    /// IPv6 address without brackets).
+    pub fn fill(&self, template: &str) -> PathBuf {
+        let address = match &self.address {
+            Address::Ip(ip) => ip.to_string(),
+            Address::Dns(n) => n.clone(),
+        };
+        PathBuf::from(
+            template
+                .replace("{name}", self.name.as_str())
+                .replace("{address}", &address),
+        )
     }
 
     /// The pid file of the process service.

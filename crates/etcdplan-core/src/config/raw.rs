@@ -29,6 +29,10 @@ pub struct RawEtcdfile {
     /// How etcdplan reaches the hosts and runs etcd there.
     #[serde(default)]
     pub hosts: RawHosts,
+    /// etcdplan's own identity when it talks to the members (files on this
+    /// machine); the flags `--cacert`, `--cert`, `--key` win over it.
+    #[serde(default)]
+    pub client: RawClient,
     /// The members, in the order they are bootstrapped.
     #[serde(default)]
     #[schemars(with = "Vec<RawMember>")]
@@ -174,10 +178,72 @@ pub struct RawTls {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 3650))]
     pub cert_days: Option<Spanned<u32>>,
-    /// Member certificates expiring within this many days are renewed (default 30).
+    /// Member certificates expiring within this many days are renewed (default 30);
+    /// with issuer = "external", plan warns about them instead.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 0, max = 3650))]
     pub renew_before_days: Option<Spanned<u32>>,
+    /// Who issues the members' certificates: "etcdplan" (its CA in ca_dir,
+    /// the default) or "external" (the operator's own CA: etcdplan only reads
+    /// the files named below, and never issues, moves or rewrites them).
+    #[serde(default)]
+    #[schemars(with = "Option<RawIssuer>")]
+    pub issuer: Option<Spanned<RawIssuer>>,
+    /// The external CA's certificate on this machine (issuer = "external"):
+    /// the members' certificates must verify against it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<String>>,
+    /// Server certificate on each host (issuer = "external"); may contain {name} and {address}.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub server_cert: Option<Spanned<String>>,
+    /// Its key on each host (issuer = "external"); may contain {name} and {address}.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub server_key: Option<Spanned<String>>,
+    /// Peer certificate on each host (issuer = "external"); may contain {name} and {address}.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub peer_cert: Option<Spanned<String>>,
+    /// Its key on each host (issuer = "external"); may contain {name} and {address}.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub peer_key: Option<Spanned<String>>,
+    /// The CA bundle members trust, on each host (issuer = "external"); may
+    /// contain {name} and {address}.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub trusted_ca: Option<Spanned<String>>,
+}
+
+/// `[client]`: the files etcdplan presents to the members, on this machine.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// CA bundle to verify the members with (default: the CA of [tls]).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cacert: Option<Spanned<String>>,
+    /// Client certificate (with key); default: one etcdplan issues from its CA
+    /// for each run (issuer = "etcdplan"), none with issuer = "external".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cert: Option<Spanned<String>>,
+    /// The client certificate's key.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub key: Option<Spanned<String>>,
+}
+
+/// `issuer` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawIssuer {
+    /// etcdplan's own CA in ca_dir issues and renews the certificates.
+    Etcdplan,
+    /// The operator's CA: certificates are placed on the hosts by the operator.
+    External,
 }
 
 /// `[hosts]`

@@ -152,7 +152,7 @@ fn restart(
     ch.files = file_changes(d, x.m, Some(x.facts), &initial_for(d, x.m, x.facts));
     if x.file != *wanted {
         ch.files.push(FileChange {
-            path: x.m.tls_paths().ca,
+            path: x.m.tls_paths(&d.tls).ca,
             mode: 0o644,
             host: x.m.address.to_string(),
             before: x.facts.certs.ca.clone(),

@@ -19,7 +19,7 @@ pub mod upgrade;
 
 use std::collections::BTreeMap;
 
-pub use certs::{Cas, CertNeed};
+pub use certs::{Cas, CertNeed, ExternalFindings, check_external, external_sans};
 pub use change::{Action, Blocker, Change, ChangeKind, Departing, Diff, Join, Situation};
 pub use file::{FileChange, LineKind};
 pub use peer_tls::transitional_port;
@@ -67,9 +67,13 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         current: live.local_ca.as_deref(),
         previous: live.previous_ca.as_deref(),
     };
+    // The operator's own CA issues them: nothing to renew or rotate here
+    // (they are checked below, against what the plan restarts).
+    let ours = d.tls.external().is_none();
     let needs: BTreeMap<MemberName, CertNeed> = d
         .members
         .iter()
+        .filter(|_| ours)
         .filter_map(|m| {
             let facts = live.hosts.get(&m.name).and_then(HostState::facts)?;
             (facts.data == DataDir::Member).then(|| {
@@ -251,11 +255,64 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             Err(b) => blockers.push(b),
         }
     }
+    let mut notes = notes;
+    if d.tls.external().is_some() {
+        external_certs(d, live, &mut changes, &mut blockers, &mut notes);
+    }
     Diff {
         situation,
         changes,
         blockers,
         notes,
+    }
+}
+
+/// With the operator's own CA: no change writes certificates, a member the
+/// plan would (re)start with files that cannot serve blocks the plan, and
+/// what expires soon, or would stop a running member at its next restart,
+/// is said.
+fn external_certs(
+    d: &Desired,
+    live: &Live,
+    changes: &mut [Change],
+    blockers: &mut Vec<Blocker>,
+    notes: &mut Vec<String>,
+) {
+    for c in changes.iter_mut() {
+        c.certificates = false;
+    }
+    let starts: std::collections::BTreeSet<&MemberName> = changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.action(),
+                Action::Create | Action::Add | Action::Replace | Action::Start | Action::Restart
+            )
+        })
+        .map(|c| &c.member)
+        .collect();
+    for m in &d.members {
+        let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
+            continue;
+        };
+        let found = certs::check_external(d, m, facts, live.local_ca.as_deref(), live.observed_at);
+        if starts.contains(&m.name) {
+            for (p, help) in found.problems {
+                blockers.push(Blocker {
+                    member: Some(m.name.clone()),
+                    message: format!("{}: {p}; the plan would start its etcd with it", m.name),
+                    help: help.into(),
+                });
+            }
+        } else {
+            for (p, _) in found.problems {
+                notes.push(format!(
+                    "{}: {p}; a plan that restarts it is refused until this is fixed",
+                    m.name
+                ));
+            }
+        }
+        notes.extend(found.expiring);
     }
 }
 

@@ -250,7 +250,7 @@ pub fn etcd_config_wired(
     if let Some(l) = set.log_level {
         kv("log-level", q(l.as_str()));
     }
-    let paths = m.tls_paths();
+    let paths = m.tls_paths(&d.tls);
     let path = |p: &std::path::Path| q(&p.display().to_string());
     if d.tls.client {
         // A trusted CA makes etcd demand client certificates whatever

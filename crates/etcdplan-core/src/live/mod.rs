@@ -31,8 +31,9 @@ pub struct Live {
     pub hosts: BTreeMap<MemberName, HostState>,
     /// Endpoints that did not answer MemberList, with why.
     pub unreachable: Vec<(Endpoint, String)>,
-    /// The operator's CA certificate (PEM) in `ca_dir`, when there is one:
-    /// member certificates are checked against it.
+    /// The operator's CA certificate (PEM) in `ca_dir`, when there is one
+    /// (`ca_file` with an external issuer): member certificates are checked
+    /// against it.
     pub local_ca: Option<String>,
     /// The CA a rotation replaces (`ca_dir/previous/ca.crt`), while it is kept:
     /// members trust it next to `local_ca` until it is retired.

@@ -112,7 +112,8 @@ impl Validator<'_> {
         };
 
         let etcd = self.etcd(raw, transport);
-        let tls = self.tls(raw);
+        let tls = self.tls(raw, transport);
+        let client = self.client(raw);
         let hosts = self.hosts(raw, transport, service);
         let members = self.members(raw, transport, service, version.map(|v| v.minor));
         let token = match &cluster_raw.initial_cluster_token {
@@ -139,6 +140,7 @@ impl Validator<'_> {
             etcd: etcd?,
             tls: tls?,
             hosts: hosts?,
+            client: client?,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),
