@@ -86,15 +86,21 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
 }
 
-/// Shell that prints the `listener` fact for the etcd listening on the
-/// member's ports (found by `ss -p`, checked to be etcd by its name), with its
+/// Shell that prints the `listener` facts for the etcd processes listening
+/// on the member's ports (found by `ss -p`, checked to be etcd by their name):
+/// each socket's local address and pid (`listener-at`), then each process's
 /// command line and, when it is the main process of a systemd unit, that
-/// unit's file, drop-ins and environment files.
+/// unit's file, drop-ins and environment files. Several members may share a
+/// host on different addresses: [`parse_probe`] keeps the one whose socket
+/// takes the member's address.
 fn listener_fragment(m: &DesiredMember) -> String {
     let (c, p) = (m.client_port, m.peer_port);
     format!(
         "if command -v ss >/dev/null 2>&1; then\n\
-for lp in $(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do\n\
+ls=$(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null)\n\
+printf '%s\\n' \"$ls\" | while read -r _ _ _ la _ rest; do for lp in $(printf '%s' \"$rest\" | grep -o 'pid=[0-9]*' | cut -d= -f2); do \
+case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) printf 'listener-at\\t%s\\t%s\\n' \"$lp\" \"$la\";; esac; done; done\n\
+for lp in $(printf '%s' \"$ls\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do\n\
   case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) ;; *) continue;; esac\n\
   lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
   if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\" 2>/dev/null)\" = \"$lp\" ]; then :; else lu=; fi\n\
@@ -104,7 +110,6 @@ for lp in $(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null | grep -o '
     for f in $(systemctl show -p DropInPaths --value \"$lu\"); do printf 'listener-dropin\\t%s\\n' \"$f\"; done\n\
     systemctl show -p EnvironmentFiles --value \"$lu\" | sed -n 's/^\\(.*\\) (ignore_errors=.*)$/listener-envfile\\t\\1/p'\n\
   fi\n\
-  break\n\
 done\nfi\n"
     )
 }
@@ -131,6 +136,29 @@ if [ \"$k\" = member ] && [ $hw = 0 ]; then {no_wal}; elif [ \"$k\" != member ] 
             ),
         ),
     )
+}
+
+/// The listener that is this member's: one with a socket that takes the
+/// member's address on its client or peer port. For a member named by host
+/// name (`ss -n` shows numbers), the only etcd on those ports, if one.
+fn member_listener(
+    m: &DesiredMember,
+    listeners: Vec<Listener>,
+    at: &[(u32, ListenAddr)],
+) -> Option<Listener> {
+    let takes = |pid: u32| {
+        at.iter().any(|(p, a)| {
+            *p == pid && (a.takes(&m.address, m.client_port) || a.takes(&m.address, m.peer_port))
+        })
+    };
+    let by_address = listeners.iter().find(|l| takes(l.pid)).cloned();
+    match (&m.address, by_address) {
+        (_, Some(l)) => Some(l),
+        (crate::model::Address::Dns(_), None) if listeners.len() == 1 => {
+            listeners.into_iter().next()
+        }
+        _ => None,
+    }
 }
 
 /// Why a probe's output could not be read.
@@ -180,6 +208,7 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 /// | `key` | 0 (server), 1 (peer), octal mode | probe (with TLS) |
 /// | `listen-begin` | none: `ss` exists, `listen` lines follow | probe |
 /// | `listen` | a local address as `ss -n` prints it | probe |
+/// | `listener-at` | pid, a local address it listens on (an etcd on the member's ports) | probe |
 /// | `listener` | pid, base64 of its NUL-separated command line, its systemd unit (empty: none) | probe |
 /// | `listener-fragment` | the listener's unit file | probe (with a unit) |
 /// | `listener-dropin` | one drop-in of the listener's unit | probe (with a unit) |
@@ -206,7 +235,8 @@ pub fn parse_probe(
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
     let (mut data_owner, mut service_user) = (None, None);
-    let mut listener: Option<Listener> = None;
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut listener_at: Vec<(u32, ListenAddr)> = Vec::new();
     for (n, line) in out.lines().enumerate() {
         let mut fields = line.split('\t');
         let tag = fields.next().unwrap_or_default();
@@ -314,11 +344,17 @@ pub fn parse_probe(
                     dropins: Vec::new(),
                     env_files: Vec::new(),
                 });
-                listener = Some(Listener { pid, cmdline, unit });
+                listeners.push(Listener { pid, cmdline, unit });
+            }
+            ("listener-at", [pid, addr]) => {
+                let pid = pid.trim().parse().map_err(|_| bad("bad pid"))?;
+                if let Ok(a) = addr.trim().parse::<ListenAddr>() {
+                    listener_at.push((pid, a));
+                }
             }
             ("listener-fragment" | "listener-dropin" | "listener-envfile", [path]) => {
-                let unit = listener
-                    .as_mut()
+                let unit = listeners
+                    .last_mut()
                     .and_then(|l| l.unit.as_mut())
                     .ok_or_else(|| bad("no listener unit before it"))?;
                 let path = PathBuf::from(path.trim());
@@ -340,12 +376,13 @@ pub fn parse_probe(
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
                 | "service-user" | "listener" | "listener-fragment" | "listener-dropin"
-                | "listener-envfile",
+                | "listener-envfile" | "listener-at",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
         }
     }
+    let listener = member_listener(m, listeners, &listener_at);
     Ok(HostFacts {
         files,
         data: data.ok_or(ProbeOutputError::Missing("data"))?,
@@ -577,6 +614,38 @@ data\tempty\nservice\tstopped\nbinary\tmissing\n";
         assert_eq!(f.data, DataDir::Empty);
         assert_eq!(f.listening, None, "no listen-begin: ss is missing");
         assert_eq!(f.started_config, None);
+    }
+
+    #[test]
+    fn the_listener_is_the_etcd_on_the_members_own_address() {
+        use base64::Engine as _;
+        let d = desired("systemd", false);
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        // Two etcds on one host: another member's on 10.0.0.12, this one's on 10.0.0.11.
+        let out = format!(
+            "data\tmember\nservice\tstopped\nbinary\tmissing\n\
+listener-at\t7\t10.0.0.12:2379\nlistener-at\t9\t10.0.0.11:2380\n\
+listener\t7\t{}\t\nlistener\t9\t{}\tetcd.service\n\
+listener-fragment\t/etc/systemd/system/etcd.service\nlistener-dropin\t/etc/systemd/system/etcd.service.d/a.conf\n\
+listener-envfile\t/etc/default/etcd\n",
+            b64("/usr/bin/etcd\0--name\0other\0"),
+            b64("/usr/bin/etcd\0--name\0etcd-1\0"),
+        );
+        let f = parse(&d, &out).unwrap_or_else(|e| panic!("{e}"));
+        let l = f.listener.unwrap_or_else(|| panic!("no listener"));
+        assert_eq!(l.pid, 9);
+        assert_eq!(l.cmdline, ["/usr/bin/etcd", "--name", "etcd-1"]);
+        let u = l.unit.unwrap_or_else(|| panic!("no unit"));
+        assert_eq!(u.name, "etcd.service");
+        assert_eq!(
+            u.dropins,
+            [PathBuf::from("/etc/systemd/system/etcd.service.d/a.conf")]
+        );
+        assert_eq!(u.env_files, [PathBuf::from("/etc/default/etcd")]);
+        // Only the other member's etcd there: no listener for this one.
+        let other = "data\tmember\nservice\tstopped\nbinary\tmissing\nlistener-at\t7\t10.0.0.12:2379\nlistener\t7\tAA==\t\n";
+        let f = parse(&d, other).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.listener, None);
     }
 
     #[test]
