@@ -91,6 +91,36 @@ fn read_back(tb: &Testbed, prefix: &str, seen: &harness::writer::Writes, what: &
     seen.assert_read_back(what, found.iter().map(String::as_str));
 }
 
+/// `etcdplan import` of the test bed's cluster through every member, with
+/// the test bed's ssh key; the etcdfile it wrote.
+fn import(tb: &Testbed, extra: &[&str]) -> String {
+    let out_file = tb.dir.path().join("imported.toml");
+    let _ = std::fs::remove_file(&out_file);
+    let endpoints = tb.client_endpoints(&tb.all()).join(",");
+    let key = tb.client_key.display().to_string();
+    let known = tb.known_hosts.display().to_string();
+    let path = out_file.display().to_string();
+    let mut args = vec![
+        "import",
+        "--endpoints",
+        &endpoints,
+        "--ssh-identity",
+        &key,
+        "--ssh-known-hosts",
+        &known,
+        "--out",
+        &path,
+    ];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "import failed:\n{}", text(&out));
+    std::fs::read_to_string(&out_file).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Builds the how-to's cluster on booted hosts: a hand-written unit in
 /// /etc/systemd/system, run as Debian's etcd user, extended by a drop-in and
 /// reading /etc/default/etcd.
@@ -236,7 +266,13 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
     let Some(tb) = up_or_skip(3) else { return };
     hand_built_processes(&tb);
     let ids = member_ids(&tb);
-    let file = tb.etcdfile("script", "", &tb.all(), &[]);
+    let file = import(&tb, &[]);
+    eprintln!("imported:\n{file}");
+    assert!(file.contains("service = \"process\""), "{file}");
+    assert!(
+        file.contains("initial_cluster_token = \"by-script\""),
+        "{file}"
+    );
     let planned = ok(tb.etcdplan(&file, &["plan"]));
     assert!(
         planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),

@@ -130,6 +130,9 @@ pub enum Command {
         #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
         gate_timeout: Duration,
     },
+    /// Write the etcdfile of a running cluster built by hand: read through the
+    /// etcd API and each member's host; changes nothing.
+    Import(super::import::ImportArgs),
     /// The cluster's certificate authority (the CA in [tls] ca_dir).
     Pki {
         /// What to issue.

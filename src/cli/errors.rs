@@ -16,6 +16,13 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] ConfigError),
+    /// `import` cannot describe the cluster exactly.
+    #[error("import cannot describe the cluster exactly:\n{0}")]
+    #[diagnostic(
+        code(etcdplan::import),
+        help("nothing was written and nothing on the hosts or in the cluster was changed")
+    )]
+    Import(String),
     /// The plan has blockers.
     #[error("the plan cannot be applied: {0}")]
     #[diagnostic(

@@ -13,6 +13,7 @@ mod apply;
 mod args;
 mod edges;
 mod errors;
+mod import;
 mod man;
 mod pki;
 mod plan;
@@ -94,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Validate { json } => validate::validate(&cli, *json, &mut out),
+        Command::Import(args) => import::import(&cli, args, &mut out).await,
         Command::Pki { what } => pki::run(&cli, what, &mut out),
         Command::ForceUnlock { id } => force_unlock(&cli, id, &mut out).await,
         Command::Status { json } => status(&cli, *json, &mut out).await,

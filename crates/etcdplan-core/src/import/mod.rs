@@ -28,6 +28,7 @@
 //! `peer-cert-file`); config-file keys are mapped to them ([`yaml`]).
 
 pub mod envfile;
+pub mod etcdfile;
 pub mod flags;
 pub mod systemd;
 pub mod yaml;
