@@ -341,3 +341,139 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
     let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
 }
+
+#[test]
+fn debians_packaged_unit_with_etc_default_is_imported_and_adopted_keeping_its_raft_timings() {
+    let Some(tb) = boot_or_skip(3) else { return };
+    // Debian's own etcd.service, configured the Debian way: ETCD_* in
+    // /etc/default/etcd; the member is named after its host (ETCD_NAME=%H in
+    // the unit) and keeps its data in /var/lib/etcd/default.
+    let cluster: Vec<String> = tb
+        .hosts
+        .iter()
+        .map(|h| format!("{}=http://{}:2380", h.name, h.ip))
+        .collect();
+    for (i, h) in tb.hosts.iter().enumerate() {
+        let ip = &h.ip;
+        let defaults = format!(
+            "# Set up by hand for the Debian package\n\
+ETCD_LISTEN_CLIENT_URLS=\"http://{ip}:2379,http://127.0.0.1:2379\"\n\
+ETCD_ADVERTISE_CLIENT_URLS=\"http://{ip}:2379\"\n\
+ETCD_LISTEN_PEER_URLS=\"http://{ip}:2380\"\n\
+ETCD_INITIAL_ADVERTISE_PEER_URLS=\"http://{ip}:2380\"\n\
+ETCD_INITIAL_CLUSTER=\"{}\"\n\
+ETCD_INITIAL_CLUSTER_TOKEN=\"debian-1\"\n\
+ETCD_INITIAL_CLUSTER_STATE=\"new\"\n\
+ETCD_HEARTBEAT_INTERVAL=\"200\"\n\
+ETCD_ELECTION_TIMEOUT=\"2000\"\n\
+ETCD_SNAPSHOT_COUNT=\"5000\"\n",
+            cluster.join(",")
+        );
+        let out = tb.ssh(
+            i,
+            &format!(
+                "set -e\ncat > /etc/default/etcd <<'EOF'\n{defaults}EOF\n\
+systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service\n"
+            ),
+        );
+        assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || all_healthy(&tb)),
+        "Debian's etcd.service did not bring the cluster up"
+    );
+    let ids = member_ids(&tb);
+    assert_eq!(
+        ids.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["h1", "h2", "h3"]
+    );
+
+    let file = import(&tb, &[]);
+    for line in [
+        "heartbeat_interval = \"200ms\"",
+        "election_timeout = \"2000ms\"",
+        "snapshot_count = 5000",
+        "data_dir = \"/var/lib/etcd/default\"",
+        "initial_cluster_token = \"debian-1\"",
+        "extra_listen_addresses = [\"127.0.0.1\"]",
+        "service = \"systemd\"",
+        "run_as = \"etcd\"",
+        "name = \"h1\"",
+    ] {
+        assert!(file.lines().any(|l| l == line), "{line:?} missing:\n{file}");
+    }
+    assert!(
+        file.contains("# from ETCD_HEARTBEAT_INTERVAL in /etc/default/etcd on "),
+        "{file}"
+    );
+
+    let planned = ok(tb.etcdplan(&file, &["plan"]));
+    assert!(
+        planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),
+        "{planned}"
+    );
+    let w = writer(&tb, "d");
+    let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = w.stop();
+    seen.assert_within("adopt of Debian's unit", disruptions(&applied));
+    read_back(&tb, "d", &seen, "adopt of Debian's unit");
+    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+    for i in tb.all() {
+        // etcdplan's unit shadows the package's; the settings ride along.
+        let out = tb.ssh(
+            i,
+            "grep -c 'Written by etcdplan' /etc/systemd/system/etcd.service; \
+grep -E '^(heartbeat-interval|election-timeout|snapshot-count):' /etc/etcd/etcd.conf.yml; \
+ls /etc/default | grep -c '^etcd.adopted-'; \
+cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",
+        );
+        let said = text(&out);
+        assert!(
+            said.starts_with(
+                "1\nheartbeat-interval: 200\nelection-timeout: 2000\nsnapshot-count: 5000\n1\n"
+            ),
+            "h{}: {said}",
+            i + 1
+        );
+        assert!(
+            said.contains("--config-file /etc/etcd/etcd.conf.yml"),
+            "h{}: {said}",
+            i + 1
+        );
+    }
+    let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+
+    // A normal change afterwards rolls as on a cluster etcdplan made.
+    let quota = file.replace("[etcd]\n", "[etcd]\nquota_backend_bytes = \"4GiB\"\n");
+    let w = writer(&tb, "q");
+    let applied = ok(tb.etcdplan(&quota, &["apply", "--auto-approve"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = w.stop();
+    assert!(
+        applied.contains("0 added, 3 changed, 0 removed"),
+        "{applied}"
+    );
+    seen.assert_within("quota after adoption", disruptions(&applied));
+    read_back(&tb, "q", &seen, "quota after adoption");
+    for h in &tb.hosts {
+        let m = harness::http_get(&h.ip, "/metrics");
+        assert!(
+            m.lines()
+                .any(|l| l == "etcd_server_quota_backend_bytes 4.294967296e+09"),
+            "{}",
+            h.name
+        );
+    }
+    // A reboot brings etcdplan's member back, not the package's unit.
+    tb.reboot(1).unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_for(Duration::from_secs(60), || all_healthy(&tb)));
+    let cmd = tb.ssh(
+        1,
+        "cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",
+    );
+    assert!(text(&cmd).contains("--config-file"), "{}", text(&cmd));
+    let empty = tb.etcdplan(&quota, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+}
