@@ -12,8 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::booted::boot_or_skip;
+use harness::pki::{etcdctl_tls, issue, make_ca, place};
 use harness::testbed::{Testbed, up_or_skip};
-use harness::writer::{Writer, disruptions};
+use harness::writer::{Writer, WriterTls, disruptions};
 use harness::{etcdctl, text, wait_for};
 
 fn ok(out: Output) -> String {
@@ -21,29 +22,78 @@ fn ok(out: Output) -> String {
     text(&out)
 }
 
-/// The flags a runbook puts on etcd's command line for member `i`.
-fn flags(tb: &Testbed, i: usize, token: &str) -> String {
+/// The flags a runbook puts on etcd's command line for member `i`; with
+/// `tls`, client and peer TLS with client-certificate auth from the files
+/// under /etc/etcd/ssl.
+fn flags(tb: &Testbed, i: usize, token: &str, tls: bool) -> String {
     let ip = &tb.hosts[i].ip;
+    let s = if tls { "https" } else { "http" };
     let cluster: Vec<String> = tb
         .hosts
         .iter()
         .enumerate()
-        .map(|(k, h)| format!("etcd-{}=http://{}:2380", k + 1, h.ip))
+        .map(|(k, h)| format!("etcd-{}={s}://{}:2380", k + 1, h.ip))
         .collect();
-    format!(
+    let mut f = format!(
         "--name etcd-{n} --data-dir /var/lib/etcd \
---listen-client-urls http://{ip}:2379 --advertise-client-urls http://{ip}:2379 \
---listen-peer-urls http://{ip}:2380 --initial-advertise-peer-urls http://{ip}:2380 \
+--listen-client-urls {s}://{ip}:2379 --advertise-client-urls {s}://{ip}:2379 \
+--listen-peer-urls {s}://{ip}:2380 --initial-advertise-peer-urls {s}://{ip}:2380 \
 --initial-cluster {c} --initial-cluster-token {token} --initial-cluster-state new",
         n = i + 1,
         c = cluster.join(","),
-    )
+    );
+    if tls {
+        f.push_str(&format!(
+            " --cert-file /etc/etcd/ssl/etcd-{n}.pem --key-file /etc/etcd/ssl/etcd-{n}-key.pem \
+--trusted-ca-file /etc/etcd/ssl/ca.pem --client-cert-auth \
+--peer-cert-file /etc/etcd/ssl/etcd-{n}.pem --peer-key-file /etc/etcd/ssl/etcd-{n}-key.pem \
+--peer-trusted-ca-file /etc/etcd/ssl/ca.pem --peer-client-cert-auth",
+            n = i + 1
+        ));
+    }
+    f
+}
+
+/// The operator's CA and client certificate on this machine (made with openssl).
+struct OperatorPki {
+    ca: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl OperatorPki {
+    fn writer_tls(&self) -> WriterTls {
+        let read =
+            |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{e}"));
+        WriterTls {
+            ca_pem: read(&self.ca),
+            cert_pem: read(&self.cert),
+            key_pem: read(&self.key),
+        }
+    }
+}
+
+/// etcdctl as the operator: plain, or over TLS with the operator's certificate.
+fn ctl(endpoints: &str, pki: Option<&OperatorPki>, args: &[&str]) -> Output {
+    match pki {
+        Some(p) => etcdctl_tls(endpoints, &p.ca, Some((&p.cert, &p.key)), args),
+        None => etcdctl(endpoints, args),
+    }
+}
+
+/// The client URLs of every host, https when `tls`.
+fn urls(tb: &Testbed, tls: bool) -> Vec<String> {
+    tb.hosts
+        .iter()
+        .map(|h| format!("{}://{}:2379", if tls { "https" } else { "http" }, h.ip))
+        .collect()
 }
 
 /// Member name → ID, as MemberList shows them.
-fn member_ids(tb: &Testbed) -> Vec<(String, String)> {
-    let out = etcdctl(
-        &tb.client_endpoints(&[0])[0],
+fn member_ids(tb: &Testbed, pki: Option<&OperatorPki>) -> Vec<(String, String)> {
+    let out = ctl(
+        &urls(tb, pki.is_some())[0],
+        pki,
         &["member", "list", "-w", "json"],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -64,39 +114,50 @@ fn member_ids(tb: &Testbed) -> Vec<(String, String)> {
     ids
 }
 
-fn all_healthy(tb: &Testbed) -> bool {
-    etcdctl(
-        &tb.client_endpoints(&tb.all()).join(","),
+fn all_healthy(tb: &Testbed, pki: Option<&OperatorPki>) -> bool {
+    ctl(
+        &urls(tb, pki.is_some()).join(","),
+        pki,
         &["endpoint", "health"],
     )
     .status
     .success()
 }
 
-/// A writer through every member, already writing.
-fn writer(tb: &Testbed, prefix: &str) -> Writer {
-    let w = Writer::start(
-        tb.client_endpoints(&tb.all()),
+/// A writer through every member, already writing (over TLS with the
+/// operator's certificate when given).
+fn writer(tb: &Testbed, prefix: &str, pki: Option<&OperatorPki>) -> Writer {
+    let w = Writer::start_with(
+        urls(tb, pki.is_some()),
         prefix,
         Duration::from_millis(20),
         Duration::from_secs(2),
+        pki.map(OperatorPki::writer_tls),
     );
     std::thread::sleep(Duration::from_millis(300));
     w
 }
 
-/// Every acknowledged key is in the cluster, none it never put.
-fn read_back(tb: &Testbed, prefix: &str, seen: &harness::writer::Writes, what: &str) {
-    let found = harness::writer::keys(&tb.client_endpoints(&[1])[0], prefix);
+/// Every acknowledged key is in the cluster, none it never put (read with
+/// the operator's own certificate when given).
+fn read_back(
+    tb: &Testbed,
+    prefix: &str,
+    seen: &harness::writer::Writes,
+    what: &str,
+    pki: Option<&OperatorPki>,
+) {
+    let tls = pki.map(OperatorPki::writer_tls);
+    let found = harness::writer::keys_with(&urls(tb, pki.is_some())[1], prefix, tls.as_ref());
     seen.assert_read_back(what, found.iter().map(String::as_str));
 }
 
 /// `etcdplan import` of the test bed's cluster through every member, with
 /// the test bed's ssh key; the etcdfile it wrote.
-fn import(tb: &Testbed, extra: &[&str]) -> String {
+fn import(tb: &Testbed, endpoints: &[String], extra: &[&str]) -> String {
     let out_file = tb.dir.path().join("imported.toml");
     let _ = std::fs::remove_file(&out_file);
-    let endpoints = tb.client_endpoints(&tb.all()).join(",");
+    let endpoints = endpoints.join(",");
     let key = tb.client_key.display().to_string();
     let known = tb.known_hosts.display().to_string();
     let path = out_file.display().to_string();
@@ -122,43 +183,108 @@ fn import(tb: &Testbed, extra: &[&str]) -> String {
 }
 
 /// Builds the how-to's cluster on booted hosts: a hand-written unit in
-/// /etc/systemd/system, run as Debian's etcd user, extended by a drop-in and
-/// reading /etc/default/etcd.
-fn hand_built_under_systemd(tb: &Testbed) {
-    for i in tb.all() {
+/// /etc/systemd/system with every setting a flag, client and peer TLS with
+/// client-certificate auth from the operator's openssl-made CA, run as
+/// Debian's etcd user, extended by a drop-in and reading /etc/default/etcd.
+fn hand_built_under_systemd(tb: &Testbed) -> OperatorPki {
+    let dir = tb.dir.path().join("operator-pki");
+    make_ca(&dir);
+    issue(&dir, "operator", None, "clientAuth", "365");
+    for (i, h) in tb.hosts.iter().enumerate() {
+        let name = format!("etcd-{}", i + 1);
+        issue(
+            &dir,
+            &name,
+            Some(&format!("DNS:{name},IP:{}", h.ip)),
+            "serverAuth,clientAuth",
+            "365",
+        );
+        place(
+            tb,
+            i,
+            &dir.join(format!("{name}.crt")),
+            &format!("/etc/etcd/ssl/{name}.pem"),
+            0o644,
+        );
+        place(
+            tb,
+            i,
+            &dir.join(format!("{name}.key")),
+            &format!("/etc/etcd/ssl/{name}-key.pem"),
+            0o600,
+        );
+        place(tb, i, &dir.join("ca.crt"), "/etc/etcd/ssl/ca.pem", 0o644);
         let unit = format!(
             "[Unit]\nDescription=etcd (set up by hand)\nAfter=network-online.target\n\n\
 [Service]\nType=notify\nUser=etcd\nEnvironmentFile=-/etc/default/etcd\n\
 ExecStart=/usr/bin/etcd {}\nRestart=always\nRestartSec=5s\nLimitNOFILE=40000\n\n\
 [Install]\nWantedBy=multi-user.target\n",
-            flags(tb, i, "hand-built-1")
+            flags(tb, i, "hand-built-1", true)
         );
         let script = format!(
             "set -e\ncat > /etc/systemd/system/etcd.service <<'EOF'\n{unit}EOF\n\
 mkdir -p /etc/systemd/system/etcd.service.d\n\
 printf '[Service]\\nLimitNOFILE=65536\\n' > /etc/systemd/system/etcd.service.d/override.conf\n\
 printf '# etcd, set up by hand\\nETCD_LOG_LEVEL=info\\n' > /etc/default/etcd\n\
-chown etcd:etcd /var/lib/etcd && chmod 700 /var/lib/etcd\n\
+chown etcd:etcd /var/lib/etcd /etc/etcd/ssl/{name}-key.pem && chmod 700 /var/lib/etcd\n\
 systemctl daemon-reload && systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service\n"
         );
         let out = tb.ssh(i, &script);
         assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
     }
+    let pki = OperatorPki {
+        ca: dir.join("ca.crt"),
+        cert: dir.join("operator.crt"),
+        key: dir.join("operator.key"),
+    };
     assert!(
-        wait_for(Duration::from_secs(60), || all_healthy(tb)),
+        wait_for(Duration::from_secs(60), || all_healthy(tb, Some(&pki))),
         "the hand-built cluster did not come up"
     );
+    pki
 }
 
 #[test]
-fn a_hand_written_unit_cluster_on_booted_hosts_is_adopted_in_place() {
+fn a_hand_written_unit_cluster_with_its_own_tls_on_booted_hosts_is_imported_and_adopted() {
     let Some(tb) = boot_or_skip(3) else { return };
-    hand_built_under_systemd(&tb);
-    let ids = member_ids(&tb);
+    let pki = hand_built_under_systemd(&tb);
+    let pki = Some(&pki);
+    let ids = member_ids(&tb, pki);
     assert_eq!(ids.len(), 3, "{ids:?}");
-    let file = tb.etcdfile("booted", "", &tb.all(), &[]).replace(
-        "ssh_user = \"root\"",
-        "ssh_user = \"root\"\nrun_as = \"etcd\"",
+    let (ca, cert, key) = pki
+        .map(|p| {
+            (
+                p.ca.display().to_string(),
+                p.cert.display().to_string(),
+                p.key.display().to_string(),
+            )
+        })
+        .unwrap_or_default();
+    let file = import(
+        &tb,
+        &urls(&tb, true),
+        &["--cacert", &ca, "--cert", &cert, "--key", &key],
+    );
+    for line in [
+        "service = \"systemd\"",
+        "run_as = \"etcd\"",
+        "initial_cluster_token = \"hand-built-1\"",
+        "issuer = \"external\"",
+        "server_cert = \"/etc/etcd/ssl/{name}.pem\"",
+        "server_key = \"/etc/etcd/ssl/{name}-key.pem\"",
+        "trusted_ca = \"/etc/etcd/ssl/ca.pem\"",
+        "client_cert_auth = true",
+        "log_level = \"info\"",
+    ] {
+        assert!(file.lines().any(|l| l == line), "{line:?} missing:\n{file}");
+    }
+    assert!(
+        file.contains("# from ExecStart of etcd.service on "),
+        "{file}"
+    );
+    assert!(
+        file.contains("# from ETCD_LOG_LEVEL in /etc/default/etcd on "),
+        "{file}"
     );
 
     // The plan names three adopts and nothing else; never "not running".
@@ -188,13 +314,13 @@ fn a_hand_written_unit_cluster_on_booted_hosts_is_adopted_in_place() {
         .unwrap_or_default();
     assert_eq!(actions, ["adopt", "adopt", "adopt"], "{json}");
 
-    let w = writer(&tb, "a");
+    let w = writer(&tb, "a", pki);
     let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
     let seen = w.stop();
-    seen.assert_within("adopt under systemd", disruptions(&applied));
-    read_back(&tb, "a", &seen, "adopt under systemd");
-    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+    seen.assert_within("adopt under systemd with TLS", disruptions(&applied));
+    read_back(&tb, "a", &seen, "adopt under systemd with TLS", pki);
+    assert_eq!(member_ids(&tb, pki), ids, "member IDs changed");
 
     for i in tb.all() {
         // etcdplan's unit runs it now; the old unit, drop-in and env file are kept aside.
@@ -222,7 +348,7 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
     for i in tb.all() {
         tb.reboot(i).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            wait_for(Duration::from_secs(60), || all_healthy(&tb)),
+            wait_for(Duration::from_secs(60), || all_healthy(&tb, pki)),
             "after rebooting h{}",
             i + 1
         );
@@ -237,7 +363,7 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
             text(&cmd)
         );
     }
-    assert_eq!(member_ids(&tb), ids);
+    assert_eq!(member_ids(&tb, pki), ids);
     let empty = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
 }
@@ -249,13 +375,13 @@ fn hand_built_processes(tb: &Testbed) {
             i,
             &format!(
                 "mkdir -p /var/lib/etcdplan && cd /var/lib/etcd && (setsid nohup /usr/bin/etcd {} > /var/lib/etcdplan/by-hand.log 2>&1 < /dev/null &) ; echo started",
-                flags(tb, i, "by-script")
+                flags(tb, i, "by-script", false)
             ),
         );
         assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
     }
     assert!(
-        wait_for(Duration::from_secs(30), || all_healthy(tb)),
+        wait_for(Duration::from_secs(30), || all_healthy(tb, None)),
         "the hand-started cluster did not come up"
     );
 }
@@ -265,8 +391,8 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
 {
     let Some(tb) = up_or_skip(3) else { return };
     hand_built_processes(&tb);
-    let ids = member_ids(&tb);
-    let file = import(&tb, &[]);
+    let ids = member_ids(&tb, None);
+    let file = import(&tb, &urls(&tb, false), &[]);
     eprintln!("imported:\n{file}");
     assert!(file.contains("service = \"process\""), "{file}");
     assert!(
@@ -284,7 +410,7 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
     );
 
     // The apply is killed while the first takeover job runs on its host.
-    let w = writer(&tb, "p");
+    let w = writer(&tb, "p", None);
     let path = tb.dir.path().join("etcdfile.toml");
     std::fs::write(&path, &file).unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
@@ -318,7 +444,7 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
         "the job did not finish: {:?}",
         std::fs::read_to_string(&st)
     );
-    assert!(wait_for(Duration::from_secs(30), || all_healthy(&tb)));
+    assert!(wait_for(Duration::from_secs(30), || all_healthy(&tb, None)));
     // The next plan continues with the others only.
     let rest = ok(tb.etcdplan(&file, &["plan"]));
     assert!(!rest.contains(&format!("etcd-{}   adopt", i + 1)), "{rest}");
@@ -331,8 +457,8 @@ fn bare_etcd_processes_are_adopted_into_the_process_service_and_a_killed_apply_l
     let seen = w.stop();
     // The takeover the killed apply started was one disruption more.
     seen.assert_within("adopt of processes", disruptions(&applied) + 1);
-    read_back(&tb, "p", &seen, "adopt of processes");
-    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+    read_back(&tb, "p", &seen, "adopt of processes", None);
+    assert_eq!(member_ids(&tb, None), ids, "member IDs changed");
     assert_eq!(
         tb.etcd_pids().len(),
         3,
@@ -379,16 +505,16 @@ systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service
         assert!(out.status.success(), "h{}: {}", i + 1, text(&out));
     }
     assert!(
-        wait_for(Duration::from_secs(60), || all_healthy(&tb)),
+        wait_for(Duration::from_secs(60), || all_healthy(&tb, None)),
         "Debian's etcd.service did not bring the cluster up"
     );
-    let ids = member_ids(&tb);
+    let ids = member_ids(&tb, None);
     assert_eq!(
         ids.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         ["h1", "h2", "h3"]
     );
 
-    let file = import(&tb, &[]);
+    let file = import(&tb, &urls(&tb, false), &[]);
     for line in [
         "heartbeat_interval = \"200ms\"",
         "election_timeout = \"2000ms\"",
@@ -412,13 +538,13 @@ systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service
         planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),
         "{planned}"
     );
-    let w = writer(&tb, "d");
+    let w = writer(&tb, "d", None);
     let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
     let seen = w.stop();
     seen.assert_within("adopt of Debian's unit", disruptions(&applied));
-    read_back(&tb, "d", &seen, "adopt of Debian's unit");
-    assert_eq!(member_ids(&tb), ids, "member IDs changed");
+    read_back(&tb, "d", &seen, "adopt of Debian's unit", None);
+    assert_eq!(member_ids(&tb, None), ids, "member IDs changed");
     for i in tb.all() {
         // etcdplan's unit shadows the package's; the settings ride along.
         let out = tb.ssh(
@@ -447,7 +573,7 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
 
     // A normal change afterwards rolls as on a cluster etcdplan made.
     let quota = file.replace("[etcd]\n", "[etcd]\nquota_backend_bytes = \"4GiB\"\n");
-    let w = writer(&tb, "q");
+    let w = writer(&tb, "q", None);
     let applied = ok(tb.etcdplan(&quota, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
     let seen = w.stop();
@@ -456,7 +582,7 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
         "{applied}"
     );
     seen.assert_within("quota after adoption", disruptions(&applied));
-    read_back(&tb, "q", &seen, "quota after adoption");
+    read_back(&tb, "q", &seen, "quota after adoption", None);
     for h in &tb.hosts {
         let m = harness::http_get(&h.ip, "/metrics");
         assert!(
@@ -468,7 +594,7 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
     }
     // A reboot brings etcdplan's member back, not the package's unit.
     tb.reboot(1).unwrap_or_else(|e| panic!("{e}"));
-    assert!(wait_for(Duration::from_secs(60), || all_healthy(&tb)));
+    assert!(wait_for(Duration::from_secs(60), || all_healthy(&tb, None)));
     let cmd = tb.ssh(
         1,
         "cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",

@@ -6,106 +6,10 @@
 
 mod harness;
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use harness::testbed::Testbed;
+use harness::pki::{etcdctl_tls, issue, make_ca, place};
 use harness::text;
-
-/// Runs openssl in `dir`, which must succeed.
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl: {e}"));
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A certificate `name` signed by the CA in `dir`, valid `days`, with its
-/// key (PKCS#8 ECDSA P-256), for `san` and `usage`.
-fn issue(dir: &Path, name: &str, san: Option<&str>, usage: &str, days: &str) {
-    let mut ext = format!("extendedKeyUsage={usage}\nkeyUsage=critical,digitalSignature\n");
-    if let Some(san) = san {
-        ext.push_str(&format!("subjectAltName={san}\n"));
-    }
-    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap_or_else(|e| panic!("{e}"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            days,
-            "-out",
-            &format!("{name}.crt"),
-            "-extfile",
-            &format!("{name}.ext"),
-        ],
-    );
-}
-
-/// Copies `from` to the host path `to` with `mode`.
-fn place(tb: &Testbed, host: usize, from: &Path, to: &str, mode: u32) {
-    let dest = tb.hosts[host].file(to);
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
-    }
-    std::fs::copy(from, &dest).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
-    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// etcdctl over TLS with the given client certificate (None: none).
-fn etcdctl_tls(endpoints: &str, ca: &Path, id: Option<(&Path, &Path)>, args: &[&str]) -> Output {
-    let mut c = Command::new("/usr/bin/etcdctl");
-    c.env_remove("ETCDCTL_ENDPOINTS")
-        .env("ETCDCTL_API", "3")
-        .args([
-            "--endpoints",
-            endpoints,
-            "--command-timeout=5s",
-            "--dial-timeout=2s",
-        ])
-        .arg("--cacert")
-        .arg(ca);
-    if let Some((cert, key)) = id {
-        c.arg("--cert").arg(cert).arg("--key").arg(key);
-    }
-    c.args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
-}
 
 #[test]
 fn a_cluster_on_the_operators_own_certificates() {
@@ -116,28 +20,7 @@ fn a_cluster_on_the_operators_own_certificates() {
     // certificates (ECDSA), valid 20 days: inside the default renewal window.
     let pki = tb.dir.path().join("operator-pki");
     std::fs::create_dir_all(&pki).unwrap_or_else(|e| panic!("{e}"));
-    openssl(
-        &pki,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=Operator Root CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
+    make_ca(&pki);
     for (i, h) in tb.hosts.iter().enumerate() {
         let name = format!("etcd-{}", i + 1);
         issue(

@@ -170,7 +170,12 @@ pub async fn import(
             .ssh_known_hosts
             .as_ref()
             .map(|p| p.display().to_string()),
-        ca_file: cli.cacert.as_ref().map(|p| p.display().to_string()),
+        ca_file: cli.cacert.as_ref().map(|p| absolute(p)),
+        client_cert: cli
+            .cert
+            .as_ref()
+            .zip(cli.key.as_ref())
+            .map(|(c, k)| (absolute(c), absolute(k))),
     };
     let text = crate::import::etcdfile::render(&name, &found, &reach)
         .map_err(|r| refused(r.join("\n")))?;
@@ -246,6 +251,15 @@ fn ssh_options(cli: &Cli, args: &ImportArgs) -> SshOptions {
         accept_new: cli.accept_new_host_keys,
         connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
     }
+}
+
+/// A path on this machine as the etcdfile should name it: absolute, so the
+/// file works wherever it is moved.
+fn absolute(p: &std::path::Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_owned())
+        .display()
+        .to_string()
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, String> {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod pki;
 pub mod release;
 pub mod testbed;
 pub mod writer;

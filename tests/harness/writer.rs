@@ -511,7 +511,7 @@ async fn write_until_stopped(
 
 /// Keys among `keys` that the cluster does not have (read through `endpoint`).
 pub fn missing(endpoint: &str, prefix: &str, keys: &[String]) -> Vec<String> {
-    let Some(got) = read_keys(endpoint, prefix) else {
+    let Some(got) = read_keys(endpoint, prefix, None) else {
         return keys.to_vec();
     };
     keys.iter().filter(|k| !got.contains(*k)).cloned().collect()
@@ -520,19 +520,38 @@ pub fn missing(endpoint: &str, prefix: &str, keys: &[String]) -> Vec<String> {
 /// The keys under `prefix/` (read through plain `endpoint`); panics when the
 /// cluster cannot be read, since then nothing can be vouched for.
 pub fn keys(endpoint: &str, prefix: &str) -> Vec<String> {
-    read_keys(endpoint, prefix)
+    keys_with(endpoint, prefix, None)
+}
+
+/// [`keys`] over https, presenting `tls`'s client certificate when given.
+pub fn keys_with(endpoint: &str, prefix: &str, tls: Option<&WriterTls>) -> Vec<String> {
+    read_keys(endpoint, prefix, tls)
         .unwrap_or_else(|| panic!("cannot read {prefix}/ through {endpoint}"))
         .into_iter()
         .collect()
 }
 
-fn read_keys(endpoint: &str, prefix: &str) -> Option<std::collections::BTreeSet<String>> {
+fn read_keys(
+    endpoint: &str,
+    prefix: &str,
+    tls: Option<&WriterTls>,
+) -> Option<std::collections::BTreeSet<String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     rt.block_on(async {
-        let opts = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(10));
+        let mut opts = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(10));
+        if let Some(t) = tls {
+            opts = opts.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(t.ca_pem.clone()))
+                    .identity(etcd_client::Identity::from_pem(
+                        t.cert_pem.clone(),
+                        t.key_pem.clone(),
+                    )),
+            );
+        }
         let mut c = etcd_client::Client::connect([endpoint], Some(opts))
             .await
             .ok()?;

@@ -41,6 +41,9 @@ pub struct Reach {
     pub ssh_known_hosts: Option<String>,
     /// The CA certificate (on this machine) that issued the members' certificates.
     pub ca_file: Option<String>,
+    /// The client certificate and key (on this machine) import connected
+    /// with: etcdplan connects with them too (`[client]`).
+    pub client_cert: Option<(String, String)>,
 }
 
 /// What import writes, or every reason it cannot describe the cluster exactly.
@@ -416,6 +419,18 @@ pub fn render(
     if !tls.lines.is_empty() {
         let _ = writeln!(out, "\n[tls]");
         tls.write(&mut out);
+    }
+    if !tls.lines.is_empty() {
+        let mut client = Section::default();
+        if let Some(ca) = &reach.ca_file {
+            client.set("cacert", quote(ca), "given as --cacert");
+        }
+        if let Some((cert, key)) = &reach.client_cert {
+            client.set("cert", quote(cert), "given as --cert");
+            client.set("key", quote(key), "given as --key");
+        }
+        let _ = writeln!(out, "\n[client]");
+        client.write(&mut out);
     }
     let _ = writeln!(out, "\n[hosts]");
     let mut hosts = Section::default();
