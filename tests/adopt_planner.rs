@@ -128,3 +128,27 @@ fn a_cluster_without_quorum_is_not_adopted() {
     );
     assert!(p.changes.is_empty(), "{:?}", p.changes);
 }
+
+#[test]
+fn a_data_dir_holding_another_members_id_blocks_naming_both() {
+    let d = common::desired_from(SYSTEMD_TEXT);
+    let mut specs: Vec<HostSpec> = (0..3).map(by_hand).collect();
+    specs[1].data_owner_id = Some((
+        etcdplan::model::MemberId(0xabc),
+        etcdplan::model::ClusterId(1),
+    ));
+    let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 0)));
+    let p = plan_for(&d, &l);
+    assert_eq!(p.blockers.len(), 1, "{:?}", p.blockers);
+    assert_eq!(
+        p.blockers[0].message,
+        "etcd-2: its data dir /var/lib/etcd on 10.0.0.12 holds member abc, but the cluster lists etcd-2 as member 1001"
+    );
+    // Its own ID there: no blocker.
+    specs[1].data_owner_id = Some((
+        etcdplan::model::MemberId(0x1001),
+        etcdplan::model::ClusterId(1),
+    ));
+    let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 0)));
+    assert!(plan_for(&d, &l).blockers.is_empty());
+}

@@ -30,6 +30,15 @@ elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | gr
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));
+    // The first bytes of the first WAL file say whose data it is (live::wal_owner).
+    let wal = m
+        .wal_dir
+        .clone()
+        .unwrap_or_else(|| m.data_dir.join("member/wal"));
+    s.push_str(&format!(
+        "f=$(ls {w}/*.wal 2>/dev/null | head -n 1); if [ -n \"$f\" ]; then printf 'wal-head\\t%s\\n' \"$(head -c 1024 \"$f\" | base64 -w0)\"; fi\n",
+        w = shell_quote(&wal.display().to_string())
+    ));
     if let Some(wal) = &m.wal_dir {
         s.push_str(&wal_check(m, wal));
     }
@@ -208,6 +217,7 @@ const PROBLEM_HELP: &str = "fix the host, then run plan again";
 /// | `key` | 0 (server), 1 (peer), octal mode | probe (with TLS) |
 /// | `listen-begin` | none: `ss` exists, `listen` lines follow | probe |
 /// | `listen` | a local address as `ss -n` prints it | probe |
+/// | `wal-head` | base64 of the first KiB of the member's first WAL file | probe |
 /// | `listener-at` | pid, a local address it listens on (an etcd on the member's ports) | probe |
 /// | `listener` | pid, base64 of its NUL-separated command line, its systemd unit (empty: none) | probe |
 /// | `listener-fragment` | the listener's unit file | probe (with a unit) |
@@ -235,6 +245,7 @@ pub fn parse_probe(
     let mut certs = HostCerts::default();
     let mut installed = std::collections::BTreeMap::new();
     let (mut data_owner, mut service_user) = (None, None);
+    let mut data_owner_id = None;
     let mut listeners: Vec<Listener> = Vec::new();
     let mut listener_at: Vec<(u32, ListenAddr)> = Vec::new();
     for (n, line) in out.lines().enumerate() {
@@ -346,6 +357,12 @@ pub fn parse_probe(
                 });
                 listeners.push(Listener { pid, cmdline, unit });
             }
+            ("wal-head", [b64]) => {
+                let head =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim())
+                        .map_err(|_| bad("bad base64"))?;
+                data_owner_id = super::wal_owner(&head);
+            }
             ("listener-at", [pid, addr]) => {
                 let pid = pid.trim().parse().map_err(|_| bad("bad pid"))?;
                 if let Ok(a) = addr.trim().parse::<ListenAddr>() {
@@ -376,7 +393,7 @@ pub fn parse_probe(
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
                 | "service-user" | "listener" | "listener-fragment" | "listener-dropin"
-                | "listener-envfile" | "listener-at",
+                | "listener-envfile" | "listener-at" | "wal-head",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
@@ -384,6 +401,7 @@ pub fn parse_probe(
     }
     let listener = member_listener(m, listeners, &listener_at);
     Ok(HostFacts {
+        data_owner_id,
         files,
         data: data.ok_or(ProbeOutputError::Missing("data"))?,
         service: service.ok_or(ProbeOutputError::Missing("service"))?,

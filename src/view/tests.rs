@@ -36,6 +36,7 @@ fn plan_of(d: &Desired) -> Plan {
             },
             listening: Some(Vec::new()),
             listener: None,
+            data_owner_id: None,
             problems: Vec::new(),
             certs: crate::observe::HostCerts::default(),
             started_ca: None,

@@ -73,6 +73,8 @@ pub struct HostSpec {
     /// An etcd on the member's ports that etcdplan did not start (None: when
     /// running, the listener is etcdplan's own etcd).
     pub foreign: Option<Listener>,
+    /// Whose data the WAL says it is (None: not read).
+    pub data_owner_id: Option<(MemberId, ClusterId)>,
 }
 
 impl HostSpec {
@@ -92,6 +94,7 @@ impl HostSpec {
             data_owner: None,
             service_user: None,
             foreign: None,
+            data_owner_id: None,
         }
     }
 
@@ -151,6 +154,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         unit: spec.unit.clone(),
         data_owner: spec.data_owner.clone(),
         service_user: spec.service_user.clone(),
+        data_owner_id: spec.data_owner_id,
         // What `ss -p` finds on the ports: a foreign etcd, or etcdplan's own.
         listener: spec.foreign.clone().or_else(|| {
             spec.running.then(|| {

@@ -122,6 +122,29 @@ pub(super) fn running_member(
         changes.push(ch);
         return;
     }
+    // Data of another member where this one's should be: starting on it would
+    // run the wrong member under this name.
+    if let Some((id, _)) = facts.data_owner_id
+        && facts.data == DataDir::Member
+        && id != lm.id
+    {
+        blockers.push(Blocker {
+            member: Some(m.name.clone()),
+            message: format!(
+                "{}: its data dir {} on {} holds member {id}, but the cluster lists {} as member {}",
+                m.name,
+                m.data_dir.display(),
+                m.address,
+                m.name,
+                lm.id
+            ),
+            help: format!(
+                "that is another member's data: point data_dir at {}'s own; nothing was changed",
+                m.name
+            ),
+        });
+        return;
+    }
     if let Some(l) = adopt::foreign(d, m, facts)
         && lm.started()
     {

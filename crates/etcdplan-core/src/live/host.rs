@@ -59,6 +59,8 @@ pub struct HostFacts {
     pub binary: Binary,
     /// Local addresses listening on the member's ports (None: `ss` unavailable).
     pub listening: Option<Vec<ListenAddr>>,
+    /// The member and cluster the data dir's WAL belongs to, when it could be read.
+    pub data_owner_id: Option<(crate::model::MemberId, crate::model::ClusterId)>,
     /// The etcd listening on the member's ports, whoever started it (None:
     /// none, or `ss` could not tell).
     pub listener: Option<super::Listener>,

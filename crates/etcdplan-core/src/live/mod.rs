@@ -9,6 +9,7 @@ mod fingerprint;
 mod host;
 mod listener;
 mod unit;
+mod wal;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ pub use host::{
 };
 pub use listener::{Listener, ListenerUnit};
 pub use unit::{ActiveState, UnitFileState, UnitState};
+pub use wal::wal_owner;
 
 /// Everything etcdplan knows about the live cluster and its hosts.
 #[derive(Debug, Clone, Default, serde::Serialize)]
