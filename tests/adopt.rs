@@ -596,6 +596,10 @@ systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service
         planned.contains("Plan: 0 to add, 3 to change, 0 to remove."),
         "{planned}"
     );
+    assert!(
+        planned.contains("its package held (apt-mark hold etcd-server"),
+        "{planned}"
+    );
     let w = writer(&tb, "d", None);
     let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
     std::thread::sleep(Duration::from_millis(300));
@@ -610,6 +614,7 @@ systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service
             "grep -c 'Written by etcdplan' /etc/systemd/system/etcd.service; \
 grep -E '^(heartbeat-interval|election-timeout|snapshot-count):' /etc/etcd/etcd.conf.yml; \
 ls /etc/default | grep -c '^etcd.adopted-'; \
+apt-mark showhold; \
 cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' ' '",
         );
         let said = text(&out);

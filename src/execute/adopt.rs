@@ -161,6 +161,13 @@ mkdir -p {dir} && printf '%s' '{b64}' | base64 -d > \"$p.etcdplan-tmp\" && chmod
             mode = f.mode,
         ));
     }
+    // Debian's etcd-server package, when installed, is held: `apt upgrade`
+    // would otherwise replace the binary and restart etcd.service (etcdplan's
+    // unit now) behind the plan's back. Upgrades go through the etcdfile.
+    s.push_str(
+        "if command -v apt-mark >/dev/null 2>&1 && dpkg-query -W -f='${Status}' etcd-server 2>/dev/null | grep -q 'install ok installed' \
+&& ! apt-mark showhold 2>/dev/null | grep -qx etcd-server; then apt-mark hold etcd-server >/dev/null && undo=\"$undo apt-mark unhold etcd-server >/dev/null;\"; fi\n",
+    );
     // 2. The old etcd stopped, and what would start it again moved aside.
     match &foreign.unit {
         Some(u) => {

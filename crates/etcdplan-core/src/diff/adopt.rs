@@ -81,6 +81,10 @@ pub(super) fn reason(d: &Desired, l: &Listener) -> String {
                     .map(|p| p.display().to_string()),
             );
             s.push_str(&format!("; {} is stopped and disabled", u.name));
+            if u.fragment.as_ref().is_some_and(|f| !f.starts_with("/etc")) {
+                // A packaged unit: the package is held so apt leaves the member alone.
+                s.push_str(", its package held (apt-mark hold etcd-server, where installed)");
+            }
             if !aside.is_empty() {
                 s.push_str(&format!(", and {} moved aside", aside.join(", ")));
             }
