@@ -168,6 +168,18 @@ fn read_back(
 /// `etcdplan import` of the test bed's cluster through every member, with
 /// the test bed's ssh key; the etcdfile it wrote.
 fn import(tb: &Testbed, endpoints: &[String], extra: &[&str]) -> String {
+    let (out, file) = import_output(tb, endpoints, extra, &[]);
+    assert!(out.status.success(), "import failed:\n{}", text(&out));
+    file.unwrap_or_else(|| panic!("import wrote no file"))
+}
+
+/// `etcdplan import` with `env` set: what it said, and the file it wrote if any.
+fn import_output(
+    tb: &Testbed,
+    endpoints: &[String],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Output, Option<String>) {
     let out_file = tb.dir.path().join("imported.toml");
     let _ = std::fs::remove_file(&out_file);
     let endpoints = endpoints.join(",");
@@ -189,10 +201,10 @@ fn import(tb: &Testbed, endpoints: &[String], extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
         .args(&args)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "import failed:\n{}", text(&out));
-    std::fs::read_to_string(&out_file).unwrap_or_else(|e| panic!("{e}"))
+    (out, std::fs::read_to_string(&out_file).ok())
 }
 
 /// Builds the how-to's cluster on booted hosts: a hand-written unit in
@@ -665,4 +677,60 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
     assert!(text(&cmd).contains("--config-file"), "{}", text(&cmd));
     let empty = tb.etcdplan(&quota, &["plan", "--detailed-exitcode"]);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+}
+
+#[test]
+fn import_reads_a_cluster_with_auth_as_the_given_user_and_writes_no_password() {
+    let Some(tb) = up_or_skip(3) else { return };
+    hand_built_processes(&tb);
+    let ep = &urls(&tb, false)[0];
+    for cmd in [
+        &["user", "add", "root:imp0rt-s3cret"][..],
+        &["auth", "enable"][..],
+    ] {
+        let out = etcdctl(ep, cmd);
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+    }
+    // A wrong password: etcd refuses the user, and nothing is written.
+    let (out, file) = import_output(
+        &tb,
+        &urls(&tb, false),
+        &["--user", "root"],
+        &[("ETCDCTL_PASSWORD", "bad-pw-x9")],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(file.is_none());
+    assert!(!text(&out).contains("bad-pw-x9"), "{}", text(&out));
+    // As root, with the password in ETCDCTL_PASSWORD only.
+    let (out, file) = import_output(
+        &tb,
+        &urls(&tb, false),
+        &["--user", "root"],
+        &[("ETCDCTL_PASSWORD", "imp0rt-s3cret")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let file = file.unwrap_or_default();
+    assert!(
+        file.contains("read with etcd auth as user \"root\""),
+        "{file}"
+    );
+    assert!(
+        file.contains("initial_cluster_token = \"by-script\""),
+        "{file}"
+    );
+    assert!(!file.contains("imp0rt-s3cret") && !text(&out).contains("imp0rt-s3cret"));
+    common_validates(&file);
+}
+
+/// The etcdfile parses as etcdplan reads it.
+fn common_validates(text: &str) {
+    let ctx = etcdplan::config::Context {
+        base_dir: std::path::PathBuf::from("/tmp"),
+        home: None,
+        file_hash: etcdplan::config::hash(text),
+        releases: Default::default(),
+    };
+    if let Err(e) = etcdplan::config::parse("etcdfile.toml", text.to_owned(), &ctx) {
+        panic!("{e:?}\n{text}");
+    }
 }

@@ -33,6 +33,8 @@ pub struct EtcdClient {
     tls: std::sync::RwLock<Option<ClientTls>>,
     /// One client per endpoint, with the index of the identity it presents.
     clients: Mutex<HashMap<Endpoint, (Client, usize)>>,
+    /// etcd auth: the user and password sent when connecting (never shown).
+    user: Option<(String, String)>,
 }
 
 impl EtcdClient {
@@ -42,7 +44,15 @@ impl EtcdClient {
             timeouts,
             tls: std::sync::RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
+            user: None,
         }
+    }
+
+    /// The same, authenticating as `user` with `password` (etcd auth).
+    #[must_use]
+    pub fn with_user(mut self, user: String, password: String) -> Self {
+        self.user = Some((user, password));
+        self
     }
 
     /// The same, presenting this identity to members that serve https (each
@@ -69,9 +79,12 @@ impl EtcdClient {
         identity: Option<&(String, Option<ClientIdentity>)>,
         timeout: Duration,
     ) -> ConnectOptions {
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(self.timeouts.connect)
             .with_timeout(timeout);
+        if let Some((user, password)) = &self.user {
+            opts = opts.with_user(user.clone(), password.clone());
+        }
         match identity {
             Some((ca, id)) => {
                 let tls = etcd_client::TlsOptions::new()
