@@ -337,3 +337,70 @@ async fn a_saved_plan_runs_as_saved_and_a_stale_one_is_refused() {
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(seen, QUOTA_STEPS);
 }
+
+/// A running 3-member cluster (etcd-2 leads) whose every etcd was started by
+/// hand: the etcdfile describes it as it runs, so only takeovers remain.
+fn hand_built() -> (Desired, FakeCluster, HostMap) {
+    let d = desired_with(3, "");
+    let fake = FakeCluster::running(&d, "3.4.23", 1);
+    for n in ["etcd-1", "etcd-2", "etcd-3"] {
+        fake.foreign(n);
+    }
+    let hosts = fake.hosts(&d);
+    (d, fake, hosts)
+}
+
+#[tokio::test]
+async fn a_hand_built_cluster_is_taken_over_member_by_member_and_settles() {
+    let (d, fake, hosts) = hand_built();
+    let p = plan_now(&d, &hosts, &fake).await;
+    assert_eq!(
+        kinds(&p),
+        [
+            "take etcd-1 over from the etcd process 1000 (1 file, one job on its host)",
+            "wait until etcd-1 healthy",
+            "take etcd-3 over from the etcd process 1002 (1 file, one job on its host)",
+            "wait until etcd-3 healthy",
+            "move leader etcd-2 → etcd-1",
+            "take etcd-2 over from the etcd process 1001 (1 file, one job on its host)",
+            "wait until etcd-2 healthy",
+        ]
+    );
+    let ids: Vec<_> = fake.members().iter().map(|m| m.id).collect();
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    // The same members, each now run by etcdplan's service with its config.
+    assert_eq!(fake.members().iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    for a in ["10.0.0.11", "10.0.0.12", "10.0.0.13"] {
+        let disk = fake.disk(a).unwrap_or_default();
+        assert!(disk.running && !disk.foreign, "{a}: {disk:?}");
+        assert_eq!(disk.job_status.as_deref(), Some("done"));
+    }
+    let again = plan_now(&d, &hosts, &fake).await;
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+}
+
+#[tokio::test]
+async fn a_takeover_whose_job_cannot_start_stops_the_walk_and_the_next_plan_takes_over_again() {
+    let (d, fake, hosts) = hand_built();
+    let p = plan_now(&d, &hosts, &fake).await;
+    fake.fail_script("takeover etcd-3 start-job", 1);
+    let stop = AtomicBool::new(false);
+    let r = apply(&d, &hosts, &fake, &p, &stop, &mut |_| {}).await;
+    let Err(e) = r else {
+        panic!("a takeover job that did not start went unnoticed");
+    };
+    assert_eq!(e.index, 2, "{e}");
+    assert_eq!(e.done.len(), 2, "{e}");
+    // etcd-3 still runs as it did; etcd-1 was taken over; etcd-2 untouched.
+    assert!(
+        fake.disk("10.0.0.13")
+            .is_some_and(|h| h.running && h.foreign)
+    );
+    assert!(fake.disk("10.0.0.11").is_some_and(|h| !h.foreign));
+    assert!(fake.disk("10.0.0.12").is_some_and(|h| h.foreign));
+    let again = plan_now(&d, &hosts, &fake).await;
+    let members: Vec<&str> = again.changes.iter().map(|c| c.member.as_str()).collect();
+    assert_eq!(members, ["etcd-3", "etcd-2"], "{:?}", again.changes);
+}

@@ -61,7 +61,7 @@ pub(super) async fn adopt(
     let source = job_script(ctx.desired, m, foreign, files, &ts, &status);
     run_checked(
         host.as_ref(),
-        &Script::new(format!("write the takeover job of {name}"), {
+        &Script::new(format!("takeover {name} write-job"), {
             format!(
                 "mkdir -p {}\n{}",
                 q(&m.state_dir),
@@ -74,7 +74,7 @@ pub(super) async fn adopt(
     run_checked(
         host.as_ref(),
         &Script::new(
-            format!("start the takeover job of {name}"),
+            format!("takeover {name} start-job"),
             format!(
                 "rm -f {st}\nsetsid nohup /bin/sh {job} > {log} 2>&1 < /dev/null &\necho started\n",
                 st = q(&status),
@@ -85,7 +85,7 @@ pub(super) async fn adopt(
     )
     .await?;
     let read = Script::new(
-        format!("read the takeover job's status of {name}"),
+        format!("takeover {name} job-status"),
         format!("cat {} 2>/dev/null || true\n", q(&status)),
     )
     .timeout(Duration::from_secs(15));

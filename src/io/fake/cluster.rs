@@ -138,6 +138,22 @@ impl FakeCluster {
         w.calls.push(format!("fake kill {name}"));
     }
 
+    /// Member `name`'s etcd runs under something other than etcdplan's
+    /// service (a hand-built cluster), as far as its host shows.
+    pub fn foreign(&self, name: &str) {
+        let mut w = self.world();
+        let host = w
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.host.clone());
+        if let Some(d) = host.and_then(|h| w.hosts.get_mut(&h)) {
+            d.foreign = true;
+            d.started_config = None;
+            d.files.clear();
+        }
+    }
+
     /// The next start of member `name` runs etcd that never answers.
     pub fn stall_on_start(&self, name: &str) {
         self.world().stall_on_start.insert(name.to_owned());

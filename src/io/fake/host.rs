@@ -32,6 +32,9 @@ enum Effect {
     CheckAlive,
     /// `retire NAME` (membership::retire): move data and config aside.
     Retire,
+    /// `takeover NAME write-job|start-job|job-status` (execute::adopt): the
+    /// takeover job written (its files read from it), run, or asked.
+    Takeover(String),
 }
 
 impl Effect {
@@ -47,6 +50,7 @@ impl Effect {
             "stop" => Self::Stop,
             "check" if !rest.contains(' ') => Self::CheckAlive,
             "retire" => Self::Retire,
+            "takeover" => Self::Takeover(rest.split_whitespace().last()?.to_owned()),
             _ => return None,
         })
     }
@@ -162,7 +166,71 @@ impl FakeHost {
                 ok(out.join("\n"))
             }
             Effect::Start => start(&mut w, &address, &script.source),
+            Effect::Takeover(what) => takeover(&mut w, &address, &what, script),
         }
+    }
+}
+
+/// The takeover job's parts: `write-job` reads the files it would put in
+/// place (`p=PATH` then `printf '%s' 'BASE64' | base64 -d … chmod MODE`),
+/// `start-job` runs it (the old etcd gives way to etcdplan's service with
+/// the same member), `job-status` says how it ended.
+fn takeover(w: &mut World, address: &str, what: &str, script: &Script) -> CommandOutput {
+    let Some(disk) = w.hosts.get_mut(address) else {
+        return failed(2, "fake: no such host");
+    };
+    match what {
+        "write-job" => {
+            let job =
+                String::from_utf8_lossy(script.stdin.as_deref().unwrap_or_default()).into_owned();
+            let mut files = Vec::new();
+            let mut path = None;
+            for line in job.lines() {
+                if let Some(p) = line.strip_prefix("p=") {
+                    path = Some(PathBuf::from(unquote(p)));
+                } else if let (Some(p), Some(rest)) = (&path, line.split_once("printf '%s' '")) {
+                    let b64 = rest.1.split('\'').next().unwrap_or_default();
+                    let text =
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                    let mode = rest
+                        .1
+                        .split("chmod ")
+                        .nth(1)
+                        .and_then(|m| m.split_whitespace().next())
+                        .and_then(|m| u32::from_str_radix(m, 8).ok())
+                        .unwrap_or(0o644);
+                    files.push((p.clone(), text, mode));
+                }
+            }
+            disk.job = Some(files);
+            disk.job_status = None;
+            ok(String::new())
+        }
+        "start-job" => {
+            let Some(files) = disk.job.take() else {
+                return failed(2, "fake: no takeover job written");
+            };
+            for (p, text, mode) in files {
+                disk.files.insert(p, (text, mode));
+            }
+            disk.foreign = false;
+            disk.pid += 1;
+            disk.started_config = disk
+                .files
+                .iter()
+                .find(|(p, _)| p.ends_with("etcd.conf.yml"))
+                .map(|(_, (t, _))| sha256_hex(t.as_bytes()));
+            disk.job_status = Some("done".into());
+            w.settle();
+            ok("started\n".into())
+        }
+        _ => ok(disk
+            .job_status
+            .clone()
+            .map(|s| s + "\n")
+            .unwrap_or_default()),
     }
 }
 
@@ -187,7 +255,7 @@ fn probe_output(disk: &FakeDisk, source: &str) -> String {
     } else {
         "data\tabsent\n"
     });
-    if disk.running {
+    if disk.running && !disk.foreign {
         out.push_str(&format!(
             "service\trunning\t{}\nstarted-config\t{}\n",
             disk.pid,
@@ -195,6 +263,15 @@ fn probe_output(disk: &FakeDisk, source: &str) -> String {
         ));
     } else {
         out.push_str("service\tstopped\n");
+    }
+    if disk.running && disk.foreign && source.contains("listener-at") {
+        // A bare etcd on the member's ports (any address: the fake's sockets
+        // take every address), started by hand.
+        out.push_str(&format!(
+            "listener-at\t{pid}\t*:2379\nlistener\t{pid}\t{}\t\n",
+            base64("/usr/bin/etcd\0--name\0by-hand\0"),
+            pid = disk.pid
+        ));
     }
     if source.contains("unit\\t") {
         // The systemd service's probe: the unit runs when etcd does, and is

@@ -90,6 +90,13 @@ pub struct FakeDisk {
     pub pid: u32,
     /// What the process logged (shown by `check` when it is dead).
     pub log: Vec<String>,
+    /// The running etcd is not etcdplan's: started by hand or by another
+    /// unit (the probe shows it as a listener, not as the service).
+    pub foreign: bool,
+    /// A takeover job written to the host: its files (path, text, mode).
+    pub job: Option<Vec<(PathBuf, String, u32)>>,
+    /// What the last takeover job said (`done`, `failed: …`).
+    pub job_status: Option<String>,
 }
 
 /// A test hook that makes a host script fail.
