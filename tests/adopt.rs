@@ -151,6 +151,25 @@ fn writer(tb: &Testbed, prefix: &str, pki: Option<&OperatorPki>) -> Writer {
     w
 }
 
+/// Applies `file` under a writer putting `prefix/N` (over TLS with the
+/// operator's certificate when given): failures within the apply's
+/// disruptions, every acknowledged key read back. Returns the apply's output.
+fn apply_under_writer(
+    tb: &Testbed,
+    file: &str,
+    prefix: &str,
+    what: &str,
+    pki: Option<&OperatorPki>,
+) -> String {
+    let w = writer(tb, prefix, pki);
+    let applied = ok(tb.etcdplan(file, &["apply", "--auto-approve"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = w.stop();
+    seen.assert_within(what, disruptions(&applied));
+    read_back(tb, prefix, &seen, what, pki);
+    applied
+}
+
 /// Every acknowledged key is in the cluster, none it never put (read with
 /// the operator's own certificate when given).
 fn read_back(
@@ -340,12 +359,7 @@ fn a_hand_written_unit_cluster_with_its_own_tls_on_booted_hosts_is_imported_and_
         .unwrap_or_default();
     assert_eq!(actions, ["adopt", "adopt", "adopt"], "{json}");
 
-    let w = writer(&tb, "a", pki);
-    let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = w.stop();
-    seen.assert_within("adopt under systemd with TLS", disruptions(&applied));
-    read_back(&tb, "a", &seen, "adopt under systemd with TLS", pki);
+    apply_under_writer(&tb, &file, "a", "adopt under systemd with TLS", pki);
     assert_eq!(member_ids(&tb, pki), ids, "member IDs changed");
 
     for i in 0..3 {
@@ -425,13 +439,8 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
         "{file}\n[[member]]\nname = \"etcd-4\"\naddress = \"{}\"\n",
         h4.ip
     );
-    let w = writer(&tb, "f", pki);
-    let grown = ok(tb.etcdplan(&four, &["apply", "--auto-approve"]));
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = w.stop();
+    let grown = apply_under_writer(&tb, &four, "f", "3→4 after adoption", pki);
     assert!(grown.contains("1 added, 0 changed, 0 removed"), "{grown}");
-    seen.assert_within("3→4 after adoption", disruptions(&grown));
-    read_back(&tb, "f", &seen, "3→4 after adoption", pki);
     assert_eq!(member_ids(&tb, pki).len(), 4);
     assert!(all_healthy(&tb, pki));
     let empty = tb.etcdplan(&four, &["plan", "--detailed-exitcode"]);
@@ -612,12 +621,7 @@ systemctl enable --quiet etcd.service && systemctl start --no-block etcd.service
         planned.contains("its package held (apt-mark hold etcd-server"),
         "{planned}"
     );
-    let w = writer(&tb, "d", None);
-    let applied = ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = w.stop();
-    seen.assert_within("adopt of Debian's unit", disruptions(&applied));
-    read_back(&tb, "d", &seen, "adopt of Debian's unit", None);
+    apply_under_writer(&tb, &file, "d", "adopt of Debian's unit", None);
     assert_eq!(member_ids(&tb, None), ids, "member IDs changed");
     for i in tb.all() {
         // etcdplan's unit shadows the package's; the settings ride along.
@@ -648,16 +652,11 @@ cat /proc/$(systemctl show -p MainPID --value etcd.service)/cmdline | tr '\\0' '
 
     // A normal change afterwards rolls as on a cluster etcdplan made.
     let quota = file.replace("[etcd]\n", "[etcd]\nquota_backend_bytes = \"4GiB\"\n");
-    let w = writer(&tb, "q", None);
-    let applied = ok(tb.etcdplan(&quota, &["apply", "--auto-approve"]));
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = w.stop();
+    let applied = apply_under_writer(&tb, &quota, "q", "quota after adoption", None);
     assert!(
         applied.contains("0 added, 3 changed, 0 removed"),
         "{applied}"
     );
-    seen.assert_within("quota after adoption", disruptions(&applied));
-    read_back(&tb, "q", &seen, "quota after adoption", None);
     for h in &tb.hosts {
         let m = harness::http_get(&h.ip, "/metrics");
         assert!(

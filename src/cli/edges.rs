@@ -115,10 +115,7 @@ pub(super) async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
 /// short-lived certificate etcdplan issues from its CA for this run (kept in
 /// memory only). Without a CA yet there is nothing serving https to talk to.
 pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
-    let client = EtcdClient::new(Timeouts {
-        connect: Duration::from_secs(2),
-        request: cli.etcd_timeout.max(Duration::from_secs(1)),
-    });
+    let client = bare_client(cli);
     if !d.tls.any() {
         return client;
     }
@@ -151,41 +148,18 @@ pub(super) fn client_tls(
     d: &Desired,
     auth: Option<&crate::pki::Authority>,
 ) -> Result<Option<crate::io::ClientTls>, CliError> {
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| {
-            pki_error(crate::pki::PkiError::Unreadable {
-                path: p.to_owned(),
-                message: e.to_string(),
-            })
-        })
-    };
-    let given = match (&cli.cert, &cli.key) {
-        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-        (Some(_), None) => {
-            return Err(pki_error(crate::pki::PkiError::HalfIdentity {
-                given: "--cert (ETCDCTL_CERT)",
-                missing: "--key (ETCDCTL_KEY)",
-            }));
-        }
-        (None, Some(_)) => {
-            return Err(pki_error(crate::pki::PkiError::HalfIdentity {
-                given: "--key (ETCDCTL_KEY)",
-                missing: "--cert (ETCDCTL_CERT)",
-            }));
-        }
-        (None, None) => d.client.cert_and_key.clone(),
-    };
+    let given = given_identity(cli)?.or_else(|| d.client.cert_and_key.clone());
     let identities = match &given {
         Some((cert, key)) => vec![crate::io::ClientIdentity {
-            cert_pem: read(cert)?,
-            key_pem: read(key)?,
+            cert_pem: read_pem(cert)?,
+            key_pem: read_pem(key)?,
         }],
         None => Vec::new(),
     };
     let cacert = cli.cacert.clone().or_else(|| d.client.cacert.clone());
     let ca_pem = match (&cacert, d.tls.external(), auth) {
-        (Some(f), _, _) => read(f)?,
-        (None, Some(x), _) => read(&x.ca_file)?,
+        (Some(f), _, _) => read_pem(f)?,
+        (None, Some(x), _) => read_pem(&x.ca_file)?,
         (None, None, Some(auth)) => auth.trust_bundle(),
         (None, None, None) => return Ok(None),
     };
@@ -199,6 +173,43 @@ pub(super) fn client_tls(
             Ok(Some(own))
         }
         None => Ok(None),
+    }
+}
+
+/// The etcd client with the command line's deadlines and no TLS yet.
+pub(super) fn bare_client(cli: &Cli) -> EtcdClient {
+    EtcdClient::new(Timeouts {
+        connect: Duration::from_secs(2),
+        request: cli.etcd_timeout.max(Duration::from_secs(1)),
+    })
+}
+
+/// A PEM file on this machine, or the error naming it.
+pub(super) fn read_pem(p: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(p).map_err(|e| {
+        pki_error(crate::pki::PkiError::Unreadable {
+            path: p.to_owned(),
+            message: e.to_string(),
+        })
+    })
+}
+
+/// The client certificate and key the operator gives (`--cert`/`--key` or
+/// their `ETCDCTL_*` variables); one without the other is an error.
+pub(super) fn given_identity(
+    cli: &Cli,
+) -> Result<Option<(std::path::PathBuf, std::path::PathBuf)>, CliError> {
+    match (&cli.cert, &cli.key) {
+        (Some(c), Some(k)) => Ok(Some((c.clone(), k.clone()))),
+        (Some(_), None) => Err(pki_error(crate::pki::PkiError::HalfIdentity {
+            given: "--cert (ETCDCTL_CERT)",
+            missing: "--key (ETCDCTL_KEY)",
+        })),
+        (None, Some(_)) => Err(pki_error(crate::pki::PkiError::HalfIdentity {
+            given: "--key (ETCDCTL_KEY)",
+            missing: "--cert (ETCDCTL_CERT)",
+        })),
+        (None, None) => Ok(None),
     }
 }
 

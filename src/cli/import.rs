@@ -17,7 +17,7 @@ use super::{Cli, CliError, Outcome};
 use crate::import::etcdfile::{ImportedMember, Reach};
 use crate::import::systemd::{SpecifierContext, Unit, UnitText};
 use crate::import::{EnvironmentFileText, FileText, HostSources, ProcessSources, UnitSources};
-use crate::io::{EtcdApi as _, EtcdClient, Host, LocalHost, Script, SshHost, SshOptions, Timeouts};
+use crate::io::{EtcdApi as _, EtcdClient, Host, LocalHost, Script, SshHost, SshOptions};
 use crate::model::{Address, Endpoint, Port};
 
 /// `import`'s own flags.
@@ -228,26 +228,19 @@ pub async fn import(
 
 /// The etcd client, with `--cacert`/`--cert`/`--key` when given.
 fn client(cli: &Cli) -> Result<EtcdClient, CliError> {
-    let c = EtcdClient::new(Timeouts {
-        connect: Duration::from_secs(2),
-        request: cli.etcd_timeout.max(Duration::from_secs(1)),
-    });
-    let read = |p: &PathBuf| {
-        std::fs::read_to_string(p).map_err(|e| refused(format!("{}: {e}", p.display())))
-    };
+    let c = super::edges::bare_client(cli);
     let Some(ca) = &cli.cacert else {
         return Ok(c);
     };
-    let identities = match (&cli.cert, &cli.key) {
-        (Some(cert), Some(key)) => vec![crate::io::ClientIdentity {
-            cert_pem: read(cert)?,
-            key_pem: read(key)?,
+    let identities = match super::edges::given_identity(cli)? {
+        Some((cert, key)) => vec![crate::io::ClientIdentity {
+            cert_pem: super::edges::read_pem(&cert)?,
+            key_pem: super::edges::read_pem(&key)?,
         }],
-        (None, None) => Vec::new(),
-        _ => return Err(refused("--cert and --key go together")),
+        None => Vec::new(),
     };
     Ok(c.with_tls(crate::io::ClientTls {
-        ca_pem: read(ca)?,
+        ca_pem: super::edges::read_pem(ca)?,
         identities,
     }))
 }
@@ -305,12 +298,13 @@ printf 'cmdline\\t%s\\n' \"$(base64 -w0 < /proc/$lp/cmdline)\"\n\
 printf 'environ\\t%s\\n' \"$(base64 -w0 < /proc/$lp/environ)\"\n\
 printf 'user\\t%s\\n' \"$(stat -c %U /proc/$lp)\"\n\
 printf 'hostname\\t%s\\n' \"$(hostname)\"\n\
-lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
-if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\")\" = \"$lp\" ]; then\n\
+{unit_of_lp}\
+if [ -n \"$lu\" ]; then\n\
   f=$(systemctl show -p FragmentPath --value \"$lu\")\n\
   printf 'unit\\t%s\\t%s\\t%s\\n' \"$lu\" \"$f\" \"$(base64 -w0 < \"$f\")\"\n\
   for d in $(systemctl show -p DropInPaths --value \"$lu\"); do printf 'dropin\\t%s\\t%s\\n' \"$d\" \"$(base64 -w0 < \"$d\")\"; done\n\
-fi\n"
+fi\n",
+        unit_of_lp = crate::observe::UNIT_OF_LP,
     );
     let said = host
         .run(&Script::new("read the running etcd", first).timeout(Duration::from_secs(20)))

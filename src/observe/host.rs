@@ -95,6 +95,13 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
 }
 
+/// Shell that sets `lu` to the systemd unit whose main process is `$lp`
+/// (from its cgroup, checked against the unit's MainPID), empty when none is:
+/// a process in a unit's cgroup that is not its main process (a shell an ssh
+/// session started, say) is no unit's etcd.
+pub(crate) const UNIT_OF_LP: &str = "lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
+if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\" 2>/dev/null)\" = \"$lp\" ]; then :; else lu=; fi\n";
+
 /// Shell that prints the `listener` facts for the etcd processes listening
 /// on the member's ports (found by `ss -p`, checked to be etcd by their name):
 /// each socket's local address and pid (`listener-at`), then each process's
@@ -111,8 +118,7 @@ printf '%s\\n' \"$ls\" | while read -r _ _ _ la _ rest; do for lp in $(printf '%
 case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) printf 'listener-at\\t%s\\t%s\\n' \"$lp\" \"$la\";; esac; done; done\n\
 for lp in $(printf '%s' \"$ls\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do\n\
   case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) ;; *) continue;; esac\n\
-  lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
-  if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\" 2>/dev/null)\" = \"$lp\" ]; then :; else lu=; fi\n\
+{UNIT_OF_LP}\
   printf 'listener\\t%s\\t%s\\t%s\\n' \"$lp\" \"$(base64 -w0 < /proc/$lp/cmdline)\" \"$lu\"\n\
   if [ -n \"$lu\" ]; then\n\
     printf 'listener-fragment\\t%s\\n' \"$(systemctl show -p FragmentPath --value \"$lu\")\"\n\

@@ -15,6 +15,7 @@ use crate::io::{EtcdApi, Host, HostMap};
 use crate::model::{ClusterId, Endpoint};
 
 pub use etcdplan_core::live::*;
+pub(crate) use host::UNIT_OF_LP;
 pub use host::{ProbeOutputError, parse_probe, probe_script};
 
 /// Reads the live state: hosts and etcd in parallel, each call under its deadline.

@@ -124,12 +124,7 @@ impl FakeCluster {
     /// The etcd process of member `name` dies (a crash, or its host goes down).
     pub fn kill(&self, name: &str) {
         let mut w = self.world();
-        let host = w
-            .members
-            .iter()
-            .find(|m| m.name == name)
-            .and_then(|m| m.host.clone());
-        if let Some(h) = host {
+        if let Some(h) = w.host_of(name) {
             if let Some(d) = w.hosts.get_mut(&h) {
                 d.log.push("fake: killed by the test".into());
             }
@@ -142,12 +137,7 @@ impl FakeCluster {
     /// service (a hand-built cluster), as far as its host shows.
     pub fn foreign(&self, name: &str) {
         let mut w = self.world();
-        let host = w
-            .members
-            .iter()
-            .find(|m| m.name == name)
-            .and_then(|m| m.host.clone());
-        if let Some(d) = host.and_then(|h| w.hosts.get_mut(&h)) {
+        if let Some(d) = w.host_of(name).and_then(|h| w.hosts.get_mut(&h)) {
             d.foreign = true;
             d.started_config = None;
             d.files.clear();

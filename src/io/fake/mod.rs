@@ -162,6 +162,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl World {
+    /// The host (address) whose etcd is member `name`, once it has started.
+    fn host_of(&self, name: &str) -> Option<String> {
+        self.members
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.host.clone())
+    }
+
     fn quorum(&self) -> usize {
         self.members.iter().filter(|m| !m.learner).count() / 2 + 1
     }

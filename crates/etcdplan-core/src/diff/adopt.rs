@@ -5,14 +5,16 @@
 //! MemberRemove or MemberAdd, never "not running", never "start".
 
 use crate::config::{Desired, DesiredMember, ServiceKind};
-use crate::hostfiles::systemd_unit;
+use crate::hostfiles::{OWNED_HEADER, systemd_unit};
 use crate::live::{DataDir, HostFacts, Listener, ServiceState};
 
 use super::Blocker;
 
-/// The first line etcdplan writes in every file it owns; a unit without it is
-/// somebody else's, whatever its name.
-const OWNED_MARKER: &str = "# Written by etcdplan from the etcdfile";
+/// What marks a file as etcdplan's: its owned-file header up to the `;`
+/// (the rest is advice that may be reworded).
+fn owned_marker() -> &'static str {
+    OWNED_HEADER.split(';').next().unwrap_or(OWNED_HEADER)
+}
 
 /// The etcd on the member's ports when etcdplan's service does not run it.
 pub(super) fn foreign(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> Option<Listener> {
@@ -27,7 +29,7 @@ pub(super) fn foreign(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> Opti
                 *p == unit_path
                     && text
                         .as_deref()
-                        .is_some_and(|t| t.lines().any(|l| l.starts_with(OWNED_MARKER)))
+                        .is_some_and(|t| t.lines().any(|l| l.starts_with(owned_marker())))
             });
             l.unit.as_ref().is_some_and(|u| {
                 u.name == systemd_unit::UNIT

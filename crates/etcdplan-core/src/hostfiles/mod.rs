@@ -5,6 +5,11 @@
 //! etcd at start). The same bytes are rendered on every run, so `plan` can show a
 //! real diff against what `observe` read back from the host.
 
+/// The second line of every file etcdplan owns on a host; a file without it
+/// (a unit someone else wrote at the same path) is not etcdplan's.
+pub const OWNED_HEADER: &str =
+    "# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.";
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -175,10 +180,7 @@ pub fn etcd_config_wired(
     let listen = listen_host(&m.address);
     let mut s = String::new();
     let _ = writeln!(s, "# etcd member {} of cluster {}.", m.name, d.cluster);
-    let _ = writeln!(
-        s,
-        "# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`."
-    );
+    let _ = writeln!(s, "{OWNED_HEADER}");
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(s, "{k}: {v}");
     };

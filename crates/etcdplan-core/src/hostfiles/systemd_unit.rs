@@ -38,7 +38,7 @@ fn exec_quote(p: &Path) -> String {
 pub fn unit(d: &Desired, m: &DesiredMember) -> String {
     format!(
         "# etcd member {name} of cluster {cluster}.\n\
-# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.\n\
+{header}\n\
 [Unit]\n\
 Description=etcd member {name} of cluster {cluster}\n\
 Documentation=https://etcd.io/docs/\n\
@@ -58,6 +58,7 @@ IOSchedulingPriority=0\n\
 \n\
 [Install]\n\
 WantedBy=multi-user.target\n",
+        header = super::OWNED_HEADER,
         name = m.name,
         cluster = d.cluster,
         bin = exec_quote(&d.etcd.binary),
