@@ -20,8 +20,11 @@
 //! - [`view`]: where apply and watch report progress: text for people or JSON Lines.
 //! - [`cli`]: the command line; the only place that wires real edges together.
 
-pub use etcdplan_core::{cert, diff, hostfiles, import, live, model, plan, render};
+pub use etcdplan_core::{
+    backup as backup_core, cert, diff, hostfiles, import, live, model, plan, render,
+};
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod execute;

@@ -67,7 +67,8 @@ impl LockInfo {
         }
     }
 
-    fn describe(raw: &str) -> String {
+    /// Who holds a lock, from its stored value.
+    pub fn describe(raw: &str) -> String {
         match serde_json::from_str::<Self>(raw) {
             Ok(i) => format!(
                 "{} for {} since {} (lock id {})",

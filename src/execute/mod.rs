@@ -9,6 +9,7 @@ mod adopt;
 mod binary;
 mod event;
 mod gate;
+pub mod hostlock;
 pub mod lock;
 mod membership;
 mod transfer;

@@ -12,7 +12,7 @@ mod ssh;
 
 pub use etcd::{
     ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdClient, EtcdError,
-    EtcdErrorKind, Timeouts,
+    EtcdErrorKind, RangePage, Timeouts,
 };
 pub use host::{
     CommandOutput, Host, HostError, LocalHost, Progress, Script, shell_quote, write_file_script,

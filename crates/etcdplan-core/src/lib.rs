@@ -17,6 +17,7 @@
 //! - [`plan`]: changes → an ordered graph of steps with gates.
 //! - [`render`]: plans and status for people (text) and scripts (JSON).
 
+pub mod backup;
 pub mod cert;
 pub mod config;
 pub mod diff;

@@ -385,6 +385,37 @@ impl EtcdApi for EtcdClient {
         .await
     }
 
+    async fn range_page(
+        &self,
+        ep: &Endpoint,
+        from: &[u8],
+        revision: i64,
+        limit: i64,
+    ) -> Result<super::RangePage, EtcdError> {
+        let from = if from.is_empty() {
+            vec![0]
+        } else {
+            from.to_vec()
+        };
+        self.with(ep, |mut c| async move {
+            let opts = etcd_client::GetOptions::new()
+                .with_from_key()
+                .with_revision(revision)
+                .with_limit(limit);
+            let r = c.get(from, Some(opts)).await?;
+            Ok(super::RangePage {
+                kvs: r
+                    .kvs()
+                    .iter()
+                    .map(|kv| (kv.key().to_vec(), kv.value().to_vec()))
+                    .collect(),
+                more: r.more(),
+                header_revision: r.header().map_or(0, |h| h.revision()),
+            })
+        })
+        .await
+    }
+
     async fn get_value(&self, ep: &Endpoint, key: &str) -> Result<Option<String>, EtcdError> {
         let key = key.to_owned();
         self.with(ep, |mut c| async move {

@@ -38,6 +38,18 @@ impl Default for Timeouts {
     }
 }
 
+/// One page of a range read: its pairs, whether more follow, and the
+/// revision the store was at when it answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangePage {
+    /// The keys and values, in key order.
+    pub kvs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether keys beyond this page exist.
+    pub more: bool,
+    /// The store's revision in the response header.
+    pub header_revision: i64,
+}
+
 /// The etcd API as etcdplan uses it: every call names the member it goes to.
 #[async_trait]
 pub trait EtcdApi: Send + Sync {
@@ -88,6 +100,16 @@ pub trait EtcdApi: Send + Sync {
         value: &str,
         lease: Option<i64>,
     ) -> Result<bool, EtcdError>;
+    /// One page of every key and value at `revision` (0: the current one), in
+    /// key order from `from` (inclusive), at most `limit` pairs: a range read
+    /// through raft, so it is what the cluster committed.
+    async fn range_page(
+        &self,
+        endpoint: &Endpoint,
+        from: &[u8],
+        revision: i64,
+        limit: i64,
+    ) -> Result<RangePage, EtcdError>;
     /// The value of `key`, if any.
     async fn get_value(&self, endpoint: &Endpoint, key: &str) -> Result<Option<String>, EtcdError>;
     /// The member's whole backend through the Maintenance Snapshot stream,

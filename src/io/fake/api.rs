@@ -271,6 +271,32 @@ impl EtcdApi for FakeCluster {
         Ok(holds)
     }
 
+    async fn range_page(
+        &self,
+        ep: &Endpoint,
+        from: &[u8],
+        _revision: i64,
+        limit: i64,
+    ) -> Result<crate::io::etcd::RangePage, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd range {ep}"));
+        w.serving_with_leader(ep)?;
+        let mut kvs: Vec<(Vec<u8>, Vec<u8>)> =
+            w.kv.iter()
+                .filter(|(k, _)| k.as_bytes() >= from)
+                .map(|(k, (v, _))| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect();
+        kvs.sort();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
+        let more = kvs.len() > limit;
+        kvs.truncate(limit);
+        Ok(crate::io::etcd::RangePage {
+            kvs,
+            more,
+            header_revision: i64::try_from(w.index).unwrap_or(i64::MAX),
+        })
+    }
+
     async fn get_value(&self, ep: &Endpoint, key: &str) -> Result<Option<String>, EtcdError> {
         let mut w = self.world();
         w.calls.push(format!("etcd get_value {ep} {key}"));

@@ -159,6 +159,13 @@ impl FakeCluster {
         });
     }
 
+    /// Writes a key as a client would (tests of content reads).
+    pub fn put(&self, key: &str, value: &str) {
+        let mut w = self.world();
+        w.index += 1;
+        w.kv.insert(key.to_owned(), (value.to_owned(), None));
+    }
+
     /// Raises an alarm on member `name`.
     pub fn raise_alarm(&self, name: &str, kind: &str) {
         let mut w = self.world();

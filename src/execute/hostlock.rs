@@ -1,0 +1,228 @@
+//! The lock for plans that cannot take the lock in etcd: with the quorum lost,
+//! under NOSPACE (etcd refuses lease grants and puts) or while every member is
+//! stopped for a restore. A lock file in each member's state folder on every
+//! host that answers, saying who holds it, with which pid and since when; a
+//! background task refreshes it, so one whose holder died goes stale after
+//! [`STALE`] and the next etcdplan may take it over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Desired, DesiredMember};
+use crate::io::{Host, HostMap, Script, shell_quote};
+
+use super::lock::LockInfo;
+
+/// The lock file's name, in each member's state folder.
+pub const FILE: &str = "etcdplan.lock";
+
+/// How long a lock file that is no longer refreshed still holds.
+pub const STALE: Duration = Duration::from_secs(60);
+
+/// How often the holder refreshes its lock files.
+const REFRESH: Duration = Duration::from_secs(15);
+
+/// Deadline of one lock script on one host.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Why the host lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum HostLockError {
+    /// A fresh lock file names another holder.
+    #[error(
+        "{host} is locked by {holder} (the lock file {path} is refreshed by its holder; it goes stale {stale}s after that stops)"
+    )]
+    Held {
+        /// The host.
+        host: String,
+        /// Who holds it, as its file says.
+        holder: String,
+        /// The lock file.
+        path: String,
+        /// [`STALE`] in seconds.
+        stale: u64,
+    },
+    /// No host answered: nothing could be locked.
+    #[error("no host answered to take the lock: {0}")]
+    NoHost(String),
+}
+
+/// One lock file on one host.
+#[derive(Clone)]
+struct Place {
+    label: String,
+    path: String,
+    host: Arc<dyn Host>,
+}
+
+/// Lock files held on the hosts that answered; release with [`HostLock::release`].
+pub struct HostLock {
+    places: Vec<Place>,
+    id: String,
+    /// Hosts that did not answer and so hold no lock file (they are named in
+    /// the plan's output).
+    pub skipped: Vec<String>,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+/// Where each member's lock file is: one per (host, path) pair, so members
+/// sharing a host and folder share one file.
+fn places(members: &[&DesiredMember], hosts: &HostMap) -> (Vec<Place>, Vec<String>) {
+    let mut out: Vec<Place> = Vec::new();
+    let mut missing = Vec::new();
+    for m in members {
+        let path = m.state_dir.join(FILE).display().to_string();
+        let label = m.address.to_string();
+        match hosts.get(&m.address) {
+            Some(host) => {
+                if !out.iter().any(|p| p.label == label && p.path == path) {
+                    out.push(Place { label, path, host });
+                }
+            }
+            None => missing.push(format!("{label} (no connection)")),
+        }
+    }
+    (out, missing)
+}
+
+/// The script that takes (or refreshes) a lock file: it writes ours unless
+/// the file holds another id and was refreshed within [`STALE`]; it prints
+/// `held\t<contents>` when it is another's.
+fn take_script(path: &str, id: &str, value: &str) -> String {
+    let p = shell_quote(path);
+    format!(
+        "set -e\nf={p}\nmkdir -p \"$(dirname \"$f\")\"\n\
+if [ -f \"$f\" ] && ! grep -q {id} \"$f\"; then\n\
+  age=$(( $(date +%s) - $(stat -c %Y \"$f\") ))\n\
+  if [ \"$age\" -lt {stale} ]; then printf 'held\\t'; cat \"$f\"; echo; exit 0; fi\n\
+fi\n\
+umask 077\nprintf '%s\\n' {value} > \"$f.tmp.$$\"\nmv \"$f.tmp.$$\" \"$f\"\necho taken\n",
+        id = shell_quote(&format!("\"id\":\"{id}\"")),
+        stale = STALE.as_secs(),
+        value = shell_quote(value),
+    )
+}
+
+/// Takes the lock file on every host of `members` that answers; refuses
+/// while a fresh one of another holder exists on any. Hosts that do not
+/// answer are skipped and listed in [`HostLock::skipped`]; with none
+/// answering there is nothing to lock.
+pub async fn acquire(
+    members: &[&DesiredMember],
+    hosts: &HostMap,
+    info: &LockInfo,
+) -> Result<HostLock, HostLockError> {
+    let value = serde_json::to_string(info).unwrap_or_default();
+    let (all, mut skipped) = places(members, hosts);
+    let mut taken: Vec<Place> = Vec::new();
+    for place in all {
+        let script = Script::new(
+            format!("lock {}", place.path),
+            take_script(&place.path, &info.id, &value),
+        )
+        .timeout(SCRIPT_DEADLINE);
+        match place.host.run(&script).await {
+            Ok(out) if out.success() => {
+                if let Some(rest) = out.stdout.trim().strip_prefix("held\t") {
+                    let holder = LockInfo::describe(rest.trim());
+                    let partial = HostLock {
+                        places: taken,
+                        id: info.id.clone(),
+                        skipped: Vec::new(),
+                        keeper: tokio::spawn(async {}),
+                    };
+                    partial.release().await;
+                    return Err(HostLockError::Held {
+                        host: place.label,
+                        holder,
+                        path: place.path,
+                        stale: STALE.as_secs(),
+                    });
+                }
+                taken.push(place);
+            }
+            Ok(out) => skipped.push(format!("{} ({})", place.label, out.tail())),
+            Err(e) => skipped.push(format!("{} ({e})", place.label)),
+        }
+    }
+    if taken.is_empty() {
+        return Err(HostLockError::NoHost(skipped.join("; ")));
+    }
+    let (refresh, id) = (taken.clone(), info.id.clone());
+    let keeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(REFRESH).await;
+            for p in &refresh {
+                let script = Script::new(
+                    format!("refresh {}", p.path),
+                    format!(
+                        "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then touch \"$f\"; fi\n",
+                        f = shell_quote(&p.path),
+                        id = shell_quote(&format!("\"id\":\"{id}\"")),
+                    ),
+                )
+                .timeout(SCRIPT_DEADLINE);
+                if let Err(e) = p.host.run(&script).await {
+                    tracing::warn!("cannot refresh the lock file on {}: {e}", p.label);
+                }
+            }
+        }
+    });
+    Ok(HostLock {
+        places: taken,
+        id: info.id.clone(),
+        skipped,
+        keeper,
+    })
+}
+
+impl HostLock {
+    /// Removes every lock file that still holds this lock's id.
+    pub async fn release(self) {
+        self.keeper.abort();
+        for p in &self.places {
+            let script = Script::new(
+                format!("unlock {}", p.path),
+                format!(
+                    "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then rm -f \"$f\"; fi\n",
+                    f = shell_quote(&p.path),
+                    id = shell_quote(&format!("\"id\":\"{}\"", self.id)),
+                ),
+            )
+            .timeout(SCRIPT_DEADLINE);
+            if let Err(e) = p.host.run(&script).await {
+                tracing::warn!(
+                    "cannot remove the lock file {} on {} (it goes stale within {}s): {e}",
+                    p.path,
+                    p.label,
+                    STALE.as_secs()
+                );
+            }
+        }
+    }
+}
+
+/// Removes host lock files holding the given id (`force-unlock` of a lock
+/// that lives in files); returns the hosts it was removed from.
+pub async fn force_unlock(d: &Desired, hosts: &HostMap, id: &str) -> Vec<String> {
+    let members: Vec<&DesiredMember> = d.members.iter().collect();
+    let (all, _) = places(&members, hosts);
+    let mut removed = Vec::new();
+    for p in all {
+        let script = Script::new(
+            format!("unlock {}", p.path),
+            format!(
+                "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then rm -f \"$f\"; echo removed; fi\n",
+                f = shell_quote(&p.path),
+                id = shell_quote(&format!("\"id\":\"{id}\"")),
+            ),
+        )
+        .timeout(SCRIPT_DEADLINE);
+        if let Ok(out) = p.host.run(&script).await
+            && out.stdout.contains("removed")
+        {
+            removed.push(format!("{}:{}", p.label, p.path));
+        }
+    }
+    removed
+}
