@@ -15,6 +15,57 @@ pub fn manifest_name(snapshot_file_name: &str) -> String {
     format!("{snapshot_file_name}.json")
 }
 
+/// What is known of one snapshot file, written beside it as JSON
+/// ([`manifest_name`]) when it is taken, and read before a restore.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`] when written.
+    pub format: u32,
+    /// The snapshot's file name (in the same folder as the manifest).
+    pub file: String,
+    /// The cluster's name in the etcdfile.
+    pub cluster: String,
+    /// The cluster ID, hex, as etcd reports it.
+    pub cluster_id: String,
+    /// The member it was streamed from.
+    pub member: String,
+    /// That member's etcd version.
+    pub etcd_version: String,
+    /// The store's revision the snapshot holds.
+    pub revision: i64,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The SHA-256 of the whole file (trailer included), hex.
+    pub sha256: String,
+    /// When it was taken, RFC 3339 UTC.
+    pub taken: String,
+    /// Every key and value at `revision`.
+    pub content: ContentDigest,
+}
+
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON of this shape.
+    #[error("not a snapshot manifest: {0}")]
+    Parse(String),
+    /// Written by a newer etcdplan.
+    #[error("manifest format {0} is newer than this etcdplan reads ({MANIFEST_FORMAT})")]
+    Format(u32),
+}
+
+impl Manifest {
+    /// Parses a manifest's JSON.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let m: Self =
+            serde_json::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        if m.format > MANIFEST_FORMAT {
+            return Err(ManifestError::Format(m.format));
+        }
+        Ok(m)
+    }
+}
+
 /// A SHA-256 over every key and value of the keyspace at one revision, in key
 /// order, each key and value prefixed by its length (so no two different
 /// keyspaces give the same stream), with the number of keys.
