@@ -159,9 +159,26 @@ async fn force_unlock(
     out: &mut impl std::io::Write,
 ) -> Result<Outcome, CliError> {
     let loaded = load(cli)?;
-    let etcd = etcd_client(cli, &loaded.desired);
-    let holder = execute::lock::force_unlock(&etcd, &loaded.desired.client_urls(), id).await?;
-    writeln!(out, "Removed the lock held by {holder}.")?;
+    let d = &loaded.desired;
+    let etcd = etcd_client(cli, d);
+    // The lock lives in etcd, or, for plans that run without a quorum
+    // (restore, recovery), in files on the hosts: remove whichever holds the id.
+    let in_etcd = execute::lock::force_unlock(&etcd, &d.client_urls(), id).await;
+    let hosts = edges::hosts(cli, d).await;
+    let in_files = execute::hostlock::force_unlock(d, &hosts, id).await;
+    edges::close(&hosts).await;
+    if !in_files.is_empty() {
+        writeln!(
+            out,
+            "Removed the lock files of {id}: {}.",
+            in_files.join(", ")
+        )?;
+    }
+    match in_etcd {
+        Ok(holder) => writeln!(out, "Removed the lock held by {holder}.")?,
+        Err(_) if !in_files.is_empty() => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(Outcome::Ok)
 }
 

@@ -226,3 +226,45 @@ pub async fn force_unlock(d: &Desired, hosts: &HostMap, id: &str) -> Vec<String>
     }
     removed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(script: &str) -> String {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_fresh_lock_of_another_holder_refuses_a_stale_one_is_taken_over() {
+        let dir = std::env::temp_dir().join(format!("etcdplan-hostlock-{}", std::process::id()));
+        let path = dir.join("state").join(FILE).display().to_string();
+        let value = |id: &str| format!("{{\"id\":\"{id}\",\"who\":\"t\"}}");
+        assert_eq!(
+            run(&take_script(&path, "aaa", &value("aaa"))).trim(),
+            "taken"
+        );
+        let held = run(&take_script(&path, "bbb", &value("bbb")));
+        assert!(held.starts_with("held\t{\"id\":\"aaa\""), "{held}");
+        // Its own holder takes it again (a re-run of the same lock).
+        assert_eq!(
+            run(&take_script(&path, "aaa", &value("aaa"))).trim(),
+            "taken"
+        );
+        // Not refreshed for longer than STALE: another may take it.
+        run(&format!(
+            "touch -d '-{}seconds' '{path}'",
+            STALE.as_secs() + 5
+        ));
+        assert_eq!(
+            run(&take_script(&path, "bbb", &value("bbb"))).trim(),
+            "taken"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
