@@ -20,7 +20,7 @@ use crate::watch::Trigger;
 use crate::{model, render};
 
 /// Asks through the view and reads the answer: only "yes" approves.
-fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
+pub(super) fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
     view.with(|v| v.prompt(cluster));
     let mut line = String::new();
     let n = std::io::stdin().lock().read_line(&mut line)?;
