@@ -18,7 +18,7 @@ use crate::backup::content_digest;
 use crate::config::DesiredMember;
 use crate::io::{Script, shell_quote};
 use crate::model::{EtcdVersion, MemberName};
-use crate::plan::restore::{RestoreTool, aside_path};
+use crate::plan::restore::{RestoreTool, aside_path, upload_dir};
 use crate::service;
 
 pub use etcdplan_core::live::RESTORE_PENDING as PENDING;
@@ -294,7 +294,10 @@ pub(super) async fn restore_data(
 
 /// Checks the restored cluster: its revision has reached the snapshot's
 /// plus the bump, and every key and value read at that revision gives the
-/// manifest's digest; then the hosts' restore markers are removed.
+/// manifest's digest; then the hosts' restore markers and the uploaded
+/// copies of the snapshot (every secret the cluster stores; the original
+/// stays on this machine) are removed. A failure before this keeps both, so
+/// a rerun finds the upload there and `plan` explains the unfinished restore.
 pub(super) async fn verify(
     ctx: &Context<'_>,
     revision: Option<i64>,
@@ -358,7 +361,11 @@ pub(super) async fn verify(
         };
         let script = Script::new(
             format!("clear {}'s restore marker", m.name),
-            format!("rm -f {}\n", q(&m.state_dir.join(PENDING))),
+            format!(
+                "rm -f {} {}/snapshot-*.db\n",
+                q(&m.state_dir.join(PENDING)),
+                q(&upload_dir(m))
+            ),
         );
         if let Err(e) = run_checked(host.as_ref(), &script).await {
             warnings.push(format!(

@@ -82,12 +82,14 @@ pub fn tool_for(v: EtcdVersion, bump: Option<u64>) -> RestoreTool {
     }
 }
 
-/// Where the snapshot is uploaded on a member's host: a 0700 folder of its
-/// state dir.
+/// The 0700 folder of a member's state dir the snapshot is uploaded to.
+pub fn upload_dir(m: &DesiredMember) -> PathBuf {
+    m.state_dir.join("restore")
+}
+
+/// Where the snapshot is uploaded on a member's host (in [`upload_dir`]).
 pub fn upload_path(m: &DesiredMember, stamp: &str) -> PathBuf {
-    m.state_dir
-        .join("restore")
-        .join(format!("snapshot-{stamp}.db"))
+    upload_dir(m).join(format!("snapshot-{stamp}.db"))
 }
 
 /// Where a restore moves a member's data (and WAL folder) aside: inside the
