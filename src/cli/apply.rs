@@ -62,7 +62,16 @@ pub(super) async fn apply(
                 path: p.to_owned(),
                 message: e.to_string(),
             })?;
-            Some(saved.map_err(CliError::Stale)?)
+            let saved = saved.map_err(CliError::Stale)?;
+            // A restore runs only where the operator names the snapshot
+            // (DESIGN rule 9): never from a saved plan.
+            if plan::restore::is_restore(&saved) {
+                return Err(CliError::Usage(format!(
+                    "{} is a restore plan; a restore runs only from `etcdplan restore SNAPSHOT`",
+                    p.display()
+                )));
+            }
+            Some(saved)
         }
     };
     let loaded = load(cli)?;

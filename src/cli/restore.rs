@@ -326,3 +326,104 @@ fn moved_aside(d: &Desired, plan: &Plan, ran: usize) -> String {
         lines.join("\n")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcdplan_core::backup::{ContentDigest, MANIFEST_FORMAT};
+
+    /// A file shaped like a streamed snapshot: a body and its sha256.
+    fn snapshot_bytes(body: &[u8]) -> Vec<u8> {
+        let mut data = body.to_vec();
+        data.extend_from_slice(&Sha256::digest(body));
+        data
+    }
+
+    fn manifest_for(data: &[u8]) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            file: "s.db".into(),
+            cluster: "main".into(),
+            cluster_id: "c1".into(),
+            member: "etcd-1".into(),
+            etcd_version: "3.5.30".into(),
+            revision: 7,
+            size: data.len() as u64,
+            sha256: crate::model::hex(&Sha256::digest(data)),
+            taken: "2026-12-02T10:00:00Z".into(),
+            content: ContentDigest {
+                sha256: "00".repeat(32),
+                keys: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn an_intact_snapshot_passes_with_or_without_its_manifest()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s.db");
+        let data = snapshot_bytes(&[7u8; 4096]);
+        std::fs::write(&path, &data)?;
+        let alone = snapshot_check(&path)?;
+        assert!(alone.manifest.is_none());
+        assert_eq!(alone.size, data.len() as u64);
+        std::fs::write(
+            dir.path().join("s.db.json"),
+            serde_json::to_string(&manifest_for(&data))?,
+        )?;
+        let with = snapshot_check(&path)?;
+        assert_eq!(with.manifest.map(|m| m.revision), Some(7));
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_altered_or_mismatched_snapshots_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s.db");
+        let data = snapshot_bytes(&[7u8; 4096]);
+        // Truncated.
+        std::fs::write(&path, &data[..data.len() - 100])?;
+        let e = snapshot_check(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("sha256 trailer does not match"), "{e}");
+        // One byte altered.
+        let mut altered = data.clone();
+        altered[10] ^= 1;
+        std::fs::write(&path, &altered)?;
+        assert!(matches!(
+            snapshot_check(&path),
+            Err(SnapshotError::Corrupt { .. })
+        ));
+        // Too short to hold a trailer.
+        std::fs::write(&path, b"short")?;
+        assert!(matches!(
+            snapshot_check(&path),
+            Err(SnapshotError::Corrupt { .. })
+        ));
+        // Intact, but its manifest describes another file.
+        std::fs::write(&path, &data)?;
+        let mut other = manifest_for(&data);
+        other.sha256 = "ff".repeat(32);
+        std::fs::write(dir.path().join("s.db.json"), serde_json::to_string(&other)?)?;
+        let e = snapshot_check(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("does not fit the snapshot"), "{e}");
+        std::fs::write(dir.path().join("s.db.json"), "{not json")?;
+        assert!(matches!(
+            snapshot_check(&path),
+            Err(SnapshotError::Manifest { .. })
+        ));
+        // Missing.
+        assert!(matches!(
+            snapshot_check(&dir.path().join("none.db")),
+            Err(SnapshotError::Read { .. })
+        ));
+        Ok(())
+    }
+}
