@@ -14,8 +14,8 @@ use etcdplan::backup_core::{ContentDigest, MANIFEST_FORMAT, Manifest};
 use etcdplan::hostfiles;
 use etcdplan::model::EtcdVersion;
 use etcdplan::observe::{Binary, DataDir, HostState, Live};
+use etcdplan::plan::Step;
 use etcdplan::plan::restore::{self, Request, RestoreTool};
-use etcdplan::plan::{Plan, Step};
 
 const STAMP: &str = "20261202-101500";
 
@@ -284,4 +284,80 @@ fn a_restore_that_stopped_half_way_blocks_plan_and_says_how_to_go_back() {
         "{}",
         b.help
     );
+}
+
+/// Walks a plan of the one step `VerifyRestore` over the fakes.
+async fn verify_on_fakes(
+    fake: &etcdplan::io::fake::FakeCluster,
+    d: &etcdplan::config::Desired,
+    revision: Option<i64>,
+    content: Option<ContentDigest>,
+) -> Result<etcdplan::execute::Report, etcdplan::execute::ApplyError> {
+    use etcdplan::plan::PlannedStep;
+    let hosts = fake.hosts(d);
+    let step = Step::VerifyRestore { revision, content };
+    let mut p = restore::build(d, &etcdplan::observe::observe(d, &hosts, fake).await, &{
+        let mut r = request(None, None);
+        r.allow_data_loss = true;
+        r
+    });
+    p.steps = vec![PlannedStep {
+        index: 0,
+        description: step.describe(),
+        disruptive: false,
+        after: Vec::new(),
+        step,
+    }];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ctx = etcdplan::execute::Context {
+        desired: d,
+        hosts: &hosts,
+        etcd: fake,
+        deadlines: etcdplan::execute::Deadlines::default(),
+        advertised: Vec::new(),
+        stop: &stop,
+    };
+    etcdplan::execute::apply(&p, &ctx, &mut |_| {}).await
+}
+
+#[tokio::test]
+async fn the_verification_compares_revision_and_content() -> Result<(), Box<dyn std::error::Error>>
+{
+    let d = common::desired_with(3, "");
+    let fake = etcdplan::io::fake::FakeCluster::running(&d, "3.5.30", 0);
+    fake.put("a/1", "one");
+    fake.put("a/2", "two");
+    let ep = d.members[0].client_url(&d.tls);
+    let (digest, rev) =
+        etcdplan::backup::content_digest(&fake, &ep, 0, std::time::Duration::from_secs(5)).await?;
+
+    // The restored revision reached and the same keys and values: verified.
+    verify_on_fakes(&fake, &d, Some(rev), Some(digest.clone())).await?;
+
+    // Other content at that revision: refused, naming both digests' key counts.
+    let other = ContentDigest {
+        sha256: "00".repeat(32),
+        keys: 5,
+    };
+    let e = verify_on_fakes(&fake, &d, Some(rev), Some(other))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("is not the manifest's (5 keys"), "{e}");
+
+    // A revision behind the snapshot's plus the bump: refused.
+    let e = verify_on_fakes(&fake, &d, Some(rev + 1_000), None)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains(&format!(
+            "its revision is {rev}, not the snapshot's plus the bump ({})",
+            rev + 1_000
+        )),
+        "{e}"
+    );
+    Ok(())
 }

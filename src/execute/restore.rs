@@ -68,9 +68,9 @@ pub(super) async fn check_tool(
 case \"$v\" in {minor}.*) ;; *) echo \"$t is of etcd '$v', not {minor} as the member's etcd\" >&2; exit 4;; esac\n"
     ));
     if tool.bump().is_some() {
-        s.push_str(&format!(
-            "if ! timeout 10 \"$t\" snapshot restore --help 2>&1 | grep -q -- --bump-revision; then echo \"$t has no --bump-revision\" >&2; exit 5; fi\n"
-        ));
+        s.push_str(
+            "if ! timeout 10 \"$t\" snapshot restore --help 2>&1 | grep -q -- --bump-revision; then echo \"$t has no --bump-revision\" >&2; exit 5; fi\n",
+        );
     }
     s.push_str("printf '%s (etcd %s)\\n' \"$t\" \"$v\"\n");
     let out = run_checked(
