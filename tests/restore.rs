@@ -5,12 +5,14 @@
 //! corrupt snapshot and a restore without `--allow-data-loss` are refused
 //! with every member untouched; the restore then leaves a new cluster with
 //! all of A, none of B, the snapshot's revision plus the bump, the old data
-//! moved aside on every host, and nothing left to plan.
+//! moved aside on every host, and nothing left to plan. A restore killed
+//! half way is explained by the next `plan` and finished by running it again.
 
 mod harness;
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use etcdplan_core::backup::{ContentHasher, MANIFEST_FORMAT, Manifest, manifest_name};
 use harness::release::etcd_3_5_30_or_skip;
@@ -235,7 +237,6 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
         ],
     );
     let t = text(&out);
-    eprintln!("{t}");
     assert!(out.status.success(), "restore failed:\n{t}");
     assert!(
         t.contains("--bump-revision 1000000000 --mark-compacted"),
@@ -279,5 +280,120 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
         cfg.contains("initial-cluster-token: 'restored-restored-"),
         "{cfg}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> Res {
+    let Some(tb) = up_or_skip(3) else {
+        return Ok(());
+    };
+    let Some(release) = etcd_3_5_30_or_skip() else {
+        return Ok(());
+    };
+    let file = etcdfile(&tb, &release);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+    for i in 0..5 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("a/{i}"), &format!("A{i}")],
+        )?;
+    }
+    // No manifest this time: the integrity check alone.
+    let snap = tb.dir.path().join("plain.db");
+    ctl(
+        &release,
+        &ep0,
+        &["snapshot", "save", &snap.display().to_string()],
+    )?;
+    for i in 0..5 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("b/{i}"), &format!("B{i}")],
+        )?;
+    }
+
+    // The restore, killed as it starts restoring the second member: the
+    // first has its data restored, the others are stopped.
+    let etcdfile_path = tb.dir.path().join("etcdfile.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args([
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+            "--json",
+            "-f",
+        ])
+        .arg(&etcdfile_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        let at = line.contains("\"step_started\"") && line.contains("move etcd-2's data aside");
+        seen.push(line);
+        if at {
+            child.kill()?;
+            break;
+        }
+    }
+    let status = child.wait()?;
+    assert!(
+        !status.success(),
+        "the restore was not killed:\n{}",
+        seen.join("\n")
+    );
+    let all = seen.join("\n");
+    assert!(all.contains("only its integrity"), "{all}");
+    let id = all
+        .split("(id ")
+        .nth(1)
+        .and_then(|r| r.get(..12))
+        .ok_or_else(|| format!("no lock id in {all}"))?
+        .to_owned();
+
+    // plan explains the half-done restore instead of planning around it.
+    let out = tb.etcdplan(&file, &["plan"]);
+    let t = text(&out);
+    assert!(t.contains("did not finish"), "{t}");
+    assert!(t.contains("etcdplan restore SNAPSHOT"), "{t}");
+    assert!(t.contains("member.restored-aside-"), "{t}");
+
+    // The dead restore's lock files are removed by its id, and the rerun
+    // finishes the restore.
+    let out = tb.etcdplan(&file, &["force-unlock", &id]);
+    assert!(
+        text(&out).contains("Removed the lock files"),
+        "{}",
+        text(&out)
+    );
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "the rerun failed:\n{t}");
+    for ep in tb.client_endpoints(&tb.all()) {
+        assert_eq!(keys(&release, &ep, "a/")?.len(), 5, "{ep}");
+        assert_eq!(keys(&release, &ep, "b/")?, Vec::<String>::new(), "{ep}");
+    }
+    // The first member's old data and its first restore are both kept.
+    assert_eq!(aside_dirs(&tb, 0)?.len(), 2);
+    let out = tb.etcdplan(&file, &["plan"]);
+    let t = text(&out);
+    assert!(t.contains("No changes."), "{t}");
     Ok(())
 }

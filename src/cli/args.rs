@@ -140,7 +140,8 @@ pub enum Command {
         what: PkiCommand,
     },
     /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
-    /// the "locked by" message). It expires by itself 20 s after its holder died.
+    /// the "locked by" message). It expires by itself 20 s after its holder
+    /// died; lock files on the hosts (a restore) 60 s after.
     ForceUnlock {
         /// The lock id.
         id: String,

@@ -164,6 +164,15 @@ async fn force_unlock(
     out: &mut impl std::io::Write,
 ) -> Result<Outcome, CliError> {
     let loaded = load(cli)?;
+    // A lock in files on the hosts (a restore, or a recovery without quorum)
+    // holds the same kind of id as the lock in etcd.
+    let hosts = hosts(cli, &loaded.desired).await;
+    let removed = execute::hostlock::force_unlock(&loaded.desired, &hosts, id).await;
+    hosts.close().await;
+    if !removed.is_empty() {
+        writeln!(out, "Removed the lock files {}.", removed.join(", "))?;
+        return Ok(Outcome::Ok);
+    }
     let etcd = etcd_client(cli, &loaded.desired);
     let holder = execute::lock::force_unlock(&etcd, &loaded.desired.client_urls(), id).await?;
     writeln!(out, "Removed the lock held by {holder}.")?;
