@@ -397,3 +397,51 @@ fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> R
     assert!(t.contains("No changes."), "{t}");
     Ok(())
 }
+
+#[test]
+fn on_etcd_3_4_the_restore_uses_etcdctl_and_says_it_cannot_bump() -> Res {
+    let Some(tb) = up_or_skip(3) else {
+        return Ok(());
+    };
+    // Debian's etcd-server and etcd-client 3.4.23, as installed on this machine.
+    let system = Path::new("/");
+    let file = etcdfile(&tb, system);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+    for i in 0..5 {
+        ctl(system, &eps, &["put", &format!("a/{i}"), &format!("A{i}")])?;
+    }
+    let snap = tb.dir.path().join("v34.db");
+    ctl(
+        system,
+        &ep0,
+        &["snapshot", "save", &snap.display().to_string()],
+    )?;
+    let snap_rev = revision(system, &ep0)?;
+    ctl(system, &eps, &["put", "b/0", "B0"])?;
+
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "restore failed:\n{t}");
+    assert!(t.contains("no revision bump"), "{t}");
+    assert!(
+        t.contains("restore the snapshot with etcdctl (no revision bump)"),
+        "{t}"
+    );
+    assert_eq!(keys(system, &ep0, "a/")?.len(), 5);
+    assert_eq!(keys(system, &ep0, "b/")?, Vec::<String>::new());
+    assert_eq!(revision(system, &ep0)?, snap_rev);
+    let out = tb.etcdplan(&file, &["plan"]);
+    assert!(text(&out).contains("No changes."), "{}", text(&out));
+    Ok(())
+}
