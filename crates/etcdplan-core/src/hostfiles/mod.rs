@@ -582,6 +582,27 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
     }
 
     #[test]
+    fn a_restored_token_is_still_this_clusters_and_is_rendered() {
+        let d = parse(&file("", "")).unwrap_or_else(|p| panic!("{p:?}"));
+        let t = restored_token(&d, "20261202-101500");
+        assert_eq!(t, "main-restored-20261202-101500");
+        assert!(is_own_token(&d, &t));
+        assert!(is_own_token(&d, "main"));
+        assert!(!is_own_token(&d, "mainframe"));
+        assert!(!is_own_token(&d, "other-restored-20261202-101500"));
+        let initial = Initial {
+            token: t.clone(),
+            ..Initial::bootstrap(&d)
+        };
+        let text = etcd_config(&d, &d.members[0], &initial);
+        assert!(
+            text.contains(&format!("initial-cluster-token: '{t}'\n")),
+            "{text}"
+        );
+        assert_eq!(Initial::read_back(&text), Some(initial));
+    }
+
+    #[test]
     fn initial_reads_back_what_was_written() {
         let text = "initial-cluster: 'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380'\ninitial-cluster-state: 'existing'\ninitial-cluster-token: 'it''s'\n";
         let i = Initial::read_back(text);
