@@ -20,7 +20,7 @@ use crate::watch::Trigger;
 use crate::{model, render};
 
 /// Asks through the view and reads the answer: only "yes" approves.
-fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
+pub(super) fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
     view.with(|v| v.prompt(cluster));
     let mut line = String::new();
     let n = std::io::stdin().lock().read_line(&mut line)?;
@@ -62,7 +62,16 @@ pub(super) async fn apply(
                 path: p.to_owned(),
                 message: e.to_string(),
             })?;
-            Some(saved.map_err(CliError::Stale)?)
+            let saved = saved.map_err(CliError::Stale)?;
+            // A restore runs only where the operator names the snapshot
+            // (DESIGN rule 9): never from a saved plan.
+            if plan::restore::is_restore(&saved) {
+                return Err(CliError::Usage(format!(
+                    "{} is a restore plan; a restore runs only from `etcdplan restore SNAPSHOT`",
+                    p.display()
+                )));
+            }
+            Some(saved)
         }
     };
     let loaded = load(cli)?;

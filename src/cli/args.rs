@@ -140,7 +140,8 @@ pub enum Command {
         what: PkiCommand,
     },
     /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
-    /// the "locked by" message). It expires by itself 20 s after its holder died.
+    /// the "locked by" message). It expires by itself 20 s after its holder
+    /// died; lock files on the hosts (a restore) 60 s after.
     ForceUnlock {
         /// The lock id.
         id: String,
@@ -155,6 +156,41 @@ pub enum Command {
     /// Print the man page (roff), made from the same definitions as --help:
     /// `etcdplan man | man -l -`.
     Man,
+    /// Rebuild the cluster the etcdfile describes from a snapshot, as a new
+    /// cluster: checked, shown and approved like any plan; every member is
+    /// stopped, its data moved aside (never deleted), the snapshot restored
+    /// on every host, and the new cluster verified.
+    Restore(RestoreArgs),
+}
+
+/// `etcdplan restore SNAPSHOT …`
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The snapshot file (`etcdplan snapshot`'s, or `etcdctl snapshot save`'s);
+    /// its manifest `SNAPSHOT.json` is used when present.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: PathBuf,
+    /// Restore without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Report the plan and the progress as JSON Lines (needs --auto-approve).
+    #[arg(long)]
+    pub json: bool,
+    /// Restore even though the live cluster holds newer revisions than the
+    /// snapshot (they are lost).
+    #[arg(long)]
+    pub allow_data_loss: bool,
+    /// Restore the snapshot's revisions as they are (watchers that saw later
+    /// revisions of the old cluster may then miss changes).
+    #[arg(long, conflicts_with = "bump_revision")]
+    pub no_bump_revision: bool,
+    /// How far the restored revision is bumped (`--bump-revision`, with
+    /// `--mark-compacted`), where every member's release can.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::restore::DEFAULT_BUMP)]
+    pub bump_revision: u64,
+    /// How long the health gate may wait.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
+    pub gate_timeout: Duration,
 }
 
 /// What a duration flag accepts, for its error message.

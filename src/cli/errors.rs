@@ -91,6 +91,22 @@ pub enum CliError {
     #[error("cannot write output: {0}")]
     #[diagnostic(code(etcdplan::io))]
     Output(#[from] std::io::Error),
+    /// The snapshot to restore is unusable.
+    #[error("{0}")]
+    #[diagnostic(
+        code(etcdplan::snapshot),
+        help("nothing was stopped or changed; restore a snapshot that passes its checks")
+    )]
+    Snapshot(String),
+    /// The lock in files on the hosts could not be taken.
+    #[error(transparent)]
+    #[diagnostic(
+        code(etcdplan::host_lock),
+        help(
+            "wait for that etcdplan to finish, or, if it is gone, remove the lock file (it goes stale by itself); nothing was changed"
+        )
+    )]
+    HostLock(#[from] execute::hostlock::HostLockError),
 }
 
 /// A CA or certificate failure, with the advice that goes with it.

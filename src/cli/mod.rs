@@ -17,12 +17,13 @@ mod import;
 mod man;
 mod pki;
 mod plan;
+mod restore;
 mod validate;
 mod watch;
 
 use clap::CommandFactory as _;
 
-pub use args::{Cli, Command, PkiCommand};
+pub use args::{Cli, Command, PkiCommand, RestoreArgs};
 pub use edges::hosts;
 pub use errors::CliError;
 
@@ -148,6 +149,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 *gate_timeout,
             )
             .await
+        }
+        Command::Restore(args) => {
+            drop(out);
+            restore::restore(&cli, args).await
         }
     }
 }

@@ -433,7 +433,7 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
 }
 
 /// UTC time for file names.
-pub(super) fn stamp() -> String {
+pub fn stamp() -> String {
     let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     time::OffsetDateTime::now_utc()
         .format(&f)
@@ -535,6 +535,7 @@ pub(super) async fn write_join_files(
     let initial = crate::hostfiles::Initial {
         state: crate::hostfiles::ClusterState::Existing,
         cluster: cluster.clone(),
+        token: ctx.desired.token.clone(),
     };
     let host = ctx
         .hosts

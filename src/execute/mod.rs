@@ -12,6 +12,7 @@ mod gate;
 pub mod hostlock;
 pub mod lock;
 mod membership;
+mod restore;
 mod transfer;
 mod wait;
 
@@ -26,7 +27,7 @@ use crate::service;
 
 pub use event::{Event, StepOutcome, TransferPhase};
 pub use gate::{GateError, wait_healthy};
-pub use membership::default_snapshot_dir;
+pub use membership::{default_snapshot_dir, stamp};
 
 /// Deadlines for the walk.
 #[derive(Debug, Clone, Copy)]
@@ -493,6 +494,39 @@ async fn run_step(
             member: m,
             departed,
         } => membership::retire(ctx, m, *departed).await,
+        Step::CheckRestoreTool {
+            member: name,
+            tool,
+            version,
+        } => restore::check_tool(ctx, name, tool, *version).await,
+        Step::UploadSnapshot {
+            member: name,
+            source,
+            dest,
+            sha256,
+            ..
+        } => restore::upload(ctx, transfers, name, source, dest, sha256).await,
+        Step::StopForRestore { member: name } => restore::stop(ctx, name).await,
+        Step::RestoreData {
+            member: name,
+            snapshot,
+            tool,
+            initial_cluster,
+            token,
+            stamp,
+        } => {
+            let r = restore::RestoreData {
+                snapshot,
+                tool,
+                initial_cluster,
+                token,
+                stamp,
+            };
+            restore::restore_data(ctx, name, &r).await
+        }
+        Step::VerifyRestore { revision, content } => {
+            restore::verify(ctx, *revision, content.as_ref()).await
+        }
     }
 }
 

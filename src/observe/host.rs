@@ -26,9 +26,18 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     let data = shell_quote(&m.data_dir.display().to_string());
     s.push_str(&format!(
         "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then k=member; \
-elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then k=empty; \
+elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v -e '^member\\.removed-' -e '^member\\.restored-aside-' -e '^restoring-')\" ]; then k=empty; \
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
+    ));
+    let pending = shell_quote(
+        &m.state_dir
+            .join(crate::live::RESTORE_PENDING)
+            .display()
+            .to_string(),
+    );
+    s.push_str(&format!(
+        "if [ -f {pending} ]; then printf 'restore-pending\\t'; base64 -w0 < {pending}; echo; fi\n"
     ));
     // The first bytes of the first WAL file say whose data it is (live::wal_owner).
     let wal = m
@@ -252,6 +261,7 @@ pub fn parse_probe(
     let mut installed = std::collections::BTreeMap::new();
     let (mut data_owner, mut service_user) = (None, None);
     let mut data_owner_id = None;
+    let mut restore_pending = None;
     let mut listeners: Vec<Listener> = Vec::new();
     let mut listener_at: Vec<(u32, ListenAddr)> = Vec::new();
     for (n, line) in out.lines().enumerate() {
@@ -301,6 +311,7 @@ pub fn parse_probe(
                     .then(|| hash.to_owned());
             }
             ("started-ca", [b64]) => started_ca = Some(decode(b64)?),
+            ("restore-pending", [b64]) => restore_pending = Some(decode(b64)?.trim().to_owned()),
             ("problem", [message, rest @ ..]) if rest.len() <= 1 => {
                 problems.push(ProbeProblem {
                     message: (*message).to_owned(),
@@ -399,7 +410,7 @@ pub fn parse_probe(
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
                 | "service-user" | "listener" | "listener-fragment" | "listener-dropin"
-                | "listener-envfile" | "listener-at" | "wal-head",
+                | "listener-envfile" | "listener-at" | "wal-head" | "restore-pending",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
@@ -422,6 +433,7 @@ pub fn parse_probe(
         unit,
         data_owner,
         service_user,
+        restore_pending,
     })
 }
 

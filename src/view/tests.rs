@@ -44,6 +44,7 @@ fn plan_of(d: &Desired) -> Plan {
             unit: None,
             data_owner: None,
             service_user: None,
+            restore_pending: None,
         };
         live.hosts.insert(m.name.clone(), HostState::Reached(facts));
     }

@@ -154,6 +154,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         unit: spec.unit.clone(),
         data_owner: spec.data_owner.clone(),
         service_user: spec.service_user.clone(),
+        restore_pending: None,
         data_owner_id: spec.data_owner_id,
         // What `ss -p` finds on the ports: a foreign etcd, or etcdplan's own.
         listener: spec.foreign.clone().or_else(|| {

@@ -1,25 +1,72 @@
-//! A released etcd for tests that need a version other than the system's:
-//! etcd 3.5.16 fetched from Debian trixie with a throw-away apt state (the
-//! system's apt sources are never touched) and unpacked, not installed, under
-//! `<target>/etcd-releases/3.5.16/`. Test processes share the unpacked copy;
-//! a lock file makes concurrent first calls download it only once.
+//! Released etcds for tests that need a version other than the system's,
+//! fetched from Debian with a throw-away apt state (the system's apt sources
+//! are never touched) and unpacked, not installed, under
+//! `<target>/etcd-releases/<version>/`: 3.5.16 from trixie (upgrades) and
+//! 3.5.30 from sid (its etcdutl has `--bump-revision`, for restores). Test
+//! processes share the unpacked copy; a lock file makes concurrent first
+//! calls download it only once.
 
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const VERSION: &str = "3.5.16";
-const DEBIAN_VERSION: &str = "3.5.16-4";
+/// One Debian-packaged etcd release: which suite holds it and the exact
+/// package version there (`apt-cache policy etcd-server` against that suite).
+#[derive(Debug, Clone, Copy)]
+pub struct DebianRelease {
+    /// etcd's own version, as `etcd --version` prints it.
+    pub version: &'static str,
+    /// The Debian suite to download from.
+    pub suite: &'static str,
+    /// The package version of `etcd-server` and `etcd-client` in that suite.
+    pub debian_version: &'static str,
+}
 
-/// The unpacked etcd 3.5.16 release: the folder holding `usr/bin/etcd`,
+/// etcd 3.5.16, Debian trixie's.
+pub const TRIXIE_3_5_16: DebianRelease = DebianRelease {
+    version: "3.5.16",
+    suite: "trixie",
+    debian_version: "3.5.16-4",
+};
+
+/// etcd 3.5.30, Debian sid's: the first packaged 3.5 whose etcdutl restores
+/// with `--bump-revision` and `--mark-compacted`.
+pub const SID_3_5_30: DebianRelease = DebianRelease {
+    version: "3.5.30",
+    suite: "sid",
+    debian_version: "3.5.30-2",
+};
+
+/// The unpacked etcd 3.5.16 release (see [`release`]).
+pub fn etcd_3_5_16() -> Result<PathBuf, String> {
+    release(&TRIXIE_3_5_16)
+}
+
+/// [`etcd_3_5_16`], or `None` with a loud "skipping" note (see [`release_or_skip`]).
+pub fn etcd_3_5_16_or_skip() -> Option<PathBuf> {
+    release_or_skip(&TRIXIE_3_5_16)
+}
+
+/// The unpacked etcd 3.5.30 release (see [`release`]).
+pub fn etcd_3_5_30() -> Result<PathBuf, String> {
+    release(&SID_3_5_30)
+}
+
+/// [`etcd_3_5_30`], or `None` with a loud "skipping" note (see [`release_or_skip`]).
+pub fn etcd_3_5_30_or_skip() -> Option<PathBuf> {
+    release_or_skip(&SID_3_5_30)
+}
+
+/// The unpacked release `rel`: the folder holding `usr/bin/etcd`,
 /// `usr/bin/etcdctl` and `usr/bin/etcdutl`. Downloaded on first use, then
 /// reused by every later call and test binary.
-pub fn etcd_3_5_16() -> Result<PathBuf, String> {
+pub fn release(rel: &DebianRelease) -> Result<PathBuf, String> {
+    let version = rel.version;
     let releases = target_dir().join("etcd-releases");
     fs::create_dir_all(&releases).map_err(|e| format!("create {}: {e}", releases.display()))?;
-    let dir = releases.join(VERSION);
-    let lock_path = releases.join(format!("{VERSION}.lock"));
+    let dir = releases.join(version);
+    let lock_path = releases.join(format!("{version}.lock"));
     let lock =
         File::create(&lock_path).map_err(|e| format!("open {}: {e}", lock_path.display()))?;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -34,14 +81,14 @@ pub fn etcd_3_5_16() -> Result<PathBuf, String> {
     }
     // The lock is released when `lock` is dropped, on every return below.
     if dir.exists() {
-        if check_version(&dir).is_ok() {
+        if check_version(&dir, version).is_ok() {
             return Ok(dir);
         }
         fs::remove_dir_all(&dir).map_err(|e| format!("remove broken {}: {e}", dir.display()))?;
     }
-    let work = releases.join(format!("{VERSION}.work-{}", std::process::id()));
-    let result = fetch(&work).and_then(|root| {
-        check_version(&root)?;
+    let work = releases.join(format!("{version}.work-{}", std::process::id()));
+    let result = fetch(&work, rel).and_then(|root| {
+        check_version(&root, version)?;
         fs::rename(&root, &dir)
             .map_err(|e| format!("rename {} to {}: {e}", root.display(), dir.display()))
     });
@@ -49,16 +96,19 @@ pub fn etcd_3_5_16() -> Result<PathBuf, String> {
     result.map(|()| dir)
 }
 
-/// [`etcd_3_5_16`], or `None` with a loud "skipping" note when it cannot be
+/// [`release`], or `None` with a loud "skipping" note when it cannot be
 /// had; under `CI=true` that is a panic, since a skipped test is a failure.
-pub fn etcd_3_5_16_or_skip() -> Option<PathBuf> {
-    match etcd_3_5_16() {
+pub fn release_or_skip(rel: &DebianRelease) -> Option<PathBuf> {
+    match release(rel) {
         Ok(dir) => Some(dir),
         Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("etcd {VERSION} release unavailable: {e} (CI=true: a skipped test is a failure)")
+            panic!(
+                "etcd {} release unavailable: {e} (CI=true: a skipped test is a failure)",
+                rel.version
+            )
         }
         Err(e) => {
-            eprintln!("skipping: etcd {VERSION} release unavailable: {e}");
+            eprintln!("skipping: etcd {} release unavailable: {e}", rel.version);
             None
         }
     }
@@ -73,16 +123,16 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Downloads the server and client packages into `work` and unpacks them into
-/// `work/root`, which is returned.
-fn fetch(work: &Path) -> Result<PathBuf, String> {
+/// Downloads `rel`'s server and client packages into `work` and unpacks them
+/// into `work/root`, which is returned.
+fn fetch(work: &Path, rel: &DebianRelease) -> Result<PathBuf, String> {
     let _ = fs::remove_dir_all(work);
     for sub in ["lists/partial", "cache/archives/partial", "root"] {
         let p = work.join(sub);
         fs::create_dir_all(&p).map_err(|e| format!("create {}: {e}", p.display()))?;
     }
     let sources = work.join("sources.list");
-    fs::write(&sources, format!("deb {} trixie main\n", mirror()))
+    fs::write(&sources, format!("deb {} {} main\n", mirror(), rel.suite))
         .map_err(|e| format!("write {}: {e}", sources.display()))?;
     let apt = |args: &[&str]| {
         let mut c = Command::new("timeout");
@@ -104,8 +154,8 @@ fn fetch(work: &Path) -> Result<PathBuf, String> {
         c
     };
     run(&mut apt(&["update"]))?;
-    let server = format!("etcd-server={DEBIAN_VERSION}");
-    let client = format!("etcd-client={DEBIAN_VERSION}");
+    let server = format!("etcd-server={}", rel.debian_version);
+    let client = format!("etcd-client={}", rel.debian_version);
     run(&mut apt(&["download", &server, &client]))?;
     let root = work.join("root");
     let entries = fs::read_dir(work).map_err(|e| format!("read {}: {e}", work.display()))?;
@@ -153,8 +203,8 @@ fn mirror() -> String {
     "http://deb.debian.org/debian".into()
 }
 
-/// Whether `root/usr/bin/etcd --version` reports [`VERSION`].
-fn check_version(root: &Path) -> Result<(), String> {
+/// Whether `root/usr/bin/etcd --version` reports `version`.
+fn check_version(root: &Path, version: &str) -> Result<(), String> {
     let etcd = root.join("usr/bin/etcd");
     let out = run(Command::new("timeout")
         .arg("10")
@@ -163,12 +213,12 @@ fn check_version(root: &Path) -> Result<(), String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     if stdout
         .lines()
-        .any(|l| l.trim() == format!("etcd Version: {VERSION}"))
+        .any(|l| l.trim() == format!("etcd Version: {version}"))
     {
         Ok(())
     } else {
         Err(format!(
-            "{} --version printed {stdout:?}, expected {VERSION}",
+            "{} --version printed {stdout:?}, expected {version}",
             etcd.display()
         ))
     }

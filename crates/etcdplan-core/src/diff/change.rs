@@ -30,6 +30,9 @@ pub enum Action {
     /// (`~`): stopped under its old unit or process, started under
     /// etcdplan's service with the same data and ID.
     Adopt,
+    /// Every member's data is replaced by a snapshot's, as a new cluster
+    /// (`-/+`): `etcdplan restore SNAPSHOT`, the old data moved aside.
+    Restore,
 }
 
 impl Action {
@@ -39,7 +42,7 @@ impl Action {
             Self::Create | Self::Add => "+",
             Self::Start | Self::Restart | Self::Update | Self::Adopt => "~",
             Self::Remove => "-",
-            Self::Replace => "-/+",
+            Self::Replace | Self::Restore => "-/+",
         }
     }
 }
@@ -134,6 +137,13 @@ pub enum ChangeKind {
         /// The phase of a phased change it belongs to.
         phase: Option<u32>,
     },
+    /// The member's data is replaced by a snapshot's (`etcdplan restore`): it
+    /// is stopped, its data moved aside, the snapshot restored into a new
+    /// cluster and started again.
+    Restore {
+        /// The snapshot file on this machine.
+        snapshot: std::path::PathBuf,
+    },
 }
 
 impl ChangeKind {
@@ -149,6 +159,7 @@ impl ChangeKind {
             Self::Replace { .. } => Action::Replace,
             Self::Update { .. } => Action::Update,
             Self::Adopt { .. } => Action::Adopt,
+            Self::Restore { .. } => Action::Restore,
         }
     }
 }
@@ -221,9 +232,10 @@ impl Change {
             | ChangeKind::Restart { binary, .. }
             | ChangeKind::Add { binary, .. }
             | ChangeKind::Replace { binary, .. } => binary.as_ref(),
-            ChangeKind::Remove { .. } | ChangeKind::Update { .. } | ChangeKind::Adopt { .. } => {
-                None
-            }
+            ChangeKind::Remove { .. }
+            | ChangeKind::Update { .. }
+            | ChangeKind::Adopt { .. }
+            | ChangeKind::Restore { .. } => None,
         }
     }
 

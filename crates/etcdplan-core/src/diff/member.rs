@@ -157,6 +157,7 @@ pub(super) fn running_member(
         let initial = Initial {
             state: ClusterState::Existing,
             cluster: Initial::bootstrap(d).cluster,
+            token: d.token.clone(),
         };
         let mut ch = Change::new(
             m.name.clone(),

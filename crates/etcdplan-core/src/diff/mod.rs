@@ -186,7 +186,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         for c in &mut changes {
             c.certificates = match c.action() {
                 Action::Create | Action::Add | Action::Replace => true,
-                Action::Remove => false,
+                Action::Remove | Action::Restore => false,
                 Action::Start | Action::Restart | Action::Update | Action::Adopt => {
                     renew(&c.member)
                 }
@@ -377,6 +377,8 @@ pub fn join_files(
     let initial = Initial {
         state: ClusterState::Existing,
         cluster,
+        // A joiner takes its ID from the cluster: etcd does not read the token.
+        token: d.token.clone(),
     };
     file_changes(d, m, facts, &initial)
 }

@@ -75,7 +75,10 @@ pub(super) fn preflight(
         }),
         DataDir::Member => {
             let token = facts.file(&m.config_file()).and_then(hostfiles::read_token);
-            if token.as_deref() != Some(d.token.as_str()) {
+            if !token
+                .as_deref()
+                .is_some_and(|t| hostfiles::is_own_token(d, t))
+            {
                 let whose = match token {
                     Some(t) => format!("cluster {t:?}"),
                     None => "a cluster etcdplan did not create".into(),
@@ -122,7 +125,7 @@ pub(super) fn preflight_join(
     let ours = facts
         .file(&m.config_file())
         .and_then(hostfiles::read_token)
-        .is_some_and(|t| t == d.token);
+        .is_some_and(|t| hostfiles::is_own_token(d, &t));
     let mut probe = facts.clone();
     if ours && probe.data == DataDir::Member {
         probe.data = DataDir::Absent;
@@ -136,5 +139,5 @@ pub fn stale_data(d: &Desired, m: &DesiredMember, facts: &HostFacts) -> bool {
         && facts
             .file(&m.config_file())
             .and_then(hostfiles::read_token)
-            .is_some_and(|t| t == d.token)
+            .is_some_and(|t| hostfiles::is_own_token(d, &t))
 }

@@ -49,6 +49,9 @@ pub struct Initial {
     pub state: ClusterState,
     /// `name=url,…` as etcd reads it.
     pub cluster: String,
+    /// `--initial-cluster-token`: the etcdfile's token, or the one a restore
+    /// gave the cluster it made (`<token>-restored-<time>`), kept from then on.
+    pub token: String,
 }
 
 impl Initial {
@@ -63,6 +66,7 @@ impl Initial {
         Self {
             state: ClusterState::New,
             cluster,
+            token: d.token.clone(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Initial {
         Some(Self {
             state,
             cluster: value("initial-cluster")?,
+            token: value("initial-cluster-token")?,
         })
     }
 }
@@ -84,6 +89,21 @@ impl Initial {
 /// The cluster token written in a config file, to tell our data dirs from foreign ones.
 pub fn read_token(contents: &str) -> Option<String> {
     read_value(contents, "initial-cluster-token")
+}
+
+/// Whether a token read on a host is this cluster's: the etcdfile's, or one
+/// a restore of it gave ([`restored_token`]).
+pub fn is_own_token(d: &Desired, token: &str) -> bool {
+    token == d.token
+        || token
+            .strip_prefix(d.token.as_str())
+            .is_some_and(|rest| rest.starts_with("-restored-"))
+}
+
+/// The token of a cluster rebuilt from a snapshot at `stamp` (a restore
+/// makes a new cluster, and etcd wants a new token for it).
+pub fn restored_token(d: &Desired, stamp: &str) -> String {
+    format!("{}-restored-{stamp}", d.token)
 }
 
 /// A top-level value of a config file etcdplan wrote.
@@ -218,7 +238,7 @@ pub fn etcd_config_wired(
             ClusterState::Existing => "existing",
         }),
     );
-    kv("initial-cluster-token", q(&d.token));
+    kv("initial-cluster-token", q(&initial.token));
     kv(
         "quota-backend-bytes",
         d.etcd.quota_backend_bytes.bytes().to_string(),
@@ -562,6 +582,27 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
     }
 
     #[test]
+    fn a_restored_token_is_still_this_clusters_and_is_rendered() {
+        let d = parse(&file("", "")).unwrap_or_else(|p| panic!("{p:?}"));
+        let t = restored_token(&d, "20261202-101500");
+        assert_eq!(t, "main-restored-20261202-101500");
+        assert!(is_own_token(&d, &t));
+        assert!(is_own_token(&d, "main"));
+        assert!(!is_own_token(&d, "mainframe"));
+        assert!(!is_own_token(&d, "other-restored-20261202-101500"));
+        let initial = Initial {
+            token: t.clone(),
+            ..Initial::bootstrap(&d)
+        };
+        let text = etcd_config(&d, &d.members[0], &initial);
+        assert!(
+            text.contains(&format!("initial-cluster-token: '{t}'\n")),
+            "{text}"
+        );
+        assert_eq!(Initial::read_back(&text), Some(initial));
+    }
+
+    #[test]
     fn initial_reads_back_what_was_written() {
         let text = "initial-cluster: 'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380'\ninitial-cluster-state: 'existing'\ninitial-cluster-token: 'it''s'\n";
         let i = Initial::read_back(text);
@@ -569,7 +610,8 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             i,
             Some(Initial {
                 state: ClusterState::Existing,
-                cluster: "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380".into()
+                cluster: "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380".into(),
+                token: "it's".into(),
             })
         );
         assert_eq!(read_token(text).as_deref(), Some("it's"));

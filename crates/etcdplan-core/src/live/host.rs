@@ -82,6 +82,9 @@ pub struct HostFacts {
     pub data_owner: Option<String>,
     /// The user the running etcd runs as, when it runs and that could be read.
     pub service_user: Option<String>,
+    /// A restore this member is part of that has not been verified yet
+    /// (`<stamp>\t<token>` from [`super::RESTORE_PENDING`] in its state dir).
+    pub restore_pending: Option<String>,
 }
 
 /// Something on a host that stops etcd from being started there, as the

@@ -24,6 +24,12 @@ pub use listener::{Listener, ListenerUnit};
 pub use unit::{ActiveState, UnitFileState, UnitState};
 pub use wal::wal_owner;
 
+/// The marker a restore leaves in each member's state dir from the moment
+/// its data is moved aside until the restored cluster is verified: the
+/// restore's time and token, so `plan` can tell a restore that stopped half
+/// way from a cluster that is merely down.
+pub const RESTORE_PENDING: &str = "etcdplan.restore-pending";
+
 /// Everything etcdplan knows about the live cluster and its hosts.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Live {

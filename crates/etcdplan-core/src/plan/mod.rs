@@ -22,6 +22,7 @@ pub mod file;
 mod graph;
 mod notes;
 mod prepare;
+pub mod restore;
 mod running;
 mod safety;
 mod sim;
@@ -60,6 +61,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     let mut notes = diff.notes;
     let mut deferred = Vec::new();
     let mut blockers = diff.blockers;
+    blockers.extend(restore::unfinished(d, live));
     let mut changes = diff.changes;
     let mut b = graph::Builder::default();
 
@@ -100,7 +102,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
         change: count(&|a| {
             matches!(
                 a,
-                Action::Start | Action::Restart | Action::Update | Action::Adopt
+                Action::Start | Action::Restart | Action::Update | Action::Adopt | Action::Restore
             )
         }),
         remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),

@@ -536,5 +536,6 @@ fn verb(a: Action) -> &'static str {
         Action::Replace => "the replacement",
         Action::Update => "the update",
         Action::Adopt => "the takeover",
+        Action::Restore => "the restore",
     }
 }

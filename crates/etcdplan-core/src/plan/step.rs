@@ -152,7 +152,65 @@ pub enum Step {
         /// A member that left (a failure is reported, not fatal: its host may be gone).
         departed: bool,
     },
+    /// Restore: check, before anything is stopped, that the member's host has
+    /// the restore tool of the member's release (next to its etcd binary) and
+    /// that it takes `--bump-revision` when the plan bumps.
+    CheckRestoreTool {
+        /// The member.
+        member: MemberName,
+        /// The tool and its flags.
+        tool: RestoreTool,
+        /// The release the member runs (the tool must be of its minor version).
+        version: EtcdVersion,
+    },
+    /// Restore: upload the snapshot to the member's host (0600 in a 0700
+    /// folder of its state dir), checked there by sha256. Disturbs nothing.
+    UploadSnapshot {
+        /// The member whose host gets it.
+        member: MemberName,
+        /// The snapshot on this machine.
+        source: PathBuf,
+        /// Where it goes on the host.
+        dest: PathBuf,
+        /// Its sha256, as the plan saw it.
+        sha256: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// Restore: stop the member's etcd, whatever the quorum (the operator
+    /// named the restore; every member stops).
+    StopForRestore {
+        /// The member.
+        member: MemberName,
+    },
+    /// Restore: move the member's data (and WAL) aside (never deleted) and
+    /// restore the uploaded snapshot in its place as a member of the new
+    /// cluster, owned like a normal member's data.
+    RestoreData {
+        /// The member.
+        member: MemberName,
+        /// The uploaded snapshot on the host.
+        snapshot: PathBuf,
+        /// The tool and its flags.
+        tool: RestoreTool,
+        /// The full `--initial-cluster`.
+        initial_cluster: String,
+        /// The new cluster's token.
+        token: String,
+        /// The time in the names of what is moved aside.
+        stamp: String,
+    },
+    /// Restore: check the restored cluster: its revision is the snapshot's
+    /// plus the bump, and its keys and values are the manifest's.
+    VerifyRestore {
+        /// The revision it must have reached (snapshot's + bump), when known.
+        revision: Option<i64>,
+        /// The manifest's content digest, when there is a manifest.
+        content: Option<crate::backup::ContentDigest>,
+    },
 }
+
+pub use super::restore::RestoreTool;
 
 impl Step {
     /// One line for people.
@@ -237,6 +295,57 @@ impl Step {
                     .map_or_else(String::new, |w| format!(", WAL {}", w.display())),
                 member.address
             ),
+            Self::CheckRestoreTool {
+                member,
+                tool,
+                version,
+            } => format!(
+                "check {member}'s host has {} of etcd {}.{}{}",
+                tool.program(),
+                version.major,
+                version.minor,
+                if tool.bump().is_some() {
+                    " with --bump-revision"
+                } else {
+                    ""
+                }
+            ),
+            Self::UploadSnapshot {
+                member,
+                dest,
+                sha256,
+                ..
+            } => format!(
+                "upload the snapshot to {member}'s host as {} (sha256 {})",
+                dest.display(),
+                &sha256[..12.min(sha256.len())]
+            ),
+            Self::StopForRestore { member } => {
+                format!("stop {member} (no quorum check: every member stops for the restore)")
+            }
+            Self::RestoreData {
+                member,
+                tool,
+                stamp,
+                ..
+            } => format!(
+                "move {member}'s data aside (member.restored-aside-{stamp}) and restore the snapshot with {}",
+                tool.describe()
+            ),
+            Self::VerifyRestore { revision, content } => {
+                let mut s = String::from("verify the restored cluster");
+                if let Some(r) = revision {
+                    s.push_str(&format!(": revision {r}"));
+                }
+                if let Some(c) = content {
+                    s.push_str(&format!(
+                        "{} {} keys with the manifest's content digest",
+                        if revision.is_some() { "," } else { ":" },
+                        c.keys
+                    ));
+                }
+                s
+            }
         }
     }
 
@@ -252,6 +361,8 @@ impl Step {
                 | Self::Promote { .. }
                 | Self::UpdatePeerUrl { .. }
                 | Self::RemoveMember { .. }
+                | Self::StopForRestore { .. }
+                | Self::RestoreData { .. }
         )
     }
 }

@@ -28,6 +28,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Replace => "replace",
         Action::Update => "update",
         Action::Adopt => "adopt",
+        Action::Restore => "restore",
     }
 }
 
@@ -83,7 +84,9 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         let sym = match action {
             Action::Create | Action::Add => style.green(action.symbol()),
             Action::Remove => style.red(action.symbol()),
-            Action::Replace => format!("{}{}{}", style.red("-"), "/", style.green("+")),
+            Action::Replace | Action::Restore => {
+                format!("{}{}{}", style.red("-"), "/", style.green("+"))
+            }
             Action::Start | Action::Restart | Action::Update | Action::Adopt => {
                 style.yellow(action.symbol())
             }

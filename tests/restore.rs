@@ -1,0 +1,447 @@
+//! End to end over ssh: `etcdplan restore SNAPSHOT` on three namespace hosts
+//! running Debian sid's etcd 3.5.30 (whose etcdutl has `--bump-revision`).
+//! Keys A are written, a snapshot taken (with etcdctl, and a manifest made
+//! here from the core's `Manifest` and content digest), keys B written; a
+//! corrupt snapshot and a restore without `--allow-data-loss` are refused
+//! with every member untouched; the restore then leaves a new cluster with
+//! all of A, none of B, the snapshot's revision plus the bump, the old data
+//! moved aside on every host, and nothing left to plan. A restore killed
+//! half way is explained by the next `plan` and finished by running it again.
+
+mod harness;
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use etcdplan_core::backup::{ContentHasher, MANIFEST_FORMAT, Manifest, manifest_name};
+use harness::release::etcd_3_5_30_or_skip;
+use harness::testbed::{Testbed, up_or_skip};
+use harness::text;
+
+type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const BUMP: i64 = 1_000_000_000;
+
+fn etcdfile(tb: &Testbed, release: &Path) -> String {
+    let bin = release.join("usr/bin/etcd");
+    tb.etcdfile(
+        "restored",
+        &format!("binary = \"{}\"\n", bin.display()),
+        &tb.all(),
+        &[],
+    )
+}
+
+/// The release's etcdctl against `endpoints`, checked.
+fn ctl(release: &Path, endpoints: &str, args: &[&str]) -> Res<String> {
+    let out = Command::new(release.join("usr/bin/etcdctl"))
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .args(["--endpoints", endpoints, "--command-timeout=10s"])
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("etcdctl {args:?}: {}", text(&out)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn json(s: &str) -> Res<serde_json::Value> {
+    Ok(serde_json::from_str(s)?)
+}
+
+/// The store's revision as a member's response header says.
+fn revision(release: &Path, ep: &str) -> Res<i64> {
+    let v = json(&ctl(release, ep, &["get", "none", "-w", "json"])?)?;
+    v["header"]["revision"]
+        .as_i64()
+        .ok_or_else(|| format!("no revision in {v}").into())
+}
+
+fn cluster_id(release: &Path, ep: &str) -> Res<u64> {
+    let v = json(&ctl(release, ep, &["get", "none", "-w", "json"])?)?;
+    v["header"]["cluster_id"]
+        .as_u64()
+        .ok_or_else(|| format!("no cluster id in {v}").into())
+}
+
+/// Keys under `prefix`, as `key=value`, sorted.
+fn keys(release: &Path, ep: &str, prefix: &str) -> Res<Vec<String>> {
+    let out = ctl(release, ep, &["get", prefix, "--prefix"])?;
+    let lines: Vec<&str> = out.lines().collect();
+    Ok(lines.chunks(2).map(|kv| kv.join("=")).collect())
+}
+
+/// The digest of every key and value at `rev`, as `content_digest` computes it.
+fn digest(release: &Path, ep: &str, rev: i64) -> Res<etcdplan_core::backup::ContentDigest> {
+    let v = json(&ctl(
+        release,
+        ep,
+        &[
+            "get",
+            "",
+            "--from-key",
+            "-w",
+            "json",
+            &format!("--rev={rev}"),
+        ],
+    )?)?;
+    let b64 = |x: &serde_json::Value| -> Res<Vec<u8>> {
+        let s = x.as_str().unwrap_or_default();
+        Ok(base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            s,
+        )?)
+    };
+    let mut h = ContentHasher::new();
+    for kv in v["kvs"].as_array().cloned().unwrap_or_default() {
+        h.add(&b64(&kv["key"])?, &b64(&kv["value"])?);
+    }
+    Ok(h.finish())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    etcdplan_core::model::hex(&sha2::Sha256::digest(data))
+}
+
+fn aside_dirs(tb: &Testbed, i: usize) -> Res<Vec<PathBuf>> {
+    let data = tb.hosts[i].file("/var/lib/etcd");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(data)? {
+        let p = e?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("member.restored-aside-"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn refused(out: &Output, says: &str) -> Res {
+    let t = text(out);
+    if out.status.success() {
+        return Err(format!("not refused:\n{t}").into());
+    }
+    if !t.contains(says) {
+        return Err(format!("refused without saying {says:?}:\n{t}").into());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
+    let Some(tb) = up_or_skip(3) else {
+        return Ok(());
+    };
+    let Some(release) = etcd_3_5_30_or_skip() else {
+        return Ok(());
+    };
+    let file = etcdfile(&tb, &release);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+
+    // Keys A, then the snapshot and its manifest.
+    for i in 0..10 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("a/{i}"), &format!("A{i}")],
+        )?;
+    }
+    let snap = tb.dir.path().join("good.db");
+    ctl(
+        &release,
+        &ep0,
+        &["snapshot", "save", &snap.display().to_string()],
+    )?;
+    let status = Command::new(release.join("usr/bin/etcdutl"))
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&snap)
+        .output()?;
+    let snap_rev = json(&String::from_utf8_lossy(&status.stdout))?["revision"]
+        .as_i64()
+        .ok_or("no revision in snapshot status")?;
+    let bytes = std::fs::read(&snap)?;
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        file: "good.db".into(),
+        cluster: "restored".into(),
+        cluster_id: format!("{:x}", cluster_id(&release, &ep0)?),
+        member: "etcd-1".into(),
+        etcd_version: "3.5.30".into(),
+        revision: snap_rev,
+        size: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+        taken: "2026-12-02T00:00:00Z".into(),
+        content: digest(&release, &ep0, snap_rev)?,
+    };
+    std::fs::write(
+        snap.with_file_name(manifest_name("good.db")),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    let old_id = cluster_id(&release, &ep0)?;
+
+    // Keys B, after the snapshot.
+    for i in 0..10 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("b/{i}"), &format!("B{i}")],
+        )?;
+    }
+    let live_rev = revision(&release, &ep0)?;
+    let pids = tb.etcd_pids();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+
+    // A truncated snapshot is refused before anything is stopped.
+    let bad = tb.dir.path().join("bad.db");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2])?;
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &bad.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    refused(&out, "is not an intact etcd snapshot")?;
+    assert_eq!(tb.etcd_pids(), pids, "a refused restore stopped a member");
+
+    // A healthy cluster with newer revisions: refused, saying how many.
+    let out = tb.etcdplan(
+        &file,
+        &["restore", &snap.display().to_string(), "--auto-approve"],
+    );
+    refused(
+        &out,
+        &format!(
+            "the {} revisions written since the snapshot would be lost",
+            live_rev - snap_rev
+        ),
+    )?;
+    assert_eq!(tb.etcd_pids(), pids, "a refused restore stopped a member");
+
+    // The restore.
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "restore failed:\n{t}");
+    assert!(
+        t.contains("--bump-revision 1000000000 --mark-compacted"),
+        "{t}"
+    );
+    assert!(t.contains("keys match the manifest's digest"), "{t}");
+    assert!(t.contains("member.restored-aside-"), "{t}");
+
+    let want_a: Vec<String> = (0..10).map(|i| format!("a/{i}=A{i}")).collect();
+    for ep in tb.client_endpoints(&tb.all()) {
+        let mut got = keys(&release, &ep, "a/")?;
+        got.sort();
+        let mut want = want_a.clone();
+        want.sort();
+        assert_eq!(got, want, "{ep}");
+        assert_eq!(keys(&release, &ep, "b/")?, Vec::<String>::new(), "{ep}");
+    }
+    assert_eq!(revision(&release, &ep0)?, snap_rev + BUMP);
+    assert_ne!(cluster_id(&release, &ep0)?, old_id, "the cluster ID is new");
+    let members = json(&ctl(&release, &eps, &["member", "list", "-w", "json"])?)?;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(3),
+        "{members}"
+    );
+    for i in tb.all() {
+        let aside = aside_dirs(&tb, i)?;
+        assert_eq!(aside.len(), 1, "host {i}: {aside:?}");
+        assert!(aside[0].join("snap/db").exists(), "{:?}", aside[0]);
+    }
+    let now = tb.etcd_pids();
+    assert_eq!(now.len(), 3, "{now:?}");
+
+    // Nothing left to plan: the new token is what the members' files say.
+    let out = tb.etcdplan(&file, &["plan"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("No changes."), "{t}");
+    let cfg = std::fs::read_to_string(tb.hosts[0].file("/etc/etcd/etcd.conf.yml"))?;
+    assert!(
+        cfg.contains("initial-cluster-token: 'restored-restored-"),
+        "{cfg}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> Res {
+    let Some(tb) = up_or_skip(3) else {
+        return Ok(());
+    };
+    let Some(release) = etcd_3_5_30_or_skip() else {
+        return Ok(());
+    };
+    let file = etcdfile(&tb, &release);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+    for i in 0..5 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("a/{i}"), &format!("A{i}")],
+        )?;
+    }
+    // No manifest this time: the integrity check alone.
+    let snap = tb.dir.path().join("plain.db");
+    ctl(
+        &release,
+        &ep0,
+        &["snapshot", "save", &snap.display().to_string()],
+    )?;
+    for i in 0..5 {
+        ctl(
+            &release,
+            &eps,
+            &["put", &format!("b/{i}"), &format!("B{i}")],
+        )?;
+    }
+
+    // The restore, killed as it starts restoring the second member: the
+    // first has its data restored, the others are stopped.
+    let etcdfile_path = tb.dir.path().join("etcdfile.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args([
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+            "--json",
+            "-f",
+        ])
+        .arg(&etcdfile_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        let at = line.contains("\"step_started\"") && line.contains("move etcd-2's data aside");
+        seen.push(line);
+        if at {
+            child.kill()?;
+            break;
+        }
+    }
+    let status = child.wait()?;
+    assert!(
+        !status.success(),
+        "the restore was not killed:\n{}",
+        seen.join("\n")
+    );
+    let all = seen.join("\n");
+    assert!(all.contains("only its integrity"), "{all}");
+    let id = all
+        .split("(id ")
+        .nth(1)
+        .and_then(|r| r.get(..12))
+        .ok_or_else(|| format!("no lock id in {all}"))?
+        .to_owned();
+
+    // plan explains the half-done restore instead of planning around it.
+    let out = tb.etcdplan(&file, &["plan"]);
+    let t = text(&out);
+    assert!(t.contains("did not finish"), "{t}");
+    assert!(t.contains("etcdplan restore SNAPSHOT"), "{t}");
+    assert!(t.contains("member.restored-aside-"), "{t}");
+
+    // The dead restore's lock files are removed by its id, and the rerun
+    // finishes the restore.
+    let out = tb.etcdplan(&file, &["force-unlock", &id]);
+    assert!(
+        text(&out).contains("Removed the lock files"),
+        "{}",
+        text(&out)
+    );
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "the rerun failed:\n{t}");
+    for ep in tb.client_endpoints(&tb.all()) {
+        assert_eq!(keys(&release, &ep, "a/")?.len(), 5, "{ep}");
+        assert_eq!(keys(&release, &ep, "b/")?, Vec::<String>::new(), "{ep}");
+    }
+    // The first member's old data and its first restore are both kept.
+    assert_eq!(aside_dirs(&tb, 0)?.len(), 2);
+    let out = tb.etcdplan(&file, &["plan"]);
+    let t = text(&out);
+    assert!(t.contains("No changes."), "{t}");
+    Ok(())
+}
+
+#[test]
+fn on_etcd_3_4_the_restore_uses_etcdctl_and_says_it_cannot_bump() -> Res {
+    let Some(tb) = up_or_skip(3) else {
+        return Ok(());
+    };
+    // Debian's etcd-server and etcd-client 3.4.23, as installed on this machine.
+    let system = Path::new("/");
+    let file = etcdfile(&tb, system);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+    for i in 0..5 {
+        ctl(system, &eps, &["put", &format!("a/{i}"), &format!("A{i}")])?;
+    }
+    let snap = tb.dir.path().join("v34.db");
+    ctl(
+        system,
+        &ep0,
+        &["snapshot", "save", &snap.display().to_string()],
+    )?;
+    let snap_rev = revision(system, &ep0)?;
+    ctl(system, &eps, &["put", "b/0", "B0"])?;
+
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "restore failed:\n{t}");
+    assert!(t.contains("no revision bump"), "{t}");
+    assert!(
+        t.contains("restore the snapshot with etcdctl (no revision bump)"),
+        "{t}"
+    );
+    assert_eq!(keys(system, &ep0, "a/")?.len(), 5);
+    assert_eq!(keys(system, &ep0, "b/")?, Vec::<String>::new());
+    assert_eq!(revision(system, &ep0)?, snap_rev);
+    let out = tb.etcdplan(&file, &["plan"]);
+    assert!(text(&out).contains("No changes."), "{}", text(&out));
+    Ok(())
+}
