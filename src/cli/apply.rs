@@ -104,14 +104,35 @@ async fn apply_with(
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
     let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
     let result = apply_observed(cli, view, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
-    if let Some(l) = lock {
-        l.release(etcd.as_ref()).await;
-    }
+    lock.release(etcd.as_ref()).await;
     result
 }
 
+/// The locks an apply holds: the lock in etcd (none for a new cluster) and
+/// the lock files on the hosts, which a restore or a recovery takes while
+/// the cluster cannot hold the one in etcd; holding both keeps an apply and
+/// those plans apart whichever starts first.
+pub(super) struct Locks {
+    etcd: Option<execute::lock::Lock>,
+    files: Option<execute::hostlock::HostLock>,
+}
+
+impl Locks {
+    /// Releases both.
+    pub(super) async fn release(self, etcd: &dyn crate::io::EtcdApi) {
+        if let Some(l) = self.etcd {
+            l.release(etcd).await;
+        }
+        if let Some(f) = self.files {
+            f.release().await;
+        }
+    }
+}
+
 /// Takes the cluster's lock and observes again, so that what is planned is
-/// what no other etcdplan is changing; a new cluster has no lock to take yet.
+/// what no other etcdplan is changing; a new cluster has no lock in etcd to
+/// take yet. The lock files on the hosts are taken too (hosts that do not
+/// answer hold none).
 pub(super) async fn lock_and_observe(
     cli: &Cli,
     d: &Desired,
@@ -119,17 +140,34 @@ pub(super) async fn lock_and_observe(
     etcd: &Arc<EtcdClient>,
     live: Live,
     operation: &str,
-) -> Result<(Live, Option<execute::lock::Lock>), CliError> {
-    if live.cluster.is_none() {
-        return Ok((live, None));
-    }
-    let mut eps = d.client_urls();
-    eps.extend(advertised(&live));
+) -> Result<(Live, Locks), CliError> {
     let info = execute::lock::LockInfo::new(operation, &d.file_hash);
-    let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
-    let lock = execute::lock::acquire(api, &eps, &info, cli.lock_timeout).await?;
+    let lock = if live.cluster.is_some() {
+        let mut eps = d.client_urls();
+        eps.extend(advertised(&live));
+        let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
+        Some(execute::lock::acquire(api, &eps, &info, cli.lock_timeout).await?)
+    } else {
+        None
+    };
+    let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
+    let files = match execute::hostlock::acquire(&members, hosts, &info).await {
+        Ok(f) => Some(f),
+        // Nothing answered: there is nothing to lock, and the plan says why.
+        Err(execute::hostlock::HostLockError::NoHost(_)) => None,
+        Err(e) => {
+            if let Some(l) = lock {
+                l.release(etcd.as_ref()).await;
+            }
+            return Err(e.into());
+        }
+    };
+    let locks = Locks { etcd: lock, files };
+    if locks.etcd.is_none() {
+        return Ok((live, locks));
+    }
     let live = observe::observe(d, hosts, etcd.as_ref()).await;
-    Ok((live, Some(lock)))
+    Ok((live, locks))
 }
 
 /// Client URLs the members advertise (they differ from the etcdfile's while a

@@ -226,7 +226,7 @@ async fn apply_safely(
 ) -> Result<(), CliError> {
     let (live, lock) = match lock_and_observe(cli, d, hosts, etcd, live, "watch").await {
         Ok(locked) => locked,
-        Err(CliError::Lock(e)) => {
+        Err(e @ (CliError::Lock(_) | CliError::HostLock(_))) => {
             let reason = format!("{e}; trying again at the next check");
             view.with(|v| v.watch(&WatchEvent::Skipped { reason }));
             memory.retry = true;
@@ -284,9 +284,7 @@ async fn apply_safely(
             Err(other) => Err(other),
         }
     };
-    if let Some(l) = lock {
-        l.release(etcd.as_ref()).await;
-    }
+    lock.release(etcd.as_ref()).await;
     result
 }
 
