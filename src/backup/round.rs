@@ -27,9 +27,10 @@ pub struct Round {
     pub housekeeping: Option<BackupError>,
 }
 
-/// Runs a round for the etcdfile's `[backup]`: with `only_if_due`, the
-/// snapshot is taken only when the newest in `dir` is at least `interval`
-/// old. Copies and `keep` run either way.
+/// Runs a round for the etcdfile's `[backup]`: with `only_if_due`, nothing
+/// happens unless the newest snapshot in `dir` is at least `interval` old;
+/// a due round takes a snapshot, then retries every copy still to be made,
+/// then applies `keep`.
 pub async fn scheduled(d: &Desired, etcd: &dyn EtcdApi, only_if_due: bool) -> Round {
     let mut round = Round::default();
     let Some(b) = &d.backup else {
@@ -53,11 +54,12 @@ pub async fn scheduled(d: &Desired, etcd: &dyn EtcdApi, only_if_due: bool) -> Ro
             }
             Ok(n) => {
                 let taken = n.as_ref().and_then(|m| m.taken_at());
-                let due = is_due(taken, time::OffsetDateTime::now_utc(), interval);
-                if !due {
+                if !is_due(taken, time::OffsetDateTime::now_utc(), interval) {
+                    // Copies are retried when the next snapshot is due.
                     round.not_due_since = n.map(|m| m.taken);
+                    return round;
                 }
-                due
+                true
             }
         },
     };
