@@ -361,7 +361,7 @@ fn a_failing_copy_keeps_the_snapshot_and_an_encrypted_copy_decrypts_to_it() -> R
     assert_eq!(enc.recipient, recipient);
     assert_eq!(mode(&dir.join(&enc.file))?, 0o600);
     // Pruned with their snapshots: the older ones' .age files are gone too.
-    assert_eq!(files(&dir, ".age"), [enc.file.clone()]);
+    assert_eq!(files(&dir, ".age"), std::slice::from_ref(&enc.file));
 
     // The copy decrypts, with the identity only the test holds, to the snapshot.
     let sealed = std::fs::read(offsite.path().join(&enc.file))?;

@@ -261,7 +261,7 @@ pub struct RawBackup {
     /// that are deleted, never the newest verified one, and never one whose
     /// copy has not succeeded yet.
     #[serde(default)]
-    #[schemars(with = "Option<u32>", range(min = 1))]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100000))]
     pub keep: Option<Spanned<i64>>,
     /// A shell command (`sh -c`, 10-minute deadline) that copies each
     /// snapshot off this machine; `{path}` (required) and `{manifest}` are
