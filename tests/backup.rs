@@ -369,3 +369,52 @@ fn a_failing_copy_keeps_the_snapshot_and_an_encrypted_copy_decrypts_to_it() -> R
     assert_eq!(plain, std::fs::read(dir.join(&newest.file))?);
     Ok(())
 }
+
+#[test]
+fn the_snapshot_before_a_membership_change_goes_to_the_backup_folder_and_counts_toward_keep() -> R {
+    if !prerequisites() {
+        return Ok(());
+    }
+    let backup = "dir = \"backups\"\nkeep = 2";
+    let site = cluster("bk-change", backup, 5)?;
+    let dir = site.path("backups");
+    for _ in 0..2 {
+        let out = site.etcdplan(&["snapshot"]);
+        assert!(out.status.success(), "{}", text(&out));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let before: Vec<String> = manifests(&dir)?.into_iter().map(|m| m.file).collect();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // A fourth member: the plan's first step snapshots into [backup] dir.
+    let grown = etcdfile(backup).replace(
+        "[backup]",
+        "[[member]]\nname = \"etcd-4\"\naddress = \"127.0.0.14\"\n\n[backup]",
+    );
+    std::fs::write(site.etcdfile(), grown)?;
+    let plan = site.etcdplan(&["plan"]);
+    assert!(
+        text(&plan).contains(&format!("take a snapshot into {}", dir.display())),
+        "{}",
+        text(&plan)
+    );
+    let out = site.apply_ok();
+    assert!(
+        text(&out).contains(&format!("snapshot saved to {}", dir.display())),
+        "{}",
+        text(&out)
+    );
+    // It has a manifest, and keep = 2 pruned the oldest of the three.
+    let after = manifests(&dir)?;
+    let files_after: Vec<String> = after.iter().map(|m| m.file.clone()).collect();
+    assert_eq!(files_after.len(), 2, "{files_after:?}");
+    assert_eq!(files_after[0], before[1], "{files_after:?}");
+    assert!(!before.contains(&files_after[1]), "{files_after:?}");
+    assert!(after[1].content.keys >= 5, "{:?}", after[1]);
+    assert_eq!(files(&dir, ".db"), {
+        let mut v = files_after.clone();
+        v.sort();
+        v
+    });
+    Ok(())
+}
