@@ -375,14 +375,20 @@ fn the_snapshot_before_a_membership_change_goes_to_the_backup_folder_and_counts_
     if !prerequisites() {
         return Ok(());
     }
-    let backup = "dir = \"backups\"\nkeep = 2";
+    let backup = "dir = \"backups\"\nkeep = 2\ninterval = \"1h\"";
     let site = cluster("bk-change", backup, 5)?;
     let dir = site.path("backups");
-    for _ in 0..2 {
-        let out = site.etcdplan(&["snapshot"]);
-        assert!(out.status.success(), "{}", text(&out));
-        std::thread::sleep(Duration::from_millis(1100));
-    }
+    // --if-due: the first is due (there is none), the second is not.
+    let out = site.etcdplan(&["snapshot", "--if-due"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Snapshot saved to"), "{}", text(&out));
+    let out = site.etcdplan(&["snapshot", "--if-due"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("No snapshot due"), "{}", text(&out));
+    assert_eq!(manifests(&dir)?.len(), 1);
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = site.etcdplan(&["snapshot"]);
+    assert!(out.status.success(), "{}", text(&out));
     let before: Vec<String> = manifests(&dir)?.into_iter().map(|m| m.file).collect();
     assert_eq!(before.len(), 2, "{before:?}");
 
@@ -416,5 +422,37 @@ fn the_snapshot_before_a_membership_change_goes_to_the_backup_folder_and_counts_
         v.sort();
         v
     });
+    Ok(())
+}
+
+#[test]
+fn backup_timer_prints_a_service_and_timer_for_snapshot_if_due() -> R {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("etcdfile.toml");
+    std::fs::write(&file, etcdfile("interval = \"6h\""))?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(["backup-timer", "-f"])
+        .arg(&file)
+        .output()?;
+    assert!(out.status.success(), "{}", text(&out));
+    let units = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        units.contains(&format!(" -f {} snapshot --if-due\n", file.display())),
+        "{units}"
+    );
+    assert!(units.contains("OnUnitActiveSec=21600s\n"), "{units}");
+    assert!(
+        units.contains("[Install]\nWantedBy=timers.target\n"),
+        "{units}"
+    );
+
+    // Without an interval there is nothing to schedule.
+    std::fs::write(&file, etcdfile("keep = 3"))?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(["backup-timer", "-f"])
+        .arg(&file)
+        .output()?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("interval"), "{}", text(&out));
     Ok(())
 }
