@@ -456,3 +456,51 @@ fn backup_timer_prints_a_service_and_timer_for_snapshot_if_due() -> R {
     assert!(text(&out).contains("interval"), "{}", text(&out));
     Ok(())
 }
+
+#[test]
+fn verify_restore_runs_the_release_of_the_snapshots_version_from_binary_source() -> R {
+    if !prerequisites() {
+        return Ok(());
+    }
+    let Some(release) = harness::release::etcd_3_5_16_or_skip() else {
+        return Ok(());
+    };
+    let text35 = etcdfile("dir = \"backups\"")
+        .replace(
+            "binary = \"/usr/bin/etcd\"",
+            &format!(
+                "binary = \"bin/etcd\"\nbinary_source = \"{}\"",
+                release.display()
+            ),
+        )
+        .replace("name = \"bk\"", "name = \"bk\"\nversion = \"3.5.16\"");
+    let site = Site::new("bk-35", &text35);
+    site.apply_ok();
+    for i in 0..20 {
+        let put = site.etcdctl("127.0.0.12:2379", &["put", &format!("/k/{i}"), "v"]);
+        assert!(put.status.success(), "{}", text(&put));
+    }
+    let out = site.etcdplan(&["snapshot", "--verify-restore"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Restore check passed"),
+        "{}",
+        text(&out)
+    );
+    // Restored and served by the 3.5.16 release, not this machine's 3.4.
+    let bin = release.join("usr/bin");
+    assert!(
+        text(&out).contains(&format!(
+            "restored by {}, served by {}",
+            bin.join("etcdutl").display(),
+            bin.join("etcd").display()
+        )),
+        "{}",
+        text(&out)
+    );
+    let m = manifests(&site.path("backups"))?;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].etcd_version, "3.5.16");
+    assert!(m[0].content.keys >= 20, "{:?}", m[0]);
+    Ok(())
+}

@@ -13,25 +13,73 @@ use super::file::{check_snapshot_file, private_dir};
 use super::tools::{run, snapshot_tool, tail, which};
 use super::{BackupError, content_digest, now_rfc3339};
 use crate::backup_core::{Manifest, RestoreCheck};
+use crate::config::Release;
 use crate::io::{EtcdApi, EtcdClient, Timeouts};
 use crate::model::Endpoint;
+use crate::model::EtcdVersion;
 
 /// How long the restore itself may take.
 const RESTORE_DEADLINE: Duration = Duration::from_secs(600);
 /// How long the throw-away etcd may take to serve.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The etcd and the snapshot tool the restore check runs.
+struct Binaries {
+    etcd: PathBuf,
+    tool: PathBuf,
+    tool_name: &'static str,
+}
+
+/// The release of the snapshot's minor version among `releases` (the
+/// etcdfile's `binary_source`), newest first, with the etcdutl or etcdctl
+/// beside it; else the etcd and the tool on this machine's PATH.
+fn binaries(manifest: &Manifest, releases: &[Release]) -> Result<Binaries, BackupError> {
+    let minor = EtcdVersion::parse(&manifest.etcd_version).map(EtcdVersion::minor);
+    let mut matching: Vec<&Release> = releases
+        .iter()
+        .filter(|r| Some(r.version.minor()) == minor)
+        .collect();
+    matching.sort_by_key(|r| std::cmp::Reverse(r.version));
+    for r in matching {
+        let Some(folder) = r.path.parent() else {
+            continue;
+        };
+        for name in ["etcdutl", "etcdctl"] {
+            let tool = folder.join(name);
+            if tool.is_file() {
+                return Ok(Binaries {
+                    etcd: r.path.clone(),
+                    tool,
+                    tool_name: name,
+                });
+            }
+        }
+    }
+    let tool = snapshot_tool().ok_or(BackupError::NoTool("a restore check"))?;
+    let etcd = which("etcd").ok_or_else(|| BackupError::Command {
+        what: "the restore check".into(),
+        why: "no etcd binary on this machine's PATH (nor a release of the snapshot's version at binary_source) to run the restored copy".into(),
+    })?;
+    Ok(Binaries {
+        etcd,
+        tool: tool.path,
+        tool_name: tool.name,
+    })
+}
+
 /// Restores the snapshot `manifest` describes (in `dir`) into a throw-away
-/// etcd and compares its content with the manifest. `Ok` carries the verdict
-/// (a mismatch is `passed: false`); `Err` is a check that could not run.
-pub async fn verify_restore(dir: &Path, manifest: &Manifest) -> Result<RestoreCheck, BackupError> {
+/// etcd and compares its content with the manifest. The etcd of the
+/// snapshot's minor version among `releases` runs it when there is one,
+/// else the `etcd` on PATH. `Ok` carries the verdict (a mismatch is
+/// `passed: false`); `Err` is a check that could not run.
+pub async fn verify_restore(
+    dir: &Path,
+    manifest: &Manifest,
+    releases: &[Release],
+) -> Result<RestoreCheck, BackupError> {
     let path = dir.join(&manifest.file);
     check_snapshot_file(&path, Some(manifest)).await?;
-    let tool = snapshot_tool().ok_or(BackupError::NoTool("a restore check"))?;
-    let etcd_bin = which("etcd").ok_or_else(|| BackupError::Command {
-        what: "the restore check".into(),
-        why: "no etcd binary on this machine's PATH to run the restored copy".into(),
-    })?;
+    let bin = binaries(manifest, releases)?;
     private_dir(dir)?;
     let scratch = dir.join(format!(
         ".verify-{}-{}",
@@ -39,45 +87,36 @@ pub async fn verify_restore(dir: &Path, manifest: &Manifest) -> Result<RestoreCh
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     ));
     private_dir(&scratch)?;
-    let result =
-        restore_and_compare(&path, manifest, &tool.path, tool.name, &etcd_bin, &scratch).await;
+    let result = restore_and_compare(&path, manifest, &bin, &scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-/// Two free ports on 127.0.0.1 (bound, then released for etcd to take).
-fn free_ports() -> Result<(u16, u16), BackupError> {
-    let bind = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
+/// A free port on 127.0.0.1, other than `not`.
+fn free_port(not: Option<u16>) -> Result<u16, BackupError> {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .map_err(|e| BackupError::Command {
                 what: "finding a free port".into(),
                 why: e.to_string(),
-            })
-    };
-    let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| BackupError::Command {
-        what: "finding a free port".into(),
-        why: e.to_string(),
-    })?;
-    let pa = a.local_addr().map(|x| x.port()).unwrap_or(0);
-    let mut pb = bind()?;
-    while pb == pa {
-        pb = bind()?;
+            })?;
+        if Some(port) != not {
+            return Ok(port);
+        }
     }
-    drop(a);
-    Ok((pa, pb))
 }
 
 async fn restore_and_compare(
     snapshot: &Path,
     manifest: &Manifest,
-    tool: &Path,
-    tool_name: &str,
-    etcd_bin: &Path,
+    bin: &Binaries,
     scratch: &Path,
 ) -> Result<RestoreCheck, BackupError> {
-    let (client_port, peer_port) = free_ports()?;
+    let client_port = free_port(None)?;
+    let peer_port = free_port(Some(client_port))?;
+    let (tool, tool_name, etcd_bin) = (&bin.tool, bin.tool_name, &bin.etcd);
     let data = scratch.join("data");
     let peer = format!("http://127.0.0.1:{peer_port}");
     let client = format!("http://127.0.0.1:{client_port}");
@@ -141,7 +180,15 @@ async fn restore_and_compare(
             what: format!("starting {}", etcd_bin.display()),
             why: e.to_string(),
         })?;
-    let result = compare(&mut child, &client, manifest, &log_path).await;
+    let mut result = compare(&mut child, &client, manifest, &log_path).await;
+    if let Ok(check) = &mut result {
+        check.detail = format!(
+            "{} (restored by {}, served by {})",
+            check.detail,
+            tool.display(),
+            etcd_bin.display()
+        );
+    }
     // Stopped by its pid (ours), whatever happened.
     let _ = child.kill().await;
     result

@@ -97,7 +97,13 @@ pub(super) async fn snapshot(
             "Restoring {} into a throw-away etcd on this machine…",
             m.file
         )?;
-        let check = backup::verify_restore(&dir, &m).await?;
+        let releases = d
+            .etcd
+            .binary_source
+            .as_ref()
+            .map(|b| b.releases.as_slice())
+            .unwrap_or_default();
+        let check = backup::verify_restore(&dir, &m, releases).await?;
         m.restore_check = Some(check.clone());
         backup::save_manifest(&dir, &m).await?;
         if check.passed {
