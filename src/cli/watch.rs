@@ -47,6 +47,9 @@ struct Memory {
     /// sha256 of the etcdfile text last read: whether the file really changed
     /// decides between "edited" and "drift", whatever woke the loop.
     file_hash: Option<String>,
+    /// When a due snapshot last failed: it is tried again one interval later,
+    /// not at every tick of the backup clock.
+    snapshot_failed: Option<Instant>,
 }
 
 /// Runs until a signal: re-plans on every save of the etcdfile and every
@@ -181,7 +184,7 @@ async fn cycle(
     let d = &loaded.desired;
     if trigger == Trigger::Backup {
         // Only the schedule: no plan, no hosts.
-        backup_round(cli, view, d).await;
+        backup_round(cli, view, d, memory).await;
         return Ok(());
     }
     let mut hosts = hosts(cli, d).await;
@@ -221,19 +224,26 @@ async fn cycle(
     close(&hosts).await;
     // A snapshot changes nothing, so it is taken with or without
     // --auto-approve (after an apply, never during one).
-    backup_round(cli, view, d).await;
+    backup_round(cli, view, d, memory).await;
     result
 }
 
 /// Takes the scheduled snapshot when one is due (`[backup] interval`), retries
 /// the copies still to be made and applies `keep`, and reports each through
 /// the view. Failures are reported; the next interval tries again.
-async fn backup_round(cli: &Cli, view: &SharedView, d: &Desired) {
-    if d.backup.as_ref().and_then(|b| b.interval).is_none() {
+async fn backup_round(cli: &Cli, view: &SharedView, d: &Desired, memory: &mut Memory) {
+    let Some(interval) = d.backup.as_ref().and_then(|b| b.interval) else {
+        return;
+    };
+    if memory
+        .snapshot_failed
+        .is_some_and(|t| t.elapsed() < interval)
+    {
         return;
     }
     let etcd = etcd_client(cli, d);
     let round = crate::backup::scheduled(d, &etcd, true).await;
+    memory.snapshot_failed = round.failed.as_ref().map(|_| Instant::now());
     let mut events = Vec::new();
     if let Some(t) = &round.taken {
         match &t.manifest {
