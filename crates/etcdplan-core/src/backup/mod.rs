@@ -196,6 +196,37 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_without_the_later_fields_reads_and_counts_as_verified()
+    -> Result<(), ManifestError> {
+        let text = r#"{"format":1,"file":"c-1.db","cluster":"c","cluster_id":"1","member":"m",
+            "etcd_version":"3.5.16","revision":9,"size":100,"sha256":"ab",
+            "taken":"2026-12-02T10:15:00Z","content":{"sha256":"cd","keys":3}}"#;
+        let mut m = Manifest::parse(text)?;
+        assert_eq!(m.copied, None);
+        assert!(m.verified());
+        let e = m
+            .entry(true)
+            .ok_or(ManifestError::Parse("no time".into()))?;
+        assert!(
+            e.copy_pending,
+            "a copy command is set and it was never copied"
+        );
+        assert!(m.entry(false).is_some_and(|e| !e.copy_pending));
+        m.restore_check = Some(RestoreCheck {
+            time: "2026-12-02T10:16:00Z".into(),
+            passed: false,
+            detail: "differs".into(),
+        });
+        assert!(!m.verified(), "a failed restore check takes verified away");
+        m.copied = Some("2026-12-02T10:17:00Z".into());
+        assert!(
+            m.entry(true)
+                .is_some_and(|e| !e.copy_pending && !e.verified)
+        );
+        Ok(())
+    }
+
+    #[test]
     fn the_empty_keyspace_has_a_digest_too() {
         let e = digest(&[]);
         assert_eq!(e.keys, 0);
