@@ -178,6 +178,10 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
         sha256: sha256_hex(&bytes),
         taken: "2026-12-02T00:00:00Z".into(),
         content: digest(&release, &ep0, snap_rev)?,
+        copied: None,
+        copy_error: None,
+        encrypted: None,
+        restore_check: None,
     };
     std::fs::write(
         snap.with_file_name(manifest_name("good.db")),

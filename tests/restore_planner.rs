@@ -35,6 +35,10 @@ fn manifest(revision: i64) -> Manifest {
             sha256: "cd".repeat(32),
             keys: 10,
         },
+        copied: None,
+        copy_error: None,
+        encrypted: None,
+        restore_check: None,
     }
 }
 

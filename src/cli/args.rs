@@ -148,6 +148,13 @@ pub enum Command {
     },
     /// Print the JSON Schema of the etcdfile.
     Schema,
+    /// Take a snapshot from the leader into [backup] dir (else snapshots/
+    /// beside the etcdfile), check it, and write its manifest; then copy
+    /// the snapshots not copied yet and apply keep. Changes nothing in the cluster.
+    Snapshot(super::snapshot::SnapshotArgs),
+    /// Print a systemd service and timer that run `snapshot --if-due` every
+    /// [backup] interval, for machines without `etcdplan watch`.
+    BackupTimer,
     /// Print shell completions.
     Completions {
         /// The shell.

@@ -87,6 +87,22 @@ pub enum CliError {
     #[error("{0}")]
     #[diagnostic(code(etcdplan::usage))]
     Usage(String),
+    /// A snapshot could not be taken, checked, copied or kept.
+    #[error(transparent)]
+    #[diagnostic(
+        code(etcdplan::backup),
+        help("nothing in the cluster was changed; snapshots already in the folder are kept")
+    )]
+    Backup(#[from] crate::backup::BackupError),
+    /// A snapshot did not restore to what its manifest records.
+    #[error("the restore check failed: {0}")]
+    #[diagnostic(
+        code(etcdplan::restore_check),
+        help(
+            "do not rely on this snapshot; it is marked in its manifest, and keep never counts it as the newest good one"
+        )
+    )]
+    RestoreCheck(String),
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     #[diagnostic(code(etcdplan::io))]

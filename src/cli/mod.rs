@@ -3,7 +3,7 @@
 //! One file per concern: the clap definitions (`args`), the errors shown
 //! (`errors`), the edges wired for a command (`edges`), and a file per
 //! command that needs more than a few lines (`apply`, `plan`, `pki`,
-//! `validate`, `watch`, `man`); [`run`] dispatches.
+//! `validate`, `watch`, `man`, `snapshot`); [`run`] dispatches.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -18,6 +18,7 @@ mod man;
 mod pki;
 mod plan;
 mod restore;
+mod snapshot;
 mod validate;
 mod watch;
 
@@ -96,6 +97,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Validate { json } => validate::validate(&cli, *json, &mut out),
+        Command::Snapshot(args) => snapshot::snapshot(&cli, args, &mut out).await,
+        Command::BackupTimer => snapshot::backup_timer(&cli, &mut out),
         Command::Import(args) => import::import(&cli, args, &mut out).await,
         Command::Pki { what } => pki::run(&cli, what, &mut out),
         Command::ForceUnlock { id } => force_unlock(&cli, id, &mut out).await,

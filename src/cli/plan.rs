@@ -23,9 +23,12 @@ pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
     let etcdfile = std::path::absolute(&cli.file).unwrap_or_else(|_| cli.file.clone());
     let opts = plan::Options {
         allow_majority_removal: cli.allow_majority_removal,
+        // The flag, else the [backup] folder (the snapshot then counts
+        // toward keep), else snapshots/ beside the etcdfile.
         snapshot_dir: cli
             .snapshot_dir
             .clone()
+            .or_else(|| d.backup.as_ref().map(|b| b.dir.clone()))
             .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
     };
     let diff = diff::diff_with(d, live, cli.allow_downgrade);

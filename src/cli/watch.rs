@@ -2,6 +2,8 @@
 //! reads the etcdfile, observes, plans and shows the plan; with
 //! `--auto-approve` it applies plans that need no force flag, under the
 //! cluster's lock, one at a time. A bad edit is reported and changes nothing.
+//! Every wake-up (and the backup clock's) also takes the scheduled snapshot
+//! of `[backup]` when one is due.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +47,9 @@ struct Memory {
     /// sha256 of the etcdfile text last read: whether the file really changed
     /// decides between "edited" and "drift", whatever woke the loop.
     file_hash: Option<String>,
+    /// When a due snapshot last failed: it is tried again one interval later,
+    /// not at every tick of the backup clock.
+    snapshot_failed: Option<Instant>,
 }
 
 /// Runs until a signal: re-plans on every save of the etcdfile and every
@@ -64,6 +69,13 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
     let (tx, mut rx) = unbounded_channel();
     let _files = watch::watch_file(&cli.file, tx.clone())?;
     let _ticker = watch::tick(opts.interval, tx.clone());
+    // The backup clock's period comes from the etcdfile as it is now; each
+    // cycle reads the schedule again, so an edit takes effect at its pace.
+    let schedule = config::load(&cli.file)
+        .ok()
+        .and_then(|l| l.desired.backup.and_then(|b| b.interval));
+    let _backup_clock =
+        watch::tick_with(watch::backup_period(schedule), Trigger::Backup, tx.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let view = view::choose(view::Command::Watch, opts.json);
     let signals = watch_signals(stop.clone(), Some(tx.clone()), view.clone());
@@ -141,6 +153,7 @@ async fn cycle(
     let trigger = match trigger {
         Trigger::Start => Trigger::Start,
         _ if edited => Trigger::Edit,
+        Trigger::Backup => Trigger::Backup,
         _ => Trigger::Interval,
     };
     memory.file_hash = hash;
@@ -169,6 +182,11 @@ async fn cycle(
         }
     };
     let d = &loaded.desired;
+    if trigger == Trigger::Backup {
+        // Only the schedule: no plan, no hosts.
+        backup_round(cli, view, d, memory).await;
+        return Ok(());
+    }
     let mut hosts = hosts(cli, d).await;
     let etcd = Arc::new(etcd_client(cli, d));
     let live = observe_live(cli, d, &hosts, etcd.as_ref(), false).await;
@@ -204,7 +222,71 @@ async fn cycle(
         .await
     };
     close(&hosts).await;
+    // A snapshot changes nothing, so it is taken with or without
+    // --auto-approve (after an apply, never during one).
+    backup_round(cli, view, d, memory).await;
     result
+}
+
+/// Takes the scheduled snapshot when one is due (`[backup] interval`), retries
+/// the copies still to be made and applies `keep`, and reports each through
+/// the view. Failures are reported; the next interval tries again.
+async fn backup_round(cli: &Cli, view: &SharedView, d: &Desired, memory: &mut Memory) {
+    let Some(interval) = d.backup.as_ref().and_then(|b| b.interval) else {
+        return;
+    };
+    if memory
+        .snapshot_failed
+        .is_some_and(|t| t.elapsed() < interval)
+    {
+        return;
+    }
+    let etcd = etcd_client(cli, d);
+    let round = crate::backup::scheduled(d, &etcd, true).await;
+    memory.snapshot_failed = round.failed.as_ref().map(|_| Instant::now());
+    let mut events = Vec::new();
+    if let Some(t) = &round.taken {
+        match &t.manifest {
+            Some(m) => events.push(WatchEvent::Snapshot {
+                path: t.path.display().to_string(),
+                revision: m.revision,
+                keys: m.content.keys,
+                bytes: m.size,
+            }),
+            None => events.push(WatchEvent::SnapshotFailed {
+                error: format!("{} was saved unchecked", t.path.display()),
+            }),
+        }
+    }
+    if let Some(e) = &round.failed {
+        events.push(WatchEvent::SnapshotFailed {
+            error: e.to_string(),
+        });
+    }
+    for c in round.copies {
+        events.push(match c.error {
+            None => WatchEvent::Copied { file: c.file },
+            Some(error) => WatchEvent::CopyFailed {
+                file: c.file,
+                error,
+            },
+        });
+    }
+    if !round.pruned.is_empty() {
+        events.push(WatchEvent::Pruned {
+            files: round.pruned,
+        });
+    }
+    if let Some(e) = &round.housekeeping {
+        events.push(WatchEvent::SnapshotFailed {
+            error: e.to_string(),
+        });
+    }
+    view.with(|v| {
+        for e in &events {
+            v.watch(e);
+        }
+    });
 }
 
 /// Takes the lock, re-plans from what is live under it (another etcdplan may

@@ -8,8 +8,6 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::wait::{Check, WaitError, wait_until};
 use super::{Context, StepError, StepOutcome, gate, run_checked};
 use crate::config::DesiredMember;
@@ -440,8 +438,11 @@ pub fn stamp() -> String {
         .unwrap_or_else(|_| "now".into())
 }
 
-/// Takes a snapshot from the leader, checks its sha256 trailer, and writes it
-/// (0600, atomically) to `dir`.
+/// Takes the pre-change snapshot with the one snapshot function
+/// ([`crate::backup::take`]: from the leader, trailer and status checked,
+/// manifest with the content digest beside it) into `dir`. When `dir` is the
+/// `[backup]` folder it counts toward `keep`; its copy is made by the next
+/// scheduled round (a copy can take minutes, and the change is waiting).
 pub(super) async fn snapshot(
     ctx: &Context<'_>,
     transfers: &super::transfer::Transfers,
@@ -453,77 +454,48 @@ pub(super) async fn snapshot(
         view.endpoint.to_string(),
         None,
     );
-    let data = ctx
-        .etcd
-        .snapshot_with_progress(
-            &view.endpoint,
-            Duration::from_secs(600),
-            &transfer.progress(),
-        )
-        .await;
+    let taken = crate::backup::take(
+        ctx.etcd,
+        &ctx.endpoints(),
+        ctx.desired.cluster.as_str(),
+        dir,
+        &transfer.progress(),
+        false,
+    )
+    .await;
     transfer.finish();
-    let data = data?;
-    let why = |w: String| StepError::Unsafe {
-        what: "take a snapshot".into(),
-        why: w,
+    let taken = taken.map_err(|e| match e {
+        crate::backup::BackupError::Etcd(e) => StepError::Etcd(e),
+        other => StepError::Local {
+            what: "take a snapshot".into(),
+            why: other.to_string(),
+        },
+    })?;
+    let mut warnings = taken.warnings.clone();
+    if let Some(b) = ctx.desired.backup.as_ref().filter(|b| b.dir == dir)
+        && let Some(keep) = b.keep
+        && let Err(e) = crate::backup::prune(&b.dir, keep, b.copy_command.is_some())
+    {
+        warnings.push(format!("[backup] keep could not prune: {e}"));
+    }
+    let detail = match &taken.manifest {
+        Some(m) => format!(
+            "snapshot saved to {} ({} bytes at revision {}, {} keys; trailer and status checked, manifest beside it)",
+            taken.path.display(),
+            m.size,
+            m.revision,
+            m.content.keys
+        ),
+        None => format!(
+            "snapshot saved to {} (trailer checked)",
+            taken.path.display()
+        ),
     };
-    if data.len() <= 32 {
-        return Err(why(format!("the snapshot has only {} bytes", data.len())));
-    }
-    let (body, trailer) = data.split_at(data.len() - 32);
-    let digest = Sha256::digest(body);
-    if digest.as_slice() != trailer {
-        return Err(why("its sha256 trailer does not match its content".into()));
-    }
-    let name = format!("{}-{}.db", ctx.desired.cluster, stamp());
-    let path = dir.join(&name);
-    save_snapshot(&path, data.clone()).await?;
-    let hex = crate::model::hex(&digest);
     Ok(StepOutcome {
-        detail: Some(format!(
-            "snapshot saved to {} ({} bytes, sha256 {}…, trailer checked)",
-            path.display(),
-            data.len(),
-            &hex[..16]
-        )),
-        snapshot: Some(path),
-        warnings: Vec::new(),
+        detail: Some(detail),
+        snapshot: Some(taken.path),
+        warnings,
     })
-}
-
-/// Writes a snapshot on this machine: into a new file (0600, in a folder made
-/// 0700 when absent), synced, then renamed into place, under a deadline.
-async fn save_snapshot(path: &Path, data: Vec<u8>) -> Result<(), StepError> {
-    let target = path.to_owned();
-    let write = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-        if let Some(dir) = target.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-        let tmp = target.with_extension("db.part");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)
-    });
-    let failed = |why: String| StepError::Local {
-        what: "save the snapshot".into(),
-        why: format!("{}: {why}", path.display()),
-    };
-    match tokio::time::timeout(Duration::from_secs(120), write).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(failed(e.to_string())),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(_) => Err(failed("not written within 120s".into())),
-    }
 }
 
 /// Writes a joining member's files with the initial-cluster read from the member list now.

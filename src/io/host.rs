@@ -272,16 +272,9 @@ impl Host for LocalHost {
     }
 }
 
-/// Quotes a word for POSIX sh.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:=,@+".contains(c))
-    {
-        return s.to_owned();
-    }
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+/// Quotes a word for POSIX sh (defined in the core, which quotes the
+/// backup copy command's paths with it).
+pub use etcdplan_core::model::shell_quote;
 
 /// A script that writes stdin to `path` atomically: a temp file created with the
 /// final mode under a strict umask, then renamed over the target.

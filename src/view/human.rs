@@ -260,6 +260,25 @@ impl View for Human {
                 self.stamped("Apply failed; the next check re-plans from what is live.");
             }
             WatchEvent::Stopped { reason } => self.stamped(&format!("Watch ended: {reason}")),
+            WatchEvent::Snapshot {
+                path,
+                revision,
+                keys,
+                bytes,
+            } => self.stamped(&format!(
+                "Snapshot saved to {path} (revision {revision}, {keys} keys, {bytes} bytes; checked, manifest beside it)"
+            )),
+            WatchEvent::SnapshotFailed { error } => self.stamped(&format!(
+                "Scheduled snapshot failed: {error}; the next interval tries again"
+            )),
+            WatchEvent::Copied { file } => self.stamped(&format!("Copied {file} with copy_command")),
+            WatchEvent::CopyFailed { file, error } => self.stamped(&format!(
+                "Copy of {file} failed: {error}; the snapshot is kept and its copy retried at the next interval"
+            )),
+            WatchEvent::Pruned { files } => self.stamped(&format!(
+                "Deleted the oldest snapshots beyond keep: {}",
+                files.join(", ")
+            )),
         }
     }
 

@@ -406,3 +406,73 @@ fn the_shared_view_reaches_the_one_view() {
     assert!(text.contains("Stopping after the current step"), "{text}");
     assert!(text.contains("Aborted during a step"), "{text}");
 }
+
+/// The events of a scheduled snapshot round, as watch reports them.
+fn backup_events() -> Vec<WatchEvent> {
+    vec![
+        WatchEvent::Snapshot {
+            path: "/b/main-20261202-120000.db".into(),
+            revision: 42,
+            keys: 7,
+            bytes: 20512,
+        },
+        WatchEvent::Copied {
+            file: "main-20261202-120000.db".into(),
+        },
+        WatchEvent::CopyFailed {
+            file: "main-20261202-060000.db".into(),
+            error: "exit 3: remote refused".into(),
+        },
+        WatchEvent::Pruned {
+            files: vec!["main-20261201-000000.db".into()],
+        },
+        WatchEvent::SnapshotFailed {
+            error: "no member to take a snapshot from: none answers".into(),
+        },
+    ]
+}
+
+#[test]
+fn human_watch_reports_scheduled_snapshots_copies_and_pruning() {
+    let err = Buffer::default();
+    let mut v = Human::new(
+        Command::Watch,
+        Box::new(Buffer::default()),
+        Box::new(err.clone()),
+        false,
+    )
+    .with_clock(noon);
+    for e in backup_events() {
+        v.watch(&e);
+    }
+    insta::assert_snapshot!(err.text(), @r"
+    [12:00:00Z] Snapshot saved to /b/main-20261202-120000.db (revision 42, 7 keys, 20512 bytes; checked, manifest beside it)
+    [12:00:00Z] Copied main-20261202-120000.db with copy_command
+    [12:00:00Z] Copy of main-20261202-060000.db failed: exit 3: remote refused; the snapshot is kept and its copy retried at the next interval
+    [12:00:00Z] Deleted the oldest snapshots beyond keep: main-20261201-000000.db
+    [12:00:00Z] Scheduled snapshot failed: no member to take a snapshot from: none answers; the next interval tries again
+    ");
+}
+
+#[test]
+fn json_watch_tags_each_backup_event() {
+    let out = Buffer::default();
+    let mut v = JsonLines::new(Command::Watch, Box::new(out.clone())).with_clock(noon);
+    for e in backup_events() {
+        v.watch(&e);
+    }
+    let seen = lines(&out);
+    assert_eq!(
+        names(&seen),
+        [
+            "snapshot",
+            "copied",
+            "copy_failed",
+            "pruned",
+            "snapshot_failed"
+        ]
+    );
+    assert_eq!(seen[0]["revision"], 42);
+    assert_eq!(seen[2]["error"], "exit 3: remote refused");
+    assert_eq!(seen[3]["files"][0], "main-20261201-000000.db");
+}

@@ -1,5 +1,5 @@
 //! The watch loop's parts: what wakes it (an edit of the etcdfile, the drift
-//! interval, a signal), what it reports (one event per line for log shippers,
+//! interval, the backup clock, a signal), what it reports (one event per line for log shippers,
 //! or text for people), and which plans it may apply without a person.
 //!
 //! The loop itself lives in the command line, which owns the real edges; this
@@ -25,6 +25,8 @@ pub enum Trigger {
     Interval,
     /// A signal asked the watch to end.
     Stop,
+    /// The backup clock: a scheduled snapshot may be due (`[backup] interval`).
+    Backup,
 }
 
 impl Trigger {
@@ -32,11 +34,14 @@ impl Trigger {
     /// stop wins, then an edit (which re-reads the file), then the rest.
     #[must_use]
     pub fn merge(self, other: Self) -> Self {
+        // Every cycle looks at the backup schedule, so a backup tick merged
+        // into any other trigger is not lost.
         let rank = |t: Self| match t {
-            Self::Stop => 3,
-            Self::Edit => 2,
-            Self::Start => 1,
-            Self::Interval => 0,
+            Self::Stop => 4,
+            Self::Edit => 3,
+            Self::Start => 2,
+            Self::Interval => 1,
+            Self::Backup => 0,
         };
         if rank(other) > rank(self) {
             other
@@ -127,13 +132,32 @@ fn concerns(e: &DebouncedEvent, file: &Path) -> bool {
 
 /// Sends [`Trigger::Interval`] every `every`, starting one interval from now.
 pub fn tick(every: Duration, tx: UnboundedSender<Trigger>) -> tokio::task::JoinHandle<()> {
+    tick_with(every, Trigger::Interval, tx)
+}
+
+/// How often the backup clock looks whether a snapshot is due: often enough
+/// that one is taken within half an interval of being due, at most every
+/// minute, and every minute when the etcdfile has no schedule (yet).
+#[must_use]
+pub fn backup_period(interval: Option<Duration>) -> Duration {
+    interval.map_or(Duration::from_secs(60), |i| {
+        (i / 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    })
+}
+
+/// Sends `trigger` every `every`, starting one interval from now.
+pub fn tick_with(
+    every: Duration,
+    trigger: Trigger,
+    tx: UnboundedSender<Trigger>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let start = tokio::time::Instant::now() + every;
         let mut t = tokio::time::interval_at(start, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             t.tick().await;
-            if tx.send(Trigger::Interval).is_err() {
+            if tx.send(trigger).is_err() {
                 return;
             }
         }
@@ -201,6 +225,40 @@ pub enum WatchEvent {
         done: Vec<String>,
         /// Steps not run.
         remaining: Vec<String>,
+    },
+    /// A scheduled snapshot was taken and checked (`[backup]`).
+    Snapshot {
+        /// The snapshot file.
+        path: String,
+        /// The store's revision it holds.
+        revision: i64,
+        /// Keys at that revision.
+        keys: u64,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A scheduled snapshot was due and could not be taken; the next
+    /// interval tries again.
+    SnapshotFailed {
+        /// Why.
+        error: String,
+    },
+    /// A snapshot was copied with `copy_command`.
+    Copied {
+        /// The snapshot file.
+        file: String,
+    },
+    /// A copy failed; the snapshot is kept and the copy retried at the next interval.
+    CopyFailed {
+        /// The snapshot file.
+        file: String,
+        /// The end of the command's output.
+        error: String,
+    },
+    /// `keep` deleted the oldest snapshots.
+    Pruned {
+        /// The snapshot files deleted.
+        files: Vec<String>,
     },
     /// The watch ended.
     Stopped {
@@ -290,6 +348,29 @@ mod tests {
         assert_eq!(Trigger::Edit.merge(Trigger::Interval), Trigger::Edit);
         assert_eq!(Trigger::Edit.merge(Trigger::Stop), Trigger::Stop);
         assert_eq!(Trigger::Start.merge(Trigger::Interval), Trigger::Start);
+        assert_eq!(Trigger::Backup.merge(Trigger::Interval), Trigger::Interval);
+        assert_eq!(Trigger::Backup.merge(Trigger::Backup), Trigger::Backup);
+    }
+
+    #[test]
+    fn the_backup_clock_ticks_at_half_the_interval_within_bounds() {
+        assert_eq!(backup_period(None), Duration::from_secs(60));
+        assert_eq!(
+            backup_period(Some(Duration::from_secs(2))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backup_period(Some(Duration::from_millis(1500))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            backup_period(Some(Duration::from_secs(90))),
+            Duration::from_secs(45)
+        );
+        assert_eq!(
+            backup_period(Some(Duration::from_secs(6 * 3600))),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

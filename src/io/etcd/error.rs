@@ -68,6 +68,9 @@ pub enum EtcdErrorKind {
     Unavailable,
     /// Anything else; the message says what.
     Other,
+    /// "etcdserver: mvcc: required revision has been compacted": a read at a
+    /// revision older than the last compaction.
+    Compacted,
 }
 
 /// etcd's error descriptions (`rpctypes.ErrGRPC*`) and their kinds. etcd's
@@ -121,6 +124,10 @@ const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
     (
         "etcdserver: request timed out, possibly due to connection lost",
         EtcdErrorKind::DeadlineExceeded,
+    ),
+    (
+        "etcdserver: mvcc: required revision has been compacted",
+        EtcdErrorKind::Compacted,
     ),
 ];
 

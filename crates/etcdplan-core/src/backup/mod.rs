@@ -6,6 +6,14 @@
 
 use sha2::{Digest as _, Sha256};
 
+mod command;
+mod retention;
+mod schedule;
+
+pub use command::{MANIFEST, PATH, TemplateError, check_template, substitute};
+pub use retention::{Entry, to_prune};
+pub use schedule::{is_due, timer_units};
+
 /// The manifest format this build writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
 
@@ -41,6 +49,63 @@ pub struct Manifest {
     pub taken: String,
     /// Every key and value at `revision`.
     pub content: ContentDigest,
+    /// When the copy command last succeeded for this snapshot (RFC 3339);
+    /// none: not copied (yet). `keep` never prunes a snapshot whose copy is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied: Option<String>,
+    /// Why the last copy failed (the end of its output), until one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_error: Option<String>,
+    /// The age-encrypted copy beside it (`<file>.age`), when `encrypt_to` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<Encrypted>,
+    /// The last restore check (`snapshot --verify-restore`), when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_check: Option<RestoreCheck>,
+}
+
+/// The encrypted copy of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Encrypted {
+    /// Its file name, in the same folder.
+    pub file: String,
+    /// The age recipient it is encrypted to.
+    pub recipient: String,
+}
+
+/// The outcome of restoring a snapshot into a throw-away etcd and reading it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestoreCheck {
+    /// When it ran (RFC 3339).
+    pub time: String,
+    /// Whether the restored content matched [`Manifest::content`].
+    pub passed: bool,
+    /// What was found, in a sentence.
+    pub detail: String,
+}
+
+impl Manifest {
+    /// When it was taken, parsed (None: not RFC 3339).
+    pub fn taken_at(&self) -> Option<time::OffsetDateTime> {
+        time::OffsetDateTime::parse(&self.taken, &time::format_description::well_known::Rfc3339)
+            .ok()
+    }
+
+    /// Whether it counts as a good snapshot: a manifest is written only after
+    /// the integrity checks, so only a failed restore check takes that away.
+    pub fn verified(&self) -> bool {
+        self.restore_check.as_ref().is_none_or(|r| r.passed)
+    }
+
+    /// The retention view of it (`copying`: a copy command is set).
+    pub fn entry(&self, copying: bool) -> Option<Entry> {
+        Some(Entry {
+            file: self.file.clone(),
+            taken: self.taken_at()?,
+            verified: self.verified(),
+            copy_pending: copying && self.copied.is_none(),
+        })
+    }
 }
 
 /// Why a manifest cannot be used.
@@ -128,6 +193,37 @@ mod tests {
         // Without length prefixes "ab"+"" and "a"+"b" would hash the same.
         assert_ne!(digest(&[("ab", "")]).sha256, digest(&[("a", "b")]).sha256);
         assert_eq!(a, digest(&[("a", "1"), ("b", "2")]));
+    }
+
+    #[test]
+    fn a_manifest_without_the_later_fields_reads_and_counts_as_verified()
+    -> Result<(), ManifestError> {
+        let text = r#"{"format":1,"file":"c-1.db","cluster":"c","cluster_id":"1","member":"m",
+            "etcd_version":"3.5.16","revision":9,"size":100,"sha256":"ab",
+            "taken":"2026-12-02T10:15:00Z","content":{"sha256":"cd","keys":3}}"#;
+        let mut m = Manifest::parse(text)?;
+        assert_eq!(m.copied, None);
+        assert!(m.verified());
+        let e = m
+            .entry(true)
+            .ok_or(ManifestError::Parse("no time".into()))?;
+        assert!(
+            e.copy_pending,
+            "a copy command is set and it was never copied"
+        );
+        assert!(m.entry(false).is_some_and(|e| !e.copy_pending));
+        m.restore_check = Some(RestoreCheck {
+            time: "2026-12-02T10:16:00Z".into(),
+            passed: false,
+            detail: "differs".into(),
+        });
+        assert!(!m.verified(), "a failed restore check takes verified away");
+        m.copied = Some("2026-12-02T10:17:00Z".into());
+        assert!(
+            m.entry(true)
+                .is_some_and(|e| !e.copy_pending && !e.verified)
+        );
+        Ok(())
     }
 
     #[test]

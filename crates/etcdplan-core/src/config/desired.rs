@@ -25,6 +25,8 @@ pub struct Desired {
     pub hosts: Hosts,
     /// The files etcdplan presents to members (`[client]`), on this machine.
     pub client: ClientFiles,
+    /// `[backup]`, when the file has it.
+    pub backup: Option<Backup>,
     /// The members in file order (the bootstrap order).
     pub members: Vec<DesiredMember>,
     /// The path settings with `{name}` unresolved, to locate members the file
@@ -241,6 +243,21 @@ pub struct ClientFiles {
     pub cacert: Option<PathBuf>,
     /// Client certificate and its key (both or neither).
     pub cert_and_key: Option<(PathBuf, PathBuf)>,
+}
+
+/// `[backup]`, validated: snapshots on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backup {
+    /// The folder of snapshots and manifests (absolute).
+    pub dir: PathBuf,
+    /// Time between scheduled snapshots; None: no schedule.
+    pub interval: Option<std::time::Duration>,
+    /// How many snapshots to keep; None: all.
+    pub keep: Option<u32>,
+    /// The copy command as written, with `{path}` and `{manifest}`.
+    pub copy_command: Option<String>,
+    /// The age recipient snapshots are encrypted to before the copy.
+    pub encrypt_to: Option<String>,
 }
 
 /// How etcdplan reaches hosts.

@@ -19,9 +19,9 @@ use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
 pub use desired::{
-    BinarySource, ClientFiles, Desired, DesiredMember, EtcdSettings, ExternalPki, Hosts, Issuer,
-    LogLevel, MemberSettings, Millis, PathTemplates, Release, ServiceKind, Ssh, Tls, TlsPaths,
-    Transport,
+    Backup, BinarySource, ClientFiles, Desired, DesiredMember, EtcdSettings, ExternalPki, Hosts,
+    Issuer, LogLevel, MemberSettings, Millis, PathTemplates, Release, ServiceKind, Ssh, Tls,
+    TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};

@@ -33,6 +33,11 @@ pub struct RawEtcdfile {
     /// machine); the flags `--cacert`, `--cert`, `--key` win over it.
     #[serde(default)]
     pub client: RawClient,
+    /// Snapshots kept on this machine: where, how often, how many, and how
+    /// they are copied off it.
+    #[serde(default)]
+    #[schemars(with = "Option<RawBackup>")]
+    pub backup: Option<Spanned<RawBackup>>,
     /// The members, in the order they are bootstrapped.
     #[serde(default)]
     #[schemars(with = "Vec<RawMember>")]
@@ -234,6 +239,43 @@ pub struct RawClient {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub key: Option<Spanned<String>>,
+}
+
+/// `[backup]`: scheduled snapshots on this machine.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    /// Folder of the snapshots and their manifests on this machine, made
+    /// 0700; relative to the etcdfile's folder (default "snapshots"). The
+    /// snapshots taken before membership or version changes go here too.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub dir: Option<Spanned<String>>,
+    /// Time between scheduled snapshots, as etcd writes durations ("6h",
+    /// "30m", "1h30m"); taken by `watch` and by `etcdplan snapshot --if-due`.
+    /// Without it there is no schedule.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Spanned<String>>,
+    /// How many snapshots to keep in dir (default: all). The oldest beyond
+    /// that are deleted, never the newest verified one, and never one whose
+    /// copy has not succeeded yet.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100000))]
+    pub keep: Option<Spanned<i64>>,
+    /// A shell command (`sh -c`, 10-minute deadline) that copies each
+    /// snapshot off this machine; `{path}` (required) and `{manifest}` are
+    /// replaced by the shell-quoted paths: "aws s3 cp {path} s3://bucket/etcd/".
+    /// A failure is reported and retried at the next interval.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub copy_command: Option<Spanned<String>>,
+    /// An age recipient ("age1…"): the snapshot is encrypted to it
+    /// (`<file>.age`) and that file is what `{path}` names. Snapshots hold
+    /// every secret the cluster stores.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub encrypt_to: Option<Spanned<String>>,
 }
 
 /// `issuer` values.

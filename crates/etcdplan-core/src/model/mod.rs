@@ -20,6 +20,18 @@ pub use quorum::{Quorum, quorum, tolerance};
 pub use size::{ByteSize, SizeError};
 pub use version::{EtcdVersion, MinorVersion, VersionError, VersionSpec};
 
+/// Quotes a word for POSIX sh: left as is when it holds only characters sh
+/// reads literally, else in single quotes.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=,@+".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// Bytes as lowercase hex, the way sha256 sums and fingerprints are shown.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

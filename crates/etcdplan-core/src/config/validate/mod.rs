@@ -1,10 +1,11 @@
 //! From the raw file to the typed [`Desired`] model, collecting every problem.
 //!
 //! One `Validator` walks the file; each table is checked in its own file:
-//! `[etcd]` in `etcd.rs`, `[tls]` in `tls.rs`, `[hosts]` in `hosts.rs`, the
+//! `[etcd]` in `etcd.rs`, `[tls]` in `tls.rs`, `[hosts]` in `hosts.rs`, `[backup]` in `backup.rs`, the
 //! `[[member]]` list and what members must not share in `members.rs`, and the
 //! path templates every table uses in `paths.rs`.
 
+mod backup;
 mod etcd;
 mod hosts;
 mod members;
@@ -132,6 +133,7 @@ impl Validator<'_> {
             Some(t) => Some(t.get_ref().clone()),
         };
         let templates = self.templates(raw, transport);
+        let backup = self.backup(raw);
 
         Some(Desired {
             cluster: cluster?,
@@ -141,6 +143,7 @@ impl Validator<'_> {
             tls: tls?,
             hosts: hosts?,
             client: client?,
+            backup: backup?,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),
