@@ -213,7 +213,7 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
             "--auto-approve",
         ],
     );
-    refused(&out, "is not an intact etcd snapshot")?;
+    refused(&out, "sha256 trailer does not")?;
     assert_eq!(tb.etcd_pids(), pids, "a refused restore stopped a member");
 
     // A healthy cluster with newer revisions: refused, saying how many.
