@@ -25,79 +25,27 @@ pub(super) async fn install(
     sha256: &str,
 ) -> Result<Option<String>, StepError> {
     let (_, host) = member(ctx, name)?;
-    let refused = |why: String| StepError::Refused {
-        what: format!("upload etcd {version}"),
-        why,
-    };
     let dst = ctx.desired.etcd.installed_path(version);
-    let q = shell_quote(&dst.display().to_string());
-    let there = run_checked(
-        host.as_ref(),
-        &Script::new(
-            format!("hash {}", dst.display()),
-            format!("if [ -f {q} ]; then sha256sum < {q} | cut -d' ' -f1; fi\n"),
-        ),
-    )
-    .await?;
-    if there.trim() == sha256 {
-        return Ok(Some(format!(
-            "{} already has etcd {version} at {}",
-            host.label(),
-            dst.display()
-        )));
-    }
-    let bytes = tokio::fs::read(source)
-        .await
-        .map_err(|e| refused(format!("cannot read {}: {e}", source.display())))?;
-    // The file must still be the one the plan saw.
-    let now = crate::model::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    if now != sha256 {
-        return Err(refused(format!(
-            "{} changed since the plan was made (sha256 {} now, {} then)",
-            source.display(),
-            &now[..12],
-            &sha256[..12.min(sha256.len())]
-        )));
-    }
-    let size = bytes.len();
-    let script = format!(
-        "set -e\ndst={q}\ntmp=\"$dst.etcdplan-tmp.$$\"\nmkdir -p \"$(dirname \"$dst\")\"\n\
-trap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n\
-got=$(sha256sum < \"$tmp\" | cut -d' ' -f1)\n\
-if [ \"$got\" != {sha} ]; then echo \"the upload arrived with sha256 $got\" >&2; exit 3; fi\n\
-chmod 0755 \"$tmp\"\n\
-v=$(timeout 10 \"$tmp\" --version 2>&1 | sed -n 's/^etcd Version: //p' | head -n 1)\n\
-if [ \"$v\" != {ver} ]; then echo \"the uploaded binary says it is etcd '$v'\" >&2; exit 4; fi\n\
-mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
-        sha = shell_quote(sha256),
+    let check = format!(
+        "v=$(timeout 10 \"$tmp\" --version 2>&1 | sed -n 's/^etcd Version: //p' | head -n 1)\n\
+if [ \"$v\" != {ver} ]; then echo \"the uploaded binary says it is etcd '$v'\" >&2; exit 4; fi\n",
         ver = shell_quote(&version.to_string()),
     );
-    let t = Instant::now();
-    let transfer = transfers.start(
-        format!("upload etcd {version}"),
-        host.label(),
-        Some(size as u64),
-    );
-    let uploaded = run_checked(
+    let done = super::upload::upload(
         host.as_ref(),
-        &Script::new(
-            format!("upload etcd {version} to {}", dst.display()),
-            script,
-        )
-        .stdin(bytes)
-        .progress(transfer.progress())
-        .timeout(UPLOAD_DEADLINE),
+        transfers,
+        super::upload::Upload {
+            what: format!("etcd {version}"),
+            source,
+            sha256,
+            dest: &dst,
+            mode: 0o755,
+            check,
+            deadline: UPLOAD_DEADLINE,
+        },
     )
-    .await;
-    transfer.finish();
-    uploaded?;
-    Ok(Some(format!(
-        "{:.1} MB to {}:{} in {:.1}s, sha256 checked",
-        size as f64 / 1e6,
-        host.label(),
-        dst.display(),
-        t.elapsed().as_secs_f64()
-    )))
+    .await?;
+    Ok(Some(done))
 }
 
 /// Points `binary` at `<binary>-<version>`: a symlink swapped with a rename.

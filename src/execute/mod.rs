@@ -14,6 +14,7 @@ pub mod lock;
 mod membership;
 mod restore;
 mod transfer;
+mod upload;
 mod wait;
 
 use std::sync::Arc;

@@ -9,9 +9,7 @@
 //! stopped half way instead of planning around it.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use sha2::{Digest as _, Sha256};
+use std::time::Duration;
 
 use super::{Context, StepError, StepOutcome, member, run_checked};
 use crate::backup::content_digest;
@@ -94,74 +92,21 @@ pub(super) async fn upload(
     sha256: &str,
 ) -> Result<StepOutcome, StepError> {
     let (_, host) = member(ctx, name)?;
-    let refused = |why: String| StepError::Refused {
-        what: "upload the snapshot".into(),
-        why,
-    };
-    let there = run_checked(
+    let done = super::upload::upload(
         host.as_ref(),
-        &Script::new(
-            format!("hash {}", dest.display()),
-            format!(
-                "if [ -f {d} ]; then sha256sum < {d} | cut -d' ' -f1; fi\n",
-                d = q(dest)
-            ),
-        )
-        .timeout(Duration::from_secs(120)),
+        transfers,
+        super::upload::Upload {
+            what: "the snapshot".into(),
+            source,
+            sha256,
+            dest,
+            mode: 0o600,
+            check: String::new(),
+            deadline: UPLOAD_DEADLINE,
+        },
     )
     .await?;
-    if there.trim() == sha256 {
-        return Ok(StepOutcome::from(format!(
-            "{} has the snapshot at {} already",
-            host.label(),
-            dest.display()
-        )));
-    }
-    let bytes = tokio::fs::read(source)
-        .await
-        .map_err(|e| refused(format!("cannot read {}: {e}", source.display())))?;
-    let now = crate::model::hex(&Sha256::digest(&bytes));
-    if now != sha256 {
-        return Err(refused(format!(
-            "{} changed since the plan was made (sha256 {} now, {} then)",
-            source.display(),
-            &now[..12],
-            &sha256[..12.min(sha256.len())]
-        )));
-    }
-    let size = bytes.len();
-    let script = format!(
-        "set -e\numask 077\ndst={d}\nmkdir -p \"$(dirname \"$dst\")\"\nchmod 0700 \"$(dirname \"$dst\")\"\n\
-tmp=\"$dst.etcdplan-tmp.$$\"\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n\
-got=$(sha256sum < \"$tmp\" | cut -d' ' -f1)\n\
-if [ \"$got\" != {sha} ]; then echo \"the upload arrived with sha256 $got\" >&2; exit 3; fi\n\
-chmod 0600 \"$tmp\"\nmv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
-        d = q(dest),
-        sha = shell_quote(sha256),
-    );
-    let t = Instant::now();
-    let transfer = transfers.start(
-        "upload the snapshot".into(),
-        host.label(),
-        Some(size as u64),
-    );
-    let uploaded = run_checked(
-        host.as_ref(),
-        &Script::new(format!("upload the snapshot to {}", dest.display()), script)
-            .stdin(bytes)
-            .progress(transfer.progress())
-            .timeout(UPLOAD_DEADLINE),
-    )
-    .await;
-    transfer.finish();
-    uploaded?;
-    Ok(StepOutcome::from(format!(
-        "{:.1} MB to {}:{} in {:.1}s, sha256 checked",
-        size as f64 / 1e6,
-        host.label(),
-        dest.display(),
-        t.elapsed().as_secs_f64()
-    )))
+    Ok(StepOutcome::from(done))
 }
 
 /// Stops the member's etcd; no quorum check (every member stops).
