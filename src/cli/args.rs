@@ -62,6 +62,17 @@ pub struct Cli {
     /// The client certificate's key.
     #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Recover from a lost quorum (a majority of voters gone for good) from
+    /// this member: its data copied aside and kept, the lost members fenced,
+    /// it started once with --force-new-cluster, then normally, checked, and
+    /// the others re-added learner first. plan and apply only (also needed
+    /// to apply a saved recovery plan); never watch.
+    #[arg(long, global = true, value_name = "MEMBER")]
+    pub recover_from: Option<String>,
+    /// With --recover-from: recover from a member that is not the most up
+    /// to date one that answers (the entries only the others had are lost).
+    #[arg(long, global = true)]
+    pub allow_data_loss: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

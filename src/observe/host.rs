@@ -26,7 +26,7 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     let data = shell_quote(&m.data_dir.display().to_string());
     s.push_str(&format!(
         "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then k=member; \
-elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-')\" ]; then k=empty; \
+elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v '^member\\.removed-' | grep -v '^member\\.recovery-copy-')\" ]; then k=empty; \
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));

@@ -43,6 +43,47 @@ fn launcher(d: &Desired) -> String {
     }
 }
 
+/// etcd's flag for a recovery's one forced start.
+const FORCE_FLAG: &str = etcdplan_core::diff::quorum_loss::FORCE_FLAG;
+
+/// The start script, with `extra` (empty, or [`FORCE_FLAG`]) after the
+/// config file on etcd's command line.
+fn launch(d: &Desired, m: &DesiredMember, extra: &str) -> Script {
+    let state = shell_quote(&m.state_dir.display().to_string());
+    let log = shell_quote(&m.log_file().display().to_string());
+    let bin = shell_quote(&d.etcd.binary.display().to_string());
+    let (running, args, what) = if extra.is_empty() {
+        (
+            "if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n".to_owned(),
+            String::new(),
+            format!("start {}", m.name),
+        )
+    } else {
+        (
+            format!(
+                "if ours \"$pid\"; then if tr '\\000' '\\n' < \"/proc/$pid/cmdline\" | grep -qxF -- {x}; then echo \"running $pid\"; exit 0; fi; \
+echo \"etcd runs (pid $pid) without {extra}; stop it first\" >&2; exit 3; fi\n",
+                x = shell_quote(extra)
+            ),
+            format!(" {extra}"),
+            format!("start {} with {extra}", m.name),
+        )
+    };
+    let source = format!(
+        "set -e\n{prelude}{running}\
+    [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
+    umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
+    nohup setsid {launch}{bin} --config-file \"$cfg\"{args} >> {log} 2>&1 < /dev/null &\n\
+    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
+    echo \"started $(cat \"$pidf\")\"\n",
+        prelude = prelude(m),
+        record = super::record_started_config(d, m),
+        run_as = super::prepare_run_as(d, m),
+        launch = launcher(d),
+    );
+    Script::new(what, source).timeout(Duration::from_secs(20))
+}
+
 impl Service for Process {
     fn kind(&self) -> ServiceKind {
         ServiceKind::Process
@@ -61,22 +102,20 @@ impl Service for Process {
 
     /// Starts etcd detached, unless it already runs; prints `started PID` or `running PID`.
     fn start(&self, d: &Desired, m: &DesiredMember) -> Script {
-        let state = shell_quote(&m.state_dir.display().to_string());
-        let log = shell_quote(&m.log_file().display().to_string());
-        let bin = shell_quote(&d.etcd.binary.display().to_string());
-        let source = format!(
-            "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
-    [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
-    umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
-    nohup setsid {launch}{bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
-    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
-    echo \"started $(cat \"$pidf\")\"\n",
-            prelude = prelude(m),
-            record = super::record_started_config(d, m),
-            run_as = super::prepare_run_as(d, m),
-            launch = launcher(d),
-        );
-        Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
+        launch(d, m, "")
+    }
+
+    /// The same start with `--force-new-cluster` on this command line only:
+    /// the config file, which every later start reads, does not have it.
+    /// Refuses while etcd runs without it; prints `running PID` when a
+    /// forced start already runs.
+    fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
+        launch(d, m, FORCE_FLAG)
+    }
+
+    /// The forced start is the same process, with the same pid file.
+    fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script {
+        self.stop(m, grace)
     }
 
     /// SIGTERM (etcd hands leadership over), SIGKILL after `grace`.

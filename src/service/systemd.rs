@@ -20,6 +20,9 @@ pub struct Systemd;
 
 pub use etcdplan_core::hostfiles::systemd_unit::{UNIT, unit, unit_path};
 
+/// The transient unit of a quorum-loss recovery's one forced start.
+pub const FORCED_UNIT: &str = "etcd-force-new-cluster.service";
+
 /// Sets `st`, `sub` and `pid` from systemd; prints a `problem` fact without it.
 fn state_lines() -> String {
     format!(
@@ -78,6 +81,42 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
     fn stop(&self, m: &DesiredMember, grace: Duration) -> Script {
         let source = format!("set -e\nsystemctl stop {UNIT}\necho stopped\n");
         Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
+    }
+
+    /// A transient unit (`systemd-run`) running the same etcd command line
+    /// plus `--force-new-cluster`: nothing on disk has the flag, so neither
+    /// `etcd.service` nor a reboot ever starts etcd with it; `--collect`
+    /// unloads the unit once stopped. Refuses while `etcd.service` runs.
+    fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
+        let cfg = shell_quote(&m.config_file().display().to_string());
+        let bin = shell_quote(&d.etcd.binary.display().to_string());
+        let user = if d.hosts.run_as.is_root() {
+            String::new()
+        } else {
+            "--uid=\"$run_user\" --gid=\"$run_gid\" ".to_owned()
+        };
+        let source = format!(
+            "set -e\ncfg={cfg}\n\
+if systemctl is-active --quiet {UNIT}; then echo '{UNIT} runs; stop it first' >&2; exit 3; fi\n\
+if systemctl is-active --quiet {FORCED_UNIT}; then echo running; exit 0; fi\n\
+systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\n{run_as}\
+systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=0 \
+--property=LimitNOFILE=40000 {user}{bin} --config-file \"$cfg\" {flag}\n{record}echo started\n",
+            run_as = super::prepare_run_as(d, m),
+            record = super::record_started_config(d, m),
+            flag = etcdplan_core::diff::quorum_loss::FORCE_FLAG,
+        );
+        Script::new(format!("start {} with --force-new-cluster", m.name), source)
+            .timeout(Duration::from_secs(30))
+    }
+
+    /// Stops the transient unit (gone already: nothing to do).
+    fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let source = format!(
+            "if systemctl is-active --quiet {FORCED_UNIT}; then systemctl stop {FORCED_UNIT}; fi\necho stopped\n"
+        );
+        Script::new(format!("stop the forced start of {}", m.name), source)
+            .timeout(grace + Duration::from_secs(40))
     }
 
     /// `alive`, or `dead` with the journal's last lines (a crash waiting to be

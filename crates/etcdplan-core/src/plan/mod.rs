@@ -22,6 +22,7 @@ pub mod file;
 mod graph;
 mod notes;
 mod prepare;
+pub mod recover;
 mod running;
 mod safety;
 mod sim;
