@@ -162,6 +162,19 @@ async fn force_unlock(
     out: &mut impl std::io::Write,
 ) -> Result<Outcome, CliError> {
     let loaded = load(cli)?;
+    // A lock in files on the hosts (a recovery's: etcd could not hold it)
+    // is looked for first: removing it needs no quorum.
+    let hosts = edges::hosts(cli, &loaded.desired).await;
+    let removed = execute::hostlock::force_unlock(&loaded.desired, &hosts, id).await;
+    edges::close(&hosts).await;
+    if !removed.is_empty() {
+        writeln!(
+            out,
+            "Removed the lock files of lock {id} on {}.",
+            removed.join(", ")
+        )?;
+        return Ok(Outcome::Ok);
+    }
     let etcd = etcd_client(cli, &loaded.desired);
     let holder = execute::lock::force_unlock(&etcd, &loaded.desired.client_urls(), id).await?;
     writeln!(out, "Removed the lock held by {holder}.")?;

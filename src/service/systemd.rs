@@ -20,6 +20,8 @@ pub struct Systemd;
 
 pub use etcdplan_core::hostfiles::systemd_unit::{UNIT, unit, unit_path};
 
+use etcdplan_core::diff::quorum_loss::forced_config_file;
+
 /// The transient unit of a quorum-loss recovery's one forced start.
 pub const FORCED_UNIT: &str = "etcd-force-new-cluster.service";
 
@@ -83,12 +85,15 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
         Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
     }
 
-    /// A transient unit (`systemd-run`) running the same etcd command line
-    /// plus `--force-new-cluster`: nothing on disk has the flag, so neither
-    /// `etcd.service` nor a reboot ever starts etcd with it; `--collect`
-    /// unloads the unit once stopped. Refuses while `etcd.service` runs.
+    /// A transient unit (`systemd-run`) running etcd on a copy of the
+    /// member's config with `force-new-cluster: true` (etcd ignores flags
+    /// next to `--config-file`): nothing `etcd.service` or a reboot reads
+    /// has it; `--collect` unloads the unit once stopped. Refuses while
+    /// `etcd.service` runs.
     fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
         let cfg = shell_quote(&m.config_file().display().to_string());
+        let fcfg = shell_quote(&forced_config_file(m).display().to_string());
+        let state = shell_quote(&m.state_dir.display().to_string());
         let bin = shell_quote(&d.etcd.binary.display().to_string());
         let user = if d.hosts.run_as.is_root() {
             String::new()
@@ -96,24 +101,26 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
             "--uid=\"$run_user\" --gid=\"$run_gid\" ".to_owned()
         };
         let source = format!(
-            "set -e\ncfg={cfg}\n\
+            "set -e\ncfg={cfg}\nfcfg={fcfg}\n\
 if systemctl is-active --quiet {UNIT}; then echo '{UNIT} runs; stop it first' >&2; exit 3; fi\n\
 if systemctl is-active --quiet {FORCED_UNIT}; then echo running; exit 0; fi\n\
-systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\n{run_as}\
+systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\nmkdir -p {state}\n{write}{run_as}\
 systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=0 \
---property=LimitNOFILE=40000 {user}{bin} --config-file \"$cfg\" {flag}\n{record}echo started\n",
+--property=LimitNOFILE=40000 {user}{bin} --config-file \"$fcfg\"\n{record}echo started\n",
+            write = super::process::WRITE_FORCED_CONFIG,
             run_as = super::prepare_run_as(d, m),
             record = super::record_started_config(d, m),
-            flag = etcdplan_core::diff::quorum_loss::FORCE_FLAG,
         );
-        Script::new(format!("start {} with --force-new-cluster", m.name), source)
+        Script::new(format!("start {} with force-new-cluster", m.name), source)
             .timeout(Duration::from_secs(30))
     }
 
-    /// Stops the transient unit (gone already: nothing to do).
+    /// Stops the transient unit (gone already: nothing to do) and removes
+    /// the forced start's config.
     fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let fcfg = shell_quote(&forced_config_file(m).display().to_string());
         let source = format!(
-            "if systemctl is-active --quiet {FORCED_UNIT}; then systemctl stop {FORCED_UNIT}; fi\necho stopped\n"
+            "set -e\nif systemctl is-active --quiet {FORCED_UNIT}; then systemctl stop {FORCED_UNIT}; fi\nrm -f {fcfg}\necho stopped\n"
         );
         Script::new(format!("stop the forced start of {}", m.name), source)
             .timeout(grace + Duration::from_secs(40))

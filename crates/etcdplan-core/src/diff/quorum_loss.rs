@@ -14,6 +14,17 @@ use super::member::departing;
 /// etcd's flag that rewrites the membership to the one member started with it.
 pub const FORCE_FLAG: &str = "--force-new-cluster";
 
+/// The file name of the config a forced start reads: etcd ignores every
+/// command-line flag once `--config-file` is given, so the flag goes in a
+/// copy of the member's config (`force-new-cluster: true` added) that only
+/// that start reads, in the member's state folder, removed when it stops.
+pub const FORCED_CONFIG: &str = "etcd.force-new-cluster.yml";
+
+/// Where a member's forced-start config is ([`FORCED_CONFIG`]).
+pub fn forced_config_file(m: &DesiredMember) -> std::path::PathBuf {
+    m.state_dir.join(FORCED_CONFIG)
+}
+
 /// What was found: the quorum lost, or a recovery that got as far as the
 /// forced start.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,7 +100,9 @@ pub struct QuorumLoss {
 
 /// Whether this etcd was started with `--force-new-cluster`.
 pub fn forced(l: &Listener) -> bool {
-    l.cmdline.iter().any(|a| a == FORCE_FLAG)
+    l.cmdline
+        .iter()
+        .any(|a| a == FORCE_FLAG || a.ends_with(&format!("/{FORCED_CONFIG}")))
 }
 
 /// Finds a lost quorum (fewer voters answer Status than a quorum of the
@@ -136,6 +149,8 @@ pub fn detect(d: &Desired, live: &Live) -> Option<QuorumLoss> {
             }
         })
         .collect();
+    let mut voters = voters;
+    voters.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(m) = forced_member {
         return Some(QuorumLoss {
             state: LossState::Forced(m.name.clone()),

@@ -1,0 +1,351 @@
+//! End to end on the test bed (namespace hosts, `service = "process"`, real
+//! etcd and ssh): a 3-member cluster loses two members with their disks;
+//! `plan` explains the loss and refuses to act; `apply --recover-from`
+//! brings back three healthy voters with every acknowledged write. And a
+//! recovery killed right after its forced start is finished by the next
+//! `apply --recover-from`.
+
+mod harness;
+
+use std::io::BufRead as _;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use harness::testbed::Testbed;
+use harness::text;
+use harness::writer::{Writer, missing};
+
+type TestResult = Result<(), String>;
+
+fn apply_ok(tb: &Testbed, file: &str, extra: &[&str]) -> Result<String, String> {
+    let mut args = vec!["apply", "--auto-approve"];
+    args.extend_from_slice(extra);
+    let out = tb.etcdplan(file, &args);
+    if out.status.success() {
+        Ok(text(&out))
+    } else {
+        Err(format!("apply {extra:?} failed:\n{}", text(&out)))
+    }
+}
+
+/// `etcdctl` against one host, plain http, with a deadline.
+fn etcdctl(tb: &Testbed, host: usize, args: &[&str]) -> Output {
+    let ep = format!("{}:2379", tb.hosts[host].ip);
+    let mut all = vec!["--endpoints", ep.as_str(), "--command-timeout=5s"];
+    all.extend_from_slice(args);
+    Command::new("/usr/bin/etcdctl")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .env("ETCDCTL_API", "3")
+        .args(&all)
+        .output()
+        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
+}
+
+/// The voters' names as host `via` lists them (learners left out), sorted.
+fn voters(tb: &Testbed, via: usize) -> Vec<String> {
+    let out = etcdctl(tb, via, &["member", "list", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut names: Vec<String> = v["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m.get("isLearner").is_none_or(|l| l == false))
+                .filter_map(|m| m["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Kills the etcd of hosts `which` by pid (SIGKILL), waits until each is
+/// gone, and wipes its data dir: the disks are lost.
+fn lose(tb: &Testbed, which: &[usize]) -> TestResult {
+    let pids: Vec<(usize, u32)> = tb
+        .etcd_pids()
+        .into_iter()
+        .filter(|(i, _)| which.contains(i))
+        .collect();
+    if pids.len() != which.len() {
+        return Err(format!("etcd pids of {which:?}: found {pids:?}"));
+    }
+    for (_, pid) in &pids {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let gone = harness::wait_for(Duration::from_secs(20), || {
+        tb.etcd_pids().iter().all(|(i, _)| !which.contains(i))
+    });
+    if !gone {
+        return Err(format!("the killed etcds of {which:?} are still there"));
+    }
+    for &i in which {
+        let member = tb.hosts[i].file("/var/lib/etcd/member");
+        std::fs::remove_dir_all(&member).map_err(|e| format!("{}: {e}", member.display()))?;
+    }
+    Ok(())
+}
+
+/// A cluster of three with `n_min` or more acknowledged writes under `prefix`,
+/// then hosts 2 and 3 lost; returns the etcdfile and the acknowledged keys.
+fn three_then_lose_two(
+    tb: &Testbed,
+    prefix: &str,
+    n_min: usize,
+) -> Result<(String, Vec<String>), String> {
+    let file = tb.etcdfile("recover", "", &tb.all(), &[]);
+    apply_ok(tb, &file, &[])?;
+    let writer = Writer::start(
+        tb.client_endpoints(&tb.all()),
+        prefix,
+        Duration::from_millis(10),
+        Duration::from_secs(2),
+    );
+    harness::wait_for(Duration::from_secs(30), || keys_under(tb, prefix) >= n_min);
+    let seen = writer.stop();
+    if seen.acked.len() < n_min {
+        return Err(format!("only {} writes acknowledged", seen.acked.len()));
+    }
+    lose(tb, &[1, 2])?;
+    Ok((file, seen.acked))
+}
+
+/// How many keys are under `prefix/` (through host 0).
+fn keys_under(tb: &Testbed, prefix: &str) -> usize {
+    let out = etcdctl(
+        tb,
+        0,
+        &[
+            "get",
+            "--prefix",
+            &format!("{prefix}/"),
+            "--count-only",
+            "-w",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["count"].as_u64().unwrap_or(0) as usize
+}
+
+/// Three healthy voters, every key readable through each, `plan` empty.
+fn recovered(tb: &Testbed, file: &str, prefix: &str, acked: &[String]) -> TestResult {
+    for via in 0..3 {
+        let names = voters(tb, via);
+        if names != ["etcd-1", "etcd-2", "etcd-3"] {
+            return Err(format!("voters through host {via}: {names:?}"));
+        }
+        let health = etcdctl(tb, via, &["endpoint", "health"]);
+        if !health.status.success() {
+            return Err(format!("host {via} not healthy: {}", text(&health)));
+        }
+        let ep = &tb.client_endpoints(&[via])[0];
+        let lost = missing(ep, prefix, acked);
+        if !lost.is_empty() {
+            return Err(format!(
+                "{} of {} acknowledged keys missing through {ep}: {:?}",
+                lost.len(),
+                acked.len(),
+                &lost[..lost.len().min(5)]
+            ));
+        }
+    }
+    let out = tb.etcdplan(file, &["plan", "--detailed-exitcode"]);
+    if out.status.code() != Some(0) {
+        return Err(format!("plan is not empty:\n{}", text(&out)));
+    }
+    // The survivor's copy is kept beside its data; the lost members' old
+    // files were moved aside, never deleted.
+    let copies = aside(tb, 0, "/var/lib/etcd", "member.recovery-copy-");
+    if copies.len() != 1 {
+        return Err(format!("recovery copies on host 1: {copies:?}"));
+    }
+    for i in [1, 2] {
+        if aside(tb, i, "/etc/etcd", "etcd.conf.yml.removed-").is_empty() {
+            return Err(format!(
+                "host {}: its old config was not moved aside",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names in `dir` on host `i` starting with `prefix`.
+fn aside(tb: &Testbed, i: usize, dir: &str, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(tb.hosts[i].file(dir))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_of_three_lost_with_their_disks_are_recovered_from_the_survivor() -> TestResult {
+    let Some(tb) = harness::testbed::up_or_skip(3) else {
+        return Ok(());
+    };
+    let t = std::time::Instant::now();
+    let (file, acked) = three_then_lose_two(&tb, "q", 50)?;
+
+    // plan explains the loss in one paragraph and proposes nothing.
+    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    let said = text(&out);
+    if out.status.code() != Some(1) {
+        return Err(format!("plan should be blocked:\n{said}"));
+    }
+    for needle in [
+        "lost its quorum: 1 of its 3 voters answers, 2 are needed. Down: etcd-2, etcd-3.",
+        "etcd-2 does not answer; its host",
+        "etcd is stopped, its data dir /var/lib/etcd is empty",
+        "The most up-to-date member that answers is etcd-1",
+        "--recover-from etcd-1",
+    ] {
+        if !said.contains(needle) {
+            return Err(format!("plan does not say {needle:?}:\n{said}"));
+        }
+    }
+    if said.contains("add etcd-2") || said.contains("Order:") {
+        return Err(format!(
+            "plan proposes steps without --recover-from:\n{said}"
+        ));
+    }
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    if out.status.success() {
+        return Err(format!(
+            "apply without --recover-from acted:\n{}",
+            text(&out)
+        ));
+    }
+    // Nothing was touched: the survivor still runs, the lost stay lost.
+    if tb.etcd_pids().iter().map(|(i, _)| *i).collect::<Vec<_>>() != [0] {
+        return Err(format!("etcd runs on {:?}", tb.etcd_pids()));
+    }
+
+    // Refusals: a member that does not answer.
+    let out = tb.etcdplan(&file, &["plan", "--recover-from", "etcd-2"]);
+    if !text(&out).contains("etcd-2: it does not answer") {
+        return Err(format!("recovery from a silent member:\n{}", text(&out)));
+    }
+
+    let applied = apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
+    for needle in ["--force-new-cluster", "promote etcd-3 to voter"] {
+        if !applied.contains(needle) {
+            return Err(format!("apply output lacks {needle:?}:\n{applied}"));
+        }
+    }
+    recovered(&tb, &file, "q", &acked)?;
+    eprintln!(
+        "quorum loss recovered with {} keys in {:.1}s",
+        acked.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The index of the first step of `kind` in the recovery plan.
+fn step_index(tb: &Testbed, file: &str, kind: &str) -> Result<usize, String> {
+    let out = tb.etcdplan(file, &["plan", "--json", "--recover-from", "etcd-1"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out)))?;
+    v["steps"]
+        .as_array()
+        .and_then(|s| s.iter().position(|s| s["kind"] == kind))
+        .ok_or_else(|| format!("no {kind} step in {}", text(&out)))
+}
+
+#[test]
+fn a_recovery_killed_after_its_forced_start_is_finished_by_the_next_apply() -> TestResult {
+    let Some(tb) = harness::testbed::up_or_skip(3) else {
+        return Ok(());
+    };
+    let (file, acked) = three_then_lose_two(&tb, "k", 20)?;
+    let forced = step_index(&tb, &file, "force_new_cluster")?;
+
+    // apply, stopped for good by the failpoint once the forced start is
+    // done, then killed by its pid.
+    let path = tb.dir.path().join("etcdfile.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(["apply", "--auto-approve", "--recover-from", "etcd-1", "-f"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .env("ETCDPLAN_FAILPOINT", format!("after-step:{forced}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut seen = Vec::new();
+    let mut reached = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        reached = line.contains("failpoint after-step:");
+        seen.push(line);
+        if reached {
+            break;
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    if !reached {
+        return Err(format!(
+            "the failpoint was not reached:\n{}",
+            seen.join("\n")
+        ));
+    }
+
+    // etcd-1 runs alone with --force-new-cluster; plan says the recovery
+    // stopped half way and plans nothing without the flag.
+    let pid = std::fs::read_to_string(tb.hosts[0].file("/var/lib/etcdplan/etcd.pid"))
+        .map_err(|e| e.to_string())?;
+    let cmdline =
+        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&cmdline).contains("force-new-cluster") {
+        return Err(format!("etcd-1 is not the forced start: {cmdline:?}"));
+    }
+    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    if out.status.code() != Some(1) || !text(&out).contains("stopped half way") {
+        return Err(format!("plan after the kill:\n{}", text(&out)));
+    }
+
+    // The killed apply's lock files still hold (their holder is gone but
+    // they are fresh): refused, naming the lock, which force-unlock removes.
+    let out = tb.etcdplan(
+        &file,
+        &["apply", "--auto-approve", "--recover-from", "etcd-1"],
+    );
+    let said = text(&out);
+    let id = said
+        .split("lock id ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| format!("apply should be refused by the lock:\n{said}"))?;
+    if out.status.success() {
+        return Err(format!("apply ran despite the lock:\n{said}"));
+    }
+    let out = tb.etcdplan(&file, &["force-unlock", id]);
+    if !out.status.success() || !text(&out).contains("Removed the lock files") {
+        return Err(format!("force-unlock {id}:\n{}", text(&out)));
+    }
+
+    let applied = apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
+    if applied.contains("copy its data") || !applied.contains("stop the forced start of etcd-1") {
+        return Err(format!(
+            "the second apply did not continue from the forced start:\n{applied}"
+        ));
+    }
+    let pid = std::fs::read_to_string(tb.hosts[0].file("/var/lib/etcdplan/etcd.pid"))
+        .map_err(|e| e.to_string())?;
+    let cmdline =
+        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&cmdline).contains("force-new-cluster") {
+        return Err("etcd-1 still runs with --force-new-cluster".into());
+    }
+    recovered(&tb, &file, "k", &acked)
+}
