@@ -304,3 +304,51 @@ fn stopped_members_with_their_data_are_started_not_recovered() {
     );
     assert!(p.notes.iter().any(|n| n.contains("brings the quorum back")));
 }
+
+#[test]
+fn with_no_member_answering_the_only_member_with_data_is_recovered_from() {
+    let d = desired_with(3, "");
+    // etcd-1 was stopped by a recovery (or restarted without a quorum: it
+    // then answers nothing); the others lost their data.
+    let mut specs = hosts(&d, &[1, 2]);
+    specs[0].running = false;
+    specs[0].data_owner_id = Some((MemberId(0x1000), etcdplan::model::ClusterId(0xc1)));
+    for s in &mut specs[1..] {
+        s.data = DataDir::Empty;
+    }
+    let l = live(&d, &specs, None);
+    let p = recover_plan(&d, &l, "etcd-1", false);
+    assert!(p.blockers.is_empty(), "{}", blocked_by(&p));
+    let k = kinds(&p);
+    assert!(k[0].starts_with("stop etcd-1 and copy its data"), "{k:#?}");
+    assert!(k.iter().any(|s| s.starts_with("fence etcd-2")), "{k:#?}");
+    assert!(
+        k.iter()
+            .any(|s| s.starts_with("start etcd-1 once with --force-new-cluster"))
+    );
+    assert!(
+        k.iter().any(|s| s.starts_with("add etcd-3 as a learner")),
+        "{k:#?}"
+    );
+    assert!(
+        p.notes[0].starts_with("No member answers the etcd API"),
+        "{:?}",
+        p.notes
+    );
+
+    // Another member with data: which is newer cannot be told.
+    specs[1].data = DataDir::Member;
+    let l = live(&d, &specs, None);
+    let p = recover_plan(&d, &l, "etcd-1", false);
+    assert!(p.steps.is_empty());
+    assert!(
+        blocked_by(&p).contains("etcd-2 also holds member data"),
+        "{}",
+        blocked_by(&p)
+    );
+    let p = recover_plan(&d, &l, "etcd-1", true);
+    assert!(p.blockers.is_empty(), "{}", blocked_by(&p));
+    // A member whose data the WAL does not name is not a survivor.
+    let p = recover_plan(&d, &l, "etcd-2", true);
+    assert!(blocked_by(&p).contains("does not show member data whose WAL names its id"));
+}

@@ -292,7 +292,7 @@ fn quorum_loss_blocker(loss: &quorum_loss::QuorumLoss) -> Blocker {
         quorum_loss::LossState::Forced(m) => format!(
             "finish the recovery with `etcdplan apply --recover-from {m}` (it restarts {m} normally, checks it, then re-adds the others); nothing was changed"
         ),
-        quorum_loss::LossState::Lost => {
+        quorum_loss::LossState::Lost | quorum_loss::LossState::Silent => {
             let best = loss
                 .most_recent()
                 .map_or("MEMBER".to_owned(), |v| v.name.clone());

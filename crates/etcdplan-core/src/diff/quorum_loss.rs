@@ -35,6 +35,11 @@ pub enum LossState {
     /// This member runs with `--force-new-cluster`: a recovery stopped
     /// between its forced start and its normal restart.
     Forced(MemberName),
+    /// No member answers the etcd API (a recovery stopped after it stopped
+    /// the survivor, or a survivor restarted without a quorum: etcd then
+    /// serves nothing), and some hosts still hold member data. Looked for
+    /// only when the operator names a survivor.
+    Silent,
 }
 
 /// One voter of the cluster as MemberList lists it, with what it and its
@@ -164,6 +169,56 @@ pub fn detect(d: &Desired, live: &Live) -> Option<QuorumLoss> {
     })
 }
 
+/// The etcdfile's members as their hosts show them, when no member answers
+/// the etcd API and at least one host holds member data: what a recovery can
+/// still go on from, with the member and cluster ids the WAL names.
+pub fn silent(d: &Desired, live: &Live) -> Option<QuorumLoss> {
+    if live.cluster.is_some() {
+        return None;
+    }
+    let voters: Vec<VoterFinding> = d
+        .members
+        .iter()
+        .map(|m| {
+            let facts = live.hosts.get(&m.name).and_then(HostState::facts);
+            let host = match live.hosts.get(&m.name) {
+                None => HostSays::NotProbed,
+                Some(HostState::Unreachable { reason, .. }) => HostSays::Unreachable {
+                    reason: reason.clone(),
+                },
+                Some(HostState::Reached(f)) => HostSays::Reached {
+                    running: matches!(f.service, ServiceState::Running(_)),
+                    data: f.data,
+                    forced: f.listener.as_ref().is_some_and(forced),
+                },
+            };
+            VoterFinding {
+                id: facts
+                    .and_then(|f| f.data_owner_id)
+                    .map_or(MemberId(0), |(id, _)| id),
+                name: m.name.to_string(),
+                member: m.clone(),
+                in_etcdfile: true,
+                answer: None,
+                host,
+            }
+        })
+        .collect();
+    let any_data = voters.iter().any(|v| {
+        matches!(
+            v.host,
+            HostSays::Reached {
+                data: DataDir::Member,
+                ..
+            }
+        )
+    });
+    any_data.then_some(QuorumLoss {
+        state: LossState::Silent,
+        voters,
+    })
+}
+
 impl QuorumLoss {
     /// The voters that answer Status.
     pub fn answering(&self) -> impl Iterator<Item = &VoterFinding> {
@@ -232,6 +287,10 @@ impl QuorumLoss {
                 if answering.len() == 1 { "s" } else { "" },
                 quorum(n),
                 names(&down)
+            ),
+            LossState::Silent => format!(
+                "No member answers the etcd API (a member restarted without a quorum serves nothing), so raft indexes cannot be compared; the etcdfile names {n} member{}.",
+                if n == 1 { "" } else { "s" }
             ),
             LossState::Forced(m) => format!(
                 "A quorum-loss recovery stopped half way: {m} runs with {FORCE_FLAG} (started once by a recovery, not yet restarted normally); the cluster lists {n} voter{}: {}.",

@@ -31,7 +31,7 @@ pub struct Recovery {
 
 /// The recovery plan, or a plan whose blockers say why there is none.
 pub fn build(d: &Desired, live: &Live, r: &Recovery, opts: &Options) -> Plan {
-    let loss = quorum_loss::detect(d, live);
+    let loss = quorum_loss::detect(d, live).or_else(|| quorum_loss::silent(d, live));
     match check(d, live, loss.as_ref(), r) {
         Err(b) => refused(d, live, b),
         Ok((loss, survivor)) => plan(d, live, loss, survivor, opts),
@@ -129,6 +129,9 @@ fn check<'a>(
     if matches!(loss.state, LossState::Forced(_)) {
         return Ok((loss, v));
     }
+    if loss.state == LossState::Silent {
+        return silent_survivor(loss, v, r).map(|v| (loss, v));
+    }
     let Some(answer) = v.answer else {
         return Err(blocker(
             format!(
@@ -170,6 +173,53 @@ fn check<'a>(
         ));
     }
     Ok((loss, v))
+}
+
+/// With no member answering, the survivor must hold member data its WAL
+/// names, and be the only one that does unless `--allow-data-loss`: which of
+/// two is more up to date cannot be told.
+fn silent_survivor<'a>(
+    loss: &QuorumLoss,
+    v: &'a VoterFinding,
+    r: &Recovery,
+) -> Result<&'a VoterFinding, Blocker> {
+    let has_data = |x: &VoterFinding| {
+        matches!(
+            x.host,
+            HostSays::Reached {
+                data: DataDir::Member,
+                ..
+            }
+        )
+    };
+    if !has_data(v) || v.id == crate::model::MemberId(0) {
+        return Err(blocker(
+            format!(
+                "--recover-from {}: no member answers, and its host does not show member data whose WAL names its id. {}",
+                v.name,
+                loss.paragraph()
+            ),
+            "recover from the member whose host holds its data",
+        ));
+    }
+    let others: Vec<&str> = loss
+        .voters
+        .iter()
+        .filter(|x| x.name != v.name && has_data(x))
+        .map(|x| x.name.as_str())
+        .collect();
+    if !others.is_empty() && !r.allow_data_loss {
+        return Err(blocker(
+            format!(
+                "--recover-from {}: no member answers, and {} also hold{} member data: which is more up to date cannot be told",
+                v.name,
+                others.join(", "),
+                if others.len() == 1 { "s" } else { "" }
+            ),
+            "start the members that hold data with a plain `etcdplan apply` if they can form a quorum; else pass --allow-data-loss to recover from this one",
+        ));
+    }
+    Ok(v)
 }
 
 /// A plan that only says why it cannot recover.
@@ -239,7 +289,7 @@ fn plan(
             unreachable.join(", ")
         ));
     }
-    let predicted = predict(live, &name, survivor, &lost);
+    let predicted = predict(d, live, &name, survivor, &lost);
     let diff = crate::diff::diff(d, &predicted);
     let after = super::build_with(d, &predicted, diff, opts);
     let mut changes = vec![survivor_change(survivor, forced)];
@@ -353,6 +403,15 @@ fn relabel(c: Change, lost: &[&VoterFinding], survivor: &MemberName) -> Change {
     let ChangeKind::Add { binary, .. } = c.kind.clone() else {
         return c;
     };
+    if v.id == crate::model::MemberId(0) {
+        // Its id is unknown (no member answered, its WAL is gone): it joins.
+        return Change {
+            reason: format!(
+                "lost with the quorum: fenced, then added back fresh once {survivor} runs alone, learner first, as a scale-up adds"
+            ),
+            ..c
+        };
+    }
     Change {
         kind: ChangeKind::Replace {
             departing: Departing {
@@ -377,51 +436,67 @@ fn relabel(c: Change, lost: &[&VoterFinding], survivor: &MemberName) -> Change {
 /// healthy and leading, running normally; the lost members' hosts fenced
 /// (etcd stopped, data and config moved aside).
 fn predict(
+    d: &Desired,
     live: &Live,
     name: &MemberName,
     survivor: &VoterFinding,
     lost: &[&VoterFinding],
 ) -> Live {
     let mut p = live.clone();
-    if let Some(c) = &mut p.cluster {
-        let kept: Vec<LiveMember> = c
-            .members
-            .iter()
-            .filter(|m| m.id == survivor.id)
-            .cloned()
-            .map(|mut m| {
-                let reported = m.status.as_ref().ok().map(|s| s.reported.clone());
-                let reported = reported.unwrap_or_else(|| ApiStatus {
-                    cluster_id: c.id,
-                    member_id: m.id,
-                    version: None,
-                    db_size: 0,
-                    db_size_in_use: 0,
-                    leader: None,
-                    raft_index: 0,
-                    raft_applied_index: 0,
-                    raft_term: 0,
-                    revision: 0,
-                    is_learner: false,
-                    errors: Vec::new(),
-                });
-                m.status = Ok(MemberStatus {
-                    reported: ApiStatus {
-                        leader: Some(m.id),
-                        errors: Vec::new(),
-                        ..reported
-                    },
-                    quorum_read: Ok(()),
-                });
-                m
-            })
-            .collect();
-        *c = LiveCluster {
-            members: kept,
-            alarms: Vec::new(),
-            ..c.clone()
-        };
-    }
+    let facts = live.hosts.get(name).and_then(HostState::facts);
+    let before = live
+        .cluster
+        .as_ref()
+        .and_then(|c| c.members.iter().find(|m| m.id == survivor.id));
+    let reported = before
+        .and_then(|m| m.status.as_ref().ok())
+        .map(|s| s.reported.clone());
+    let cluster_id = live
+        .cluster
+        .as_ref()
+        .map(|c| c.id)
+        .or_else(|| facts.and_then(|f| f.data_owner_id).map(|(_, c)| c))
+        .unwrap_or(crate::model::ClusterId(0));
+    let reported = reported.unwrap_or_else(|| ApiStatus {
+        cluster_id,
+        member_id: survivor.id,
+        version: facts.and_then(|f| f.binary.version()),
+        db_size: 0,
+        db_size_in_use: 0,
+        leader: None,
+        raft_index: 0,
+        raft_applied_index: 0,
+        raft_term: 0,
+        revision: 0,
+        is_learner: false,
+        errors: Vec::new(),
+    });
+    let m = &survivor.member;
+    let client = m.client_url(&d.tls);
+    let member = LiveMember {
+        id: survivor.id,
+        name: crate::live::LiveName::Started(name.to_string()),
+        peer_urls: before.map_or_else(|| vec![m.peer_url(&d.tls)], |b| b.peer_urls.clone()),
+        client_urls: before.map_or_else(|| vec![client.clone()], |b| b.client_urls.clone()),
+        is_learner: false,
+        status: Ok(MemberStatus {
+            reported: ApiStatus {
+                leader: Some(survivor.id),
+                errors: Vec::new(),
+                ..reported
+            },
+            quorum_read: Ok(()),
+        }),
+    };
+    p.cluster = Some(LiveCluster {
+        id: cluster_id,
+        answered_by: live
+            .cluster
+            .as_ref()
+            .map_or(client, |c| c.answered_by.clone()),
+        members: vec![member],
+        alarms: Vec::new(),
+    });
     for (n, h) in &mut p.hosts {
         let HostState::Reached(f) = h else { continue };
         if n == name {
