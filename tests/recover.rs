@@ -232,7 +232,25 @@ fn two_of_three_lost_with_their_disks_are_recovered_from_the_survivor() -> TestR
         return Err(format!("recovery from a silent member:\n{}", text(&out)));
     }
 
-    let applied = apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
+    // A saved recovery plan needs --recover-from again, then runs as saved.
+    let saved = tb.dir.path().join("recovery.plan.json");
+    let saved = saved.to_str().ok_or("path")?;
+    let out = tb.etcdplan(&file, &["plan", "--recover-from", "etcd-1", "--out", saved]);
+    if !out.status.success() {
+        return Err(format!("plan --out:\n{}", text(&out)));
+    }
+    let out = tb.etcdplan(&file, &["apply", saved]);
+    if out.status.success() || !text(&out).contains("give --recover-from etcd-1 again") {
+        return Err(format!(
+            "a saved recovery applied without the flag:\n{}",
+            text(&out)
+        ));
+    }
+    let out = tb.etcdplan(&file, &["apply", saved, "--recover-from", "etcd-1"]);
+    let applied = text(&out);
+    if !out.status.success() {
+        return Err(format!("apply of the saved recovery failed:\n{applied}"));
+    }
     for needle in ["--force-new-cluster", "promote etcd-3 to voter"] {
         if !applied.contains(needle) {
             return Err(format!("apply output lacks {needle:?}:\n{applied}"));
@@ -348,4 +366,159 @@ fn a_recovery_killed_after_its_forced_start_is_finished_by_the_next_apply() -> T
         return Err("etcd-1 still runs with --force-new-cluster".into());
     }
     recovered(&tb, &file, "k", &acked)
+}
+
+/// Runs `command` on booted host `i`; its stdout, trimmed.
+fn on(tb: &Testbed, i: usize, command: &str) -> String {
+    String::from_utf8_lossy(&tb.ssh(i, command).stdout)
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn under_systemd_the_forced_start_is_a_transient_unit_and_lost_units_are_disabled() -> TestResult {
+    let Some(tb) = harness::booted::boot_or_skip(3) else {
+        return Ok(());
+    };
+    let file = tb.etcdfile("recover", "", &tb.all(), &[]);
+    apply_ok(&tb, &file, &[])?;
+    let writer = Writer::start(
+        tb.client_endpoints(&tb.all()),
+        "s",
+        Duration::from_millis(10),
+        Duration::from_secs(2),
+    );
+    harness::wait_for(Duration::from_secs(30), || keys_under(&tb, "s") >= 20);
+    let acked = writer.stop().acked;
+    // Two disks lost: etcd stopped there and the data gone; their units are
+    // still enabled (a reboot would start them on an empty data dir).
+    for i in [1, 2] {
+        let out = tb.ssh(
+            i,
+            "systemctl stop etcd.service && rm -rf /var/lib/etcd/member",
+        );
+        if !out.status.success() {
+            return Err(format!("host {}: {}", i + 1, text(&out)));
+        }
+    }
+    let forced = step_index(&tb, &file, "force_new_cluster")?;
+    let path = tb.dir.path().join("etcdfile.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--recover-from",
+            "etcd-1",
+            "--gate-timeout",
+            "20s",
+            "-f",
+        ])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .env("ETCDPLAN_FAILPOINT", format!("after-step:{forced}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut seen = Vec::new();
+    let mut reached = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        reached = line.contains("failpoint after-step:");
+        seen.push(line);
+        if reached {
+            break;
+        }
+    }
+    // Right after the forced start: etcd-1 runs in the transient unit, not
+    // in etcd.service, whose unit file has no force flag; the lost members'
+    // units are disabled and moved aside.
+    let state = (
+        on(&tb, 0, "systemctl is-active etcd-force-new-cluster.service"),
+        on(&tb, 0, "systemctl is-active etcd.service"),
+        on(
+            &tb,
+            0,
+            "grep -c force /etc/systemd/system/etcd.service /etc/etcd/etcd.conf.yml || true",
+        ),
+        on(
+            &tb,
+            1,
+            "systemctl is-enabled etcd.service 2>&1; ls /etc/systemd/system | grep -c 'etcd.service.removed-'",
+        ),
+    );
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    if !reached {
+        let journal = on(
+            &tb,
+            0,
+            "journalctl -u etcd-force-new-cluster --no-pager -n 40 2>&1; systemctl status etcd-force-new-cluster --no-pager 2>&1 | tail -n 20",
+        );
+        return Err(format!(
+            "the failpoint was not reached:\n{}\n{journal}",
+            seen.join("\n")
+        ));
+    }
+    if state.0 != "active" || state.1 != "inactive" {
+        return Err(format!("after the forced start: {state:?}"));
+    }
+    if state.2.lines().any(|l| !l.ends_with(":0")) {
+        return Err(format!(
+            "a file etcd.service reads has the flag: {}",
+            state.2
+        ));
+    }
+    if state.3.contains("enabled\n") || !state.3.ends_with('1') {
+        return Err(format!("etcd-2's unit after the fence: {:?}", state.3));
+    }
+
+    // The killed apply's lock files hold; force-unlock, then finish.
+    let out = tb.etcdplan(
+        &file,
+        &["apply", "--auto-approve", "--recover-from", "etcd-1"],
+    );
+    let said = text(&out);
+    let id = said
+        .split("lock id ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .ok_or_else(|| format!("apply should be refused by the lock:\n{said}"))?;
+    let out = tb.etcdplan(&file, &["force-unlock", id]);
+    if !out.status.success() {
+        return Err(format!("force-unlock {id}:\n{}", text(&out)));
+    }
+    apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
+    for i in 0..3 {
+        if tb.unit_state(i) != ("active".into(), "enabled".into()) {
+            return Err(format!(
+                "host {}: etcd.service {:?}",
+                i + 1,
+                tb.unit_state(i)
+            ));
+        }
+    }
+    let transient = on(&tb, 0, "systemctl is-active etcd-force-new-cluster.service");
+    if transient == "active" {
+        return Err("the transient unit still runs".into());
+    }
+    for via in 0..3 {
+        let names = voters(&tb, via);
+        if names != ["etcd-1", "etcd-2", "etcd-3"] {
+            return Err(format!("voters through host {via}: {names:?}"));
+        }
+        let ep = &tb.client_endpoints(&[via])[0];
+        let lost = missing(ep, "s", &acked);
+        if !lost.is_empty() {
+            return Err(format!("{} keys missing through {ep}", lost.len()));
+        }
+    }
+    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    if out.status.code() != Some(0) {
+        return Err(format!("plan is not empty:\n{}", text(&out)));
+    }
+    Ok(())
 }

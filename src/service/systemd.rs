@@ -105,7 +105,7 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
 if systemctl is-active --quiet {UNIT}; then echo '{UNIT} runs; stop it first' >&2; exit 3; fi\n\
 if systemctl is-active --quiet {FORCED_UNIT}; then echo running; exit 0; fi\n\
 systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\nmkdir -p {state}\n{write}{run_as}\
-systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=0 \
+systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=infinity \
 --property=LimitNOFILE=40000 {user}{bin} --config-file \"$fcfg\"\n{record}echo started\n",
             write = super::process::WRITE_FORCED_CONFIG,
             run_as = super::prepare_run_as(d, m),
