@@ -155,6 +155,12 @@ fn recovered(tb: &Testbed, file: &str, prefix: &str, acked: &[String]) -> TestRe
     if out.status.code() != Some(0) {
         return Err(format!("plan is not empty:\n{}", text(&out)));
     }
+    if tb.hosts[0]
+        .file("/etc/etcd/etcd.force-new-cluster.yml")
+        .exists()
+    {
+        return Err("the forced start's config is still on host 1".into());
+    }
     // The survivor's copy is kept beside its data; the lost members' old
     // files were moved aside, never deleted.
     let copies = aside(tb, 0, "/var/lib/etcd", "member.recovery-copy-");

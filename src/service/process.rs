@@ -47,9 +47,10 @@ fn launcher(d: &Desired) -> String {
 use etcdplan_core::diff::quorum_loss::forced_config_file;
 
 /// Shell lines that write the forced start's config (`$fcfg`): the member's
-/// config (`$cfg`) with `force-new-cluster: true` added, since etcd ignores
-/// command-line flags next to `--config-file`. Shared with systemd.
-pub(super) const WRITE_FORCED_CONFIG: &str = "(umask 077; { cat \"$cfg\"; printf '\\nforce-new-cluster: true\\n'; } > \"$fcfg.tmp\") && mv -f \"$fcfg.tmp\" \"$fcfg\"\n";
+/// config (`$cfg`, its mode and owner kept) with `force-new-cluster: true`
+/// added, since etcd ignores command-line flags next to `--config-file`.
+/// Shared with systemd.
+pub(super) const WRITE_FORCED_CONFIG: &str = "cp -p \"$cfg\" \"$fcfg.tmp\" && printf '\\nforce-new-cluster: true\\n' >> \"$fcfg.tmp\" && mv -f \"$fcfg.tmp\" \"$fcfg\"\n";
 
 /// The start script; `forced` starts etcd on the forced start's config.
 fn launch(d: &Desired, m: &DesiredMember, forced: bool) -> Script {
@@ -176,6 +177,31 @@ mod tests {
             Ok(l) => l.desired,
             Err(e) => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn only_the_forced_start_reads_the_config_with_force_new_cluster() {
+        let d = desired("");
+        let m = &d.members[0];
+        let normal = Process.start(&d, m).source;
+        assert!(
+            !normal.contains("force-new-cluster: true")
+                && normal.contains("--config-file \"$cfg\""),
+            "{normal}"
+        );
+        let forced = Process.start_forced(&d, m).source;
+        let at = |needle: &str| {
+            forced
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {forced}"))
+        };
+        // The copy is written first, from the member's config, then started.
+        assert!(at("fcfg=/etc/etcd/etcd.force-new-cluster.yml") < at("cp -p \"$cfg\""));
+        assert!(at("force-new-cluster: true") < at("--config-file \"$fcfg\""));
+        // A normal etcd running is refused, a forced one is left running.
+        assert!(forced.contains("without force-new-cluster; stop it first"));
+        let stop = Process.stop_forced(m, Duration::from_secs(1)).source;
+        assert!(stop.ends_with("rm -f \"$fcfg\"\n"), "{stop}");
     }
 
     #[test]

@@ -93,7 +93,6 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
     fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
         let cfg = shell_quote(&m.config_file().display().to_string());
         let fcfg = shell_quote(&forced_config_file(m).display().to_string());
-        let state = shell_quote(&m.state_dir.display().to_string());
         let bin = shell_quote(&d.etcd.binary.display().to_string());
         let user = if d.hosts.run_as.is_root() {
             String::new()
@@ -104,7 +103,7 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
             "set -e\ncfg={cfg}\nfcfg={fcfg}\n\
 if systemctl is-active --quiet {UNIT}; then echo '{UNIT} runs; stop it first' >&2; exit 3; fi\n\
 if systemctl is-active --quiet {FORCED_UNIT}; then echo running; exit 0; fi\n\
-systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\nmkdir -p {state}\n{write}{run_as}\
+systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\n{write}{run_as}\
 systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=infinity \
 --property=LimitNOFILE=40000 {user}{bin} --config-file \"$fcfg\"\n{record}echo started\n",
             write = super::process::WRITE_FORCED_CONFIG,

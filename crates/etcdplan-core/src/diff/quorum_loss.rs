@@ -17,12 +17,13 @@ pub const FORCE_FLAG: &str = "--force-new-cluster";
 /// The file name of the config a forced start reads: etcd ignores every
 /// command-line flag once `--config-file` is given, so the flag goes in a
 /// copy of the member's config (`force-new-cluster: true` added) that only
-/// that start reads, in the member's state folder, removed when it stops.
+/// that start reads, beside the config (so etcd run as `run_as` reads it as
+/// it reads the config), removed when that start stops.
 pub const FORCED_CONFIG: &str = "etcd.force-new-cluster.yml";
 
 /// Where a member's forced-start config is ([`FORCED_CONFIG`]).
 pub fn forced_config_file(m: &DesiredMember) -> std::path::PathBuf {
-    m.state_dir.join(FORCED_CONFIG)
+    m.config_dir.join(FORCED_CONFIG)
 }
 
 /// What was found: the quorum lost, or a recovery that got as far as the
