@@ -352,3 +352,24 @@ fn with_no_member_answering_the_only_member_with_data_is_recovered_from() {
     let p = recover_plan(&d, &l, "etcd-2", true);
     assert!(blocked_by(&p).contains("does not show member data whose WAL names its id"));
 }
+
+#[test]
+fn watch_never_recovers() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("etcdfile.toml");
+    std::fs::write(&file, common::text_with(3, "")).map_err(|e| e.to_string())?;
+    let out = assert_cmd::Command::cargo_bin("etcdplan")
+        .map_err(|e| e.to_string())?
+        .args(["watch", "--auto-approve", "--recover-from", "etcd-1", "-f"])
+        .arg(&file)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("watch never recovers a lost quorum"),
+        "{said}"
+    );
+    Ok(())
+}
