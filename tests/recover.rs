@@ -130,7 +130,13 @@ fn keys_under(tb: &Testbed, prefix: &str) -> usize {
 }
 
 /// Three healthy voters, every key readable through each, `plan` empty.
-fn recovered(tb: &Testbed, file: &str, prefix: &str, acked: &[String]) -> TestResult {
+fn recovered(
+    tb: &Testbed,
+    file: &str,
+    prefix: &str,
+    acked: &[String],
+    copies: usize,
+) -> TestResult {
     for via in 0..3 {
         let names = voters(tb, via);
         if names != ["etcd-1", "etcd-2", "etcd-3"] {
@@ -163,9 +169,9 @@ fn recovered(tb: &Testbed, file: &str, prefix: &str, acked: &[String]) -> TestRe
     }
     // The survivor's copy is kept beside its data; the lost members' old
     // files were moved aside, never deleted.
-    let copies = aside(tb, 0, "/var/lib/etcd", "member.recovery-copy-");
-    if copies.len() != 1 {
-        return Err(format!("recovery copies on host 1: {copies:?}"));
+    let kept = aside(tb, 0, "/var/lib/etcd", "member.recovery-copy-");
+    if kept.len() != copies {
+        return Err(format!("recovery copies on host 1: {kept:?}"));
     }
     for i in [1, 2] {
         if aside(tb, i, "/etc/etcd", "etcd.conf.yml.removed-").is_empty() {
@@ -262,7 +268,7 @@ fn two_of_three_lost_with_their_disks_are_recovered_from_the_survivor() -> TestR
             return Err(format!("apply output lacks {needle:?}:\n{applied}"));
         }
     }
-    recovered(&tb, &file, "q", &acked)?;
+    recovered(&tb, &file, "q", &acked, 1)?;
     eprintln!(
         "quorum loss recovered with {} keys in {:.1}s",
         acked.len(),
@@ -282,22 +288,23 @@ fn step_index(tb: &Testbed, file: &str, kind: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("no {kind} step in {}", text(&out)))
 }
 
-#[test]
-fn a_recovery_killed_after_its_forced_start_is_finished_by_the_next_apply() -> TestResult {
-    let Some(tb) = harness::testbed::up_or_skip(3) else {
-        return Ok(());
-    };
-    let (file, acked) = three_then_lose_two(&tb, "k", 20)?;
-    let forced = step_index(&tb, &file, "force_new_cluster")?;
-
-    // apply, stopped for good by the failpoint once the forced start is
-    // done, then killed by its pid.
+/// `apply --recover-from etcd-1` held for good by the failpoint once the
+/// first step of `kind` is done; `look` runs while it is held, then it is
+/// killed by its pid (SIGKILL). Returns what `look` saw.
+fn killed_after<T>(
+    tb: &Testbed,
+    file: &str,
+    kind: &str,
+    look: impl FnOnce() -> T,
+) -> Result<T, String> {
+    let n = step_index(tb, file, kind)?;
     let path = tb.dir.path().join("etcdfile.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(["apply", "--auto-approve", "--recover-from", "etcd-1", "-f"])
+        .args(["apply", "--auto-approve", "--recover-from", "etcd-1"])
+        .args(["--gate-timeout", "20s", "-f"])
         .arg(&path)
         .env("NO_COLOR", "1")
-        .env("ETCDPLAN_FAILPOINT", format!("after-step:{forced}"))
+        .env("ETCDPLAN_FAILPOINT", format!("after-step:{n}"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -313,65 +320,109 @@ fn a_recovery_killed_after_its_forced_start_is_finished_by_the_next_apply() -> T
             break;
         }
     }
+    let looked = reached.then(look);
     let _ = Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    if !reached {
-        return Err(format!(
-            "the failpoint was not reached:\n{}",
-            seen.join("\n")
-        ));
-    }
+    looked.ok_or_else(|| format!("the failpoint was not reached:\n{}", seen.join("\n")))
+}
 
-    // etcd-1 runs alone with --force-new-cluster; plan says the recovery
-    // stopped half way and plans nothing without the flag.
-    let pid = std::fs::read_to_string(tb.hosts[0].file("/var/lib/etcdplan/etcd.pid"))
-        .map_err(|e| e.to_string())?;
-    let cmdline =
-        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&cmdline).contains("force-new-cluster") {
-        return Err(format!("etcd-1 is not the forced start: {cmdline:?}"));
-    }
-    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
-    if out.status.code() != Some(1) || !text(&out).contains("stopped half way") {
-        return Err(format!("plan after the kill:\n{}", text(&out)));
-    }
-
-    // The killed apply's lock files still hold (their holder is gone but
-    // they are fresh): refused, naming the lock, which force-unlock removes.
+/// The killed apply's lock files still hold (their holder is gone, but they
+/// are fresh): the next apply is refused naming the lock, which
+/// `force-unlock` removes.
+fn unlock_the_killed(tb: &Testbed, file: &str) -> TestResult {
     let out = tb.etcdplan(
-        &file,
+        file,
         &["apply", "--auto-approve", "--recover-from", "etcd-1"],
     );
     let said = text(&out);
+    if out.status.success() {
+        return Err(format!("apply ran despite the lock:\n{said}"));
+    }
     let id = said
         .split("lock id ")
         .nth(1)
         .and_then(|r| r.split(')').next())
         .ok_or_else(|| format!("apply should be refused by the lock:\n{said}"))?;
-    if out.status.success() {
-        return Err(format!("apply ran despite the lock:\n{said}"));
-    }
-    let out = tb.etcdplan(&file, &["force-unlock", id]);
+    let out = tb.etcdplan(file, &["force-unlock", id]);
     if !out.status.success() || !text(&out).contains("Removed the lock files") {
         return Err(format!("force-unlock {id}:\n{}", text(&out)));
     }
+    Ok(())
+}
 
+/// Whether etcd-1's process (namespace hosts) runs on the forced config.
+fn runs_forced(tb: &Testbed) -> Result<bool, String> {
+    let pid = std::fs::read_to_string(tb.hosts[0].file("/var/lib/etcdplan/etcd.pid"))
+        .map_err(|e| e.to_string())?;
+    let cmdline =
+        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&cmdline).contains("force-new-cluster"))
+}
+
+#[test]
+fn a_recovery_killed_after_its_forced_start_is_finished_by_the_next_apply() -> TestResult {
+    let Some(tb) = harness::testbed::up_or_skip(3) else {
+        return Ok(());
+    };
+    let (file, acked) = three_then_lose_two(&tb, "k", 20)?;
+    killed_after(&tb, &file, "force_new_cluster", || ())?;
+    // etcd-1 runs alone on the forced config; plan says the recovery
+    // stopped half way and plans nothing without the flag.
+    if !runs_forced(&tb)? {
+        return Err("etcd-1 is not the forced start".into());
+    }
+    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    if out.status.code() != Some(1) || !text(&out).contains("stopped half way") {
+        return Err(format!("plan after the kill:\n{}", text(&out)));
+    }
+    unlock_the_killed(&tb, &file)?;
     let applied = apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
     if applied.contains("copy its data") || !applied.contains("stop the forced start of etcd-1") {
         return Err(format!(
             "the second apply did not continue from the forced start:\n{applied}"
         ));
     }
-    let pid = std::fs::read_to_string(tb.hosts[0].file("/var/lib/etcdplan/etcd.pid"))
-        .map_err(|e| e.to_string())?;
-    let cmdline =
-        std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| e.to_string())?;
-    if String::from_utf8_lossy(&cmdline).contains("force-new-cluster") {
-        return Err("etcd-1 still runs with --force-new-cluster".into());
+    if runs_forced(&tb)? {
+        return Err("etcd-1 still runs on the forced config".into());
     }
-    recovered(&tb, &file, "k", &acked)
+    recovered(&tb, &file, "k", &acked, 1)
+}
+
+#[test]
+fn a_recovery_killed_after_its_copy_is_not_started_by_a_plain_apply_and_is_finished() -> TestResult
+{
+    let Some(tb) = harness::testbed::up_or_skip(3) else {
+        return Ok(());
+    };
+    let (file, acked) = three_then_lose_two(&tb, "c", 20)?;
+    killed_after(&tb, &file, "copy_data", || ())?;
+    // etcd-1 is stopped, and no member answers: a plain plan would start it
+    // beside two members bootstrapping afresh. The recovery mark stops it.
+    if !tb.etcd_pids().is_empty() {
+        return Err(format!("etcd runs: {:?}", tb.etcd_pids()));
+    }
+    let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
+    if out.status.code() != Some(1)
+        || !text(&out).contains("a quorum-loss recovery from etcd-1 started here")
+    {
+        return Err(format!("plan after the kill:\n{}", text(&out)));
+    }
+    unlock_the_killed(&tb, &file)?;
+    // No member answers; etcd-1's host is the only one with data its WAL names.
+    let applied = apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
+    if !applied.contains("No member answers the etcd API") {
+        return Err(format!("the second apply:\n{applied}"));
+    }
+    recovered(&tb, &file, "c", &acked, 2)?;
+    if tb.hosts[0]
+        .file("/var/lib/etcdplan/etcd.recovery-under-way")
+        .exists()
+    {
+        return Err("the recovery mark is still there".into());
+    }
+    Ok(())
 }
 
 /// Runs `command` on booted host `i`; its stdout, trimmed.
@@ -407,68 +458,36 @@ fn under_systemd_the_forced_start_is_a_transient_unit_and_lost_units_are_disable
             return Err(format!("host {}: {}", i + 1, text(&out)));
         }
     }
-    let forced = step_index(&tb, &file, "force_new_cluster")?;
-    let path = tb.dir.path().join("etcdfile.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args([
-            "apply",
-            "--auto-approve",
-            "--recover-from",
-            "etcd-1",
-            "--gate-timeout",
-            "20s",
-            "-f",
-        ])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .env("ETCDPLAN_FAILPOINT", format!("after-step:{forced}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut seen = Vec::new();
-    let mut reached = false;
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        reached = line.contains("failpoint after-step:");
-        seen.push(line);
-        if reached {
-            break;
-        }
-    }
     // Right after the forced start: etcd-1 runs in the transient unit, not
-    // in etcd.service, whose unit file has no force flag; the lost members'
-    // units are disabled and moved aside.
-    let state = (
-        on(&tb, 0, "systemctl is-active etcd-force-new-cluster.service"),
-        on(&tb, 0, "systemctl is-active etcd.service"),
-        on(
-            &tb,
-            0,
-            "grep -c force /etc/systemd/system/etcd.service /etc/etcd/etcd.conf.yml || true",
-        ),
-        on(
-            &tb,
-            1,
-            "systemctl is-enabled etcd.service 2>&1; ls /etc/systemd/system | grep -c 'etcd.service.removed-'",
-        ),
-    );
-    let _ = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    if !reached {
-        let journal = on(
-            &tb,
-            0,
-            "journalctl -u etcd-force-new-cluster --no-pager -n 40 2>&1; systemctl status etcd-force-new-cluster --no-pager 2>&1 | tail -n 20",
-        );
-        return Err(format!(
-            "the failpoint was not reached:\n{}\n{journal}",
-            seen.join("\n")
-        ));
-    }
+    // in etcd.service, whose unit and config have no force flag; the lost
+    // members' units are disabled and moved aside.
+    let state = killed_after(&tb, &file, "force_new_cluster", || {
+        (
+            on(&tb, 0, "systemctl is-active etcd-force-new-cluster.service"),
+            on(&tb, 0, "systemctl is-active etcd.service"),
+            on(
+                &tb,
+                0,
+                "grep -c force /etc/systemd/system/etcd.service /etc/etcd/etcd.conf.yml || true",
+            ),
+            on(
+                &tb,
+                1,
+                "systemctl is-enabled etcd.service 2>&1; ls /etc/systemd/system | grep -c 'etcd.service.removed-'",
+            ),
+        )
+    });
+    let state = match state {
+        Ok(s) => s,
+        Err(e) => {
+            let journal = on(
+                &tb,
+                0,
+                "journalctl -u etcd-force-new-cluster --no-pager -n 40 2>&1",
+            );
+            return Err(format!("{e}\n{journal}"));
+        }
+    };
     if state.0 != "active" || state.1 != "inactive" {
         return Err(format!("after the forced start: {state:?}"));
     }
@@ -481,22 +500,7 @@ fn under_systemd_the_forced_start_is_a_transient_unit_and_lost_units_are_disable
     if state.3.contains("enabled\n") || !state.3.ends_with('1') {
         return Err(format!("etcd-2's unit after the fence: {:?}", state.3));
     }
-
-    // The killed apply's lock files hold; force-unlock, then finish.
-    let out = tb.etcdplan(
-        &file,
-        &["apply", "--auto-approve", "--recover-from", "etcd-1"],
-    );
-    let said = text(&out);
-    let id = said
-        .split("lock id ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .ok_or_else(|| format!("apply should be refused by the lock:\n{said}"))?;
-    let out = tb.etcdplan(&file, &["force-unlock", id]);
-    if !out.status.success() {
-        return Err(format!("force-unlock {id}:\n{}", text(&out)));
-    }
+    unlock_the_killed(&tb, &file)?;
     apply_ok(&tb, &file, &["--recover-from", "etcd-1"])?;
     for i in 0..3 {
         if tb.unit_state(i) != ("active".into(), "enabled".into()) {

@@ -373,3 +373,31 @@ fn watch_never_recovers() -> Result<(), String> {
     );
     Ok(())
 }
+
+#[test]
+fn a_survivor_marked_by_an_unfinished_recovery_is_not_started_by_a_plain_plan() {
+    let d = desired_with(3, "");
+    let mut specs = hosts(&d, &[1, 2]);
+    specs[0].running = false;
+    specs[0].data_owner_id = Some((MemberId(0x1000), etcdplan::model::ClusterId(0xc1)));
+    // What the probe reports while the recovery mark is on the host.
+    specs[0].problems = vec![etcdplan::observe::ProbeProblem {
+        message: "a quorum-loss recovery from etcd-1 started here and has not finished".into(),
+        help: "finish it with `etcdplan apply --recover-from etcd-1`".into(),
+    }];
+    for s in &mut specs[1..] {
+        s.data = DataDir::Empty;
+    }
+    let l = live(&d, &specs, None);
+    let p = plan_for(&d, &l);
+    assert!(
+        blocked_by(&p).contains("a quorum-loss recovery from etcd-1 started here"),
+        "{}",
+        blocked_by(&p)
+    );
+    assert!(p.cannot_apply().is_some());
+    // The recovery itself goes on, and its re-adds are planned.
+    let p = recover_plan(&d, &l, "etcd-1", false);
+    assert!(p.blockers.is_empty(), "{}", blocked_by(&p));
+    assert!(kinds(&p).iter().any(|s| s.starts_with("promote etcd-3")));
+}

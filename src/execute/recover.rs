@@ -12,6 +12,7 @@ use crate::config::DesiredMember;
 use crate::io::{Script, shell_quote};
 use crate::model::{MemberId, MemberName};
 use crate::service;
+use etcdplan_core::diff::quorum_loss::recovery_mark;
 
 /// How long copying a data dir may take: a large backend on a slow disk.
 const COPY_DEADLINE: Duration = Duration::from_secs(600);
@@ -33,9 +34,13 @@ pub(super) async fn copy_data(
     let mut source = format!(
         "set -e\nts={ts}\nd={data}\n\
 if [ ! -d \"$d/member\" ]; then echo \"$d/member does not exist: no data to recover from\" >&2; exit 3; fi\n\
+(umask 077; mkdir -p {state}; printf 'recovery from %s since %s\\n' {name} \"$ts\" > {mark})\n\
 cp -a \"$d/member\" \"$d/member.recovery-copy-$ts\"\necho \"copied $d/member to $d/member.recovery-copy-$ts\"\n",
         ts = membership::stamp(),
         data = q(&m.data_dir),
+        state = q(&m.state_dir),
+        name = shell_quote(m.name.as_str()),
+        mark = q(&recovery_mark(m)),
     );
     if let Some(wal) = &m.wal_dir {
         source.push_str(&format!(
@@ -176,7 +181,7 @@ pub(super) async fn verify(
     id: MemberId,
     revision: i64,
 ) -> Result<StepOutcome, StepError> {
-    let (m, _) = member(ctx, name)?;
+    let (m, host) = member(ctx, name)?;
     let ep = m.client_url(&ctx.desired.tls);
     let refused = |why: String| StepError::Unsafe {
         what: format!("accept {name} as the recovered cluster"),
@@ -190,6 +195,16 @@ pub(super) async fn verify(
             s.revision
         )));
     }
+    // Recovered: plain plans may start it again.
+    let clear = Script::new(
+        format!("clear {name}'s recovery mark"),
+        format!(
+            "rm -f {}\n",
+            shell_quote(&recovery_mark(m).display().to_string())
+        ),
+    )
+    .timeout(Duration::from_secs(20));
+    run_checked(host.as_ref(), &clear).await?;
     Ok(StepOutcome::from(format!(
         "{name} ({id}) is the only member, healthy, at revision {} (was {revision})",
         s.revision

@@ -44,6 +44,22 @@ if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\
     }
     s.push_str(&service::probe_fragment(d, m));
     s.push_str(&service::print_run_as_problem(d));
+    // A quorum-loss recovery from this member that has not finished.
+    s.push_str(&format!(
+        "if [ -f {mark} ]; then {}; fi\n",
+        service::print_problem(
+            &format!("a quorum-loss recovery from {} started here and has not finished", m.name),
+            &format!(
+                "finish it with `etcdplan apply --recover-from {}`; until then no plain plan starts this member",
+                m.name
+            ),
+        ),
+        mark = shell_quote(
+            &etcdplan_core::diff::quorum_loss::recovery_mark(m)
+                .display()
+                .to_string()
+        ),
+    ));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary\\tok\\t%s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else printf 'binary\\tmissing\\n'; fi\n"

@@ -37,6 +37,8 @@ enum Effect {
     Takeover(String),
     /// `copy NAME's data` (execute::recover): the survivor's data copied aside.
     Copy,
+    /// `clear NAME's recovery mark` (execute::recover): nothing to model.
+    Clear,
     /// `start NAME with force-new-cluster` (service::start_forced): started,
     /// and the membership rewritten to that member alone.
     ForceStart,
@@ -54,6 +56,7 @@ impl Effect {
             "start" if rest.ends_with(" with force-new-cluster") => Self::ForceStart,
             "start" => Self::Start,
             "copy" => Self::Copy,
+            "clear" => Self::Clear,
             "stop" => Self::Stop,
             "check" if !rest.contains(' ') => Self::CheckAlive,
             "retire" => Self::Retire,
@@ -180,6 +183,7 @@ impl FakeHost {
                     failed(3, "no data to recover from")
                 }
             }
+            Effect::Clear => ok(String::new()),
             Effect::ForceStart => {
                 let out = start(&mut w, &address, &script.source);
                 if out.code == 0 {

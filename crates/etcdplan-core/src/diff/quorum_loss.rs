@@ -21,6 +21,14 @@ pub const FORCE_FLAG: &str = "--force-new-cluster";
 /// it reads the config), removed when that start stops.
 pub const FORCED_CONFIG: &str = "etcd.force-new-cluster.yml";
 
+/// The mark a recovery leaves on the survivor's host from the copy of its
+/// data until it is verified: while it is there the probe reports a
+/// problem, so no plain plan starts the survivor (with its old membership,
+/// beside members that would bootstrap afresh) in the middle of a recovery.
+pub fn recovery_mark(m: &DesiredMember) -> std::path::PathBuf {
+    m.state_dir.join("etcd.recovery-under-way")
+}
+
 /// Where a member's forced-start config is ([`FORCED_CONFIG`]).
 pub fn forced_config_file(m: &DesiredMember) -> std::path::PathBuf {
     m.config_dir.join(FORCED_CONFIG)

@@ -500,6 +500,9 @@ fn predict(
     for (n, h) in &mut p.hosts {
         let HostState::Reached(f) = h else { continue };
         if n == name {
+            // Its recovery mark is cleared once it is verified.
+            f.problems
+                .retain(|p| !p.message.starts_with("a quorum-loss recovery from"));
             f.service = ServiceState::Running(match f.service {
                 ServiceState::Running(pid) => pid,
                 ServiceState::Stopped => f.listener.as_ref().map_or(0, |l| l.pid),
