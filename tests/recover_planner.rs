@@ -401,3 +401,22 @@ fn a_survivor_marked_by_an_unfinished_recovery_is_not_started_by_a_plain_plan() 
     assert!(p.blockers.is_empty(), "{}", blocked_by(&p));
     assert!(kinds(&p).iter().any(|s| s.starts_with("promote etcd-3")));
 }
+
+#[test]
+fn with_no_member_answering_a_plain_plan_warns_against_bootstrapping_the_lost_afresh() {
+    // etcd-1 restarted without a quorum (it then answers nothing); the
+    // others lost their data: the plain plan starts etcd-1 and creates the
+    // others, right only for a bootstrap that stopped half way.
+    let d = desired_with(3, "");
+    let mut specs = hosts(&d, &[1, 2]);
+    specs[0].running = false;
+    let l = live(&d, &specs, None);
+    let p = plan_for(&d, &l);
+    assert!(
+        p.notes.iter().any(|n| n
+            .contains("etcd-1 starts on its data while etcd-2, etcd-3 are created empty")
+            && n.contains("--recover-from etcd-1")),
+        "{:?}",
+        p.notes
+    );
+}

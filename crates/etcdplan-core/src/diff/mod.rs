@@ -268,6 +268,9 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         }
     }
     let mut notes = notes;
+    if situation == Situation::Down {
+        notes.extend(mixed_data_note(&changes));
+    }
     if let Some(loss) = &loss {
         notes.push(format!(
             "{} Starting the stopped members that kept their data brings the quorum back: this plan does that.",
@@ -283,6 +286,36 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         blockers,
         notes,
     }
+}
+
+/// With no member answering, members that start on their data beside
+/// members created empty: a first bootstrap that stopped half way, or a
+/// cluster whose majority lost its data (then creating them bootstraps a
+/// new cluster beside the survivors' data). Which one cannot be told from
+/// the hosts, so the plan says both.
+fn mixed_data_note(changes: &[Change]) -> Option<String> {
+    let names = |a: Action| {
+        changes
+            .iter()
+            .filter(|c| c.action() == a)
+            .map(|c| c.member.as_str())
+            .collect::<Vec<_>>()
+    };
+    let (kept, fresh) = (names(Action::Start), names(Action::Create));
+    if kept.is_empty() || fresh.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} start{} on {} data while {} {} created empty: right for a first bootstrap that stopped half way. If instead {} lost {} data with the cluster's quorum, do not apply this: recover with `etcdplan plan --recover-from {}`.",
+        kept.join(", "),
+        if kept.len() == 1 { "s" } else { "" },
+        if kept.len() == 1 { "its" } else { "their" },
+        fresh.join(", "),
+        if fresh.len() == 1 { "is" } else { "are" },
+        fresh.join(", "),
+        if fresh.len() == 1 { "its" } else { "their" },
+        kept[0]
+    ))
 }
 
 /// The blocker a lost quorum (or a half-done recovery) puts on every plan
