@@ -101,6 +101,23 @@ async fn apply_with(
     gate: Duration,
 ) -> Result<Outcome, CliError> {
     let etcd = Arc::new(etcd_client(cli, d));
+    let recovery = saved.and_then(plan::recover::survivor_of);
+    match (recovery, &cli.recover_from) {
+        (Some(m), None) => {
+            return Err(CliError::Usage(format!(
+                "this saved plan recovers the cluster from a lost quorum with --force-new-cluster on {m}: give --recover-from {m} again to apply it"
+            )));
+        }
+        (Some(m), Some(from)) if m.as_str() != from => {
+            return Err(CliError::Usage(format!(
+                "this saved plan recovers from {m}, not from {from}"
+            )));
+        }
+        _ => {}
+    }
+    if cli.recover_from.is_some() {
+        return recover(cli, view, d, hosts, &etcd, saved, auto_approve, gate).await;
+    }
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
     let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
     let result = apply_observed(cli, view, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
@@ -127,6 +144,37 @@ impl Locks {
             f.release().await;
         }
     }
+}
+
+/// `apply --recover-from`: etcd's lock cannot be taken without a quorum,
+/// so the lock is a file on every host that answers; then observed, planned
+/// (the recovery, or why there is none), shown, asked and walked as any plan.
+#[allow(clippy::too_many_arguments)]
+async fn recover(
+    cli: &Cli,
+    view: &SharedView,
+    d: &Desired,
+    hosts: &mut HostMap,
+    etcd: &Arc<EtcdClient>,
+    saved: Option<&Plan>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
+    let info = execute::lock::LockInfo::new("recover", &d.file_hash);
+    let lock = execute::hostlock::acquire(&members, hosts, &info)
+        .await
+        .map_err(|e| CliError::Blocked(format!("cannot take the lock on the hosts: {e}")))?;
+    if !lock.skipped.is_empty() {
+        tracing::warn!(
+            "no lock file on hosts that did not answer: {}",
+            lock.skipped.join("; ")
+        );
+    }
+    let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+    let result = apply_observed(cli, view, d, hosts, etcd, &live, saved, auto_approve, gate).await;
+    lock.release().await;
+    result
 }
 
 /// Takes the cluster's lock and observes again, so that what is planned is

@@ -62,6 +62,18 @@ pub struct Cli {
     /// The client certificate's key.
     #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// Recover from a lost quorum (a majority of voters gone for good) from
+    /// this member: its data copied aside and kept, the lost members fenced,
+    /// it started once with --force-new-cluster, then normally, checked, and
+    /// the others re-added learner first. plan and apply only (also needed
+    /// to apply a saved recovery plan); never watch.
+    #[arg(long, global = true, value_name = "MEMBER")]
+    pub recover_from: Option<String>,
+    /// Accept losing data, where the operator names the loss: a recovery
+    /// (--recover-from) from a member that is not the most up to date one
+    /// that answers, or a restore of a snapshot older than the live cluster.
+    #[arg(long, global = true)]
+    pub allow_data_loss: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -183,10 +195,6 @@ pub struct RestoreArgs {
     /// Report the plan and the progress as JSON Lines (needs --auto-approve).
     #[arg(long)]
     pub json: bool,
-    /// Restore even though the live cluster holds newer revisions than the
-    /// snapshot (they are lost).
-    #[arg(long)]
-    pub allow_data_loss: bool,
     /// Restore the snapshot's revisions as they are (watchers that saw later
     /// revisions of the old cluster may then miss changes).
     #[arg(long, conflicts_with = "bump_revision")]

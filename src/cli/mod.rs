@@ -119,6 +119,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             )
             .await
         }
+        Command::Watch { .. } if cli.recover_from.is_some() => Err(CliError::Usage(
+            "watch never recovers a lost quorum: run `etcdplan plan --recover-from MEMBER`, read it, then `etcdplan apply --recover-from MEMBER`".into(),
+        )),
         Command::Watch {
             auto_approve,
             interval,

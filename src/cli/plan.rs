@@ -31,8 +31,24 @@ pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
             .or_else(|| d.backup.as_ref().map(|b| b.dir.clone()))
             .unwrap_or_else(|| execute::default_snapshot_dir(&etcdfile)),
     };
-    let diff = diff::diff_with(d, live, cli.allow_downgrade);
-    let mut plan = plan::build_with(d, live, diff, &opts);
+    let mut plan = match &cli.recover_from {
+        // The operator named the survivor: the recovery, or why there is none.
+        Some(from) => plan::recover::build(
+            d,
+            live,
+            &plan::recover::Recovery {
+                from: from.clone(),
+                allow_data_loss: cli.allow_data_loss,
+            },
+            &opts,
+        ),
+        None => plan::build_with(
+            d,
+            live,
+            diff::diff_with(d, live, cli.allow_downgrade),
+            &opts,
+        ),
+    };
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.
     if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {

@@ -126,7 +126,7 @@ async fn restore_with(
             manifest: snap.manifest.clone(),
             live_revision: live_revision(&etcd, d, &live).await,
             stamp: execute::stamp(),
-            allow_data_loss: args.allow_data_loss,
+            allow_data_loss: cli.allow_data_loss,
             bump: (!args.no_bump_revision).then_some(args.bump_revision),
             notes: vec![lock_note],
         };

@@ -12,6 +12,7 @@ mod gate;
 pub mod hostlock;
 pub mod lock;
 mod membership;
+mod recover;
 mod restore;
 mod transfer;
 mod upload;
@@ -239,12 +240,34 @@ pub async fn apply(
         });
         done.push(step.description.clone());
         timings.push((step.description.clone(), secs));
+        failpoint(index).await;
     }
     Ok(Report {
         steps: timings,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
+
+/// Test builds only: `ETCDPLAN_FAILPOINT=after-step:N` makes the walk stop
+/// for good after step N (from 0) is done, saying so on stderr, so a test
+/// can kill etcdplan at exactly that point (a recovery killed between its
+/// forced start and its normal restart).
+#[cfg(feature = "fakes")]
+async fn failpoint(index: usize) {
+    let Ok(fp) = std::env::var("ETCDPLAN_FAILPOINT") else {
+        return;
+    };
+    if fp.strip_prefix("after-step:") == Some(index.to_string().as_str()) {
+        eprintln!("failpoint {fp} reached: waiting to be killed");
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}
+
+/// Release builds have no failpoints.
+#[cfg(not(feature = "fakes"))]
+async fn failpoint(_index: usize) {}
 
 fn member<'a>(
     ctx: &'a Context<'_>,
@@ -528,6 +551,19 @@ async fn run_step(
         Step::VerifyRestore { revision, content } => {
             restore::verify(ctx, *revision, content.as_ref()).await
         }
+        Step::CopyData { member: name } => recover::copy_data(ctx, name).await,
+        Step::Fence { member: m } => recover::fence(ctx, m).await,
+        Step::ForceNewCluster { member: name, id } => {
+            recover::force_new_cluster(ctx, name, *id).await
+        }
+        Step::EndForcedStart { member: name, id } => {
+            recover::end_forced_start(ctx, name, *id).await
+        }
+        Step::VerifyRecovered {
+            member: name,
+            id,
+            revision,
+        } => recover::verify(ctx, name, *id, *revision).await,
     }
 }
 

@@ -26,7 +26,7 @@ pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
     let data = shell_quote(&m.data_dir.display().to_string());
     s.push_str(&format!(
         "d={data}\nif [ -d \"$d/member/wal\" ] || [ -d \"$d/member/snap\" ]; then k=member; \
-elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v -e '^member\\.removed-' -e '^member\\.restored-aside-' -e '^restoring-')\" ]; then k=empty; \
+elif [ ! -e \"$d\" ]; then k=absent; elif [ -z \"$(ls -A \"$d\" 2>/dev/null | grep -v -e '^member\\.removed-' -e '^member\\.restored-aside-' -e '^restoring-' -e '^member\\.recovery-copy-')\" ]; then k=empty; \
 else k=other; fi\nprintf 'data\\t%s\\n' \"$k\"\n\
 if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\n"
     ));
@@ -53,6 +53,22 @@ if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\
     }
     s.push_str(&service::probe_fragment(d, m));
     s.push_str(&service::print_run_as_problem(d));
+    // A quorum-loss recovery from this member that has not finished.
+    s.push_str(&format!(
+        "if [ -f {mark} ]; then {}; fi\n",
+        service::print_problem(
+            &format!("a quorum-loss recovery from {} started here and has not finished", m.name),
+            &format!(
+                "finish it with `etcdplan apply --recover-from {}`; until then no plain plan starts this member",
+                m.name
+            ),
+        ),
+        mark = shell_quote(
+            &etcdplan_core::diff::quorum_loss::recovery_mark(m)
+                .display()
+                .to_string()
+        ),
+    ));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
         "if [ -x {bin} ]; then printf 'binary\\tok\\t%s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else printf 'binary\\tmissing\\n'; fi\n"

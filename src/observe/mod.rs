@@ -109,8 +109,12 @@ async fn observe_cluster(
     let Some((answered_by, list)) = found else {
         return (None, unreachable);
     };
-    let statuses = join_all(list.iter().map(|m| member_status(d, etcd, m))).await;
-    let alarms = etcd.alarms(&answered_by).await.unwrap_or_default();
+    // Side by side: without a quorum both wait out their deadline.
+    let (statuses, alarms) = tokio::join!(
+        join_all(list.iter().map(|m| member_status(d, etcd, m))),
+        etcd.alarms(&answered_by)
+    );
+    let alarms = alarms.unwrap_or_default();
     let id = statuses
         .iter()
         .find_map(|s| s.as_ref().ok().map(|(cid, _)| *cid))

@@ -197,6 +197,14 @@ pub trait Service: Send + Sync {
     /// after `grace`.
     fn stop(&self, m: &DesiredMember, grace: Duration) -> Script;
 
+    /// Starts etcd once with `--force-new-cluster` (a quorum-loss recovery),
+    /// the flag given to this start only and written nowhere a later start
+    /// reads; refuses while etcd runs normally. Does not wait for health.
+    fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script;
+
+    /// Stops what [`Service::start_forced`] started.
+    fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script;
+
     /// Prints `alive`, or `dead` and the last log lines.
     fn check_alive(&self, m: &DesiredMember) -> Script;
 
@@ -227,6 +235,16 @@ pub fn start(d: &Desired, m: &DesiredMember) -> Script {
 /// Stops etcd with the etcdfile's service manager ([`Service::stop`]).
 pub fn stop(d: &Desired, m: &DesiredMember, grace: Duration) -> Script {
     for_kind(d.hosts.service).stop(m, grace)
+}
+
+/// Starts etcd once with `--force-new-cluster` ([`Service::start_forced`]).
+pub fn start_forced(d: &Desired, m: &DesiredMember) -> Script {
+    for_kind(d.hosts.service).start_forced(d, m)
+}
+
+/// Stops a forced start ([`Service::stop_forced`]).
+pub fn stop_forced(d: &Desired, m: &DesiredMember, grace: Duration) -> Script {
+    for_kind(d.hosts.service).stop_forced(m, grace)
 }
 
 /// Whether etcd is alive, by the etcdfile's service manager ([`Service::check_alive`]).

@@ -20,12 +20,13 @@ pub struct Process;
 /// (non-zombie) etcd started with our config file.
 fn prelude(m: &DesiredMember) -> String {
     let cfg = shell_quote(&m.config_file().display().to_string());
+    let fcfg = shell_quote(&forced_config_file(m).display().to_string());
     let pidf = shell_quote(&m.pid_file().display().to_string());
     format!(
-        "cfg={cfg}\npidf={pidf}\n\
+        "cfg={cfg}\nfcfg={fcfg}\npidf={pidf}\n\
 ours() {{ [ -n \"$1\" ] && [ -r \"/proc/$1/cmdline\" ] || return 1; \
 grep -q '^State:[[:space:]]*Z' \"/proc/$1/status\" 2>/dev/null && return 1; \
-tr '\\000' '\\n' < \"/proc/$1/cmdline\" | grep -qxF -- \"$cfg\"; }}\n\
+tr '\\000' '\\n' < \"/proc/$1/cmdline\" | grep -qxF -e \"$cfg\" -e \"$fcfg\"; }}\n\
 pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
     )
 }
@@ -41,6 +42,50 @@ fn launcher(d: &Desired) -> String {
     } else {
         "setpriv --reuid=\"$run_user\" --regid=\"$run_gid\" --init-groups ".to_owned()
     }
+}
+
+use etcdplan_core::diff::quorum_loss::forced_config_file;
+
+/// Shell lines that write the forced start's config (`$fcfg`): the member's
+/// config (`$cfg`, its mode and owner kept) with `force-new-cluster: true`
+/// added, since etcd ignores command-line flags next to `--config-file`.
+/// Shared with systemd.
+pub(super) const WRITE_FORCED_CONFIG: &str = "cp -p \"$cfg\" \"$fcfg.tmp\" && printf '\\nforce-new-cluster: true\\n' >> \"$fcfg.tmp\" && mv -f \"$fcfg.tmp\" \"$fcfg\"\n";
+
+/// The start script; `forced` starts etcd on the forced start's config.
+fn launch(d: &Desired, m: &DesiredMember, forced: bool) -> Script {
+    let state = shell_quote(&m.state_dir.display().to_string());
+    let log = shell_quote(&m.log_file().display().to_string());
+    let bin = shell_quote(&d.etcd.binary.display().to_string());
+    let (running, config, what) = if forced {
+        (
+            format!(
+                "if ours \"$pid\"; then if tr '\\000' '\\n' < \"/proc/$pid/cmdline\" | grep -qxF -- \"$fcfg\"; then echo \"running $pid\"; exit 0; fi; \
+echo \"etcd runs (pid $pid) without force-new-cluster; stop it first\" >&2; exit 3; fi\n{WRITE_FORCED_CONFIG}"
+            ),
+            "$fcfg",
+            format!("start {} with force-new-cluster", m.name),
+        )
+    } else {
+        (
+            "if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n".to_owned(),
+            "$cfg",
+            format!("start {}", m.name),
+        )
+    };
+    let source = format!(
+        "set -e\n{prelude}{running}\
+    [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
+    umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
+    nohup setsid {launch}{bin} --config-file \"{config}\" >> {log} 2>&1 < /dev/null &\n\
+    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
+    echo \"started $(cat \"$pidf\")\"\n",
+        prelude = prelude(m),
+        record = super::record_started_config(d, m),
+        run_as = super::prepare_run_as(d, m),
+        launch = launcher(d),
+    );
+    Script::new(what, source).timeout(Duration::from_secs(20))
 }
 
 impl Service for Process {
@@ -61,22 +106,29 @@ impl Service for Process {
 
     /// Starts etcd detached, unless it already runs; prints `started PID` or `running PID`.
     fn start(&self, d: &Desired, m: &DesiredMember) -> Script {
-        let state = shell_quote(&m.state_dir.display().to_string());
-        let log = shell_quote(&m.log_file().display().to_string());
-        let bin = shell_quote(&d.etcd.binary.display().to_string());
+        launch(d, m, false)
+    }
+
+    /// The same start on a copy of the config with `force-new-cluster: true`
+    /// that only this start reads (etcd ignores command-line flags next to
+    /// `--config-file`); the member's config, which every later start reads,
+    /// does not have it.
+    /// Refuses while etcd runs without it; prints `running PID` when a
+    /// forced start already runs.
+    fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
+        launch(d, m, true)
+    }
+
+    /// The forced start has the same pid file; its config goes with it.
+    fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let stop = self.stop(m, grace);
         let source = format!(
-            "set -e\n{prelude}if ours \"$pid\"; then echo \"running $pid\"; exit 0; fi\n\
-    [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
-    umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
-    nohup setsid {launch}{bin} --config-file \"$cfg\" >> {log} 2>&1 < /dev/null &\n\
-    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
-    echo \"started $(cat \"$pidf\")\"\n",
-            prelude = prelude(m),
-            record = super::record_started_config(d, m),
-            run_as = super::prepare_run_as(d, m),
-            launch = launcher(d),
+            "(\n{}) || exit $?\n{}rm -f \"$fcfg\"\n",
+            stop.source,
+            prelude(m)
         );
-        Script::new(format!("start {}", m.name), source).timeout(Duration::from_secs(20))
+        Script::new(format!("stop the forced start of {}", m.name), source)
+            .timeout(grace + Duration::from_secs(10))
     }
 
     /// SIGTERM (etcd hands leadership over), SIGKILL after `grace`.
@@ -125,6 +177,31 @@ mod tests {
             Ok(l) => l.desired,
             Err(e) => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn only_the_forced_start_reads_the_config_with_force_new_cluster() {
+        let d = desired("");
+        let m = &d.members[0];
+        let normal = Process.start(&d, m).source;
+        assert!(
+            !normal.contains("force-new-cluster: true")
+                && normal.contains("--config-file \"$cfg\""),
+            "{normal}"
+        );
+        let forced = Process.start_forced(&d, m).source;
+        let at = |needle: &str| {
+            forced
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle}: {forced}"))
+        };
+        // The copy is written first, from the member's config, then started.
+        assert!(at("fcfg=/etc/etcd/etcd.force-new-cluster.yml") < at("cp -p \"$cfg\""));
+        assert!(at("force-new-cluster: true") < at("--config-file \"$fcfg\""));
+        // A normal etcd running is refused, a forced one is left running.
+        assert!(forced.contains("without force-new-cluster; stop it first"));
+        let stop = Process.stop_forced(m, Duration::from_secs(1)).source;
+        assert!(stop.ends_with("rm -f \"$fcfg\"\n"), "{stop}");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub struct Systemd;
 
 pub use etcdplan_core::hostfiles::systemd_unit::{UNIT, unit, unit_path};
 
+use etcdplan_core::diff::quorum_loss::forced_config_file;
+
+/// The transient unit of a quorum-loss recovery's one forced start.
+pub const FORCED_UNIT: &str = "etcd-force-new-cluster.service";
+
 /// Sets `st`, `sub` and `pid` from systemd; prints a `problem` fact without it.
 fn state_lines() -> String {
     format!(
@@ -78,6 +83,46 @@ systemctl start --no-block {UNIT}\n{record}echo started\n",
     fn stop(&self, m: &DesiredMember, grace: Duration) -> Script {
         let source = format!("set -e\nsystemctl stop {UNIT}\necho stopped\n");
         Script::new(format!("stop {}", m.name), source).timeout(grace + Duration::from_secs(40))
+    }
+
+    /// A transient unit (`systemd-run`) running etcd on a copy of the
+    /// member's config with `force-new-cluster: true` (etcd ignores flags
+    /// next to `--config-file`): nothing `etcd.service` or a reboot reads
+    /// has it; `--collect` unloads the unit once stopped. Refuses while
+    /// `etcd.service` runs.
+    fn start_forced(&self, d: &Desired, m: &DesiredMember) -> Script {
+        let cfg = shell_quote(&m.config_file().display().to_string());
+        let fcfg = shell_quote(&forced_config_file(m).display().to_string());
+        let bin = shell_quote(&d.etcd.binary.display().to_string());
+        let user = if d.hosts.run_as.is_root() {
+            String::new()
+        } else {
+            "--uid=\"$run_user\" --gid=\"$run_gid\" ".to_owned()
+        };
+        let source = format!(
+            "set -e\ncfg={cfg}\nfcfg={fcfg}\n\
+if systemctl is-active --quiet {UNIT}; then echo '{UNIT} runs; stop it first' >&2; exit 3; fi\n\
+if systemctl is-active --quiet {FORCED_UNIT}; then echo running; exit 0; fi\n\
+systemctl reset-failed {FORCED_UNIT} 2>/dev/null || true\n{write}{run_as}\
+systemd-run --unit={FORCED_UNIT} --collect --no-block --property=Type=notify --property=TimeoutStartSec=infinity \
+--property=LimitNOFILE=40000 {user}{bin} --config-file \"$fcfg\"\n{record}echo started\n",
+            write = super::process::WRITE_FORCED_CONFIG,
+            run_as = super::prepare_run_as(d, m),
+            record = super::record_started_config(d, m),
+        );
+        Script::new(format!("start {} with force-new-cluster", m.name), source)
+            .timeout(Duration::from_secs(30))
+    }
+
+    /// Stops the transient unit (gone already: nothing to do) and removes
+    /// the forced start's config.
+    fn stop_forced(&self, m: &DesiredMember, grace: Duration) -> Script {
+        let fcfg = shell_quote(&forced_config_file(m).display().to_string());
+        let source = format!(
+            "set -e\nif systemctl is-active --quiet {FORCED_UNIT}; then systemctl stop {FORCED_UNIT}; fi\nrm -f {fcfg}\necho stopped\n"
+        );
+        Script::new(format!("stop the forced start of {}", m.name), source)
+            .timeout(grace + Duration::from_secs(40))
     }
 
     /// `alive`, or `dead` with the journal's last lines (a crash waiting to be

@@ -203,6 +203,7 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
                         raft_index: 42,
                         raft_applied_index: 42,
                         raft_term: 2,
+                        revision: 40,
                         errors: Vec::new(),
                         is_learner: false,
                     },

@@ -239,6 +239,7 @@ impl EtcdApi for EtcdClient {
             raft_index: s.raft_index(),
             raft_applied_index: s.raft_applied_index(),
             raft_term: s.raft_term(),
+            revision: header.map_or(0, |h| h.revision()),
             is_learner: s.is_learner(),
             errors: s.errors().to_vec(),
         })

@@ -42,6 +42,7 @@ impl EtcdApi for FakeCluster {
             raft_index: w.index,
             raft_applied_index: m.applied,
             raft_term: w.term,
+            revision: i64::try_from(w.index).unwrap_or(i64::MAX),
             is_learner: m.learner,
             errors,
         };

@@ -133,6 +133,28 @@ impl FakeCluster {
         w.calls.push(format!("fake kill {name}"));
     }
 
+    /// Member `name` loses its host's disk: its etcd dies and its data is gone.
+    pub fn lose_disk(&self, name: &str) {
+        self.kill(name);
+        let mut w = self.world();
+        if let Some(d) = w.host_of(name).and_then(|h| w.hosts.get_mut(&h)) {
+            d.data = false;
+        }
+        w.calls.push(format!("fake lose disk {name}"));
+    }
+
+    /// Member `name` comes back with its data (a host thought lost returns).
+    pub fn revive(&self, name: &str) {
+        let mut w = self.world();
+        if let Some(d) = w.host_of(name).and_then(|h| w.hosts.get_mut(&h)) {
+            d.data = true;
+            d.running = true;
+            d.stalled = false;
+        }
+        w.settle();
+        w.calls.push(format!("fake revive {name}"));
+    }
+
     /// Member `name`'s etcd runs under something other than etcdplan's
     /// service (a hand-built cluster), as far as its host shows.
     pub fn foreign(&self, name: &str) {

@@ -35,6 +35,13 @@ enum Effect {
     /// `takeover NAME write-job|start-job|job-status` (execute::adopt): the
     /// takeover job written (its files read from it), run, or asked.
     Takeover(String),
+    /// `copy NAME's data` (execute::recover): the survivor's data copied aside.
+    Copy,
+    /// `clear NAME's recovery mark` (execute::recover): nothing to model.
+    Clear,
+    /// `start NAME with force-new-cluster` (service::start_forced): started,
+    /// and the membership rewritten to that member alone.
+    ForceStart,
 }
 
 impl Effect {
@@ -46,7 +53,10 @@ impl Effect {
             "write" => Self::Write(PathBuf::from(rest)),
             "read" => Self::Read(PathBuf::from(rest)),
             "hash" => Self::Hash(PathBuf::from(rest)),
+            "start" if rest.ends_with(" with force-new-cluster") => Self::ForceStart,
             "start" => Self::Start,
+            "copy" => Self::Copy,
+            "clear" => Self::Clear,
             "stop" => Self::Stop,
             "check" if !rest.contains(' ') => Self::CheckAlive,
             "retire" => Self::Retire,
@@ -166,6 +176,23 @@ impl FakeHost {
                 ok(out.join("\n"))
             }
             Effect::Start => start(&mut w, &address, &script.source),
+            Effect::Copy => {
+                if disk.data {
+                    ok("copied the data dir's member aside\n".into())
+                } else {
+                    failed(3, "no data to recover from")
+                }
+            }
+            Effect::Clear => ok(String::new()),
+            Effect::ForceStart => {
+                let out = start(&mut w, &address, &script.source);
+                if out.code == 0 {
+                    w.members
+                        .retain(|m| m.host.as_deref() == Some(address.as_str()));
+                    w.settle();
+                }
+                out
+            }
             Effect::Takeover(what) => takeover(&mut w, &address, &what, script),
         }
     }

@@ -12,6 +12,7 @@ mod file;
 mod member;
 mod peer_tls;
 mod preflight;
+pub mod quorum_loss;
 mod rollout;
 mod run_as;
 mod settled;
@@ -42,6 +43,17 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
 /// a version older than the members run.
 pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     let mut blockers = Vec::new();
+    // A lost quorum is the operator's to recover from (DESIGN rule 9): said,
+    // and nothing else planned, unless starting stopped members repairs it.
+    let loss = quorum_loss::detect(d, live);
+    if let Some(loss) = loss.as_ref().filter(|l| !l.start_repairs()) {
+        return Diff {
+            situation: Situation::Running,
+            changes: Vec::new(),
+            blockers: vec![quorum_loss_blocker(loss)],
+            notes: Vec::new(),
+        };
+    }
     for (name, h) in &live.hosts {
         if let HostState::Unreachable { reason, advice } = h {
             blockers.push(Blocker {
@@ -256,6 +268,15 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         }
     }
     let mut notes = notes;
+    if situation == Situation::Down {
+        notes.extend(mixed_data_note(&changes));
+    }
+    if let Some(loss) = &loss {
+        notes.push(format!(
+            "{} Starting the stopped members that kept their data brings the quorum back: this plan does that.",
+            loss.paragraph()
+        ));
+    }
     if d.tls.external().is_some() {
         external_certs(d, live, &mut changes, &mut blockers, &mut notes);
     }
@@ -264,6 +285,59 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         changes,
         blockers,
         notes,
+    }
+}
+
+/// With no member answering, members that start on their data beside
+/// members created empty: a first bootstrap that stopped half way, or a
+/// cluster whose majority lost its data (then creating them bootstraps a
+/// new cluster beside the survivors' data). Which one cannot be told from
+/// the hosts, so the plan says both.
+fn mixed_data_note(changes: &[Change]) -> Option<String> {
+    let names = |a: Action| {
+        changes
+            .iter()
+            .filter(|c| c.action() == a)
+            .map(|c| c.member.as_str())
+            .collect::<Vec<_>>()
+    };
+    let (kept, fresh) = (names(Action::Start), names(Action::Create));
+    if kept.is_empty() || fresh.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} start{} on {} data while {} {} created empty: right for a first bootstrap that stopped half way. If instead {} lost {} data with the cluster's quorum, do not apply this: recover with `etcdplan plan --recover-from {}`.",
+        kept.join(", "),
+        if kept.len() == 1 { "s" } else { "" },
+        if kept.len() == 1 { "its" } else { "their" },
+        fresh.join(", "),
+        if fresh.len() == 1 { "is" } else { "are" },
+        fresh.join(", "),
+        if fresh.len() == 1 { "its" } else { "their" },
+        kept[0]
+    ))
+}
+
+/// The blocker a lost quorum (or a half-done recovery) puts on every plan
+/// made without `--recover-from`.
+fn quorum_loss_blocker(loss: &quorum_loss::QuorumLoss) -> Blocker {
+    let help = match &loss.state {
+        quorum_loss::LossState::Forced(m) => format!(
+            "finish the recovery with `etcdplan apply --recover-from {m}` (it restarts {m} normally, checks it, then re-adds the others); nothing was changed"
+        ),
+        quorum_loss::LossState::Lost | quorum_loss::LossState::Silent => {
+            let best = loss
+                .most_recent()
+                .map_or("MEMBER".to_owned(), |v| v.name.clone());
+            format!(
+                "if the down members can come back with their data, bring them back instead. If they are gone for good, `etcdplan plan --recover-from {best}` shows the recovery from {best} (a copy of its data kept, the lost members fenced, {best} started once with --force-new-cluster, the others re-added learner first) and `etcdplan apply --recover-from {best}` runs it; nothing was changed"
+            )
+        }
+    };
+    Blocker {
+        member: None,
+        message: loss.paragraph(),
+        help,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct ApiStatus {
     pub raft_applied_index: u64,
     /// Raft term.
     pub raft_term: u64,
+    /// The key-value store's revision in the response header, as this member
+    /// has applied it (Status is local: a member without quorum answers too).
+    pub revision: i64,
     /// Whether the member is a learner.
     pub is_learner: bool,
     /// Errors the member reports (alarms, "no leader").

@@ -22,6 +22,7 @@ pub mod file;
 mod graph;
 mod notes;
 mod prepare;
+pub mod recover;
 pub mod restore;
 mod running;
 mod safety;

@@ -208,6 +208,51 @@ pub enum Step {
         /// The manifest's content digest, when there is a manifest.
         content: Option<crate::backup::ContentDigest>,
     },
+    /// Quorum-loss recovery: stop the survivor's etcd and copy its data dir's
+    /// `member` (and a separate WAL folder) to `member.recovery-copy-<time>`
+    /// next to it, kept, before anything rewrites its membership.
+    CopyData {
+        /// The survivor.
+        member: MemberName,
+    },
+    /// Quorum-loss recovery: fence a member lost with the quorum, where its
+    /// host answers: etcd stopped, its unit disabled and moved aside (a
+    /// killed etcd under `Restart=on-failure` would come back), its data dir
+    /// and config moved aside (never deleted). A host that does not answer is
+    /// reported, not fatal.
+    Fence {
+        /// The lost member, where it lived.
+        member: DesiredMember,
+    },
+    /// Quorum-loss recovery: start the survivor once with
+    /// `--force-new-cluster` on that start's command line only (a transient
+    /// systemd unit, or the process started with the extra flag), after
+    /// checking that no other member answers; wait until it is a healthy
+    /// one-member cluster.
+    ForceNewCluster {
+        /// The survivor.
+        member: MemberName,
+        /// Its member id (kept by `--force-new-cluster`).
+        id: MemberId,
+    },
+    /// Quorum-loss recovery: stop the forced start and start the survivor
+    /// normally (no flag), then wait until it is a healthy one-member cluster.
+    EndForcedStart {
+        /// The survivor.
+        member: MemberName,
+        /// Its member id.
+        id: MemberId,
+    },
+    /// Quorum-loss recovery: check the survivor is a healthy one-member
+    /// cluster of itself whose revision is not lower than before.
+    VerifyRecovered {
+        /// The survivor.
+        member: MemberName,
+        /// Its member id.
+        id: MemberId,
+        /// Its revision when the plan was made.
+        revision: i64,
+    },
 }
 
 pub use super::restore::RestoreTool;
@@ -346,6 +391,26 @@ impl Step {
                 }
                 s
             }
+            Self::CopyData { member } => format!(
+                "stop {member} and copy its data to member.recovery-copy-<time> beside it (kept)"
+            ),
+            Self::Fence { member } => format!(
+                "fence {} on {}: stop etcd, disable its unit, move its data ({}/member) and config aside",
+                member.name,
+                member.address,
+                member.data_dir.display()
+            ),
+            Self::ForceNewCluster { member, .. } => format!(
+                "start {member} once with --force-new-cluster (this start only) and wait until it is a healthy one-member cluster"
+            ),
+            Self::EndForcedStart { member, .. } => {
+                format!("stop the forced start of {member} and start it normally, without the flag")
+            }
+            Self::VerifyRecovered {
+                member, revision, ..
+            } => format!(
+                "check {member} is a healthy one-member cluster with revision {revision} or later"
+            ),
         }
     }
 
@@ -363,6 +428,10 @@ impl Step {
                 | Self::RemoveMember { .. }
                 | Self::StopForRestore { .. }
                 | Self::RestoreData { .. }
+                | Self::CopyData { .. }
+                | Self::Fence { .. }
+                | Self::ForceNewCluster { .. }
+                | Self::EndForcedStart { .. }
         )
     }
 }
