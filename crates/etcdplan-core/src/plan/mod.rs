@@ -32,7 +32,7 @@ mod step;
 use std::path::PathBuf;
 
 use crate::config::Desired;
-use crate::diff::{Action, Diff, Situation};
+use crate::diff::{Action, Blocker, Change, Diff, Situation};
 use crate::live::{Live, fingerprint};
 
 pub use document::{FORMAT_VERSION, Plan, PlannedStep, Summary};
@@ -80,7 +80,25 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     notes.extend(rollback_notes(d, live));
     notes.extend(unit_notes(d, live, &changes));
     let (steps, edges) = b.finish();
-    let steps = steps
+    let steps = numbered(steps, &edges);
+    assemble(
+        d,
+        live,
+        diff.situation,
+        Parts {
+            changes,
+            steps,
+            blockers,
+            notes,
+            deferred,
+        },
+    )
+}
+
+/// Steps with their places and the edges between them (`(a, b)`: b runs
+/// after a).
+fn numbered(steps: Vec<Step>, edges: &[(usize, usize)]) -> Vec<PlannedStep> {
+    steps
         .into_iter()
         .enumerate()
         .map(|(index, step)| PlannedStep {
@@ -94,8 +112,35 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
                 .collect(),
             step,
         })
-        .collect();
-    // A member changed in several phases counts once.
+        .collect()
+}
+
+/// Steps in a chain, each after the one before (the restore and recovery
+/// plans, which run strictly in order).
+pub(crate) fn chained(steps: Vec<Step>) -> Vec<PlannedStep> {
+    let edges: Vec<(usize, usize)> = (1..steps.len()).map(|i| (i - 1, i)).collect();
+    numbered(steps, &edges)
+}
+
+/// What a plan is made of, besides where it came from.
+pub(crate) struct Parts {
+    /// The changes, in the order shown.
+    pub changes: Vec<Change>,
+    /// The steps.
+    pub steps: Vec<PlannedStep>,
+    /// Why it cannot run, if it cannot.
+    pub blockers: Vec<Blocker>,
+    /// Notes for the reader.
+    pub notes: Vec<String>,
+    /// Changes left for a later plan.
+    pub deferred: Vec<Change>,
+}
+
+/// The plan document of every planner (running, bootstrap, restore,
+/// recovery): the summary counted one way (a member changed in several
+/// phases counts once), the fingerprint of the live state it was made from.
+pub(crate) fn assemble(d: &Desired, live: &Live, situation: Situation, parts: Parts) -> Plan {
+    let changes = parts.changes;
     let count =
         |f: &dyn Fn(Action) -> bool| distinct_members(changes.iter().filter(|c| f(c.action())));
     let summary = Summary {
@@ -111,15 +156,15 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     Plan {
         format_version: FORMAT_VERSION.into(),
         cluster: d.cluster.clone(),
-        situation: diff.situation,
+        situation,
         file_hash: d.file_hash.clone(),
         live_fingerprint: fingerprint(live),
         changes,
-        steps,
-        applicable: blockers.is_empty(),
-        blockers,
-        notes,
-        deferred,
+        steps: parts.steps,
+        applicable: parts.blockers.is_empty(),
+        blockers: parts.blockers,
+        notes: parts.notes,
+        deferred: parts.deferred,
         summary,
     }
 }

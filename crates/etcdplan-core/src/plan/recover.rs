@@ -18,7 +18,7 @@ use crate::live::{
 };
 use crate::model::{MemberName, quorum};
 
-use super::{Options, Plan, PlannedStep, Step, Summary};
+use super::{Options, Plan, PlannedStep, Step};
 
 /// The operator's choices for a recovery.
 #[derive(Debug, Clone)]
@@ -300,7 +300,7 @@ fn plan(
         changes.extend(after.changes.into_iter().map(|c| relabel(c, &lost, &name)));
         deferred = after.deferred;
         notes.extend(after.notes);
-        let mut planned = numbered(steps);
+        let mut planned = super::chained(steps);
         for s in after.steps {
             let mut after_edges: Vec<usize> = s.after.iter().map(|a| a + base).collect();
             if after_edges.is_empty() {
@@ -320,22 +320,15 @@ fn plan(
             b.message, b.help
         ));
     }
-    finish(d, live, changes, numbered(steps), blockers, notes, deferred)
-}
-
-/// Steps in a chain, each after the one before.
-fn numbered(steps: Vec<Step>) -> Vec<PlannedStep> {
-    steps
-        .into_iter()
-        .enumerate()
-        .map(|(index, step)| PlannedStep {
-            index,
-            description: step.describe(),
-            disruptive: step.disruptive(),
-            after: index.checked_sub(1).into_iter().collect(),
-            step,
-        })
-        .collect()
+    finish(
+        d,
+        live,
+        changes,
+        super::chained(steps),
+        blockers,
+        notes,
+        deferred,
+    )
 }
 
 fn finish(
@@ -347,26 +340,18 @@ fn finish(
     notes: Vec<String>,
     deferred: Vec<Change>,
 ) -> Plan {
-    let count = |f: &dyn Fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
-    let summary = Summary {
-        add: count(&|c| matches!(c.kind, ChangeKind::Add { .. } | ChangeKind::Replace { .. })),
-        change: count(&|c| matches!(c.kind, ChangeKind::Restart { .. })),
-        remove: count(&|c| matches!(c.kind, ChangeKind::Replace { .. })),
-    };
-    Plan {
-        format_version: super::FORMAT_VERSION.into(),
-        cluster: d.cluster.clone(),
-        situation: Situation::Running,
-        file_hash: d.file_hash.clone(),
-        live_fingerprint: crate::live::fingerprint(live),
-        changes,
-        steps,
-        applicable: blockers.is_empty(),
-        blockers,
-        notes,
-        deferred,
-        summary,
-    }
+    super::assemble(
+        d,
+        live,
+        Situation::Running,
+        super::Parts {
+            changes,
+            steps,
+            blockers,
+            notes,
+            deferred,
+        },
+    )
 }
 
 /// The survivor's line in the plan: it restarts, alone, as the cluster.

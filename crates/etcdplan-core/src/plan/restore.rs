@@ -15,12 +15,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{FORMAT_VERSION, Plan, PlannedStep, Step, Summary};
+use super::{Plan, Step};
 use crate::backup::Manifest;
 use crate::config::{Desired, DesiredMember};
 use crate::diff::{Blocker, Change, ChangeKind, FileChange, Situation};
 use crate::hostfiles::{self, ClusterState, Initial};
-use crate::live::{Live, fingerprint};
+use crate::live::Live;
 use crate::model::EtcdVersion;
 
 /// The revision bump when the operator does not choose one: etcd's recovery
@@ -348,39 +348,23 @@ pub fn build(d: &Desired, live: &Live, req: &Request) -> Plan {
         // Nothing of a blocked restore may run.
         steps.clear();
     }
-    let steps = steps
-        .into_iter()
-        .enumerate()
-        .map(|(index, step)| PlannedStep {
-            index,
-            description: step.describe(),
-            disruptive: step.disruptive(),
-            after: index.checked_sub(1).into_iter().collect(),
-            step,
-        })
-        .collect();
-    Plan {
-        format_version: FORMAT_VERSION.into(),
-        cluster: d.cluster.clone(),
-        situation: if live.cluster.is_some() {
-            Situation::Running
-        } else {
-            Situation::Down
+    let situation = if live.cluster.is_some() {
+        Situation::Running
+    } else {
+        Situation::Down
+    };
+    super::assemble(
+        d,
+        live,
+        situation,
+        super::Parts {
+            changes,
+            steps: super::chained(steps),
+            blockers,
+            notes,
+            deferred: Vec::new(),
         },
-        file_hash: d.file_hash.clone(),
-        live_fingerprint: fingerprint(live),
-        summary: Summary {
-            add: 0,
-            change: changes.len(),
-            remove: 0,
-        },
-        changes,
-        steps,
-        applicable: blockers.is_empty(),
-        blockers,
-        notes,
-        deferred: Vec::new(),
-    }
+    )
 }
 
 /// Whether a plan is a restore: it only runs from `etcdplan restore`, where
