@@ -13,25 +13,15 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::desired_with;
 use common::plans::{QUOTA_STEPS, kinds};
+use common::{desired_with, quick};
 use etcdplan::config::Desired;
-use etcdplan::execute::{self, ApplyError, Context, Deadlines, Event, GateError, StepError};
+use etcdplan::execute::{self, ApplyError, Context, Event, GateError, StepError};
 use etcdplan::io::HostMap;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::live::{fingerprint, fingerprint_changes};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::{diff, observe};
-
-/// Deadlines for a fake whose elections and catch-up are instant.
-fn quick() -> Deadlines {
-    Deadlines {
-        gate: Duration::from_millis(300),
-        poll: Duration::from_millis(10),
-        stop_grace: Duration::from_millis(100),
-        settle: Duration::from_millis(50),
-    }
-}
 
 /// A running 3-member cluster made from the default etcdfile (etcd-2 leads),
 /// and the etcdfile that changes its quota: a rolling restart of all three.

@@ -32,32 +32,7 @@ fn apply(tb: &Testbed, file: &str, extra: &[&str]) -> String {
 }
 
 fn member_names(tb: &Testbed, via: usize) -> Vec<String> {
-    let out = std::process::Command::new("/usr/bin/etcdctl")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .env("ETCDCTL_API", "3")
-        .args([
-            "--endpoints",
-            &format!("{}:2379", tb.hosts[via].ip),
-            "--command-timeout=5s",
-            "member",
-            "list",
-            "-w",
-            "json",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let mut names: Vec<String> = v["members"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter(|m| m.get("isLearner").is_none_or(|l| l == false))
-                .filter_map(|m| m["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    harness::voter_names(&format!("{}:2379", tb.hosts[via].ip))
 }
 
 fn endpoints(tb: &Testbed, which: &[usize]) -> Vec<String> {

@@ -30,32 +30,12 @@ fn apply_ok(tb: &Testbed, file: &str, extra: &[&str]) -> Result<String, String> 
 
 /// `etcdctl` against one host, plain http, with a deadline.
 fn etcdctl(tb: &Testbed, host: usize, args: &[&str]) -> Output {
-    let ep = format!("{}:2379", tb.hosts[host].ip);
-    let mut all = vec!["--endpoints", ep.as_str(), "--command-timeout=5s"];
-    all.extend_from_slice(args);
-    Command::new("/usr/bin/etcdctl")
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .env("ETCDCTL_API", "3")
-        .args(&all)
-        .output()
-        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
+    harness::etcdctl(&format!("{}:2379", tb.hosts[host].ip), args)
 }
 
 /// The voters' names as host `via` lists them (learners left out), sorted.
 fn voters(tb: &Testbed, via: usize) -> Vec<String> {
-    let out = etcdctl(tb, via, &["member", "list", "-w", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let mut names: Vec<String> = v["members"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter(|m| m.get("isLearner").is_none_or(|l| l == false))
-                .filter_map(|m| m["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    harness::voter_names(&format!("{}:2379", tb.hosts[via].ip))
 }
 
 /// Kills the etcd of hosts `which` by pid (SIGKILL), waits until each is

@@ -6,25 +6,15 @@
 mod common;
 
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use common::desired_with;
+use common::{desired_with, quick};
 use etcdplan::config::Desired;
-use etcdplan::execute::{self, ApplyError, Context, Deadlines, StepError};
+use etcdplan::execute::{self, ApplyError, Context, StepError};
 use etcdplan::io::HostMap;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::observe;
 use etcdplan::plan::recover::{self, Recovery};
 use etcdplan::plan::{Options, Plan};
-
-fn quick() -> Deadlines {
-    Deadlines {
-        gate: Duration::from_millis(300),
-        poll: Duration::from_millis(10),
-        stop_grace: Duration::from_millis(100),
-        settle: Duration::from_millis(50),
-    }
-}
 
 /// A 3-member cluster (etcd-1 leads) whose etcd-2 and etcd-3 lost their disks.
 fn lost_two() -> (Desired, FakeCluster, HostMap) {

@@ -253,3 +253,13 @@ pub fn example_etcdfiles() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Deadlines for a fake whose elections and catch-up are instant.
+pub fn quick() -> etcdplan::execute::Deadlines {
+    etcdplan::execute::Deadlines {
+        gate: std::time::Duration::from_millis(300),
+        poll: std::time::Duration::from_millis(10),
+        stop_grace: std::time::Duration::from_millis(100),
+        settle: std::time::Duration::from_millis(50),
+    }
+}

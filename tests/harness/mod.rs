@@ -254,6 +254,24 @@ pub fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("etcdctl: {e}"))
 }
 
+/// The voters' names (learners left out), sorted, as the member at
+/// `endpoint` lists them; none when it does not answer.
+pub fn voter_names(endpoint: &str) -> Vec<String> {
+    let out = etcdctl(endpoint, &["member", "list", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut names: Vec<String> = v["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter(|m| m.get("isLearner").is_none_or(|l| l == false))
+                .filter_map(|m| m["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// stdout and stderr together, for assertions on what the user sees.
 pub fn text(o: &Output) -> String {
     format!(
