@@ -1,7 +1,8 @@
 //! End to end over ssh: `etcdplan restore SNAPSHOT` on three namespace hosts
 //! running Debian sid's etcd 3.5.30 (whose etcdutl has `--bump-revision`).
-//! Keys A are written, a snapshot taken (with etcdctl, and a manifest made
-//! here from the core's `Manifest` and content digest), keys B written; a
+//! Keys A are written, a snapshot taken with `etcdplan snapshot` (its
+//! manifest's content digest checked against what etcdctl reads), keys B
+//! written; a
 //! corrupt snapshot and a restore without `--allow-data-loss` are refused
 //! with every member untouched; the restore then leaves a new cluster with
 //! all of A, none of B, the snapshot's revision plus the bump, the old data
@@ -14,7 +15,7 @@ use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use etcdplan_core::backup::{ContentHasher, MANIFEST_FORMAT, Manifest, manifest_name};
+use etcdplan_core::backup::{ContentHasher, Manifest, manifest_name};
 use harness::release::etcd_3_5_30_or_skip;
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
@@ -100,11 +101,6 @@ fn digest(release: &Path, ep: &str, rev: i64) -> Res<etcdplan_core::backup::Cont
     Ok(h.finish())
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest as _;
-    etcdplan_core::model::hex(&sha2::Sha256::digest(data))
-}
-
 fn aside_dirs(tb: &Testbed, i: usize) -> Res<Vec<PathBuf>> {
     let data = tb.hosts[i].file("/var/lib/etcd");
     let mut out = Vec::new();
@@ -117,6 +113,80 @@ fn aside_dirs(tb: &Testbed, i: usize) -> Res<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// A cluster running `release` on `tb`, with keys `a/0..n` written, a
+/// snapshot taken as `take` says, then keys
+/// `b/0..n`: what the restore tests start from. Returns the etcdfile, the
+/// endpoints of all and of the first member, and the snapshot's path.
+struct Started {
+    file: String,
+    eps: String,
+    ep0: String,
+    snap: PathBuf,
+}
+
+/// How the tests' snapshot is taken.
+enum Take<'a> {
+    /// `etcdctl snapshot save` from the first member, to this file name,
+    /// without a manifest.
+    Etcdctl(&'a str),
+    /// `etcdplan snapshot --out`: from the leader, checked, with its manifest.
+    Etcdplan,
+}
+
+fn started(tb: &Testbed, release: &Path, n: usize, take: Take) -> Res<Started> {
+    let file = etcdfile(tb, release);
+    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
+    if !out.status.success() {
+        return Err(format!("apply failed:\n{}", text(&out)).into());
+    }
+    let eps = tb.client_endpoints(&tb.all()).join(",");
+    let ep0 = tb.client_endpoints(&[0]).remove(0);
+    let put = |prefix: &str, value: &str| -> Res {
+        for i in 0..n {
+            ctl(
+                release,
+                &eps,
+                &["put", &format!("{prefix}/{i}"), &format!("{value}{i}")],
+            )?;
+        }
+        Ok(())
+    };
+    put("a", "A")?;
+    let snap = match take {
+        Take::Etcdctl(name) => {
+            let snap = tb.dir.path().join(name);
+            ctl(
+                release,
+                &ep0,
+                &["snapshot", "save", &snap.display().to_string()],
+            )?;
+            snap
+        }
+        Take::Etcdplan => {
+            let dir = tb.dir.path().join("snapshots");
+            let out = tb.etcdplan(&file, &["snapshot", "--out", &dir.display().to_string()]);
+            if !out.status.success() {
+                return Err(format!("snapshot failed:\n{}", text(&out)).into());
+            }
+            let mut dbs: Vec<PathBuf> = std::fs::read_dir(&dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "db"))
+                .collect();
+            if dbs.len() != 1 {
+                return Err(format!("expected one snapshot in {}: {dbs:?}", dir.display()).into());
+            }
+            dbs.remove(0)
+        }
+    };
+    put("b", "B")?;
+    Ok(Started {
+        file,
+        eps,
+        ep0,
+        snap,
+    })
 }
 
 fn refused(out: &Output, says: &str) -> Res {
@@ -138,65 +208,26 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
     let Some(release) = etcd_3_5_30_or_skip() else {
         return Ok(());
     };
-    let file = etcdfile(&tb, &release);
-    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let eps = tb.client_endpoints(&tb.all()).join(",");
-    let ep0 = tb.client_endpoints(&[0]).remove(0);
-
-    // Keys A, then the snapshot and its manifest.
-    for i in 0..10 {
-        ctl(
-            &release,
-            &eps,
-            &["put", &format!("a/{i}"), &format!("A{i}")],
-        )?;
-    }
-    let snap = tb.dir.path().join("good.db");
-    ctl(
-        &release,
-        &ep0,
-        &["snapshot", "save", &snap.display().to_string()],
-    )?;
-    let status = Command::new(release.join("usr/bin/etcdutl"))
-        .args(["snapshot", "status", "-w", "json"])
-        .arg(&snap)
-        .output()?;
-    let snap_rev = json(&String::from_utf8_lossy(&status.stdout))?["revision"]
-        .as_i64()
-        .ok_or("no revision in snapshot status")?;
+    // Keys A, `etcdplan snapshot` (its manifest beside it), keys B.
+    let Started {
+        file,
+        eps,
+        ep0,
+        snap,
+    } = started(&tb, &release, 10, Take::Etcdplan)?;
+    let name = snap
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest = Manifest::parse(&std::fs::read_to_string(
+        snap.with_file_name(manifest_name(&name)),
+    )?)?;
+    let snap_rev = manifest.revision;
+    // The manifest's content digest is what etcdctl reads at its revision.
+    assert_eq!(manifest.content, digest(&release, &ep0, snap_rev)?);
+    assert_eq!(manifest.content.keys, 10);
     let bytes = std::fs::read(&snap)?;
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        file: "good.db".into(),
-        cluster: "restored".into(),
-        cluster_id: format!("{:x}", cluster_id(&release, &ep0)?),
-        member: "etcd-1".into(),
-        etcd_version: "3.5.30".into(),
-        revision: snap_rev,
-        size: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
-        taken: "2026-12-02T00:00:00Z".into(),
-        content: digest(&release, &ep0, snap_rev)?,
-        copied: None,
-        copy_error: None,
-        encrypted: None,
-        restore_check: None,
-    };
-    std::fs::write(
-        snap.with_file_name(manifest_name("good.db")),
-        serde_json::to_string_pretty(&manifest)?,
-    )?;
     let old_id = cluster_id(&release, &ep0)?;
-
-    // Keys B, after the snapshot.
-    for i in 0..10 {
-        ctl(
-            &release,
-            &eps,
-            &["put", &format!("b/{i}"), &format!("B{i}")],
-        )?;
-    }
     let live_rev = revision(&release, &ep0)?;
     let pids = tb.etcd_pids();
     assert_eq!(pids.len(), 3, "{pids:?}");
@@ -295,32 +326,8 @@ fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> R
     let Some(release) = etcd_3_5_30_or_skip() else {
         return Ok(());
     };
-    let file = etcdfile(&tb, &release);
-    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let eps = tb.client_endpoints(&tb.all()).join(",");
-    let ep0 = tb.client_endpoints(&[0]).remove(0);
-    for i in 0..5 {
-        ctl(
-            &release,
-            &eps,
-            &["put", &format!("a/{i}"), &format!("A{i}")],
-        )?;
-    }
     // No manifest this time: the integrity check alone.
-    let snap = tb.dir.path().join("plain.db");
-    ctl(
-        &release,
-        &ep0,
-        &["snapshot", "save", &snap.display().to_string()],
-    )?;
-    for i in 0..5 {
-        ctl(
-            &release,
-            &eps,
-            &["put", &format!("b/{i}"), &format!("B{i}")],
-        )?;
-    }
+    let Started { file, snap, .. } = started(&tb, &release, 5, Take::Etcdctl("plain.db"))?;
 
     // The restore, killed as it starts restoring the second member: the
     // first has its data restored, the others are stopped.
@@ -409,22 +416,17 @@ fn on_etcd_3_4_the_restore_uses_etcdctl_and_says_it_cannot_bump() -> Res {
     };
     // Debian's etcd-server and etcd-client 3.4.23, as installed on this machine.
     let system = Path::new("/");
-    let file = etcdfile(&tb, system);
-    let out = tb.etcdplan(&file, &["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let eps = tb.client_endpoints(&tb.all()).join(",");
-    let ep0 = tb.client_endpoints(&[0]).remove(0);
-    for i in 0..5 {
-        ctl(system, &eps, &["put", &format!("a/{i}"), &format!("A{i}")])?;
-    }
-    let snap = tb.dir.path().join("v34.db");
-    ctl(
-        system,
-        &ep0,
-        &["snapshot", "save", &snap.display().to_string()],
-    )?;
-    let snap_rev = revision(system, &ep0)?;
-    ctl(system, &eps, &["put", "b/0", "B0"])?;
+    let Started {
+        file, ep0, snap, ..
+    } = started(&tb, system, 5, Take::Etcdctl("v34.db"))?;
+    let status = Command::new("/usr/bin/etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&snap)
+        .output()?;
+    let snap_rev = json(&String::from_utf8_lossy(&status.stdout))?["revision"]
+        .as_i64()
+        .ok_or("no revision in snapshot status")?;
 
     let out = tb.etcdplan(
         &file,

@@ -162,7 +162,7 @@ async fn recover(
 ) -> Result<Outcome, CliError> {
     let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
     let info = execute::lock::LockInfo::new("recover", &d.file_hash);
-    let lock = execute::hostlock::acquire(&members, hosts, &info)
+    let lock = execute::hostlock::acquire(&members, hosts, &info, cli.lock_timeout)
         .await
         .map_err(|e| CliError::Blocked(format!("cannot take the lock on the hosts: {e}")))?;
     if !lock.skipped.is_empty() {
@@ -199,7 +199,7 @@ pub(super) async fn lock_and_observe(
         None
     };
     let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
-    let files = match execute::hostlock::acquire(&members, hosts, &info).await {
+    let files = match execute::hostlock::acquire(&members, hosts, &info, cli.lock_timeout).await {
         Ok(f) => Some(f),
         // Nothing answered: there is nothing to lock, and the plan says why.
         Err(execute::hostlock::HostLockError::NoHost(_)) => None,

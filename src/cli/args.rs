@@ -153,7 +153,7 @@ pub enum Command {
     },
     /// Remove the cluster's lock left by an etcdplan that is gone (the id is in
     /// the "locked by" message). It expires by itself 20 s after its holder
-    /// died; lock files on the hosts (a restore) 60 s after.
+    /// died, and so do the lock files on the hosts (restore, recovery).
     ForceUnlock {
         /// The lock id.
         id: String,

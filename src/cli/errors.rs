@@ -119,7 +119,7 @@ pub enum CliError {
     #[diagnostic(
         code(etcdplan::host_lock),
         help(
-            "wait for that etcdplan to finish, or, if it is gone, remove the lock file (it goes stale by itself); nothing was changed"
+            "wait for that etcdplan to finish (--lock-timeout waits for it), or, if it is gone, `etcdplan force-unlock ID` with the lock id above (the file also goes stale by itself); nothing was changed"
         )
     )]
     HostLock(#[from] execute::hostlock::HostLockError),

@@ -16,11 +16,13 @@ use super::lock::LockInfo;
 /// The lock file's name, in each member's state folder.
 pub const FILE: &str = "etcdplan.lock";
 
-/// How long a lock file that is no longer refreshed still holds.
-pub const STALE: Duration = Duration::from_secs(60);
+/// How long a lock file that is no longer refreshed still holds: as long
+/// as the lock in etcd outlives a holder that died, so an apply killed
+/// mid-way blocks the next one for the same time whichever lock it meets.
+pub const STALE: Duration = super::lock::TTL;
 
 /// How often the holder refreshes its lock files.
-const REFRESH: Duration = Duration::from_secs(15);
+const REFRESH: Duration = Duration::from_secs(5);
 
 /// Deadline of one lock script on one host.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(20);
@@ -103,11 +105,31 @@ umask 077\nprintf '%s\\n' {value} > \"$f.tmp.$$\"\nmv \"$f.tmp.$$\" \"$f\"\necho
     )
 }
 
-/// Takes the lock file on every host of `members` that answers; refuses
-/// while a fresh one of another holder exists on any. Hosts that do not
-/// answer are skipped and listed in [`HostLock::skipped`]; with none
-/// answering there is nothing to lock.
+/// Takes the lock file on every host of `members` that answers, waiting up
+/// to `wait` for another holder's fresh lock file to go (as `--lock-timeout`
+/// does for the lock in etcd). Hosts that do not answer are skipped and
+/// listed in [`HostLock::skipped`]; with none answering there is nothing to
+/// lock.
 pub async fn acquire(
+    members: &[&DesiredMember],
+    hosts: &HostMap,
+    info: &LockInfo,
+    wait: Duration,
+) -> Result<HostLock, HostLockError> {
+    let start = std::time::Instant::now();
+    loop {
+        match try_acquire(members, hosts, info).await {
+            Err(HostLockError::Held { .. }) if start.elapsed() < wait => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt of [`acquire`]: refuses while a fresh lock file of another
+/// holder exists on any host.
+async fn try_acquire(
     members: &[&DesiredMember],
     hosts: &HostMap,
     info: &LockInfo,
