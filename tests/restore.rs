@@ -189,6 +189,19 @@ fn started(tb: &Testbed, release: &Path, n: usize, take: Take) -> Res<Started> {
     })
 }
 
+/// `etcdplan restore SNAPSHOT --allow-data-loss --auto-approve`.
+fn restore_accepting_loss(tb: &Testbed, file: &str, snap: &Path) -> Output {
+    tb.etcdplan(
+        file,
+        &[
+            "restore",
+            &snap.display().to_string(),
+            "--allow-data-loss",
+            "--auto-approve",
+        ],
+    )
+}
+
 fn refused(out: &Output, says: &str) -> Res {
     let t = text(out);
     if out.status.success() {
@@ -235,15 +248,7 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
     // A truncated snapshot is refused before anything is stopped.
     let bad = tb.dir.path().join("bad.db");
     std::fs::write(&bad, &bytes[..bytes.len() / 2])?;
-    let out = tb.etcdplan(
-        &file,
-        &[
-            "restore",
-            &bad.display().to_string(),
-            "--allow-data-loss",
-            "--auto-approve",
-        ],
-    );
+    let out = restore_accepting_loss(&tb, &file, &bad);
     refused(&out, "sha256 trailer does not")?;
     assert_eq!(tb.etcd_pids(), pids, "a refused restore stopped a member");
 
@@ -262,15 +267,7 @@ fn a_snapshot_is_restored_as_a_new_cluster_with_its_revision_bumped() -> Res {
     assert_eq!(tb.etcd_pids(), pids, "a refused restore stopped a member");
 
     // The restore.
-    let out = tb.etcdplan(
-        &file,
-        &[
-            "restore",
-            &snap.display().to_string(),
-            "--allow-data-loss",
-            "--auto-approve",
-        ],
-    );
+    let out = restore_accepting_loss(&tb, &file, &snap);
     let t = text(&out);
     assert!(out.status.success(), "restore failed:\n{t}");
     assert!(
@@ -386,15 +383,7 @@ fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> R
         "{}",
         text(&out)
     );
-    let out = tb.etcdplan(
-        &file,
-        &[
-            "restore",
-            &snap.display().to_string(),
-            "--allow-data-loss",
-            "--auto-approve",
-        ],
-    );
+    let out = restore_accepting_loss(&tb, &file, &snap);
     let t = text(&out);
     assert!(out.status.success(), "the rerun failed:\n{t}");
     for ep in tb.client_endpoints(&tb.all()) {
@@ -428,15 +417,7 @@ fn on_etcd_3_4_the_restore_uses_etcdctl_and_says_it_cannot_bump() -> Res {
         .as_i64()
         .ok_or("no revision in snapshot status")?;
 
-    let out = tb.etcdplan(
-        &file,
-        &[
-            "restore",
-            &snap.display().to_string(),
-            "--allow-data-loss",
-            "--auto-approve",
-        ],
-    );
+    let out = restore_accepting_loss(&tb, &file, &snap);
     let t = text(&out);
     assert!(out.status.success(), "restore failed:\n{t}");
     assert!(t.contains("no revision bump"), "{t}");
