@@ -109,7 +109,8 @@ pub(super) async fn upload(
     Ok(StepOutcome::from(done))
 }
 
-/// Stops the member's etcd; no quorum check (every member stops).
+/// Stops the member's etcd; no quorum check (every member stops). Under systemd
+/// its unit is disabled until the restore starts it again.
 pub(super) async fn stop(ctx: &Context<'_>, name: &MemberName) -> Result<StepOutcome, StepError> {
     let (m, host) = member(ctx, name)?;
     run_checked(
@@ -117,6 +118,16 @@ pub(super) async fn stop(ctx: &Context<'_>, name: &MemberName) -> Result<StepOut
         &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
     )
     .await?;
+    // A reboot before the restore's start must not start it on a data dir
+    // being replaced; the restore's start enables it again.
+    let hold = service::hold_fragment(ctx.desired);
+    if !hold.is_empty() {
+        run_checked(
+            host.as_ref(),
+            &Script::new(format!("hold {name} stopped"), hold).timeout(Duration::from_secs(30)),
+        )
+        .await?;
+    }
     Ok(StepOutcome::default())
 }
 

@@ -208,6 +208,12 @@ pub trait Service: Send + Sync {
     /// Prints `alive`, or `dead` and the last log lines.
     fn check_alive(&self, m: &DesiredMember) -> Script;
 
+    /// Shell lines that keep etcd from starting at boot until etcdplan
+    /// starts it again (a member stopped for a restore: a reboot half way
+    /// must not start it on a data dir being replaced); the next start
+    /// undoes it. Empty when the manager starts nothing at boot.
+    fn hold_fragment(&self) -> String;
+
     /// Shell lines that move the manager's own files for a retired member
     /// aside (`$ts` holds a time stamp), so it never starts again; run after
     /// [`Service::stop`]. Empty when the manager owns no such file.
@@ -235,6 +241,11 @@ pub fn start(d: &Desired, m: &DesiredMember) -> Script {
 /// Stops etcd with the etcdfile's service manager ([`Service::stop`]).
 pub fn stop(d: &Desired, m: &DesiredMember, grace: Duration) -> Script {
     for_kind(d.hosts.service).stop(m, grace)
+}
+
+/// Keeps etcd from starting at boot ([`Service::hold_fragment`]).
+pub fn hold_fragment(d: &Desired) -> String {
+    for_kind(d.hosts.service).hold_fragment()
 }
 
 /// Starts etcd once with `--force-new-cluster` ([`Service::start_forced`]).

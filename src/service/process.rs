@@ -153,6 +153,11 @@ impl Service for Process {
         Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
     }
 
+    /// Nothing starts a process-service etcd at boot.
+    fn hold_fragment(&self) -> String {
+        String::new()
+    }
+
     /// The pid file goes with the state files the caller removes.
     fn retire_fragment(&self, _m: &DesiredMember) -> String {
         String::new()

@@ -136,6 +136,11 @@ else echo dead; journalctl -u {UNIT} -n 20 --no-pager 2>/dev/null || true; fi\n"
         Script::new(format!("check {}", m.name), source).timeout(Duration::from_secs(10))
     }
 
+    /// Disables the unit (the next start enables it again).
+    fn hold_fragment(&self) -> String {
+        format!("systemctl disable --quiet {UNIT} 2>/dev/null || true\n")
+    }
+
     /// Disables the unit and moves its file aside, so the member never starts
     /// again at boot.
     fn retire_fragment(&self, _m: &DesiredMember) -> String {
