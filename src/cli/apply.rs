@@ -162,9 +162,15 @@ async fn recover(
 ) -> Result<Outcome, CliError> {
     let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
     let info = execute::lock::LockInfo::new("recover", &d.file_hash);
-    let lock = execute::hostlock::acquire(&members, hosts, &info, cli.lock_timeout)
-        .await
-        .map_err(|e| CliError::Blocked(format!("cannot take the lock on the hosts: {e}")))?;
+    let lock = execute::hostlock::acquire(
+        &members,
+        hosts,
+        &info,
+        cli.lock_timeout,
+        execute::hostlock::Create::Folders,
+    )
+    .await
+    .map_err(|e| CliError::Blocked(format!("cannot take the lock on the hosts: {e}")))?;
     if !lock.skipped.is_empty() {
         tracing::warn!(
             "no lock file on hosts that did not answer: {}",
@@ -199,7 +205,15 @@ pub(super) async fn lock_and_observe(
         None
     };
     let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
-    let files = match execute::hostlock::acquire(&members, hosts, &info, cli.lock_timeout).await {
+    let files = match execute::hostlock::acquire(
+        &members,
+        hosts,
+        &info,
+        cli.lock_timeout,
+        execute::hostlock::Create::Nothing,
+    )
+    .await
+    {
         Ok(f) => Some(f),
         // Nothing answered: there is nothing to lock, and the plan says why.
         Err(execute::hostlock::HostLockError::NoHost(_)) => None,

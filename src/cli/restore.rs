@@ -105,7 +105,14 @@ async fn restore_with(
     let etcd = Arc::new(etcd_client(cli, d));
     let members: Vec<&DesiredMember> = d.members.iter().collect();
     let info = execute::lock::LockInfo::new("restore", &d.file_hash);
-    let lock = hostlock::acquire(&members, hosts, &info, cli.lock_timeout).await?;
+    let lock = hostlock::acquire(
+        &members,
+        hosts,
+        &info,
+        cli.lock_timeout,
+        hostlock::Create::Folders,
+    )
+    .await?;
     let mut lock_note = format!(
         "locked by lock files on every host that answers (id {}): the lock in etcd cannot be held while every member is stopped",
         info.id

@@ -13,6 +13,16 @@ use crate::io::{Host, HostMap, Script, shell_quote};
 
 use super::lock::LockInfo;
 
+/// Whether taking the lock may create a member's state folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Yes: a restore or recovery, which writes there anyway.
+    Folders,
+    /// No: an apply not yet approved leaves no trace; a host without the
+    /// folder has no etcdplan member to protect and holds no lock file.
+    Nothing,
+}
+
 /// The lock file's name, in each member's state folder.
 pub const FILE: &str = "etcdplan.lock";
 
@@ -90,10 +100,18 @@ fn places(members: &[&DesiredMember], hosts: &HostMap) -> (Vec<Place>, Vec<Strin
 /// The script that takes (or refreshes) a lock file: it writes ours unless
 /// the file holds another id and was refreshed within [`STALE`]; it prints
 /// `held\t<contents>` when it is another's.
-fn take_script(path: &str, id: &str, value: &str) -> String {
+fn take_script(path: &str, id: &str, value: &str, create: bool) -> String {
     let p = shell_quote(path);
+    // Without `create`, a host whose state folder does not exist yet has no
+    // etcdplan member to protect, and an apply not yet approved must leave
+    // no trace: it prints `absent` and holds nothing there.
+    let folder = if create {
+        "mkdir -p \"$(dirname \"$f\")\"\n"
+    } else {
+        "if [ ! -d \"$(dirname \"$f\")\" ]; then echo absent; exit 0; fi\n"
+    };
     format!(
-        "set -e\nf={p}\nmkdir -p \"$(dirname \"$f\")\"\n\
+        "set -e\nf={p}\n{folder}\
 if [ -f \"$f\" ] && ! grep -q {id} \"$f\"; then\n\
   age=$(( $(date +%s) - $(stat -c %Y \"$f\") ))\n\
   if [ \"$age\" -lt {stale} ]; then printf 'held\\t'; cat \"$f\"; echo; exit 0; fi\n\
@@ -115,10 +133,11 @@ pub async fn acquire(
     hosts: &HostMap,
     info: &LockInfo,
     wait: Duration,
+    create: Create,
 ) -> Result<HostLock, HostLockError> {
     let start = std::time::Instant::now();
     loop {
-        match try_acquire(members, hosts, info).await {
+        match try_acquire(members, hosts, info, create).await {
             Err(HostLockError::Held { .. }) if start.elapsed() < wait => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -133,6 +152,7 @@ async fn try_acquire(
     members: &[&DesiredMember],
     hosts: &HostMap,
     info: &LockInfo,
+    create: Create,
 ) -> Result<HostLock, HostLockError> {
     let value = serde_json::to_string(info).unwrap_or_default();
     let (all, mut skipped) = places(members, hosts);
@@ -140,7 +160,7 @@ async fn try_acquire(
     for place in all {
         let script = Script::new(
             format!("lock {}", place.path),
-            take_script(&place.path, &info.id, &value),
+            take_script(&place.path, &info.id, &value, create == Create::Folders),
         )
         .timeout(SCRIPT_DEADLINE);
         match place.host.run(&script).await {
@@ -161,13 +181,15 @@ async fn try_acquire(
                         stale: STALE.as_secs(),
                     });
                 }
-                taken.push(place);
+                if out.stdout.trim() != "absent" {
+                    taken.push(place);
+                }
             }
             Ok(out) => skipped.push(format!("{} ({})", place.label, out.tail())),
             Err(e) => skipped.push(format!("{} ({e})", place.label)),
         }
     }
-    if taken.is_empty() {
+    if taken.is_empty() && !skipped.is_empty() {
         return Err(HostLockError::NoHost(skipped.join("; ")));
     }
     let (refresh, id) = (taken.clone(), info.id.clone());
@@ -268,14 +290,14 @@ mod tests {
         let path = dir.join("state").join(FILE).display().to_string();
         let value = |id: &str| format!("{{\"id\":\"{id}\",\"who\":\"t\"}}");
         assert_eq!(
-            run(&take_script(&path, "aaa", &value("aaa"))).trim(),
+            run(&take_script(&path, "aaa", &value("aaa"), true)).trim(),
             "taken"
         );
-        let held = run(&take_script(&path, "bbb", &value("bbb")));
+        let held = run(&take_script(&path, "bbb", &value("bbb"), true));
         assert!(held.starts_with("held\t{\"id\":\"aaa\""), "{held}");
         // Its own holder takes it again (a re-run of the same lock).
         assert_eq!(
-            run(&take_script(&path, "aaa", &value("aaa"))).trim(),
+            run(&take_script(&path, "aaa", &value("aaa"), true)).trim(),
             "taken"
         );
         // Not refreshed for longer than STALE: another may take it.
@@ -284,9 +306,18 @@ mod tests {
             STALE.as_secs() + 5
         ));
         assert_eq!(
-            run(&take_script(&path, "bbb", &value("bbb"))).trim(),
+            run(&take_script(&path, "bbb", &value("bbb"), true)).trim(),
             "taken"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn without_create_a_missing_state_folder_is_left_alone() {
+        let dir = std::env::temp_dir().join(format!("etcdplan-hostlock-n-{}", std::process::id()));
+        let path = dir.join("state").join(FILE).display().to_string();
+        let out = run(&take_script(&path, "aaa", "{\"id\":\"aaa\"}", false));
+        assert_eq!(out.trim(), "absent");
+        assert!(!dir.exists(), "the folder was created");
     }
 }
