@@ -99,10 +99,8 @@ fn places(members: &[&DesiredMember], hosts: &HostMap) -> (Vec<Place>, Vec<Strin
 
 /// The script that takes (or refreshes) a lock file: it writes ours unless
 /// the file holds another id and was refreshed within [`STALE`]; it prints
-/// `held\t<contents>` when it is another's. `gone` names a holder known to
-/// be dead (an etcdplan on this machine whose pid is gone), whose file is
-/// taken over whatever its age.
-fn take_script(path: &str, id: &str, value: &str, create: bool, gone: Option<&str>) -> String {
+/// `held\t<contents>` when it is another's.
+fn take_script(path: &str, id: &str, value: &str, create: bool) -> String {
     let p = shell_quote(path);
     // Without `create`, a host whose state folder does not exist yet has no
     // etcdplan member to protect, and an apply not yet approved must leave
@@ -114,15 +112,12 @@ fn take_script(path: &str, id: &str, value: &str, create: bool, gone: Option<&st
     };
     format!(
         "set -e\nf={p}\n{folder}\
-if [ -f \"$f\" ] && ! grep -q {id} \"$f\" && ! grep -q {gone} \"$f\"; then\n\
+if [ -f \"$f\" ] && ! grep -q {id} \"$f\"; then\n\
   age=$(( $(date +%s) - $(stat -c %Y \"$f\") ))\n\
   if [ \"$age\" -lt {stale} ]; then printf 'held\\t'; cat \"$f\"; echo; exit 0; fi\n\
 fi\n\
 umask 077\nprintf '%s\\n' {value} > \"$f.tmp.$$\"\nmv \"$f.tmp.$$\" \"$f\"\necho taken\n",
         id = shell_quote(&format!("\"id\":\"{id}\"")),
-        // A holder known to be gone: its file is free whatever its age.
-        // (ids are hex: "-" matches no file when there is none).
-        gone = shell_quote(&format!("\"id\":\"{}\"", gone.unwrap_or("-"))),
         stale = STALE.as_secs(),
         value = shell_quote(value),
     )
@@ -163,31 +158,12 @@ async fn try_acquire(
     let (all, mut skipped) = places(members, hosts);
     let mut taken: Vec<Place> = Vec::new();
     for place in all {
-        let take = |gone: Option<&str>| {
-            Script::new(
-                format!("lock {}", place.path),
-                take_script(
-                    &place.path,
-                    &info.id,
-                    &value,
-                    create == Create::Folders,
-                    gone,
-                ),
-            )
-            .timeout(SCRIPT_DEADLINE)
-        };
-        let mut ran = place.host.run(&take(None)).await;
-        // A holder that ran on this machine and is gone (an apply that
-        // failed while a host was away could not remove the file there)
-        // holds nothing: take its file over at once.
-        if let Ok(out) = &ran
-            && let Some(rest) = out.stdout.trim().strip_prefix("held\t")
-            && let Ok(old) = serde_json::from_str::<LockInfo>(rest.trim())
-            && old.holder_gone_here()
-        {
-            ran = place.host.run(&take(Some(&old.id))).await;
-        }
-        match ran {
+        let script = Script::new(
+            format!("lock {}", place.path),
+            take_script(&place.path, &info.id, &value, create == Create::Folders),
+        )
+        .timeout(SCRIPT_DEADLINE);
+        match place.host.run(&script).await {
             Ok(out) if out.success() => {
                 if let Some(rest) = out.stdout.trim().strip_prefix("held\t") {
                     let holder = LockInfo::describe(rest.trim());
@@ -314,24 +290,14 @@ mod tests {
         let path = dir.join("state").join(FILE).display().to_string();
         let value = |id: &str| format!("{{\"id\":\"{id}\",\"who\":\"t\"}}");
         assert_eq!(
-            run(&take_script(&path, "aaa", &value("aaa"), true, None)).trim(),
+            run(&take_script(&path, "aaa", &value("aaa"), true)).trim(),
             "taken"
         );
-        let held = run(&take_script(&path, "bbb", &value("bbb"), true, None));
+        let held = run(&take_script(&path, "bbb", &value("bbb"), true));
         assert!(held.starts_with("held\t{\"id\":\"aaa\""), "{held}");
         // Its own holder takes it again (a re-run of the same lock).
         assert_eq!(
-            run(&take_script(&path, "aaa", &value("aaa"), true, None)).trim(),
-            "taken"
-        );
-        // A holder known to be gone: taken over however fresh its file.
-        assert_eq!(
-            run(&take_script(&path, "ccc", &value("ccc"), true, Some("aaa"))).trim(),
-            "taken"
-        );
-        assert!(run(&take_script(&path, "aaa", &value("aaa"), true, None)).starts_with("held\t"));
-        assert_eq!(
-            run(&take_script(&path, "aaa", &value("aaa"), true, Some("ccc"))).trim(),
+            run(&take_script(&path, "aaa", &value("aaa"), true)).trim(),
             "taken"
         );
         // Not refreshed for longer than STALE: another may take it.
@@ -340,34 +306,17 @@ mod tests {
             STALE.as_secs() + 5
         ));
         assert_eq!(
-            run(&take_script(&path, "bbb", &value("bbb"), true, None)).trim(),
+            run(&take_script(&path, "bbb", &value("bbb"), true)).trim(),
             "taken"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
-    fn a_holder_on_this_machine_whose_pid_is_gone_holds_nothing() {
-        let mut info = LockInfo::new("apply", "x");
-        assert!(!info.holder_gone_here(), "this process holds it");
-        let Ok(mut child) = std::process::Command::new("true").spawn() else {
-            return;
-        };
-        let _ = child.wait();
-        info.pid = child.id();
-        assert!(info.holder_gone_here());
-        info.host = "another-machine".into();
-        assert!(
-            !info.holder_gone_here(),
-            "a pid on another machine says nothing"
-        );
-    }
-
-    #[test]
     fn without_create_a_missing_state_folder_is_left_alone() {
         let dir = std::env::temp_dir().join(format!("etcdplan-hostlock-n-{}", std::process::id()));
         let path = dir.join("state").join(FILE).display().to_string();
-        let out = run(&take_script(&path, "aaa", "{\"id\":\"aaa\"}", false, None));
+        let out = run(&take_script(&path, "aaa", "{\"id\":\"aaa\"}", false));
         assert_eq!(out.trim(), "absent");
         assert!(!dir.exists(), "the folder was created");
     }

@@ -27,13 +27,6 @@ pub struct LockInfo {
     pub plan: String,
     /// When it took the lock (UTC).
     pub since: String,
-    /// The holder's machine (hostname), so a later etcdplan on the same
-    /// machine can tell that the holder is gone.
-    #[serde(default)]
-    pub host: String,
-    /// The holder's pid on that machine.
-    #[serde(default)]
-    pub pid: u32,
 }
 
 impl LockInfo {
@@ -71,22 +64,7 @@ impl LockInfo {
             operation: operation.to_owned(),
             plan: plan.chars().take(12).collect(),
             since: now.format(&f).unwrap_or_default(),
-            host,
-            pid: std::process::id(),
         }
-    }
-
-    /// Whether this lock's holder ran on this machine and is gone (its pid
-    /// no longer exists): its lock is free, whatever its age.
-    pub fn holder_gone_here(&self) -> bool {
-        let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default();
-        !self.host.is_empty()
-            && self.host == here
-            && self.pid != 0
-            && self.pid != std::process::id()
-            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
     /// Who holds a lock, from its stored value.
