@@ -97,6 +97,31 @@ fn places(members: &[&DesiredMember], hosts: &HostMap) -> (Vec<Place>, Vec<Strin
     (out, missing)
 }
 
+/// What a lock file holding lock `id` contains, shell-quoted for `grep`.
+fn id_marker(id: &str) -> String {
+    shell_quote(&format!("\"id\":\"{id}\""))
+}
+
+/// A script that runs `action` on the lock file at `path` (as `$f`) only
+/// while it holds lock `id`: a lock taken over by another holder is never
+/// touched or removed.
+fn if_holds(path: &str, id: &str, what: &str, action: &str) -> Script {
+    Script::new(
+        format!("{what} {path}"),
+        format!(
+            "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then {action}; fi\n",
+            f = shell_quote(path),
+            id = id_marker(id),
+        ),
+    )
+    .timeout(SCRIPT_DEADLINE)
+}
+
+/// Removes the lock file at `path` if it holds lock `id`, saying `removed`.
+fn unlock_script(path: &str, id: &str) -> Script {
+    if_holds(path, id, "unlock", "rm -f \"$f\"; echo removed")
+}
+
 /// The script that takes (or refreshes) a lock file: it writes ours unless
 /// the file holds another id and was refreshed within [`STALE`]; it prints
 /// `held\t<contents>` when it is another's.
@@ -117,7 +142,7 @@ if [ -f \"$f\" ] && ! grep -q {id} \"$f\"; then\n\
   if [ \"$age\" -lt {stale} ]; then printf 'held\\t'; cat \"$f\"; echo; exit 0; fi\n\
 fi\n\
 umask 077\nprintf '%s\\n' {value} > \"$f.tmp.$$\"\nmv \"$f.tmp.$$\" \"$f\"\necho taken\n",
-        id = shell_quote(&format!("\"id\":\"{id}\"")),
+        id = id_marker(id),
         stale = STALE.as_secs(),
         value = shell_quote(value),
     )
@@ -197,15 +222,7 @@ async fn try_acquire(
         loop {
             tokio::time::sleep(REFRESH).await;
             for p in &refresh {
-                let script = Script::new(
-                    format!("refresh {}", p.path),
-                    format!(
-                        "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then touch \"$f\"; fi\n",
-                        f = shell_quote(&p.path),
-                        id = shell_quote(&format!("\"id\":\"{id}\"")),
-                    ),
-                )
-                .timeout(SCRIPT_DEADLINE);
+                let script = if_holds(&p.path, &id, "refresh", "touch \"$f\"");
                 if let Err(e) = p.host.run(&script).await {
                     tracing::warn!("cannot refresh the lock file on {}: {e}", p.label);
                 }
@@ -225,16 +242,7 @@ impl HostLock {
     pub async fn release(self) {
         self.keeper.abort();
         for p in &self.places {
-            let script = Script::new(
-                format!("unlock {}", p.path),
-                format!(
-                    "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then rm -f \"$f\"; fi\n",
-                    f = shell_quote(&p.path),
-                    id = shell_quote(&format!("\"id\":\"{}\"", self.id)),
-                ),
-            )
-            .timeout(SCRIPT_DEADLINE);
-            if let Err(e) = p.host.run(&script).await {
+            if let Err(e) = p.host.run(&unlock_script(&p.path, &self.id)).await {
                 tracing::warn!(
                     "cannot remove the lock file {} on {} (it goes stale within {}s): {e}",
                     p.path,
@@ -253,16 +261,7 @@ pub async fn force_unlock(d: &Desired, hosts: &HostMap, id: &str) -> Vec<String>
     let (all, _) = places(&members, hosts);
     let mut removed = Vec::new();
     for p in all {
-        let script = Script::new(
-            format!("unlock {}", p.path),
-            format!(
-                "f={f}\nif grep -q {id} \"$f\" 2>/dev/null; then rm -f \"$f\"; echo removed; fi\n",
-                f = shell_quote(&p.path),
-                id = shell_quote(&format!("\"id\":\"{id}\"")),
-            ),
-        )
-        .timeout(SCRIPT_DEADLINE);
-        if let Ok(out) = p.host.run(&script).await
+        if let Ok(out) = p.host.run(&unlock_script(&p.path, id)).await
             && out.stdout.contains("removed")
         {
             removed.push(format!("{}:{}", p.label, p.path));
