@@ -15,6 +15,10 @@ pub struct Pass {
     pub at_least: Option<EtcdVersion>,
     /// What the operator should know before it starts.
     pub notes: Vec<String>,
+    /// A downgrade of the minor version through etcd's downgrade API (3.6 →
+    /// 3.5, 3.7 → 3.6): validate and enable it, wait until every member
+    /// reports the older storage version, then roll the binaries back.
+    pub via_api: bool,
 }
 
 /// Why etcdplan refuses to change the version.
@@ -105,7 +109,7 @@ pub enum Refusal {
     },
     /// A downgrade etcdplan does not drive.
     #[error(
-        "downgrading {from} to {to} needs etcd's downgrade API (etcdctl downgrade validate/enable), which etcdplan does not drive yet"
+        "etcdplan knows no way to downgrade {from} to {to}: it drives 3.5 → 3.4 by binary and 3.6 → 3.5, 3.7 → 3.6 through etcd's downgrade API"
     )]
     DowngradeApi {
         /// Highest running.
@@ -278,6 +282,7 @@ pub fn route(
             } else {
                 Vec::new()
             },
+            via_api: false,
         });
     }
     Ok(passes)
@@ -306,6 +311,7 @@ fn downgrade(high: EtcdVersion, want: VersionSpec, allow: bool) -> Result<Vec<Pa
                 "a patch downgrade within {}: the data format does not change",
                 want.minor
             )],
+            via_api: false,
         }]);
     }
     match (high.minor, target) {
@@ -316,9 +322,21 @@ fn downgrade(high: EtcdVersion, want: VersionSpec, allow: bool) -> Result<Vec<Pa
                 notes: vec![
                     "the cluster version drops to 3.4 as soon as one member runs it; not supported when auth is enabled".into(),
                 ],
+                via_api: false,
             }]),
             _ => Err(Refusal::DowngradeTarget { to: want }),
         },
+        // From 3.6 on etcd downgrades itself: the storage version first,
+        // then the binaries (etcd-versions §5).
+        (6, 5) | (7, 6) => Ok(vec![Pass {
+            to: want,
+            at_least: None,
+            notes: vec![format!(
+                "a downgrade through etcd's downgrade API: `downgrade validate` and `downgrade enable` {}, every member's storage version falls to {} before any binary changes; a stop half way is undone with `downgrade cancel`",
+                want.minor, want.minor
+            )],
+            via_api: true,
+        }]),
         _ => Err(Refusal::DowngradeApi {
             from: high.minor(),
             to: want.minor,
@@ -418,7 +436,7 @@ mod tests {
             (vec![v("3.5.16")], "3.4", true, |e| {
                 matches!(e, Refusal::DowngradeTarget { .. })
             }),
-            (vec![v("3.6.1")], "3.5.30", true, |e| {
+            (vec![v("4.1.0")], "4.0", true, |e| {
                 matches!(e, Refusal::DowngradeApi { .. })
             }),
             (vec![v("3.6.1")], "3.4.33", true, |e| {
