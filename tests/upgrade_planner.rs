@@ -153,12 +153,12 @@ fn a_minor_upgrade_uploads_then_rolls_followers_first_and_checks_the_cluster_ver
 
 #[test]
 fn two_minor_versions_are_two_passes_each_finished_before_the_next() {
-    let d = wanting("3.6", &["3.6.5", "3.5.26", "3.5.16"]);
+    let d = wanting("3.6", &["3.6.5", "3.5.32", "3.5.16"]);
     let l = running(&d, &["3.4.23"; 3], 2);
     let p = plan_with(&d, &l, false);
     assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
     let steps = kinds(&p);
-    // Pass 1 goes to 3.5.26 (the floor before 3.6), not the newer-looking 3.5.16.
+    // Pass 1 goes to 3.5.32 (the floor before 3.6), not the newer-looking 3.5.16.
     let checks: Vec<&String> = steps
         .iter()
         .filter(|s| s.starts_with("check ") || s.starts_with("wait until the cluster"))
@@ -166,9 +166,9 @@ fn two_minor_versions_are_two_passes_each_finished_before_the_next() {
     assert_eq!(
         checks,
         [
-            "check etcd-1 runs etcd 3.5.26",
-            "check etcd-2 runs etcd 3.5.26",
-            "check etcd-3 runs etcd 3.5.26",
+            "check etcd-1 runs etcd 3.5.32",
+            "check etcd-2 runs etcd 3.5.32",
+            "check etcd-3 runs etcd 3.5.32",
             "wait until the cluster version is 3.5",
             "check etcd-1 runs etcd 3.6.5",
             "check etcd-2 runs etcd 3.6.5",
@@ -189,6 +189,19 @@ fn two_minor_versions_are_two_passes_each_finished_before_the_next() {
         .filter_map(|c| c.binary().map(|b| b.pass))
         .collect();
     assert_eq!(passes, [(1, 2), (1, 2), (1, 2), (2, 2), (2, 2), (2, 2)]);
+    // A snapshot from the leader before each pass.
+    let snapshots: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.starts_with("take a snapshot"))
+        .map(|(i, _)| i)
+        .collect();
+    let second_pass = steps
+        .iter()
+        .position(|s| s == "wait until the cluster version is 3.5")
+        .unwrap_or_default();
+    assert_eq!(snapshots.len(), 2, "{steps:#?}");
+    assert!(snapshots[1] > second_pass, "{steps:#?}");
     // The 3.5 → 3.6 notes reach the operator.
     assert!(
         p.notes
@@ -211,7 +224,7 @@ fn a_pass_without_its_release_is_refused_before_anything_runs() {
     let d = wanting("3.6", &["3.6.5"]);
     let l = running(&d, &["3.4.23"; 3], 0);
     let p = plan_with(&d, &l, false);
-    blocked(&p, "passes through etcd 3.5 (3.5.26 or later)");
+    blocked(&p, "passes through etcd 3.5 (3.5.32 or later)");
 }
 
 #[test]
@@ -292,7 +305,99 @@ fn refused_version_changes_say_why_and_plan_nothing() {
     // Too old a 3.5 before 3.6.
     let d = wanting("3.6", &["3.6.5"]);
     let l = running(&d, &["3.5.16"; 3], 0);
-    blocked(&plan_with(&d, &l, false), "3.5.26");
+    blocked(&plan_with(&d, &l, false), "3.5.32");
+}
+
+#[test]
+fn three_five_31_to_3_6_is_blocked_naming_the_floor() {
+    // Only 3.5.31 and 3.6 at hand: nothing meets the floor.
+    let d = wanting("3.6", &["3.6.14", "3.5.31"]);
+    let l = running(&d, &["3.5.31"; 3], 0);
+    let p = plan_with(&d, &l, false);
+    blocked(&p, "3.6 needs 3.5.32 or newer on every member first");
+    assert!(p.steps.is_empty(), "{:#?}", kinds(&p));
+    // With only the release the members run (the test bed's 3.5.30): the same.
+    let d = wanting("3.6", &["3.5.30"]);
+    let l = running(&d, &["3.5.30"; 3], 0);
+    blocked(
+        &plan_with(&d, &l, false),
+        "3.6 needs 3.5.32 or newer on every member first",
+    );
+}
+
+#[test]
+fn three_five_32_to_3_7_is_two_passes_and_3_6_10_to_3_7_is_blocked() {
+    let d = wanting("3.7", &["3.7.1", "3.6.14"]);
+    let l = running(&d, &["3.5.32"; 3], 1);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let steps = kinds(&p);
+    let gates: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.starts_with("wait until the cluster") || s.starts_with("take a snapshot"))
+        .collect();
+    assert_eq!(gates.len(), 4, "{steps:#?}");
+    assert!(gates[1].ends_with("3.6") && gates[3].ends_with("3.7"), "{gates:#?}");
+    assert!(
+        steps.iter().any(|s| s == "check etcd-1 runs etcd 3.6.14")
+            && steps.iter().any(|s| s == "check etcd-1 runs etcd 3.7.1"),
+        "{steps:#?}"
+    );
+    // Each restart carries the config for the release it starts.
+    assert!(p.notes.iter().any(|n| n.starts_with("onto 3.7:")), "{:#?}", p.notes);
+
+    // 3.6.10 → 3.7 with no newer 3.6 at hand: blocked, 3.6.11 named.
+    let d = wanting("3.7", &["3.7.1"]);
+    let l = running(&d, &["3.6.10"; 3], 0);
+    blocked(
+        &plan_with(&d, &l, false),
+        "3.7 needs 3.6.11 or newer on every member first",
+    );
+    // With 3.6.14 at hand, it goes there first.
+    let d = wanting("3.7", &["3.7.1", "3.6.14"]);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let checks: Vec<String> = kinds(&p)
+        .into_iter()
+        .filter(|s| s.starts_with("check etcd-1"))
+        .collect();
+    assert_eq!(
+        checks,
+        ["check etcd-1 runs etcd 3.6.14", "check etcd-1 runs etcd 3.7.1"]
+    );
+}
+
+#[test]
+fn a_3_6_member_beside_a_3_5_below_the_floor_blocks_all_but_the_repair() {
+    // No version change asked: the mix blocks, both members named.
+    let mut d = wanting("3.6", &[]);
+    d.version = None;
+    let l = running(&d, &["3.6.2", "3.5.33", "3.5.20"], 0);
+    let p = plan_with(&d, &l, false);
+    blocked(&p, "etcd-1 runs etcd 3.6.2 beside etcd-3 on 3.5.20");
+    // The repair: the old 3.5 onto the floor first, then on to 3.6; the
+    // member already on 3.6 is left alone in the first pass.
+    let d = wanting("3.6", &["3.6.2", "3.5.33"]);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let checks: Vec<String> = kinds(&p)
+        .into_iter()
+        .filter(|s| s.starts_with("check "))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "check etcd-3 runs etcd 3.5.33",
+            "check etcd-2 runs etcd 3.6.2",
+            "check etcd-3 runs etcd 3.6.2",
+        ]
+    );
+    // Without a release that meets the floor: blocked, both named.
+    let d = wanting("3.6", &["3.6.2"]);
+    blocked(
+        &plan_with(&d, &l, false),
+        "etcd-1 runs etcd 3.6.2 beside etcd-3 on 3.5.20",
+    );
 }
 
 #[test]

@@ -35,15 +35,35 @@ pub(super) fn phases(
     c: &LiveCluster,
     allow_downgrade: bool,
 ) -> Result<(Vec<Change>, Vec<String>), Blocker> {
+    let offered: Vec<EtcdVersion> = d
+        .etcd
+        .binary_source
+        .iter()
+        .flat_map(|s| s.releases.iter().map(|r| r.version))
+        .collect();
+    let running = c.running_versions();
     let Some(want) = d.version else {
-        return Ok((Vec::new(), Vec::new()));
+        return match forbidden_mix(c, &running) {
+            Some(b) => Err(b),
+            None => Ok((Vec::new(), Vec::new())),
+        };
     };
-    let passes =
-        upgrade::route(&c.running_versions(), want, allow_downgrade).map_err(|r| Blocker {
+    let passes = upgrade::route(&running, want, allow_downgrade, &offered).map_err(|r| {
+        forbidden_mix(c, &running).unwrap_or_else(|| Blocker {
             member: None,
             message: format!("[cluster] version = \"{want}\": {r}"),
             help: r.help().to_owned(),
-        })?;
+        })
+    })?;
+    // A forbidden mix is repaired first (its older members onto the floor),
+    // or nothing is planned.
+    if let Some(b) = forbidden_mix(c, &running)
+        && !passes
+            .first()
+            .is_some_and(|p| p.to.minor == running.iter().min().map_or(p.to.minor, |v| v.minor()))
+    {
+        return Err(b);
+    }
     if passes.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -55,13 +75,20 @@ pub(super) fn phases(
         help: "repair the cluster first (`etcdplan status`); nothing was changed".into(),
     })?;
     let n = passes.len();
+    // An upgrade (not a way back): its patch pass of the older members of a
+    // mixed cluster leaves the newer ones alone.
+    let upgrading = running.iter().max().is_some_and(|h| want.minor >= h.minor());
     let mut changes = Vec::new();
     // What each member runs, as the passes planned so far leave it.
     let mut now: Vec<Option<EtcdVersion>> = members.iter().map(|s| s.lm.version()).collect();
     for (i, pass) in passes.iter().enumerate() {
         for (k, s) in members.iter().enumerate() {
             let target = release_for(d, s.m, s.facts, pass)?;
-            if now[k] == Some(target.version) {
+            // An upgrade pass leaves members that already run newer alone
+            // (a patch pass of the older members of a mixed cluster).
+            if now[k] == Some(target.version)
+                || (upgrading && now[k].is_some_and(|v| v.minor() > target.version.minor()))
+            {
                 continue;
             }
             let from = now[k];
@@ -112,6 +139,34 @@ pub(super) fn phases(
         })
         .collect();
     Ok((changes, notes))
+}
+
+/// A cluster whose members run two minor versions while the older ones are
+/// below the floor for leaving theirs: a blocker naming a member of each.
+fn forbidden_mix(c: &LiveCluster, running: &[EtcdVersion]) -> Option<Blocker> {
+    let (low, high, needed) = upgrade::forbidden_mix(running)?;
+    let named = |v: EtcdVersion| {
+        c.members
+            .iter()
+            .find(|m| m.version() == Some(v))
+            .map_or_else(|| "a member".to_owned(), |m| m.name.to_string())
+    };
+    Some(Blocker {
+        member: None,
+        message: format!(
+            "{} runs etcd {high} beside {} on {low}: a cluster may mix {} and {} only while every {} member runs {needed} or newer",
+            named(high),
+            named(low),
+            low.minor(),
+            high.minor(),
+            low.minor()
+        ),
+        help: format!(
+            "the repair: set [cluster] version = \"{}\" with binary_source holding {needed} or newer and the {} release, so etcdplan moves the older members onto the floor first; every other change waits; nothing was changed",
+            high.minor(),
+            high.minor()
+        ),
+    })
 }
 
 /// The release a member runs after a pass.

@@ -45,18 +45,8 @@ pub enum Refusal {
         /// Highest.
         high: EtcdVersion,
     },
-    /// A release with a known data-loss bug.
-    #[error(
-        "etcd {version} can make revisions and data inconsistent between members (fixed in 3.5.3)"
-    )]
-    BadRelease {
-        /// The release named.
-        version: EtcdVersion,
-    },
     /// A pass needs a newer release than the one named.
-    #[error(
-        "etcd {version} is older than {needed}, the oldest {minor} release etcdplan upgrades through: {why}"
-    )]
+    #[error("etcd {version} is older than {needed}, the oldest {minor} release allowed: {why}")]
     TooOld {
         /// The release named.
         version: EtcdVersion,
@@ -69,7 +59,7 @@ pub enum Refusal {
     },
     /// Members run a patch too old to leave their minor version.
     #[error(
-        "before {to}, every member must run {needed} or later ({why}); the oldest runs {running}"
+        "{to} needs {needed} or newer on every member first ({why}); the oldest runs {running}"
     )]
     PatchGate {
         /// The minor version the pass goes to.
@@ -131,15 +121,14 @@ impl Refusal {
             Self::Mixed { .. } => {
                 "bring the members onto one minor version by hand, then plan again; nothing was changed"
             }
-            Self::BadRelease { .. } => {
-                "name 3.5.3 or later in [cluster] version (or just \"3.5\"); nothing was changed"
+            Self::TooOld { .. } => {
+                "name a newer release in [cluster] version (or just the minor version, such as \"3.5\"); nothing was changed"
             }
-            Self::TooOld { .. } => "name a newer release in [cluster] version; nothing was changed",
             Self::PatchGate { .. } => {
-                "first set [cluster] version to the newest patch of the minor version the members run, apply, then upgrade; nothing was changed"
+                "put that release (or a newer patch) in binary_source beside the one you upgrade to: etcdplan then moves every member onto it first; nothing was changed"
             }
             Self::Downgrade { .. } => {
-                "if you mean it, pass --allow-downgrade; etcd supports 3.5 → 3.4 with 3.4.32 or later only; nothing was changed"
+                "if you mean it, pass --allow-downgrade: etcdplan downgrades 3.5 → 3.4 (3.4.32 or later) by binary, and 3.6 → 3.5 and 3.7 → 3.6 through etcd's downgrade API; nothing was changed"
             }
             Self::DowngradeTooFar { .. } => {
                 "downgrade one minor version at a time; nothing was changed"
@@ -159,20 +148,184 @@ fn release(major: u32, minor: u32, patch: u32) -> EtcdVersion {
     }
 }
 
-/// The oldest release a pass onto `minor` may use, and why; `leaving` says
-/// whether a later pass leaves that minor version again.
-fn floor(minor: MinorVersion, leaving: bool) -> Option<(EtcdVersion, &'static str)> {
-    match (minor.major, minor.minor) {
-        (3, 5) if leaving => Some((
-            release(3, 5, 26),
-            "3.5.20–3.5.25 carry learner, membership and zombie-member bugs into 3.6",
-        )),
-        (3, 5) => Some((
-            release(3, 5, 3),
-            "3.5.0–3.5.2 can make revisions and data inconsistent",
-        )),
-        _ => None,
+/// What a rule of the upgrade path checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Passes change the minor version by one at a time.
+    OneMinor,
+    /// Before leaving a minor version, every member runs the newest patch of
+    /// it that `binary_source` offers.
+    NewestPatchFirst,
+    /// A pass onto `minor` uses `patch` or later.
+    Landing {
+        /// The minor version (3, 5).
+        minor: (u32, u32),
+        /// The oldest patch allowed.
+        patch: u32,
+    },
+    /// Every member runs `patch` or later of `minor` before any leaves it.
+    Leaving {
+        /// The minor version left.
+        minor: (u32, u32),
+        /// The oldest patch allowed.
+        patch: u32,
+    },
+    /// No `experimental-*` key in the configuration of a member of `minor` or later.
+    NoExperimentalFrom((u32, u32)),
+    /// v2 off and `etcdutl check v2store` clean on every member before `minor`.
+    V2CleanBefore((u32, u32)),
+    /// A snapshot from the leader before every pass.
+    SnapshotEachPass,
+    /// The minor version no longer gets releases.
+    EndOfLife {
+        /// The minor version (3, 4).
+        minor: (u32, u32),
+        /// Its last release.
+        last: u32,
+        /// Since when.
+        since: &'static str,
+    },
+}
+
+/// One rule of etcd's upgrade path, with what it says and where it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// What it checks.
+    pub check: Check,
+    /// Why, as the plan tells it.
+    pub why: &'static str,
+    /// Where etcd says so (WEB = etcd-io/website, ETCD = etcd-io/etcd).
+    pub source: &'static str,
+}
+
+/// The rules etcdplan plans version changes by, one row each; every gate
+/// below reads its figures from here (etcd-versions §1).
+pub const RULES: &[Rule] = &[
+    Rule {
+        check: Check::OneMinor,
+        why: "upgrades that skip a minor version are not supported and will likely fail",
+        source: "WEB content/en/docs/v3.7/upgrades/upgrading-etcd.md",
+    },
+    Rule {
+        check: Check::NewestPatchFirst,
+        why: "update to the most recent patch version before upgrading to the next minor version",
+        source: "WEB content/en/docs/v3.7/upgrades/upgrading-etcd.md",
+    },
+    Rule {
+        check: Check::Landing {
+            minor: (3, 5),
+            patch: 3,
+        },
+        why: "3.5.0–3.5.2 can make revisions and data inconsistent between members (fixed in 3.5.3)",
+        source: "ETCD CHANGELOG/CHANGELOG-3.5.md v3.5.3; WEB content/en/blog/2022/jepsen-343-results.md",
+    },
+    Rule {
+        check: Check::Leaving {
+            minor: (3, 5),
+            patch: 32,
+        },
+        why: "older 3.5 releases lose learner promotions, leave zombie members and miss custom v2 content in the WAL on the way to 3.6 (the floor rose from 3.5.26 to 3.5.32 in August 2026)",
+        source: "WEB content/en/docs/v3.6/upgrades/upgrade_3_6.md; WEB content/en/blog/2026/july-patch-release.md; etcd #19557, #20793, #20809",
+    },
+    Rule {
+        check: Check::V2CleanBefore((3, 6)),
+        why: "3.6 refuses to start on custom v2 content (\"detected disallowed v2 WAL\"): enable-v2 off everywhere and `etcdutl check v2store` clean on every member's data dir",
+        source: "WEB content/en/docs/v3.6/upgrades/upgrade_3_6.md; etcd #20809, #21849",
+    },
+    Rule {
+        check: Check::Leaving {
+            minor: (3, 6),
+            patch: 11,
+        },
+        why: "earlier 3.6 patch releases may not be compatible with a rolling upgrade to 3.7",
+        source: "WEB content/en/docs/v3.7/upgrades/upgrade_3_7.md; WEB content/en/blog/2026/announcing-etcd-3.7.md",
+    },
+    Rule {
+        check: Check::NoExperimentalFrom((3, 7)),
+        why: "3.7 removed every --experimental-* flag and fails to start on them (config-file keys are silently ignored)",
+        source: "WEB content/en/docs/v3.7/upgrades/upgrade_3_7.md; ETCD PR #19959",
+    },
+    Rule {
+        check: Check::SnapshotEachPass,
+        why: "every upgrade guide starts with a snapshot from the leader",
+        source: "WEB content/en/docs/v3.6/upgrades/upgrade_3_6.md, upgrade_3_7.md (step 2)",
+    },
+    Rule {
+        check: Check::EndOfLife {
+            minor: (3, 4),
+            last: 45,
+            since: "June 2026",
+        },
+        why: "3.4 gets no more fixes",
+        source: "WEB content/en/blog/2026/june-patch-release.md",
+    },
+];
+
+fn minor_of(m: (u32, u32)) -> MinorVersion {
+    MinorVersion {
+        major: m.0,
+        minor: m.1,
     }
+}
+
+/// The oldest release a pass onto `minor` may use, and why.
+fn landing_floor(minor: MinorVersion) -> Option<(EtcdVersion, &'static str)> {
+    RULES.iter().find_map(|r| match r.check {
+        Check::Landing { minor: m, patch } if minor_of(m) == minor => {
+            Some((release(m.0, m.1, patch), r.why))
+        }
+        _ => None,
+    })
+}
+
+/// The oldest release every member must run before any leaves `minor`, and why.
+pub fn leaving_floor(minor: MinorVersion) -> Option<(EtcdVersion, &'static str)> {
+    RULES.iter().find_map(|r| match r.check {
+        Check::Leaving { minor: m, patch } if minor_of(m) == minor => {
+            Some((release(m.0, m.1, patch), r.why))
+        }
+        _ => None,
+    })
+}
+
+/// The floor of a pass onto `minor`: the landing floor, raised to the
+/// leaving floor when a later pass leaves it again.
+fn floor(minor: MinorVersion, leaving: bool) -> Option<(EtcdVersion, &'static str)> {
+    let land = landing_floor(minor);
+    match leaving_floor(minor).filter(|_| leaving) {
+        Some(l) if land.is_none_or(|(v, _)| l.0 > v) => Some(l),
+        _ => land,
+    }
+}
+
+/// Whether a pass onto `minor` must first find every member's v2 store clean.
+#[must_use]
+pub fn needs_v2_check(minor: MinorVersion) -> bool {
+    RULES
+        .iter()
+        .any(|r| matches!(r.check, Check::V2CleanBefore(m) if minor_of(m) == minor))
+}
+
+/// The first minor version that refuses `experimental-*` keys, and why.
+#[must_use]
+pub fn no_experimental_from() -> Option<(MinorVersion, &'static str)> {
+    RULES.iter().find_map(|r| match r.check {
+        Check::NoExperimentalFrom(m) => Some((minor_of(m), r.why)),
+        _ => None,
+    })
+}
+
+/// When `minor` stopped getting releases: its last release and since when.
+#[must_use]
+pub fn end_of_life(minor: MinorVersion) -> Option<(EtcdVersion, &'static str)> {
+    RULES.iter().find_map(|r| match r.check {
+        Check::EndOfLife {
+            minor: m,
+            last,
+            since,
+        } if minor_of(m) == minor => Some((release(m.0, m.1, last), since)),
+        _ => None,
+    })
 }
 
 /// What to know before a pass from `from` onto `to`.
@@ -183,15 +336,32 @@ fn notes(from: MinorVersion, to: MinorVersion) -> Vec<String> {
             "3.5 logs with zap and turns pre-vote on by default; /v3beta is gone and etcd_debugging_mvcc_* metrics are renamed etcd_mvcc_*".into(),
         ],
         (3, 5, 6) => vec![
-            "3.6 no longer serves clients on peer URLs and lowers the default snapshot-count to 10000; if --enable-v2 was ever set, run `etcdutl check v2store` on every member first".into(),
-            "3.5.32 or later is advised before 3.6 (a better v2store check)".into(),
+            "3.6 no longer serves clients on peer URLs; its defaults change: snapshot-count 100000 → 10000, v2-deprecation not-yet → write-only, discovery-fallback proxy → exit".into(),
+            "each member's v2 store is checked with `etcdutl check v2store` (member stopped for it) before the first runs 3.6".into(),
+        ],
+        (3, 6, 7) => vec![
+            "3.7 bootstraps from the v3 store, removes every experimental-* flag and --discovery; the config is rendered for each member's release as it restarts".into(),
         ],
         _ => Vec::new(),
     }
 }
 
+/// A patch pass within `minor` onto `to`, when some member runs older.
+fn patch_pass(to: EtcdVersion, floor: Option<EtcdVersion>) -> Pass {
+    Pass {
+        to: VersionSpec::exact_of(to),
+        at_least: floor,
+        notes: vec![format!(
+            "first every member onto {to}, the newest {} release at hand (etcd: the newest patch before the next minor version)",
+            to.minor()
+        )],
+        via_api: false,
+    }
+}
+
 /// The passes that bring members running `running` to `want`, in order; none
-/// when they run it already.
+/// when they run it already. `offered` are the releases `binary_source`
+/// holds (empty: the binaries on the hosts are used).
 ///
 /// # Errors
 /// The [`Refusal`] of the first rule the change breaks.
@@ -199,6 +369,7 @@ pub fn route(
     running: &[EtcdVersion],
     want: VersionSpec,
     allow_downgrade: bool,
+    offered: &[EtcdVersion],
 ) -> Result<Vec<Pass>, Refusal> {
     let (Some(&low), Some(&high)) = (running.iter().min(), running.iter().max()) else {
         return Err(Refusal::Unknown);
@@ -213,31 +384,60 @@ pub fn route(
         return Err(Refusal::Mixed { low, high });
     }
     if let Some(v) = want.exact()
-        && v.major == 3
-        && v.minor == 5
-        && v.patch <= 2
+        && let Some((needed, why)) = landing_floor(v.minor())
+        && v < needed
     {
-        return Err(Refusal::BadRelease { version: v });
+        return Err(Refusal::TooOld {
+            version: v,
+            needed,
+            minor: v.minor(),
+            why,
+        });
     }
     if running.iter().all(|v| want.matches(*v)) {
         return Ok(Vec::new());
     }
     let target = want.minor.minor;
     if target < high.minor || want.exact().is_some_and(|v| v < high) {
-        return downgrade(high, want, allow_downgrade);
+        return downgrade(low, high, want, allow_downgrade);
     }
-    // Upgrades: each minor version from the lowest one running, in turn.
+    let major = want.minor.major;
     let mut passes = Vec::new();
+    // Leaving the minor version the oldest members run: its newest patch at
+    // hand first, and the floor of the rules.
+    if low.minor < target {
+        let m = low.minor();
+        let floor = leaving_floor(m);
+        let newest = offered
+            .iter()
+            .filter(|v| v.minor() == m)
+            .max()
+            .copied()
+            .filter(|v| floor.is_none_or(|(f, _)| *v >= f));
+        match (newest, floor) {
+            (Some(n), _) if n > low => passes.push(patch_pass(n, floor.map(|f| f.0))),
+            (_, Some((needed, why))) if low < needed => {
+                return Err(Refusal::PatchGate {
+                    to: MinorVersion {
+                        major,
+                        minor: m.minor + 1,
+                    },
+                    needed,
+                    running: low,
+                    why,
+                });
+            }
+            _ => {}
+        }
+    }
+    // Then each minor version in turn.
     let first = if low.minor == target {
         target
     } else {
         low.minor + 1
     };
     for minor in first..=target {
-        let m = MinorVersion {
-            major: want.minor.major,
-            minor,
-        };
+        let m = MinorVersion { major, minor };
         let last = minor == target;
         let at_least = floor(m, !last).map(|(v, why)| {
             if let Some(named) = want.exact().filter(|_| last)
@@ -253,24 +453,10 @@ pub fn route(
             Ok(v)
         });
         let at_least = at_least.transpose()?;
-        // Leaving a minor version the members run now: its patch gate.
         let from = MinorVersion {
-            major: m.major,
+            major,
             minor: minor.saturating_sub(1),
         };
-        if minor > low.minor
-            && passes.is_empty()
-            && let Some((needed, why)) = floor(from, true)
-            && low.minor == from.minor
-            && low < needed
-        {
-            return Err(Refusal::PatchGate {
-                to: m,
-                needed,
-                running: low,
-                why,
-            });
-        }
         passes.push(Pass {
             to: VersionSpec {
                 minor: m,
@@ -288,7 +474,26 @@ pub fn route(
     Ok(passes)
 }
 
-fn downgrade(high: EtcdVersion, want: VersionSpec, allow: bool) -> Result<Vec<Pass>, Refusal> {
+/// A cluster whose members run two minor versions although the older ones
+/// are below the floor for leaving theirs (say 3.6 beside a 3.5 older than
+/// 3.5.32): the running versions that break the rule, oldest and newest,
+/// and the release the older ones need.
+#[must_use]
+pub fn forbidden_mix(running: &[EtcdVersion]) -> Option<(EtcdVersion, EtcdVersion, EtcdVersion)> {
+    let (&low, &high) = (running.iter().min()?, running.iter().max()?);
+    if high.minor != low.minor + 1 {
+        return None;
+    }
+    let (needed, _) = leaving_floor(low.minor())?;
+    (low < needed).then_some((low, high, needed))
+}
+
+fn downgrade(
+    low: EtcdVersion,
+    high: EtcdVersion,
+    want: VersionSpec,
+    allow: bool,
+) -> Result<Vec<Pass>, Refusal> {
     if !allow {
         return Err(Refusal::Downgrade {
             from: high,
@@ -326,6 +531,17 @@ fn downgrade(high: EtcdVersion, want: VersionSpec, allow: bool) -> Result<Vec<Pa
             }]),
             _ => Err(Refusal::DowngradeTarget { to: want }),
         },
+        // An upgrade stopped half way: the cluster still runs at the older
+        // minor version, so the newer binaries are swapped back.
+        (6, 5) | (7, 6) if low.minor == target => Ok(vec![Pass {
+            to: want,
+            at_least: None,
+            notes: vec![format!(
+                "the upgrade stopped half way (the cluster still runs at {}): the newer members get their old binary back",
+                want.minor
+            )],
+            via_api: false,
+        }]),
         // From 3.6 on etcd downgrades itself: the storage version first,
         // then the binaries (etcd-versions §5).
         (6, 5) | (7, 6) => Ok(vec![Pass {
@@ -366,40 +582,40 @@ mod tests {
     #[test]
     fn members_on_the_wanted_version_need_no_pass() {
         let running = [v("3.4.23"); 3];
-        assert_eq!(route(&running, spec("3.4"), false), Ok(Vec::new()));
-        assert_eq!(route(&running, spec("3.4.23"), false), Ok(Vec::new()));
+        assert_eq!(route(&running, spec("3.4"), false, &[]), Ok(Vec::new()));
+        assert_eq!(route(&running, spec("3.4.23"), false, &[]), Ok(Vec::new()));
     }
 
     #[test]
     fn one_minor_up_is_one_pass_with_its_notes() {
-        let r = route(&[v("3.4.23"); 3], spec("3.5"), false);
+        let r = route(&[v("3.4.23"); 3], spec("3.5"), false, &[]);
         assert_eq!(targets(&r), ["3.5"]);
         let p = &r.unwrap_or_default()[0];
         assert_eq!(p.at_least, Some(v("3.5.3")));
         assert!(p.notes.iter().any(|n| n.contains("auth")), "{:?}", p.notes);
         assert_eq!(
-            targets(&route(&[v("3.4.23"); 3], spec("3.5.16"), false)),
+            targets(&route(&[v("3.4.23"); 3], spec("3.5.16"), false, &[])),
             ["3.5.16"]
         );
     }
 
     #[test]
     fn two_minors_up_are_two_passes_and_the_middle_one_meets_the_3_6_gate() {
-        let r = route(&[v("3.4.23"); 3], spec("3.6.5"), false);
+        let r = route(&[v("3.4.23"); 3], spec("3.6.5"), false, &[]);
         assert_eq!(targets(&r), ["3.5", "3.6.5"]);
         let passes = r.unwrap_or_default();
-        assert_eq!(passes[0].at_least, Some(v("3.5.26")));
+        assert_eq!(passes[0].at_least, Some(v("3.5.32")));
         assert_eq!(passes[1].at_least, None);
     }
 
     #[test]
     fn a_cluster_half_way_through_an_upgrade_finishes_it_first() {
         let running = [v("3.4.23"), v("3.5.16"), v("3.5.16")];
-        assert_eq!(targets(&route(&running, spec("3.5"), false)), ["3.5"]);
-        assert_eq!(targets(&route(&running, spec("3.5.16"), false)), ["3.5.16"]);
+        assert_eq!(targets(&route(&running, spec("3.5"), false, &[])), ["3.5"]);
+        assert_eq!(targets(&route(&running, spec("3.5.16"), false, &[])), ["3.5.16"]);
         // A patch upgrade within the minor version is one pass.
         assert_eq!(
-            targets(&route(&[v("3.5.16"); 3], spec("3.5.21"), false)),
+            targets(&route(&[v("3.5.16"); 3], spec("3.5.21"), false, &[])),
             ["3.5.21"]
         );
     }
@@ -416,12 +632,12 @@ mod tests {
                 matches!(e, Refusal::Mixed { .. })
             }),
             (vec![v("3.4.23")], "3.5.1", false, |e| {
-                matches!(e, Refusal::BadRelease { .. })
+                matches!(e, Refusal::TooOld { .. })
             }),
             (vec![v("3.5.16")], "3.6", false, |e| {
                 matches!(e, Refusal::PatchGate { .. })
             }),
-            (vec![v("3.5.26"), v("3.5.21")], "3.6", false, |e| {
+            (vec![v("3.5.32"), v("3.5.31")], "3.6", false, |e| {
                 matches!(e, Refusal::PatchGate { .. })
             }),
             (vec![v("3.5.16")], "3.4.23", false, |e| {
@@ -444,7 +660,7 @@ mod tests {
             }),
         ];
         for (running, want, allow, expected) in cases {
-            match route(&running, spec(want), allow) {
+            match route(&running, spec(want), allow, &[]) {
                 Err(e) => {
                     assert!(expected(&e), "{running:?} → {want}: {e:?}");
                     assert!(
@@ -460,17 +676,102 @@ mod tests {
     #[test]
     fn allowed_downgrades_are_one_pass() {
         assert_eq!(
-            targets(&route(&[v("3.5.16"); 3], spec("3.4.33"), true)),
+            targets(&route(&[v("3.5.16"); 3], spec("3.4.33"), true, &[])),
             ["3.4.33"]
         );
         assert_eq!(
-            targets(&route(&[v("3.5.16"); 3], spec("3.5.10"), true)),
+            targets(&route(&[v("3.5.16"); 3], spec("3.5.10"), true, &[])),
             ["3.5.10"]
         );
         // Upgrading past the gate is fine once the members run a new enough 3.5.
         assert_eq!(
-            targets(&route(&[v("3.5.26"); 3], spec("3.6"), false)),
+            targets(&route(&[v("3.5.32"); 3], spec("3.6"), false, &[])),
             ["3.6"]
         );
+    }
+
+    #[test]
+    fn the_3_6_floor_is_3_5_32_and_names_itself() {
+        // 3.5.31 → 3.6 with nothing newer at hand: refused, the floor named.
+        let e = route(&[v("3.5.31"); 3], spec("3.6"), false, &[v("3.6.14")]);
+        let Err(e) = e else { panic!("allowed: {e:?}") };
+        assert!(matches!(e, Refusal::PatchGate { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("3.6 needs 3.5.32 or newer on every member first"),
+            "{e}"
+        );
+        // With 3.5.30 the newest 3.5 at hand, still refused: it is below the floor.
+        let e = route(&[v("3.5.30"); 3], spec("3.6"), false, &[v("3.5.30")]);
+        assert!(matches!(e, Err(Refusal::PatchGate { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn the_newest_patch_at_hand_comes_first() {
+        let offered = [v("3.5.33"), v("3.5.32"), v("3.6.14")];
+        // Below the floor, a floor-meeting patch at hand: it is pass 1.
+        let r = route(&[v("3.5.16"); 3], spec("3.6"), false, &offered);
+        assert_eq!(targets(&r), ["3.5.33", "3.6"]);
+        assert_eq!(r.unwrap_or_default()[0].at_least, Some(v("3.5.32")));
+        // At the floor, a newer patch at hand: still first.
+        let r = route(&[v("3.5.32"); 3], spec("3.6"), false, &offered);
+        assert_eq!(targets(&r), ["3.5.33", "3.6"]);
+        // Already at the newest: straight on.
+        let r = route(&[v("3.5.33"); 3], spec("3.6"), false, &offered);
+        assert_eq!(targets(&r), ["3.6"]);
+    }
+
+    #[test]
+    fn three_five_to_three_seven_is_two_passes_with_the_3_6_floor() {
+        let r = route(&[v("3.5.32"); 3], spec("3.7.1"), false, &[]);
+        assert_eq!(targets(&r), ["3.6", "3.7.1"]);
+        let passes = r.unwrap_or_default();
+        assert_eq!(passes[0].at_least, Some(v("3.6.11")));
+        // 3.6.10 → 3.7: refused, 3.6.11 named.
+        let e = route(&[v("3.6.10"); 3], spec("3.7"), false, &[]);
+        let Err(e) = e else { panic!("allowed") };
+        assert!(e.to_string().contains("3.6.11 or newer"), "{e}");
+        assert_eq!(
+            targets(&route(&[v("3.6.11"); 3], spec("3.7"), false, &[])),
+            ["3.7"]
+        );
+    }
+
+    #[test]
+    fn a_forbidden_mix_is_named_and_repaired_by_the_floor_first() {
+        let running = [v("3.6.2"), v("3.5.20"), v("3.5.32")];
+        assert_eq!(
+            forbidden_mix(&running),
+            Some((v("3.5.20"), v("3.6.2"), v("3.5.32")))
+        );
+        assert_eq!(forbidden_mix(&[v("3.6.2"), v("3.5.32")]), None);
+        assert_eq!(forbidden_mix(&[v("3.5.2"), v("3.5.32")]), None);
+        let r = route(&running, spec("3.6"), false, &[v("3.5.32"), v("3.6.2")]);
+        assert_eq!(targets(&r), ["3.5.32", "3.6"]);
+    }
+
+    #[test]
+    fn a_half_way_upgrade_goes_back_by_binary_a_finished_one_by_the_api() {
+        let half = [v("3.6.14"), v("3.5.33"), v("3.5.33")];
+        let r = route(&half, spec("3.5"), true, &[]);
+        assert_eq!(r.clone().map(|p| p[0].via_api), Ok(false), "{r:?}");
+        let r = route(&[v("3.7.1"); 3], spec("3.6"), true, &[]);
+        assert_eq!(r.clone().map(|p| p[0].via_api), Ok(true), "{r:?}");
+        let r = route(&[v("3.6.14"); 3], spec("3.5"), true, &[]);
+        assert_eq!(r.clone().map(|p| p[0].via_api), Ok(true), "{r:?}");
+    }
+
+    #[test]
+    fn every_rule_has_a_source_and_the_gates_read_the_table() {
+        for r in RULES {
+            assert!(!r.source.is_empty() && !r.why.is_empty(), "{r:?}");
+        }
+        let m = |minor| MinorVersion { major: 3, minor };
+        assert_eq!(leaving_floor(m(5)).map(|f| f.0), Some(v("3.5.32")));
+        assert_eq!(leaving_floor(m(6)).map(|f| f.0), Some(v("3.6.11")));
+        assert!(needs_v2_check(m(6)) && !needs_v2_check(m(7)));
+        assert_eq!(no_experimental_from().map(|x| x.0), Some(m(7)));
+        assert_eq!(end_of_life(m(4)).map(|x| x.0), Some(v("3.4.45")));
+        assert_eq!(end_of_life(m(5)), None);
     }
 }

@@ -200,6 +200,7 @@ impl Running<'_> {
         let mut phases: Vec<u32> = changes.iter().filter_map(Change::phase).collect();
         phases.sort_unstable();
         phases.dedup();
+        let mut version_passes = 0;
         for p in phases {
             let group: Vec<Change> = changes
                 .iter()
@@ -210,6 +211,17 @@ impl Running<'_> {
                 // A phase never runs once an earlier one could not.
                 deferred.extend(group);
                 continue;
+            }
+            // Every pass of a version change starts from a snapshot from
+            // the leader (upgrade::Check::SnapshotEachPass); the plan's
+            // first snapshot serves the first pass.
+            if group.iter().any(|c| c.binary().is_some()) {
+                version_passes += 1;
+                if version_passes > 1 {
+                    self.then(Step::Snapshot {
+                        dir: self.opts.snapshot_dir.clone(),
+                    });
+                }
             }
             let (updates, restarts): (Vec<Change>, Vec<Change>) = group
                 .into_iter()
