@@ -41,6 +41,7 @@ pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
 pub use step::Step;
 
 use document::distinct_members;
+pub use notes::end_of_life_note;
 use notes::{binary_notes, rollback_notes, unit_notes};
 
 /// Operator choices that change what a plan may contain.
@@ -77,6 +78,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     }
 
     notes.extend(binary_notes(live));
+    notes.extend(end_of_life_note(live));
     notes.extend(rollback_notes(d, live));
     notes.extend(unit_notes(d, live, &changes));
     let (steps, edges) = b.finish();

@@ -28,6 +28,48 @@ pub(super) fn binary_notes(live: &Live) -> Vec<String> {
         .collect()
 }
 
+/// Members that run a minor version past its end of life (3.4 since June
+/// 2026), with the upgrade path the rules give: one minor version at a
+/// time, each with the floor for leaving it. `status` shows the same line.
+pub fn end_of_life_note(live: &Live) -> Option<String> {
+    use crate::diff::upgrade::{end_of_life, leaving_floor};
+    use crate::model::MinorVersion;
+    let c = live.cluster.as_ref()?;
+    let (minor, last, since) = c
+        .running_versions()
+        .iter()
+        .filter_map(|v| end_of_life(v.minor()).map(|(last, since)| (v.minor(), last, since)))
+        .min()?;
+    let names: Vec<String> = c
+        .members
+        .iter()
+        .filter(|m| m.version().is_some_and(|v| v.minor() == minor))
+        .map(|m| m.name.to_string())
+        .collect();
+    let newest = crate::config::etcd_keys::KNOWN_MINORS
+        .iter()
+        .map(|&(major, minor)| MinorVersion { major, minor })
+        .max()?;
+    let path: Vec<String> = (minor.minor + 1..=newest.minor)
+        .map(|n| {
+            let m = MinorVersion {
+                major: minor.major,
+                minor: n,
+            };
+            match leaving_floor(m).filter(|_| m < newest) {
+                Some((floor, _)) => format!("{m} ({floor} or newer before {}.{})", m.major, m.minor + 1),
+                None => m.to_string(),
+            }
+        })
+        .collect();
+    Some(format!(
+        "{} run{} etcd {minor}, which reached its end of life with {last} in {since} and gets no more fixes; upgrade one minor version at a time: {} (set [cluster] version; with the releases in binary_source etcdplan makes the passes in order)",
+        names.join(", "),
+        if names.len() == 1 { "s" } else { "" },
+        path.join(", then ")
+    ))
+}
+
 /// A member that is down on a newer release than the others run (an upgrade
 /// that stopped at it): while the cluster runs at the older version, the
 /// member can still go back to the release the others run.

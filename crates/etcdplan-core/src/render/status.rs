@@ -301,6 +301,9 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             ))
         );
     }
+    if let Some(eol) = crate::plan::end_of_life_note(live) {
+        let _ = writeln!(out, "{}", style.yellow(&eol));
+    }
     for (ri, r) in rows.iter().enumerate() {
         let line: Vec<String> = r
             .iter()
