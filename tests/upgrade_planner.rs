@@ -337,14 +337,42 @@ fn three_five_32_to_3_7_is_two_passes_and_3_6_10_to_3_7_is_blocked() {
         .filter(|s| s.starts_with("wait until the cluster") || s.starts_with("take a snapshot"))
         .collect();
     assert_eq!(gates.len(), 4, "{steps:#?}");
-    assert!(gates[1].ends_with("3.6") && gates[3].ends_with("3.7"), "{gates:#?}");
+    assert!(
+        gates[1].ends_with("3.6") && gates[3].ends_with("3.7"),
+        "{gates:#?}"
+    );
     assert!(
         steps.iter().any(|s| s == "check etcd-1 runs etcd 3.6.14")
             && steps.iter().any(|s| s == "check etcd-1 runs etcd 3.7.1"),
         "{steps:#?}"
     );
-    // Each restart carries the config for the release it starts.
-    assert!(p.notes.iter().any(|n| n.starts_with("onto 3.7:")), "{:#?}", p.notes);
+    assert!(
+        p.notes.iter().any(|n| n.starts_with("onto 3.7:")),
+        "{:#?}",
+        p.notes
+    );
+    // Every member's v2 store is checked (member stopped) before the first
+    // runs 3.6, and not again before 3.7.
+    let v2: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.contains("check its v2 store"))
+        .map(|(i, _)| i)
+        .collect();
+    let first_36 = steps
+        .iter()
+        .position(|s| s.starts_with("check ") && s.ends_with("3.6.14"))
+        .unwrap_or_default();
+    let first_restart = steps
+        .iter()
+        .position(|s| s.starts_with("restart "))
+        .unwrap_or_default();
+    assert_eq!(v2.len(), 3, "{steps:#?}");
+    assert!(
+        v2.iter().all(|&i| i < first_restart && i < first_36),
+        "{steps:#?}"
+    );
+    assert!(p.steps.iter().filter(|s| s.step.disruptive()).count() > 6);
 
     // 3.6.10 → 3.7 with no newer 3.6 at hand: blocked, 3.6.11 named.
     let d = wanting("3.7", &["3.7.1"]);
@@ -363,7 +391,10 @@ fn three_five_32_to_3_7_is_two_passes_and_3_6_10_to_3_7_is_blocked() {
         .collect();
     assert_eq!(
         checks,
-        ["check etcd-1 runs etcd 3.6.14", "check etcd-1 runs etcd 3.7.1"]
+        [
+            "check etcd-1 runs etcd 3.6.14",
+            "check etcd-1 runs etcd 3.7.1"
+        ]
     );
 }
 
@@ -508,4 +539,56 @@ fn a_new_cluster_gets_the_release_before_it_starts() {
     }
     // The version spec is what [cluster] version says.
     assert_eq!(d.version, VersionSpec::parse("3.4.23").ok());
+}
+
+#[test]
+fn an_experimental_key_blocks_the_way_to_3_7_at_its_line() {
+    // A 3.6 cluster whose etcdfile keeps an experimental key and asks for 3.7.
+    let text = text_with(
+        3,
+        "[etcd.extra]\nexperimental-compaction-batch-limit = 1000\n",
+    )
+    .replacen(
+        "name = \"main\"\n",
+        "name = \"main\"\nversion = \"3.7\"\n",
+        1,
+    );
+    let ctx = etcdplan::config::Context {
+        base_dir: PathBuf::from("/srv/etcdplan"),
+        home: None,
+        file_hash: etcdplan::config::hash(&text),
+        releases: Default::default(),
+    };
+    let out = match etcdplan::config::parse("etcdfile.toml", text.clone(), &ctx) {
+        Err(etcdplan::config::ConfigError::Invalid { problems, .. }) => {
+            etcdplan::config::render_plain(&problems, 100)
+        }
+        other => panic!("accepted: {:?}", other.map(|_| ())),
+    };
+    // The line is shown with the key marked.
+    assert!(
+        out.contains("experimental-compaction-batch-limit = 1000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("experimental-compaction-batch-limit")
+            && out.contains("compaction-batch-limit instead"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_member_with_v2_on_blocks_the_way_to_3_6() {
+    let d = wanting("3.6", &["3.6.14", "3.5.33"]);
+    let mut l = running(&d, &["3.5.33"; 3], 0);
+    let cfg = d.members[1].config_file();
+    if let Some(HostState::Reached(f)) = l.hosts.get_mut(&d.members[1].name)
+        && let Some((_, Some(t))) = f.files.iter_mut().find(|(p, _)| *p == cfg)
+    {
+        *t = t.replace("enable-v2: false", "enable-v2: true");
+    }
+    blocked(
+        &plan_with(&d, &l, false),
+        "etcd-2 runs with enable-v2: true",
+    );
 }

@@ -157,3 +157,63 @@ async fn poll(
         Err(WaitError::Failed(never)) => match never {},
     }
 }
+
+/// How long `etcdutl check v2store` may read a member's WAL and snapshots.
+const V2_CHECK_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Stops the member (leadership moved away first), runs `etcdutl check
+/// v2store` on its data dir with the tool of the release it runs, and starts
+/// it again on the same binary whatever the check said; then fails when the
+/// check found custom v2 content, with etcd's three ways out.
+pub(super) async fn check_v2store(
+    ctx: &Context<'_>,
+    name: &MemberName,
+) -> Result<super::StepOutcome, StepError> {
+    let (m, host) = member(ctx, name)?;
+    super::check_may_disrupt(ctx, name, &format!("check {name}'s v2 store")).await?;
+    super::membership::step_down(ctx, name).await?;
+    run_checked(
+        host.as_ref(),
+        &crate::service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+    )
+    .await?;
+    let wal = m
+        .wal_dir
+        .as_ref()
+        .map(|w| format!(" --wal-dir {}", shell_quote(&w.display().to_string())))
+        .unwrap_or_default();
+    let script = format!(
+        "set -e\n{}\
+if ! timeout 10 \"$t\" check v2store --help >/dev/null 2>&1; then echo \"$t has no 'check v2store' (etcdutl 3.5.32 or later has it)\" >&2; exit 5; fi\n\
+\"$t\" check v2store --data-dir {}{wal} 2>&1\n",
+        super::restore::find_tool(&ctx.desired.etcd.binary, "etcdutl"),
+        shell_quote(&m.data_dir.display().to_string()),
+    );
+    let checked = run_checked(
+        host.as_ref(),
+        &Script::new(format!("check {name}'s v2 store"), script).timeout(V2_CHECK_DEADLINE),
+    )
+    .await;
+    // Back up on the binary it ran, whatever the check found.
+    run_checked(host.as_ref(), &crate::service::start(ctx.desired, m)).await?;
+    match checked {
+        Ok(out) => Ok(super::StepOutcome::from(format!(
+            "{name}: {}",
+            out.lines().last().unwrap_or("v2 store clean").trim()
+        ))),
+        Err(StepError::Command {
+            what,
+            host,
+            code,
+            tail,
+        }) => Err(StepError::Command {
+            what,
+            host,
+            code,
+            tail: format!(
+                "{tail}; etcd 3.6 would refuse this data dir. Ways out (etcd's 3.6 upgrade guide): custom data in the v2 snapshot: migrate it, or run 3.6 with v2-deprecation write-only-skip-check at your own risk; custom data only in the WAL: restart the member with snapshot-count 1 so a v2 snapshot is cut, restore the value, restart again; then plan again ({name} was started again on its old binary)"
+            ),
+        }),
+        Err(e) => Err(e),
+    }
+}

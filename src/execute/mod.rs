@@ -458,6 +458,7 @@ async fn run_step(
             foreign,
             files,
         } => adopt::adopt(ctx, name, foreign, files).await,
+        Step::CheckV2Store { member: name } => binary::check_v2store(ctx, name).await,
         Step::MoveLeader { from, to, to_id } => {
             let view = membership::leader(ctx).await?;
             let leads = view

@@ -38,8 +38,7 @@ fn q(p: &Path) -> String {
 /// Shell that sets `$t` to the member's restore tool: the one next to the
 /// etcd binary it runs (the link's target's folder first, then the link's),
 /// else the one on PATH; it fails naming where it looked.
-fn find_tool(binary: &Path, tool: &RestoreTool) -> String {
-    let p = tool.program();
+pub(super) fn find_tool(binary: &Path, p: &str) -> String {
     format!(
         "bin={b}\nr=$(readlink -f \"$bin\" 2>/dev/null || echo \"$bin\")\nt=\n\
 for c in \"$(dirname \"$r\")/{p}\" \"$(dirname \"$bin\")/{p}\"; do if [ -x \"$c\" ]; then t=$c; break; fi; done\n\
@@ -60,7 +59,10 @@ pub(super) async fn check_tool(
     let (_, host) = member(ctx, name)?;
     let p = tool.program();
     let minor = format!("{}.{}", version.major, version.minor);
-    let mut s = format!("set -e\n{}", find_tool(&ctx.desired.etcd.binary, tool));
+    let mut s = format!(
+        "set -e\n{}",
+        find_tool(&ctx.desired.etcd.binary, tool.program())
+    );
     s.push_str(&format!(
         "v=$(ETCDCTL_API=3 timeout 10 \"$t\" version 2>&1 | sed -n 's/^{p} version: //p' | head -n 1)\n\
 case \"$v\" in {minor}.*) ;; *) echo \"$t is of etcd '$v', not {minor} as the member's etcd\" >&2; exit 4;; esac\n"
@@ -156,7 +158,7 @@ fn restore_script(ctx: &Context<'_>, m: &DesiredMember, r: &RestoreData<'_>) -> 
     let member_dir = data.join("member");
     let tmp = data.join(format!("restoring-{}", r.stamp));
     let pending = m.state_dir.join(PENDING);
-    let mut s = format!("set -e\n{}", find_tool(&d.etcd.binary, r.tool));
+    let mut s = format!("set -e\n{}", find_tool(&d.etcd.binary, r.tool.program()));
     s.push_str(&format!(
         "snap={snap}\n[ -f \"$snap\" ] || {{ echo \"the uploaded snapshot $snap is not there\" >&2; exit 3; }}\n\
 mkdir -p {data} {state}\nprintf '%s\\t%s\\n' {stamp} {token} > {pending}.tmp && mv -f {pending}.tmp {pending}\n\

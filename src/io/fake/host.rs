@@ -42,6 +42,9 @@ enum Effect {
     /// `start NAME with force-new-cluster` (service::start_forced): started,
     /// and the membership rewritten to that member alone.
     ForceStart,
+    /// `check NAME's v2 store` (execute::binary): a clean v2 store, as
+    /// etcdutl 3.5.32+ reports it (a test hook makes it find custom content).
+    CheckV2,
 }
 
 impl Effect {
@@ -59,6 +62,7 @@ impl Effect {
             "clear" => Self::Clear,
             "stop" => Self::Stop,
             "check" if !rest.contains(' ') => Self::CheckAlive,
+            "check" if rest.ends_with("'s v2 store") => Self::CheckV2,
             "retire" => Self::Retire,
             "takeover" => Self::Takeover(rest.split_whitespace().last()?.to_owned()),
             _ => return None,
@@ -184,6 +188,9 @@ impl FakeHost {
                 }
             }
             Effect::Clear => ok(String::new()),
+            Effect::CheckV2 => {
+                ok("No custom content found in both v2store and WAL records.\n".into())
+            }
             Effect::ForceStart => {
                 let out = start(&mut w, &address, &script.source);
                 if out.code == 0 {

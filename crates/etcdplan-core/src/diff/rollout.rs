@@ -74,10 +74,32 @@ pub(super) fn phases(
         ),
         help: "repair the cluster first (`etcdplan status`); nothing was changed".into(),
     })?;
+    // v2 off on every member before 3.6 (upgrade::Check::V2CleanBefore):
+    // a member whose config file turns it on is named.
+    if passes.iter().any(|p| upgrade::needs_v2_check(p.to.minor))
+        && let Some(s) = members.iter().find(|s| {
+            s.facts
+                .file(&s.m.config_file())
+                .and_then(|f| crate::hostfiles::read_value(f, "enable-v2"))
+                .is_some_and(|v| v == "true")
+        })
+    {
+        return Err(Blocker {
+            member: Some(s.m.name.clone()),
+            message: format!(
+                "{} runs with enable-v2: true; etcd 3.6 has no v2 API and refuses custom v2 content",
+                s.m.name
+            ),
+            help: "remove enable-v2 from [etcd.extra], apply (v2 off), move any v2 data to v3, then upgrade; nothing was changed".into(),
+        });
+    }
     let n = passes.len();
     // An upgrade (not a way back): its patch pass of the older members of a
     // mixed cluster leaves the newer ones alone.
-    let upgrading = running.iter().max().is_some_and(|h| want.minor >= h.minor());
+    let upgrading = running
+        .iter()
+        .max()
+        .is_some_and(|h| want.minor >= h.minor());
     let mut changes = Vec::new();
     // What each member runs, as the passes planned so far leave it.
     let mut now: Vec<Option<EtcdVersion>> = members.iter().map(|s| s.lm.version()).collect();

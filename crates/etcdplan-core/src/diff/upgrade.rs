@@ -612,7 +612,10 @@ mod tests {
     fn a_cluster_half_way_through_an_upgrade_finishes_it_first() {
         let running = [v("3.4.23"), v("3.5.16"), v("3.5.16")];
         assert_eq!(targets(&route(&running, spec("3.5"), false, &[])), ["3.5"]);
-        assert_eq!(targets(&route(&running, spec("3.5.16"), false, &[])), ["3.5.16"]);
+        assert_eq!(
+            targets(&route(&running, spec("3.5.16"), false, &[])),
+            ["3.5.16"]
+        );
         // A patch upgrade within the minor version is one pass.
         assert_eq!(
             targets(&route(&[v("3.5.16"); 3], spec("3.5.21"), false, &[])),

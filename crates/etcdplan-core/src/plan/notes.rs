@@ -57,7 +57,9 @@ pub fn end_of_life_note(live: &Live) -> Option<String> {
                 minor: n,
             };
             match leaving_floor(m).filter(|_| m < newest) {
-                Some((floor, _)) => format!("{m} ({floor} or newer before {}.{})", m.major, m.minor + 1),
+                Some((floor, _)) => {
+                    format!("{m} ({floor} or newer before {}.{})", m.major, m.minor + 1)
+                }
                 None => m.to_string(),
             }
         })

@@ -223,6 +223,27 @@ impl Running<'_> {
                     });
                 }
             }
+            // Before the first member runs 3.6: every member's v2 store
+            // checked, one member at a time (upgrade::Check::V2CleanBefore).
+            let onto_v2_free = group.iter().any(|c| {
+                c.binary().is_some_and(|b| {
+                    crate::diff::upgrade::needs_v2_check(b.to.minor())
+                        && b.from.is_some_and(|f| f.minor() < b.to.minor())
+                })
+            });
+            if onto_v2_free {
+                let members: Vec<MemberName> = self
+                    .d
+                    .members
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .filter(|n| self.sim.members.iter().any(|s| s.name == n.as_str()))
+                    .collect();
+                for m in members {
+                    self.then(Step::CheckV2Store { member: m.clone() });
+                    self.then(Step::WaitHealthy { members: vec![m] });
+                }
+            }
             let (updates, restarts): (Vec<Change>, Vec<Change>) = group
                 .into_iter()
                 .partition(|c| matches!(c.kind, ChangeKind::Update { .. }));

@@ -11,6 +11,15 @@ use crate::model::{Endpoint, EtcdVersion, MemberId, MemberName, MinorVersion};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Step {
+    /// Stop the member, run `etcdutl check v2store` on its data dir (the
+    /// tool of the release it runs, 3.5.32 or later; etcd wants the data
+    /// dir not in use), and start it again on the same binary: before the
+    /// first member runs 3.6, every member's v2 store must hold nothing but
+    /// membership (3.6 panics on custom v2 content, etcd #20809).
+    CheckV2Store {
+        /// The member.
+        member: MemberName,
+    },
     /// Take a snapshot through the Maintenance API and check it.
     Snapshot {
         /// Local folder it is written to.
@@ -264,6 +273,11 @@ impl Step {
             Self::Snapshot { dir } => {
                 format!("take a snapshot into {} and check it", dir.display())
             }
+            Self::CheckV2Store { member } => {
+                format!(
+                    "stop {member}, check its v2 store with `etcdutl check v2store`, start it again"
+                )
+            }
             Self::WriteFiles { member, files } => {
                 format!(
                     "write {} file{} for {member}",
@@ -420,6 +434,7 @@ impl Step {
         matches!(
             self,
             Self::Restart { .. }
+                | Self::CheckV2Store { .. }
                 | Self::Adopt { .. }
                 | Self::MoveLeader { .. }
                 | Self::AddLearner { .. }
