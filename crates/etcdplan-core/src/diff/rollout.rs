@@ -57,11 +57,9 @@ pub(super) fn phases(
     })?;
     // A forbidden mix is repaired first (its older members onto the floor),
     // or nothing is planned.
-    if let Some(b) = forbidden_mix(c, &running)
-        && !passes
-            .first()
-            .is_some_and(|p| p.to.minor == running.iter().min().map_or(p.to.minor, |v| v.minor()))
-    {
+    let oldest_minor = running.iter().min().map(|v| v.minor());
+    let repairs = passes.first().map(|p| Some(p.to.minor)) == Some(oldest_minor);
+    if let Some(b) = forbidden_mix(c, &running).filter(|_| !repairs) {
         return Err(b);
     }
     if passes.is_empty() {
