@@ -73,7 +73,7 @@ async fn every_member_is_stopped_checked_and_started_again() {
         .filter(|c| !c.contains("probe"))
         .collect();
     for m in ["etcd-1", "etcd-2", "etcd-3"] {
-        let at = |what: &str| calls.iter().position(|c| c.ends_with(&format!("{what}")));
+        let at = |what: &str| calls.iter().position(|c| c.ends_with(what));
         let (s, c, t) = (
             at(&format!("stop {m}")),
             at(&format!("check {m}'s v2 store")),
