@@ -14,6 +14,13 @@ pub(super) fn problem_json(p: &config::Problem) -> serde_json::Value {
     })
 }
 
+/// Whether a loaded file still carries an error: `binary_source` without
+/// the version the file names is shown as one, but loads, so that `plan`
+/// can say what the live cluster needs besides.
+fn has_error(problems: &[config::Problem]) -> bool {
+    problems.iter().any(|p| p.level == Level::Error)
+}
+
 /// Checks the etcdfile and reports it, valid or not.
 pub(super) fn validate(
     cli: &Cli,
@@ -23,7 +30,7 @@ pub(super) fn validate(
     let result = config::load(&cli.file);
     if json {
         let (valid, problems) = match result {
-            Ok(l) => (true, l.warnings),
+            Ok(l) => (!has_error(&l.warnings), l.warnings),
             Err(ConfigError::Invalid { problems, .. }) => (false, problems),
             Err(e @ ConfigError::Read { .. }) => {
                 let v = serde_json::json!({"valid": false, "error": e.to_string(), "problems": []});
@@ -48,6 +55,16 @@ pub(super) fn validate(
     let d = &loaded.desired;
     if !loaded.warnings.is_empty() {
         eprint!("{}", warnings_text(&loaded.warnings));
+    }
+    if has_error(&loaded.warnings) {
+        // A file the plan can still read (binary_source lacks the version
+        // it names) but that cannot be applied as it is.
+        writeln!(
+            out,
+            "{} is not valid: it cannot be applied as it is (see above)",
+            cli.file.display()
+        )?;
+        return Ok(Outcome::Invalid);
     }
     let warn = loaded
         .warnings

@@ -151,8 +151,21 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
         };
 
     let (mut desired, mut semantic) = validate::validate(&raw, ctx);
+    let mut refused = false;
     if let Some(d) = &mut desired {
-        semantic.extend(releases::attach(d, &ctx.releases));
+        let span = raw.cluster.get_ref().version.as_ref().map(|v| v.span());
+        if let (Some(want), Some(span)) = (d.version, span)
+            && let Some(p) = releases::unknown_version(want, span)
+        {
+            semantic.push(p);
+            refused = true;
+        }
+        let found = releases::attach(d, &ctx.releases);
+        refused |= !found.refusals.is_empty();
+        semantic.extend(found.refusals);
+        // Shown, not a refusal: the diff blocks the plan with what the live
+        // cluster needs too (see `releases::Attached::mismatch`).
+        semantic.extend(found.mismatch);
     }
     if checked.dropped_top.iter().any(|k| k == "member") {
         // `member` was there but malformed; "no members" would only repeat it.
@@ -161,7 +174,7 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
     let structural_errors = !structural.is_empty();
     let problems = attach(structural.into_iter().chain(semantic).collect());
     match desired {
-        Some(desired) if !structural_errors => Ok(Loaded {
+        Some(desired) if !structural_errors && !refused => Ok(Loaded {
             desired,
             warnings: problems,
         }),
