@@ -405,6 +405,228 @@ pub fn first_known_in(key: &str) -> Option<MinorVersion> {
         .find(|&v| keys(v).is_some_and(|ks| ks.contains(&key)))
 }
 
+/// What 3.6 made of an experimental setting of 3.4/3.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Successor {
+    /// The same setting under a new top-level key; the value is unchanged.
+    Renamed(&'static str),
+    /// A boolean that became a feature gate: `old: x` is `feature-gates: "Gate=x"`
+    /// (etcd sets the gate to the flag's value, whatever the gate's default).
+    Gate(&'static str),
+}
+
+/// One experimental config-file key and its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The key as 3.4/3.5's YAML spells it (the JSON tag, which for
+    /// `experimental-snapshot-catch-up-entries` is not the flag's name).
+    pub old: &'static str,
+    /// What replaces it from 3.6 on.
+    pub new: Successor,
+}
+
+/// The experimental keys 3.6 renamed or made feature gates: etcd v3.6.14
+/// `server/embed/config.go` `experimentalFlagMigrationMap` (renames; plus
+/// `experimental-warning-unary-request-duration` from
+/// `server/etcdmain/config.go` `deprecatedFlags`) and
+/// `server/features/etcd_features.go` `ExperimentalFlagToFeatureMap` (gates).
+/// `experimental-peer-skip-client-san-verification` is not here: its
+/// successor is nested under `peer-transport-security`, which `[tls]` writes.
+pub const MIGRATIONS: &[Migration] = &[
+    rename(
+        "experimental-bootstrap-defrag-threshold-megabytes",
+        "bootstrap-defrag-threshold-megabytes",
+    ),
+    rename(
+        "experimental-compact-hash-check-time",
+        "compact-hash-check-time",
+    ),
+    rename(
+        "experimental-compaction-batch-limit",
+        "compaction-batch-limit",
+    ),
+    rename(
+        "experimental-compaction-sleep-interval",
+        "compaction-sleep-interval",
+    ),
+    rename("experimental-corrupt-check-time", "corrupt-check-time"),
+    rename(
+        "experimental-distributed-tracing-address",
+        "distributed-tracing-address",
+    ),
+    rename(
+        "experimental-distributed-tracing-instance-id",
+        "distributed-tracing-instance-id",
+    ),
+    rename(
+        "experimental-distributed-tracing-sampling-rate",
+        "distributed-tracing-sampling-rate",
+    ),
+    rename(
+        "experimental-distributed-tracing-service-name",
+        "distributed-tracing-service-name",
+    ),
+    rename("experimental-downgrade-check-time", "downgrade-check-time"),
+    rename(
+        "experimental-enable-distributed-tracing",
+        "enable-distributed-tracing",
+    ),
+    rename("experimental-memory-mlock", "memory-mlock"),
+    rename(
+        "experimental-snapshot-catch-up-entries",
+        "snapshot-catchup-entries",
+    ),
+    rename(
+        "experimental-warning-apply-duration",
+        "warning-apply-duration",
+    ),
+    rename(
+        "experimental-warning-unary-request-duration",
+        "warning-unary-request-duration",
+    ),
+    rename(
+        "experimental-watch-progress-notify-interval",
+        "watch-progress-notify-interval",
+    ),
+    gate(
+        "experimental-compact-hash-check-enabled",
+        "CompactHashCheck",
+    ),
+    gate("experimental-enable-lease-checkpoint", "LeaseCheckpoint"),
+    gate(
+        "experimental-enable-lease-checkpoint-persist",
+        "LeaseCheckpointPersist",
+    ),
+    gate("experimental-initial-corrupt-check", "InitialCorruptCheck"),
+    gate(
+        "experimental-stop-grpc-service-on-defrag",
+        "StopGRPCServiceOnDefrag",
+    ),
+    gate(
+        "experimental-txn-mode-write-with-shared-buffer",
+        "TxnModeWriteWithSharedBuffer",
+    ),
+];
+
+const fn rename(old: &'static str, new: &'static str) -> Migration {
+    Migration {
+        old,
+        new: Successor::Renamed(new),
+    }
+}
+
+const fn gate(old: &'static str, gate: &'static str) -> Migration {
+    Migration {
+        old,
+        new: Successor::Gate(gate),
+    }
+}
+
+/// A feature gate etcd's `feature-gates` key accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureGate {
+    /// Its name, as `feature-gates` spells it.
+    pub name: &'static str,
+    /// The first minor version that knows it (an older one refuses the
+    /// whole key: "unrecognized feature gate").
+    pub since: MinorVersion,
+    /// Its default: `TxnModeWriteWithSharedBuffer` and `FastLeaseKeepAlive`
+    /// are on unless turned off.
+    pub default: bool,
+}
+
+const V36: MinorVersion = MinorVersion { major: 3, minor: 6 };
+const V37: MinorVersion = MinorVersion { major: 3, minor: 7 };
+
+/// The feature gates of etcd v3.6.14 and v3.7.1
+/// (`server/features/etcd_features.go` `DefaultEtcdServerFeatureGates`).
+pub const FEATURE_GATES: &[FeatureGate] = &[
+    fg("CompactHashCheck", V36, false),
+    fg("FastLeaseKeepAlive", V37, true),
+    fg("InitialCorruptCheck", V36, false),
+    fg("LeaseCheckpoint", V36, false),
+    fg("LeaseCheckpointPersist", V36, false),
+    fg("PriorityRequest", V37, false),
+    fg("SetMemberLocalAddr", V36, false),
+    fg("StopGRPCServiceOnDefrag", V36, false),
+    fg("TxnModeWriteWithSharedBuffer", V36, true),
+];
+
+const fn fg(name: &'static str, since: MinorVersion, default: bool) -> FeatureGate {
+    FeatureGate {
+        name,
+        since,
+        default,
+    }
+}
+
+/// The migration of an old experimental key.
+pub fn migration_of(old: &str) -> Option<&'static Migration> {
+    MIGRATIONS.iter().find(|m| m.old == old)
+}
+
+/// The migration whose successor is `new` (a 3.6 key or a gate's name).
+pub fn migration_to(new: &str) -> Option<&'static Migration> {
+    MIGRATIONS.iter().find(|m| match m.new {
+        Successor::Renamed(n) | Successor::Gate(n) => n == new,
+    })
+}
+
+/// The gate called `name`, in any known version.
+pub fn feature_gate(name: &str) -> Option<&'static FeatureGate> {
+    FEATURE_GATES.iter().find(|g| g.name == name)
+}
+
+/// Whether etcd `v` knows gate `name` (no version before 3.6 knows any).
+pub fn gate_known_in(v: MinorVersion, name: &str) -> bool {
+    feature_gate(name).is_some_and(|g| g.since <= v && has_key(v, "feature-gates"))
+}
+
+/// The known version whose keys a renderer uses for `v`: `v` itself, else
+/// the nearest known one (3.7's for a newer etcd, 3.4's for an older one).
+pub fn nearest_known(v: MinorVersion) -> MinorVersion {
+    let known = KNOWN_MINORS
+        .iter()
+        .map(|&(major, minor)| MinorVersion { major, minor });
+    known
+        .clone()
+        .rev()
+        .find(|k| *k <= v)
+        .or_else(|| known.clone().next())
+        .unwrap_or(v)
+}
+
+/// Whether etcd `v` (or the nearest known version) has the top-level key.
+pub fn has_key(v: MinorVersion, key: &str) -> bool {
+    keys(nearest_known(v)).is_some_and(|ks| ks.contains(&key))
+}
+
+/// The keys nested under `client-transport-security` and
+/// `peer-transport-security` in etcd `v`: the JSON tags of `securityConfig`
+/// in etcd v3.4.45 `embed/config.go` (the first five) and v3.5.33 (adds the
+/// client certificate of the member's own dials and the CN/host allow-lists),
+/// v3.6.14 and v3.7.1 (add `skip-client-san-verification`) in
+/// `server/embed/config.go`.
+pub fn tls_keys(v: MinorVersion) -> &'static [&'static str] {
+    const ALL: &[&str] = &[
+        "cert-file",
+        "key-file",
+        "client-cert-auth",
+        "trusted-ca-file",
+        "auto-tls",
+        "client-cert-file",
+        "client-key-file",
+        "allowed-cn",
+        "allowed-hostname",
+        "skip-client-san-verification",
+    ];
+    match nearest_known(v).minor {
+        ..=4 => &ALL[..5],
+        5 => &ALL[..9],
+        _ => ALL,
+    }
+}
+
 /// What replaced an `experimental-*` key in 3.6 (deprecated there, removed in
 /// 3.7): etcd v3.6.14 `experimentalFlagMigrationMap` and the feature gates of
 /// `server/features/etcd_features.go`.

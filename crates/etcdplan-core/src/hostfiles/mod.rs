@@ -10,11 +10,13 @@
 pub const OWNED_HEADER: &str =
     "# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.";
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::config::{Desired, DesiredMember, ServiceKind};
-use crate::model::{Address, Endpoint, Port, Scheme};
+use crate::config::etcd_keys;
+use crate::config::{Desired, DesiredMember, MemberSettings, ServiceKind};
+use crate::model::{Address, Endpoint, MinorVersion, Port, Scheme};
 
 pub mod systemd_unit;
 
@@ -184,9 +186,17 @@ impl PeerWire {
     }
 }
 
-/// etcd's YAML config for one member.
-pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String {
-    etcd_config_wired(d, m, initial, &PeerWire::desired(d, m))
+/// etcd's YAML config for one member, for the release it runs at the start
+/// that reads it (`release`): not the cluster's version, since during a
+/// version change members run different releases, and each refuses or
+/// ignores keys the other needs.
+pub fn etcd_config(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    release: MinorVersion,
+) -> String {
+    etcd_config_wired(d, m, initial, &PeerWire::desired(d, m), release)
 }
 
 /// etcd's YAML config for one member with the peer side wired as given.
@@ -195,6 +205,7 @@ pub fn etcd_config_wired(
     m: &DesiredMember,
     initial: &Initial,
     wire: &PeerWire,
+    release: MinorVersion,
 ) -> String {
     let client = m.client_url(&d.tls);
     let listen = listen_host(&m.address);
@@ -300,13 +311,75 @@ pub fn etcd_config_wired(
         );
     }
     kv("strict-reconfig-check", "true".into());
-    kv("enable-v2", "false".into());
+    // 3.6 removed the v2 API and the key with it.
+    if etcd_keys::has_key(release, "enable-v2") {
+        kv("enable-v2", "false".into());
+    }
     kv("logger", q("zap"));
     kv("log-outputs", "[stderr]".into());
-    for (k, v) in &m.settings.extra {
-        kv(k, v.clone());
+    for (k, v) in extra_for(&m.settings, release).0 {
+        kv(&k, v);
     }
     s
+}
+
+/// A setting of `extra` that a member's release has no key or gate for,
+/// so its file leaves it out (the plan says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The key, or `feature-gates: Gate`.
+    pub key: String,
+    /// The release that does not know it.
+    pub release: MinorVersion,
+}
+
+/// The settings of the member's `extra` its file for `release` leaves out.
+pub fn left_out(m: &DesiredMember, release: MinorVersion) -> Vec<LeftOut> {
+    extra_for(&m.settings, release).1
+}
+
+/// `extra` as `release` spells it, sorted by key: each renamed experimental
+/// setting under the one name that release knows (3.6's when it knows both),
+/// the gates as one `feature-gates` line from 3.6 on or as the experimental
+/// booleans before, and what the release has no name for left out. One
+/// setting never gets two names: etcd refuses to start with both.
+fn extra_for(
+    set: &MemberSettings,
+    release: MinorVersion,
+) -> (BTreeMap<String, String>, Vec<LeftOut>) {
+    let mut out = BTreeMap::new();
+    let mut dropped = Vec::new();
+    let knows = |k: &str| etcd_keys::has_key(release, k);
+    for (k, v) in &set.extra {
+        let old = etcd_keys::migration_to(k).map(|mg| mg.old);
+        match std::iter::once(k.as_str()).chain(old).find(|n| knows(n)) {
+            Some(name) => {
+                out.insert(name.to_owned(), v.clone());
+            }
+            None => dropped.push(LeftOut {
+                key: k.clone(),
+                release,
+            }),
+        }
+    }
+    let mut gates = Vec::new();
+    for (g, on) in &set.feature_gates {
+        let old = etcd_keys::migration_to(g).map(|mg| mg.old);
+        if etcd_keys::gate_known_in(release, g) {
+            gates.push(format!("{g}={on}"));
+        } else if let Some(old) = old.filter(|o| knows(o)) {
+            out.insert(old.to_owned(), on.to_string());
+        } else {
+            dropped.push(LeftOut {
+                key: format!("feature-gates: {g}"),
+                release,
+            });
+        }
+    }
+    if !gates.is_empty() {
+        out.insert("feature-gates".to_owned(), q(&gates.join(",")));
+    }
+    (out, dropped)
 }
 
 /// The names a member's certificates must be valid for: its address, its
@@ -345,10 +418,15 @@ pub fn member_sans(m: &DesiredMember) -> Vec<crate::cert::San> {
     sans
 }
 
-/// Every file etcdplan owns for this member: the etcd config, and the unit
-/// under systemd.
-pub fn member_files(d: &Desired, m: &DesiredMember, initial: &Initial) -> Vec<HostFile> {
-    member_files_wired(d, m, initial, &PeerWire::desired(d, m))
+/// Every file etcdplan owns for this member: the etcd config (for the
+/// release it runs at the start that reads it), and the unit under systemd.
+pub fn member_files(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    release: MinorVersion,
+) -> Vec<HostFile> {
+    member_files_wired(d, m, initial, &PeerWire::desired(d, m), release)
 }
 
 /// [`member_files`] with the peer side wired as given (a TLS migration phase).
@@ -357,11 +435,12 @@ pub fn member_files_wired(
     m: &DesiredMember,
     initial: &Initial,
     wire: &PeerWire,
+    release: MinorVersion,
 ) -> Vec<HostFile> {
     let mut files = vec![HostFile {
         path: m.config_file(),
         mode: 0o644,
-        contents: etcd_config_wired(d, m, initial, wire),
+        contents: etcd_config_wired(d, m, initial, wire, release),
     }];
     // Exhaustive, so a new service manager must say which files it owns.
     match d.hosts.service {
@@ -379,6 +458,8 @@ pub fn member_files_wired(
 mod tests {
     use super::*;
     use crate::config::{self, Context, Level, Problem};
+
+    const V35: MinorVersion = MinorVersion { major: 3, minor: 5 };
 
     fn parse(text: &str) -> Result<Desired, Vec<Problem>> {
         let ctx = Context {
@@ -409,7 +490,7 @@ mod tests {
         };
         d.members
             .iter()
-            .map(|m| etcd_config(&d, m, &Initial::bootstrap(&d)))
+            .map(|m| etcd_config(&d, m, &Initial::bootstrap(&d), V35))
             .collect()
     }
 
@@ -492,7 +573,7 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         );
         let d = parse(&text).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(d.token, "etcd-cluster-1");
-        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d));
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), V35);
         assert!(a.contains("initial-cluster-token: 'etcd-cluster-1'\n"));
     }
 
@@ -594,7 +675,7 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             token: t.clone(),
             ..Initial::bootstrap(&d)
         };
-        let text = etcd_config(&d, &d.members[0], &initial);
+        let text = etcd_config(&d, &d.members[0], &initial, V35);
         assert!(
             text.contains(&format!("initial-cluster-token: '{t}'\n")),
             "{text}"
