@@ -697,4 +697,163 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         );
         assert_eq!(read_token(text).as_deref(), Some("it's"));
     }
+
+    fn minor(minor: u32) -> MinorVersion {
+        MinorVersion { major: 3, minor }
+    }
+
+    /// The etcdfile with every setting (`testdata/every_setting.toml`).
+    fn every_setting() -> Desired {
+        let text = include_str!("testdata/every_setting.toml")
+            .replace("@DIR@", "/srv/render")
+            .replace("@CLIENT@", "2379")
+            .replace("@PEER@", "2380")
+            .replace("@METRICS@", "2381");
+        parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)))
+    }
+
+    /// The rendering for `release`, and its top-level keys with the keys
+    /// under each of them, as a YAML reader sees them.
+    fn rendered_for(release: MinorVersion) -> (String, Vec<(String, Vec<String>)>) {
+        use yaml_rust2::{Yaml, YamlLoader};
+        let d = every_setting();
+        let text = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), release);
+        let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let Some(Yaml::Hash(top)) = docs.first() else {
+            panic!("not a mapping:\n{text}");
+        };
+        let keys = top
+            .iter()
+            .map(|(k, v)| {
+                let nested = match v {
+                    Yaml::Hash(h) => h
+                        .keys()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (k.as_str().unwrap_or_default().to_owned(), nested)
+            })
+            .collect();
+        (text, keys)
+    }
+
+    #[test]
+    fn every_key_rendered_is_one_the_release_knows() {
+        for m in 4..=7 {
+            let v = minor(m);
+            let (text, keys) = rendered_for(v);
+            let table = etcd_keys::keys(v).unwrap_or_else(|| panic!("no table for {v}"));
+            for (k, nested) in &keys {
+                assert!(
+                    table.contains(&k.as_str()),
+                    "etcd {v} has no key {k}:\n{text}"
+                );
+                for n in nested {
+                    assert!(
+                        etcd_keys::tls_keys(v).contains(&n.as_str()),
+                        "etcd {v} has no {k}.{n}:\n{text}"
+                    );
+                }
+            }
+            // Never two names of one setting: etcd 3.6 refuses to start.
+            let has = |k: &str| keys.iter().any(|(x, _)| x == k);
+            for mg in etcd_keys::MIGRATIONS {
+                let new = match mg.new {
+                    etcd_keys::Successor::Renamed(n) => n,
+                    etcd_keys::Successor::Gate(_) => "feature-gates",
+                };
+                let gate_in_line = match mg.new {
+                    etcd_keys::Successor::Gate(g) => text.contains(&format!("{g}=")),
+                    etcd_keys::Successor::Renamed(_) => has(new),
+                };
+                assert!(
+                    !(has(mg.old) && gate_in_line),
+                    "{} twice for {v}:\n{text}",
+                    mg.old
+                );
+            }
+            // Every setting of the etcdfile is there, pinned, in every release.
+            for line in [
+                "snapshot-count: 50000\n",
+                "quota-backend-bytes: 3221225472\n",
+                "heartbeat-interval: 150\n",
+                "election-timeout: 1500\n",
+                "max-request-bytes: 2097152\n",
+                "pre-vote: true\n",
+                "log-level: 'warn'\n",
+            ] {
+                assert!(text.contains(line), "{line:?} missing for {v}:\n{text}");
+            }
+            assert_eq!(has("enable-v2"), m <= 5, "{v}");
+            assert_eq!(has("feature-gates"), m >= 6, "{v}");
+        }
+        let (v34, _) = rendered_for(minor(4));
+        let (v35, _) = rendered_for(minor(5));
+        let (v36, _) = rendered_for(minor(6));
+        let (v37, _) = rendered_for(minor(7));
+        assert!(v34.contains("experimental-compaction-batch-limit: 1000\n"));
+        assert!(
+            !v34.contains("snapshot-catch"),
+            "3.4 has no such setting:\n{v34}"
+        );
+        assert!(!v34.contains("txn-mode"), "3.4 has no such setting:\n{v34}");
+        assert!(v35.contains("experimental-snapshot-catch-up-entries: 5000\n"));
+        assert!(v35.contains("experimental-txn-mode-write-with-shared-buffer: false\n"));
+        assert!(v35.contains("experimental-initial-corrupt-check: true\n"));
+        assert!(!v35.contains("max-learners"), "{v35}");
+        for text in [&v36, &v37] {
+            assert!(text.contains("compaction-batch-limit: 1000\n"));
+            assert!(!text.contains("experimental-"), "{text}");
+            assert!(text.contains("snapshot-catchup-entries: 5000\n"));
+            assert!(text.contains("max-learners: 2\n"));
+        }
+        assert!(v36.contains(
+            "feature-gates: 'InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+        ), "{v36}");
+        assert!(v37.contains(
+            "feature-gates: 'FastLeaseKeepAlive=true,InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+        ), "{v37}");
+    }
+
+    #[test]
+    fn what_a_release_has_no_name_for_is_left_out_and_said() {
+        let d = every_setting();
+        let m = &d.members[0];
+        let said =
+            |v| -> Vec<String> { left_out(m, minor(v)).into_iter().map(|l| l.key).collect() };
+        assert_eq!(
+            said(4),
+            [
+                "max-learners",
+                "snapshot-catchup-entries",
+                "feature-gates: FastLeaseKeepAlive",
+                "feature-gates: SetMemberLocalAddr",
+                "feature-gates: TxnModeWriteWithSharedBuffer"
+            ]
+        );
+        assert_eq!(
+            said(5),
+            [
+                "max-learners",
+                "feature-gates: FastLeaseKeepAlive",
+                "feature-gates: SetMemberLocalAddr"
+            ]
+        );
+        assert_eq!(said(6), ["feature-gates: FastLeaseKeepAlive"]);
+        assert!(said(7).is_empty());
+        // A release newer than the tables is rendered with the newest.
+        assert_eq!(
+            etcd_config(&d, m, &Initial::bootstrap(&d), minor(8)),
+            etcd_config(&d, m, &Initial::bootstrap(&d), minor(7))
+        );
+    }
+
+    #[test]
+    fn renderings_per_release() {
+        for v in 4..=7 {
+            let (text, _) = rendered_for(minor(v));
+            insta::assert_snapshot!(format!("every_setting_3_{v}"), text);
+        }
+    }
 }
