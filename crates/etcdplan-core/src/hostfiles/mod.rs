@@ -627,6 +627,121 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         assert!(e.contains("pre-vote"), "{e}");
     }
 
+    /// The problems of an etcdfile pinning `version`.
+    fn errors_at(version: &str, etcd: &str, member_extra: &str) -> String {
+        let text = file(etcd, member_extra)
+            .replace("version = \"3.5\"", &format!("version = \"{version}\""));
+        match parse(&text) {
+            Ok(_) => panic!("accepted: {etcd} / {member_extra}"),
+            Err(p) => config::render_plain(&p, 200),
+        }
+    }
+
+    #[test]
+    fn feature_gates_are_checked_for_the_pinned_version() {
+        let e = errors_at(
+            "3.6",
+            "extra = { feature-gates = \"FastLeaseKeepAlive=true\" }",
+            "",
+        );
+        assert!(
+            e.contains("etcd 3.6 has no feature gate `FastLeaseKeepAlive`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("new in 3.7") && e.contains("unrecognized feature gate"),
+            "{e}"
+        );
+        let e = errors_at(
+            "3.7",
+            "extra = { feature-gates = \"InitalCorruptCheck=true\" }",
+            "",
+        );
+        assert!(e.contains("did you mean `InitialCorruptCheck`"), "{e}");
+        let e = errors_at(
+            "3.6",
+            "extra = { feature-gates = \"InitialCorruptCheck=yes\" }",
+            "",
+        );
+        assert!(e.contains("is not Gate=true or Gate=false"), "{e}");
+        let e = errors_at("3.6", "extra = { feature-gates = true }", "");
+        assert!(e.contains("expected a string"), "{e}");
+        let e = errors_at(
+            "3.5",
+            "extra = { experimental-initial-corrupt-check = \"yes\" }",
+            "",
+        );
+        assert!(e.contains("takes true or false"), "{e}");
+        // The gates a release knows pass, merged with the booleans.
+        let text = file(
+            "extra = { feature-gates = \"SetMemberLocalAddr=true\", experimental-initial-corrupt-check = true }",
+            "extra = { feature-gates = \"InitialCorruptCheck=false\" }",
+        )
+        .replace("version = \"3.5\"", "version = \"3.6\"");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let gates = |i: usize| {
+            d.members[i]
+                .settings
+                .feature_gates
+                .clone()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        // The member's own table overrides [etcd.extra] whichever name it uses.
+        assert_eq!(
+            gates(0),
+            [
+                ("InitialCorruptCheck".into(), false),
+                ("SetMemberLocalAddr".into(), true)
+            ]
+        );
+        assert_eq!(
+            gates(1),
+            [
+                ("InitialCorruptCheck".into(), true),
+                ("SetMemberLocalAddr".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn two_names_of_one_setting_are_refused() {
+        let e = errors_at(
+            "3.6",
+            "extra = { experimental-compaction-batch-limit = 1, compaction-batch-limit = 2 }",
+            "",
+        );
+        assert!(
+            e.contains("extra sets `compaction-batch-limit` twice: as `compaction-batch-limit` and as `experimental-compaction-batch-limit`"),
+            "{e}"
+        );
+        assert!(e.contains("etcd refuses to start with both"), "{e}");
+        let e = errors_at(
+            "3.6",
+            "extra = { experimental-initial-corrupt-check = true, feature-gates = \"InitialCorruptCheck=true\" }",
+            "",
+        );
+        assert!(e.contains("extra sets `InitialCorruptCheck` twice"), "{e}");
+        // A member may override [etcd.extra] under the other name.
+        let text = file(
+            "extra = { experimental-compaction-batch-limit = 1 }",
+            "extra = { compaction-batch-limit = 2 }",
+        )
+        .replace("version = \"3.5\"", "version = \"3.6\"");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), minor(6));
+        assert!(
+            a.contains("compaction-batch-limit: 2\n") && !a.contains("experimental-"),
+            "{a}"
+        );
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), V35);
+        assert!(
+            a.contains("experimental-compaction-batch-limit: 2\n"),
+            "{a}"
+        );
+        assert!(!a.contains("\ncompaction-batch-limit"), "{a}");
+    }
+
     #[test]
     fn listeners_are_checked() {
         let e = errors("listen_metrics_urls = [\"http://{address}:2379\"]", "");
