@@ -896,7 +896,7 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
                 "election-timeout: 1500\n",
                 "max-request-bytes: 2097152\n",
                 "pre-vote: true\n",
-                "log-level: 'warn'\n",
+                "log-level: 'info'\n",
             ] {
                 assert!(text.contains(line), "{line:?} missing for {v}:\n{text}");
             }
