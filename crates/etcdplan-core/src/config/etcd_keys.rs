@@ -6,7 +6,10 @@
 //! (`embed/config.go` in 3.4, `server/embed/config.go` from 3.5 on) and of
 //! `configProxy` (`etcdmain/config.go`, up to 3.5), at tags v3.4.45, v3.5.33,
 //! v3.6.14 and v3.7.1. The TLS keys nested under `client-transport-security`
-//! and `peer-transport-security` are not top-level keys and are not listed.
+//! and `peer-transport-security` are in [`tls_keys`]. What 3.6 made of the
+//! experimental keys (a new name, or a feature gate) is [`MIGRATIONS`], and
+//! the gates each release accepts [`FEATURE_GATES`]: the renderer writes a
+//! setting under the name the member's release knows, from one table.
 
 use crate::model::MinorVersion;
 
@@ -628,46 +631,27 @@ pub fn tls_keys(v: MinorVersion) -> &'static [&'static str] {
 }
 
 /// What replaced an `experimental-*` key in 3.6 (deprecated there, removed in
-/// 3.7): etcd v3.6.14 `experimentalFlagMigrationMap` and the feature gates of
-/// `server/features/etcd_features.go`.
-pub fn replacement(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "experimental-compact-hash-check-time" => "compact-hash-check-time",
-        "experimental-corrupt-check-time" => "corrupt-check-time",
-        "experimental-compaction-batch-limit" => "compaction-batch-limit",
-        "experimental-watch-progress-notify-interval" => "watch-progress-notify-interval",
-        "experimental-warning-apply-duration" => "warning-apply-duration",
-        "experimental-warning-unary-request-duration" => "warning-unary-request-duration",
-        "experimental-bootstrap-defrag-threshold-megabytes" => {
-            "bootstrap-defrag-threshold-megabytes"
-        }
-        "experimental-memory-mlock" => "memory-mlock",
-        "experimental-snapshot-catchup-entries" | "experimental-snapshot-catch-up-entries" => {
-            "snapshot-catchup-entries"
-        }
-        "experimental-compaction-sleep-interval" => "compaction-sleep-interval",
-        "experimental-downgrade-check-time" => "downgrade-check-time",
+/// 3.7), said for a help message: from [`MIGRATIONS`] (a gate is shown set
+/// against its default, the reason to set it), plus the two keys whose
+/// successor is not a top-level key or whose flag is spelled otherwise.
+pub fn replacement(key: &str) -> Option<String> {
+    match key {
         "experimental-peer-skip-client-san-verification" => {
-            "skip-client-san-verification under peer-transport-security (which [tls] decides)"
+            return Some(
+                "skip-client-san-verification under peer-transport-security (which [tls] decides)"
+                    .into(),
+            );
         }
-        "experimental-enable-distributed-tracing" => "enable-distributed-tracing",
-        "experimental-distributed-tracing-address" => "distributed-tracing-address",
-        "experimental-distributed-tracing-service-name" => "distributed-tracing-service-name",
-        "experimental-distributed-tracing-instance-id" => "distributed-tracing-instance-id",
-        "experimental-distributed-tracing-sampling-rate" => "distributed-tracing-sampling-rate",
-        "experimental-initial-corrupt-check" => "feature-gates: \"InitialCorruptCheck=true\"",
-        "experimental-compact-hash-check-enabled" => "feature-gates: \"CompactHashCheck=true\"",
-        "experimental-enable-lease-checkpoint" => "feature-gates: \"LeaseCheckpoint=true\"",
-        "experimental-enable-lease-checkpoint-persist" => {
-            "feature-gates: \"LeaseCheckpointPersist=true\""
+        // The flag's spelling, for whoever copies it from a command line.
+        "experimental-snapshot-catchup-entries" => return Some("snapshot-catchup-entries".into()),
+        _ => {}
+    }
+    Some(match migration_of(key)?.new {
+        Successor::Renamed(new) => new.to_owned(),
+        Successor::Gate(gate) => {
+            let on = feature_gate(gate).is_none_or(|g| !g.default);
+            format!("feature-gates: \"{gate}={on}\"")
         }
-        "experimental-stop-grpc-service-on-defrag" => {
-            "feature-gates: \"StopGRPCServiceOnDefrag=true\""
-        }
-        "experimental-txn-mode-write-with-shared-buffer" => {
-            "feature-gates: \"TxnModeWriteWithSharedBuffer=false\""
-        }
-        _ => return None,
     })
 }
 
@@ -698,13 +682,51 @@ mod tests {
         assert_eq!(first_known_in("feature-gates"), Some(v(6)));
         assert!(!known_anywhere("no-such-key"));
         assert_eq!(keys(v(8)), None);
+        // Every migration goes from a name 3.5 or 3.4 had to one 3.6 and
+        // 3.7 have, and gives the help text the old rule of thumb gave.
+        for mg in MIGRATIONS {
+            assert!(
+                has(4, mg.old) || has(5, mg.old) || has(6, mg.old),
+                "{}",
+                mg.old
+            );
+            assert!(!has(7, mg.old), "{}", mg.old);
+            match mg.new {
+                Successor::Renamed(n) => assert!(has(6, n) && has(7, n), "{n}"),
+                Successor::Gate(g) => {
+                    assert!(gate_known_in(v(6), g) && gate_known_in(v(7), g), "{g}");
+                    assert!(!gate_known_in(v(5), g), "{g}");
+                }
+            }
+        }
+        assert_eq!(
+            replacement("experimental-txn-mode-write-with-shared-buffer").as_deref(),
+            Some("feature-gates: \"TxnModeWriteWithSharedBuffer=false\"")
+        );
+        assert_eq!(
+            replacement("experimental-initial-corrupt-check").as_deref(),
+            Some("feature-gates: \"InitialCorruptCheck=true\"")
+        );
+        assert_eq!(
+            replacement("experimental-snapshot-catch-up-entries").as_deref(),
+            Some("snapshot-catchup-entries")
+        );
+        assert!(gate_known_in(v(7), "PriorityRequest") && !gate_known_in(v(6), "PriorityRequest"));
+        assert!(gate_known_in(v(6), "SetMemberLocalAddr"));
+        assert_eq!(nearest_known(v(9)), v(7));
+        assert_eq!(nearest_known(v(3)), v(4));
+        assert_eq!(tls_keys(v(4)).len(), 5);
+        assert!(tls_keys(v(6)).contains(&"skip-client-san-verification"));
         // Every renamed experimental key is one etcd had.
         for m in 4..=6 {
             for k in keys(v(m)).unwrap_or_default() {
                 if let Some(r) = replacement(k)
                     && !r.contains(' ')
                 {
-                    assert!(has(6, r), "{k} -> {r}");
+                    assert!(
+                        keys(v(6)).is_some_and(|ks| ks.iter().any(|x| *x == r)),
+                        "{k} -> {r}"
+                    );
                 }
             }
         }
