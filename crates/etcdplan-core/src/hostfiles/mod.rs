@@ -965,6 +965,26 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
     }
 
     #[test]
+    fn keys_a_release_removed_are_left_out_of_its_file() {
+        let text = file(
+            "extra = { proxy = \"off\", discovery = \"https://discovery.example/x\" }",
+            "",
+        )
+        .replace("version = \"3.5\"\n", "");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let m = &d.members[0];
+        let at = |v| etcd_config(&d, m, &Initial::bootstrap(&d), minor(v));
+        let gone =
+            |v| -> Vec<String> { left_out(m, minor(v)).into_iter().map(|l| l.key).collect() };
+        assert!(at(5).contains("proxy: 'off'\n") && at(5).contains("discovery: "));
+        // The proxy went in 3.6, v2 discovery in 3.7.
+        assert!(!at(6).contains("proxy") && at(6).contains("discovery: "));
+        assert_eq!(gone(6), ["proxy"]);
+        assert!(!at(7).contains("proxy") && !at(7).contains("discovery"));
+        assert_eq!(gone(7), ["discovery", "proxy"]);
+    }
+
+    #[test]
     fn renderings_per_release() {
         for v in 4..=7 {
             let (text, _) = rendered_for(minor(v));
