@@ -466,6 +466,12 @@ fn each_pass_restarts_a_member_with_the_config_of_the_release_it_starts() {
     );
     assert!(second.after.contains("\ncompaction-batch-limit: 1000\n"));
     assert!(!second.after.contains("experimental-") && !second.after.contains("enable-v2"));
+    // Both are written, each before its pass's restart.
+    let writes = kinds(&p)
+        .into_iter()
+        .filter(|s| s.starts_with("write ") && s.ends_with(" for etcd-1"))
+        .count();
+    assert_eq!(writes, 2, "{:#?}", kinds(&p));
     // The gate 3.5 has no name for is said, member by member.
     for m in ["etcd-1", "etcd-2", "etcd-3"] {
         let note = format!(

@@ -60,7 +60,7 @@ pub(super) fn phases(
     // What each member runs, as the passes planned so far leave it.
     let mut now: Vec<Option<EtcdVersion>> = members.iter().map(|s| s.lm.version()).collect();
     // Each member's files as the passes planned so far wrote them.
-    let mut rendered: Vec<Option<Vec<crate::hostfiles::HostFile>>> = vec![None; members.len()];
+    let mut rendered: Vec<Option<Vec<hostfiles::HostFile>>> = vec![None; members.len()];
     for (i, pass) in passes.iter().enumerate() {
         for (k, s) in members.iter().enumerate() {
             let target = release_for(d, s.m, s.facts, pass)?;
