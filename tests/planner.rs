@@ -194,6 +194,7 @@ fn interrupted_apply_leaves_a_pending_restart() {
         &old,
         &old.members[0],
         &etcdplan::hostfiles::Initial::bootstrap(&old),
+        common::release(&old, &specs[0]),
     )));
     let l = live(&d, &specs, Some(cluster(&d, &[true; 3], 2)));
     let p = plan_for(&d, &l);

@@ -35,7 +35,8 @@ fn wired(d: &Desired, i: usize, listen: &[(Scheme, u16)], advertise: &str, tls: 
         advertise: Endpoint::parse(advertise).unwrap_or_else(|| panic!("url")),
         tls,
     };
-    hostfiles::etcd_config_wired(d, &d.members[i], &Initial::bootstrap(d), &wire)
+    let release = common::release(d, &HostSpec::empty());
+    hostfiles::etcd_config_wired(d, &d.members[i], &Initial::bootstrap(d), &wire, release)
 }
 
 /// The files written for a member in its first (or last) change that writes any.
@@ -120,7 +121,12 @@ fn peer_tls_on_a_running_cluster_goes_through_a_second_port_and_back() {
     let last = config_of(&p, "etcd-1", true);
     assert_eq!(
         last,
-        hostfiles::etcd_config(&d, &d.members[0], &Initial::bootstrap(&plain))
+        hostfiles::etcd_config(
+            &d,
+            &d.members[0],
+            &Initial::bootstrap(&plain),
+            common::release(&d, &HostSpec::empty())
+        )
     );
     assert_eq!(p.summary.change, 3, "each member counts once");
     snapshot("peer-tls-on", &p, &d);

@@ -110,7 +110,12 @@ fn no_certificate_steps(p: &Plan) {
 #[test]
 fn the_members_config_points_at_the_operators_files() {
     let d = external("");
-    let yaml = hostfiles::etcd_config(&d, &d.members[1], &Initial::bootstrap(&d));
+    let yaml = hostfiles::etcd_config(
+        &d,
+        &d.members[1],
+        &Initial::bootstrap(&d),
+        common::release(&d, &common::HostSpec::empty()),
+    );
     for line in [
         "cert-file: '/etc/ssl/etcd/etcd-2.pem'",
         "key-file: '/etc/ssl/etcd/etcd-2-key.pem'",

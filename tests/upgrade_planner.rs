@@ -592,3 +592,79 @@ fn a_member_with_v2_on_blocks_the_way_to_3_6() {
         "etcd-2 runs with enable-v2: true",
     );
 }
+
+#[test]
+fn each_pass_restarts_a_member_with_the_config_of_the_release_it_starts() {
+    let extra = "[etcd.extra]\nexperimental-compaction-batch-limit = 1000\nexperimental-stop-grpc-service-on-defrag = true\nfeature-gates = \"SetMemberLocalAddr=true\"\n";
+    let text = text_with(
+        3,
+        "binary = \"/usr/local/bin/etcd\"\nbinary_source = \"/srv/releases\"\n",
+    )
+    .replacen(
+        "name = \"main\"\n",
+        "name = \"main\"\nversion = \"3.6\"\n",
+        1,
+    )
+    .replacen("\n[hosts]", &format!("{extra}\n[hosts]"), 1);
+    let mut d = desired_from(&text);
+    if let Some(src) = &mut d.etcd.binary_source {
+        src.releases = vec![release("3.6.5"), release("3.5.26")];
+    }
+    let l = running(&d, &["3.4.23"; 3], 2);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let config = |pass: usize| {
+        let c = p
+            .changes
+            .iter()
+            .find(|c| c.member.as_str() == "etcd-1" && c.binary().is_some_and(|b| b.pass.0 == pass))
+            .unwrap_or_else(|| panic!("no pass {pass} for etcd-1"));
+        c.files
+            .iter()
+            .find(|f| f.path.ends_with("etcd.conf.yml"))
+            .unwrap_or_else(|| panic!("pass {pass} writes no config: {:#?}", c.files))
+            .clone()
+    };
+    let (first, second) = (config(1), config(2));
+    // Pass 1 starts 3.5: the experimental names, a key 3.4 did not have.
+    let before = first.before.clone().unwrap_or_default();
+    assert!(!before.contains("stop-grpc"), "{before}");
+    assert!(
+        first
+            .after
+            .contains("experimental-stop-grpc-service-on-defrag: true\n"),
+        "{}",
+        first.after
+    );
+    assert!(
+        first
+            .after
+            .contains("experimental-compaction-batch-limit: 1000\n")
+    );
+    assert!(first.after.contains("enable-v2: false\n"));
+    assert!(!first.after.contains("feature-gates"));
+    // Pass 2 starts 3.6 from what pass 1 wrote: 3.6's names, no v2.
+    assert_eq!(second.before.as_deref(), Some(first.after.as_str()));
+    assert!(
+        second
+            .after
+            .contains("feature-gates: 'SetMemberLocalAddr=true,StopGRPCServiceOnDefrag=true'\n"),
+        "{}",
+        second.after
+    );
+    assert!(second.after.contains("\ncompaction-batch-limit: 1000\n"));
+    assert!(!second.after.contains("experimental-") && !second.after.contains("enable-v2"));
+    // Both are written, each before its pass's restart.
+    let writes = kinds(&p)
+        .into_iter()
+        .filter(|s| s.starts_with("write ") && s.ends_with(" for etcd-1"))
+        .count();
+    assert_eq!(writes, 2, "{:#?}", kinds(&p));
+    // The gate 3.5 has no name for is said, member by member.
+    for m in ["etcd-1", "etcd-2", "etcd-3"] {
+        let note = format!(
+            "{m}: `feature-gates: SetMemberLocalAddr` is left out of its etcd config: etcd 3.5 (the release it starts in pass 1 of 2) has no such feature gate"
+        );
+        assert!(p.notes.contains(&note), "{note} not in {:#?}", p.notes);
+    }
+}

@@ -513,7 +513,10 @@ pub(super) async fn write_join_files(
         .hosts
         .get(&m.address)
         .ok_or_else(|| StepError::UnknownMember(m.name.clone()))?;
-    for f in crate::hostfiles::member_files(ctx.desired, m, &initial) {
+    // A joiner starts on the pinned release (the plan put it in place, or
+    // refused a host with another one).
+    let release = crate::diff::start_release(ctx.desired, None);
+    for f in crate::hostfiles::member_files(ctx.desired, m, &initial, release) {
         let script = Script::new(
             format!("write {}", f.path.display()),
             write_file_script(&f.path, f.mode),

@@ -187,7 +187,9 @@ fn short(msg: &str, ep: &Endpoint) -> String {
 
 /// The file paths etcdplan owns for a member, in probe order.
 pub fn owned_paths(d: &Desired, m: &crate::config::DesiredMember) -> Vec<PathBuf> {
-    crate::hostfiles::member_files(d, m, &crate::hostfiles::Initial::bootstrap(d))
+    // The paths are the same whatever release the files are rendered for.
+    let release = crate::diff::start_release(d, None);
+    crate::hostfiles::member_files(d, m, &crate::hostfiles::Initial::bootstrap(d), release)
         .into_iter()
         .map(|f| f.path)
         .collect()

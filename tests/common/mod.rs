@@ -109,12 +109,21 @@ impl HostSpec {
     }
 }
 
+/// The release a host's files were rendered for: its binary's, as the
+/// diff renders them (`diff::start_release`).
+pub fn release(from: &Desired, spec: &HostSpec) -> etcdplan::model::MinorVersion {
+    spec.binary.version().map_or_else(
+        || etcdplan::diff::start_release(from, None),
+        EtcdVersion::minor,
+    )
+}
+
 /// The facts for member `i` (0-based) of `d` under `spec`.
 pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
     let m = &d.members[i];
     let file = spec.config_from.as_ref().map(|from| {
         let fm = &from.members[i];
-        hostfiles::etcd_config(from, fm, &Initial::bootstrap(from))
+        hostfiles::etcd_config(from, fm, &Initial::bootstrap(from), release(from, spec))
     });
     let started_config = spec.started_config.clone().or_else(|| {
         (spec.running)

@@ -33,7 +33,11 @@ impl FakeCluster {
                     pid: 1000 + u32::try_from(w.members.len()).unwrap_or(0),
                     ..FakeDisk::default()
                 };
-                for f in crate::hostfiles::member_files(from, m, &initial) {
+                let release = version.map_or_else(
+                    || crate::diff::start_release(from, None),
+                    crate::model::EtcdVersion::minor,
+                );
+                for f in crate::hostfiles::member_files(from, m, &initial, release) {
                     if f.path == m.config_file() {
                         disk.started_config = Some(sha256_hex(f.contents.as_bytes()));
                     }

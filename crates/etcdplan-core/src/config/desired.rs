@@ -125,8 +125,15 @@ pub struct MemberSettings {
     /// More addresses `listen-client-urls` binds on the client port.
     pub extra_listen_addresses: Vec<std::net::IpAddr>,
     /// `[etcd.extra]` and the member's `extra`: config-file key → the value
-    /// as YAML, in key order.
+    /// as YAML, in key order. A renamed experimental key is held under its
+    /// 3.6 name (`compaction-batch-limit`), so that each setting has one
+    /// entry and the renderer writes the name the member's release knows.
     pub extra: std::collections::BTreeMap<String, String>,
+    /// Feature gates (3.6's names) → on or off: from `feature-gates` and from
+    /// the experimental booleans that became gates
+    /// (`experimental-initial-corrupt-check` is `InitialCorruptCheck`).
+    #[serde(default)]
+    pub feature_gates: std::collections::BTreeMap<String, bool>,
 }
 
 impl MemberSettings {

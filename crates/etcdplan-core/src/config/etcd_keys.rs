@@ -6,7 +6,10 @@
 //! (`embed/config.go` in 3.4, `server/embed/config.go` from 3.5 on) and of
 //! `configProxy` (`etcdmain/config.go`, up to 3.5), at tags v3.4.45, v3.5.33,
 //! v3.6.14 and v3.7.1. The TLS keys nested under `client-transport-security`
-//! and `peer-transport-security` are not top-level keys and are not listed.
+//! and `peer-transport-security` are in [`tls_keys`]. What 3.6 made of the
+//! experimental keys (a new name, or a feature gate) is [`MIGRATIONS`], and
+//! the gates each release accepts [`FEATURE_GATES`]: the renderer writes a
+//! setting under the name the member's release knows, from one table.
 
 use crate::model::MinorVersion;
 
@@ -405,47 +408,250 @@ pub fn first_known_in(key: &str) -> Option<MinorVersion> {
         .find(|&v| keys(v).is_some_and(|ks| ks.contains(&key)))
 }
 
+/// What 3.6 made of an experimental setting of 3.4/3.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Successor {
+    /// The same setting under a new top-level key; the value is unchanged.
+    Renamed(&'static str),
+    /// A boolean that became a feature gate: `old: x` is `feature-gates: "Gate=x"`
+    /// (etcd sets the gate to the flag's value, whatever the gate's default).
+    Gate(&'static str),
+}
+
+/// One experimental config-file key and its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The key as 3.4/3.5's YAML spells it (the JSON tag, which for
+    /// `experimental-snapshot-catch-up-entries` is not the flag's name).
+    pub old: &'static str,
+    /// What replaces it from 3.6 on.
+    pub new: Successor,
+}
+
+/// The experimental keys 3.6 renamed or made feature gates: etcd v3.6.14
+/// `server/embed/config.go` `experimentalFlagMigrationMap` (renames; plus
+/// `experimental-warning-unary-request-duration` from
+/// `server/etcdmain/config.go` `deprecatedFlags`) and
+/// `server/features/etcd_features.go` `ExperimentalFlagToFeatureMap` (gates).
+/// `experimental-peer-skip-client-san-verification` is not here: its
+/// successor is nested under `peer-transport-security`, which `[tls]` writes.
+pub const MIGRATIONS: &[Migration] = &[
+    rename(
+        "experimental-bootstrap-defrag-threshold-megabytes",
+        "bootstrap-defrag-threshold-megabytes",
+    ),
+    rename(
+        "experimental-compact-hash-check-time",
+        "compact-hash-check-time",
+    ),
+    rename(
+        "experimental-compaction-batch-limit",
+        "compaction-batch-limit",
+    ),
+    rename(
+        "experimental-compaction-sleep-interval",
+        "compaction-sleep-interval",
+    ),
+    rename("experimental-corrupt-check-time", "corrupt-check-time"),
+    rename(
+        "experimental-distributed-tracing-address",
+        "distributed-tracing-address",
+    ),
+    rename(
+        "experimental-distributed-tracing-instance-id",
+        "distributed-tracing-instance-id",
+    ),
+    rename(
+        "experimental-distributed-tracing-sampling-rate",
+        "distributed-tracing-sampling-rate",
+    ),
+    rename(
+        "experimental-distributed-tracing-service-name",
+        "distributed-tracing-service-name",
+    ),
+    rename("experimental-downgrade-check-time", "downgrade-check-time"),
+    rename(
+        "experimental-enable-distributed-tracing",
+        "enable-distributed-tracing",
+    ),
+    rename("experimental-memory-mlock", "memory-mlock"),
+    rename(
+        "experimental-snapshot-catch-up-entries",
+        "snapshot-catchup-entries",
+    ),
+    rename(
+        "experimental-warning-apply-duration",
+        "warning-apply-duration",
+    ),
+    rename(
+        "experimental-warning-unary-request-duration",
+        "warning-unary-request-duration",
+    ),
+    rename(
+        "experimental-watch-progress-notify-interval",
+        "watch-progress-notify-interval",
+    ),
+    gate(
+        "experimental-compact-hash-check-enabled",
+        "CompactHashCheck",
+    ),
+    gate("experimental-enable-lease-checkpoint", "LeaseCheckpoint"),
+    gate(
+        "experimental-enable-lease-checkpoint-persist",
+        "LeaseCheckpointPersist",
+    ),
+    gate("experimental-initial-corrupt-check", "InitialCorruptCheck"),
+    gate(
+        "experimental-stop-grpc-service-on-defrag",
+        "StopGRPCServiceOnDefrag",
+    ),
+    gate(
+        "experimental-txn-mode-write-with-shared-buffer",
+        "TxnModeWriteWithSharedBuffer",
+    ),
+];
+
+const fn rename(old: &'static str, new: &'static str) -> Migration {
+    Migration {
+        old,
+        new: Successor::Renamed(new),
+    }
+}
+
+const fn gate(old: &'static str, gate: &'static str) -> Migration {
+    Migration {
+        old,
+        new: Successor::Gate(gate),
+    }
+}
+
+/// A feature gate etcd's `feature-gates` key accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureGate {
+    /// Its name, as `feature-gates` spells it.
+    pub name: &'static str,
+    /// The first minor version that knows it (an older one refuses the
+    /// whole key: "unrecognized feature gate").
+    pub since: MinorVersion,
+    /// Its default: `TxnModeWriteWithSharedBuffer` and `FastLeaseKeepAlive`
+    /// are on unless turned off.
+    pub default: bool,
+}
+
+const V36: MinorVersion = MinorVersion { major: 3, minor: 6 };
+const V37: MinorVersion = MinorVersion { major: 3, minor: 7 };
+
+/// The feature gates of etcd v3.6.14 and v3.7.1
+/// (`server/features/etcd_features.go` `DefaultEtcdServerFeatureGates`).
+pub const FEATURE_GATES: &[FeatureGate] = &[
+    fg("CompactHashCheck", V36, false),
+    fg("FastLeaseKeepAlive", V37, true),
+    fg("InitialCorruptCheck", V36, false),
+    fg("LeaseCheckpoint", V36, false),
+    fg("LeaseCheckpointPersist", V36, false),
+    fg("PriorityRequest", V37, false),
+    fg("SetMemberLocalAddr", V36, false),
+    fg("StopGRPCServiceOnDefrag", V36, false),
+    fg("TxnModeWriteWithSharedBuffer", V36, true),
+];
+
+const fn fg(name: &'static str, since: MinorVersion, default: bool) -> FeatureGate {
+    FeatureGate {
+        name,
+        since,
+        default,
+    }
+}
+
+/// The migration of an old experimental key.
+pub fn migration_of(old: &str) -> Option<&'static Migration> {
+    MIGRATIONS.iter().find(|m| m.old == old)
+}
+
+/// The migration whose successor is `new` (a 3.6 key or a gate's name).
+pub fn migration_to(new: &str) -> Option<&'static Migration> {
+    MIGRATIONS.iter().find(|m| match m.new {
+        Successor::Renamed(n) | Successor::Gate(n) => n == new,
+    })
+}
+
+/// The gate called `name`, in any known version.
+pub fn feature_gate(name: &str) -> Option<&'static FeatureGate> {
+    FEATURE_GATES.iter().find(|g| g.name == name)
+}
+
+/// Whether etcd `v` knows gate `name` (no version before 3.6 knows any).
+pub fn gate_known_in(v: MinorVersion, name: &str) -> bool {
+    feature_gate(name).is_some_and(|g| g.since <= v && has_key(v, "feature-gates"))
+}
+
+/// The known version whose keys a renderer uses for `v`: `v` itself, else
+/// the nearest known one (3.7's for a newer etcd, 3.4's for an older one).
+pub fn nearest_known(v: MinorVersion) -> MinorVersion {
+    let known = KNOWN_MINORS
+        .iter()
+        .map(|&(major, minor)| MinorVersion { major, minor });
+    known
+        .clone()
+        .rev()
+        .find(|k| *k <= v)
+        .or_else(|| known.clone().next())
+        .unwrap_or(v)
+}
+
+/// Whether etcd `v` (or the nearest known version) has the top-level key.
+pub fn has_key(v: MinorVersion, key: &str) -> bool {
+    keys(nearest_known(v)).is_some_and(|ks| ks.contains(&key))
+}
+
+/// The keys nested under `client-transport-security` and
+/// `peer-transport-security` in etcd `v`: the JSON tags of `securityConfig`
+/// in etcd v3.4.45 `embed/config.go` (the first five) and v3.5.33 (adds the
+/// client certificate of the member's own dials and the CN/host allow-lists),
+/// v3.6.14 and v3.7.1 (add `skip-client-san-verification`) in
+/// `server/embed/config.go`.
+pub fn tls_keys(v: MinorVersion) -> &'static [&'static str] {
+    const ALL: &[&str] = &[
+        "cert-file",
+        "key-file",
+        "client-cert-auth",
+        "trusted-ca-file",
+        "auto-tls",
+        "client-cert-file",
+        "client-key-file",
+        "allowed-cn",
+        "allowed-hostname",
+        "skip-client-san-verification",
+    ];
+    match nearest_known(v).minor {
+        ..=4 => &ALL[..5],
+        5 => &ALL[..9],
+        _ => ALL,
+    }
+}
+
 /// What replaced an `experimental-*` key in 3.6 (deprecated there, removed in
-/// 3.7): etcd v3.6.14 `experimentalFlagMigrationMap` and the feature gates of
-/// `server/features/etcd_features.go`.
-pub fn replacement(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "experimental-compact-hash-check-time" => "compact-hash-check-time",
-        "experimental-corrupt-check-time" => "corrupt-check-time",
-        "experimental-compaction-batch-limit" => "compaction-batch-limit",
-        "experimental-watch-progress-notify-interval" => "watch-progress-notify-interval",
-        "experimental-warning-apply-duration" => "warning-apply-duration",
-        "experimental-warning-unary-request-duration" => "warning-unary-request-duration",
-        "experimental-bootstrap-defrag-threshold-megabytes" => {
-            "bootstrap-defrag-threshold-megabytes"
-        }
-        "experimental-memory-mlock" => "memory-mlock",
-        "experimental-snapshot-catchup-entries" | "experimental-snapshot-catch-up-entries" => {
-            "snapshot-catchup-entries"
-        }
-        "experimental-compaction-sleep-interval" => "compaction-sleep-interval",
-        "experimental-downgrade-check-time" => "downgrade-check-time",
+/// 3.7), said for a help message: from [`MIGRATIONS`] (a gate is shown set
+/// against its default, the reason to set it), plus the two keys whose
+/// successor is not a top-level key or whose flag is spelled otherwise.
+pub fn replacement(key: &str) -> Option<String> {
+    match key {
         "experimental-peer-skip-client-san-verification" => {
-            "skip-client-san-verification under peer-transport-security (which [tls] decides)"
+            return Some(
+                "skip-client-san-verification under peer-transport-security (which [tls] decides)"
+                    .into(),
+            );
         }
-        "experimental-enable-distributed-tracing" => "enable-distributed-tracing",
-        "experimental-distributed-tracing-address" => "distributed-tracing-address",
-        "experimental-distributed-tracing-service-name" => "distributed-tracing-service-name",
-        "experimental-distributed-tracing-instance-id" => "distributed-tracing-instance-id",
-        "experimental-distributed-tracing-sampling-rate" => "distributed-tracing-sampling-rate",
-        "experimental-initial-corrupt-check" => "feature-gates: \"InitialCorruptCheck=true\"",
-        "experimental-compact-hash-check-enabled" => "feature-gates: \"CompactHashCheck=true\"",
-        "experimental-enable-lease-checkpoint" => "feature-gates: \"LeaseCheckpoint=true\"",
-        "experimental-enable-lease-checkpoint-persist" => {
-            "feature-gates: \"LeaseCheckpointPersist=true\""
+        // The flag's spelling, for whoever copies it from a command line.
+        "experimental-snapshot-catchup-entries" => return Some("snapshot-catchup-entries".into()),
+        _ => {}
+    }
+    Some(match migration_of(key)?.new {
+        Successor::Renamed(new) => new.to_owned(),
+        Successor::Gate(gate) => {
+            let on = feature_gate(gate).is_none_or(|g| !g.default);
+            format!("feature-gates: \"{gate}={on}\"")
         }
-        "experimental-stop-grpc-service-on-defrag" => {
-            "feature-gates: \"StopGRPCServiceOnDefrag=true\""
-        }
-        "experimental-txn-mode-write-with-shared-buffer" => {
-            "feature-gates: \"TxnModeWriteWithSharedBuffer=false\""
-        }
-        _ => return None,
     })
 }
 
@@ -476,13 +682,51 @@ mod tests {
         assert_eq!(first_known_in("feature-gates"), Some(v(6)));
         assert!(!known_anywhere("no-such-key"));
         assert_eq!(keys(v(8)), None);
+        // Every migration goes from a name 3.5 or 3.4 had to one 3.6 and
+        // 3.7 have, and gives the help text the old rule of thumb gave.
+        for mg in MIGRATIONS {
+            assert!(
+                has(4, mg.old) || has(5, mg.old) || has(6, mg.old),
+                "{}",
+                mg.old
+            );
+            assert!(!has(7, mg.old), "{}", mg.old);
+            match mg.new {
+                Successor::Renamed(n) => assert!(has(6, n) && has(7, n), "{n}"),
+                Successor::Gate(g) => {
+                    assert!(gate_known_in(v(6), g) && gate_known_in(v(7), g), "{g}");
+                    assert!(!gate_known_in(v(5), g), "{g}");
+                }
+            }
+        }
+        assert_eq!(
+            replacement("experimental-txn-mode-write-with-shared-buffer").as_deref(),
+            Some("feature-gates: \"TxnModeWriteWithSharedBuffer=false\"")
+        );
+        assert_eq!(
+            replacement("experimental-initial-corrupt-check").as_deref(),
+            Some("feature-gates: \"InitialCorruptCheck=true\"")
+        );
+        assert_eq!(
+            replacement("experimental-snapshot-catch-up-entries").as_deref(),
+            Some("snapshot-catchup-entries")
+        );
+        assert!(gate_known_in(v(7), "PriorityRequest") && !gate_known_in(v(6), "PriorityRequest"));
+        assert!(gate_known_in(v(6), "SetMemberLocalAddr"));
+        assert_eq!(nearest_known(v(9)), v(7));
+        assert_eq!(nearest_known(v(3)), v(4));
+        assert_eq!(tls_keys(v(4)).len(), 5);
+        assert!(tls_keys(v(6)).contains(&"skip-client-san-verification"));
         // Every renamed experimental key is one etcd had.
         for m in 4..=6 {
             for k in keys(v(m)).unwrap_or_default() {
                 if let Some(r) = replacement(k)
                     && !r.contains(' ')
                 {
-                    assert!(has(6, r), "{k} -> {r}");
+                    assert!(
+                        keys(v(6)).is_some_and(|ks| ks.iter().any(|x| *x == r)),
+                        "{k} -> {r}"
+                    );
                 }
             }
         }

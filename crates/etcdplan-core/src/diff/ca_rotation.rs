@@ -149,7 +149,13 @@ fn restart(
         binary: None,
     };
     let mut ch = Change::new(x.m.name.clone(), kind, reason);
-    ch.files = file_changes(d, x.m, Some(x.facts), &initial_for(d, x.m, x.facts));
+    ch.files = file_changes(
+        d,
+        x.m,
+        Some(x.facts),
+        &initial_for(d, x.m, x.facts),
+        super::start_release(d, Some(x.facts)),
+    );
     if x.file != *wanted {
         ch.files.push(FileChange {
             path: x.m.tls_paths(&d.tls).ca,

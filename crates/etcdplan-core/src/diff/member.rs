@@ -4,7 +4,7 @@
 use super::preflight::{preflight, preflight_join};
 use super::{
     Blocker, Change, ChangeKind, Departing, Join, adopt, file_changes, initial_for, run_as,
-    stale_process,
+    stale_process, start_release,
 };
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{ClusterState, Initial};
@@ -33,7 +33,7 @@ pub(super) fn down_member(
         return;
     }
     let initial = initial_for(d, m, facts);
-    let files = file_changes(d, m, Some(facts), &initial);
+    let files = file_changes(d, m, Some(facts), &initial, start_release(d, Some(facts)));
     let running = matches!(facts.service, ServiceState::Running(_));
     let reown = running
         .then(|| run_as::restart_reason(d, m, facts))
@@ -164,7 +164,7 @@ pub(super) fn running_member(
             ChangeKind::Adopt { foreign: l.clone() },
             adopt::reason(d, &l),
         );
-        ch.files = file_changes(d, m, Some(facts), &initial);
+        ch.files = file_changes(d, m, Some(facts), &initial, start_release(d, Some(facts)));
         ch.id = Some(lm.id);
         ch.leader = c.leader() == Some(lm.id);
         changes.push(ch);
@@ -179,7 +179,7 @@ pub(super) fn running_member(
         && lm.peer_urls[0].scheme == peer.scheme;
     if moved && same_host && !lm.is_learner && lm.started() && running {
         let initial = initial_for(d, m, facts);
-        let files = file_changes(d, m, Some(facts), &initial);
+        let files = file_changes(d, m, Some(facts), &initial, start_release(d, Some(facts)));
         if files.is_empty() && !stale_process(d, m, facts, &initial) {
             // It already listens on the new port (an apply stopped between its
             // restart and the update): only the advertisement is left.
@@ -251,7 +251,7 @@ pub(super) fn running_member(
         return;
     }
     let initial = initial_for(d, m, facts);
-    let files = file_changes(d, m, Some(facts), &initial);
+    let files = file_changes(d, m, Some(facts), &initial, start_release(d, Some(facts)));
     let leader = c.leader() == Some(lm.id);
     let restart = ChangeKind::Restart {
         peer_update: None,

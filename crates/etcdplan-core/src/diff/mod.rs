@@ -30,7 +30,7 @@ pub use rollout::{BinaryMove, pass_minor};
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
 use crate::live::{DataDir, HostFacts, HostState, Live};
-use crate::model::MemberName;
+use crate::model::{EtcdVersion, MemberName, MinorVersion};
 use member::{departing, down_member, running_member};
 use settled::settled;
 
@@ -280,12 +280,53 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     if d.tls.external().is_some() {
         external_certs(d, live, &mut changes, &mut blockers, &mut notes);
     }
+    notes.extend(left_out_notes(d, live, &changes));
     Diff {
         situation,
         changes,
         blockers,
         notes,
     }
+}
+
+/// The `extra` settings a member's config leaves out because the release
+/// it starts (a pass's, else [`start_release`]) has no name for them: a 3.6
+/// gate on a 3.5 member, a 3.7 gate on a member going back to 3.6.
+fn left_out_notes(d: &Desired, live: &Live, changes: &[Change]) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for c in changes {
+        let Some(m) = d.member(&c.member) else {
+            continue;
+        };
+        let facts = live.hosts.get(&m.name).and_then(HostState::facts);
+        let release = match c.binary() {
+            Some(b) if c.phase().is_some() => b.to.minor(),
+            _ => start_release(d, facts),
+        };
+        for l in hostfiles::left_out(m, release) {
+            let note = format!(
+                "{}: `{}` is left out of its etcd config: etcd {} (the release it starts{}) has no such {}",
+                m.name,
+                l.key,
+                l.release,
+                c.binary()
+                    .filter(|_| c.phase().is_some())
+                    .map_or(String::new(), |b| format!(
+                        " in pass {} of {}",
+                        b.pass.0, b.pass.1
+                    )),
+                if l.key.starts_with("feature-gates") {
+                    "feature gate"
+                } else {
+                    "config-file key"
+                }
+            );
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+    }
+    notes
 }
 
 /// With no member answering, members that start on their data beside
@@ -390,15 +431,38 @@ fn external_certs(
     }
 }
 
-/// The files a member should have, and which of them differ from the host
-/// (all of them when the host has not been read).
+/// The release a member's next start runs, which its config is rendered
+/// for: the binary on its host; the pinned `[cluster] version` instead when
+/// `binary_source` will put that release in place before the start
+/// ([`rollout::for_start`]) or the host's binary cannot be read; else 3.5.
+///
+/// 3.5 because every config etcdplan wrote before it rendered per release
+/// was 3.5's (3.4 reads the same keys etcdplan writes), so a member nothing
+/// is known about keeps the file it had. A version change's passes do not
+/// use this: each restart is rendered for the release its pass starts.
+pub fn start_release(d: &Desired, facts: Option<&HostFacts>) -> MinorVersion {
+    let on_host = facts
+        .and_then(|f| f.binary.version())
+        .map(EtcdVersion::minor);
+    let pinned = d.version.map(|v| v.minor);
+    match (on_host, pinned) {
+        (Some(h), Some(p)) if h != p && d.etcd.binary_source.is_some() => p,
+        (Some(h), _) => h,
+        (None, Some(p)) => p,
+        (None, None) => MinorVersion { major: 3, minor: 5 },
+    }
+}
+
+/// The files a member should have for `release`, and which of them differ
+/// from the host (all of them when the host has not been read).
 fn file_changes(
     d: &Desired,
     m: &DesiredMember,
     facts: Option<&HostFacts>,
     initial: &Initial,
+    release: MinorVersion,
 ) -> Vec<FileChange> {
-    changed_files(m, hostfiles::member_files(d, m, initial), facts)
+    changed_files(m, hostfiles::member_files(d, m, initial, release), facts)
 }
 
 /// Those of `wanted` that differ from the host (all of them when the host has
@@ -423,12 +487,37 @@ fn changed_files(
         .collect()
 }
 
+/// Those of `wanted` that differ from `previous`, the files an earlier
+/// pass of the same plan writes.
+fn changed_from(
+    m: &DesiredMember,
+    wanted: Vec<hostfiles::HostFile>,
+    previous: &[hostfiles::HostFile],
+) -> Vec<FileChange> {
+    wanted
+        .into_iter()
+        .filter_map(|f| {
+            let before = previous
+                .iter()
+                .find(|p| p.path == f.path)
+                .map(|p| p.contents.clone());
+            (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
+                path: f.path,
+                mode: f.mode,
+                host: m.address.to_string(),
+                before,
+                after: f.contents,
+            })
+        })
+        .collect()
+}
+
 /// Whether the running etcd was started with another config than the desired one.
 fn stale_process(d: &Desired, m: &DesiredMember, facts: &HostFacts, initial: &Initial) -> bool {
     let Some(started) = &facts.started_config else {
         return false;
     };
-    let desired = hostfiles::etcd_config(d, m, initial);
+    let desired = hostfiles::etcd_config(d, m, initial, start_release(d, Some(facts)));
     crate::config::hash(&desired) != *started
 }
 
@@ -454,5 +543,5 @@ pub fn join_files(
         // A joiner takes its ID from the cluster: etcd does not read the token.
         token: d.token.clone(),
     };
-    file_changes(d, m, facts, &initial)
+    file_changes(d, m, facts, &initial, start_release(d, facts))
 }

@@ -151,7 +151,13 @@ pub(super) fn phases(
             let initial = initial_for(d, x.m, &x.host);
             let files = changed_files(
                 x.m,
-                member_files_wired(d, x.m, &initial, &wire),
+                member_files_wired(
+                    d,
+                    x.m,
+                    &initial,
+                    &wire,
+                    super::start_release(d, Some(&x.host)),
+                ),
                 Some(&x.host),
             );
             // The running etcd was started with another file than the one on

@@ -5,8 +5,9 @@
 //! `binary_source`) or already on the host.
 
 use super::upgrade::{self, Pass};
-use super::{Blocker, Change, ChangeKind, file_changes, initial_for, settled};
+use super::{Blocker, Change, ChangeKind, initial_for, settled};
 use crate::config::{Desired, DesiredMember, Release};
+use crate::hostfiles;
 use crate::live::{HostFacts, Live, LiveCluster};
 use crate::model::{EtcdVersion, MinorVersion};
 
@@ -101,6 +102,8 @@ pub(super) fn phases(
     let mut changes = Vec::new();
     // What each member runs, as the passes planned so far leave it.
     let mut now: Vec<Option<EtcdVersion>> = members.iter().map(|s| s.lm.version()).collect();
+    // Each member's files as the passes planned so far wrote them.
+    let mut rendered: Vec<Option<Vec<hostfiles::HostFile>>> = vec![None; members.len()];
     for (i, pass) in passes.iter().enumerate() {
         for (k, s) in members.iter().enumerate() {
             let target = release_for(d, s.m, s.facts, pass)?;
@@ -142,10 +145,14 @@ pub(super) fn phases(
             let mut ch = Change::new(s.m.name.clone(), kind, reason);
             ch.id = Some(s.lm.id);
             ch.leader = s.leader;
-            // Other settings ride along with the first restart.
-            if i == 0 {
-                ch.files = file_changes(d, s.m, Some(s.facts), &initial_for(d, s.m, s.facts));
-            }
+            // Each restart carries the config for the release it starts;
+            // other settings ride along with the first.
+            let initial = initial_for(d, s.m, s.facts);
+            let wanted = hostfiles::member_files(d, s.m, &initial, target.version.minor());
+            ch.files = match rendered[k].replace(wanted.clone()) {
+                None => super::changed_files(s.m, wanted, Some(s.facts)),
+                Some(previous) => super::changed_from(s.m, wanted, &previous),
+            };
             changes.push(ch);
             now[k] = Some(target.version);
         }

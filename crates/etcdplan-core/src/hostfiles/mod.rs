@@ -10,11 +10,13 @@
 pub const OWNED_HEADER: &str =
     "# Written by etcdplan from the etcdfile; edits here show up as drift in `etcdplan plan`.";
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::config::{Desired, DesiredMember, ServiceKind};
-use crate::model::{Address, Endpoint, Port, Scheme};
+use crate::config::etcd_keys;
+use crate::config::{Desired, DesiredMember, MemberSettings, ServiceKind};
+use crate::model::{Address, Endpoint, MinorVersion, Port, Scheme};
 
 pub mod systemd_unit;
 
@@ -184,9 +186,17 @@ impl PeerWire {
     }
 }
 
-/// etcd's YAML config for one member.
-pub fn etcd_config(d: &Desired, m: &DesiredMember, initial: &Initial) -> String {
-    etcd_config_wired(d, m, initial, &PeerWire::desired(d, m))
+/// etcd's YAML config for one member, for the release it runs at the start
+/// that reads it (`release`): not the cluster's version, since during a
+/// version change members run different releases, and each refuses or
+/// ignores keys the other needs.
+pub fn etcd_config(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    release: MinorVersion,
+) -> String {
+    etcd_config_wired(d, m, initial, &PeerWire::desired(d, m), release)
 }
 
 /// etcd's YAML config for one member with the peer side wired as given.
@@ -195,6 +205,7 @@ pub fn etcd_config_wired(
     m: &DesiredMember,
     initial: &Initial,
     wire: &PeerWire,
+    release: MinorVersion,
 ) -> String {
     let client = m.client_url(&d.tls);
     let listen = listen_host(&m.address);
@@ -300,13 +311,75 @@ pub fn etcd_config_wired(
         );
     }
     kv("strict-reconfig-check", "true".into());
-    kv("enable-v2", "false".into());
+    // 3.6 removed the v2 API and the key with it.
+    if etcd_keys::has_key(release, "enable-v2") {
+        kv("enable-v2", "false".into());
+    }
     kv("logger", q("zap"));
     kv("log-outputs", "[stderr]".into());
-    for (k, v) in &m.settings.extra {
-        kv(k, v.clone());
+    for (k, v) in extra_for(&m.settings, release).0 {
+        kv(&k, v);
     }
     s
+}
+
+/// A setting of `extra` that a member's release has no key or gate for,
+/// so its file leaves it out (the plan says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The key, or `feature-gates: Gate`.
+    pub key: String,
+    /// The release that does not know it.
+    pub release: MinorVersion,
+}
+
+/// The settings of the member's `extra` its file for `release` leaves out.
+pub fn left_out(m: &DesiredMember, release: MinorVersion) -> Vec<LeftOut> {
+    extra_for(&m.settings, release).1
+}
+
+/// `extra` as `release` spells it, sorted by key: each renamed experimental
+/// setting under the one name that release knows (3.6's when it knows both),
+/// the gates as one `feature-gates` line from 3.6 on or as the experimental
+/// booleans before, and what the release has no name for left out. One
+/// setting never gets two names: etcd refuses to start with both.
+fn extra_for(
+    set: &MemberSettings,
+    release: MinorVersion,
+) -> (BTreeMap<String, String>, Vec<LeftOut>) {
+    let mut out = BTreeMap::new();
+    let mut dropped = Vec::new();
+    let knows = |k: &str| etcd_keys::has_key(release, k);
+    for (k, v) in &set.extra {
+        let old = etcd_keys::migration_to(k).map(|mg| mg.old);
+        match std::iter::once(k.as_str()).chain(old).find(|n| knows(n)) {
+            Some(name) => {
+                out.insert(name.to_owned(), v.clone());
+            }
+            None => dropped.push(LeftOut {
+                key: k.clone(),
+                release,
+            }),
+        }
+    }
+    let mut gates = Vec::new();
+    for (g, on) in &set.feature_gates {
+        let old = etcd_keys::migration_to(g).map(|mg| mg.old);
+        if etcd_keys::gate_known_in(release, g) {
+            gates.push(format!("{g}={on}"));
+        } else if let Some(old) = old.filter(|o| knows(o)) {
+            out.insert(old.to_owned(), on.to_string());
+        } else {
+            dropped.push(LeftOut {
+                key: format!("feature-gates: {g}"),
+                release,
+            });
+        }
+    }
+    if !gates.is_empty() {
+        out.insert("feature-gates".to_owned(), q(&gates.join(",")));
+    }
+    (out, dropped)
 }
 
 /// The names a member's certificates must be valid for: its address, its
@@ -345,10 +418,15 @@ pub fn member_sans(m: &DesiredMember) -> Vec<crate::cert::San> {
     sans
 }
 
-/// Every file etcdplan owns for this member: the etcd config, and the unit
-/// under systemd.
-pub fn member_files(d: &Desired, m: &DesiredMember, initial: &Initial) -> Vec<HostFile> {
-    member_files_wired(d, m, initial, &PeerWire::desired(d, m))
+/// Every file etcdplan owns for this member: the etcd config (for the
+/// release it runs at the start that reads it), and the unit under systemd.
+pub fn member_files(
+    d: &Desired,
+    m: &DesiredMember,
+    initial: &Initial,
+    release: MinorVersion,
+) -> Vec<HostFile> {
+    member_files_wired(d, m, initial, &PeerWire::desired(d, m), release)
 }
 
 /// [`member_files`] with the peer side wired as given (a TLS migration phase).
@@ -357,11 +435,12 @@ pub fn member_files_wired(
     m: &DesiredMember,
     initial: &Initial,
     wire: &PeerWire,
+    release: MinorVersion,
 ) -> Vec<HostFile> {
     let mut files = vec![HostFile {
         path: m.config_file(),
         mode: 0o644,
-        contents: etcd_config_wired(d, m, initial, wire),
+        contents: etcd_config_wired(d, m, initial, wire, release),
     }];
     // Exhaustive, so a new service manager must say which files it owns.
     match d.hosts.service {
@@ -379,6 +458,8 @@ pub fn member_files_wired(
 mod tests {
     use super::*;
     use crate::config::{self, Context, Level, Problem};
+
+    const V35: MinorVersion = MinorVersion { major: 3, minor: 5 };
 
     fn parse(text: &str) -> Result<Desired, Vec<Problem>> {
         let ctx = Context {
@@ -409,7 +490,7 @@ mod tests {
         };
         d.members
             .iter()
-            .map(|m| etcd_config(&d, m, &Initial::bootstrap(&d)))
+            .map(|m| etcd_config(&d, m, &Initial::bootstrap(&d), V35))
             .collect()
     }
 
@@ -492,7 +573,7 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         );
         let d = parse(&text).unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(d.token, "etcd-cluster-1");
-        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d));
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), V35);
         assert!(a.contains("initial-cluster-token: 'etcd-cluster-1'\n"));
     }
 
@@ -546,6 +627,121 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         assert!(e.contains("pre-vote"), "{e}");
     }
 
+    /// The problems of an etcdfile pinning `version`.
+    fn errors_at(version: &str, etcd: &str, member_extra: &str) -> String {
+        let text = file(etcd, member_extra)
+            .replace("version = \"3.5\"", &format!("version = \"{version}\""));
+        match parse(&text) {
+            Ok(_) => panic!("accepted: {etcd} / {member_extra}"),
+            Err(p) => config::render_plain(&p, 200),
+        }
+    }
+
+    #[test]
+    fn feature_gates_are_checked_for_the_pinned_version() {
+        let e = errors_at(
+            "3.6",
+            "extra = { feature-gates = \"FastLeaseKeepAlive=true\" }",
+            "",
+        );
+        assert!(
+            e.contains("etcd 3.6 has no feature gate `FastLeaseKeepAlive`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("new in 3.7") && e.contains("unrecognized feature gate"),
+            "{e}"
+        );
+        let e = errors_at(
+            "3.7",
+            "extra = { feature-gates = \"InitalCorruptCheck=true\" }",
+            "",
+        );
+        assert!(e.contains("did you mean `InitialCorruptCheck`"), "{e}");
+        let e = errors_at(
+            "3.6",
+            "extra = { feature-gates = \"InitialCorruptCheck=yes\" }",
+            "",
+        );
+        assert!(e.contains("is not Gate=true or Gate=false"), "{e}");
+        let e = errors_at("3.6", "extra = { feature-gates = true }", "");
+        assert!(e.contains("expected a string"), "{e}");
+        let e = errors_at(
+            "3.5",
+            "extra = { experimental-initial-corrupt-check = \"yes\" }",
+            "",
+        );
+        assert!(e.contains("takes true or false"), "{e}");
+        // The gates a release knows pass, merged with the booleans.
+        let text = file(
+            "extra = { feature-gates = \"SetMemberLocalAddr=true\", experimental-initial-corrupt-check = true }",
+            "extra = { feature-gates = \"InitialCorruptCheck=false\" }",
+        )
+        .replace("version = \"3.5\"", "version = \"3.6\"");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let gates = |i: usize| {
+            d.members[i]
+                .settings
+                .feature_gates
+                .clone()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        // The member's own table overrides [etcd.extra] whichever name it uses.
+        assert_eq!(
+            gates(0),
+            [
+                ("InitialCorruptCheck".into(), false),
+                ("SetMemberLocalAddr".into(), true)
+            ]
+        );
+        assert_eq!(
+            gates(1),
+            [
+                ("InitialCorruptCheck".into(), true),
+                ("SetMemberLocalAddr".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn two_names_of_one_setting_are_refused() {
+        let e = errors_at(
+            "3.6",
+            "extra = { experimental-compaction-batch-limit = 1, compaction-batch-limit = 2 }",
+            "",
+        );
+        assert!(
+            e.contains("extra sets `compaction-batch-limit` twice: as `compaction-batch-limit` and as `experimental-compaction-batch-limit`"),
+            "{e}"
+        );
+        assert!(e.contains("etcd refuses to start with both"), "{e}");
+        let e = errors_at(
+            "3.6",
+            "extra = { experimental-initial-corrupt-check = true, feature-gates = \"InitialCorruptCheck=true\" }",
+            "",
+        );
+        assert!(e.contains("extra sets `InitialCorruptCheck` twice"), "{e}");
+        // A member may override [etcd.extra] under the other name.
+        let text = file(
+            "extra = { experimental-compaction-batch-limit = 1 }",
+            "extra = { compaction-batch-limit = 2 }",
+        )
+        .replace("version = \"3.5\"", "version = \"3.6\"");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), minor(6));
+        assert!(
+            a.contains("compaction-batch-limit: 2\n") && !a.contains("experimental-"),
+            "{a}"
+        );
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), V35);
+        assert!(
+            a.contains("experimental-compaction-batch-limit: 2\n"),
+            "{a}"
+        );
+        assert!(!a.contains("\ncompaction-batch-limit"), "{a}");
+    }
+
     #[test]
     fn listeners_are_checked() {
         let e = errors("listen_metrics_urls = [\"http://{address}:2379\"]", "");
@@ -594,7 +790,7 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             token: t.clone(),
             ..Initial::bootstrap(&d)
         };
-        let text = etcd_config(&d, &d.members[0], &initial);
+        let text = etcd_config(&d, &d.members[0], &initial, V35);
         assert!(
             text.contains(&format!("initial-cluster-token: '{t}'\n")),
             "{text}"
@@ -615,5 +811,184 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             })
         );
         assert_eq!(read_token(text).as_deref(), Some("it's"));
+    }
+
+    fn minor(minor: u32) -> MinorVersion {
+        MinorVersion { major: 3, minor }
+    }
+
+    /// The etcdfile with every setting (`testdata/every_setting.toml`).
+    fn every_setting() -> Desired {
+        let text = include_str!("testdata/every_setting.toml")
+            .replace("@DIR@", "/srv/render")
+            .replace("@CLIENT@", "2379")
+            .replace("@PEER@", "2380")
+            .replace("@METRICS@", "2381");
+        parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)))
+    }
+
+    /// The rendering for `release`, and its top-level keys with the keys
+    /// under each of them, as a YAML reader sees them.
+    fn rendered_for(release: MinorVersion) -> (String, Vec<(String, Vec<String>)>) {
+        use yaml_rust2::{Yaml, YamlLoader};
+        let d = every_setting();
+        let text = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), release);
+        let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let Some(Yaml::Hash(top)) = docs.first() else {
+            panic!("not a mapping:\n{text}");
+        };
+        let keys = top
+            .iter()
+            .map(|(k, v)| {
+                let nested = match v {
+                    Yaml::Hash(h) => h
+                        .keys()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (k.as_str().unwrap_or_default().to_owned(), nested)
+            })
+            .collect();
+        (text, keys)
+    }
+
+    #[test]
+    fn every_key_rendered_is_one_the_release_knows() {
+        for m in 4..=7 {
+            let v = minor(m);
+            let (text, keys) = rendered_for(v);
+            let table = etcd_keys::keys(v).unwrap_or_else(|| panic!("no table for {v}"));
+            for (k, nested) in &keys {
+                assert!(
+                    table.contains(&k.as_str()),
+                    "etcd {v} has no key {k}:\n{text}"
+                );
+                for n in nested {
+                    assert!(
+                        etcd_keys::tls_keys(v).contains(&n.as_str()),
+                        "etcd {v} has no {k}.{n}:\n{text}"
+                    );
+                }
+            }
+            // Never two names of one setting: etcd 3.6 refuses to start.
+            let has = |k: &str| keys.iter().any(|(x, _)| x == k);
+            for mg in etcd_keys::MIGRATIONS {
+                let new = match mg.new {
+                    etcd_keys::Successor::Renamed(n) => n,
+                    etcd_keys::Successor::Gate(_) => "feature-gates",
+                };
+                let gate_in_line = match mg.new {
+                    etcd_keys::Successor::Gate(g) => text.contains(&format!("{g}=")),
+                    etcd_keys::Successor::Renamed(_) => has(new),
+                };
+                assert!(
+                    !(has(mg.old) && gate_in_line),
+                    "{} twice for {v}:\n{text}",
+                    mg.old
+                );
+            }
+            // Every setting of the etcdfile is there, pinned, in every release.
+            for line in [
+                "snapshot-count: 50000\n",
+                "quota-backend-bytes: 3221225472\n",
+                "heartbeat-interval: 150\n",
+                "election-timeout: 1500\n",
+                "max-request-bytes: 2097152\n",
+                "pre-vote: true\n",
+                "log-level: 'info'\n",
+            ] {
+                assert!(text.contains(line), "{line:?} missing for {v}:\n{text}");
+            }
+            assert_eq!(has("enable-v2"), m <= 5, "{v}");
+            assert_eq!(has("feature-gates"), m >= 6, "{v}");
+        }
+        let (v34, _) = rendered_for(minor(4));
+        let (v35, _) = rendered_for(minor(5));
+        let (v36, _) = rendered_for(minor(6));
+        let (v37, _) = rendered_for(minor(7));
+        assert!(v34.contains("experimental-compaction-batch-limit: 1000\n"));
+        assert!(
+            !v34.contains("snapshot-catch"),
+            "3.4 has no such setting:\n{v34}"
+        );
+        assert!(!v34.contains("txn-mode"), "3.4 has no such setting:\n{v34}");
+        assert!(v35.contains("experimental-snapshot-catch-up-entries: 5000\n"));
+        assert!(v35.contains("experimental-txn-mode-write-with-shared-buffer: false\n"));
+        assert!(v35.contains("experimental-initial-corrupt-check: true\n"));
+        assert!(!v35.contains("max-learners"), "{v35}");
+        for text in [&v36, &v37] {
+            assert!(text.contains("compaction-batch-limit: 1000\n"));
+            assert!(!text.contains("experimental-"), "{text}");
+            assert!(text.contains("snapshot-catchup-entries: 5000\n"));
+            assert!(text.contains("max-learners: 2\n"));
+        }
+        assert!(v36.contains(
+            "feature-gates: 'InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+        ), "{v36}");
+        assert!(v37.contains(
+            "feature-gates: 'FastLeaseKeepAlive=true,InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+        ), "{v37}");
+    }
+
+    #[test]
+    fn what_a_release_has_no_name_for_is_left_out_and_said() {
+        let d = every_setting();
+        let m = &d.members[0];
+        let said =
+            |v| -> Vec<String> { left_out(m, minor(v)).into_iter().map(|l| l.key).collect() };
+        assert_eq!(
+            said(4),
+            [
+                "max-learners",
+                "snapshot-catchup-entries",
+                "feature-gates: FastLeaseKeepAlive",
+                "feature-gates: SetMemberLocalAddr",
+                "feature-gates: TxnModeWriteWithSharedBuffer"
+            ]
+        );
+        assert_eq!(
+            said(5),
+            [
+                "max-learners",
+                "feature-gates: FastLeaseKeepAlive",
+                "feature-gates: SetMemberLocalAddr"
+            ]
+        );
+        assert_eq!(said(6), ["feature-gates: FastLeaseKeepAlive"]);
+        assert!(said(7).is_empty());
+        // A release newer than the tables is rendered with the newest.
+        assert_eq!(
+            etcd_config(&d, m, &Initial::bootstrap(&d), minor(8)),
+            etcd_config(&d, m, &Initial::bootstrap(&d), minor(7))
+        );
+    }
+
+    #[test]
+    fn keys_a_release_removed_are_left_out_of_its_file() {
+        let text = file(
+            "extra = { proxy = \"off\", discovery = \"https://discovery.example/x\" }",
+            "",
+        )
+        .replace("version = \"3.5\"\n", "");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let m = &d.members[0];
+        let at = |v| etcd_config(&d, m, &Initial::bootstrap(&d), minor(v));
+        let gone =
+            |v| -> Vec<String> { left_out(m, minor(v)).into_iter().map(|l| l.key).collect() };
+        assert!(at(5).contains("proxy: 'off'\n") && at(5).contains("discovery: "));
+        // The proxy went in 3.6, v2 discovery in 3.7.
+        assert!(!at(6).contains("proxy") && at(6).contains("discovery: "));
+        assert_eq!(gone(6), ["proxy"]);
+        assert!(!at(7).contains("proxy") && !at(7).contains("discovery"));
+        assert_eq!(gone(7), ["discovery", "proxy"]);
+    }
+
+    #[test]
+    fn renderings_per_release() {
+        for v in 4..=7 {
+            let (text, _) = rendered_for(minor(v));
+            insta::assert_snapshot!(format!("every_setting_3_{v}"), text);
+        }
     }
 }

@@ -282,9 +282,10 @@ pub fn build(d: &Desired, live: &Live, req: &Request) -> Plan {
             stamp: req.stamp.clone(),
         });
     }
-    for (m, _) in &versions {
+    for (m, v) in &versions {
         let facts = live.hosts.get(&m.name).and_then(|h| h.facts());
-        let files: Vec<FileChange> = hostfiles::member_files(d, m, &initial)
+        // The member restarts on the release whose tool restored its data.
+        let files: Vec<FileChange> = hostfiles::member_files(d, m, &initial, v.minor())
             .into_iter()
             .map(|f| FileChange {
                 before: facts.and_then(|x| x.file(&f.path)).map(str::to_owned),

@@ -16,7 +16,7 @@ use toml::Spanned;
 use super::{PathSide, Validator};
 use crate::config::desired::{LogLevel, MemberSettings, Transport};
 use crate::config::diagnostic::{Problem, did_you_mean};
-use crate::config::etcd_keys;
+use crate::config::etcd_keys::{self, Successor};
 use crate::config::raw::{ExtraValue, RawEtcdfile, RawLogLevel, RawMember};
 use crate::hostfiles::{listen_host, yaml_quote};
 use crate::model::{Address, Endpoint, MemberName, MinorVersion};
@@ -145,9 +145,15 @@ impl Validator<'_> {
             Some(list) => self.extra_addresses(list, name, address),
         };
         let mut extra = BTreeMap::new();
+        let mut feature_gates = BTreeMap::new();
+        // The member's own table overrides `[etcd.extra]`, setting by setting
+        // (whichever name of a renamed key each uses).
         for table in [e.extra.as_ref(), rm.extra.as_ref()].into_iter().flatten() {
             match self.extra(table, version) {
-                Some(values) => extra.extend(values),
+                Some((values, gates)) => {
+                    extra.extend(values);
+                    feature_gates.extend(gates);
+                }
                 None => ok = false,
             }
         }
@@ -157,6 +163,7 @@ impl Validator<'_> {
             listen_metrics_urls: metrics?,
             extra_listen_addresses: extra_addresses?,
             extra,
+            feature_gates,
         };
         ok.then_some((wal_dir, settings))
     }
@@ -263,13 +270,16 @@ impl Validator<'_> {
     }
 
     /// An `extra` table: each key checked against the keys etcd `version`
-    /// knows (every known version's when none is pinned), each value as YAML.
-    fn extra(
-        &mut self,
-        table: &RawExtra,
-        version: Option<MinorVersion>,
-    ) -> Option<BTreeMap<String, String>> {
+    /// knows (every known version's when none is pinned), each value as YAML;
+    /// a renamed experimental key under its 3.6 name, and the feature gates
+    /// (from `feature-gates` and the experimental booleans that became gates)
+    /// apart. Two names of one setting in one table are refused: etcd 3.6
+    /// will not start with both.
+    fn extra(&mut self, table: &RawExtra, version: Option<MinorVersion>) -> Option<ExtraTable> {
         let mut out = BTreeMap::new();
+        let mut gates = BTreeMap::new();
+        // Each setting → the key of this table that set it.
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         let mut ok = true;
         for (k, v) in table.get_ref() {
             let key = k.get_ref().as_str();
@@ -291,11 +301,151 @@ impl Validator<'_> {
                 }
                 self.push(problem);
             }
-            out.insert(key.to_owned(), yaml_value(v.get_ref()));
+            let mut twice = |this: &mut Self, setting: String| match seen.get(&setting) {
+                Some(first) => {
+                    this.push(
+                        Problem::error(
+                            "etcdfile::extra-set-twice",
+                            format!("extra sets `{setting}` twice: as `{first}` and as `{key}`"),
+                        )
+                        .label(k.span(), format!("the same etcd setting as `{first}`"))
+                        .help(
+                            "keep one of them: etcd refuses to start with both names of a setting",
+                        ),
+                    );
+                    false
+                }
+                None => {
+                    seen.insert(setting, key);
+                    true
+                }
+            };
+            if key == "feature-gates" {
+                let Some(parsed) = self.feature_gates(v, version) else {
+                    ok = false;
+                    continue;
+                };
+                for (gate, on) in parsed {
+                    ok &= twice(self, gate.to_owned());
+                    gates.insert(gate.to_owned(), on);
+                }
+                continue;
+            }
+            match etcd_keys::migration_of(key).map(|m| m.new) {
+                Some(Successor::Gate(gate)) => {
+                    let ExtraValue::Bool(on) = v.get_ref() else {
+                        ok = false;
+                        self.push(
+                            Problem::error(
+                                "etcdfile::bad-extra-value",
+                                format!("`{key}` takes true or false"),
+                            )
+                            .label(v.span(), "not a boolean")
+                            .help(format!("write {key} = true (it is the feature gate {gate} from etcd 3.6 on)")),
+                        );
+                        continue;
+                    };
+                    ok &= twice(self, gate.to_owned());
+                    gates.insert(gate.to_owned(), *on);
+                }
+                Some(Successor::Renamed(new)) => {
+                    ok &= twice(self, new.to_owned());
+                    out.insert(new.to_owned(), yaml_value(v.get_ref()));
+                }
+                None => {
+                    ok &= twice(self, key.to_owned());
+                    out.insert(key.to_owned(), yaml_value(v.get_ref()));
+                }
+            }
+        }
+        ok.then_some((out, gates))
+    }
+
+    /// The gates of a `feature-gates` value (`"A=true,B=false"`), each one
+    /// a gate etcd `version` knows: etcd refuses the whole line for one it
+    /// does not ("unrecognized feature gate").
+    fn feature_gates(
+        &mut self,
+        value: &Spanned<ExtraValue>,
+        version: Option<MinorVersion>,
+    ) -> Option<Vec<(&'static str, bool)>> {
+        let bad = |why: String| {
+            Problem::error(
+                "etcdfile::bad-feature-gate",
+                format!("feature-gates: {why}"),
+            )
+            .label(value.span(), "etcd refuses this line")
+        };
+        let ExtraValue::Text(text) = value.get_ref() else {
+            self.push(
+                bad("expected a string such as \"InitialCorruptCheck=true\"".into())
+                    .help("write feature-gates = \"Gate=true,Other=false\""),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, on) = part.split_once('=').unwrap_or((part, ""));
+            let (name, on) = (name.trim(), on.trim());
+            let on = match on {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    ok = false;
+                    self.push(
+                        bad(format!("`{part}` is not Gate=true or Gate=false")).help(
+                            "each gate takes true or false, as in \"InitialCorruptCheck=true\"",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let known = match version.filter(|v| etcd_keys::keys(*v).is_some()) {
+                Some(v) => etcd_keys::gate_known_in(v, name),
+                None => etcd_keys::feature_gate(name).is_some(),
+            };
+            match etcd_keys::feature_gate(name) {
+                Some(g) if known => out.push((g.name, on)),
+                found => {
+                    ok = false;
+                    let v = version.map_or("3.6 or 3.7".to_owned(), |v| v.to_string());
+                    let why = match found {
+                        Some(g) => format!(
+                            "etcd {v} has no feature gate `{name}` (it is new in {}): unrecognized feature gate",
+                            g.since
+                        ),
+                        None => format!(
+                            "etcd {v} has no feature gate `{name}`: unrecognized feature gate"
+                        ),
+                    };
+                    let names = etcd_keys::FEATURE_GATES.iter().map(|g| g.name);
+                    let help = match did_you_mean(name, names) {
+                        Some(m) if Some(m) != found.map(|g| g.name) => {
+                            format!("did you mean `{m}`?")
+                        }
+                        _ => format!(
+                            "the gates of etcd {v} are {}",
+                            etcd_keys::FEATURE_GATES
+                                .iter()
+                                .filter(
+                                    |g| version.is_none_or(|v| etcd_keys::gate_known_in(v, g.name))
+                                )
+                                .map(|g| g.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.push(bad(why).help(help));
+                }
+            }
         }
         ok.then_some(out)
     }
 }
+
+/// The plain keys and the feature gates of one `extra` table.
+type ExtraTable = (BTreeMap<String, String>, BTreeMap<String, bool>);
 
 /// What is wrong with `key` for etcd `version`: an error for a key it does
 /// not know (naming where the key went or came from), a warning for one it
