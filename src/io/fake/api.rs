@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{FakeCluster, FakeMember, World, call_error};
-use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdError, EtcdErrorKind};
+use crate::io::{
+    ApiAlarm, ApiMember, ApiStatus, DowngradeAction, EtcdApi, EtcdError, EtcdErrorKind,
+};
+use crate::live::DowngradeInfo;
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// How many raft entries a learner may trail and still be promoted (etcd
@@ -45,7 +48,14 @@ impl EtcdApi for FakeCluster {
             revision: i64::try_from(w.index).unwrap_or(i64::MAX),
             is_learner: m.learner,
             errors,
+            // A 3.5 binary reports neither.
+            storage_version: m.storage.filter(|_| reports_storage(m.version)),
+            downgrade: reports_storage(m.version).then_some(DowngradeInfo {
+                enabled: w.downgrade.is_some(),
+                target: w.downgrade,
+            }),
         };
+        w.monitor();
         // A learner catches up between two looks.
         if w.leader.is_some() {
             w.members[i].applied = w.index;
@@ -139,6 +149,7 @@ impl EtcdApi for FakeCluster {
             host: None,
             version: None,
             applied: 0,
+            storage: None,
         });
         w.commit();
         Ok(id)
@@ -319,13 +330,69 @@ impl EtcdApi for FakeCluster {
         let mut w = self.world();
         w.calls.push(format!("etcd cluster_version {ep}"));
         w.serving(ep)?;
-        Ok(w.members
-            .iter()
-            .filter(|m| !m.learner)
-            .map(|m| m.version.map(EtcdVersion::minor))
-            .min()
-            .flatten())
+        Ok(w.cluster_version())
     }
+
+    async fn downgrade(
+        &self,
+        ep: &Endpoint,
+        action: DowngradeAction,
+        target: MinorVersion,
+    ) -> Result<Option<MinorVersion>, EtcdError> {
+        let mut w = self.world();
+        w.calls
+            .push(format!("etcd downgrade {} {target} {ep}", action.word()));
+        w.serving_with_leader(ep)?;
+        if let Some((message, kind)) = &w.fail_downgrade {
+            return Err(call_error(ep, *kind, message));
+        }
+        let cv = w.cluster_version();
+        let in_progress = || {
+            call_error(
+                ep,
+                EtcdErrorKind::DowngradeInProgress,
+                "etcdserver: cluster has a downgrade job in progress",
+            )
+        };
+        let one_below =
+            cv.is_some_and(|cv| cv.major == target.major && cv.minor == target.minor + 1);
+        match action {
+            DowngradeAction::Validate | DowngradeAction::Enable => {
+                if w.downgrade.is_some() {
+                    return Err(in_progress());
+                }
+                if !one_below {
+                    return Err(call_error(
+                        ep,
+                        EtcdErrorKind::InvalidDowngradeTarget,
+                        "etcdserver: invalid downgrade target version",
+                    ));
+                }
+                if action == DowngradeAction::Enable {
+                    w.downgrade = Some(target);
+                    w.storage_lag = 2;
+                    w.commit();
+                }
+            }
+            DowngradeAction::Cancel => {
+                if w.downgrade.take().is_none() {
+                    return Err(call_error(
+                        ep,
+                        EtcdErrorKind::NoDowngradeInProgress,
+                        "etcdserver: no inflight downgrade job",
+                    ));
+                }
+                w.commit();
+            }
+        }
+        Ok(cv)
+    }
+}
+
+/// Whether a binary reports a storage version and the downgrade state
+/// (etcd 3.6 and later).
+fn reports_storage(version: Option<EtcdVersion>) -> bool {
+    version.is_some_and(|v| (v.major, v.minor) >= (3, 6))
 }
 #[cfg(test)]
 mod tests {
