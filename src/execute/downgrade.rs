@@ -4,16 +4,10 @@
 //! binaries rolled back; and `downgrade cancel`, both as a planned step and
 //! when a step fails while the downgrade is half way.
 
-use std::time::Duration;
-
 use super::wait::{Check, WaitError, wait_until};
 use super::{Context, StepError, StepOutcome, membership};
 use crate::io::{DowngradeAction, EtcdErrorKind};
 use crate::model::{EtcdVersion, MinorVersion};
-
-/// How often the storage version and the downgrade state are looked at: etcd
-/// migrates and completes in the background, every few seconds at most.
-const EVERY: Duration = Duration::from_millis(500);
 
 /// Sends one `downgrade` call to the leader; returns the cluster version it
 /// answered with.
@@ -92,7 +86,7 @@ pub(super) async fn wait_storage(
     target: MinorVersion,
 ) -> Result<StepOutcome, StepError> {
     let what = format!("wait until every member's storage version is {target}");
-    let every = ctx.deadlines.poll.max(EVERY);
+    let every = ctx.deadlines.poll;
     let waited = wait_until(&what, ctx.deadlines.gate, every, async || {
         for m in &ctx.desired.members {
             let ep = m.client_url(&ctx.desired.tls);
@@ -135,7 +129,7 @@ pub(super) async fn finished(
     target: MinorVersion,
 ) -> Result<StepOutcome, StepError> {
     let what = format!("check the downgrade to {target} has completed");
-    let every = ctx.deadlines.poll.max(EVERY);
+    let every = ctx.deadlines.poll;
     let waited = wait_until(&what, ctx.deadlines.gate, every, async || {
         for m in &ctx.desired.members {
             let ep = m.client_url(&ctx.desired.tls);
