@@ -195,3 +195,103 @@ async fn a_failure_before_the_downgrade_is_enabled_sends_no_cancel() {
     );
     assert_eq!(fake.cluster_version(), Some(minor("3.7")));
 }
+
+#[tokio::test]
+async fn without_the_api_steps_the_older_binary_refuses_the_newer_data() {
+    // What the API steps are for: the same plan with validate, enable and the
+    // storage wait taken out stops at the first restart, whose 3.6 etcd will
+    // not open data still at storage version 3.7.
+    let (d, fake, hosts) = downgrade_to_3_6();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut p = plan_now(&d, &hosts, &fake, dir.path()).await;
+    p.steps.retain(|s| {
+        !matches!(
+            s.step,
+            Step::DowngradeValidate { .. }
+                | Step::DowngradeEnable { .. }
+                | Step::WaitStorageVersion { .. }
+        )
+    });
+    let Err(e) = apply(&d, &hosts, &fake, &p).await else {
+        panic!("a 3.6 binary started on 3.7 data");
+    };
+    assert!(
+        e.description.starts_with("wait until etcd-1 healthy")
+            || e.description.starts_with("restart etcd-1"),
+        "{e}"
+    );
+    let log = fake.disk("10.0.0.11").map(|h| h.log).unwrap_or_default();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("will not start on a data dir of storage version 3.7")),
+        "{log:#?}"
+    );
+    // No downgrade was enabled, so none is cancelled.
+    assert!(e.afterwards.is_empty(), "{:#?}", e.afterwards);
+    assert_eq!(fake.downgrade_enabled(), None);
+}
+
+#[tokio::test]
+async fn after_a_cancelled_half_way_downgrade_the_next_applies_finish_it() {
+    let (d, fake, hosts) = downgrade_to_3_6();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = plan_now(&d, &hosts, &fake, dir.path()).await;
+    // The second member cannot be stopped: etcd-1 runs 3.6.14, the others
+    // still run 3.7.1, all healthy; the downgrade is cancelled.
+    fake.fail_script("stop etcd-3", 1);
+    let Err(e) = apply(&d, &hosts, &fake, &p).await else {
+        panic!("a failed stop went unnoticed");
+    };
+    assert!(
+        e.afterwards[0].contains("is cancelled"),
+        "{:#?}",
+        e.afterwards
+    );
+    assert_eq!(fake.downgrade_enabled(), None);
+    assert_eq!(fake.cluster_version(), Some(minor("3.6")));
+    // The next plan rolls the rest back without enabling the downgrade
+    // again (the data is at 3.6 already, and validate would be refused).
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let p = plan_now(&d, &hosts, &fake, dir.path()).await;
+        if p.is_empty() {
+            break;
+        }
+        assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+        let r = apply(&d, &hosts, &fake, &p).await;
+        assert!(r.is_ok(), "{r:?}");
+        rounds.push(p);
+    }
+    assert!(plan_now(&d, &hosts, &fake, dir.path()).await.is_empty());
+    assert_eq!(rounds.len(), 1, "one plan finishes it");
+    assert!(
+        rounds[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s.step, Step::WaitStorageVersion { .. }))
+    );
+    assert!(
+        rounds[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s.step, Step::DowngradeFinished { .. }))
+    );
+    assert!(
+        rounds.iter().flat_map(|p| &p.steps).all(|s| !matches!(
+            s.step,
+            Step::DowngradeValidate { .. } | Step::DowngradeEnable { .. }
+        )),
+        "{:#?}",
+        rounds
+            .iter()
+            .map(|p| p
+                .steps
+                .iter()
+                .map(|s| s.description.clone())
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(fake.cluster_version(), Some(minor("3.6")));
+    let v3614 = EtcdVersion::parse("3.6.14");
+    assert!(fake.members().iter().all(|m| m.version == v3614));
+}
