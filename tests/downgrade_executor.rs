@@ -295,3 +295,71 @@ async fn after_a_cancelled_half_way_downgrade_the_next_applies_finish_it() {
     let v3614 = EtcdVersion::parse("3.6.14");
     assert!(fake.members().iter().all(|m| m.version == v3614));
 }
+
+#[tokio::test]
+async fn a_downgrade_left_enabled_is_cancelled_and_rolled_back_up_when_the_etcdfile_asks_for_3_7() {
+    let (d, fake, hosts) = downgrade_to_3_6();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = plan_now(&d, &hosts, &fake, dir.path()).await;
+    // Half way, and the cancel after the failure is refused too: the
+    // downgrade stays enabled, and the report says so.
+    fake.fail_script("stop etcd-3", 1);
+    let stop = AtomicBool::new(false);
+    let ctx = Context {
+        desired: &d,
+        hosts: &hosts,
+        etcd: &fake,
+        deadlines: quick(),
+        advertised: Vec::new(),
+        stop: &stop,
+    };
+    let watch = fake.clone();
+    let r = execute::apply(&p, &ctx, &mut |ev| {
+        if let execute::Event::StepFinished { .. } = ev
+            && watch.downgrade_enabled().is_some()
+        {
+            watch.fail_downgrade(
+                etcdplan::io::EtcdErrorKind::DeadlineExceeded,
+                "etcdserver: request timed out",
+            );
+        }
+    })
+    .await;
+    let Err(e) = r else {
+        panic!("a failed stop went unnoticed");
+    };
+    assert!(
+        e.afterwards[0].starts_with("sending `downgrade cancel` for the downgrade to 3.6 failed"),
+        "{:#?}",
+        e.afterwards
+    );
+    assert_eq!(fake.downgrade_enabled(), Some(minor("3.6")));
+    fake.heal_downgrade();
+
+    // The operator asks for 3.7 again: cancel, etcd-1 back onto 3.7.1, and
+    // the cluster version rises once every member runs it.
+    let text = text_with(3, "").replacen(
+        "name = \"main\"\n",
+        "name = \"main\"\nversion = \"3.7\"\n",
+        1,
+    );
+    let up = desired_from(&text);
+    for m in &up.members {
+        fake.install_binary(m.name.as_str(), "3.7.1");
+    }
+    let p = plan_now(&up, &hosts, &fake, dir.path()).await;
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let kinds: Vec<&Step> = p.steps.iter().map(|s| &s.step).collect();
+    let cancel = kinds
+        .iter()
+        .position(|s| matches!(s, Step::DowngradeCancel { .. }));
+    let restart = kinds.iter().position(|s| matches!(s, Step::Restart { .. }));
+    assert!(cancel.is_some() && cancel < restart, "{kinds:#?}");
+    let r = apply(&up, &hosts, &fake, &p).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(fake.downgrade_enabled(), None);
+    assert_eq!(fake.cluster_version(), Some(minor("3.7")));
+    let v371 = EtcdVersion::parse("3.7.1");
+    assert!(fake.members().iter().all(|m| m.version == v371));
+    assert!(plan_now(&up, &hosts, &fake, dir.path()).await.is_empty());
+}

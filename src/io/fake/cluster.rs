@@ -226,6 +226,11 @@ impl FakeCluster {
         self.world().fail_downgrade = Some((message.to_owned(), kind));
     }
 
+    /// Downgrade calls are answered again (undoes [`fail_downgrade`](Self::fail_downgrade)).
+    pub fn heal_downgrade(&self) {
+        self.world().fail_downgrade = None;
+    }
+
     /// Writes a key as a client would (tests of content reads).
     pub fn put(&self, key: &str, value: &str) {
         let mut w = self.world();
