@@ -258,6 +258,21 @@ mod tests {
                 EtcdErrorKind::TooManyLearners,
             ),
             (
+                Code::InvalidArgument,
+                "etcdserver: invalid downgrade target version",
+                EtcdErrorKind::InvalidDowngradeTarget,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: cluster has a downgrade job in progress",
+                EtcdErrorKind::DowngradeInProgress,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: no inflight downgrade job",
+                EtcdErrorKind::NoDowngradeInProgress,
+            ),
+            (
                 Code::ResourceExhausted,
                 "etcdserver: mvcc: database space exceeded",
                 EtcdErrorKind::NoSpace,

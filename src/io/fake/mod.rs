@@ -24,6 +24,16 @@
 //!   index (`LearnerNotReady`); a started learner catches up after one Status;
 //! - MoveLeader must go to the leader (`NotLeader`);
 //! - MemberRemove of the leader elects another; the removed member's etcd exits.
+//! - the cluster version (the lowest minor version the voters run, or a
+//!   downgrade's target), each member's storage version (reported from 3.6
+//!   on) and the downgrade state: `downgrade validate|enable` refuse a target
+//!   not one minor below the cluster version (`InvalidDowngradeTarget`) or a
+//!   second downgrade (`DowngradeInProgress`); enable lowers the cluster
+//!   version at once and the data of every member a few Status answers later;
+//!   a binary older than its data's storage version does not start; the
+//!   downgrade completes once every voter runs the target; cancel
+//!   (`NoDowngradeInProgress` when there is none) lets the cluster version
+//!   rise again as members come back on the newer release.
 //!
 //! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
 //! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
