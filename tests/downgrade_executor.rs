@@ -249,8 +249,9 @@ async fn after_a_cancelled_half_way_downgrade_the_next_applies_finish_it() {
     );
     assert_eq!(fake.downgrade_enabled(), None);
     assert_eq!(fake.cluster_version(), Some(minor("3.6")));
-    // The next plan rolls the rest back without enabling the downgrade
-    // again (the data is at 3.6 already, and validate would be refused).
+    // The next plan swaps the rest back without enabling the downgrade
+    // again (the cluster runs at 3.6 while etcd-1 does: validate would be
+    // refused).
     let mut rounds = Vec::new();
     for _ in 0..3 {
         let p = plan_now(&d, &hosts, &fake, dir.path()).await;
@@ -264,18 +265,6 @@ async fn after_a_cancelled_half_way_downgrade_the_next_applies_finish_it() {
     }
     assert!(plan_now(&d, &hosts, &fake, dir.path()).await.is_empty());
     assert_eq!(rounds.len(), 1, "one plan finishes it");
-    assert!(
-        rounds[0]
-            .steps
-            .iter()
-            .any(|s| matches!(s.step, Step::WaitStorageVersion { .. }))
-    );
-    assert!(
-        rounds[0]
-            .steps
-            .iter()
-            .any(|s| matches!(s.step, Step::DowngradeFinished { .. }))
-    );
     assert!(
         rounds.iter().flat_map(|p| &p.steps).all(|s| !matches!(
             s.step,

@@ -248,7 +248,7 @@ impl Running<'_> {
             if let Some(target) = cancel.take() {
                 self.then(Step::DowngradeCancel { target });
             }
-            let downgrade = via_api(&group);
+            let downgrade = self.phase_downgrade(&group);
             if let Some(target) = downgrade {
                 self.downgrade_start(target);
             }
@@ -273,22 +273,13 @@ impl Running<'_> {
     }
 
     /// The API steps before a downgrade's restarts: validate and enable it,
-    /// unless the cluster is there already (a downgrade found enabled for
-    /// this target, or every member's data at the target: a cancelled
-    /// downgrade, or an upgrade rolled back while mixed); then the wait for
-    /// every member's storage version.
+    /// unless a downgrade to this target is found enabled already (an
+    /// earlier apply stopped half way); then the wait for every member's
+    /// storage version.
     fn downgrade_start(&mut self, target: MinorVersion) {
-        let c = self.live.cluster.as_ref();
-        let enabled = c.and_then(LiveCluster::downgrade_in_progress);
-        let stored = c.map(LiveCluster::storage_versions).unwrap_or_default();
-        let at_target = !stored.is_empty() && stored.iter().all(|v| *v <= target);
-        if enabled == Some(target) {
+        if self.downgrade_enabled() == Some(target) {
             self.notes.push(format!(
                 "a downgrade to {target} is in progress (enabled by an earlier apply): this plan continues it"
-            ));
-        } else if at_target {
-            self.notes.push(format!(
-                "every member's data is at storage version {target} already: the binaries roll back without `downgrade enable`"
             ));
         } else {
             self.then(Step::DowngradeValidate { target });
@@ -297,19 +288,32 @@ impl Running<'_> {
         self.then(Step::WaitStorageVersion { target });
     }
 
+    /// The target of the downgrade the live cluster reports enabled, if any.
+    fn downgrade_enabled(&self) -> Option<MinorVersion> {
+        self.live
+            .cluster
+            .as_ref()
+            .and_then(LiveCluster::downgrade_in_progress)
+    }
+
+    /// The target of a phase that downgrades through etcd's API: a pass the
+    /// version rules route through it, or the binaries swapped back onto
+    /// the target of a downgrade found enabled (the rest of it).
+    fn phase_downgrade(&self, group: &[Change]) -> Option<MinorVersion> {
+        let moves: Vec<&crate::diff::BinaryMove> =
+            group.iter().filter_map(Change::binary).collect();
+        let to = moves.first()?.to.minor();
+        (moves.iter().any(|b| b.via_api) || self.downgrade_enabled() == Some(to)).then_some(to)
+    }
+
     /// A downgrade found in progress that the plan's version passes leave
     /// (the etcdfile asks for the newer version again): it is cancelled
     /// before the first of them.
     fn downgrade_to_cancel(&mut self, changes: &[Change]) -> Option<MinorVersion> {
-        let target = self
-            .live
-            .cluster
-            .as_ref()
-            .and_then(LiveCluster::downgrade_in_progress)?;
-        let continues = changes.iter().any(|c| {
-            c.binary()
-                .is_some_and(|b| b.via_api && b.to.minor() == target)
-        });
+        let target = self.downgrade_enabled()?;
+        let continues = changes
+            .iter()
+            .any(|c| c.binary().is_some_and(|b| b.to.minor() == target));
         let moves = changes
             .iter()
             .any(|c| c.phase().is_some() && c.binary().is_some());
@@ -617,15 +621,6 @@ impl Running<'_> {
             planned.push(c);
         }
     }
-}
-
-/// The target of a phase that downgrades through etcd's API, if it is one.
-fn via_api(group: &[Change]) -> Option<MinorVersion> {
-    group
-        .iter()
-        .filter_map(Change::binary)
-        .find(|b| b.via_api)
-        .map(|b| b.to.minor())
 }
 
 /// How a deferred change is named in its note.
