@@ -7,6 +7,7 @@
 
 mod adopt;
 mod binary;
+mod downgrade;
 mod event;
 mod gate;
 pub mod hostlock;
@@ -130,6 +131,9 @@ pub struct ApplyError {
     pub done: Vec<String>,
     /// Steps not run.
     pub remaining: Vec<String>,
+    /// What the walk did after the failure to leave the cluster in a known
+    /// state: a downgrade stopped half way is cancelled (`downgrade cancel`).
+    pub afterwards: Vec<String>,
 }
 
 /// What an apply did.
@@ -183,6 +187,9 @@ pub async fn apply(
     let mut timings = Vec::new();
     let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
     let transfers = transfer::Transfers::new(tx);
+    // A downgrade enabled and not yet run by every member: a failure
+    // cancels it (etcd-versions §5).
+    let mut downgrading: Option<crate::model::MinorVersion> = None;
     let remaining = |index: usize| -> Vec<String> {
         plan.steps[index + 1..]
             .iter()
@@ -198,6 +205,7 @@ pub async fn apply(
                 error: StepError::Interrupted,
                 done,
                 remaining: remaining(index),
+                afterwards: afterwards(ctx, downgrading).await,
             });
         }
         on_event(Event::StepStarted {
@@ -229,8 +237,15 @@ pub async fn apply(
                     error,
                     done,
                     remaining: remaining(index),
+                    afterwards: afterwards(ctx, downgrading).await,
                 });
             }
+        };
+        downgrading = match &step.step {
+            Step::DowngradeEnable { target } | Step::WaitStorageVersion { target } => Some(*target),
+            Step::ClusterVersion { version } if downgrading == Some(*version) => None,
+            Step::DowngradeFinished { .. } | Step::DowngradeCancel { .. } => None,
+            _ => downgrading,
         };
         let secs = t.elapsed().as_secs_f64();
         on_event(Event::StepFinished {
@@ -246,6 +261,18 @@ pub async fn apply(
         steps: timings,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// What a failed walk does before it reports: cancels a downgrade it left
+/// half way.
+async fn afterwards(
+    ctx: &Context<'_>,
+    downgrading: Option<crate::model::MinorVersion>,
+) -> Vec<String> {
+    match downgrading {
+        Some(target) => vec![downgrade::cancel_after_failure(ctx, target).await],
+        None => Vec::new(),
+    }
 }
 
 /// Test builds only: `ETCDPLAN_FAILPOINT=after-step:N` makes the walk stop
@@ -436,6 +463,11 @@ async fn run_step(
         Step::ClusterVersion { version } => binary::cluster_version(ctx, *version)
             .await
             .map(StepOutcome::from),
+        Step::DowngradeValidate { target } => downgrade::validate(ctx, *target).await,
+        Step::DowngradeEnable { target } => downgrade::enable(ctx, *target).await,
+        Step::WaitStorageVersion { target } => downgrade::wait_storage(ctx, *target).await,
+        Step::DowngradeCancel { target } => downgrade::cancel(ctx, *target).await,
+        Step::DowngradeFinished { target } => downgrade::finished(ctx, *target).await,
         Step::Start { member: name } => {
             let (m, host) = member(ctx, name)?;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;

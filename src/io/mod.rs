@@ -11,8 +11,8 @@ pub mod release;
 mod ssh;
 
 pub use etcd::{
-    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdClient, EtcdError,
-    EtcdErrorKind, RangePage, Timeouts,
+    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi,
+    EtcdClient, EtcdError, EtcdErrorKind, RangePage, Timeouts,
 };
 pub use host::{
     CommandOutput, Host, HostError, LocalHost, Progress, Script, shell_quote, write_file_script,

@@ -311,6 +311,12 @@ pub fn failure_text(e: &ApplyError) -> String {
             let _ = writeln!(s, "  · {r}");
         }
     }
+    if !e.afterwards.is_empty() {
+        s.push_str("After the failure:\n");
+        for a in &e.afterwards {
+            let _ = writeln!(s, "  ↺ {a}");
+        }
+    }
     s.push('\n');
     s
 }

@@ -108,6 +108,7 @@ impl View for JsonLines {
             error: error.to_string(),
             done: error.done.clone(),
             remaining: error.remaining.clone(),
+            afterwards: error.afterwards.clone(),
         });
     }
 

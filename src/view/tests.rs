@@ -97,6 +97,7 @@ fn failed() -> ApplyError {
         error: StepError::Interrupted,
         done: vec!["take a snapshot".into()],
         remaining: vec!["restart etcd-3".into()],
+        afterwards: Vec::new(),
     }
 }
 

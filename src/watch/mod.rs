@@ -225,6 +225,9 @@ pub enum WatchEvent {
         done: Vec<String>,
         /// Steps not run.
         remaining: Vec<String>,
+        /// What was done after the failure (a half-way downgrade cancelled).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        afterwards: Vec<String>,
     },
     /// A scheduled snapshot was taken and checked (`[backup]`).
     Snapshot {

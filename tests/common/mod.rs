@@ -215,6 +215,8 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
                         revision: 40,
                         errors: Vec::new(),
                         is_learner: false,
+                        storage_version: None,
+                        downgrade: None,
                     },
                     quorum_read: Ok(()),
                 })

@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    AlarmAction, AlarmType, Client, Compare, CompareOp, ConnectOptions, MemberAddOptions,
-    PutOptions, Txn, TxnOp, TxnOpResponse,
+    AlarmAction, AlarmType, Client, Compare, CompareOp, ConnectOptions, DowngradeOptions,
+    MemberAddOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
 use tokio::sync::Mutex;
 
 use super::error::call_error;
 use super::{
-    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, EtcdApi, EtcdError, EtcdErrorKind,
-    Timeouts,
+    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi, EtcdError,
+    EtcdErrorKind, Timeouts,
 };
-use crate::live::LiveName;
+use crate::live::{DowngradeInfo, LiveName};
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// The body of `GET /version`.
@@ -200,6 +200,14 @@ impl EtcdClient {
     }
 }
 
+/// The minor version of a version string etcd reports ("3.6.0"); none when
+/// empty or not a version.
+fn minor_of(s: &str) -> Option<MinorVersion> {
+    EtcdVersion::parse(s)
+        .map(EtcdVersion::minor)
+        .or_else(|| MinorVersion::parse(s).ok())
+}
+
 fn parse_urls(urls: &[String]) -> Vec<Endpoint> {
     urls.iter().filter_map(|u| Endpoint::parse(u)).collect()
 }
@@ -242,7 +250,34 @@ impl EtcdApi for EtcdClient {
             revision: header.map_or(0, |h| h.revision()),
             is_learner: s.is_learner(),
             errors: s.errors().to_vec(),
+            // Empty from 3.5, which reports neither.
+            storage_version: minor_of(s.storage_version()),
+            downgrade: s.downgrade_info().map(|d| DowngradeInfo {
+                enabled: d.enabled(),
+                target: minor_of(d.target_version()),
+            }),
         })
+    }
+
+    async fn downgrade(
+        &self,
+        ep: &Endpoint,
+        action: DowngradeAction,
+        target: MinorVersion,
+    ) -> Result<Option<MinorVersion>, EtcdError> {
+        // etcd takes "major.minor" and keeps only that of a longer version.
+        let v = target.to_string();
+        let opts = match action {
+            DowngradeAction::Validate => DowngradeOptions::Validate(v),
+            DowngradeAction::Enable => DowngradeOptions::Enable(v),
+            DowngradeAction::Cancel => DowngradeOptions::Cancel,
+        };
+        let r = self
+            .with(ep, |c| async move {
+                c.maintenance_client().downgrade(opts).await
+            })
+            .await?;
+        Ok(minor_of(r.version()))
     }
 
     async fn alarms(&self, ep: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError> {

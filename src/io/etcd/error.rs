@@ -71,6 +71,13 @@ pub enum EtcdErrorKind {
     /// "etcdserver: mvcc: required revision has been compacted": a read at a
     /// revision older than the last compaction.
     Compacted,
+    /// "etcdserver: invalid downgrade target version": not one minor version
+    /// below the cluster version.
+    InvalidDowngradeTarget,
+    /// "etcdserver: cluster has a downgrade job in progress".
+    DowngradeInProgress,
+    /// "etcdserver: no inflight downgrade job": nothing to cancel.
+    NoDowngradeInProgress,
 }
 
 /// etcd's error descriptions (`rpctypes.ErrGRPC*`) and their kinds. etcd's
@@ -128,6 +135,18 @@ const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
     (
         "etcdserver: mvcc: required revision has been compacted",
         EtcdErrorKind::Compacted,
+    ),
+    (
+        "etcdserver: invalid downgrade target version",
+        EtcdErrorKind::InvalidDowngradeTarget,
+    ),
+    (
+        "etcdserver: cluster has a downgrade job in progress",
+        EtcdErrorKind::DowngradeInProgress,
+    ),
+    (
+        "etcdserver: no inflight downgrade job",
+        EtcdErrorKind::NoDowngradeInProgress,
     ),
 ];
 
@@ -237,6 +256,21 @@ mod tests {
                 Code::FailedPrecondition,
                 "etcdserver: too many learner members in cluster",
                 EtcdErrorKind::TooManyLearners,
+            ),
+            (
+                Code::InvalidArgument,
+                "etcdserver: invalid downgrade target version",
+                EtcdErrorKind::InvalidDowngradeTarget,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: cluster has a downgrade job in progress",
+                EtcdErrorKind::DowngradeInProgress,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: no inflight downgrade job",
+                EtcdErrorKind::NoDowngradeInProgress,
             ),
             (
                 Code::ResourceExhausted,

@@ -50,6 +50,28 @@ pub struct RangePage {
     pub header_revision: i64,
 }
 
+/// What a `Downgrade` call asks (etcd 3.6+ Maintenance API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DowngradeAction {
+    /// Whether the cluster can downgrade to the target; changes nothing.
+    Validate,
+    /// Start the downgrade: the cluster version drops to the target.
+    Enable,
+    /// Stop a downgrade in progress.
+    Cancel,
+}
+
+impl DowngradeAction {
+    /// The word etcdctl uses for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Enable => "enable",
+            Self::Cancel => "cancel",
+        }
+    }
+}
+
 /// The etcd API as etcdplan uses it: every call names the member it goes to.
 #[async_trait]
 pub trait EtcdApi: Send + Sync {
@@ -130,6 +152,16 @@ pub trait EtcdApi: Send + Sync {
         progress.report(n, Some(n));
         Ok(data)
     }
+    /// A `Downgrade` call (`downgrade validate|enable|cancel`) for `target`
+    /// (ignored by cancel); returns the cluster version the member answers
+    /// with. etcd's refusals are typed: `InvalidDowngradeTarget`,
+    /// `DowngradeInProgress`, `NoDowngradeInProgress`.
+    async fn downgrade(
+        &self,
+        endpoint: &Endpoint,
+        action: DowngradeAction,
+        target: MinorVersion,
+    ) -> Result<Option<MinorVersion>, EtcdError>;
     /// The cluster version as the member at `endpoint` knows it (`GET
     /// /version`, `etcdcluster`; the v3 gRPC API does not carry it); none
     /// while the cluster has not decided one.

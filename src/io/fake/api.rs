@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{FakeCluster, FakeMember, World, call_error};
-use crate::io::{ApiAlarm, ApiMember, ApiStatus, EtcdApi, EtcdError, EtcdErrorKind};
+use crate::io::{
+    ApiAlarm, ApiMember, ApiStatus, DowngradeAction, EtcdApi, EtcdError, EtcdErrorKind,
+};
+use crate::live::DowngradeInfo;
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// How many raft entries a learner may trail and still be promoted (etcd
@@ -45,7 +48,14 @@ impl EtcdApi for FakeCluster {
             revision: i64::try_from(w.index).unwrap_or(i64::MAX),
             is_learner: m.learner,
             errors,
+            // A 3.5 binary reports neither.
+            storage_version: m.storage.filter(|_| reports_storage(m.version)),
+            downgrade: reports_storage(m.version).then_some(DowngradeInfo {
+                enabled: w.downgrade.is_some(),
+                target: w.downgrade,
+            }),
         };
+        w.monitor();
         // A learner catches up between two looks.
         if w.leader.is_some() {
             w.members[i].applied = w.index;
@@ -139,6 +149,7 @@ impl EtcdApi for FakeCluster {
             host: None,
             version: None,
             applied: 0,
+            storage: None,
         });
         w.commit();
         Ok(id)
@@ -319,13 +330,69 @@ impl EtcdApi for FakeCluster {
         let mut w = self.world();
         w.calls.push(format!("etcd cluster_version {ep}"));
         w.serving(ep)?;
-        Ok(w.members
-            .iter()
-            .filter(|m| !m.learner)
-            .map(|m| m.version.map(EtcdVersion::minor))
-            .min()
-            .flatten())
+        Ok(w.cluster_version())
     }
+
+    async fn downgrade(
+        &self,
+        ep: &Endpoint,
+        action: DowngradeAction,
+        target: MinorVersion,
+    ) -> Result<Option<MinorVersion>, EtcdError> {
+        let mut w = self.world();
+        w.calls
+            .push(format!("etcd downgrade {} {target} {ep}", action.word()));
+        w.serving_with_leader(ep)?;
+        if let Some((message, kind)) = &w.fail_downgrade {
+            return Err(call_error(ep, *kind, message));
+        }
+        let cv = w.cluster_version();
+        let in_progress = || {
+            call_error(
+                ep,
+                EtcdErrorKind::DowngradeInProgress,
+                "etcdserver: cluster has a downgrade job in progress",
+            )
+        };
+        let one_below =
+            cv.is_some_and(|cv| cv.major == target.major && cv.minor == target.minor + 1);
+        match action {
+            DowngradeAction::Validate | DowngradeAction::Enable => {
+                if w.downgrade.is_some() {
+                    return Err(in_progress());
+                }
+                if !one_below {
+                    return Err(call_error(
+                        ep,
+                        EtcdErrorKind::InvalidDowngradeTarget,
+                        "etcdserver: invalid downgrade target version",
+                    ));
+                }
+                if action == DowngradeAction::Enable {
+                    w.downgrade = Some(target);
+                    w.storage_lag = 2;
+                    w.commit();
+                }
+            }
+            DowngradeAction::Cancel => {
+                if w.downgrade.take().is_none() {
+                    return Err(call_error(
+                        ep,
+                        EtcdErrorKind::NoDowngradeInProgress,
+                        "etcdserver: no inflight downgrade job",
+                    ));
+                }
+                w.commit();
+            }
+        }
+        Ok(cv)
+    }
+}
+
+/// Whether a binary reports a storage version and the downgrade state
+/// (etcd 3.6 and later).
+fn reports_storage(version: Option<EtcdVersion>) -> bool {
+    version.is_some_and(|v| (v.major, v.minor) >= (3, 6))
 }
 #[cfg(test)]
 mod tests {
@@ -338,6 +405,10 @@ mod tests {
     }
 
     fn three() -> (FakeCluster, Vec<Endpoint>) {
+        three_on("3.5.17")
+    }
+
+    fn three_on(version: &str) -> (FakeCluster, Vec<Endpoint>) {
         let mut d = String::from("[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\n");
         for i in 1..=3 {
             d.push_str(&format!(
@@ -354,7 +425,7 @@ mod tests {
         let Ok(loaded) = crate::config::parse("etcdfile.toml", d, &ctx) else {
             panic!("etcdfile");
         };
-        let fake = FakeCluster::running(&loaded.desired, "3.5.17", 0);
+        let fake = FakeCluster::running(&loaded.desired, version, 0);
         let eps = (11..=13)
             .map(|i| ep(&format!("http://10.0.0.{i}:2379")))
             .collect();
@@ -423,5 +494,72 @@ mod tests {
         assert_eq!(e, Some(EtcdErrorKind::NotLeader));
         assert!(fake.move_leader(&eps[0], to).await.is_ok());
         assert_eq!(fake.leader().as_deref(), Some("etcd-3"));
+    }
+
+    fn minor(s: &str) -> MinorVersion {
+        MinorVersion::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn the_downgrade_api_checks_its_target_lowers_the_cluster_version_and_migrates_the_data()
+    {
+        use DowngradeAction::{Cancel, Enable, Validate};
+        let (fake, eps) = three_on("3.7.1");
+        let kind = |r: Result<Option<MinorVersion>, EtcdError>| r.err().map(|e| e.kind());
+        // Only one minor version below the cluster version.
+        for bad in ["3.5", "3.7", "3.8"] {
+            let r = fake.downgrade(&eps[0], Validate, minor(bad)).await;
+            assert_eq!(
+                kind(r),
+                Some(EtcdErrorKind::InvalidDowngradeTarget),
+                "{bad}"
+            );
+        }
+        let r = fake.downgrade(&eps[0], Validate, minor("3.6")).await;
+        assert_eq!(r.ok(), Some(Some(minor("3.7"))));
+        let r = fake.downgrade(&eps[1], Cancel, minor("3.6")).await;
+        assert_eq!(kind(r), Some(EtcdErrorKind::NoDowngradeInProgress));
+        // Enable: the cluster version drops at once, the data follows after
+        // a few looks, and a second enable is refused.
+        assert!(fake.downgrade(&eps[0], Enable, minor("3.6")).await.is_ok());
+        assert_eq!(fake.cluster_version(), Some(minor("3.6")));
+        let r = fake.downgrade(&eps[0], Enable, minor("3.6")).await;
+        assert_eq!(kind(r), Some(EtcdErrorKind::DowngradeInProgress));
+        let first = fake.status(&eps[0]).await.ok();
+        assert_eq!(
+            first.as_ref().and_then(|s| s.storage_version),
+            Some(minor("3.7"))
+        );
+        assert_eq!(
+            first.and_then(|s| s.downgrade),
+            Some(DowngradeInfo {
+                enabled: true,
+                target: Some(minor("3.6"))
+            })
+        );
+        for _ in 0..3 {
+            let _ = fake.status(&eps[1]).await;
+        }
+        let s = fake.status(&eps[2]).await.ok();
+        assert_eq!(s.and_then(|s| s.storage_version), Some(minor("3.6")));
+        // Cancel with every member still on 3.7.1: the version is back up.
+        assert!(fake.downgrade(&eps[2], Cancel, minor("3.6")).await.is_ok());
+        assert_eq!(fake.downgrade_enabled(), None);
+        assert_eq!(fake.cluster_version(), Some(minor("3.7")));
+        let _ = fake.status(&eps[0]).await;
+        assert!(
+            fake.storage_versions()
+                .iter()
+                .all(|(_, s)| *s == Some(minor("3.7"))),
+            "{:?}",
+            fake.storage_versions()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_3_5_member_reports_no_storage_version_nor_downgrade_state() {
+        let (fake, eps) = three();
+        let s = fake.status(&eps[0]).await.ok();
+        assert!(s.is_some_and(|s| s.storage_version.is_none() && s.downgrade.is_none()));
     }
 }

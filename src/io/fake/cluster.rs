@@ -5,8 +5,17 @@ use std::sync::Arc;
 
 use super::{FailHook, FakeCluster, FakeDisk, FakeHost, FakeMember, sha256_hex};
 use crate::config::Desired;
+use crate::io::EtcdErrorKind;
 use crate::io::{ApiAlarm, HostMap};
-use crate::model::EtcdVersion;
+use crate::model::{EtcdVersion, MinorVersion};
+
+/// The storage version data written by `version` has: its minor version
+/// from 3.6 on; none for older releases, which have no storage version.
+fn storage_of(version: Option<EtcdVersion>) -> Option<MinorVersion> {
+    version
+        .map(EtcdVersion::minor)
+        .filter(|v| (v.major, v.minor) >= (3, 6))
+}
 
 impl FakeCluster {
     /// An empty world: no members, no hosts.
@@ -54,6 +63,7 @@ impl FakeCluster {
                     host: Some(address),
                     version,
                     applied: 0,
+                    storage: storage_of(version),
                 });
             }
             w.index = 100;
@@ -183,6 +193,46 @@ impl FakeCluster {
             nth,
             seen: 0,
         });
+    }
+
+    /// The binary on the host of member `name` becomes `version` (an
+    /// operator installed it); the running etcd is not disturbed, its next
+    /// start runs it.
+    pub fn install_binary(&self, name: &str, version: &str) {
+        let mut w = self.world();
+        if let Some(d) = w.host_of(name).and_then(|h| w.hosts.get_mut(&h)) {
+            d.binary = EtcdVersion::parse(version);
+        }
+    }
+
+    /// The cluster version now.
+    pub fn cluster_version(&self) -> Option<MinorVersion> {
+        self.world().cluster_version()
+    }
+
+    /// The target of the downgrade enabled now, if one is.
+    pub fn downgrade_enabled(&self) -> Option<MinorVersion> {
+        self.world().downgrade
+    }
+
+    /// Each member's storage version now, by name.
+    pub fn storage_versions(&self) -> Vec<(String, Option<MinorVersion>)> {
+        self.world()
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.storage))
+            .collect()
+    }
+
+    /// Every `downgrade` call is refused from now on with `kind` and etcd's
+    /// message `message` (a test hook).
+    pub fn fail_downgrade(&self, kind: EtcdErrorKind, message: &str) {
+        self.world().fail_downgrade = Some((message.to_owned(), kind));
+    }
+
+    /// Downgrade calls are answered again (undoes [`fail_downgrade`](Self::fail_downgrade)).
+    pub fn heal_downgrade(&self) {
+        self.world().fail_downgrade = None;
     }
 
     /// Writes a key as a client would (tests of content reads).

@@ -382,6 +382,7 @@ fn start(w: &mut World, address: &str, source: &str) -> CommandOutput {
                 host: None,
                 version: None,
                 applied: 0,
+                storage: None,
             });
         }
     }
@@ -396,12 +397,25 @@ fn start(w: &mut World, address: &str, source: &str) -> CommandOutput {
             format!("member {name} is not in the cluster's member list; it exits"),
         );
     };
+    // etcd refuses data written by a newer minor version (the storage
+    // version a downgrade lowers first).
+    if let Some(s) = w.members[i].storage
+        && s > binary.minor()
+    {
+        return exits(
+            w,
+            format!("etcd {binary} will not start on a data dir of storage version {s}"),
+        );
+    }
     let stall = w.stall_on_start.remove(&name);
     let m = &mut w.members[i];
     m.name = name;
     m.client_urls = client.into_iter().collect();
     m.host = Some(address.to_owned());
     m.version = Some(binary);
+    if m.storage.is_none() && (binary.major, binary.minor) >= (3, 6) {
+        m.storage = Some(binary.minor());
+    }
     if let Some(d) = w.hosts.get_mut(address) {
         d.running = true;
         d.stalled = stall;
@@ -409,6 +423,7 @@ fn start(w: &mut World, address: &str, source: &str) -> CommandOutput {
         d.started_config = Some(sha256_hex(text.as_bytes()));
     }
     w.settle();
+    w.monitor();
     ok(format!("started {pid}\n"))
 }
 

@@ -24,6 +24,16 @@
 //!   index (`LearnerNotReady`); a started learner catches up after one Status;
 //! - MoveLeader must go to the leader (`NotLeader`);
 //! - MemberRemove of the leader elects another; the removed member's etcd exits.
+//! - the cluster version (the lowest minor version the voters run, or a
+//!   downgrade's target), each member's storage version (reported from 3.6
+//!   on) and the downgrade state: `downgrade validate|enable` refuse a target
+//!   not one minor below the cluster version (`InvalidDowngradeTarget`) or a
+//!   second downgrade (`DowngradeInProgress`); enable lowers the cluster
+//!   version at once and the data of every member a few Status answers later;
+//!   a binary older than its data's storage version does not start; the
+//!   downgrade completes once every voter runs the target; cancel
+//!   (`NoDowngradeInProgress` when there is none) lets the cluster version
+//!   rise again as members come back on the newer release.
 //!
 //! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
 //! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
@@ -48,7 +58,7 @@ use super::{ApiAlarm, ApiMember, EtcdError, EtcdErrorKind};
 #[cfg(doc)]
 use super::{EtcdApi, Host};
 use crate::live::LiveName;
-use crate::model::{Endpoint, EtcdVersion, MemberId};
+use crate::model::{Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// One member as the cluster knows it.
 #[derive(Debug, Clone)]
@@ -69,6 +79,9 @@ pub struct FakeMember {
     pub version: Option<EtcdVersion>,
     /// Applied raft index.
     pub applied: u64,
+    /// The version of its data (etcd 3.6+ storage version); reported by
+    /// Status only while a 3.6+ binary runs it. None: not yet written.
+    pub storage: Option<MinorVersion>,
 }
 
 /// One host's disk and etcd process.
@@ -126,6 +139,13 @@ struct World {
     calls: Vec<String>,
     fail: Vec<FailHook>,
     stall_on_start: BTreeSet<String>,
+    /// The target of the downgrade enabled, if one is.
+    downgrade: Option<MinorVersion>,
+    /// How many more Status answers before the members' data is migrated
+    /// to the downgrade's target (etcd does it in the background).
+    storage_lag: u32,
+    /// Downgrade calls refused with this kind from now on (a test hook).
+    fail_downgrade: Option<(String, EtcdErrorKind)>,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).
@@ -243,6 +263,55 @@ impl World {
             peer_urls: m.peer_urls.clone(),
             client_urls: m.client_urls.clone(),
             is_learner: m.learner,
+        }
+    }
+
+    /// The cluster version: a downgrade's target while one is enabled, else
+    /// the lowest minor version the voters run (etcd's leader decides it so).
+    fn cluster_version(&self) -> Option<MinorVersion> {
+        if let Some(t) = self.downgrade {
+            return Some(t);
+        }
+        self.members
+            .iter()
+            .filter(|m| !m.learner)
+            .map(|m| m.version.map(EtcdVersion::minor))
+            .min()
+            .flatten()
+    }
+
+    /// What etcd's version monitor does in the background: a downgrade
+    /// migrates every member's data to its target after a few looks, and
+    /// completes (is no longer enabled) once every voter runs the target;
+    /// otherwise data follows the cluster version up.
+    fn monitor(&mut self) {
+        match self.downgrade {
+            Some(target) => {
+                if self.storage_lag > 0 {
+                    self.storage_lag -= 1;
+                } else {
+                    for m in &mut self.members {
+                        m.storage = Some(target);
+                    }
+                }
+                let done = self
+                    .members
+                    .iter()
+                    .filter(|m| !m.learner)
+                    .all(|m| m.version.map(EtcdVersion::minor) == Some(target));
+                if done {
+                    self.downgrade = None;
+                }
+            }
+            None => {
+                if let Some(cv) = self.cluster_version() {
+                    for m in &mut self.members {
+                        if m.storage.is_some_and(|s| s < cv) {
+                            m.storage = Some(cv);
+                        }
+                    }
+                }
+            }
         }
     }
 

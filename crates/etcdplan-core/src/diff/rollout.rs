@@ -26,6 +26,11 @@ pub struct BinaryMove {
     pub link: bool,
     /// The pass (from 1) and how many there are.
     pub pass: (usize, usize),
+    /// The pass is a downgrade through etcd's downgrade API ([`Pass::via_api`]):
+    /// the planner puts its API steps around the restarts. Absent in plans
+    /// saved before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_api: bool,
 }
 
 /// The passes, as one change per member and pass (`Change::phase`), with
@@ -125,6 +130,7 @@ pub(super) fn phases(
                 install,
                 link: target.release.is_some(),
                 pass: (i + 1, n),
+                via_api: pass.via_api,
             };
             let reason = format!(
                 "etcd {} → {}{}: stopped, started on the new binary, checked to run {} and to have caught up",
@@ -312,5 +318,6 @@ pub(super) fn for_start(
         install: (!installed).then(|| r.clone()),
         link: true,
         pass: (1, 1),
+        via_api: false,
     }))
 }

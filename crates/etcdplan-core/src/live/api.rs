@@ -2,7 +2,7 @@
 //! fills these in, and the pure stages read them.
 
 use super::LiveName;
-use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId};
+use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// A member as MemberList reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,34 @@ pub struct ApiStatus {
     pub is_learner: bool,
     /// Errors the member reports (alarms, "no leader").
     pub errors: Vec<String>,
+    /// The version of the member's data (etcd 3.6+ `storageVersion`): a
+    /// downgrade lowers it before any binary may change. None on 3.5, which
+    /// does not report it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_version: Option<MinorVersion>,
+    /// The downgrade state as this member knows it (etcd 3.6+); None where
+    /// Status does not carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<DowngradeInfo>,
+}
+
+/// The downgrade state of the cluster (etcd 3.6+ Status `downgradeInfo`): a
+/// plan that finds a downgrade enabled continues it, or cancels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DowngradeInfo {
+    /// `downgrade enable` was sent and the downgrade has not completed or
+    /// been cancelled.
+    pub enabled: bool,
+    /// The minor version it goes to (None when not enabled).
+    pub target: Option<MinorVersion>,
+}
+
+impl DowngradeInfo {
+    /// The target of a downgrade in progress, if one is.
+    #[must_use]
+    pub fn in_progress(&self) -> Option<MinorVersion> {
+        self.target.filter(|_| self.enabled)
+    }
 }
 
 /// An active alarm.

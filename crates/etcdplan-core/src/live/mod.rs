@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
-pub use api::{ApiAlarm, ApiMember, ApiStatus};
+pub use api::{ApiAlarm, ApiMember, ApiStatus, DowngradeInfo};
 pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
 pub use host::{
     Binary, DataDir, HostCerts, HostFacts, ListenAddr, ListenAddrError, ProbeProblem, ServiceState,
@@ -214,6 +214,24 @@ impl LiveCluster {
         self.members
             .iter()
             .filter_map(LiveMember::version)
+            .collect()
+    }
+
+    /// The target of a downgrade in progress, as any member that answers
+    /// reports it (etcd 3.6+; the state is the cluster's, replicated).
+    pub fn downgrade_in_progress(&self) -> Option<crate::model::MinorVersion> {
+        self.members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok()?.reported.downgrade)
+            .find_map(|d| d.in_progress())
+    }
+
+    /// The storage versions the members that answer report (none from 3.5
+    /// members, which do not report one).
+    pub fn storage_versions(&self) -> Vec<crate::model::MinorVersion> {
+        self.members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok()?.reported.storage_version)
             .collect()
     }
 }

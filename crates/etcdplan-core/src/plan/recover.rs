@@ -455,6 +455,8 @@ fn predict(
         revision: 0,
         is_learner: false,
         errors: Vec::new(),
+        storage_version: None,
+        downgrade: None,
     });
     let m = &survivor.member;
     let client = m.client_url(&d.tls);

@@ -10,8 +10,8 @@ use super::sim::{Sim, SimMember};
 use super::{Options, Step, graph, may_add, may_disrupt, may_promote, may_remove};
 use crate::config::Desired;
 use crate::diff::{Action, Blocker, Change, ChangeKind, Join};
-use crate::live::{HostState, Live};
-use crate::model::{MemberId, MemberName};
+use crate::live::{HostState, Live, LiveCluster};
+use crate::model::{MemberId, MemberName, MinorVersion};
 
 /// Plans the changes; returns those planned and those deferred. A snapshot
 /// comes first when a membership change survives the quorum rules, or a
@@ -201,6 +201,7 @@ impl Running<'_> {
         phases.sort_unstable();
         phases.dedup();
         let mut version_passes = 0;
+        let mut cancel = self.downgrade_to_cancel(&changes);
         for p in phases {
             let group: Vec<Change> = changes
                 .iter()
@@ -244,6 +245,13 @@ impl Running<'_> {
                     self.then(Step::WaitHealthy { members: vec![m] });
                 }
             }
+            if let Some(target) = cancel.take() {
+                self.then(Step::DowngradeCancel { target });
+            }
+            let downgrade = self.phase_downgrade(&group);
+            if let Some(target) = downgrade {
+                self.downgrade_start(target);
+            }
             let (updates, restarts): (Vec<Change>, Vec<Change>) = group
                 .into_iter()
                 .partition(|c| matches!(c.kind, ChangeKind::Update { .. }));
@@ -252,13 +260,70 @@ impl Running<'_> {
             }
             let before = deferred.len();
             self.restarts(restarts, &mut planned, &mut deferred);
-            if deferred.len() == before
-                && let Some(version) = crate::diff::pass_minor(&changes, p)
-            {
-                self.then(Step::ClusterVersion { version });
+            if deferred.len() == before {
+                if let Some(version) = crate::diff::pass_minor(&changes, p) {
+                    self.then(Step::ClusterVersion { version });
+                }
+                if let Some(target) = downgrade {
+                    self.then(Step::DowngradeFinished { target });
+                }
             }
         }
         (planned, deferred)
+    }
+
+    /// The API steps before a downgrade's restarts: validate and enable it,
+    /// unless a downgrade to this target is found enabled already (an
+    /// earlier apply stopped half way); then the wait for every member's
+    /// storage version.
+    fn downgrade_start(&mut self, target: MinorVersion) {
+        if self.downgrade_enabled() == Some(target) {
+            self.notes.push(format!(
+                "a downgrade to {target} is in progress (enabled by an earlier apply): this plan continues it"
+            ));
+        } else {
+            self.then(Step::DowngradeValidate { target });
+            self.then(Step::DowngradeEnable { target });
+        }
+        self.then(Step::WaitStorageVersion { target });
+    }
+
+    /// The target of the downgrade the live cluster reports enabled, if any.
+    fn downgrade_enabled(&self) -> Option<MinorVersion> {
+        self.live
+            .cluster
+            .as_ref()
+            .and_then(LiveCluster::downgrade_in_progress)
+    }
+
+    /// The target of a phase that downgrades through etcd's API: a pass the
+    /// version rules route through it, or the binaries swapped back onto
+    /// the target of a downgrade found enabled (the rest of it).
+    fn phase_downgrade(&self, group: &[Change]) -> Option<MinorVersion> {
+        let moves: Vec<&crate::diff::BinaryMove> =
+            group.iter().filter_map(Change::binary).collect();
+        let to = moves.first()?.to.minor();
+        (moves.iter().any(|b| b.via_api) || self.downgrade_enabled() == Some(to)).then_some(to)
+    }
+
+    /// A downgrade found in progress that the plan's version passes leave
+    /// (the etcdfile asks for the newer version again): it is cancelled
+    /// before the first of them.
+    fn downgrade_to_cancel(&mut self, changes: &[Change]) -> Option<MinorVersion> {
+        let target = self.downgrade_enabled()?;
+        let continues = changes
+            .iter()
+            .any(|c| c.binary().is_some_and(|b| b.to.minor() == target));
+        let moves = changes
+            .iter()
+            .any(|c| c.phase().is_some() && c.binary().is_some());
+        if continues || !moves {
+            return None;
+        }
+        self.notes.push(format!(
+            "a downgrade to {target} is in progress and the etcdfile asks for another version: it is cancelled first, then the members roll onto that version"
+        ));
+        Some(target)
     }
 
     /// An update in place: a MemberUpdate, new certificates, or both; each

@@ -73,6 +73,39 @@ pub enum Step {
         /// The minor version.
         version: MinorVersion,
     },
+    /// Ask the cluster whether it can downgrade to `target` (etcd's
+    /// `downgrade validate`: one minor below the cluster version, no other
+    /// downgrade in progress). Changes nothing.
+    DowngradeValidate {
+        /// The minor version the cluster goes to.
+        target: MinorVersion,
+    },
+    /// Enable the downgrade (`downgrade enable`): the cluster version drops
+    /// to `target` at once and every member migrates its data to it. From
+    /// here until every member runs `target`, a stop is undone with
+    /// `downgrade cancel` (the executor sends it when a later step fails).
+    DowngradeEnable {
+        /// The minor version the cluster goes to.
+        target: MinorVersion,
+    },
+    /// Wait until every member reports `target` as its storage version: only
+    /// then may an older binary open the data.
+    WaitStorageVersion {
+        /// The storage version every member must report.
+        target: MinorVersion,
+    },
+    /// Cancel a downgrade found in progress (`downgrade cancel`), before the
+    /// members roll back onto the newer release the etcdfile asks for again.
+    DowngradeCancel {
+        /// The target of the downgrade that is cancelled.
+        target: MinorVersion,
+    },
+    /// Check that the downgrade has completed: no member reports it enabled
+    /// any more (etcd resets it once every member runs the target).
+    DowngradeFinished {
+        /// The minor version the cluster went to.
+        target: MinorVersion,
+    },
     /// Start the member's etcd.
     Start {
         /// The member.
@@ -305,6 +338,23 @@ impl Step {
             }
             Self::ClusterVersion { version } => {
                 format!("wait until the cluster version is {version}")
+            }
+            Self::DowngradeValidate { target } => {
+                format!(
+                    "ask etcd whether the cluster can downgrade to {target} (downgrade validate)"
+                )
+            }
+            Self::DowngradeEnable { target } => format!(
+                "enable the downgrade to {target} (downgrade enable): the cluster version drops to {target}"
+            ),
+            Self::WaitStorageVersion { target } => {
+                format!("wait until every member's storage version is {target}")
+            }
+            Self::DowngradeCancel { target } => {
+                format!("cancel the downgrade to {target} (downgrade cancel)")
+            }
+            Self::DowngradeFinished { target } => {
+                format!("check the downgrade to {target} has completed (no longer enabled)")
             }
             Self::Start { member } => format!("start {member}"),
             Self::Restart { member } => format!("restart {member}"),
