@@ -134,7 +134,7 @@ fn files_that_serve_mean_no_changes_and_no_notes() {
     let d = external("");
     let p = plan_for(&d, &running_external(&x, &d));
     assert!(p.is_empty(), "{:#?}", steps(&p));
-    assert!(p.notes.is_empty(), "{:#?}", p.notes);
+    assert!(cert_notes(&p).is_empty(), "{:#?}", p.notes);
 }
 
 #[test]
@@ -315,16 +315,17 @@ fn certificates_that_expire_soon_are_warned_about_and_change_nothing() {
     set_certs(&mut l, &d, 1, |c| *c = soon.clone());
     let p = plan_for(&d, &l);
     assert!(p.is_empty(), "{:#?}", steps(&p));
-    assert_eq!(p.notes.len(), 2, "{:#?}", p.notes);
+    let notes = cert_notes(&p);
+    assert_eq!(notes.len(), 2, "{:#?}", p.notes);
     assert!(
         // 12 days less the seconds the test took.
-        p.notes[0].starts_with("etcd-2's server certificate /etc/ssl/etcd/etcd-2.pem expires in 1")
-            && p.notes[0].contains("renew_before_days = 30): renew it with your CA"),
+        notes[0].starts_with("etcd-2's server certificate /etc/ssl/etcd/etcd-2.pem expires in 1")
+            && notes[0].contains("renew_before_days = 30): renew it with your CA"),
         "{:#?}",
         p.notes
     );
     assert!(
-        p.notes[1].starts_with("etcd-2's peer certificate"),
+        notes[1].starts_with("etcd-2's peer certificate"),
         "{:#?}",
         p.notes
     );
@@ -341,7 +342,7 @@ fn a_problem_on_a_member_the_plan_does_not_restart_is_a_note() {
     assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
     assert!(p.is_empty());
     assert_eq!(
-        p.notes,
+        cert_notes(&p),
         [
             "etcd-1: its server key /etc/ssl/etcd/etcd-1-key.pem has mode 0644: others may read it; a plan that restarts it is refused until this is fixed"
         ]
@@ -490,4 +491,14 @@ fn a_certificate_issued_through_an_intermediate_ca_verifies_with_its_chain() {
         &format!("{leaf}{root}"),
         &inter.replace("A", "B")
     ));
+}
+
+/// The plan's notes but the one about 3.4's end of life (these members run
+/// the fixtures' 3.4.23; the note is the version tests' business).
+fn cert_notes(p: &etcdplan::plan::Plan) -> Vec<String> {
+    p.notes
+        .iter()
+        .filter(|n| !n.contains("reached its end of life"))
+        .cloned()
+        .collect()
 }

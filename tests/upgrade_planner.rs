@@ -608,7 +608,7 @@ fn each_pass_restarts_a_member_with_the_config_of_the_release_it_starts() {
     .replacen("\n[hosts]", &format!("{extra}\n[hosts]"), 1);
     let mut d = desired_from(&text);
     if let Some(src) = &mut d.etcd.binary_source {
-        src.releases = vec![release("3.6.5"), release("3.5.26")];
+        src.releases = vec![release("3.6.5"), release("3.5.32")];
     }
     let l = running(&d, &["3.4.23"; 3], 2);
     let p = plan_with(&d, &l, false);

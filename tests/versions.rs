@@ -42,9 +42,12 @@ fn status_explains_mixed_versions_and_a_binary_waiting_for_a_restart() {
     assert_eq!(
         p.notes,
         [
-            "etcd-1 runs etcd 3.4.23, but the binary on its host is 3.5.16: its next restart runs 3.5.16"
+            "etcd-1 runs etcd 3.4.23, but the binary on its host is 3.5.16: its next restart runs 3.5.16",
+            "etcd-1, etcd-3 run etcd 3.4, which reached its end of life with 3.4.45 in June 2026 and gets no more fixes; upgrade one minor version at a time: 3.5 (3.5.32 or newer before 3.6), then 3.6 (3.6.11 or newer before 3.7), then 3.7 (set [cluster] version; with the releases in binary_source etcdplan makes the passes in order)",
         ]
     );
+    // status says the same.
+    assert!(out.contains("reached its end of life with 3.4.45"), "{out}");
     assert!(p.is_empty(), "{:?}", p.changes);
 
     // One version everywhere: no such line.

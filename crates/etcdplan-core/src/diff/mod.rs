@@ -433,7 +433,8 @@ fn external_certs(
 
 /// The release a member's next start runs, which its config is rendered
 /// for: the binary on its host; the pinned `[cluster] version` instead when
-/// `binary_source` will put that release in place before the start
+/// the member is not running and `binary_source` will put that release in
+/// place before its start
 /// ([`rollout::for_start`]) or the host's binary cannot be read; else 3.5.
 ///
 /// 3.5 because every config etcdplan wrote before it rendered per release
@@ -445,8 +446,11 @@ pub fn start_release(d: &Desired, facts: Option<&HostFacts>) -> MinorVersion {
         .and_then(|f| f.binary.version())
         .map(EtcdVersion::minor);
     let pinned = d.version.map(|v| v.minor);
+    // A running member restarts on its own binary unless a version pass
+    // (rendered apart) moves it; only a start links the pinned release.
+    let running = facts.is_some_and(|f| matches!(f.service, crate::live::ServiceState::Running(_)));
     match (on_host, pinned) {
-        (Some(h), Some(p)) if h != p && d.etcd.binary_source.is_some() => p,
+        (Some(h), Some(p)) if h != p && d.etcd.binary_source.is_some() && !running => p,
         (Some(h), _) => h,
         (None, Some(p)) => p,
         (None, None) => MinorVersion { major: 3, minor: 5 },
