@@ -327,3 +327,21 @@ fn a_downgrade_found_half_way_is_cancelled_when_the_etcdfile_asks_for_the_newer_
         Step::DowngradeValidate { .. } | Step::DowngradeEnable { .. }
     )));
 }
+
+#[test]
+fn a_downgrade_left_enabled_before_any_member_moved_is_named_with_its_way_out() {
+    // Enabled (cluster version lowered) but every member still runs 3.7,
+    // which the etcdfile asks for: nothing to roll, the cancel is said.
+    let d = wanting("3.7", &["3.7.1"]);
+    let l = running(&d, &["3.7.1"; 3], "3.6", Some("3.6"));
+    let p = plan_with(&d, &l, false);
+    assert!(
+        p.blockers.iter().any(|b| b
+            .message
+            .starts_with("a downgrade to 3.6 is enabled on the cluster")
+            && b.help.contains("downgrade cancel")),
+        "{:#?}",
+        p.blockers
+    );
+    assert!(p.cannot_apply().is_some());
+}

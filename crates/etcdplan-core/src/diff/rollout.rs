@@ -69,6 +69,20 @@ pub(super) fn phases(
         return Err(b);
     }
     if passes.is_empty() {
+        // A downgrade enabled (by an apply that stopped right after it, its
+        // cancel refused too) while every member runs what the etcdfile
+        // asks: the cluster version stays lowered until it is cancelled.
+        if let Some(target) = c.downgrade_in_progress().filter(|t| *t != want.minor) {
+            return Err(Blocker {
+                member: None,
+                message: format!(
+                    "a downgrade to {target} is enabled on the cluster (its cluster version is lowered), but every member runs {want} as the etcdfile asks"
+                ),
+                help: format!(
+                    "cancel it (`etcdctl downgrade cancel`), or finish it: [cluster] version = \"{target}\" with --allow-downgrade; nothing was changed"
+                ),
+            });
+        }
         return Ok((Vec::new(), Vec::new()));
     }
     let members = settled(d, live, c).map_err(|why| Blocker {

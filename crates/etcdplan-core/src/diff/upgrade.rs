@@ -537,8 +537,8 @@ fn downgrade(
             to: want,
             at_least: None,
             notes: vec![format!(
-                "the upgrade stopped half way (the cluster still runs at {}): the newer members get their old binary back",
-                want.minor
+                "members run two minor versions and the cluster still runs at {}: the newer members get a {} binary back",
+                want.minor, want.minor
             )],
             via_api: false,
         }]),

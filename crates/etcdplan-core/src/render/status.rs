@@ -301,6 +301,26 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
             ))
         );
     }
+    if let Some(target) = c.downgrade_in_progress() {
+        let storage: std::collections::BTreeSet<String> = c
+            .storage_versions()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            style.yellow(&format!(
+                "A downgrade to {target} is enabled (etcd's downgrade API); storage version{} {}: members move to {target} one at a time, or `downgrade cancel` undoes it (etcdplan plans either from [cluster] version).",
+                if storage.len() == 1 { "" } else { "s" },
+                if storage.is_empty() {
+                    "not reported".to_owned()
+                } else {
+                    storage.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            ))
+        );
+    }
     if let Some(eol) = crate::plan::end_of_life_note(live) {
         let _ = writeln!(out, "{}", style.yellow(&eol));
     }
