@@ -22,6 +22,7 @@ fn release(s: &str) -> Release {
         path: PathBuf::from(format!("/srv/releases/etcd-v{s}-linux-amd64/etcd")),
         version: v(s),
         sha256: format!("{:0>64}", s.replace('.', "")),
+        etcdutl: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub(super) async fn install(
     version: EtcdVersion,
     source: &Path,
     sha256: &str,
+    etcdutl: Option<&crate::config::ReleaseTool>,
 ) -> Result<Option<String>, StepError> {
     let (_, host) = member(ctx, name)?;
     let dst = ctx.desired.etcd.installed_path(version);
@@ -45,7 +46,30 @@ if [ \"$v\" != {ver} ]; then echo \"the uploaded binary says it is etcd '$v'\" >
         },
     )
     .await?;
-    Ok(Some(done))
+    let Some(tool) = etcdutl else {
+        return Ok(Some(done));
+    };
+    let tool_dst = ctx.desired.etcd.installed_tool_path("etcdutl", version);
+    let check = format!(
+        "v=$(timeout 10 \"$tmp\" version 2>&1 | sed -n 's/^etcdutl version: //p' | head -n 1)\n\
+if [ \"$v\" != {ver} ]; then echo \"the uploaded etcdutl says it is of etcd '$v'\" >&2; exit 4; fi\n",
+        ver = shell_quote(&version.to_string()),
+    );
+    let tool_done = super::upload::upload(
+        host.as_ref(),
+        transfers,
+        super::upload::Upload {
+            what: format!("etcdutl {version}"),
+            source: &tool.path,
+            sha256: &tool.sha256,
+            dest: &tool_dst,
+            mode: 0o755,
+            check,
+            deadline: UPLOAD_DEADLINE,
+        },
+    )
+    .await?;
+    Ok(Some(format!("{done}; {tool_done}")))
 }
 
 /// Points `binary` at `<binary>-<version>`: a symlink swapped with a rename.

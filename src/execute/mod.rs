@@ -445,9 +445,18 @@ async fn run_step(
             version,
             source,
             sha256,
-        } => binary::install(ctx, transfers, name, *version, source, sha256)
-            .await
-            .map(StepOutcome::from),
+            etcdutl,
+        } => binary::install(
+            ctx,
+            transfers,
+            name,
+            *version,
+            source,
+            sha256,
+            etcdutl.as_ref(),
+        )
+        .await
+        .map(StepOutcome::from),
         Step::UseBinary {
             member: name,
             version,

@@ -35,13 +35,15 @@ fn q(p: &Path) -> String {
     shell_quote(&p.display().to_string())
 }
 
-/// Shell that sets `$t` to the member's restore tool: the one next to the
-/// etcd binary it runs (the link's target's folder first, then the link's),
-/// else the one on PATH; it fails naming where it looked.
+/// Shell that sets `$t` to the member's tool `p` (etcdutl, etcdctl): the one
+/// etcdplan installed with the release the member runs (`<p>-<version>`
+/// beside `<binary>-<version>`), else the one next to the etcd binary it runs
+/// (the link's target's folder first, then the link's), else the one on
+/// PATH; it fails naming where it looked.
 pub(super) fn find_tool(binary: &Path, p: &str) -> String {
     format!(
         "bin={b}\nr=$(readlink -f \"$bin\" 2>/dev/null || echo \"$bin\")\nt=\n\
-for c in \"$(dirname \"$r\")/{p}\" \"$(dirname \"$bin\")/{p}\"; do if [ -x \"$c\" ]; then t=$c; break; fi; done\n\
+for c in \"$(dirname \"$r\")/{p}-${{r##*/etcd-}}\" \"$(dirname \"$r\")/{p}\" \"$(dirname \"$bin\")/{p}\"; do if [ -x \"$c\" ]; then t=$c; break; fi; done\n\
 if [ -z \"$t\" ]; then t=$(command -v {p} 2>/dev/null || true); fi\n\
 if [ -z \"$t\" ]; then echo \"no {p} next to $bin ($(dirname \"$r\")) or on PATH: install the etcd client tools of the member's release there\" >&2; exit 3; fi\n",
         b = q(binary),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Release;
+use crate::config::{Release, ReleaseTool};
 use crate::model::EtcdVersion;
 
 /// How long `etcd --version` may take.
@@ -137,13 +137,43 @@ fn inspect(file: &Path) -> Result<Release, ReleaseError> {
         path: file.to_owned(),
         version,
         sha256: sha256_file(file)?,
+        etcdutl: etcdutl_beside(file, version)?,
     })
+}
+
+/// The `etcdutl` next to a release's etcd, when it says it is of the same
+/// release (`etcdutl version`); none otherwise (3.4 has none).
+fn etcdutl_beside(file: &Path, version: EtcdVersion) -> Result<Option<ReleaseTool>, ReleaseError> {
+    let Some(tool) = file
+        .parent()
+        .map(|d| d.join("etcdutl"))
+        .filter(|t| t.is_file())
+    else {
+        return Ok(None);
+    };
+    let said = run_with(&tool, "version").unwrap_or_default();
+    let same = said
+        .lines()
+        .filter_map(|l| l.strip_prefix("etcdutl version: "))
+        .any(|v| EtcdVersion::parse(v.trim()) == Some(version));
+    if !same {
+        return Ok(None);
+    }
+    Ok(Some(ReleaseTool {
+        sha256: sha256_file(&tool)?,
+        path: tool,
+    }))
 }
 
 /// `file --version`'s output, within [`VERSION_DEADLINE`].
 fn run_version(file: &Path) -> Result<String, String> {
+    run_with(file, "--version")
+}
+
+/// `file ARG`'s output, within [`VERSION_DEADLINE`].
+fn run_with(file: &Path, arg: &str) -> Result<String, String> {
     let mut child = Command::new(file)
-        .arg("--version")
+        .arg(arg)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -166,6 +166,20 @@ pub struct Release {
     pub version: EtcdVersion,
     /// sha256 of the file, hex: what the copy on each host is checked against.
     pub sha256: String,
+    /// The release's `etcdutl` beside it, when its `version` is the same
+    /// release: uploaded with etcd, so the steps that need the offline tool of
+    /// the member's release (the v2 store check before 3.6, a restore) find it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcdutl: Option<ReleaseTool>,
+}
+
+/// A tool file of a release on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseTool {
+    /// The file.
+    pub path: PathBuf,
+    /// sha256 of the file, hex.
+    pub sha256: String,
 }
 
 impl EtcdSettings {
@@ -174,6 +188,15 @@ impl EtcdSettings {
         let mut p = self.binary.clone().into_os_string();
         p.push(format!("-{v}"));
         PathBuf::from(p)
+    }
+
+    /// Where a tool of release `v` (`etcdutl`) lives on a host when etcdplan
+    /// installs it: beside `<binary>-<version>`, as `<tool>-<version>`.
+    pub fn installed_tool_path(&self, tool: &str, v: EtcdVersion) -> PathBuf {
+        self.binary
+            .parent()
+            .unwrap_or(std::path::Path::new("/"))
+            .join(format!("{tool}-{v}"))
     }
 }
 

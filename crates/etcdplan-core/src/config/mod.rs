@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 pub use desired::{
     Backup, BinarySource, ClientFiles, Desired, DesiredMember, EtcdSettings, ExternalPki, Hosts,
-    Issuer, LogLevel, MemberSettings, Millis, PathTemplates, Release, ServiceKind, Ssh, Tls,
-    TlsPaths, Transport,
+    Issuer, LogLevel, MemberSettings, Millis, PathTemplates, Release, ReleaseTool, ServiceKind,
+    Ssh, Tls, TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
 pub use schema::{schema, schema_text};

@@ -207,6 +207,7 @@ mod tests {
             path: PathBuf::from(format!("{SOURCE}/etcd-v{v}/etcd")),
             version,
             sha256: format!("{:0>64}", v.replace('.', "")),
+            etcdutl: None,
         }
     }
 

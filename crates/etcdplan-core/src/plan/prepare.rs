@@ -55,6 +55,7 @@ pub(super) fn install_steps(d: &Desired, changes: &[Change]) -> Vec<Step> {
                 version: r.version,
                 source: r.path.clone(),
                 sha256: r.sha256.clone(),
+                etcdutl: r.etcdutl.clone(),
             });
         }
     }

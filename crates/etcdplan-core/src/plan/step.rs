@@ -50,6 +50,10 @@ pub enum Step {
         source: PathBuf,
         /// Its sha256, as the plan saw it.
         sha256: String,
+        /// The release's `etcdutl`, uploaded beside it as
+        /// `etcdutl-<version>` when the release has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        etcdutl: Option<crate::config::ReleaseTool>,
     },
     /// Point `binary` on the member's host at `<binary>-<version>` (a symlink
     /// swapped atomically; a plain file there is kept as `<binary>-<its
