@@ -6,11 +6,13 @@
 
 mod common;
 
+use common::fakes::apply;
+
 use std::sync::atomic::AtomicBool;
 
-use common::{desired_from, desired_with, quick, text_with};
+use common::{desired_from, desired_with, text_with};
 use etcdplan::config::Desired;
-use etcdplan::execute::{self, ApplyError, Context};
+use etcdplan::execute::{self};
 use etcdplan::io::HostMap;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::model::{EtcdVersion, MinorVersion};
@@ -49,24 +51,6 @@ async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster, dir: &std::p
         ..plan::Options::default()
     };
     plan::build_with(d, &live, diff::diff_with(d, &live, true), &opts)
-}
-
-async fn apply(
-    d: &Desired,
-    hosts: &HostMap,
-    fake: &FakeCluster,
-    plan: &Plan,
-) -> Result<execute::Report, ApplyError> {
-    let stop = AtomicBool::new(false);
-    let ctx = Context {
-        desired: d,
-        hosts,
-        etcd: fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop: &stop,
-    };
-    execute::apply(plan, &ctx, &mut |_| {}).await
 }
 
 /// The index of the first logged call that starts with `prefix`.
@@ -298,17 +282,8 @@ async fn left_enabled_half_way(
     // Half way, and the cancel after the failure is refused too: the
     // downgrade stays enabled, and the report says so.
     fake.fail_script("stop etcd-3", 1);
-    let stop = AtomicBool::new(false);
-    let ctx = Context {
-        desired: d,
-        hosts,
-        etcd: fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop: &stop,
-    };
     let watch = fake.clone();
-    let r = execute::apply(&p, &ctx, &mut |ev| {
+    let r = common::fakes::apply_with(d, hosts, fake, &p, &AtomicBool::new(false), &mut |ev| {
         if let execute::Event::StepFinished { .. } = ev
             && watch.downgrade_enabled().is_some()
         {

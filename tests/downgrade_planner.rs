@@ -6,48 +6,19 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::versions::{v, wanting};
 
-use common::{HostSpec, cluster, desired_from, live, text_with};
-use etcdplan::config::{Desired, Release};
+use common::{HostSpec, cluster, live};
+use etcdplan::config::Desired;
 use etcdplan::diff;
 use etcdplan::live::DowngradeInfo;
-use etcdplan::model::{EtcdVersion, MinorVersion};
+use etcdplan::model::MinorVersion;
 use etcdplan::observe::{Binary, Live};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
 
-fn v(s: &str) -> EtcdVersion {
-    EtcdVersion::parse(s).unwrap_or_else(|| panic!("bad version {s}"))
-}
-
 fn minor(s: &str) -> MinorVersion {
     MinorVersion::parse(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn release(s: &str) -> Release {
-    Release {
-        path: PathBuf::from(format!("/srv/releases/etcd-v{s}-linux-amd64/etcd")),
-        version: v(s),
-        sha256: format!("{:0>64}", s.replace('.', "")),
-        etcdutl: None,
-    }
-}
-
-/// Three members wanting `version`, with `binary_source` holding `releases`.
-fn wanting(version: &str, releases: &[&str]) -> Desired {
-    let source = "binary = \"/usr/local/bin/etcd\"\nbinary_source = \"/srv/releases\"\n";
-    let text = text_with(3, source).replacen(
-        "name = \"main\"\n",
-        &format!("name = \"main\"\nversion = \"{version}\"\n"),
-        1,
-    );
-    let mut d = desired_from(&text);
-    if let Some(src) = &mut d.etcd.binary_source {
-        src.releases = releases.iter().map(|r| release(r)).collect();
-        src.releases.sort_by_key(|r| std::cmp::Reverse(r.version));
-    }
-    d
 }
 
 /// A healthy cluster led by member 0 whose members run `running`, report

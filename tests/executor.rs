@@ -10,13 +10,15 @@
 
 mod common;
 
+use common::fakes::apply_with as apply;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::desired_with;
 use common::plans::{QUOTA_STEPS, kinds};
-use common::{desired_with, quick};
 use etcdplan::config::Desired;
-use etcdplan::execute::{self, ApplyError, Context, Event, GateError, StepError};
+use etcdplan::execute::{Event, GateError, StepError};
 use etcdplan::io::HostMap;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::live::{fingerprint, fingerprint_changes};
@@ -37,26 +39,6 @@ fn quota_change() -> (Desired, FakeCluster, HostMap) {
 async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
     let live = observe::observe(d, hosts, fake).await;
     plan::build(d, &live, diff::diff(d, &live))
-}
-
-/// Applies `plan` with `on_event` called on every event; returns the result.
-async fn apply(
-    d: &Desired,
-    hosts: &HostMap,
-    fake: &FakeCluster,
-    plan: &Plan,
-    stop: &AtomicBool,
-    on_event: &mut (dyn FnMut(Event) + Send),
-) -> Result<execute::Report, ApplyError> {
-    let ctx = Context {
-        desired: d,
-        hosts,
-        etcd: fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop,
-    };
-    execute::apply(plan, &ctx, on_event).await
 }
 
 /// The log lines after the mark `text`.

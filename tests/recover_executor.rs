@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
+use common::fakes::apply;
 
-use common::{desired_with, quick};
+use common::desired_with;
 use etcdplan::config::Desired;
-use etcdplan::execute::{self, ApplyError, Context, StepError};
+use etcdplan::execute::StepError;
 use etcdplan::io::HostMap;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::observe;
@@ -38,24 +38,6 @@ async fn recovery(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
         ..Options::default()
     };
     recover::build(d, &live, &r, &opts)
-}
-
-async fn apply(
-    d: &Desired,
-    hosts: &HostMap,
-    fake: &FakeCluster,
-    plan: &Plan,
-) -> Result<execute::Report, ApplyError> {
-    let stop = AtomicBool::new(false);
-    let ctx = Context {
-        desired: d,
-        hosts,
-        etcd: fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop: &stop,
-    };
-    execute::apply(plan, &ctx, &mut |_| {}).await
 }
 
 #[tokio::test]

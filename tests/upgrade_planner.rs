@@ -3,49 +3,17 @@
 
 mod common;
 
+use common::versions::{release, v, wanting};
+
 use std::path::PathBuf;
 
 use common::{HostSpec, cluster, desired_from, live, text_with};
-use etcdplan::config::{Desired, Release};
+use etcdplan::config::Desired;
 use etcdplan::diff::{self, Action};
-use etcdplan::model::{EtcdVersion, VersionSpec};
+use etcdplan::model::VersionSpec;
 use etcdplan::observe::{Binary, HostState, Live};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
-
-fn v(s: &str) -> EtcdVersion {
-    EtcdVersion::parse(s).unwrap_or_else(|| panic!("bad version {s}"))
-}
-
-fn release(s: &str) -> Release {
-    Release {
-        path: PathBuf::from(format!("/srv/releases/etcd-v{s}-linux-amd64/etcd")),
-        version: v(s),
-        sha256: format!("{:0>64}", s.replace('.', "")),
-        etcdutl: None,
-    }
-}
-
-/// Three members wanting `version`, with `binary_source` holding `releases`
-/// (none: no binary_source).
-fn wanting(version: &str, releases: &[&str]) -> Desired {
-    let source = if releases.is_empty() {
-        String::new()
-    } else {
-        "binary = \"/usr/local/bin/etcd\"\nbinary_source = \"/srv/releases\"\n".to_owned()
-    };
-    let text = text_with(3, &source).replacen(
-        "name = \"main\"\n",
-        &format!("name = \"main\"\nversion = \"{version}\"\n"),
-        1,
-    );
-    let mut d = desired_from(&text);
-    if let Some(src) = &mut d.etcd.binary_source {
-        src.releases = releases.iter().map(|r| release(r)).collect();
-        src.releases.sort_by_key(|r| std::cmp::Reverse(r.version));
-    }
-    d
-}
 
 /// A healthy cluster whose members run `running` (the binary on each host is
 /// the same release), led by member `leader`.

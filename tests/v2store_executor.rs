@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
-use common::{desired_with, quick};
-use etcdplan::execute::{self, Context, StepError};
+use common::desired_with;
+use common::fakes::apply;
+use etcdplan::execute::StepError;
 use etcdplan::io::fake::FakeCluster;
 use etcdplan::model::MemberName;
 use etcdplan::plan::{self, Plan, PlannedStep, Step};
@@ -55,16 +54,7 @@ async fn every_member_is_stopped_checked_and_started_again() {
     let fake = FakeCluster::running(&d, "3.5.33", 0);
     let hosts = fake.hosts(&d);
     let p = check_plan(&fake, &d).await;
-    let stop = AtomicBool::new(false);
-    let ctx = Context {
-        desired: &d,
-        hosts: &hosts,
-        etcd: &fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop: &stop,
-    };
-    let r = execute::apply(&p, &ctx, &mut |_| {}).await;
+    let r = apply(&d, &hosts, &fake, &p).await;
     assert!(r.is_ok(), "{r:?}");
     let calls: Vec<String> = fake
         .calls()
@@ -94,16 +84,7 @@ async fn custom_v2_content_stops_the_apply_with_the_member_running_again() {
     let hosts = fake.hosts(&d);
     let p = check_plan(&fake, &d).await;
     fake.fail_script("check etcd-2's v2 store", 1);
-    let stop = AtomicBool::new(false);
-    let ctx = Context {
-        desired: &d,
-        hosts: &hosts,
-        etcd: &fake,
-        deadlines: quick(),
-        advertised: Vec::new(),
-        stop: &stop,
-    };
-    let Err(e) = execute::apply(&p, &ctx, &mut |_| {}).await else {
+    let Err(e) = apply(&d, &hosts, &fake, &p).await else {
         panic!("custom v2 content went unnoticed");
     };
     assert_eq!(e.description, p.steps[2].description);

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fakes;
 pub mod plans;
+pub mod versions;
 
 use std::path::PathBuf;
 

@@ -476,19 +476,9 @@ fn changed_files(
     wanted: Vec<hostfiles::HostFile>,
     facts: Option<&HostFacts>,
 ) -> Vec<FileChange> {
-    wanted
-        .into_iter()
-        .filter_map(|f| {
-            let before = facts.and_then(|x| x.file(&f.path)).map(str::to_owned);
-            (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
-                path: f.path,
-                mode: f.mode,
-                host: m.address.to_string(),
-                before,
-                after: f.contents,
-            })
-        })
-        .collect()
+    changed_against(m, wanted, |path| {
+        facts.and_then(|x| x.file(path)).map(str::to_owned)
+    })
 }
 
 /// Those of `wanted` that differ from `previous`, the files an earlier
@@ -498,13 +488,25 @@ fn changed_from(
     wanted: Vec<hostfiles::HostFile>,
     previous: &[hostfiles::HostFile],
 ) -> Vec<FileChange> {
+    changed_against(m, wanted, |path| {
+        previous
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| p.contents.clone())
+    })
+}
+
+/// Those of `wanted` whose contents differ from what `before` says a path
+/// holds (None: absent).
+fn changed_against(
+    m: &DesiredMember,
+    wanted: Vec<hostfiles::HostFile>,
+    before: impl Fn(&std::path::Path) -> Option<String>,
+) -> Vec<FileChange> {
     wanted
         .into_iter()
         .filter_map(|f| {
-            let before = previous
-                .iter()
-                .find(|p| p.path == f.path)
-                .map(|p| p.contents.clone());
+            let before = before(&f.path);
             (before.as_deref() != Some(f.contents.as_str())).then(|| FileChange {
                 path: f.path,
                 mode: f.mode,

@@ -270,21 +270,24 @@ fn minor_of(m: (u32, u32)) -> MinorVersion {
 
 /// The oldest release a pass onto `minor` may use, and why.
 fn landing_floor(minor: MinorVersion) -> Option<(EtcdVersion, &'static str)> {
-    RULES.iter().find_map(|r| match r.check {
-        Check::Landing { minor: m, patch } if minor_of(m) == minor => {
-            Some((release(m.0, m.1, patch), r.why))
-        }
-        _ => None,
-    })
+    rule_floor(minor, true)
 }
 
 /// The oldest release every member must run before any leaves `minor`, and why.
 pub fn leaving_floor(minor: MinorVersion) -> Option<(EtcdVersion, &'static str)> {
-    RULES.iter().find_map(|r| match r.check {
-        Check::Leaving { minor: m, patch } if minor_of(m) == minor => {
-            Some((release(m.0, m.1, patch), r.why))
-        }
-        _ => None,
+    rule_floor(minor, false)
+}
+
+/// The patch floor of `minor` the rules set for landing on it or leaving it.
+fn rule_floor(minor: MinorVersion, landing: bool) -> Option<(EtcdVersion, &'static str)> {
+    RULES.iter().find_map(|r| {
+        let (m, patch) = match (r.check, landing) {
+            (Check::Landing { minor, patch }, true) | (Check::Leaving { minor, patch }, false) => {
+                (minor, patch)
+            }
+            _ => return None,
+        };
+        (minor_of(m) == minor).then(|| (release(m.0, m.1, patch), r.why))
     })
 }
 
