@@ -8,12 +8,11 @@ mod common;
 
 use common::versions::{v, wanting};
 
-use common::{HostSpec, cluster, live};
 use etcdplan::config::Desired;
 use etcdplan::diff;
 use etcdplan::live::DowngradeInfo;
 use etcdplan::model::MinorVersion;
-use etcdplan::observe::{Binary, Live};
+use etcdplan::observe::Live;
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
 
@@ -25,20 +24,11 @@ fn minor(s: &str) -> MinorVersion {
 /// `storage` as their data's version (3.6+ only) and `downgrade` as the
 /// downgrade state.
 fn running(d: &Desired, running: &[&str], storage: &str, downgrade: Option<&str>) -> Live {
-    let specs: Vec<HostSpec> = running
-        .iter()
-        .map(|r| HostSpec {
-            binary: Binary::Found {
-                version: Some(v(r)),
-            },
-            ..HostSpec::running_from(d)
-        })
-        .collect();
-    let mut c = cluster(d, &[true; 3], 0);
-    for (m, r) in c.members.iter_mut().zip(running) {
-        if let Ok(s) = &mut m.status {
-            let ver = v(r);
-            s.reported.version = Some(ver);
+    let mut l = common::versions::running(d, running, 0);
+    for m in l.cluster.iter_mut().flat_map(|c| c.members.iter_mut()) {
+        if let Ok(s) = &mut m.status
+            && let Some(ver) = s.reported.version
+        {
             let new = (ver.major, ver.minor) >= (3, 6);
             s.reported.storage_version = new.then(|| minor(storage));
             s.reported.downgrade = new.then(|| DowngradeInfo {
@@ -47,7 +37,7 @@ fn running(d: &Desired, running: &[&str], storage: &str, downgrade: Option<&str>
             });
         }
     }
-    live(d, &specs, Some(c))
+    l
 }
 
 fn plan_with(d: &Desired, l: &Live, allow_downgrade: bool) -> Plan {

@@ -218,6 +218,13 @@ fn a_live_cluster_is_upgraded_from_3_4_to_3_5_under_writes() {
     let (applied, _) = apply_under_writer(&tb, &v35, "upgrade 3.4.23 → 3.5.30");
     assert!(applied.contains("cluster version 3.5"), "{applied}");
     assert!(applied.contains("snapshot"), "{applied}");
+    all_on_3_5_30(&tb, "3.4.23");
+}
+
+/// Every member runs 3.5.30 at cluster version 3.5, `binary` points at the
+/// 3.5.30 etcdplan installed, the release's etcdutl came with it (the v2
+/// store check and a restore use it), and `kept` stays for a rollback.
+fn all_on_3_5_30(tb: &Testbed, kept: &str) {
     for h in &tb.hosts {
         assert_eq!(
             versions(&h.ip),
@@ -227,8 +234,18 @@ fn a_live_cluster_is_upgraded_from_3_4_to_3_5_under_writes() {
         );
         let link = std::fs::read_link(h.file(BIN)).unwrap_or_default();
         assert_eq!(link.display().to_string(), format!("{BIN}-3.5.30"));
-        // The old release stays on the host for a rollback.
-        assert!(h.file(&format!("{BIN}-3.4.23")).exists());
+        assert!(h.file(&format!("{BIN}-{kept}")).exists());
+        let tool = std::path::Path::new(BIN).with_file_name("etcdutl-3.5.30");
+        let out = std::process::Command::new(h.file(&tool.display().to_string()))
+            .arg("version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        assert!(
+            out.starts_with("etcdutl version: 3.5.30"),
+            "{}: {out}",
+            h.ip
+        );
     }
 }
 
@@ -255,17 +272,7 @@ fn a_patch_upgrade_under_writes_then_3_6_and_3_5_1_are_refused() {
     let planned = ok(tb.etcdplan(&v3530, &["plan"]));
     assert!(planned.contains("etcd 3.5.16 → 3.5.30"), "{planned}");
     apply_under_writer(&tb, &v3530, "upgrade 3.5.16 → 3.5.30");
-    for h in &tb.hosts {
-        assert_eq!(
-            versions(&h.ip),
-            ("3.5.30".to_owned(), "3.5.0".to_owned()),
-            "{}",
-            h.ip
-        );
-        let link = std::fs::read_link(h.file(BIN)).unwrap_or_default();
-        assert_eq!(link.display().to_string(), format!("{BIN}-3.5.30"));
-        assert!(h.file(&format!("{BIN}-3.5.16")).exists());
-    }
+    all_on_3_5_30(&tb, "3.5.16");
 
     // 3.5.1 is refused at the binary_source line, as the only release and as
     // the one [cluster] version names.

@@ -3,38 +3,17 @@
 
 mod common;
 
-use common::versions::{release, v, wanting};
+use common::versions::{release, running, v, wanting};
 
 use std::path::PathBuf;
 
-use common::{HostSpec, cluster, desired_from, live, text_with};
+use common::{HostSpec, desired_from, live, text_with};
 use etcdplan::config::Desired;
 use etcdplan::diff::{self, Action};
 use etcdplan::model::VersionSpec;
 use etcdplan::observe::{Binary, HostState, Live};
 use etcdplan::plan::{self, Plan, Step};
 use etcdplan::render::{self, Style};
-
-/// A healthy cluster whose members run `running` (the binary on each host is
-/// the same release), led by member `leader`.
-fn running(d: &Desired, running: &[&str], leader: usize) -> Live {
-    let specs: Vec<HostSpec> = running
-        .iter()
-        .map(|r| HostSpec {
-            binary: Binary::Found {
-                version: Some(v(r)),
-            },
-            ..HostSpec::running_from(d)
-        })
-        .collect();
-    let mut c = cluster(d, &[true; 3], leader);
-    for (m, r) in c.members.iter_mut().zip(running) {
-        if let Ok(s) = &mut m.status {
-            s.reported.version = Some(v(r));
-        }
-    }
-    live(d, &specs, Some(c))
-}
 
 fn plan_with(d: &Desired, l: &Live, allow_downgrade: bool) -> Plan {
     plan::build(d, l, diff::diff_with(d, l, allow_downgrade))

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use etcdplan::config::{Desired, Release};
+use etcdplan::live::{Binary, Live};
 use etcdplan::model::EtcdVersion;
 
 /// A version, or a panic.
@@ -40,4 +41,25 @@ pub fn wanting(version: &str, releases: &[&str]) -> Desired {
         src.releases.sort_by_key(|r| std::cmp::Reverse(r.version));
     }
     d
+}
+
+/// A healthy cluster whose members run `running` (the binary on each host is
+/// the same release), led by member `leader`.
+pub fn running(d: &Desired, running: &[&str], leader: usize) -> Live {
+    let specs: Vec<super::HostSpec> = running
+        .iter()
+        .map(|r| super::HostSpec {
+            binary: Binary::Found {
+                version: Some(v(r)),
+            },
+            ..super::HostSpec::running_from(d)
+        })
+        .collect();
+    let mut c = super::cluster(d, &[true; 3], leader);
+    for (m, r) in c.members.iter_mut().zip(running) {
+        if let Ok(s) = &mut m.status {
+            s.reported.version = Some(v(r));
+        }
+    }
+    super::live(d, &specs, Some(c))
 }
