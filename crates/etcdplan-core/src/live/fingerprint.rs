@@ -47,6 +47,11 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
                     ),
                 );
             }
+            // A downgrade enabled or cancelled since changes what a version
+            // plan must do (only present while one is under way).
+            if let Some(t) = c.downgrade_in_progress() {
+                f.insert("downgrade".into(), format!("enabled to {t}"));
+            }
             for a in &c.alarms {
                 f.insert(format!("alarm {} {}", a.member, a.kind), "raised".into());
             }
