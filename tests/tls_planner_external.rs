@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::plans::{kinds as steps, plan_for};
+use common::plans::{kinds as steps, notes_but_end_of_life, plan_for};
 use common::{HostSpec, cluster, desired_from, live, text_with};
 use etcdplan::config::Desired;
 use etcdplan::hostfiles::{self, Initial};
@@ -134,7 +134,7 @@ fn files_that_serve_mean_no_changes_and_no_notes() {
     let d = external("");
     let p = plan_for(&d, &running_external(&x, &d));
     assert!(p.is_empty(), "{:#?}", steps(&p));
-    assert!(cert_notes(&p).is_empty(), "{:#?}", p.notes);
+    assert!(notes_but_end_of_life(&p).is_empty(), "{:#?}", p.notes);
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn certificates_that_expire_soon_are_warned_about_and_change_nothing() {
     set_certs(&mut l, &d, 1, |c| *c = soon.clone());
     let p = plan_for(&d, &l);
     assert!(p.is_empty(), "{:#?}", steps(&p));
-    let notes = cert_notes(&p);
+    let notes = notes_but_end_of_life(&p);
     assert_eq!(notes.len(), 2, "{:#?}", p.notes);
     assert!(
         // 12 days less the seconds the test took.
@@ -342,7 +342,7 @@ fn a_problem_on_a_member_the_plan_does_not_restart_is_a_note() {
     assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
     assert!(p.is_empty());
     assert_eq!(
-        cert_notes(&p),
+        notes_but_end_of_life(&p),
         [
             "etcd-1: its server key /etc/ssl/etcd/etcd-1-key.pem has mode 0644: others may read it; a plan that restarts it is refused until this is fixed"
         ]
@@ -491,14 +491,4 @@ fn a_certificate_issued_through_an_intermediate_ca_verifies_with_its_chain() {
         &format!("{leaf}{root}"),
         &inter.replace("A", "B")
     ));
-}
-
-/// The plan's notes but the one about 3.4's end of life (these members run
-/// the fixtures' 3.4.23; the note is the version tests' business).
-fn cert_notes(p: &etcdplan::plan::Plan) -> Vec<String> {
-    p.notes
-        .iter()
-        .filter(|n| !n.contains("reached its end of life"))
-        .cloned()
-        .collect()
 }
