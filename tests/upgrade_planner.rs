@@ -616,3 +616,25 @@ fn each_pass_restarts_a_member_with_the_config_of_the_release_it_starts() {
         assert!(p.notes.contains(&note), "{note} not in {:#?}", p.notes);
     }
 }
+
+#[test]
+fn a_3_5_below_its_landing_floor_beside_3_4_is_repaired_by_the_pass_onto_3_5() {
+    // Someone started etcd-2 on 3.5.1 by hand beside two 3.4 members.
+    let mut d = wanting("3.5", &[]);
+    d.version = None;
+    let l = running(&d, &["3.4.23", "3.5.1", "3.4.23"], 0);
+    blocked(
+        &plan_with(&d, &l, false),
+        "etcd-2 runs etcd 3.5.1 beside etcd-1 on 3.4.23: a cluster may mix 3.4 and 3.5 only while every 3.5 member runs 3.5.3 or newer",
+    );
+    // The pass onto 3.5 (3.5.3 or later) is its repair, etcd-2 included.
+    let d = wanting("3.5", &["3.5.30"]);
+    let p = plan_with(&d, &l, false);
+    assert!(p.blockers.is_empty(), "{:#?}", p.blockers);
+    let checks: Vec<String> = kinds(&p)
+        .into_iter()
+        .filter(|s| s.starts_with("check "))
+        .collect();
+    assert_eq!(checks.len(), 3, "{checks:#?}");
+    assert!(checks.iter().all(|c| c.ends_with("3.5.30")), "{checks:#?}");
+}

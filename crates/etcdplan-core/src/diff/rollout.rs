@@ -63,8 +63,13 @@ pub(super) fn phases(
     })?;
     // A forbidden mix is repaired first (its older members onto the floor),
     // or nothing is planned.
+    // (A member below its minor's landing floor is repaired by any pass
+    // onto that minor: every pass lands at or above the floor.)
     let oldest_minor = running.iter().min().map(|v| v.minor());
-    let repairs = passes.first().map(|p| Some(p.to.minor)) == Some(oldest_minor);
+    let landing = upgrade::forbidden_mix(&running)
+        .is_some_and(|(_, high, needed)| needed.minor() == high.minor());
+    let repairs = passes.first().map(|p| Some(p.to.minor)) == Some(oldest_minor)
+        || (landing && !passes.is_empty());
     if let Some(b) = forbidden_mix(c, &running).filter(|_| !repairs) {
         return Err(b);
     }
@@ -206,10 +211,10 @@ fn forbidden_mix(c: &LiveCluster, running: &[EtcdVersion]) -> Option<Blocker> {
             named(low),
             low.minor(),
             high.minor(),
-            low.minor()
+            needed.minor()
         ),
         help: format!(
-            "the repair: set [cluster] version = \"{}\" with binary_source holding {needed} or newer and the {} release, so etcdplan moves the older members onto the floor first; every other change waits; nothing was changed",
+            "the repair: set [cluster] version = \"{}\" with binary_source holding {needed} or newer (and the {} release), so etcdplan moves the members below the floor onto it first; every other change waits; nothing was changed",
             high.minor(),
             high.minor()
         ),

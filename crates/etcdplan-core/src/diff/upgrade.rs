@@ -477,18 +477,29 @@ pub fn route(
     Ok(passes)
 }
 
-/// A cluster whose members run two minor versions although the older ones
-/// are below the floor for leaving theirs (say 3.6 beside a 3.5 older than
-/// 3.5.32): the running versions that break the rule, oldest and newest,
-/// and the release the older ones need.
+/// A cluster whose members run two minor versions against the rules: the
+/// older ones below the floor for leaving theirs (say 3.6 beside a 3.5 older
+/// than 3.5.32), or a newer one below the floor for landing on its minor
+/// (3.5.1 beside 3.4): the older and the newer running version that show it,
+/// and the release the members of the floor's minor need.
 #[must_use]
 pub fn forbidden_mix(running: &[EtcdVersion]) -> Option<(EtcdVersion, EtcdVersion, EtcdVersion)> {
     let (&low, &high) = (running.iter().min()?, running.iter().max()?);
     if high.minor != low.minor + 1 {
         return None;
     }
-    let (needed, _) = leaving_floor(low.minor())?;
-    (low < needed).then_some((low, high, needed))
+    if let Some((needed, _)) = leaving_floor(low.minor())
+        && low < needed
+    {
+        return Some((low, high, needed));
+    }
+    let newer_low = running
+        .iter()
+        .filter(|v| v.minor() == high.minor())
+        .min()
+        .copied()?;
+    let (needed, _) = landing_floor(high.minor())?;
+    (newer_low < needed).then_some((low, newer_low, needed))
 }
 
 fn downgrade(
@@ -745,6 +756,11 @@ mod tests {
 
     #[test]
     fn a_forbidden_mix_is_named_and_repaired_by_the_floor_first() {
+        // A newer member below its minor's landing floor is one too.
+        assert_eq!(
+            forbidden_mix(&[v("3.4.23"), v("3.5.1"), v("3.5.16")]),
+            Some((v("3.4.23"), v("3.5.1"), v("3.5.3")))
+        );
         let running = [v("3.6.2"), v("3.5.20"), v("3.5.32")];
         assert_eq!(
             forbidden_mix(&running),

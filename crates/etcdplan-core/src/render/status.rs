@@ -417,6 +417,7 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
                 "leader": Some(m.id) == leader,
                 "is_learner": m.is_learner,
                 "version": st.and_then(|s| s.version),
+                "storage_version": st.and_then(|s| s.storage_version),
                 "db_size": st.map(|s| s.db_size),
                 "raft_index": st.map(|s| s.raft_index),
                 "raft_applied_index": st.map(|s| s.raft_applied_index),
@@ -432,6 +433,8 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
         "leader": leader,
         "members": members,
         "alarms": c.alarms,
+        "downgrade": c.downgrade_in_progress().map(|t| serde_json::json!({"enabled": true, "target": t})),
+        "end_of_life": crate::plan::end_of_life_note(live),
         "hosts": hosts_json(live),
     })
 }
