@@ -210,6 +210,7 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
                         version: EtcdVersion::parse("3.4.23"),
                         db_size: 20480,
                         db_size_in_use: 16384,
+                        db_quota: None,
                         leader: Some(MemberId(0x1000 + leader as u64)),
                         raft_index: 42,
                         raft_applied_index: 42,

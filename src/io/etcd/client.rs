@@ -243,6 +243,7 @@ impl EtcdApi for EtcdClient {
             version: EtcdVersion::parse(s.version()),
             db_size: non_neg(s.db_size()),
             db_size_in_use: non_neg(s.raft_used_db_size()),
+            db_quota: Some(s.db_size_quota()).filter(|q| *q > 0).map(non_neg),
             leader: (s.leader() != 0).then_some(MemberId(s.leader())),
             raft_index: s.raft_index(),
             raft_applied_index: s.raft_applied_index(),

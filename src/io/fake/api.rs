@@ -41,6 +41,7 @@ impl EtcdApi for FakeCluster {
             version: m.version,
             db_size: 20480,
             db_size_in_use: 16384,
+            db_quota: None,
             leader: w.leader,
             raft_index: w.index,
             raft_applied_index: m.applied,

@@ -33,6 +33,11 @@ pub struct ApiStatus {
     pub db_size: u64,
     /// Bytes in use inside the backend file.
     pub db_size_in_use: u64,
+    /// The backend quota the member enforces (etcd 3.6+ `dbSizeQuota`); None
+    /// where Status does not carry it (3.4, 3.5: the member's metrics or
+    /// config say it then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_quota: Option<u64>,
     /// The leader this member follows (None: no leader).
     pub leader: Option<MemberId>,
     /// Committed raft index.

@@ -448,6 +448,7 @@ fn predict(
         version: facts.and_then(|f| f.binary.version()),
         db_size: 0,
         db_size_in_use: 0,
+        db_quota: None,
         leader: None,
         raft_index: 0,
         raft_applied_index: 0,
