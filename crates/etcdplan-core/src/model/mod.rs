@@ -4,6 +4,7 @@
 //! once into these types, so later stages never re-check strings.
 
 mod compaction;
+mod db;
 mod id;
 mod names;
 mod net;
@@ -13,6 +14,7 @@ mod text;
 mod version;
 
 pub use compaction::{Compaction, CompactionMode, DurationError, Retention, parse_duration};
+pub use db::{DEFAULT_QUOTA, DbFigures};
 pub use id::{ClusterId, MemberId};
 pub use names::{ClusterName, MemberName, NameError, UserName, UserNameError};
 pub use net::{Address, Endpoint, Port, Scheme};
