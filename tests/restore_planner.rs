@@ -320,6 +320,7 @@ async fn verify_on_fakes(
         deadlines: etcdplan::execute::Deadlines::default(),
         advertised: Vec::new(),
         stop: &stop,
+        tolerates: p.tolerates(),
     };
     etcdplan::execute::apply(&p, &ctx, &mut |_| {}).await
 }

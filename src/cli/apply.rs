@@ -196,7 +196,13 @@ pub(super) async fn lock_and_observe(
     operation: &str,
 ) -> Result<(Live, Locks), CliError> {
     let info = execute::lock::LockInfo::new(operation, &d.file_hash);
-    let lock = if live.cluster.is_some() {
+    // Under NOSPACE or CORRUPT etcd refuses the lease grant and the put the
+    // lock is made of: the lock files on the hosts are the lock then.
+    let refused = live.cluster.as_ref().is_some_and(|c| {
+        crate::diff::maintenance::raised(c, "NOSPACE")
+            || crate::diff::maintenance::raised(c, "CORRUPT")
+    });
+    let lock = if live.cluster.is_some() && !refused {
         let mut eps = d.client_urls();
         eps.extend(advertised(&live));
         let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
@@ -224,8 +230,13 @@ pub(super) async fn lock_and_observe(
             return Err(e.into());
         }
     };
+    if refused && files.is_none() {
+        return Err(CliError::Blocked(
+            "an alarm makes etcd refuse its lock, and no host answered to hold a lock file".into(),
+        ));
+    }
     let locks = Locks { etcd: lock, files };
-    if locks.etcd.is_none() {
+    if locks.etcd.is_none() && !refused {
         return Ok((live, locks));
     }
     let live = observe::observe(d, hosts, etcd.as_ref()).await;
@@ -386,6 +397,7 @@ pub(super) async fn run_plan(
             ..Deadlines::default()
         },
         advertised: advertised(live),
+        tolerates: plan.tolerates(),
     };
     execute::apply(plan, &ctx, on_event)
         .await

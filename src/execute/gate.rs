@@ -115,17 +115,16 @@ pub(super) fn caught_up(member: &ApiStatus, leader: &ApiStatus) -> bool {
 fn follows(name: &str, s: &ApiStatus, leader: MemberId) -> Option<String> {
     if s.leader != Some(leader) {
         Some(format!("{name} follows another leader or none"))
-    } else if !s.errors.is_empty() {
-        Some(format!("{name}: {}", s.errors.join("; ")))
     } else {
-        None
+        MemberStatus::report_problem(s).map(|why| format!("{name}: {why}"))
     }
 }
 
-/// The first active alarm, as a reason.
-fn alarm(alarms: &[ApiAlarm]) -> Option<String> {
+/// The first active alarm the plan does not run with, as a reason.
+fn alarm(alarms: &[ApiAlarm], tolerates: &crate::plan::Tolerates) -> Option<String> {
     alarms
-        .first()
+        .iter()
+        .find(|a| !tolerates.allows(a))
         .map(|a| format!("alarm {} raised by member {}", a.kind, a.member))
 }
 
@@ -200,7 +199,7 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
         }
     }
     match ctx.etcd.alarms(first_ep).await {
-        Ok(a) => alarm(&a),
+        Ok(a) => alarm(&a, &ctx.tolerates),
         Err(e) => Some(format!("alarms: {e}")),
     }
 }

@@ -12,6 +12,7 @@ mod event;
 mod gate;
 pub mod hostlock;
 pub mod lock;
+mod maintenance;
 mod membership;
 mod recover;
 mod restore;
@@ -160,6 +161,9 @@ pub struct Context<'a> {
     pub advertised: Vec<crate::model::Endpoint>,
     /// Set by the first SIGINT/SIGTERM: finish the current step, start no other.
     pub stop: &'a std::sync::atomic::AtomicBool,
+    /// The alarms the plan walked runs with ([`Plan::tolerates`]): its
+    /// gates pass while only these are raised.
+    pub tolerates: crate::plan::Tolerates,
 }
 
 impl Context<'_> {
@@ -593,6 +597,14 @@ async fn run_step(
         Step::VerifyRestore { revision, content } => {
             restore::verify(ctx, *revision, content.as_ref()).await
         }
+        Step::Compact { keep } => maintenance::compact(ctx, *keep).await,
+        Step::Defragment {
+            member: name,
+            timeout_secs,
+            ..
+        } => maintenance::defragment(ctx, name, *timeout_secs).await,
+        Step::DisarmNoSpace { quota } => maintenance::disarm_nospace(ctx, *quota).await,
+        Step::TestWrite => maintenance::test_write(ctx).await,
         Step::CopyData { member: name } => recover::copy_data(ctx, name).await,
         Step::Fence { member: m } => recover::fence(ctx, m).await,
         Step::ForceNewCluster { member: name, id } => {

@@ -26,6 +26,7 @@ pub async fn apply_with(
         deadlines: super::quick(),
         advertised: Vec::new(),
         stop,
+        tolerates: plan.tolerates(),
     };
     execute::apply(plan, &ctx, on_event).await
 }

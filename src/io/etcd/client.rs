@@ -198,6 +198,37 @@ impl EtcdClient {
         }
         result
     }
+
+    /// One call on a connection of its own whose requests may take up to
+    /// `deadline` (the shared connection's per-request timeout would cut a
+    /// long defragmentation or compaction short).
+    async fn with_deadline<T, F, Fut>(
+        &self,
+        ep: &Endpoint,
+        deadline: Duration,
+        f: F,
+    ) -> Result<T, EtcdError>
+    where
+        F: FnOnce(Client) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
+    {
+        self.client(ep).await?;
+        let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
+        let id = self.identity(ep, chosen);
+        let opts = self.options(id.as_ref(), deadline);
+        let endpoint = ep.to_string();
+        let run = async {
+            let c = Client::connect([endpoint.clone()], Some(opts)).await?;
+            f(c).await
+        };
+        match tokio::time::timeout(deadline, run).await {
+            Err(_) => Err(EtcdError::Timeout {
+                endpoint,
+                timeout: deadline,
+            }),
+            Ok(r) => r.map_err(|e| call_error(ep, &e)),
+        }
+    }
 }
 
 /// The minor version of a version string etcd reports ("3.6.0"); none when
@@ -541,13 +572,7 @@ impl EtcdApi for EtcdClient {
         progress: &crate::io::Progress,
     ) -> Result<Vec<u8>, EtcdError> {
         // Its own client: the shared one's per-request timeout would cut a large stream.
-        self.client(ep).await?;
-        let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
-        let id = self.identity(ep, chosen);
-        let opts = self.options(id.as_ref(), deadline);
-        let endpoint = ep.to_string();
-        let run = async {
-            let mut c = Client::connect([endpoint.clone()], Some(opts)).await?;
+        self.with_deadline(ep, deadline, |mut c| async move {
             let mut stream = c.snapshot().await?;
             let mut out = Vec::new();
             while let Some(msg) = stream.message().await? {
@@ -556,13 +581,59 @@ impl EtcdApi for EtcdClient {
                 progress.report(done, Some(done + msg.remaining_bytes()));
             }
             Ok::<_, etcd_client::Error>(out)
+        })
+        .await
+    }
+
+    async fn compact(
+        &self,
+        ep: &Endpoint,
+        revision: i64,
+        deadline: Duration,
+    ) -> Result<(), EtcdError> {
+        self.with_deadline(ep, deadline, |mut c| async move {
+            c.compact(
+                revision,
+                Some(etcd_client::CompactionOptions::new().with_physical()),
+            )
+            .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn defragment(&self, ep: &Endpoint, deadline: Duration) -> Result<(), EtcdError> {
+        self.with_deadline(ep, deadline, |mut c| async move { c.defragment().await })
+            .await
+            .map(|_| ())
+    }
+
+    async fn alarm_disarm(&self, ep: &Endpoint, alarm: &ApiAlarm) -> Result<(), EtcdError> {
+        let kind = match alarm.kind.as_str() {
+            "NOSPACE" => AlarmType::Nospace,
+            "CORRUPT" => AlarmType::Corrupt,
+            other => {
+                return Err(EtcdError::Call {
+                    endpoint: ep.to_string(),
+                    kind: EtcdErrorKind::Other,
+                    message: format!("no such alarm kind: {other}"),
+                });
+            }
         };
-        match tokio::time::timeout(deadline, run).await {
-            Err(_) => Err(EtcdError::Timeout {
-                endpoint,
-                timeout: deadline,
-            }),
-            Ok(r) => r.map_err(|e| call_error(ep, &e)),
-        }
+        let member = alarm.member.0;
+        self.with(ep, |mut c| async move {
+            let mut opts = etcd_client::AlarmOptions::new();
+            opts.with_member(member);
+            c.alarm(AlarmAction::Deactivate, kind, Some(opts)).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn put(&self, ep: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with(ep, |mut c| async move { c.put(key, value, None).await })
+            .await
+            .map(|_| ())
     }
 }

@@ -167,4 +167,23 @@ pub trait EtcdApi: Send + Sync {
     /// while the cluster has not decided one.
     async fn cluster_version(&self, endpoint: &Endpoint)
     -> Result<Option<MinorVersion>, EtcdError>;
+    /// Compacts the key-value history up to `revision`, physically: the call
+    /// returns once the backend has dropped it, so a defragmentation after it
+    /// gives the space back. Compaction is replicated (any voter takes it).
+    /// `Compacted` when the history is already compacted past `revision`.
+    async fn compact(
+        &self,
+        endpoint: &Endpoint,
+        revision: i64,
+        deadline: Duration,
+    ) -> Result<(), EtcdError>;
+    /// Defragments the backend of the member at `endpoint` (local to it, not
+    /// replicated; it serves nothing meanwhile), on a connection of its own
+    /// under `deadline`.
+    async fn defragment(&self, endpoint: &Endpoint, deadline: Duration) -> Result<(), EtcdError>;
+    /// Disarms one raised alarm (`Alarm DEACTIVATE` for its member and kind).
+    async fn alarm_disarm(&self, endpoint: &Endpoint, alarm: &ApiAlarm) -> Result<(), EtcdError>;
+    /// Puts a key with no lease (the test write after a NOSPACE repair);
+    /// `NoSpace` while the alarm holds.
+    async fn put(&self, endpoint: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError>;
 }

@@ -39,9 +39,9 @@ impl EtcdApi for FakeCluster {
             cluster_id: ClusterId(w.cluster_id),
             member_id: m.id,
             version: m.version,
-            db_size: 20480,
-            db_size_in_use: 16384,
-            db_quota: None,
+            db_size: w.db_of(m.id).0,
+            db_size_in_use: w.db_of(m.id).1,
+            db_quota: w.quota,
             leader: w.leader,
             raft_index: w.index,
             raft_applied_index: m.applied,
@@ -387,6 +387,86 @@ impl EtcdApi for FakeCluster {
             }
         }
         Ok(cv)
+    }
+
+    async fn compact(
+        &self,
+        ep: &Endpoint,
+        revision: i64,
+        _deadline: Duration,
+    ) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd compact {ep} {revision}"));
+        w.serving_with_leader(ep)?;
+        if revision <= w.compacted {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Compacted,
+                "etcdserver: mvcc: required revision has been compacted",
+            ));
+        }
+        w.compacted = revision;
+        w.commit();
+        Ok(())
+    }
+
+    async fn defragment(&self, ep: &Endpoint, deadline: Duration) -> Result<(), EtcdError> {
+        let stalls = {
+            let mut w = self.world();
+            w.calls.push(format!("etcd defragment {ep}"));
+            let i = w.serving(ep)?;
+            let m = w.members[i].clone();
+            if m.learner {
+                return Err(call_error(
+                    ep,
+                    EtcdErrorKind::Other,
+                    "etcdserver: rpc not supported for learner",
+                ));
+            }
+            if w.defrag_stalls.contains(&m.name) {
+                true
+            } else {
+                let (_, used) = w.db_of(m.id);
+                w.db.insert(m.id, (used, used));
+                false
+            }
+        };
+        if stalls {
+            tokio::time::sleep(deadline).await;
+            return Err(EtcdError::Timeout {
+                endpoint: ep.to_string(),
+                timeout: deadline,
+            });
+        }
+        Ok(())
+    }
+
+    async fn alarm_disarm(&self, ep: &Endpoint, alarm: &ApiAlarm) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!(
+            "etcd alarm_disarm {ep} {} {}",
+            alarm.member, alarm.kind
+        ));
+        w.serving_with_leader(ep)?;
+        w.alarms.retain(|a| a != alarm);
+        w.commit();
+        Ok(())
+    }
+
+    async fn put(&self, ep: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd put {ep} {key}"));
+        w.serving_with_leader(ep)?;
+        if w.alarms.iter().any(|a| a.kind == "NOSPACE") {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::NoSpace,
+                "etcdserver: mvcc: database space exceeded",
+            ));
+        }
+        w.kv.insert(key.to_owned(), (value.to_owned(), None));
+        w.commit();
+        Ok(())
     }
 }
 

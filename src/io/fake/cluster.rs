@@ -252,4 +252,55 @@ impl FakeCluster {
             });
         }
     }
+
+    /// Sets member `name`'s backend: its file size and the bytes in use.
+    pub fn set_db(&self, name: &str, size: u64, in_use: u64) {
+        let mut w = self.world();
+        if let Some(id) = w.members.iter().find(|m| m.name == name).map(|m| m.id) {
+            w.db.insert(id, (size, in_use));
+        }
+    }
+
+    /// Sets the quota every member enforces (Status reports it, as 3.6 does).
+    pub fn set_quota(&self, quota: u64) {
+        self.world().quota = Some(quota);
+    }
+
+    /// Each member's backend (file size, in use), by name.
+    pub fn dbs(&self) -> Vec<(String, u64, u64)> {
+        let w = self.world();
+        w.members
+            .iter()
+            .map(|m| {
+                let (size, used) = w.db_of(m.id);
+                (m.name.clone(), size, used)
+            })
+            .collect()
+    }
+
+    /// The revision the history is compacted to.
+    pub fn compacted(&self) -> i64 {
+        self.world().compacted
+    }
+
+    /// Raised alarms as (member name, kind).
+    pub fn alarms(&self) -> Vec<(String, String)> {
+        let w = self.world();
+        w.alarms
+            .iter()
+            .map(|a| {
+                let name = w
+                    .members
+                    .iter()
+                    .find(|m| m.id == a.member)
+                    .map_or_else(|| a.member.to_string(), |m| m.name.clone());
+                (name, a.kind.clone())
+            })
+            .collect()
+    }
+
+    /// Makes member `name`'s defragmentation never end.
+    pub fn stall_defrag(&self, name: &str) {
+        self.world().defrag_stalls.insert(name.to_owned());
+    }
 }

@@ -146,6 +146,16 @@ struct World {
     storage_lag: u32,
     /// Downgrade calls refused with this kind from now on (a test hook).
     fail_downgrade: Option<(String, EtcdErrorKind)>,
+    /// Each member's backend (file size, in use) where a test set one;
+    /// others report 20 KiB of which 16 KiB in use.
+    db: BTreeMap<MemberId, (u64, u64)>,
+    /// The quota every member enforces, where a test set one (reported by
+    /// Status as 3.6 does).
+    quota: Option<u64>,
+    /// The revision the history is compacted to.
+    compacted: i64,
+    /// Members whose defragmentation never ends (a test hook).
+    defrag_stalls: BTreeSet<String>,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).
@@ -227,6 +237,11 @@ impl World {
             .iter()
             .position(|m| m.client_urls.contains(ep) && self.answering(m))
             .ok_or_else(|| refused(ep))
+    }
+
+    /// A member's backend (file size, in use).
+    fn db_of(&self, id: MemberId) -> (u64, u64) {
+        self.db.get(&id).copied().unwrap_or((20480, 16384))
     }
 
     /// Like [`serving`](Self::serving), for calls that need a leader.

@@ -3,7 +3,7 @@
 
 use super::{BinaryMove, FileChange};
 use crate::config::DesiredMember;
-use crate::model::{Endpoint, MemberId, MemberName};
+use crate::model::{DbFigures, Endpoint, MemberId, MemberName};
 
 /// What will happen to a member.
 #[derive(
@@ -33,6 +33,9 @@ pub enum Action {
     /// Every member's data is replaced by a snapshot's, as a new cluster
     /// (`-/+`): `etcdplan restore SNAPSHOT`, the old data moved aside.
     Restore,
+    /// A running member's backend is defragmented (`~`): the free pages
+    /// given back, the member not serving while it runs.
+    Defragment,
 }
 
 impl Action {
@@ -40,7 +43,7 @@ impl Action {
     pub fn symbol(self) -> &'static str {
         match self {
             Self::Create | Self::Add => "+",
-            Self::Start | Self::Restart | Self::Update | Self::Adopt => "~",
+            Self::Start | Self::Restart | Self::Update | Self::Adopt | Self::Defragment => "~",
             Self::Remove => "-",
             Self::Replace | Self::Restore => "-/+",
         }
@@ -144,6 +147,25 @@ pub enum ChangeKind {
         /// The snapshot file on this machine.
         snapshot: std::path::PathBuf,
     },
+    /// The member's backend is defragmented (after a compaction), one member
+    /// at a time, the leader last.
+    Defragment {
+        /// Its backend when the plan was made.
+        figures: DbFigures,
+        /// Why: the etcdfile's rule holds, or the NOSPACE alarm is repaired.
+        cause: DefragCause,
+    },
+}
+
+/// Why a member is defragmented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefragCause {
+    /// `[maintenance] defrag_rule` holds for it.
+    Rule,
+    /// The NOSPACE alarm is raised: every member is defragmented before the
+    /// alarm is disarmed (disarming first only raises it again).
+    NoSpace,
 }
 
 impl ChangeKind {
@@ -160,6 +182,7 @@ impl ChangeKind {
             Self::Update { .. } => Action::Update,
             Self::Adopt { .. } => Action::Adopt,
             Self::Restore { .. } => Action::Restore,
+            Self::Defragment { .. } => Action::Defragment,
         }
     }
 }
@@ -235,7 +258,8 @@ impl Change {
             ChangeKind::Remove { .. }
             | ChangeKind::Update { .. }
             | ChangeKind::Adopt { .. }
-            | ChangeKind::Restore { .. } => None,
+            | ChangeKind::Restore { .. }
+            | ChangeKind::Defragment { .. } => None,
         }
     }
 

@@ -9,6 +9,7 @@ mod ca_rotation;
 mod certs;
 mod change;
 mod file;
+pub mod maintenance;
 mod member;
 mod peer_tls;
 mod preflight;
@@ -21,7 +22,9 @@ pub mod upgrade;
 use std::collections::BTreeMap;
 
 pub use certs::{Cas, CertNeed, ExternalFindings, check_external, external_sans};
-pub use change::{Action, Blocker, Change, ChangeKind, Departing, Diff, Join, Situation};
+pub use change::{
+    Action, Blocker, Change, ChangeKind, DefragCause, Departing, Diff, Join, Situation,
+};
 pub use file::{FileChange, LineKind};
 pub use peer_tls::transitional_port;
 pub use preflight::stale_data;
@@ -198,7 +201,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         for c in &mut changes {
             c.certificates = match c.action() {
                 Action::Create | Action::Add | Action::Replace => true,
-                Action::Remove | Action::Restore => false,
+                Action::Remove | Action::Restore | Action::Defragment => false,
                 Action::Start | Action::Restart | Action::Update | Action::Adopt => {
                     renew(&c.member)
                 }
@@ -244,6 +247,11 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             preflight::problems(m, facts, &mut blockers);
         }
     }
+    // Alarms: NOSPACE repaired, the defragmentation rule, CORRUPT.
+    let mut upkeep = Vec::new();
+    if let Some(c) = &live.cluster {
+        maintenance::plan(d, c, &mut changes, &mut blockers, &mut upkeep);
+    }
     // Members that start get the release the etcdfile asks for.
     for c in &mut changes {
         let (ChangeKind::Create { binary }
@@ -268,6 +276,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         }
     }
     let mut notes = notes;
+    notes.extend(upkeep);
     if situation == Situation::Down {
         notes.extend(mixed_data_note(&changes));
     }

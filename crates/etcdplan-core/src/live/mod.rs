@@ -174,11 +174,33 @@ impl MemberStatus {
     pub fn report_problem(reported: &ApiStatus) -> Option<String> {
         if reported.leader.is_none() {
             Some("no leader yet".into())
-        } else if !reported.errors.is_empty() {
-            Some(reported.errors.join("; "))
         } else {
-            None
+            let own: Vec<&str> = reported
+                .errors
+                .iter()
+                .map(String::as_str)
+                .filter(|e| !others_alarm(e, reported.member_id))
+                .collect();
+            (!own.is_empty()).then(|| own.join("; "))
         }
+    }
+}
+
+/// Whether an error in a member's Status is an alarm that says nothing of
+/// that member's own health: NOSPACE (raised cluster-wide; the member still
+/// serves reads, and the plan repairs it) or another member's CORRUPT. etcd
+/// lists each raised alarm as `memberID:<id> alarm:<KIND>` on every member.
+fn others_alarm(error: &str, member: MemberId) -> bool {
+    let field = |name: &str| {
+        error
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    match field("alarm:").as_deref() {
+        Some("NOSPACE") => true,
+        Some("CORRUPT") => field("memberID:").and_then(|i| i.parse::<u64>().ok()) != Some(member.0),
+        _ => false,
     }
 }
 
@@ -285,5 +307,20 @@ impl HostState {
     pub fn running(&self) -> bool {
         self.facts()
             .is_some_and(|f| matches!(f.service, ServiceState::Running(_)))
+    }
+}
+
+#[cfg(test)]
+mod alarm_tests {
+    use super::*;
+
+    #[test]
+    fn nospace_and_another_members_corrupt_alarm_are_not_a_members_own_problem() {
+        let me = MemberId(7);
+        assert!(others_alarm("memberID:9 alarm:NOSPACE ", me));
+        assert!(others_alarm("memberID:7 alarm:NOSPACE ", me));
+        assert!(others_alarm("memberID:9 alarm:CORRUPT ", me));
+        assert!(!others_alarm("memberID:7 alarm:CORRUPT ", me));
+        assert!(!others_alarm("etcdserver: no leader", me));
     }
 }

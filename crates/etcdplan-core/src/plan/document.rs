@@ -104,6 +104,27 @@ impl Plan {
         None
     }
 
+    /// The alarms this plan runs with, its gates passing while they are
+    /// raised: NOSPACE in the repair that disarms it, CORRUPT of a member it
+    /// removes (etcd keeps that alarm; an operator disarms it).
+    #[must_use]
+    pub fn tolerates(&self) -> Tolerates {
+        Tolerates {
+            nospace: self
+                .steps
+                .iter()
+                .any(|s| matches!(s.step, Step::DisarmNoSpace { .. })),
+            corrupt_of: self
+                .steps
+                .iter()
+                .filter_map(|s| match &s.step {
+                    Step::RemoveMember { departing } => Some(departing.id),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
     /// The step graph, for `plan --graph`.
     pub fn graph(&self) -> DiGraph<String, ()> {
         let mut g = DiGraph::new();
@@ -127,4 +148,25 @@ pub(super) fn distinct_members<'a>(changes: impl Iterator<Item = &'a Change>) ->
         .map(|c| &c.member)
         .collect::<std::collections::BTreeSet<_>>()
         .len()
+}
+
+/// Alarms a walk lives with (see [`Plan::tolerates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tolerates {
+    /// The NOSPACE alarm, raised until the repair disarms it.
+    pub nospace: bool,
+    /// Members whose CORRUPT alarm stays raised while they are replaced.
+    pub corrupt_of: Vec<crate::model::MemberId>,
+}
+
+impl Tolerates {
+    /// Whether `alarm` leaves the walk's gates open.
+    #[must_use]
+    pub fn allows(&self, alarm: &crate::live::ApiAlarm) -> bool {
+        match alarm.kind.as_str() {
+            "NOSPACE" => self.nospace,
+            "CORRUPT" => self.corrupt_of.contains(&alarm.member),
+            _ => false,
+        }
+    }
 }

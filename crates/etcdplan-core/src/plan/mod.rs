@@ -35,8 +35,9 @@ use crate::config::Desired;
 use crate::diff::{Action, Blocker, Change, Diff, Situation};
 use crate::live::{Live, fingerprint};
 
-pub use document::{FORMAT_VERSION, Plan, PlannedStep, Summary};
+pub use document::{FORMAT_VERSION, Plan, PlannedStep, Summary, Tolerates};
 pub use graph::order;
+pub use running::defrag_timeout;
 pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
 pub use step::Step;
 
@@ -150,7 +151,12 @@ pub(crate) fn assemble(d: &Desired, live: &Live, situation: Situation, parts: Pa
         change: count(&|a| {
             matches!(
                 a,
-                Action::Start | Action::Restart | Action::Update | Action::Adopt | Action::Restore
+                Action::Start
+                    | Action::Restart
+                    | Action::Update
+                    | Action::Adopt
+                    | Action::Restore
+                    | Action::Defragment
             )
         }),
         remove: count(&|a| matches!(a, Action::Remove | Action::Replace)),

@@ -9,9 +9,9 @@ use super::prepare::{install_steps, write_step};
 use super::sim::{Sim, SimMember};
 use super::{Options, Step, graph, may_add, may_disrupt, may_promote, may_remove};
 use crate::config::Desired;
-use crate::diff::{Action, Blocker, Change, ChangeKind, Join};
+use crate::diff::{Action, Blocker, Change, ChangeKind, DefragCause, Join};
 use crate::live::{HostState, Live, LiveCluster};
-use crate::model::{MemberId, MemberName, MinorVersion};
+use crate::model::{MemberId, MemberName, MinorVersion, Retention};
 
 /// Plans the changes; returns those planned and those deferred. A snapshot
 /// comes first when a membership change survives the quorum rules, or a
@@ -269,6 +269,18 @@ impl Running<'_> {
                 }
             }
         }
+        // 8. Maintenance: compaction, then defragmentations one member at
+        // a time, the leader last; a NOSPACE repair ends with the disarm.
+        if deferred.is_empty() {
+            self.maintenance(
+                of_kind(|k| matches!(k, ChangeKind::Defragment { .. })).collect(),
+                &mut planned,
+            );
+        } else {
+            for c in of_kind(|k| matches!(k, ChangeKind::Defragment { .. })) {
+                self.defer(c, "an earlier change is deferred".into(), &mut deferred);
+            }
+        }
         (planned, deferred)
     }
 
@@ -519,6 +531,88 @@ impl Running<'_> {
         planned.push(change);
     }
 
+    /// Compaction, then each member's defragmentation, followers first and
+    /// the leader last after leadership moved to a member already done; a
+    /// NOSPACE repair then disarms the alarm and writes a test key. All of it
+    /// waits when the quorum could not lose one member now.
+    fn maintenance(&mut self, defrags: Vec<Change>, planned: &mut Vec<Change>) {
+        if defrags.is_empty() {
+            return;
+        }
+        let voters = self.sim.voters();
+        if let Some(why) = defrags
+            .iter()
+            .find_map(|c| may_disrupt(&voters, c.member.as_str()).err())
+        {
+            self.notes.push(format!(
+                "defragmentation waits: {why}; a member being defragmented serves nothing"
+            ));
+            return;
+        }
+        let nospace = defrags.iter().any(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Defragment {
+                    cause: DefragCause::NoSpace,
+                    ..
+                }
+            )
+        });
+        match &self.d.etcd.compaction.retention {
+            Retention::Revisions(keep) => {
+                self.then(Step::Compact { keep: *keep });
+            }
+            Retention::Period(p) => self.notes.push(format!(
+                "auto-compaction is periodic ({p}): etcdplan does not compact past the history it keeps, so the defragmentation gives back what etcd's compactor has compacted"
+            )),
+        }
+        let mut ordered = defrags;
+        ordered.sort_by_key(|c| c.leader);
+        let mut done: Option<(MemberName, MemberId)> = None;
+        for c in ordered {
+            let ChangeKind::Defragment { figures, .. } = &c.kind else {
+                continue;
+            };
+            if c.leader {
+                let target = done.clone().or_else(|| {
+                    self.sim
+                        .members
+                        .iter()
+                        .find(|m| m.name != c.member.as_str() && !m.learner && m.healthy)
+                        .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
+                });
+                if let Some((to, to_id)) = target {
+                    self.then(Step::MoveLeader {
+                        from: c.member.clone(),
+                        to,
+                        to_id,
+                    });
+                }
+            }
+            self.then(Step::Defragment {
+                member: c.member.clone(),
+                db_size: figures.db_size,
+                timeout_secs: defrag_timeout(figures.db_size),
+            });
+            self.then(Step::WaitHealthy {
+                members: vec![c.member.clone()],
+            });
+            if done.is_none() {
+                done = self
+                    .sim
+                    .id_of(c.member.as_str())
+                    .map(|id| (c.member.clone(), id));
+            }
+            planned.push(c);
+        }
+        if nospace {
+            self.then(Step::DisarmNoSpace {
+                quota: crate::diff::maintenance::planned_quota(self.d),
+            });
+            self.then(Step::TestWrite);
+        }
+    }
+
     fn restarts(
         &mut self,
         restarts: Vec<Change>,
@@ -623,6 +717,13 @@ impl Running<'_> {
     }
 }
 
+/// How long a member's defragmentation may take: a minute, and a second
+/// more for every 16 MiB of backend (bbolt rewrites the whole file).
+#[must_use]
+pub fn defrag_timeout(db_size: u64) -> u64 {
+    60 + db_size / (16 * 1024 * 1024)
+}
+
 /// How a deferred change is named in its note.
 fn verb(a: Action) -> &'static str {
     match a {
@@ -635,5 +736,6 @@ fn verb(a: Action) -> &'static str {
         Action::Update => "the update",
         Action::Adopt => "the takeover",
         Action::Restore => "the restore",
+        Action::Defragment => "the defragmentation",
     }
 }

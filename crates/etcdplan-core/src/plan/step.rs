@@ -254,6 +254,37 @@ pub enum Step {
         /// The manifest's content digest, when there is a manifest.
         content: Option<crate::backup::ContentDigest>,
     },
+    /// Compact the key-value history to the current revision less `keep`
+    /// (what revision-mode auto-compaction keeps), physically, so that the
+    /// defragmentations after it give the space back. Compaction is
+    /// replicated; a history already compacted that far is left as it is.
+    Compact {
+        /// Revisions kept below the current one.
+        keep: u64,
+    },
+    /// Defragment one member's backend: it serves nothing meanwhile, so the
+    /// quorum is checked first and a gate follows. The step fails when etcd
+    /// does not answer within `timeout_secs` (scaled to the file's size) or
+    /// the file did not shrink.
+    Defragment {
+        /// The member.
+        member: MemberName,
+        /// Its backend's size when the plan was made.
+        db_size: u64,
+        /// How long the defragmentation may take.
+        timeout_secs: u64,
+    },
+    /// Disarm every raised NOSPACE alarm, once no member's backend takes more
+    /// than 90% of its quota: disarming while the condition holds only
+    /// raises it again at the next write.
+    DisarmNoSpace {
+        /// The quota the members enforce by then (the etcdfile's; Status's
+        /// own where a member reports one).
+        quota: u64,
+    },
+    /// Write and delete a key of etcdplan's own, to show the cluster takes
+    /// writes again.
+    TestWrite,
     /// Quorum-loss recovery: stop the survivor's etcd and copy its data dir's
     /// `member` (and a separate WAL folder) to `member.recovery-copy-<time>`
     /// next to it, kept, before anything rewrites its membership.
@@ -459,6 +490,24 @@ impl Step {
                 }
                 s
             }
+            Self::Compact { keep } => {
+                if *keep == 0 {
+                    "compact the history to the current revision".to_owned()
+                } else {
+                    format!("compact the history to the current revision less {keep}")
+                }
+            }
+            Self::Defragment {
+                member, db_size, ..
+            } => format!(
+                "defragment {member} (backend {})",
+                crate::model::ByteSize(*db_size).human()
+            ),
+            Self::DisarmNoSpace { quota } => format!(
+                "disarm the NOSPACE alarm once every member's backend is below 90% of its {} quota",
+                crate::model::ByteSize(*quota).human()
+            ),
+            Self::TestWrite => "write and delete a test key".to_owned(),
             Self::CopyData { member } => format!(
                 "stop {member} and copy its data to member.recovery-copy-<time> beside it (kept)"
             ),
@@ -495,6 +544,7 @@ impl Step {
                 | Self::Promote { .. }
                 | Self::UpdatePeerUrl { .. }
                 | Self::RemoveMember { .. }
+                | Self::Defragment { .. }
                 | Self::StopForRestore { .. }
                 | Self::RestoreData { .. }
                 | Self::CopyData { .. }

@@ -29,6 +29,7 @@ pub fn action_word(a: Action) -> &'static str {
         Action::Update => "update",
         Action::Adopt => "adopt",
         Action::Restore => "restore",
+        Action::Defragment => "defragment",
     }
 }
 
@@ -87,13 +88,20 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             Action::Replace | Action::Restore => {
                 format!("{}{}{}", style.red("-"), "/", style.green("+"))
             }
-            Action::Start | Action::Restart | Action::Update | Action::Adopt => {
-                style.yellow(action.symbol())
-            }
+            Action::Start
+            | Action::Restart
+            | Action::Update
+            | Action::Adopt
+            | Action::Defragment => style.yellow(action.symbol()),
         };
         let verb = action_word(action);
         let mut tail = String::new();
-        if c.leader && matches!(action, Action::Restart | Action::Remove | Action::Replace) {
+        if c.leader
+            && matches!(
+                action,
+                Action::Restart | Action::Remove | Action::Replace | Action::Defragment
+            )
+        {
             let to = plan.steps.iter().find_map(|s| match &s.step {
                 Step::MoveLeader { from, to, .. } if *from == c.member => Some(to.to_string()),
                 _ => None,
