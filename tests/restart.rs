@@ -127,6 +127,31 @@ fn restart_hands_leadership_over_first_and_is_refused_when_a_member_is_down() {
         assert!(!t.contains(" …\n"), "a step ran:\n{t}");
         assert_eq!(pid(&tb, target), before, "etcd-{} restarted", target + 1);
     }
+    // The same refusal as JSON Lines: the plan event carries the blocker.
+    let out = tb.etcdplan(
+        &file,
+        &[
+            "restart",
+            &format!("etcd-{}", l + 1),
+            "--auto-approve",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .unwrap_or_default();
+    assert_eq!(first["event"], "plan", "{}", text(&out));
+    assert_eq!(first["plan"]["applicable"], false);
+    assert!(
+        first["plan"]["blockers"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("etcd-{} is down", down + 1))),
+        "{first}"
+    );
+    assert_eq!(first["plan"]["steps"].as_array().map(Vec::len), Some(0));
     // The stopped member itself is apply's to start.
     let out = tb.etcdplan(
         &file,
