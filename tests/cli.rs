@@ -64,6 +64,7 @@ fn man_page_is_roff_naming_etcdplan_and_every_command() {
         "etcdplan watch",
         "etcdplan pki rotate-ca",
         "etcdplan man",
+        "etcdplan restart",
     ] {
         assert!(
             names.iter().any(|n| n == name),
@@ -160,4 +161,54 @@ fn help_shows_readable_default_durations() {
     ] {
         assert!(help.contains(default), "{default} missing:\n{help}");
     }
+}
+
+#[test]
+fn restart_names_one_member_and_refuses_what_it_cannot_do_before_reading_the_file() {
+    let (_dir, file) = missing_file();
+    // MEMBER is required: a usage error of clap's (exit 2).
+    let out = etcdplan()
+        .args(["--file", &file, "restart"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("<MEMBER>"),
+        "{}",
+        text(&out.stderr)
+    );
+    // JSON Lines cannot carry a question; a name etcd could not carry is no
+    // member; neither gets as far as the etcdfile.
+    for (args, says) in [
+        (
+            vec!["restart", "--json", "etcd-1"],
+            "approval inside its output",
+        ),
+        (vec!["restart", "etcd 1"], "is not a member name"),
+        (
+            vec!["--recover-from", "etcd-1", "restart", "etcd-2"],
+            "never recovers a lost quorum",
+        ),
+    ] {
+        let out = etcdplan()
+            .args(["--file", &file])
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("absent-dir"), "{args:?}: {err}");
+    }
+    // Past those checks, the etcdfile is read first.
+    let out = etcdplan()
+        .args(["--file", &file, "restart", "etcd-1", "--auto-approve"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("absent-dir"),
+        "{}",
+        text(&out.stderr)
+    );
 }

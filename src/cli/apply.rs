@@ -275,10 +275,30 @@ async fn apply_observed(
         }
         None => make_plan(cli, d, live),
     };
-    let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
+    // A saved plan was reviewed when it was made: that was the approval.
+    let ask = !auto_approve && saved.is_none();
+    show_and_walk(cli, view, d, hosts, etcd, live, &plan, ask, gate).await
+}
+
+/// Shows the plan, stops at what blocks it, asks when `ask`, and walks it
+/// (under the lock the caller holds), reporting through the view: the end
+/// of `apply`, and of `restart`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn show_and_walk(
+    cli: &Cli,
+    view: &SharedView,
+    d: &Desired,
+    hosts: &mut HostMap,
+    etcd: &Arc<EtcdClient>,
+    live: &Live,
+    plan: &Plan,
+    ask: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let text = render::plan_human(plan, d, &file_label(&cli.file), style(cli));
     view.with(|v| {
         v.plan(&Shown {
-            plan: &plan,
+            plan,
             desired: d,
             text: &text,
             trigger: None,
@@ -290,19 +310,18 @@ async fn apply_observed(
     if let Some(why) = plan.cannot_apply() {
         return Err(CliError::Blocked(why));
     }
-    // A saved plan was reviewed when it was made: that was the approval.
-    if !auto_approve && saved.is_none() {
+    if ask {
         confirm(view, d.cluster.as_str())?;
     }
     view.with(|v| v.apply_started(plan.steps.len()));
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone(), None, view.clone());
     let mut on_event = |e: Event| view.with(|v| v.progress(&e));
-    let result = run_plan(cli, d, hosts, etcd, live, &plan, &stop, gate, &mut on_event).await;
+    let result = run_plan(cli, d, hosts, etcd, live, plan, &stop, gate, &mut on_event).await;
     signals.abort();
     match result {
         Ok(report) => {
-            view.with(|v| v.apply_complete(&plan, report.seconds));
+            view.with(|v| v.apply_complete(plan, report.seconds));
             Ok(Outcome::Ok)
         }
         Err(CliError::Apply(e)) => {

@@ -180,6 +180,28 @@ pub enum Command {
     /// stopped, its data moved aside (never deleted), the snapshot restored
     /// on every host, and the new cluster verified.
     Restore(RestoreArgs),
+    /// Restart one running member for host maintenance (OS patches, a
+    /// reboot): refused, changing nothing, when the cluster could not lose
+    /// it now; else shown and approved like any plan, leadership moved away
+    /// first when it leads, and the member waited for until healthy.
+    Restart(RestartArgs),
+}
+
+/// `etcdplan restart MEMBER …`
+#[derive(Debug, clap::Args)]
+pub struct RestartArgs {
+    /// The member, as the etcdfile names it.
+    #[arg(value_name = "MEMBER")]
+    pub member: String,
+    /// Restart without asking.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Report the plan and the progress as JSON Lines (needs --auto-approve).
+    #[arg(long)]
+    pub json: bool,
+    /// How long the health gate may wait.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
+    pub gate_timeout: Duration,
 }
 
 /// `etcdplan restore SNAPSHOT …`

@@ -3,7 +3,8 @@
 //! One file per concern: the clap definitions (`args`), the errors shown
 //! (`errors`), the edges wired for a command (`edges`), and a file per
 //! command that needs more than a few lines (`apply`, `plan`, `pki`,
-//! `validate`, `watch`, `man`, `snapshot`); [`run`] dispatches.
+//! `validate`, `watch`, `man`, `snapshot`, `restore`, `restart`); [`run`]
+//! dispatches.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -17,6 +18,7 @@ mod import;
 mod man;
 mod pki;
 mod plan;
+mod restart;
 mod restore;
 mod snapshot;
 mod validate;
@@ -24,7 +26,7 @@ mod watch;
 
 use clap::CommandFactory as _;
 
-pub use args::{Cli, Command, PkiCommand, RestoreArgs};
+pub use args::{Cli, Command, PkiCommand, RestartArgs, RestoreArgs};
 pub use edges::hosts;
 pub use errors::CliError;
 
@@ -159,6 +161,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Restore(args) => {
             drop(out);
             restore::restore(&cli, args).await
+        }
+        Command::Restart(args) => {
+            drop(out);
+            restart::restart(&cli, args).await
         }
     }
 }

@@ -23,6 +23,7 @@ mod graph;
 mod notes;
 mod prepare;
 pub mod recover;
+pub mod restart;
 pub mod restore;
 mod running;
 mod safety;
