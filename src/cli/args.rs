@@ -167,6 +167,14 @@ pub enum Command {
     /// Print a systemd service and timer that run `snapshot --if-due` every
     /// [backup] interval, for machines without `etcdplan watch`.
     BackupTimer,
+    /// Print Prometheus alerting rules for the cluster (etcd's mixin alerts,
+    /// selecting its members' metrics endpoints, quorum from the member
+    /// count); reads only the etcdfile: `promtool check rules` takes it.
+    Alerts {
+        /// The Prometheus job that scrapes the members.
+        #[arg(long, value_name = "NAME", default_value = crate::render::ALERTS_DEFAULT_JOB)]
+        job: String,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
