@@ -141,6 +141,10 @@ pub enum Command {
         /// How long each health gate may wait.
         #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
         gate_timeout: Duration,
+        /// Serve etcdplan's own metrics (plans, applies, drift, snapshot
+        /// age) at http://HOST:PORT/metrics while watching.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Write the etcdfile of a running cluster built by hand: read through the
     /// etcd API and each member's host; changes nothing.

@@ -129,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             interval,
             json,
             gate_timeout,
+            metrics_addr,
         } => {
             drop(out);
             watch::watch(
@@ -138,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                     interval: (*interval).max(Duration::from_secs(1)),
                     json: *json,
                     gate: *gate_timeout,
+                    metrics_addr: *metrics_addr,
                 },
             )
             .await
