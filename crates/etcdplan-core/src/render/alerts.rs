@@ -336,6 +336,11 @@ mod tests {
         s
     }
 
+    /// The rule file, or the test fails with the error.
+    fn rules(d: &Desired, job: &str) -> String {
+        alerts(d, job).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn three() -> Desired {
         desired(&file(
             "listen_metrics_urls = [\"http://{address}:2381\"]",
@@ -349,7 +354,7 @@ mod tests {
 
     #[test]
     fn three_members_golden() {
-        let out = alerts(&three(), DEFAULT_JOB).unwrap();
+        let out = rules(&three(), DEFAULT_JOB);
         insta::assert_snapshot!("alerts_three", out);
     }
 
@@ -365,8 +370,8 @@ mod tests {
                 ("e", "etcd-e.example.com", ""),
             ],
         ));
-        let three = alerts(&three(), DEFAULT_JOB).unwrap();
-        let out = alerts(&five, "kube-etcd").unwrap();
+        let three = rules(&three(), DEFAULT_JOB);
+        let out = rules(&five, "kube-etcd");
         assert_ne!(three, out);
         assert!(out.contains("sum without (instance) (up{job=\"kube-etcd\",instance=~\"10\\\\.0\\\\.0\\\\.1:2379|10\\\\.0\\\\.0\\\\.2:2379|10\\\\.0\\\\.0\\\\.3:2379|10\\\\.0\\\\.0\\\\.4:2379|etcd-e\\\\.example\\\\.com:2379\"} == bool 1) < 3"), "{out}");
         assert!(three.contains("== bool 1) < 2\n"), "{three}");
@@ -407,7 +412,7 @@ mod tests {
                 "etcd-d.example.com:2381"
             ]
         );
-        let out = alerts(&d, DEFAULT_JOB).unwrap();
+        let out = rules(&d, DEFAULT_JOB);
         assert!(out.contains("\\\\[fd00::3\\\\]:2381"), "{out}");
     }
 
@@ -415,16 +420,22 @@ mod tests {
     fn bad_job_names_are_refused() {
         assert_eq!(alerts(&three(), ""), Err(AlertsError::Job(String::new())));
         assert!(matches!(alerts(&three(), "a\nb"), Err(AlertsError::Job(_))));
-        let out = alerts(&three(), "we\"ird\\").unwrap();
+        let out = rules(&three(), "we\"ird\\");
         assert!(out.contains("job=\"we\\\"ird\\\\\""), "{out}");
     }
 
     #[test]
     fn the_output_is_yaml_with_every_rule() {
-        let out = alerts(&three(), DEFAULT_JOB).unwrap();
-        let docs = yaml_rust2::YamlLoader::load_from_str(&out).unwrap();
-        let rules = docs[0]["groups"][0]["rules"].as_vec().unwrap();
-        let names: Vec<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+        let out = rules(&three(), DEFAULT_JOB);
+        let docs = yaml_rust2::YamlLoader::load_from_str(&out)
+            .unwrap_or_else(|e| panic!("not YAML ({e}):\n{out}"));
+        let Some(rules) = docs[0]["groups"][0]["rules"].as_vec() else {
+            panic!("no groups[0].rules:\n{out}");
+        };
+        let names: Vec<&str> = rules
+            .iter()
+            .map(|r| r["alert"].as_str().unwrap_or_default())
+            .collect();
         for want in [
             "etcdMembersDown",
             "etcdInsufficientMembers",
@@ -445,18 +456,18 @@ mod tests {
             assert!(
                 r["annotations"]["summary"]
                     .as_str()
-                    .unwrap()
-                    .contains("\"prod\""),
+                    .is_some_and(|s| s.contains("\"prod\"")),
                 "{r:?}"
             );
             assert!(r["labels"]["severity"].as_str().is_some());
         }
         let insufficient = rules
             .iter()
-            .find(|r| r["alert"].as_str() == Some("etcdInsufficientMembers"))
-            .unwrap();
+            .find(|r| r["alert"].as_str() == Some("etcdInsufficientMembers"));
         assert_eq!(
-            insufficient["expr"].as_str().unwrap(),
+            insufficient
+                .and_then(|r| r["expr"].as_str())
+                .unwrap_or_default(),
             "sum without (instance) (up{job=\"etcd\",instance=~\"10\\\\.0\\\\.0\\\\.1:2381|10\\\\.0\\\\.0\\\\.2:2381|10\\\\.0\\\\.0\\\\.3:2381\"} == bool 1) < 2"
         );
     }
