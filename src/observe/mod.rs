@@ -5,6 +5,7 @@
 
 mod host;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use futures::future::join_all;
 
 use crate::config::Desired;
 use crate::io::{EtcdApi, Host, HostMap};
-use crate::model::{ClusterId, Endpoint};
+use crate::model::{ClusterId, Endpoint, MemberId};
 
 pub use etcdplan_core::live::*;
 pub(crate) use host::UNIT_OF_LP;
@@ -44,7 +45,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     };
     let hosts_done = timed("host probes");
     let etcd_done = timed("etcd API");
-    let (host_states, (mut cluster, mut unreachable)) = tokio::join!(
+    let (host_states, (mut cluster, mut unreachable, mut metrics)) = tokio::join!(
         async {
             let r = host_probe.await;
             hosts_done();
@@ -70,7 +71,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             .filter(|u| !d.client_urls().contains(u))
             .collect();
         if !advertised.is_empty() {
-            (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
+            (cluster, unreachable, metrics) = observe_cluster(d, etcd, advertised).await;
         }
     }
     let (local_ca, previous_ca) = if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
@@ -81,21 +82,31 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     } else {
         (None, None)
     };
-    Live {
+    let mut live = Live {
         cluster,
         hosts: host_states.into_iter().collect(),
         unreachable,
         local_ca,
         previous_ca,
         observed_at: crate::pki::now(),
-    }
+    };
+    with_config_quotas(d, &mut live, &metrics);
+    live
 }
+
+/// What a member's `/metrics` said, by member, until the hosts' config files
+/// are known (the quota's third source).
+type MetricsByMember = BTreeMap<MemberId, MetricsFigures>;
 
 async fn observe_cluster(
     d: &Desired,
     etcd: &dyn EtcdApi,
     urls: Vec<Endpoint>,
-) -> (Option<LiveCluster>, Vec<(Endpoint, String)>) {
+) -> (
+    Option<LiveCluster>,
+    Vec<(Endpoint, String)>,
+    MetricsByMember,
+) {
     let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
     let mut unreachable = Vec::new();
     let mut found: Option<(Endpoint, Vec<ApiMember>)> = None;
@@ -107,7 +118,7 @@ async fn observe_cluster(
         }
     }
     let Some((answered_by, list)) = found else {
-        return (None, unreachable);
+        return (None, unreachable, MetricsByMember::new());
     };
     // Side by side: without a quorum both wait out their deadline.
     let (statuses, alarms) = tokio::join!(
@@ -117,64 +128,180 @@ async fn observe_cluster(
     let alarms = alarms.unwrap_or_default();
     let id = statuses
         .iter()
-        .find_map(|s| s.as_ref().ok().map(|(cid, _)| *cid))
+        .find_map(|s| s.as_ref().ok().map(|(cid, _, _)| *cid))
         .unwrap_or(ClusterId(0));
-    let members = list
+    let mut metrics = MetricsByMember::new();
+    let members: Vec<LiveMember> = list
         .into_iter()
         .zip(statuses)
-        .map(|(m, s)| LiveMember {
-            id: m.id,
-            name: m.name,
-            peer_urls: m.peer_urls,
-            client_urls: m.client_urls,
-            is_learner: m.is_learner,
-            status: s.map(|(_, st)| st),
+        .map(|(m, s)| {
+            let (status, db) = match s {
+                Ok((_, st, figures)) => {
+                    let db = db_state(&st.reported, figures.as_ref(), None);
+                    if let Some(f) = figures {
+                        metrics.insert(m.id, f);
+                    }
+                    (Ok(st), Some(db))
+                }
+                Err(e) => (Err(e), None),
+            };
+            LiveMember {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
+                is_learner: m.is_learner,
+                status,
+                db,
+            }
         })
         .collect();
+    let hash_check = hash_check(d, etcd, &members).await;
     (
         Some(LiveCluster {
             id,
             answered_by,
             members,
             alarms,
+            hash_check,
         }),
         unreachable,
+        metrics,
     )
+}
+
+/// The voters' HashKV at the lowest revision their Status reports (one every
+/// voter has applied), judged by [`HashCheck::judge`]; None when no voter
+/// answered Status. Learners are not asked: they refuse unary calls.
+async fn hash_check(d: &Desired, etcd: &dyn EtcdApi, members: &[LiveMember]) -> Option<HashCheck> {
+    let voters: Vec<(&LiveMember, Endpoint, i64)> = members
+        .iter()
+        .filter(|m| !m.is_learner)
+        .filter_map(|m| {
+            let s = m.status.as_ref().ok()?;
+            let ep = endpoint_of(d, m.client_urls.first(), &m.name)?;
+            (!s.reported.is_learner).then_some((m, ep, s.reported.revision))
+        })
+        .collect();
+    let revision = voters.iter().map(|(_, _, r)| *r).min()?;
+    if revision <= 0 {
+        return Some(HashCheck {
+            revision,
+            members: Vec::new(),
+            compact_revision: None,
+            verdict: HashVerdict::NotComparable {
+                reason: "no voter reported a revision".into(),
+            },
+        });
+    }
+    let answers = join_all(
+        voters
+            .iter()
+            .map(|(_, ep, _)| async move { etcd.hash_kv(ep, revision).await }),
+    )
+    .await;
+    let asked = voters
+        .iter()
+        .zip(answers)
+        .map(|((m, ep, _), a)| MemberHash {
+            id: m.id,
+            name: m.name.clone(),
+            answer: a.map_err(|e| short(&e.to_string(), ep)),
+        })
+        .collect();
+    Some(HashCheck::judge(revision, asked))
+}
+
+/// Each member's backend with the third source of its quota filled in: the
+/// `quota-backend-bytes` of its config file as its host shows it.
+fn with_config_quotas(d: &Desired, live: &mut Live, metrics: &MetricsByMember) {
+    let Some(c) = live.cluster.as_mut() else {
+        return;
+    };
+    for m in &mut c.members {
+        let Ok(st) = &m.status else { continue };
+        let config = m
+            .name
+            .member_name()
+            .and_then(|n| {
+                let dm = d.member(&n)?;
+                let facts = live.hosts.get(&n)?.facts()?;
+                facts.file(&dm.config_file())
+            })
+            .and_then(config_quota);
+        m.db = Some(db_state(&st.reported, metrics.get(&m.id), config));
+    }
 }
 
 /// The endpoint to reach a member on: what it advertises, else what the file says.
 fn member_endpoint(d: &Desired, m: &ApiMember) -> Option<Endpoint> {
-    m.client_urls.first().cloned().or_else(|| {
+    endpoint_of(d, m.client_urls.first(), &m.name)
+}
+
+fn endpoint_of(d: &Desired, advertised: Option<&Endpoint>, name: &LiveName) -> Option<Endpoint> {
+    advertised.cloned().or_else(|| {
         d.members
             .iter()
-            .find(|dm| m.name.is(&dm.name))
+            .find(|dm| name.is(&dm.name))
             .map(|dm| dm.client_url(&d.tls))
     })
+}
+
+/// Where a member serves `/metrics`: its first plain-http
+/// `listen-metrics-urls` (a wildcard address read as the member's own),
+/// else its client URL (with the client TLS the member needs).
+fn metrics_endpoint(d: &Desired, m: &ApiMember, client: &Endpoint) -> Endpoint {
+    d.members
+        .iter()
+        .find(|dm| m.name.is(&dm.name))
+        .and_then(|dm| {
+            dm.settings
+                .listen_metrics_urls
+                .iter()
+                .filter_map(|u| Endpoint::parse(u))
+                .find(|u| u.scheme == crate::model::Scheme::Http)
+                .map(|mut u| {
+                    if matches!(&u.host, crate::model::Address::Ip(ip) if ip.is_unspecified()) {
+                        u.host = dm.address.clone();
+                    }
+                    u
+                })
+        })
+        .unwrap_or_else(|| client.clone())
 }
 
 async fn member_status(
     d: &Desired,
     etcd: &dyn EtcdApi,
     m: &ApiMember,
-) -> Result<(ClusterId, MemberStatus), String> {
+) -> Result<(ClusterId, MemberStatus, Option<MetricsFigures>), String> {
     let Some(ep) = member_endpoint(d, m) else {
         return Err("not started: no client URL yet".into());
     };
-    let (status, read) = tokio::join!(etcd.status(&ep), async {
-        if m.is_learner {
-            // Learners refuse linearizable reads by design.
-            Ok(())
-        } else {
-            etcd.quorum_read(&ep).await
-        }
-    });
+    let metrics_at = metrics_endpoint(d, m, &ep);
+    let (status, read, metrics) = tokio::join!(
+        etcd.status(&ep),
+        async {
+            if m.is_learner {
+                // Learners refuse linearizable reads by design.
+                Ok(())
+            } else {
+                etcd.quorum_read(&ep).await
+            }
+        },
+        etcd.metrics(&metrics_at)
+    );
     let s: ApiStatus = status.map_err(|e| short(&e.to_string(), &ep))?;
+    if let Err(e) = &metrics {
+        tracing::debug!("observe: no metrics from {metrics_at}: {e}");
+    }
     Ok((
         s.cluster_id,
         MemberStatus {
             reported: s,
             quorum_read: read.map_err(|e| short(&e.to_string(), &ep)),
         },
+        metrics.ok().map(|t| MetricsFigures::parse(&t)),
     ))
 }
 
