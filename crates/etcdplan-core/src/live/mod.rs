@@ -218,6 +218,7 @@ impl LiveMember {
     /// Its backend figures (sizes and the quota it enforces), when it
     /// answered Status: what the defragmentation rule reads.
     pub fn db_figures(&self) -> Option<crate::model::DbFigures> {
+        self.status.as_ref().ok()?;
         self.db.map(|d| d.figures)
     }
 
