@@ -321,3 +321,162 @@ pub fn owned_paths(d: &Desired, m: &crate::config::DesiredMember) -> Vec<PathBuf
         .map(|f| f.path)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::io::fake::FakeCluster;
+
+    /// Three members on etcd 3.5 with a 3 GiB quota in their config files.
+    fn three() -> (Desired, FakeCluster) {
+        let mut text = String::from(
+            "[cluster]\nname = \"main\"\n[etcd]\nquota_backend_bytes = \"3GiB\"\n[hosts]\ntransport = \"ssh\"\n",
+        );
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n",
+                10 + i
+            ));
+        }
+        let ctx = crate::config::Context {
+            base_dir: PathBuf::from("/srv"),
+            home: None,
+            file_hash: crate::config::hash(&text),
+            releases: Default::default(),
+        };
+        let Ok(loaded) = crate::config::parse("etcdfile.toml", text, &ctx) else {
+            panic!("etcdfile");
+        };
+        let d = loaded.desired;
+        let fake = FakeCluster::running(&d, "3.5.17", 0);
+        (d, fake)
+    }
+
+    async fn look(d: &Desired, fake: &FakeCluster) -> LiveCluster {
+        let live = observe(d, &fake.hosts(d), fake).await;
+        live.cluster.unwrap_or_else(|| panic!("no cluster"))
+    }
+
+    fn id_of(c: &LiveCluster, name: &str) -> MemberId {
+        c.members
+            .iter()
+            .find(|m| m.name.as_started() == Some(name))
+            .map_or_else(|| panic!("no {name}"), |m| m.id)
+    }
+
+    #[tokio::test]
+    async fn equal_data_agrees_at_the_lowest_revision_and_a_skewed_member_is_named() {
+        let (d, fake) = three();
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.clone().unwrap_or_else(|| panic!("no check"));
+        assert!(
+            matches!(&h.verdict, HashVerdict::Agree { members } if members.len() == 3),
+            "{h:?}"
+        );
+        let lowest = c
+            .members
+            .iter()
+            .filter_map(|m| Some(m.status.as_ref().ok()?.reported.revision))
+            .min();
+        assert_eq!(Some(h.revision), lowest);
+        let asked: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|l| l.starts_with("etcd hash_kv "))
+            .collect();
+        assert_eq!(asked.len(), 3, "{asked:?}");
+        assert!(
+            asked
+                .iter()
+                .all(|l| l.ends_with(&format!(" {}", h.revision)))
+        );
+
+        fake.skew_hash("etcd-2");
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.clone().unwrap_or_else(|| panic!("no check"));
+        assert_eq!(
+            h.verdict,
+            HashVerdict::Disagree {
+                majority: vec![id_of(&c, "etcd-1"), id_of(&c, "etcd-3")],
+                differing: vec![id_of(&c, "etcd-2")],
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unequal_compact_revisions_are_not_compared_and_learners_are_not_asked() {
+        let (d, fake) = three();
+        fake.set_compact_revision("etcd-1", 5);
+        fake.set_compact_revision("etcd-2", 7);
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.unwrap_or_else(|| panic!("no check"));
+        assert!(
+            matches!(&h.verdict, HashVerdict::NotComparable { reason } if reason.contains("compact revisions differ")),
+            "{h:?}"
+        );
+        assert_eq!(h.compact_revision, None);
+
+        // A learner (added, then started by hand) is left out.
+        let (d, fake) = three();
+        let leader = d.members[0].client_url(&d.tls);
+        let peer = Endpoint::parse("http://10.0.0.14:2380").unwrap_or_else(|| unreachable!());
+        assert!(fake.add_learner(&leader, &peer).await.is_ok());
+        let c = look(&d, &fake).await;
+        assert_eq!(c.members.len(), 4);
+        let h = c.hash_check.unwrap_or_else(|| panic!("no check"));
+        assert_eq!(h.members.len(), 3, "{h:?}");
+        assert!(
+            !fake
+                .calls()
+                .iter()
+                .any(|l| l.contains("hash_kv http://10.0.0.14"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_quota_comes_from_metrics_else_the_config_file() {
+        let (d, fake) = three();
+        fake.set_metrics(
+            "etcd-1",
+            Some("etcd_server_quota_backend_bytes 4e+09\netcd_disk_defrag_inflight 1\n"),
+        );
+        fake.set_metrics("etcd-2", None);
+        let c = look(&d, &fake).await;
+        let db = |name: &str| {
+            c.members
+                .iter()
+                .find(|m| m.name.as_started() == Some(name))
+                .and_then(|m| m.db)
+                .unwrap_or_else(|| panic!("no db for {name}"))
+        };
+        let one = db("etcd-1");
+        assert_eq!(
+            (one.figures.db_quota, one.quota_from, one.defragmenting),
+            (4_000_000_000, QuotaSource::Metrics, Some(true))
+        );
+        // No metrics: the config file on its host says 3 GiB.
+        let two = db("etcd-2");
+        assert_eq!(
+            (two.figures.db_quota, two.quota_from, two.defragmenting),
+            (3 << 30, QuotaSource::Config, None)
+        );
+        let three = db("etcd-3");
+        assert_eq!(
+            (three.quota_from, three.defragmenting),
+            (QuotaSource::Metrics, Some(false))
+        );
+        let m = &c.members[0];
+        assert_eq!(m.db_figures().map(|f| f.db_quota), Some(4_000_000_000));
+        assert!(
+            m.db_figures()
+                .is_some_and(|f| f.db_size >= f.db_size_in_use)
+        );
+
+        // A member down has no figures.
+        fake.kill("etcd-3");
+        let c = look(&d, &fake).await;
+        assert!(c.members[2].db_figures().is_none());
+    }
+}

@@ -636,3 +636,151 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
         "hosts": hosts_json(live),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{ApiHashKv, LiveName, MemberHash};
+    use crate::model::DbFigures;
+
+    fn check(revision: i64, answers: &[(u64, Result<(u32, i64), &str>)]) -> HashCheck {
+        HashCheck::judge(
+            revision,
+            answers
+                .iter()
+                .map(|(i, a)| MemberHash {
+                    id: MemberId(*i),
+                    name: LiveName::Started(format!("etcd-{i}")),
+                    answer: a
+                        .map(|(hash, compact_revision)| ApiHashKv {
+                            hash,
+                            compact_revision,
+                            hash_revision: None,
+                            header_revision: revision,
+                        })
+                        .map_err(str::to_owned),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_hash_line_names_who_differs_from_whom_and_who_was_left_out() {
+        let (text, bad) = hash_sentence(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xdef, 4))),
+                (3, Ok((0xabc, 4))),
+            ],
+        ));
+        assert!(bad);
+        assert_eq!(
+            text,
+            "members disagree at revision 90: etcd-2 0x00000def differs from etcd-1, etcd-3 0x00000abc"
+        );
+        let (text, bad) = hash_sentence(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xabc, 4))),
+                (3, Err("timed out")),
+            ],
+        ));
+        assert!(!bad);
+        assert_eq!(
+            text,
+            "hashes agree at revision 90 (2 members); etcd-3 not compared: timed out"
+        );
+        let (text, _) = hash_sentence(&check(
+            90,
+            &[(1, Ok((0xabc, 4))), (2, Ok((0xabc, 4))), (3, Ok((0x1, 2)))],
+        ));
+        assert_eq!(
+            text,
+            "hashes agree at revision 90 (2 members); etcd-3 not compared: compacted at 2, the others at 4"
+        );
+        let (text, bad) = hash_sentence(&check(90, &[(1, Ok((0xabc, 4))), (2, Ok((0xabc, 3)))]));
+        assert!(!bad);
+        assert_eq!(
+            text,
+            "hashes not compared at revision 90: the voters' compact revisions differ (4, 3): a compaction is not applied everywhere yet"
+        );
+        let v = hash_json(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xdef, 4))),
+                (3, Ok((0xabc, 4))),
+            ],
+        ));
+        assert_eq!(v["verdict"], "disagree");
+        assert_eq!(v["differing"], serde_json::json!(["etcd-2"]));
+        assert_eq!(v["majority"], serde_json::json!(["etcd-1", "etcd-3"]));
+        assert_eq!(v["members"][1]["hash"], 0xdef);
+    }
+
+    #[test]
+    fn a_backend_shows_free_pages_and_the_quota_share_with_its_source() {
+        let db = DbState {
+            figures: DbFigures {
+                db_size: 900 << 20,
+                db_size_in_use: 300 << 20,
+                db_quota: 1 << 30,
+            },
+            quota_from: QuotaSource::Metrics,
+            defragmenting: Some(true),
+        };
+        let v = db_json(&db);
+        assert_eq!(v["free"], 600 << 20);
+        assert_eq!(v["quota_from"], "metrics");
+        assert_eq!(v["defragmenting"], true);
+        assert!((v["quota_usage"].as_f64().unwrap_or_default() - 0.8789).abs() < 1e-3);
+        let line = {
+            let m = LiveMember {
+                id: MemberId(1),
+                name: LiveName::Started("etcd-1".into()),
+                peer_urls: Vec::new(),
+                client_urls: Vec::new(),
+                is_learner: false,
+                status: Err("only the backend matters here".into()),
+                db: Some(db),
+            };
+            let mut c = LiveCluster {
+                id: crate::model::ClusterId(1),
+                answered_by: crate::model::Endpoint::parse("http://10.0.0.1:2379")
+                    .unwrap_or_else(|| unreachable!()),
+                members: vec![m],
+                alarms: Vec::new(),
+                hash_check: None,
+            };
+            // A member that did not answer Status shows no backend.
+            assert_eq!(backend_lines(&c, Style::PLAIN), "");
+            c.members[0].status = Ok(crate::live::MemberStatus {
+                reported: crate::live::ApiStatus {
+                    cluster_id: crate::model::ClusterId(1),
+                    member_id: MemberId(1),
+                    version: None,
+                    db_size: 900 << 20,
+                    db_size_in_use: 300 << 20,
+                    db_quota: None,
+                    leader: None,
+                    raft_index: 0,
+                    raft_applied_index: 0,
+                    raft_term: 0,
+                    revision: 0,
+                    is_learner: false,
+                    errors: Vec::new(),
+                    storage_version: None,
+                    downgrade: None,
+                },
+                quorum_read: Ok(()),
+            });
+            backend_lines(&c, Style::PLAIN)
+        };
+        assert_eq!(
+            line,
+            "Backends:\n  etcd-1  900.0 MiB file, 300.0 MiB in use, 600.0 MiB free (66.7% of the file); 87.9% of the quota 1.0 GiB (metrics), defragmenting\n"
+        );
+    }
+}
