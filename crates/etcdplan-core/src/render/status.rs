@@ -643,7 +643,10 @@ mod tests {
     use crate::live::{ApiHashKv, LiveName, MemberHash};
     use crate::model::DbFigures;
 
-    fn check(revision: i64, answers: &[(u64, Result<(u32, i64), &str>)]) -> HashCheck {
+    /// A member's number and its HashKV answer: (hash, compact revision) or an error.
+    type Answer<'a> = (u64, Result<(u32, i64), &'a str>);
+
+    fn check(revision: i64, answers: &[Answer<'_>]) -> HashCheck {
         HashCheck::judge(
             revision,
             answers
