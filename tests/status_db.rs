@@ -122,3 +122,64 @@ fn status_shows_each_backend_with_its_quota_from_metrics_and_agreeing_hashes() {
     );
     assert!(human.contains("Data: hashes agree at revision "), "{human}");
 }
+
+/// The body of `GET path` (plain HTTP/1.0) on port 2381 of `ip`; empty
+/// when it does not answer within 5 s.
+fn get_2381(ip: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::new(ip.parse().unwrap_or([0, 0, 0, 0].into()), 2381),
+        Duration::from_secs(5),
+    ) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n");
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn over_tls_the_metrics_are_read_with_the_client_certificate_or_on_a_metrics_listener() {
+    let Some(tb) = up_or_skip(3) else { return };
+    // Debian's etcd 3.4.23: no quota in Status; client-certificate auth on
+    // the client port; etcd-1 also serves /metrics on plain http :2381.
+    let file = tb.etcdfile(
+        "statustls",
+        "quota_backend_bytes = \"512MiB\"\n\n[tls]\nclient = true\npeer = true\nclient_cert_auth = true\n",
+        &tb.all(),
+        &["listen_metrics_urls = [\"http://{address}:2381\"]\n"],
+    );
+    ok(tb.etcdplan(&file, &["apply", "--auto-approve"]));
+    let v = status_json(&tb, &file);
+    let members = v["members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(members.len(), 3, "{v:#}");
+    for m in &members {
+        let db = &m["db"];
+        assert_eq!(db["quota"].as_u64(), Some(512 << 20), "{}: {db}", m["name"]);
+        assert_eq!(db["quota_from"], "metrics", "{}: {db}", m["name"]);
+        assert!(
+            db["size"].as_u64().unwrap_or(0) >= db["in_use"].as_u64().unwrap_or(u64::MAX),
+            "{db}"
+        );
+        assert_ne!(db["defragmenting"], true, "{}: {db}", m["name"]);
+    }
+    assert_eq!(v["hash_check"]["verdict"], "agree", "{:#}", v["hash_check"]);
+    // The listener etcdplan read etcd-1's figures from answers without a certificate.
+    let plain = get_2381(&tb.hosts[0].ip, "/metrics");
+    assert!(
+        plain
+            .lines()
+            .any(|l| l == "etcd_server_quota_backend_bytes 5.36870912e+08"),
+        "{}",
+        plain
+            .lines()
+            .filter(|l| l.contains("quota"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -354,6 +354,33 @@ mod tests {
         (d, fake)
     }
 
+    #[test]
+    fn metrics_are_read_on_a_plain_metrics_listener_else_on_the_client_url() {
+        let (d, _) = three();
+        let m = |i: usize| ApiMember {
+            id: MemberId(1),
+            name: LiveName::Started(format!("etcd-{i}")),
+            peer_urls: Vec::new(),
+            client_urls: Vec::new(),
+            is_learner: false,
+        };
+        let client = d.members[0].client_url(&d.tls);
+        assert_eq!(metrics_endpoint(&d, &m(1), &client), client);
+        let mut d = d;
+        d.members[0].settings.listen_metrics_urls = vec![
+            "https://10.0.0.11:2382".into(),
+            "http://0.0.0.0:2381".into(),
+        ];
+        assert_eq!(
+            metrics_endpoint(&d, &m(1), &client).to_string(),
+            "http://10.0.0.11:2381"
+        );
+        assert_eq!(
+            metrics_endpoint(&d, &m(2), &d.members[1].client_url(&d.tls)).to_string(),
+            "http://10.0.0.12:2379"
+        );
+    }
+
     async fn look(d: &Desired, fake: &FakeCluster) -> LiveCluster {
         let live = observe(d, &fake.hosts(d), fake).await;
         live.cluster.unwrap_or_else(|| panic!("no cluster"))
