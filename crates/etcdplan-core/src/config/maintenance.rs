@@ -325,10 +325,33 @@ fn rewrite_sizes(text: &str) -> Result<String, RuleError> {
         let number: String = chars[start..number_end].iter().collect();
         let unit: String = chars[number_end..i].iter().collect();
         let literal = format!("{number}{unit}");
-        let exponent = unit.starts_with(['e', 'E'])
-            && unit[1..].chars().all(|c| c.is_ascii_digit())
-            || unit.eq_ignore_ascii_case("e")
-                && chars.get(i).is_some_and(|c| matches!(c, '+' | '-'));
+        // `1e6`, `1e+6`: a float's exponent, not a unit.
+        let exponent = if unit.eq_ignore_ascii_case("e") {
+            chars.get(i).is_some_and(|c| matches!(c, '+' | '-'))
+        } else {
+            unit.starts_with(['e', 'E']) && unit[1..].chars().all(|c| c.is_ascii_digit())
+        };
+        if unit.is_empty() {
+            // `200 MiB`: a unit parted from its number.
+            let mut j = i;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            let word: String = chars[j..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                .collect();
+            let is_unit = |w: &str| {
+                ["B", "KiB", "MiB", "GiB", "TiB"].contains(&w)
+                    || DECIMAL.iter().any(|(d, _)| *d == w)
+            };
+            if j > i && is_unit(&word) {
+                return Err(RuleError::BadSize {
+                    literal: format!("{number} {word}"),
+                    source: SizeError::Space,
+                });
+            }
+        }
         if unit.is_empty() || exponent {
             out.push_str(&literal);
             continue;
@@ -479,6 +502,18 @@ mod tests {
             DefragRule::parse("dbSize > 2XiB"),
             Err(RuleError::BadSize { .. })
         ));
+        assert_eq!(
+            DefragRule::parse("dbSize > 200 MiB"),
+            Err(RuleError::BadSize {
+                literal: "200 MiB".into(),
+                source: SizeError::Space
+            })
+        );
+        // An exponent is the crate's: 1e+3 and 2E3 are floats.
+        assert_eq!(
+            rule("dbSize > 1e+3 && dbSize < 2E9").holds(&SAMPLE),
+            Ok(true)
+        );
     }
 
     #[test]
