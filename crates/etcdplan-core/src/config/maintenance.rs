@@ -5,10 +5,11 @@
 //! `dbSizeInUse`, `dbSizeFree`, `dbQuota`, `dbQuotaUsage`), so an operator
 //! carries a `--defrag-rule` over as written. The expression is parsed and
 //! evaluated by the `evalexpr` crate; the only rewriting done before it sees
-//! the text is of size literals (`200MiB` → a number of bytes), since the
-//! etcdfile writes sizes with binary units. Like etcd-defrag, every variable
-//! and every size is a float, so `dbSizeInUse / dbSize` is a ratio and never
-//! an integer division.
+//! the text is of size literals (`200MiB`, and a whole number of bytes) into
+//! float literals, since the etcdfile writes sizes with binary units. Like
+//! etcd-defrag, every variable and every number is a float, so
+//! `dbSizeInUse / dbSize` is a ratio, `80/100` is 0.8, and a figure compares
+//! equal to a whole number.
 
 use evalexpr::{
     Context as _, ContextWithMutableVariables as _, HashMapContext, Node, Operator, Value,
@@ -280,9 +281,9 @@ const DECIMAL: [(&str, &str); 9] = [
     ("TB", "TiB"),
 ];
 
-/// Replaces each size literal (`200MiB`, `1GiB`, `512B`) with its bytes as a
-/// float literal; numbers without a unit and everything else are left to
-/// evalexpr. A number glued to letters that are no binary unit is refused
+/// Replaces each size literal (`200MiB`, `1GiB`, `512B`, and a whole number
+/// of bytes, `209715200`) with its bytes as a float literal; fractions,
+/// exponents and everything else are left to evalexpr. A number glued to letters that are no binary unit is refused
 /// here, with the binary unit to write for a decimal one.
 fn rewrite_sizes(text: &str) -> Result<String, RuleError> {
     let chars: Vec<char> = text.chars().collect();
@@ -352,8 +353,28 @@ fn rewrite_sizes(text: &str) -> Result<String, RuleError> {
                 });
             }
         }
-        if unit.is_empty() || exponent {
+        if exponent {
             out.push_str(&literal);
+            // `1e+6`: the sign and the exponent's digits go with it.
+            if unit.len() == 1 {
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit()
+                        || (matches!(chars[i], '+' | '-') && out.ends_with(['e', 'E'])))
+                {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        if unit.is_empty() {
+            // A whole number is a count of bytes, a size like any other: a
+            // float, so that `80/100` is 0.8 and `dbQuota == 2147483648`
+            // compares a float with a float, as in etcd-defrag.
+            out.push_str(&literal);
+            if !number.contains('.') {
+                out.push_str(".0");
+            }
             continue;
         }
         if let Some((_, binary)) = DECIMAL.iter().find(|(d, _)| *d == unit) {
@@ -475,10 +496,11 @@ mod tests {
             rewrite_sizes("dbSize > 1TiB"),
             Ok("dbSize > 1099511627776.0".into())
         );
-        // Plain numbers, fractions and exponents are evalexpr's.
+        // Whole numbers are bytes, floats too; fractions and exponents
+        // are left as written; digits inside a name are the name's.
         assert_eq!(
-            rewrite_sizes("a1 > 0.5 + 10 + 1e3"),
-            Ok("a1 > 0.5 + 10 + 1e3".into())
+            rewrite_sizes("a1 > 0.5 + 10 + 1e3 + 2e+4"),
+            Ok("a1 > 0.5 + 10.0 + 1e3 + 2e+4".into())
         );
         assert_eq!(
             DefragRule::parse("dbSizeFree > 200MB"),
@@ -561,6 +583,12 @@ mod tests {
                 "{text}"
             );
         }
+        // Every number is a float, as in etcd-defrag: 80/100 is 0.8, a
+        // figure equals a whole number, 7 % 2 is 1.
+        assert_eq!(rule("dbSize < 80/100 * dbQuota").holds(&SAMPLE), Ok(true));
+        assert_eq!(rule("80/100 == 0.8 && 7 % 2 == 1").holds(&SAMPLE), Ok(true));
+        assert_eq!(rule("dbQuota == 2147483648").holds(&SAMPLE), Ok(true));
+        assert_eq!(rule("1MiB / 2 == 524288").holds(&SAMPLE), Ok(true));
         assert_eq!(
             DefragRule::parse("dbSize - dbSizeInUse"),
             Err(RuleError::NotBoolean("a number".into()))
