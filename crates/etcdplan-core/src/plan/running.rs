@@ -568,6 +568,17 @@ impl Running<'_> {
             )
         });
         match &self.d.etcd.compaction.retention {
+            // Auto-compaction off keeps every revision: only the NOSPACE
+            // repair compacts then (the history is what fills the backend).
+            Retention::Revisions(0) if !nospace => self.notes.push(
+                "auto-compaction is off (auto_compaction_retention = \"0\"): etcdplan does not compact the history it keeps, so the defragmentation gives back only what deletes and earlier compactions freed".into(),
+            ),
+            Retention::Revisions(0) => {
+                self.notes.push(
+                    "auto-compaction is off: the NOSPACE repair compacts the history to the current revision, as etcd's maintenance guide does (the history is what fills the backend)".into(),
+                );
+                self.then(Step::Compact { keep: 0 });
+            }
             Retention::Revisions(keep) => {
                 self.then(Step::Compact { keep: *keep });
             }
