@@ -6,13 +6,11 @@
 
 mod harness;
 
-use std::io::BufRead as _;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
+use harness::watch::Watch;
 use harness::{Site, prerequisites};
-use serde_json::Value;
 
 /// The demo etcdfile (3 members on 127.0.0.11-13) with a snapshot schedule,
 /// so that the first cycle takes one and its age is served.
@@ -25,80 +23,6 @@ fn etcdfile() -> String {
 /// Where the watch serves, inside the test's namespace (its own loopback,
 /// so the port is free).
 const METRICS: &str = "127.0.0.1:9464";
-
-/// A running `etcdplan watch --json`, its events read line by line.
-struct Watch {
-    child: Child,
-    events: Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Watch {
-    fn start(site: &Site, extra: &[&str]) -> Self {
-        let mut child = site
-            .ns
-            .command(env!("CARGO_BIN_EXE_etcdplan"))
-            .args(["watch", "--json", "-f"])
-            .arg(site.etcdfile())
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let (tx, events) = std::sync::mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                    let v: Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        Self {
-            child,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first event from now on named `name`, within `deadline`.
-    fn event(&mut self, name: &str, deadline: Duration) -> Value {
-        let end = Instant::now() + deadline;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if v["event"] == name {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    panic!("no {name} within {deadline:?}; seen: {:#?}", self.seen)
-                }
-            }
-        }
-    }
-
-    /// SIGTERM by pid, then the exit code.
-    fn terminate(&mut self) -> Option<i32> {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .output();
-        self.child.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `GET /metrics` inside the namespace (bash's /dev/tcp, under a 10 s
 /// deadline): the status line and the body, or None when nothing answers.

@@ -8,6 +8,7 @@ pub mod booted;
 pub mod pki;
 pub mod release;
 pub mod testbed;
+pub mod watch;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -64,6 +64,32 @@ pub struct ApiStatus {
     pub downgrade: Option<DowngradeInfo>,
 }
 
+impl ApiStatus {
+    /// A Status of `member_id` in `cluster_id` that says nothing else: no
+    /// leader, an empty backend, index and revision 0 (what is known of a
+    /// member that did not answer, and a base for tests).
+    #[must_use]
+    pub fn blank(cluster_id: ClusterId, member_id: MemberId) -> Self {
+        Self {
+            cluster_id,
+            member_id,
+            version: None,
+            db_size: 0,
+            db_size_in_use: 0,
+            db_quota: None,
+            leader: None,
+            raft_index: 0,
+            raft_applied_index: 0,
+            raft_term: 0,
+            revision: 0,
+            is_learner: false,
+            errors: Vec::new(),
+            storage_version: None,
+            downgrade: None,
+        }
+    }
+}
+
 /// The downgrade state of the cluster (etcd 3.6+ Status `downgradeInfo`): a
 /// plan that finds a downgrade enabled continues it, or cancels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

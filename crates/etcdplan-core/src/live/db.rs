@@ -182,21 +182,10 @@ etcd_server_version{server_version=\"3.5.17\"} 1
 
     fn status(quota: Option<u64>) -> ApiStatus {
         ApiStatus {
-            cluster_id: ClusterId(1),
-            member_id: MemberId(2),
-            version: None,
             db_size: 800,
             db_size_in_use: 200,
             db_quota: quota,
-            leader: None,
-            raft_index: 0,
-            raft_applied_index: 0,
-            raft_term: 0,
-            revision: 0,
-            is_learner: false,
-            errors: Vec::new(),
-            storage_version: None,
-            downgrade: None,
+            ..ApiStatus::blank(ClusterId(1), MemberId(2))
         }
     }
 

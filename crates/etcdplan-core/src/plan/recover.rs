@@ -443,21 +443,8 @@ fn predict(
         .or_else(|| facts.and_then(|f| f.data_owner_id).map(|(_, c)| c))
         .unwrap_or(crate::model::ClusterId(0));
     let reported = reported.unwrap_or_else(|| ApiStatus {
-        cluster_id,
-        member_id: survivor.id,
         version: facts.and_then(|f| f.binary.version()),
-        db_size: 0,
-        db_size_in_use: 0,
-        db_quota: None,
-        leader: None,
-        raft_index: 0,
-        raft_applied_index: 0,
-        raft_term: 0,
-        revision: 0,
-        is_learner: false,
-        errors: Vec::new(),
-        storage_version: None,
-        downgrade: None,
+        ..ApiStatus::blank(cluster_id, survivor.id)
     });
     let m = &survivor.member;
     let client = m.client_url(&d.tls);

@@ -102,6 +102,25 @@ impl Running<'_> {
         n
     }
 
+    /// Leadership moved from `from` to `preferred`, else to the first
+    /// healthy voter other than it (none: no step).
+    fn hand_over(&mut self, from: &MemberName, preferred: Option<(MemberName, MemberId)>) {
+        let target = preferred.or_else(|| {
+            self.sim
+                .members
+                .iter()
+                .find(|m| m.name != from.as_str() && !m.learner && m.healthy)
+                .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
+        });
+        if let Some((to, to_id)) = target {
+            self.then(Step::MoveLeader {
+                from: from.clone(),
+                to,
+                to_id,
+            });
+        }
+    }
+
     fn defer(&mut self, c: Change, why: String, deferred: &mut Vec<Change>) {
         self.notes.push(format!(
             "{} of {} is deferred: {why}",
@@ -385,19 +404,7 @@ impl Running<'_> {
             return;
         }
         if dep.leader && dep.healthy {
-            let target = self
-                .sim
-                .members
-                .iter()
-                .find(|m| m.name != name && !m.learner && m.healthy)
-                .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)));
-            if let Some((to, to_id)) = target {
-                self.then(Step::MoveLeader {
-                    from: dep.name.clone(),
-                    to,
-                    to_id,
-                });
-            }
+            self.hand_over(&dep.name, None);
         }
         self.then(Step::RemoveMember {
             departing: dep.clone(),
@@ -610,20 +617,7 @@ impl Running<'_> {
                 continue;
             };
             if c.leader {
-                let target = done.clone().or_else(|| {
-                    self.sim
-                        .members
-                        .iter()
-                        .find(|m| m.name != c.member.as_str() && !m.learner && m.healthy)
-                        .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
-                });
-                if let Some((to, to_id)) = target {
-                    self.then(Step::MoveLeader {
-                        from: c.member.clone(),
-                        to,
-                        to_id,
-                    });
-                }
+                self.hand_over(&c.member, done.clone());
             }
             self.then(Step::Defragment {
                 member: c.member.clone(),
@@ -697,20 +691,7 @@ impl Running<'_> {
             };
             if c.leader {
                 // Prefer a member that already runs the new settings.
-                let target = first_restarted.clone().or_else(|| {
-                    self.sim
-                        .members
-                        .iter()
-                        .find(|m| m.name != c.member.as_str() && !m.learner && m.healthy)
-                        .and_then(|m| Some((MemberName::parse(&m.name).ok()?, m.id?)))
-                });
-                if let Some((to, to_id)) = target {
-                    self.then(Step::MoveLeader {
-                        from: c.member.clone(),
-                        to,
-                        to_id,
-                    });
-                }
+                self.hand_over(&c.member, first_restarted.clone());
             }
             if let ChangeKind::Restart {
                 peer_update: Some(url),

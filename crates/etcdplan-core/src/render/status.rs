@@ -761,21 +761,9 @@ mod tests {
             assert_eq!(backend_lines(&c, Style::PLAIN), "");
             c.members[0].status = Ok(crate::live::MemberStatus {
                 reported: crate::live::ApiStatus {
-                    cluster_id: crate::model::ClusterId(1),
-                    member_id: MemberId(1),
-                    version: None,
                     db_size: 900 << 20,
                     db_size_in_use: 300 << 20,
-                    db_quota: None,
-                    leader: None,
-                    raft_index: 0,
-                    raft_applied_index: 0,
-                    raft_term: 0,
-                    revision: 0,
-                    is_learner: false,
-                    errors: Vec::new(),
-                    storage_version: None,
-                    downgrade: None,
+                    ..crate::live::ApiStatus::blank(crate::model::ClusterId(1), MemberId(1))
                 },
                 quorum_read: Ok(()),
             });
