@@ -52,7 +52,9 @@ pub struct Filled {
 pub fn value(tag: &str, size: usize) -> Vec<u8> {
     let mut v = format!("{tag}:").into_bytes();
     // Not all one byte: nothing in etcd compresses, but keep it honest.
-    let mut x: u32 = tag.bytes().fold(7, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let mut x: u32 = tag
+        .bytes()
+        .fold(7, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
     while v.len() < size {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         v.push(b'a' + (x >> 16) as u8 % 26);
@@ -186,7 +188,10 @@ pub fn backend(endpoint: &str) -> Option<Backend> {
         let mut c = etcd_client::Client::connect([endpoint], Some(opts))
             .await
             .ok()?;
-        let s = tokio::time::timeout(DEADLINE, c.status()).await.ok()?.ok()?;
+        let s = tokio::time::timeout(DEADLINE, c.status())
+            .await
+            .ok()?
+            .ok()?;
         Some(Backend {
             db_size: u64::try_from(s.db_size()).unwrap_or(0),
             in_use: u64::try_from(s.raft_used_db_size()).unwrap_or(0),
