@@ -115,6 +115,26 @@ impl Kv {
         })
     }
 
+    /// Compacts the history to the current revision, physically (every
+    /// member has dropped it from its backend when this returns): the pages
+    /// of deleted and overwritten values become free pages.
+    pub fn compact_now(&mut self) -> Result<i64, String> {
+        let c = &mut self.client;
+        self.rt.block_on(async {
+            let r = tokio::time::timeout(DEADLINE, c.get("compact-probe", None))
+                .await
+                .map_err(|_| format!("no answer within {DEADLINE:?}"))?
+                .map_err(|e| e.to_string())?;
+            let rev = r.header().map_or(0, |h| h.revision());
+            let opts = etcd_client::CompactionOptions::new().with_physical();
+            tokio::time::timeout(DEADLINE, c.compact(rev, Some(opts)))
+                .await
+                .map_err(|_| format!("no answer within {DEADLINE:?}"))?
+                .map_err(|e| e.to_string())?;
+            Ok(rev)
+        })
+    }
+
     /// Puts `keys` keys round-robin (`prefix/0` … `prefix/{keys-1}`), each
     /// value `size` bytes, over and over, until a put fails or `max_puts`
     /// were acknowledged: overwrites grow the history, not the live data.
