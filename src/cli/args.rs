@@ -141,6 +141,10 @@ pub enum Command {
         /// How long each health gate may wait.
         #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
         gate_timeout: Duration,
+        /// Serve etcdplan's own metrics (plans, applies, drift, snapshot
+        /// age) at http://HOST:PORT/metrics while watching.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Write the etcdfile of a running cluster built by hand: read through the
     /// etcd API and each member's host; changes nothing.
@@ -167,6 +171,14 @@ pub enum Command {
     /// Print a systemd service and timer that run `snapshot --if-due` every
     /// [backup] interval, for machines without `etcdplan watch`.
     BackupTimer,
+    /// Print Prometheus alerting rules for the cluster (etcd's mixin alerts,
+    /// selecting its members' metrics endpoints, quorum from the member
+    /// count); reads only the etcdfile: `promtool check rules` takes it.
+    Alerts {
+        /// The Prometheus job that scrapes the members.
+        #[arg(long, value_name = "NAME", default_value = crate::render::ALERTS_DEFAULT_JOB)]
+        job: String,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

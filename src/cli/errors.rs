@@ -73,6 +73,15 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(code(etcdplan::watch))]
     Watch(#[from] crate::watch::WatchError),
+    /// `watch --metrics-addr` could not bind its address.
+    #[error(transparent)]
+    #[diagnostic(
+        code(etcdplan::metrics),
+        help(
+            "give a HOST:PORT of this machine that is free, such as 127.0.0.1:9464 (nothing was planned or changed)"
+        )
+    )]
+    Metrics(#[from] crate::watch::metrics::MetricsError),
     /// The CA or a certificate cannot be used.
     #[error("{error}")]
     #[diagnostic(code(etcdplan::pki))]

@@ -2,7 +2,7 @@
 //!
 //! One file per concern: the clap definitions (`args`), the errors shown
 //! (`errors`), the edges wired for a command (`edges`), and a file per
-//! command that needs more than a few lines (`apply`, `plan`, `pki`,
+//! command that needs more than a few lines (`alerts`, `apply`, `plan`, `pki`,
 //! `validate`, `watch`, `man`, `snapshot`, `restore`, `restart`); [`run`]
 //! dispatches.
 
@@ -10,6 +10,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
+mod alerts;
 mod apply;
 mod args;
 mod edges;
@@ -101,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Validate { json } => validate::validate(&cli, *json, &mut out),
         Command::Snapshot(args) => snapshot::snapshot(&cli, args, &mut out).await,
         Command::BackupTimer => snapshot::backup_timer(&cli, &mut out),
+        Command::Alerts { job } => alerts::alerts(&cli, job, &mut out),
         Command::Import(args) => import::import(&cli, args, &mut out).await,
         Command::Pki { what } => pki::run(&cli, what, &mut out),
         Command::ForceUnlock { id } => force_unlock(&cli, id, &mut out).await,
@@ -129,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             interval,
             json,
             gate_timeout,
+            metrics_addr,
         } => {
             drop(out);
             watch::watch(
@@ -138,6 +141,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                     interval: (*interval).max(Duration::from_secs(1)),
                     json: *json,
                     gate: *gate_timeout,
+                    metrics_addr: *metrics_addr,
                 },
             )
             .await

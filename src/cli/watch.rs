@@ -3,7 +3,8 @@
 //! `--auto-approve` it applies plans that need no force flag, under the
 //! cluster's lock, one at a time. A bad edit is reported and changes nothing.
 //! Every wake-up (and the backup clock's) also takes the scheduled snapshot
-//! of `[backup]` when one is due.
+//! of `[backup]` when one is due. With `--metrics-addr` the loop keeps
+//! `watch::metrics` up to date (plans, applies, drift, snapshot age).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,7 @@ use crate::execute::Event;
 use crate::plan::Plan;
 use crate::render;
 use crate::view::{self, SharedView, Shown};
+use crate::watch::metrics::WatchMetrics;
 use crate::watch::{self, Trigger, WatchEvent};
 
 /// The watch's settings from the command line.
@@ -34,6 +36,8 @@ pub(super) struct Options {
     pub json: bool,
     /// Health gate deadline for applies.
     pub gate: Duration,
+    /// Where etcdplan's own metrics are served (`--metrics-addr`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What the loop remembers between wake-ups.
@@ -50,6 +54,8 @@ struct Memory {
     /// When a due snapshot last failed: it is tried again one interval later,
     /// not at every tick of the backup clock.
     snapshot_failed: Option<Instant>,
+    /// The figures `--metrics-addr` serves, when it is given.
+    metrics: Option<Arc<WatchMetrics>>,
 }
 
 /// Runs until a signal: re-plans on every save of the etcdfile and every
@@ -66,6 +72,12 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
             "watch never removes a majority of the cluster; run `etcdplan apply --allow-majority-removal` by hand for that".into(),
         ));
     }
+    // Bound before anything else, so that a bad address ends the command
+    // before a plan; the server stops when it is dropped, as the watch ends.
+    let metrics_server = match opts.metrics_addr {
+        Some(addr) => Some(watch::metrics::serve(addr).await?),
+        None => None,
+    };
     let (tx, mut rx) = unbounded_channel();
     let _files = watch::watch_file(&cli.file, tx.clone())?;
     let _ticker = watch::tick(opts.interval, tx.clone());
@@ -86,7 +98,10 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
             auto_approve: opts.auto_approve,
         });
     });
-    let mut memory = Memory::default();
+    let mut memory = Memory {
+        metrics: metrics_server.as_ref().map(|s| s.metrics.clone()),
+        ..Memory::default()
+    };
     let mut trigger = Trigger::Start;
     let result = loop {
         if trigger == Trigger::Stop {
@@ -106,6 +121,7 @@ pub(super) async fn watch(cli: &Cli, opts: Options) -> Result<Outcome, CliError>
         Err(e) => e.to_string(),
     };
     view.with(|v| v.watch(&WatchEvent::Stopped { reason }));
+    drop(metrics_server);
     result
 }
 
@@ -191,6 +207,9 @@ async fn cycle(
     let etcd = Arc::new(etcd_client(cli, d));
     let live = observe_live(cli, d, &hosts, etcd.as_ref(), false).await;
     let plan = make_plan(cli, d, &live);
+    if let Some(m) = &memory.metrics {
+        m.planned(plan.changed_members());
+    }
     let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
     // A drift check that finds nothing new stays quiet; so does one that finds
     // the plan already shown, unless an apply of it is to be tried again.
@@ -202,6 +221,9 @@ async fn cycle(
         if trigger == Trigger::Interval {
             let changes = plan.changed_members();
             view.with(|v| v.watch(&WatchEvent::Drift { changes }));
+            if let Some(m) = &memory.metrics {
+                m.drifted();
+            }
         }
         show(view, trigger, &plan, d, &text);
         memory.shown = Some(text);
@@ -228,10 +250,27 @@ async fn cycle(
     result
 }
 
+/// Takes the scheduled snapshot when one is due (see [`scheduled_snapshot`]),
+/// then tells the metrics how old the newest snapshot is.
+async fn backup_round(cli: &Cli, view: &SharedView, d: &Desired, memory: &mut Memory) {
+    scheduled_snapshot(cli, view, d, memory).await;
+    if let Some(m) = &memory.metrics {
+        m.newest_snapshot(newest_snapshot(d));
+    }
+}
+
+/// When the newest snapshot in `[backup] dir` was taken (`None` without
+/// `[backup]`, with no snapshot, or when the folder cannot be read).
+fn newest_snapshot(d: &Desired) -> Option<std::time::SystemTime> {
+    let b = d.backup.as_ref()?;
+    let taken = crate::backup::newest(&b.dir).ok()??.taken_at()?;
+    Some(std::time::SystemTime::from(taken))
+}
+
 /// Takes the scheduled snapshot when one is due (`[backup] interval`), retries
 /// the copies still to be made and applies `keep`, and reports each through
 /// the view. Failures are reported; the next interval tries again.
-async fn backup_round(cli: &Cli, view: &SharedView, d: &Desired, memory: &mut Memory) {
+async fn scheduled_snapshot(cli: &Cli, view: &SharedView, d: &Desired, memory: &mut Memory) {
     let Some(interval) = d.backup.as_ref().and_then(|b| b.interval) else {
         return;
     };
@@ -317,6 +356,9 @@ async fn apply_safely(
         Err(other) => return Err(other),
     };
     let plan = make_plan(cli, d, &live);
+    if let Some(m) = &memory.metrics {
+        m.planned(plan.changed_members());
+    }
     let text = render::plan_human(&plan, d, &file_label(&cli.file), style(cli));
     if memory.shown.as_deref() != Some(text.as_str()) {
         show(view, trigger, &plan, d, &text);
@@ -347,6 +389,9 @@ async fn apply_safely(
         .await
         {
             Ok(_) => {
+                if let Some(m) = &memory.metrics {
+                    m.applied(true, std::time::SystemTime::now());
+                }
                 let seconds = started.elapsed().as_secs_f64();
                 view.with(|v| v.apply_complete(&plan, seconds));
                 // What is live now is what the next check compares with.
@@ -354,6 +399,9 @@ async fn apply_safely(
                 Ok(())
             }
             Err(CliError::Apply(e)) => {
+                if let Some(m) = &memory.metrics {
+                    m.applied(false, std::time::SystemTime::now());
+                }
                 memory.shown = None;
                 memory.retry = true;
                 view.with(|v| v.apply_failed(&e));

@@ -5,6 +5,7 @@
 
 mod host;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use futures::future::join_all;
 
 use crate::config::Desired;
 use crate::io::{EtcdApi, Host, HostMap};
-use crate::model::{ClusterId, Endpoint};
+use crate::model::{ClusterId, Endpoint, MemberId};
 
 pub use etcdplan_core::live::*;
 pub(crate) use host::UNIT_OF_LP;
@@ -44,7 +45,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     };
     let hosts_done = timed("host probes");
     let etcd_done = timed("etcd API");
-    let (host_states, (mut cluster, mut unreachable)) = tokio::join!(
+    let (host_states, (mut cluster, mut unreachable, mut metrics)) = tokio::join!(
         async {
             let r = host_probe.await;
             hosts_done();
@@ -70,7 +71,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
             .filter(|u| !d.client_urls().contains(u))
             .collect();
         if !advertised.is_empty() {
-            (cluster, unreachable) = observe_cluster(d, etcd, advertised).await;
+            (cluster, unreachable, metrics) = observe_cluster(d, etcd, advertised).await;
         }
     }
     let (local_ca, previous_ca) = if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
@@ -81,21 +82,31 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     } else {
         (None, None)
     };
-    Live {
+    let mut live = Live {
         cluster,
         hosts: host_states.into_iter().collect(),
         unreachable,
         local_ca,
         previous_ca,
         observed_at: crate::pki::now(),
-    }
+    };
+    with_config_quotas(d, &mut live, &metrics);
+    live
 }
+
+/// What a member's `/metrics` said, by member, until the hosts' config files
+/// are known (the quota's third source).
+type MetricsByMember = BTreeMap<MemberId, MetricsFigures>;
 
 async fn observe_cluster(
     d: &Desired,
     etcd: &dyn EtcdApi,
     urls: Vec<Endpoint>,
-) -> (Option<LiveCluster>, Vec<(Endpoint, String)>) {
+) -> (
+    Option<LiveCluster>,
+    Vec<(Endpoint, String)>,
+    MetricsByMember,
+) {
     let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
     let mut unreachable = Vec::new();
     let mut found: Option<(Endpoint, Vec<ApiMember>)> = None;
@@ -107,7 +118,7 @@ async fn observe_cluster(
         }
     }
     let Some((answered_by, list)) = found else {
-        return (None, unreachable);
+        return (None, unreachable, MetricsByMember::new());
     };
     // Side by side: without a quorum both wait out their deadline.
     let (statuses, alarms) = tokio::join!(
@@ -117,64 +128,180 @@ async fn observe_cluster(
     let alarms = alarms.unwrap_or_default();
     let id = statuses
         .iter()
-        .find_map(|s| s.as_ref().ok().map(|(cid, _)| *cid))
+        .find_map(|s| s.as_ref().ok().map(|(cid, _, _)| *cid))
         .unwrap_or(ClusterId(0));
-    let members = list
+    let mut metrics = MetricsByMember::new();
+    let members: Vec<LiveMember> = list
         .into_iter()
         .zip(statuses)
-        .map(|(m, s)| LiveMember {
-            id: m.id,
-            name: m.name,
-            peer_urls: m.peer_urls,
-            client_urls: m.client_urls,
-            is_learner: m.is_learner,
-            status: s.map(|(_, st)| st),
+        .map(|(m, s)| {
+            let (status, db) = match s {
+                Ok((_, st, figures)) => {
+                    let db = db_state(&st.reported, figures.as_ref(), None);
+                    if let Some(f) = figures {
+                        metrics.insert(m.id, f);
+                    }
+                    (Ok(st), Some(db))
+                }
+                Err(e) => (Err(e), None),
+            };
+            LiveMember {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
+                is_learner: m.is_learner,
+                status,
+                db,
+            }
         })
         .collect();
+    let hash_check = hash_check(d, etcd, &members).await;
     (
         Some(LiveCluster {
             id,
             answered_by,
             members,
             alarms,
+            hash_check,
         }),
         unreachable,
+        metrics,
     )
+}
+
+/// The voters' HashKV at the lowest revision their Status reports (one every
+/// voter has applied), judged by [`HashCheck::judge`]; None when no voter
+/// answered Status. Learners are not asked: they refuse unary calls.
+async fn hash_check(d: &Desired, etcd: &dyn EtcdApi, members: &[LiveMember]) -> Option<HashCheck> {
+    let voters: Vec<(&LiveMember, Endpoint, i64)> = members
+        .iter()
+        .filter(|m| !m.is_learner)
+        .filter_map(|m| {
+            let s = m.status.as_ref().ok()?;
+            let ep = endpoint_of(d, m.client_urls.first(), &m.name)?;
+            (!s.reported.is_learner).then_some((m, ep, s.reported.revision))
+        })
+        .collect();
+    let revision = voters.iter().map(|(_, _, r)| *r).min()?;
+    if revision <= 0 {
+        return Some(HashCheck {
+            revision,
+            members: Vec::new(),
+            compact_revision: None,
+            verdict: HashVerdict::NotComparable {
+                reason: "no voter reported a revision".into(),
+            },
+        });
+    }
+    let answers = join_all(
+        voters
+            .iter()
+            .map(|(_, ep, _)| async move { etcd.hash_kv(ep, revision).await }),
+    )
+    .await;
+    let asked = voters
+        .iter()
+        .zip(answers)
+        .map(|((m, ep, _), a)| MemberHash {
+            id: m.id,
+            name: m.name.clone(),
+            answer: a.map_err(|e| short(&e.to_string(), ep)),
+        })
+        .collect();
+    Some(HashCheck::judge(revision, asked))
+}
+
+/// Each member's backend with the third source of its quota filled in: the
+/// `quota-backend-bytes` of its config file as its host shows it.
+fn with_config_quotas(d: &Desired, live: &mut Live, metrics: &MetricsByMember) {
+    let Some(c) = live.cluster.as_mut() else {
+        return;
+    };
+    for m in &mut c.members {
+        let Ok(st) = &m.status else { continue };
+        let config = m
+            .name
+            .member_name()
+            .and_then(|n| {
+                let dm = d.member(&n)?;
+                let facts = live.hosts.get(&n)?.facts()?;
+                facts.file(&dm.config_file())
+            })
+            .and_then(config_quota);
+        m.db = Some(db_state(&st.reported, metrics.get(&m.id), config));
+    }
 }
 
 /// The endpoint to reach a member on: what it advertises, else what the file says.
 fn member_endpoint(d: &Desired, m: &ApiMember) -> Option<Endpoint> {
-    m.client_urls.first().cloned().or_else(|| {
+    endpoint_of(d, m.client_urls.first(), &m.name)
+}
+
+fn endpoint_of(d: &Desired, advertised: Option<&Endpoint>, name: &LiveName) -> Option<Endpoint> {
+    advertised.cloned().or_else(|| {
         d.members
             .iter()
-            .find(|dm| m.name.is(&dm.name))
+            .find(|dm| name.is(&dm.name))
             .map(|dm| dm.client_url(&d.tls))
     })
+}
+
+/// Where a member serves `/metrics`: its first plain-http
+/// `listen-metrics-urls` (a wildcard address read as the member's own),
+/// else its client URL (with the client TLS the member needs).
+fn metrics_endpoint(d: &Desired, m: &ApiMember, client: &Endpoint) -> Endpoint {
+    d.members
+        .iter()
+        .find(|dm| m.name.is(&dm.name))
+        .and_then(|dm| {
+            dm.settings
+                .listen_metrics_urls
+                .iter()
+                .filter_map(|u| Endpoint::parse(u))
+                .find(|u| u.scheme == crate::model::Scheme::Http)
+                .map(|mut u| {
+                    if matches!(&u.host, crate::model::Address::Ip(ip) if ip.is_unspecified()) {
+                        u.host = dm.address.clone();
+                    }
+                    u
+                })
+        })
+        .unwrap_or_else(|| client.clone())
 }
 
 async fn member_status(
     d: &Desired,
     etcd: &dyn EtcdApi,
     m: &ApiMember,
-) -> Result<(ClusterId, MemberStatus), String> {
+) -> Result<(ClusterId, MemberStatus, Option<MetricsFigures>), String> {
     let Some(ep) = member_endpoint(d, m) else {
         return Err("not started: no client URL yet".into());
     };
-    let (status, read) = tokio::join!(etcd.status(&ep), async {
-        if m.is_learner {
-            // Learners refuse linearizable reads by design.
-            Ok(())
-        } else {
-            etcd.quorum_read(&ep).await
-        }
-    });
+    let metrics_at = metrics_endpoint(d, m, &ep);
+    let (status, read, metrics) = tokio::join!(
+        etcd.status(&ep),
+        async {
+            if m.is_learner {
+                // Learners refuse linearizable reads by design.
+                Ok(())
+            } else {
+                etcd.quorum_read(&ep).await
+            }
+        },
+        etcd.metrics(&metrics_at)
+    );
     let s: ApiStatus = status.map_err(|e| short(&e.to_string(), &ep))?;
+    if let Err(e) = &metrics {
+        tracing::debug!("observe: no metrics from {metrics_at}: {e}");
+    }
     Ok((
         s.cluster_id,
         MemberStatus {
             reported: s,
             quorum_read: read.map_err(|e| short(&e.to_string(), &ep)),
         },
+        metrics.ok().map(|t| MetricsFigures::parse(&t)),
     ))
 }
 
@@ -193,4 +320,190 @@ pub fn owned_paths(d: &Desired, m: &crate::config::DesiredMember) -> Vec<PathBuf
         .into_iter()
         .map(|f| f.path)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::io::fake::FakeCluster;
+
+    /// Three members on etcd 3.5 with a 3 GiB quota in their config files.
+    fn three() -> (Desired, FakeCluster) {
+        let mut text = String::from(
+            "[cluster]\nname = \"main\"\n[etcd]\nquota_backend_bytes = \"3GiB\"\n[hosts]\ntransport = \"ssh\"\n",
+        );
+        for i in 1..=3 {
+            text.push_str(&format!(
+                "[[member]]\nname = \"etcd-{i}\"\naddress = \"10.0.0.{}\"\n",
+                10 + i
+            ));
+        }
+        let ctx = crate::config::Context {
+            base_dir: PathBuf::from("/srv"),
+            home: None,
+            file_hash: crate::config::hash(&text),
+            releases: Default::default(),
+        };
+        let Ok(loaded) = crate::config::parse("etcdfile.toml", text, &ctx) else {
+            panic!("etcdfile");
+        };
+        let d = loaded.desired;
+        let fake = FakeCluster::running(&d, "3.5.17", 0);
+        (d, fake)
+    }
+
+    #[test]
+    fn metrics_are_read_on_a_plain_metrics_listener_else_on_the_client_url() {
+        let (d, _) = three();
+        let m = |i: usize| ApiMember {
+            id: MemberId(1),
+            name: LiveName::Started(format!("etcd-{i}")),
+            peer_urls: Vec::new(),
+            client_urls: Vec::new(),
+            is_learner: false,
+        };
+        let client = d.members[0].client_url(&d.tls);
+        assert_eq!(metrics_endpoint(&d, &m(1), &client), client);
+        let mut d = d;
+        d.members[0].settings.listen_metrics_urls = vec![
+            "https://10.0.0.11:2382".into(),
+            "http://0.0.0.0:2381".into(),
+        ];
+        assert_eq!(
+            metrics_endpoint(&d, &m(1), &client).to_string(),
+            "http://10.0.0.11:2381"
+        );
+        assert_eq!(
+            metrics_endpoint(&d, &m(2), &d.members[1].client_url(&d.tls)).to_string(),
+            "http://10.0.0.12:2379"
+        );
+    }
+
+    async fn look(d: &Desired, fake: &FakeCluster) -> LiveCluster {
+        let live = observe(d, &fake.hosts(d), fake).await;
+        live.cluster.unwrap_or_else(|| panic!("no cluster"))
+    }
+
+    fn id_of(c: &LiveCluster, name: &str) -> MemberId {
+        c.members
+            .iter()
+            .find(|m| m.name.as_started() == Some(name))
+            .map_or_else(|| panic!("no {name}"), |m| m.id)
+    }
+
+    #[tokio::test]
+    async fn equal_data_agrees_at_the_lowest_revision_and_a_skewed_member_is_named() {
+        let (d, fake) = three();
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.clone().unwrap_or_else(|| panic!("no check"));
+        assert!(
+            matches!(&h.verdict, HashVerdict::Agree { members } if members.len() == 3),
+            "{h:?}"
+        );
+        let lowest = c
+            .members
+            .iter()
+            .filter_map(|m| Some(m.status.as_ref().ok()?.reported.revision))
+            .min();
+        assert_eq!(Some(h.revision), lowest);
+        let asked: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|l| l.starts_with("etcd hash_kv "))
+            .collect();
+        assert_eq!(asked.len(), 3, "{asked:?}");
+        assert!(
+            asked
+                .iter()
+                .all(|l| l.ends_with(&format!(" {}", h.revision)))
+        );
+
+        fake.skew_hash("etcd-2");
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.clone().unwrap_or_else(|| panic!("no check"));
+        assert_eq!(
+            h.verdict,
+            HashVerdict::Disagree {
+                majority: vec![id_of(&c, "etcd-1"), id_of(&c, "etcd-3")],
+                differing: vec![id_of(&c, "etcd-2")],
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unequal_compact_revisions_are_not_compared_and_learners_are_not_asked() {
+        let (d, fake) = three();
+        fake.set_compact_revision("etcd-1", 5);
+        fake.set_compact_revision("etcd-2", 7);
+        let c = look(&d, &fake).await;
+        let h = c.hash_check.unwrap_or_else(|| panic!("no check"));
+        assert!(
+            matches!(&h.verdict, HashVerdict::NotComparable { reason } if reason.contains("compact revisions differ")),
+            "{h:?}"
+        );
+        assert_eq!(h.compact_revision, None);
+
+        // A learner (added, then started by hand) is left out.
+        let (d, fake) = three();
+        let leader = d.members[0].client_url(&d.tls);
+        let peer = Endpoint::parse("http://10.0.0.14:2380").unwrap_or_else(|| unreachable!());
+        assert!(fake.add_learner(&leader, &peer).await.is_ok());
+        let c = look(&d, &fake).await;
+        assert_eq!(c.members.len(), 4);
+        let h = c.hash_check.unwrap_or_else(|| panic!("no check"));
+        assert_eq!(h.members.len(), 3, "{h:?}");
+        assert!(
+            !fake
+                .calls()
+                .iter()
+                .any(|l| l.contains("hash_kv http://10.0.0.14"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_quota_comes_from_metrics_else_the_config_file() {
+        let (d, fake) = three();
+        fake.set_metrics(
+            "etcd-1",
+            Some("etcd_server_quota_backend_bytes 4e+09\netcd_disk_defrag_inflight 1\n"),
+        );
+        fake.set_metrics("etcd-2", None);
+        let c = look(&d, &fake).await;
+        let db = |name: &str| {
+            c.members
+                .iter()
+                .find(|m| m.name.as_started() == Some(name))
+                .and_then(|m| m.db)
+                .unwrap_or_else(|| panic!("no db for {name}"))
+        };
+        let one = db("etcd-1");
+        assert_eq!(
+            (one.figures.db_quota, one.quota_from, one.defragmenting),
+            (4_000_000_000, QuotaSource::Metrics, Some(true))
+        );
+        // No metrics: the config file on its host says 3 GiB.
+        let two = db("etcd-2");
+        assert_eq!(
+            (two.figures.db_quota, two.quota_from, two.defragmenting),
+            (3 << 30, QuotaSource::Config, None)
+        );
+        let three = db("etcd-3");
+        assert_eq!(
+            (three.quota_from, three.defragmenting),
+            (QuotaSource::Metrics, Some(false))
+        );
+        let m = &c.members[0];
+        assert_eq!(m.db_figures().map(|f| f.db_quota), Some(4_000_000_000));
+        assert!(
+            m.db_figures()
+                .is_some_and(|f| f.db_size >= f.db_size_in_use)
+        );
+
+        // A member down has no figures.
+        fake.kill("etcd-3");
+        let c = look(&d, &fake).await;
+        assert!(c.members[2].db_figures().is_none());
+    }
 }

@@ -3,7 +3,10 @@
 //! or text for people), and which plans it may apply without a person.
 //!
 //! The loop itself lives in the command line, which owns the real edges; this
-//! module has no etcd or ssh in it.
+//! module has no etcd or ssh in it. [`metrics`] serves etcdplan's own metrics
+//! while the loop runs (`--metrics-addr`).
+
+pub mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

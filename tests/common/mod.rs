@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use etcdplan::config::{self, Context, Desired};
 use etcdplan::hostfiles::{self, Initial};
 use etcdplan::io::ApiStatus;
+use etcdplan::live::{ApiHashKv, HashCheck, MemberHash};
 use etcdplan::model::{ClusterId, EtcdVersion, MemberId};
 use etcdplan::observe::{
     Binary, DataDir, HostCerts, HostFacts, HostState, Listener, ListenerUnit, Live, LiveCluster,
@@ -226,13 +227,43 @@ pub fn cluster(d: &Desired, healthy: &[bool], leader: usize) -> LiveCluster {
             } else {
                 Err("connection refused".into())
             },
+            db: None,
         })
-        .collect();
+        .map(|mut m: LiveMember| {
+            // The backend as observe makes it when neither Status, metrics
+            // nor the config file say the quota: etcd's default.
+            m.db = m
+                .status
+                .as_ref()
+                .ok()
+                .map(|s| etcdplan::live::db_state(&s.reported, None, None));
+            m
+        })
+        .collect::<Vec<LiveMember>>();
+    // The voters that answer agree on their data at revision 40.
+    let hash_check = HashCheck::judge(
+        40,
+        members
+            .iter()
+            .filter(|m| m.status.is_ok())
+            .map(|m| MemberHash {
+                id: m.id,
+                name: m.name.clone(),
+                answer: Ok(ApiHashKv {
+                    hash: 0x7c3a_91e2,
+                    compact_revision: 0,
+                    hash_revision: None,
+                    header_revision: 40,
+                }),
+            })
+            .collect(),
+    );
     LiveCluster {
         id: ClusterId(0xc1),
         answered_by: d.members[0].client_url(&d.tls),
         members,
         alarms: Vec::new(),
+        hash_check: Some(hash_check),
     }
 }
 

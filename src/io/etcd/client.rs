@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 
 use super::error::call_error;
 use super::{
-    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi, EtcdError,
-    EtcdErrorKind, Timeouts,
+    ApiAlarm, ApiHashKv, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi,
+    EtcdError, EtcdErrorKind, Timeouts,
 };
 use crate::live::{DowngradeInfo, LiveName};
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
@@ -228,6 +228,71 @@ impl EtcdClient {
             }),
             Ok(r) => r.map_err(|e| call_error(ep, &e)),
         }
+    }
+}
+
+impl EtcdClient {
+    /// `GET {ep}{path}` over http(s) under the deadlines: over https with
+    /// the CA and each client identity in turn (a member takes the first
+    /// from a CA it trusts), over http with none (a plain
+    /// `listen-metrics-urls` listener). The body, when the status is 2xx.
+    async fn http_text(&self, ep: &Endpoint, path: &str) -> Result<String, EtcdError> {
+        let fail = |message: String| EtcdError::other(ep, message);
+        let https = ep.scheme == crate::model::Scheme::Https;
+        let tls = self.tls.read().ok().and_then(|t| t.clone());
+        let identities: Vec<Option<ClientIdentity>> = match &tls {
+            Some(t) if https && !t.identities.is_empty() => {
+                t.identities.iter().cloned().map(Some).collect()
+            }
+            _ => vec![None],
+        };
+        let mut last = fail("no attempt".into());
+        for id in identities {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(self.timeouts.connect)
+                .timeout(self.timeouts.request)
+                .tls_built_in_root_certs(false)
+                .use_rustls_tls();
+            if let Some(t) = tls.as_ref().filter(|_| https) {
+                for c in reqwest::Certificate::from_pem_bundle(t.ca_pem.as_bytes())
+                    .map_err(|e| fail(format!("CA bundle: {e}")))?
+                {
+                    b = b.add_root_certificate(c);
+                }
+            }
+            if let Some(id) = id {
+                let pem = format!("{}\n{}", id.cert_pem, id.key_pem);
+                b = b.identity(
+                    reqwest::Identity::from_pem(pem.as_bytes())
+                        .map_err(|e| fail(format!("client certificate: {e}")))?,
+                );
+            }
+            let client = b.build().map_err(|e| fail(e.to_string()))?;
+            let url = format!("{ep}{path}");
+            let got = async {
+                let r = client.get(&url).send().await?.error_for_status()?;
+                r.text().await
+            }
+            .await;
+            match got {
+                Ok(body) => return Ok(body),
+                Err(e) if e.is_timeout() => {
+                    last = EtcdError::Timeout {
+                        endpoint: ep.to_string(),
+                        timeout: self.timeouts.request,
+                    };
+                }
+                Err(e) if e.is_connect() => {
+                    last = EtcdError::Call {
+                        endpoint: ep.to_string(),
+                        kind: EtcdErrorKind::Unavailable,
+                        message: e.to_string(),
+                    };
+                }
+                Err(e) => last = fail(format!("GET {path}: {e}")),
+            }
+        }
+        Err(last)
     }
 }
 
@@ -496,68 +561,15 @@ impl EtcdApi for EtcdClient {
     }
 
     async fn cluster_version(&self, ep: &Endpoint) -> Result<Option<MinorVersion>, EtcdError> {
-        let fail = |message: String| EtcdError::other(ep, message);
-        let tls = self.tls.read().ok().and_then(|t| t.clone());
-        let identities: Vec<Option<ClientIdentity>> = match &tls {
-            Some(t) if ep.scheme == crate::model::Scheme::Https && !t.identities.is_empty() => {
-                t.identities.iter().cloned().map(Some).collect()
-            }
-            _ => vec![None],
-        };
-        let mut last = fail("no attempt".into());
-        for id in identities {
-            let mut b = reqwest::Client::builder()
-                .connect_timeout(self.timeouts.connect)
-                .timeout(self.timeouts.request)
-                .tls_built_in_root_certs(false)
-                .use_rustls_tls();
-            if let Some(t) = &tls {
-                for c in reqwest::Certificate::from_pem_bundle(t.ca_pem.as_bytes())
-                    .map_err(|e| fail(format!("CA bundle: {e}")))?
-                {
-                    b = b.add_root_certificate(c);
-                }
-            }
-            if let Some(id) = id {
-                let pem = format!("{}\n{}", id.cert_pem, id.key_pem);
-                b = b.identity(
-                    reqwest::Identity::from_pem(pem.as_bytes())
-                        .map_err(|e| fail(format!("client certificate: {e}")))?,
-                );
-            }
-            let client = b.build().map_err(|e| fail(e.to_string()))?;
-            let url = format!("{ep}/version");
-            let got = async {
-                let r = client.get(&url).send().await?.error_for_status()?;
-                r.json::<VersionDoc>().await
-            }
-            .await;
-            match got {
-                Ok(doc) => {
-                    return Ok(doc
-                        .etcdcluster
-                        .as_deref()
-                        .and_then(EtcdVersion::parse)
-                        .map(EtcdVersion::minor)
-                        .filter(|v| v.major > 0));
-                }
-                Err(e) if e.is_timeout() => {
-                    last = EtcdError::Timeout {
-                        endpoint: ep.to_string(),
-                        timeout: self.timeouts.request,
-                    };
-                }
-                Err(e) if e.is_connect() => {
-                    last = EtcdError::Call {
-                        endpoint: ep.to_string(),
-                        kind: EtcdErrorKind::Unavailable,
-                        message: e.to_string(),
-                    };
-                }
-                Err(e) => last = fail(e.to_string()),
-            }
-        }
-        Err(last)
+        let body = self.http_text(ep, "/version").await?;
+        let doc: VersionDoc = serde_json::from_str(&body)
+            .map_err(|e| EtcdError::other(ep, format!("GET /version: {e}")))?;
+        Ok(doc
+            .etcdcluster
+            .as_deref()
+            .and_then(EtcdVersion::parse)
+            .map(EtcdVersion::minor)
+            .filter(|v| v.major > 0))
     }
 
     async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
@@ -635,5 +647,22 @@ impl EtcdApi for EtcdClient {
         self.with(ep, |mut c| async move { c.put(key, value, None).await })
             .await
             .map(|_| ())
+    }
+
+    async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
+        let r = self
+            .with(ep, |mut c| async move { c.hash_kv(revision).await })
+            .await?;
+        Ok(ApiHashKv {
+            hash: r.hash(),
+            compact_revision: r.compact_version(),
+            // 0 from releases before 3.6, which do not fill it.
+            hash_revision: Some(r.hash_revision()).filter(|h| *h > 0),
+            header_revision: r.header().map_or(0, |h| h.revision()),
+        })
+    }
+
+    async fn metrics(&self, ep: &Endpoint) -> Result<String, EtcdError> {
+        self.http_text(ep, "/metrics").await
     }
 }

@@ -16,7 +16,7 @@ use crate::model::{Endpoint, MemberId, MinorVersion};
 
 pub use client::EtcdClient;
 pub use error::{EtcdError, EtcdErrorKind};
-pub use etcdplan_core::live::{ApiAlarm, ApiMember, ApiStatus};
+pub use etcdplan_core::live::{ApiAlarm, ApiHashKv, ApiMember, ApiStatus};
 pub use tls::{ClientIdentity, ClientTls};
 
 /// Per-call deadlines; etcd-client has none by default and would hang forever
@@ -186,4 +186,12 @@ pub trait EtcdApi: Send + Sync {
     /// Puts a key with no lease (the test write after a NOSPACE repair);
     /// `NoSpace` while the alarm holds.
     async fn put(&self, endpoint: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError>;
+    /// HashKV of the member at `endpoint` at `revision` (etcd-ops R7.5):
+    /// the hash of its keys and values up to there, with its compact
+    /// revision. A unary call: learners refuse it.
+    async fn hash_kv(&self, endpoint: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError>;
+    /// The body of `GET /metrics` at `endpoint` (a client URL with the client
+    /// TLS it needs, or a plain `listen-metrics-urls` one), under the request
+    /// deadline.
+    async fn metrics(&self, endpoint: &Endpoint) -> Result<String, EtcdError>;
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{FakeCluster, FakeMember, World, call_error};
+use crate::io::etcd::ApiHashKv;
 use crate::io::{
     ApiAlarm, ApiMember, ApiStatus, DowngradeAction, EtcdApi, EtcdError, EtcdErrorKind,
 };
@@ -467,6 +468,55 @@ impl EtcdApi for FakeCluster {
         w.kv.insert(key.to_owned(), (value.to_owned(), None));
         w.commit();
         Ok(())
+    }
+
+    async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd hash_kv {ep} {revision}"));
+        let i = w.serving(ep)?;
+        let m = &w.members[i];
+        if m.learner {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Other,
+                "etcdserver: rpc not supported for learner",
+            ));
+        }
+        let current = i64::try_from(w.index).unwrap_or(i64::MAX);
+        if revision > current {
+            return Err(call_error(
+                ep,
+                EtcdErrorKind::Other,
+                "etcdserver: mvcc: required revision is a future revision",
+            ));
+        }
+        let digest = Sha256::digest(format!("{:?}", w.kv).as_bytes());
+        let hash = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+            ^ w.hash_skew.get(&m.name).copied().unwrap_or(0);
+        Ok(ApiHashKv {
+            hash,
+            compact_revision: w.compact_of.get(&m.name).copied().unwrap_or(0),
+            hash_revision: reports_storage(m.version).then_some(revision),
+            header_revision: current,
+        })
+    }
+
+    async fn metrics(&self, ep: &Endpoint) -> Result<String, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd metrics {ep}"));
+        let i = w.serving(ep)?;
+        match w.metrics_of.get(&w.members[i].name) {
+            Some(Some(body)) => Ok(body.clone()),
+            Some(None) => Err(call_error(
+                ep,
+                EtcdErrorKind::Unavailable,
+                "GET /metrics: connection refused",
+            )),
+            None => Ok(format!(
+                "etcd_server_quota_backend_bytes {}\netcd_disk_defrag_inflight 0\n",
+                crate::model::DEFAULT_QUOTA
+            )),
+        }
     }
 }
 

@@ -303,4 +303,21 @@ impl FakeCluster {
     pub fn stall_defrag(&self, name: &str) {
         self.world().defrag_stalls.insert(name.to_owned());
     }
+
+    /// Member `name`'s HashKV differs from the others' (its data is corrupt).
+    pub fn skew_hash(&self, name: &str) {
+        self.world().hash_skew.insert(name.to_owned(), 0x5a5a_5a5a);
+    }
+
+    /// Member `name` reports `revision` as its compact revision in HashKV.
+    pub fn set_compact_revision(&self, name: &str, revision: i64) {
+        self.world().compact_of.insert(name.to_owned(), revision);
+    }
+
+    /// Member `name`'s `/metrics` answers `body`, or is refused (None).
+    pub fn set_metrics(&self, name: &str, body: Option<&str>) {
+        self.world()
+            .metrics_of
+            .insert(name.to_owned(), body.map(str::to_owned));
+    }
 }

@@ -34,6 +34,11 @@
 //!   downgrade completes once every voter runs the target; cancel
 //!   (`NoDowngradeInProgress` when there is none) lets the cluster version
 //!   rise again as members come back on the newer release.
+//! - HashKV: a hash of the key-value store, the same on every member unless
+//!   a test skews one, with each member's compact revision (0 unless a test
+//!   sets it); refused by learners, and for a revision not reached yet;
+//! - `/metrics`: the default quota and no defragmentation, unless a test
+//!   sets a member's body or makes it refuse.
 //!
 //! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
 //! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
@@ -156,6 +161,14 @@ struct World {
     compacted: i64,
     /// Members whose defragmentation never ends (a test hook).
     defrag_stalls: BTreeSet<String>,
+    /// Members (by name) whose HashKV differs from the others' by this
+    /// (xor): a corrupt member (a test hook).
+    hash_skew: BTreeMap<String, u32>,
+    /// Members (by name) whose compact revision is not the cluster's one
+    /// (a compaction not applied there yet; a test hook).
+    compact_of: BTreeMap<String, i64>,
+    /// Members (by name) whose `/metrics` body is this, or refused (None).
+    metrics_of: BTreeMap<String, Option<String>>,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).

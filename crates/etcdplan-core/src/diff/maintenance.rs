@@ -7,7 +7,7 @@
 use super::member::departing;
 use super::{Blocker, Change, ChangeKind, DefragCause};
 use crate::config::Desired;
-use crate::live::{LiveCluster, LiveMember};
+use crate::live::LiveCluster;
 use crate::model::{ByteSize, DEFAULT_QUOTA, DbFigures, MemberId};
 
 /// The share of the quota above which disarming NOSPACE only runs into the
@@ -22,17 +22,6 @@ pub fn planned_quota(d: &Desired) -> u64 {
         0 => DEFAULT_QUOTA,
         q => q,
     }
-}
-
-/// A member's backend figures as observed, the quota taken from where its
-/// release reports it.
-fn figures(d: &Desired, lm: &LiveMember) -> Option<DbFigures> {
-    let st = &lm.status.as_ref().ok()?.reported;
-    Some(DbFigures {
-        db_size: st.db_size,
-        db_size_in_use: st.db_size_in_use,
-        db_quota: st.db_quota.unwrap_or_else(|| planned_quota(d)),
-    })
 }
 
 /// The figures in words: "backend 8.0 MiB of its 8.0 MiB quota (100%), 6.1
@@ -164,7 +153,7 @@ fn nospace(d: &Desired, c: &LiveCluster, changes: &mut Vec<Change>, notes: &mut 
             ));
             continue;
         }
-        let Some(f) = figures(d, lm) else {
+        let Some(f) = lm.db_figures() else {
             notes.push(format!(
                 "{name} does not answer: it is not defragmented by this repair, and the alarm is disarmed only once every member's backend is below {:.0}% of its quota",
                 DISARM_BELOW * 100.0

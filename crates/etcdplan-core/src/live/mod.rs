@@ -5,7 +5,9 @@
 //! fact of the live state, recorded for the planner.
 
 mod api;
+mod db;
 mod fingerprint;
+mod hash;
 mod host;
 mod listener;
 mod unit;
@@ -16,7 +18,12 @@ use std::collections::BTreeMap;
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
 pub use api::{ApiAlarm, ApiMember, ApiStatus, DowngradeInfo};
+pub use db::{
+    DbState, METRIC_DEFRAG_INFLIGHT, METRIC_QUOTA, MetricsFigures, QuotaSource, config_quota,
+    db_state, metric_value,
+};
 pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
+pub use hash::{ApiHashKv, HashCheck, HashVerdict, MemberHash};
 pub use host::{
     Binary, DataDir, HostCerts, HostFacts, ListenAddr, ListenAddrError, ProbeProblem, ServiceState,
 };
@@ -61,6 +68,9 @@ pub struct LiveCluster {
     pub members: Vec<LiveMember>,
     /// Active alarms.
     pub alarms: Vec<ApiAlarm>,
+    /// The voters' HashKV compared at one revision; None when it was not
+    /// tried (no voter answered Status).
+    pub hash_check: Option<HashCheck>,
 }
 
 /// One member of the live cluster.
@@ -78,6 +88,9 @@ pub struct LiveMember {
     pub is_learner: bool,
     /// Its own Status, or why it could not be read.
     pub status: Result<MemberStatus, String>,
+    /// Its backend: sizes, quota and where it came from, defragmentation;
+    /// None when it did not answer Status.
+    pub db: Option<DbState>,
 }
 
 /// What a live member is called. etcd publishes a member's name when it first
@@ -222,6 +235,13 @@ impl LiveMember {
     /// Healthy per [`MemberStatus::healthy`].
     pub fn healthy(&self) -> bool {
         self.status.as_ref().is_ok_and(MemberStatus::healthy)
+    }
+
+    /// Its backend figures (sizes and the quota it enforces), when it
+    /// answered Status: what the defragmentation rule reads.
+    pub fn db_figures(&self) -> Option<crate::model::DbFigures> {
+        self.status.as_ref().ok()?;
+        self.db.map(|d| d.figures)
     }
 
     /// The version it runs, as its Status reports it.

@@ -475,6 +475,7 @@ fn predict(
             },
             quorum_read: Ok(()),
         }),
+        db: before.and_then(|b| b.db),
     };
     p.cluster = Some(LiveCluster {
         id: cluster_id,
@@ -484,6 +485,7 @@ fn predict(
             .map_or(client, |c| c.answered_by.clone()),
         members: vec![member],
         alarms: Vec::new(),
+        hash_check: None,
     });
     for (n, h) in &mut p.hosts {
         let HostState::Reached(f) = h else { continue };

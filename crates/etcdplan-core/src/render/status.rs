@@ -6,8 +6,9 @@ use super::Style;
 use crate::config::{Desired, ServiceKind};
 use crate::hostfiles::systemd_unit::UNIT;
 use crate::live::{ActiveState, ServiceState};
-use crate::live::{HostState, Live, LiveMember};
-use crate::model::{ByteSize, EtcdVersion};
+use crate::live::{DbState, HashCheck, HashVerdict, QuotaSource};
+use crate::live::{HostState, Live, LiveCluster, LiveMember};
+use crate::model::{ByteSize, EtcdVersion, MemberId};
 
 fn join(urls: &[crate::model::Endpoint]) -> String {
     if urls.is_empty() {
@@ -216,6 +217,185 @@ fn cert_lines(live: &Live, d: &Desired, style: Style) -> String {
     out
 }
 
+/// A share (0 to 1) as a percentage with one decimal.
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// One line per member that answered Status: its backend's size, what is in
+/// use and free (fragmentation), and the quota with how much of it the file
+/// takes (the quota compares the whole file, free pages included).
+fn backend_lines(c: &LiveCluster, style: Style) -> String {
+    let mut out = String::new();
+    let rows: Vec<(String, DbState)> = c
+        .members
+        .iter()
+        .filter_map(|m| Some((m.name.to_string(), m.db_figures().and(m.db)?)))
+        .collect();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{}", style.bold("Backends:"));
+    let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, db) in rows {
+        let f = db.figures;
+        let from = match db.quota_from {
+            QuotaSource::Status => String::new(),
+            other => format!(" ({})", other.word()),
+        };
+        let usage = format!(
+            "{} of the quota {}{from}",
+            percent(f.quota_usage()),
+            ByteSize(f.db_quota).human()
+        );
+        // The NOSPACE alarm is near: say it in colour.
+        let usage = if f.quota_usage() >= 0.8 {
+            style.red(&usage)
+        } else {
+            usage
+        };
+        let defrag = if db.defragmenting == Some(true) {
+            style.yellow(", defragmenting")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {name:<w$}  {} file, {} in use, {} free ({} of the file); {usage}{defrag}",
+            ByteSize(f.db_size).human(),
+            ByteSize(f.db_size_in_use).human(),
+            ByteSize(f.free()).human(),
+            percent(f.free_ratio()),
+        );
+    }
+    out
+}
+
+/// The HashKV check in one sentence, and whether it found corruption.
+fn hash_sentence(h: &HashCheck) -> (String, bool) {
+    let names = |ids: &[MemberId]| {
+        ids.iter()
+            .map(|id| h.name_of(*id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hex = |id: MemberId| h.hash_of(id).map_or("-".into(), |x| format!("{x:#010x}"));
+    let (mut text, bad) = match &h.verdict {
+        HashVerdict::Agree { members } => (
+            format!(
+                "hashes agree at revision {} ({} members)",
+                h.revision,
+                members.len()
+            ),
+            false,
+        ),
+        HashVerdict::Disagree {
+            majority,
+            differing,
+        } => {
+            let each = differing
+                .iter()
+                .map(|id| format!("{} {}", h.name_of(*id), hex(*id)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let text = match majority.first() {
+                Some(first) => format!(
+                    "members disagree at revision {}: {each} differ{} from {} {}",
+                    h.revision,
+                    if differing.len() == 1 { "s" } else { "" },
+                    names(majority),
+                    hex(*first)
+                ),
+                None => format!(
+                    "members disagree at revision {}: {each} (no majority)",
+                    h.revision
+                ),
+            };
+            (text, true)
+        }
+        HashVerdict::NotComparable { reason } => (
+            format!("hashes not compared at revision {}: {reason}", h.revision),
+            false,
+        ),
+    };
+    // Voters left out of a comparison that was made.
+    if h.compact_revision.is_some() {
+        for m in &h.members {
+            match &m.answer {
+                Err(e) => {
+                    let _ = write!(text, "; {} not compared: {e}", h.name_of(m.id));
+                }
+                Ok(a) if Some(a.compact_revision) != h.compact_revision => {
+                    let _ = write!(
+                        text,
+                        "; {} not compared: compacted at {}, the others at {}",
+                        h.name_of(m.id),
+                        a.compact_revision,
+                        h.compact_revision.unwrap_or_default()
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    (text, bad)
+}
+
+/// The HashKV check for JSON: names, not ids, as the human line says them.
+fn hash_json(h: &HashCheck) -> serde_json::Value {
+    let names = |ids: &[MemberId]| ids.iter().map(|id| h.name_of(*id)).collect::<Vec<_>>();
+    let (verdict, majority, differing, reason) = match &h.verdict {
+        HashVerdict::Agree { .. } => ("agree", Vec::new(), Vec::new(), None),
+        HashVerdict::Disagree {
+            majority,
+            differing,
+        } => ("disagree", names(majority), names(differing), None),
+        HashVerdict::NotComparable { reason } => {
+            ("not_comparable", Vec::new(), Vec::new(), Some(reason))
+        }
+    };
+    serde_json::json!({
+        "revision": h.revision,
+        "verdict": verdict,
+        "compact_revision": h.compact_revision,
+        "majority": majority,
+        "differing": differing,
+        "reason": reason,
+        "summary": hash_sentence(h).0,
+        "members": h.members.iter().map(|m| match &m.answer {
+            Ok(a) => serde_json::json!({
+                "id": m.id,
+                "name": m.name,
+                "hash": a.hash,
+                "compact_revision": a.compact_revision,
+                "error": null,
+            }),
+            Err(e) => serde_json::json!({
+                "id": m.id,
+                "name": m.name,
+                "hash": null,
+                "compact_revision": null,
+                "error": e,
+            }),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// A member's backend for JSON: bytes, shares from 0 to 1.
+fn db_json(db: &DbState) -> serde_json::Value {
+    let f = db.figures;
+    serde_json::json!({
+        "size": f.db_size,
+        "in_use": f.db_size_in_use,
+        "free": f.free(),
+        "free_ratio": f.free_ratio(),
+        "quota": f.db_quota,
+        "quota_usage": f.quota_usage(),
+        "quota_from": db.quota_from,
+        "defragmenting": db.defragmenting,
+    })
+}
+
 /// The status table.
 pub fn human(live: &Live, d: &Desired, style: Style) -> String {
     let mut out = String::new();
@@ -334,6 +514,22 @@ pub fn human(live: &Live, d: &Desired, style: Style) -> String {
         let line = if ri == 0 { style.bold(&line) } else { line };
         let _ = writeln!(out, "{line}");
     }
+    out.push_str(&backend_lines(c, style));
+    if let Some(h) = &c.hash_check {
+        let (text, bad) = hash_sentence(h);
+        let text = format!("Data: {text}");
+        let _ = writeln!(
+            out,
+            "{}",
+            if bad {
+                style.red(&text)
+            } else if matches!(h.verdict, HashVerdict::NotComparable { .. }) {
+                style.yellow(&text)
+            } else {
+                text
+            }
+        );
+    }
     for a in &c.alarms {
         let _ = writeln!(
             out,
@@ -419,6 +615,7 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
                 "version": st.and_then(|s| s.version),
                 "storage_version": st.and_then(|s| s.storage_version),
                 "db_size": st.map(|s| s.db_size),
+                "db": m.db.filter(|_| m.db_figures().is_some()).as_ref().map(db_json),
                 "raft_index": st.map(|s| s.raft_index),
                 "raft_applied_index": st.map(|s| s.raft_applied_index),
                 "healthy": m.healthy(),
@@ -433,8 +630,160 @@ pub fn json(live: &Live, d: &Desired) -> serde_json::Value {
         "leader": leader,
         "members": members,
         "alarms": c.alarms,
+        "hash_check": c.hash_check.as_ref().map(hash_json),
         "downgrade": c.downgrade_in_progress().map(|t| serde_json::json!({"enabled": true, "target": t})),
         "end_of_life": crate::plan::end_of_life_note(live),
         "hosts": hosts_json(live),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{ApiHashKv, LiveName, MemberHash};
+    use crate::model::DbFigures;
+
+    /// A member's number and its HashKV answer: (hash, compact revision) or an error.
+    type Answer<'a> = (u64, Result<(u32, i64), &'a str>);
+
+    fn check(revision: i64, answers: &[Answer<'_>]) -> HashCheck {
+        HashCheck::judge(
+            revision,
+            answers
+                .iter()
+                .map(|(i, a)| MemberHash {
+                    id: MemberId(*i),
+                    name: LiveName::Started(format!("etcd-{i}")),
+                    answer: a
+                        .map(|(hash, compact_revision)| ApiHashKv {
+                            hash,
+                            compact_revision,
+                            hash_revision: None,
+                            header_revision: revision,
+                        })
+                        .map_err(str::to_owned),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_hash_line_names_who_differs_from_whom_and_who_was_left_out() {
+        let (text, bad) = hash_sentence(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xdef, 4))),
+                (3, Ok((0xabc, 4))),
+            ],
+        ));
+        assert!(bad);
+        assert_eq!(
+            text,
+            "members disagree at revision 90: etcd-2 0x00000def differs from etcd-1, etcd-3 0x00000abc"
+        );
+        let (text, bad) = hash_sentence(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xabc, 4))),
+                (3, Err("timed out")),
+            ],
+        ));
+        assert!(!bad);
+        assert_eq!(
+            text,
+            "hashes agree at revision 90 (2 members); etcd-3 not compared: timed out"
+        );
+        let (text, _) = hash_sentence(&check(
+            90,
+            &[(1, Ok((0xabc, 4))), (2, Ok((0xabc, 4))), (3, Ok((0x1, 2)))],
+        ));
+        assert_eq!(
+            text,
+            "hashes agree at revision 90 (2 members); etcd-3 not compared: compacted at 2, the others at 4"
+        );
+        let (text, bad) = hash_sentence(&check(90, &[(1, Ok((0xabc, 4))), (2, Ok((0xabc, 3)))]));
+        assert!(!bad);
+        assert_eq!(
+            text,
+            "hashes not compared at revision 90: the voters' compact revisions differ (4, 3): a compaction is not applied everywhere yet"
+        );
+        let v = hash_json(&check(
+            90,
+            &[
+                (1, Ok((0xabc, 4))),
+                (2, Ok((0xdef, 4))),
+                (3, Ok((0xabc, 4))),
+            ],
+        ));
+        assert_eq!(v["verdict"], "disagree");
+        assert_eq!(v["differing"], serde_json::json!(["etcd-2"]));
+        assert_eq!(v["majority"], serde_json::json!(["etcd-1", "etcd-3"]));
+        assert_eq!(v["members"][1]["hash"], 0xdef);
+    }
+
+    #[test]
+    fn a_backend_shows_free_pages_and_the_quota_share_with_its_source() {
+        let db = DbState {
+            figures: DbFigures {
+                db_size: 900 << 20,
+                db_size_in_use: 300 << 20,
+                db_quota: 1 << 30,
+            },
+            quota_from: QuotaSource::Metrics,
+            defragmenting: Some(true),
+        };
+        let v = db_json(&db);
+        assert_eq!(v["free"], 600 << 20);
+        assert_eq!(v["quota_from"], "metrics");
+        assert_eq!(v["defragmenting"], true);
+        assert!((v["quota_usage"].as_f64().unwrap_or_default() - 0.8789).abs() < 1e-3);
+        let line = {
+            let m = LiveMember {
+                id: MemberId(1),
+                name: LiveName::Started("etcd-1".into()),
+                peer_urls: Vec::new(),
+                client_urls: Vec::new(),
+                is_learner: false,
+                status: Err("only the backend matters here".into()),
+                db: Some(db),
+            };
+            let mut c = LiveCluster {
+                id: crate::model::ClusterId(1),
+                answered_by: crate::model::Endpoint::parse("http://10.0.0.1:2379")
+                    .unwrap_or_else(|| unreachable!()),
+                members: vec![m],
+                alarms: Vec::new(),
+                hash_check: None,
+            };
+            // A member that did not answer Status shows no backend.
+            assert_eq!(backend_lines(&c, Style::PLAIN), "");
+            c.members[0].status = Ok(crate::live::MemberStatus {
+                reported: crate::live::ApiStatus {
+                    cluster_id: crate::model::ClusterId(1),
+                    member_id: MemberId(1),
+                    version: None,
+                    db_size: 900 << 20,
+                    db_size_in_use: 300 << 20,
+                    db_quota: None,
+                    leader: None,
+                    raft_index: 0,
+                    raft_applied_index: 0,
+                    raft_term: 0,
+                    revision: 0,
+                    is_learner: false,
+                    errors: Vec::new(),
+                    storage_version: None,
+                    downgrade: None,
+                },
+                quorum_read: Ok(()),
+            });
+            backend_lines(&c, Style::PLAIN)
+        };
+        assert_eq!(
+            line,
+            "Backends:\n  etcd-1  900.0 MiB file, 300.0 MiB in use, 600.0 MiB free (66.7% of the file); 87.9% of the quota 1.0 GiB (metrics), defragmenting\n"
+        );
+    }
 }
