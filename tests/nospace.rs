@@ -242,11 +242,9 @@ fn a_nospace_alarm_from_history_is_repaired_by_the_plan_and_nothing_is_lost() {
     for ep in &eps {
         let mut one = Kv::connect(std::slice::from_ref(ep));
         assert_eq!(one.lost(&keep), Vec::<String>::new(), "keep/* via {ep}");
-        assert_eq!(
-            one.lost(&filled.acked),
-            Vec::<String>::new(),
-            "fill/* via {ep}"
-        );
+        let (lost, refused_applied) = filled.lost(&mut one);
+        assert_eq!(lost, Vec::<String>::new(), "fill/* via {ep}");
+        eprintln!("via {ep}: the put refused with NOSPACE was applied: {refused_applied}");
     }
     let out = tb.etcdplan(&file, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -311,11 +309,9 @@ fn a_nospace_alarm_from_live_data_waits_for_a_larger_quota() {
     assert!(alarms(&eps[0]).iter().any(|a| a.contains("NOSPACE")));
     for ep in &eps {
         let mut one = Kv::connect(std::slice::from_ref(ep));
-        assert_eq!(
-            one.lost(&filled.acked),
-            Vec::<String>::new(),
-            "live/* via {ep}"
-        );
+        let (lost, refused_applied) = filled.lost(&mut one);
+        assert_eq!(lost, Vec::<String>::new(), "live/* via {ep}");
+        eprintln!("via {ep}: the put refused with NOSPACE was applied: {refused_applied}");
     }
 
     // A larger quota: restarts with it, then the disarm.
@@ -358,11 +354,9 @@ fn a_nospace_alarm_from_live_data_waits_for_a_larger_quota() {
         .unwrap_or_else(|e| panic!("put after the quota raise: {e}"));
     for ep in &eps {
         let mut one = Kv::connect(std::slice::from_ref(ep));
-        assert_eq!(
-            one.lost(&filled.acked),
-            Vec::<String>::new(),
-            "live/* via {ep}"
-        );
+        let (lost, refused_applied) = filled.lost(&mut one);
+        assert_eq!(lost, Vec::<String>::new(), "live/* via {ep}");
+        eprintln!("via {ep}: the put refused with NOSPACE was applied: {refused_applied}");
     }
     let out = tb.etcdplan(&larger, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

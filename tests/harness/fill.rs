@@ -45,6 +45,39 @@ pub struct Filled {
     pub puts: usize,
     /// The error that ended the loop (None: it ran out of attempts).
     pub stopped_by: Option<String>,
+    /// The put that error answered: key and value. etcd may have applied it
+    /// all the same (a put refused with NOSPACE by the member's applier is
+    /// applied before the error is returned), so its key may hold either
+    /// value.
+    pub refused: Option<(String, Vec<u8>)>,
+}
+
+impl Filled {
+    /// The keys whose value read through `kv` is neither the acknowledged
+    /// one nor, for the refused put's key, the refused value; and whether
+    /// the refused put was found applied.
+    pub fn lost(&self, kv: &mut Kv) -> (Vec<String>, bool) {
+        let mut lost = Vec::new();
+        let mut refused_applied = false;
+        for (k, v) in &self.acked {
+            let got = kv.get(k);
+            if got.as_deref() == Some(v.as_slice()) {
+                continue;
+            }
+            match &self.refused {
+                Some((rk, rv)) if rk == k && got.as_deref() == Some(rv.as_slice()) => {
+                    refused_applied = true;
+                }
+                _ => lost.push(k.clone()),
+            }
+        }
+        if let Some((rk, rv)) = &self.refused {
+            if !self.acked.contains_key(rk) && kv.get(rk).as_deref() == Some(rv.as_slice()) {
+                refused_applied = true;
+            }
+        }
+        (lost, refused_applied)
+    }
 }
 
 /// A value of `size` bytes that starts with `tag` and a colon, so that a
@@ -156,6 +189,7 @@ impl Kv {
                 }
                 Err(e) => {
                     f.stopped_by = Some(e);
+                    f.refused = Some((key, v));
                     break;
                 }
             }
@@ -177,6 +211,7 @@ impl Kv {
                 }
                 Err(e) => {
                     f.stopped_by = Some(e);
+                    f.refused = Some((key, v));
                     break;
                 }
             }
