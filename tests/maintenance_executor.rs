@@ -167,6 +167,34 @@ async fn nospace_with_the_backend_nearly_all_in_use_says_so_and_never_disarms_in
         .position(|s| s.starts_with("disarm the NOSPACE alarm"))
         .unwrap_or_else(|| panic!("{steps:#?}"));
     assert!(restart < disarm, "{steps:#?}");
+    // The member the restarts leave leading is the one defragmented last,
+    // after handing leadership on.
+    let compact = steps
+        .iter()
+        .position(|s| s.starts_with("compact"))
+        .unwrap_or_else(|| panic!("{steps:#?}"));
+    let led = steps[..compact]
+        .iter()
+        .rev()
+        .find_map(|s| s.strip_prefix("move leader ")?.split(" → ").nth(1))
+        .unwrap_or_else(|| panic!("{steps:#?}"));
+    let defrags: Vec<&String> = steps
+        .iter()
+        .filter(|s| s.starts_with("defragment"))
+        .collect();
+    assert_eq!(defrags.len(), 3, "{steps:#?}");
+    assert!(
+        defrags[2].starts_with(&format!("defragment {led} ")),
+        "{steps:#?}"
+    );
+    let last = steps
+        .iter()
+        .position(|s| s == defrags[2])
+        .unwrap_or_default();
+    assert!(
+        steps[last - 1].starts_with(&format!("move leader {led} → ")),
+        "{steps:#?}"
+    );
     assert!(
         !p.notes
             .iter()

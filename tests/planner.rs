@@ -87,7 +87,7 @@ fn extra_keys_and_overrides_roll_the_members_they_change() {
     let old = desired_with(3, "");
     let mut text = common::text_with(
         3,
-        "[etcd.extra]\nexperimental-initial-corrupt-check = true\n",
+        "[etcd.extra]\nexperimental-compaction-batch-limit = 500\n",
     );
     // etcd-2 alone logs at debug level.
     text = text.replace(
@@ -111,7 +111,7 @@ fn extra_keys_and_overrides_roll_the_members_they_change() {
     };
     assert!(diff("etcd-2").contains("\nlog-level: 'debug'\n"));
     assert!(!diff("etcd-1").contains("log-level"));
-    assert!(diff("etcd-1").contains("\nexperimental-initial-corrupt-check: true\n"));
+    assert!(diff("etcd-1").contains("\nexperimental-compaction-batch-limit: 500\n"));
     snapshot("extra-keys", &p, &d);
 }
 

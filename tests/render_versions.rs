@@ -6,6 +6,14 @@
 //! and 3.5.30 releases of the harness. 3.6 and 3.7 cannot be had on this
 //! machine: their renderings are checked against their key tables only
 //! (the goldens in `crates/etcdplan-core/src/hostfiles/snapshots/`).
+//!
+//! The corruption checks etcdplan turns on by default are seen working: the
+//! file leaves them to the defaults (the testdata's explicit initial check is
+//! taken out), etcd logs them on in its configuration, a restart of the
+//! initialized member runs the initial check, and 3.5's leader runs the
+//! compact-hash check (its period cut to 1 s). The metrics listener of this
+//! TLS member with client-certificate auth serves `/metrics` over plain http
+//! to a client with no certificate, while its client port refuses plain http.
 
 mod harness;
 
@@ -88,9 +96,16 @@ impl Drop for Running {
     }
 }
 
-/// The etcdfile with every setting, for one member under `dir`.
+/// The etcdfile with every setting, for one member under `dir`, with the
+/// corruption checks left to etcdplan's defaults and the compact-hash
+/// check's period cut to 1 s (in nanoseconds, as etcd's YAML takes it; 3.4
+/// has no such check and its file leaves the key out).
 fn every_setting(dir: &Path, client: u16, peer: u16, metrics: u16) -> Desired {
     let text = include_str!("../crates/etcdplan-core/src/hostfiles/testdata/every_setting.toml")
+        .replace(
+            "experimental-initial-corrupt-check = true\n",
+            "experimental-compact-hash-check-time = 1000000000\n",
+        )
         .replace("@DIR@", &dir.display().to_string())
         .replace("@CLIENT@", &client.to_string())
         .replace("@PEER@", &peer.to_string())
@@ -149,6 +164,32 @@ fn metrics(port: u16) -> String {
     body
 }
 
+/// `GET /metrics` over plain http on the client port: the status line, or
+/// empty when the connection is refused or closed without one.
+fn plain_http_status(port: u16) -> String {
+    let body = metrics(port);
+    body.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Starts `etcd` with `config_file`, its output appended to `log_path`.
+fn start(etcd: &Path, config_file: &Path, log_path: &Path) -> Running {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    let child = Command::new(etcd)
+        .arg("--config-file")
+        .arg(config_file)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", etcd.display()));
+    Running { child }
+}
+
 /// Renders the etcdfile for the release `etcd` is, starts it with that file,
 /// and checks it serves on both client listeners with the settings written.
 fn starts_with_its_rendering(etcd: &Path) {
@@ -191,25 +232,21 @@ fn starts_with_its_rendering(etcd: &Path) {
     // The rendering is the release's own (the goldens show it whole).
     assert_eq!(yaml.contains("enable-v2: false\n"), release.minor <= 5);
     assert!(!yaml.contains("feature-gates"), "{yaml}");
+    // The corruption checks, on by default under this release's names.
     assert!(
         yaml.contains("experimental-initial-corrupt-check: true\n"),
+        "{yaml}"
+    );
+    assert_eq!(
+        yaml.contains("experimental-compact-hash-check-enabled: true\n"),
+        release.minor == 5,
         "{yaml}"
     );
     let config_file = m.config_file();
     write(&config_file, &yaml, 0o644);
 
     let log_path = dir.join("etcd.log");
-    let log = fs::File::create(&log_path).unwrap_or_else(|e| panic!("{e}"));
-    let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-    let child = Command::new(etcd)
-        .arg("--config-file")
-        .arg(&config_file)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", etcd.display()));
-    let mut running = Running { child };
+    let mut running = start(etcd, &config_file, &log_path);
     let log = || fs::read_to_string(&log_path).unwrap_or_default();
 
     // Healthy on its address and on the extra listener, over TLS with a
@@ -261,6 +298,73 @@ fn starts_with_its_rendering(etcd: &Path) {
         assert!(
             started.contains(field),
             "etcd {version}: {field} not in its log:\n{started}"
+        );
+    }
+
+    // No certificate is needed on the metrics listener (plain http), while
+    // the TLS client port does not answer plain http.
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "etcd {version}: /metrics over plain http: {:?}",
+        body.lines().next()
+    );
+    assert!(
+        body.lines().any(|l| l == "etcd_server_has_leader 1"),
+        "etcd {version}: no leader in /metrics"
+    );
+    let plain = plain_http_status(client);
+    assert!(
+        !plain.contains(" 200"),
+        "etcd {version}: the TLS client port answered plain http: {plain}"
+    );
+
+    // 3.5's leader runs the compact-hash check (every second here): 3.4
+    // has no such check, and logs no such setting.
+    if release.minor == 5 {
+        assert!(
+            started.contains("\"compact-check-time-enabled\":true"),
+            "etcd {version}: compact-hash check not on in its log:\n{started}"
+        );
+        let checked = wait_for(Duration::from_secs(15), || {
+            log().contains("starting compact hash check")
+        });
+        assert!(
+            checked,
+            "etcd {version}: no compact hash check within 15s:\n{}",
+            log()
+        );
+    } else {
+        assert!(!started.contains("compact-check-time-enabled"), "{started}");
+    }
+
+    // A fresh member skips the initial check; a restart of this one (now
+    // initialized) runs it, and it passes.
+    assert!(
+        !started.contains("starting initial corruption check"),
+        "etcd {version}: initial check on fresh data:\n{started}"
+    );
+    drop(running);
+    let mut running = start(etcd, &config_file, &log_path);
+    let endpoint = format!("https://127.0.0.1:{client}");
+    let healthy = wait_for(HEALTHY_WITHIN, || {
+        if let Ok(Some(status)) = running.child.try_wait() {
+            panic!("etcd {version} exited ({status}) on restart:\n{}", log());
+        }
+        etcdctl(&endpoint, &client_files, &["endpoint", "health"]).contains("is healthy")
+    });
+    assert!(
+        healthy,
+        "etcd {version} not healthy after a restart:\n{}",
+        log()
+    );
+    let restarted = log();
+    for line in [
+        "starting initial corruption check",
+        "initial corruption checking passed; no corruption",
+    ] {
+        assert!(
+            restarted.contains(line),
+            "etcd {version}: {line:?} not in its log after a restart:\n{restarted}"
         );
     }
 

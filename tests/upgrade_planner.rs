@@ -596,7 +596,7 @@ fn each_pass_restarts_a_member_with_the_config_of_the_release_it_starts() {
     assert!(
         second
             .after
-            .contains("feature-gates: 'SetMemberLocalAddr=true,StopGRPCServiceOnDefrag=true'\n"),
+            .contains("feature-gates: 'CompactHashCheck=true,InitialCorruptCheck=true,SetMemberLocalAddr=true,StopGRPCServiceOnDefrag=true'\n"),
         "{}",
         second.after
     );

@@ -17,7 +17,16 @@ fn v(s: &str) -> Option<EtcdVersion> {
 #[test]
 fn status_explains_mixed_versions_and_a_binary_waiting_for_a_restart() {
     let d = common::desired_from(&common::text_with(3, ""));
-    let specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(&d)).collect();
+    // Each host's files as etcdplan renders them for the binary there (the
+    // corruption checks are named per release, so 3.4's and 3.5's differ).
+    let specs: Vec<HostSpec> = ["3.5.16", "3.5.16", "3.4.23"]
+        .iter()
+        .map(|bin| {
+            let mut s = HostSpec::running_from(&d);
+            s.binary = Binary::Found { version: v(bin) };
+            s
+        })
+        .collect();
     let mut c = cluster(&d, &[true; 3], 0);
     // etcd-2 already runs 3.5.16; etcd-1's host holds the 3.5.16 binary, but
     // its etcd still runs 3.4.23.

@@ -100,12 +100,16 @@ pub(super) async fn observe_live(
     live
 }
 
-/// Loads the etcdfile and observes the cluster, for commands that change nothing.
-pub(super) async fn read_only(cli: &Cli) -> Result<(Loaded, Live), CliError> {
+/// Loads the etcdfile and observes the cluster, for commands that change
+/// nothing; `hashes` adds the voters' HashKV comparison (`status`).
+pub(super) async fn read_only(cli: &Cli, hashes: bool) -> Result<(Loaded, Live), CliError> {
     let loaded = load(cli)?;
     let hosts = hosts(cli, &loaded.desired).await;
     let etcd = etcd_client(cli, &loaded.desired);
-    let live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
+    let mut live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
+    if hashes {
+        crate::observe::check_hashes(&loaded.desired, &etcd, &mut live).await;
+    }
     close(&hosts).await;
     Ok((loaded, live))
 }

@@ -205,7 +205,7 @@ async fn force_unlock(
 
 /// `etcdplan status`: the live cluster, as a table or as JSON.
 async fn status(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<Outcome, CliError> {
-    let (loaded, live) = read_only(cli).await?;
+    let (loaded, live) = read_only(cli, true).await?;
     let d = &loaded.desired;
     if json {
         writeln!(

@@ -100,7 +100,7 @@ pub(super) async fn plan(
     save_to: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<Outcome, CliError> {
-    let (loaded, live) = read_only(cli).await?;
+    let (loaded, live) = read_only(cli, false).await?;
     let d = &loaded.desired;
     let plan = make_plan(cli, d, &live);
     if let Some(path) = save_to {

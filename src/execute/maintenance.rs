@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::gate::wait_healthy;
-use super::membership::leader;
+use super::membership::{leader, step_down};
 use super::{Context, StepError, StepOutcome, check_may_disrupt, member};
 use crate::diff::maintenance::{DISARM_BELOW, describe_figures};
 use crate::io::{EtcdError, EtcdErrorKind};
@@ -71,6 +71,9 @@ pub(super) async fn defragment(
     let (m, _) = member(ctx, name)?;
     let ep = m.client_url(&ctx.desired.tls);
     check_may_disrupt(ctx, name, &format!("defragment {name}")).await?;
+    // The plan moved leadership away already; an election since may have
+    // made it the leader again (defragmenting the leader stalls writes).
+    step_down(ctx, name).await?;
     let quota = crate::diff::maintenance::planned_quota(ctx.desired);
     let before = figures(ctx, name, quota).await?;
     let deadline = Duration::from_secs(timeout_secs);

@@ -156,18 +156,27 @@ async fn observe_cluster(
             }
         })
         .collect();
-    let hash_check = hash_check(d, etcd, &members).await;
     (
         Some(LiveCluster {
             id,
             answered_by,
             members,
             alarms,
-            hash_check,
+            // Asked for by `status` only (check_hashes): it reads every key.
+            hash_check: None,
         }),
         unreachable,
         metrics,
     )
+}
+
+/// Adds the voters' HashKV comparison to an observed cluster. HashKV hashes
+/// every key and value of each voter's backend, so only `status` asks for it
+/// (not every plan, nor watch's drift loop).
+pub async fn check_hashes(d: &Desired, etcd: &dyn EtcdApi, live: &mut Live) {
+    if let Some(c) = live.cluster.as_mut() {
+        c.hash_check = hash_check(d, etcd, &c.members).await;
+    }
 }
 
 /// The voters' HashKV at the lowest revision their Status reports (one every
@@ -382,7 +391,8 @@ mod tests {
     }
 
     async fn look(d: &Desired, fake: &FakeCluster) -> LiveCluster {
-        let live = observe(d, &fake.hosts(d), fake).await;
+        let mut live = observe(d, &fake.hosts(d), fake).await;
+        check_hashes(d, fake, &mut live).await;
         live.cluster.unwrap_or_else(|| panic!("no cluster"))
     }
 

@@ -27,6 +27,8 @@ pub struct Desired {
     pub client: ClientFiles,
     /// `[backup]`, when the file has it.
     pub backup: Option<Backup>,
+    /// `[maintenance]`: upkeep planned by rule (the defragmentation rule).
+    pub maintenance: super::Maintenance,
     /// The members in file order (the bootstrap order).
     pub members: Vec<DesiredMember>,
     /// The path settings with `{name}` unresolved, to locate members the file

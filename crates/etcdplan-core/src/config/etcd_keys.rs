@@ -555,6 +555,29 @@ pub const FEATURE_GATES: &[FeatureGate] = &[
     fg("TxnModeWriteWithSharedBuffer", V36, true),
 ];
 
+/// The corruption checks etcdplan turns on in every member's file unless the
+/// etcdfile sets them (either name: `feature-gates = "CompactHashCheck=false"`
+/// or `experimental-compact-hash-check-enabled = false`): etcd raises the
+/// CORRUPT alarm only when a check runs, and both are off by default in every
+/// release. They travel as 3.6's gate names through [`MIGRATIONS`], so each
+/// release gets the one name it knows:
+/// - 3.6 and 3.7: `feature-gates: "CompactHashCheck=true,InitialCorruptCheck=true"`.
+/// - 3.5: `experimental-initial-corrupt-check` and
+///   `experimental-compact-hash-check-enabled`. The second came in v3.5.5;
+///   v3.5.0 to v3.5.4 read the file with `sigs.k8s.io/yaml`'s non-strict
+///   `Unmarshal` (`server/embed/config.go` `configFromFile`), so they ignore it
+///   and start as before.
+/// - 3.4: `experimental-initial-corrupt-check` only. 3.4 has no compact-hash
+///   check; its one periodic check (`experimental-corrupt-check-time`) hashes
+///   the whole keyspace on every member at each period, which etcd's 3.4 guide
+///   calls a high performance cost (a period of hours at best): left to the
+///   operator's `[etcd.extra]`, not a default.
+///
+/// A member that starts on fresh data skips the initial check (etcd runs it
+/// only for an initialized member), so a bootstrap is not slowed by it.
+pub const DEFAULT_GATES: &[(&str, bool)] =
+    &[("CompactHashCheck", true), ("InitialCorruptCheck", true)];
+
 const fn fg(name: &'static str, since: MinorVersion, default: bool) -> FeatureGate {
     FeatureGate {
         name,

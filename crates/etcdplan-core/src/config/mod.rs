@@ -7,6 +7,7 @@ mod check;
 mod desired;
 mod diagnostic;
 pub mod etcd_keys;
+mod maintenance;
 mod raw;
 mod releases;
 mod schema;
@@ -24,6 +25,7 @@ pub use desired::{
     Ssh, Tls, TlsPaths, Transport,
 };
 pub use diagnostic::{Level, Problem, Source, did_you_mean, render_plain};
+pub use maintenance::{DefragRule, Maintenance, RuleError, VARIABLES};
 pub use schema::{schema, schema_text};
 pub use validate::Context;
 

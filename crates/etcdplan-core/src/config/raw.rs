@@ -38,6 +38,10 @@ pub struct RawEtcdfile {
     #[serde(default)]
     #[schemars(with = "Option<RawBackup>")]
     pub backup: Option<Spanned<RawBackup>>,
+    /// Upkeep etcdplan plans by rule: when a member is defragmented.
+    #[serde(default)]
+    #[schemars(with = "Option<RawMaintenance>")]
+    pub maintenance: Option<Spanned<RawMaintenance>>,
     /// The members, in the order they are bootstrapped.
     #[serde(default)]
     #[schemars(with = "Vec<RawMember>")]
@@ -276,6 +280,21 @@ pub struct RawBackup {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub encrypt_to: Option<Spanned<String>>,
+}
+
+/// `[maintenance]`: upkeep planned by rule.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    /// When a member is defragmented (one at a time, the leader last): a
+    /// boolean expression over etcd-defrag's variables `dbSize`,
+    /// `dbSizeInUse`, `dbSizeFree`, `dbQuota` (bytes) and `dbQuotaUsage`
+    /// (0 to 1), with `&&`, `||`, `!`, comparisons, `+ - * / %`, parentheses
+    /// and sizes in binary units: "dbSizeFree > 200MiB && dbQuotaUsage > 0.5".
+    /// Without it no member is defragmented by rule.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub defrag_rule: Option<Spanned<String>>,
 }
 
 /// `issuer` values.

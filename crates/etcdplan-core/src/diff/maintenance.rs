@@ -7,7 +7,7 @@
 use super::member::departing;
 use super::{Blocker, Change, ChangeKind, DefragCause};
 use crate::config::Desired;
-use crate::live::LiveCluster;
+use crate::live::{LiveCluster, LiveMember};
 use crate::model::{ByteSize, DEFAULT_QUOTA, DbFigures, MemberId};
 
 /// The share of the quota above which disarming NOSPACE only runs into the
@@ -176,6 +176,9 @@ fn nospace(d: &Desired, c: &LiveCluster, changes: &mut Vec<Change>, notes: &mut 
         {
             continue;
         }
+        if defragmenting(lm, notes) {
+            continue;
+        }
         let mut ch = Change::new(
             name,
             ChangeKind::Defragment {
@@ -202,4 +205,17 @@ fn nospace(d: &Desired, c: &LiveCluster, changes: &mut Vec<Change>, notes: &mut 
             ByteSize(quota.saturating_mul(2))
         ));
     }
+}
+
+/// Whether the member reports a defragmentation running now (its metrics'
+/// `etcd_disk_defrag_inflight`): it is left alone, with a note.
+fn defragmenting(lm: &LiveMember, notes: &mut Vec<String>) -> bool {
+    let running = lm.db.and_then(|db| db.defragmenting) == Some(true);
+    if running {
+        notes.push(format!(
+            "{} is being defragmented now (etcd_disk_defrag_inflight): left alone until that ends",
+            lm.name
+        ));
+    }
+    running
 }

@@ -341,7 +341,9 @@ pub fn left_out(m: &DesiredMember, release: MinorVersion) -> Vec<LeftOut> {
 /// `extra` as `release` spells it, sorted by key: each renamed experimental
 /// setting under the one name that release knows (3.6's when it knows both),
 /// the gates as one `feature-gates` line from 3.6 on or as the experimental
-/// booleans before, and what the release has no name for left out. One
+/// booleans before, with etcdplan's default gates ([`etcd_keys::DEFAULT_GATES`])
+/// where the etcdfile does not set them, and what the release has no name for
+/// left out. One
 /// setting never gets two names: etcd refuses to start with both.
 fn extra_for(
     set: &MemberSettings,
@@ -362,19 +364,30 @@ fn extra_for(
             }),
         }
     }
-    let mut gates = Vec::new();
+    // etcdplan's defaults (the corruption checks), then the etcdfile's
+    // gates over them one by one: the operator's setting wins for that gate.
+    let mut all: BTreeMap<&str, (bool, bool)> = etcd_keys::DEFAULT_GATES
+        .iter()
+        .map(|&(g, on)| (g, (on, false)))
+        .collect();
     for (g, on) in &set.feature_gates {
+        all.insert(g, (*on, true));
+    }
+    let mut gates = Vec::new();
+    for (g, (on, explicit)) in all {
         let old = etcd_keys::migration_to(g).map(|mg| mg.old);
         if etcd_keys::gate_known_in(release, g) {
             gates.push(format!("{g}={on}"));
         } else if let Some(old) = old.filter(|o| knows(o)) {
             out.insert(old.to_owned(), on.to_string());
-        } else {
+        } else if explicit {
             dropped.push(LeftOut {
                 key: format!("feature-gates: {g}"),
                 release,
             });
         }
+        // A default a release has no name for (3.4's compact-hash check) is
+        // simply not there: nothing the operator asked for is left out.
     }
     if !gates.is_empty() {
         out.insert("feature-gates".to_owned(), q(&gates.join(",")));
@@ -625,6 +638,98 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         assert!(e.contains("new in 3.6"), "{e}");
         let e = errors("extra = { pre-vote = { a = 1 } }", "");
         assert!(e.contains("pre-vote"), "{e}");
+    }
+
+    /// Member `a`'s file for each of 3.4 to 3.7, the etcdfile pinning no version.
+    fn per_release(etcd: &str, member_extra: &str) -> Vec<(u32, String, Vec<String>)> {
+        let text = file(etcd, member_extra).replace("version = \"3.5\"\n", "");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        (4..=7)
+            .map(|minor| {
+                let v = MinorVersion { major: 3, minor };
+                let m = &d.members[0];
+                let left = left_out(m, v).into_iter().map(|l| l.key).collect();
+                (minor, etcd_config(&d, m, &Initial::bootstrap(&d), v), left)
+            })
+            .collect()
+    }
+
+    fn corrupt_lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| {
+                l.contains("orrupt") || l.contains("ompact-hash") || l.contains("feature-gates")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn corruption_checks_are_on_by_default_under_each_releases_name() {
+        let files = per_release("", "");
+        let lines: Vec<_> = files.iter().map(|(_, t, _)| corrupt_lines(t)).collect();
+        assert_eq!(lines[0], ["experimental-initial-corrupt-check: true"]);
+        assert_eq!(
+            lines[1],
+            [
+                "experimental-compact-hash-check-enabled: true",
+                "experimental-initial-corrupt-check: true"
+            ]
+        );
+        for l in &lines[2..] {
+            assert_eq!(
+                *l,
+                ["feature-gates: 'CompactHashCheck=true,InitialCorruptCheck=true'"]
+            );
+        }
+        // A default is never reported as a setting left out (3.4 has no
+        // compact-hash check; the operator did not ask for one).
+        assert!(
+            files.iter().all(|(_, _, left)| left.is_empty()),
+            "{files:?}"
+        );
+    }
+
+    #[test]
+    fn the_operators_setting_wins_for_that_check_only() {
+        // Off by its gate name, in [etcd.extra].
+        let files = per_release("extra = { feature-gates = \"CompactHashCheck=false\" }", "");
+        let lines: Vec<_> = files.iter().map(|(_, t, _)| corrupt_lines(t)).collect();
+        assert_eq!(lines[0], ["experimental-initial-corrupt-check: true"]);
+        assert_eq!(
+            lines[1],
+            [
+                "experimental-compact-hash-check-enabled: false",
+                "experimental-initial-corrupt-check: true"
+            ]
+        );
+        assert_eq!(
+            lines[2],
+            ["feature-gates: 'CompactHashCheck=false,InitialCorruptCheck=true'"]
+        );
+        // 3.4 has no name for the operator's setting: that one is said.
+        assert_eq!(files[0].2, ["feature-gates: CompactHashCheck"]);
+        // Off by the experimental name, for one member: the other keeps it.
+        let text = file("", "extra = { experimental-initial-corrupt-check = false }")
+            .replace("version = \"3.5\"\n", "");
+        let d = parse(&text).unwrap_or_else(|p| panic!("{}", config::render_plain(&p, 100)));
+        let v36 = MinorVersion { major: 3, minor: 6 };
+        let a = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), v36);
+        let b = etcd_config(&d, &d.members[1], &Initial::bootstrap(&d), v36);
+        assert_eq!(
+            corrupt_lines(&a),
+            ["feature-gates: 'CompactHashCheck=true,InitialCorruptCheck=false'"]
+        );
+        assert_eq!(
+            corrupt_lines(&b),
+            ["feature-gates: 'CompactHashCheck=true,InitialCorruptCheck=true'"]
+        );
+        let a35 = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), V35);
+        assert_eq!(
+            corrupt_lines(&a35),
+            [
+                "experimental-compact-hash-check-enabled: true",
+                "experimental-initial-corrupt-check: false"
+            ]
+        );
     }
 
     /// The problems of an etcdfile pinning `version`.
@@ -916,6 +1021,12 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
         assert!(v35.contains("experimental-snapshot-catch-up-entries: 5000\n"));
         assert!(v35.contains("experimental-txn-mode-write-with-shared-buffer: false\n"));
         assert!(v35.contains("experimental-initial-corrupt-check: true\n"));
+        assert!(v35.contains("experimental-compact-hash-check-enabled: true\n"));
+        assert!(v34.contains("experimental-initial-corrupt-check: true\n"));
+        assert!(
+            !v34.contains("compact-hash"),
+            "3.4 has no such check:\n{v34}"
+        );
         assert!(!v35.contains("max-learners"), "{v35}");
         for text in [&v36, &v37] {
             assert!(text.contains("compaction-batch-limit: 1000\n"));
@@ -924,10 +1035,10 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             assert!(text.contains("max-learners: 2\n"));
         }
         assert!(v36.contains(
-            "feature-gates: 'InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+            "feature-gates: 'CompactHashCheck=true,InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
         ), "{v36}");
         assert!(v37.contains(
-            "feature-gates: 'FastLeaseKeepAlive=true,InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
+            "feature-gates: 'CompactHashCheck=true,FastLeaseKeepAlive=true,InitialCorruptCheck=true,SetMemberLocalAddr=false,TxnModeWriteWithSharedBuffer=false'\n"
         ), "{v37}");
     }
 

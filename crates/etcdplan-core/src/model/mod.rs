@@ -19,7 +19,7 @@ pub use id::{ClusterId, MemberId};
 pub use names::{ClusterName, MemberName, NameError, UserName, UserNameError};
 pub use net::{Address, Endpoint, Port, Scheme};
 pub use quorum::{Quorum, quorum, tolerance};
-pub use size::{ByteSize, SizeError};
+pub use size::{ByteSize, SizeError, human};
 pub use version::{EtcdVersion, MinorVersion, VersionError, VersionSpec};
 
 /// Quotes a word for POSIX sh: left as is when it holds only characters sh

@@ -39,6 +39,7 @@ pub(super) fn plan(
             prev: None,
             notes: &mut n,
             snapshot: false,
+            led_by: None,
         };
         let (planned, _) = r.plan(changes.clone(), &mut bl);
         planned.iter().any(|c| {
@@ -67,6 +68,7 @@ pub(super) fn plan(
                     }
                 )
             }),
+        led_by: None,
     };
     r.plan(changes, blockers)
 }
@@ -83,11 +85,17 @@ struct Running<'a> {
     notes: &'a mut Vec<String>,
     /// Start with a snapshot (some membership change will be made).
     snapshot: bool,
+    /// The member the plan's last leadership move hands over to: the leader
+    /// by then (the one observed before any).
+    led_by: Option<MemberName>,
 }
 
 impl Running<'_> {
     /// Adds a step after the previous one.
     fn then(&mut self, s: Step) -> NodeIndex {
+        if let Step::MoveLeader { to, .. } = &s {
+            self.led_by = Some(to.clone());
+        }
         let n = self.b.add(s);
         self.b.edge_opt(self.prev, n);
         self.prev = Some(n);
@@ -566,7 +574,23 @@ impl Running<'_> {
                 "auto-compaction is periodic ({p}): etcdplan does not compact past the history it keeps, so the defragmentation gives back what etcd's compactor has compacted"
             )),
         }
-        let mut ordered = defrags;
+        // The leader when the defragmentations start: where the plan's
+        // restarts handed leadership, else the one observed.
+        let leader = self.led_by.clone().or_else(|| {
+            self.live
+                .cluster
+                .as_ref()
+                .and_then(LiveCluster::leader)
+                .and_then(|id| self.sim.members.iter().find(|m| m.id == Some(id)))
+                .and_then(|m| MemberName::parse(&m.name).ok())
+        });
+        let mut ordered: Vec<Change> = defrags
+            .into_iter()
+            .map(|mut c| {
+                c.leader = leader.as_ref() == Some(&c.member);
+                c
+            })
+            .collect();
         ordered.sort_by_key(|c| c.leader);
         let mut done: Option<(MemberName, MemberId)> = None;
         for c in ordered {

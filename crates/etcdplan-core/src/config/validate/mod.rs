@@ -1,13 +1,15 @@
 //! From the raw file to the typed [`Desired`] model, collecting every problem.
 //!
 //! One `Validator` walks the file; each table is checked in its own file:
-//! `[etcd]` in `etcd.rs`, `[tls]` in `tls.rs`, `[hosts]` in `hosts.rs`, `[backup]` in `backup.rs`, the
+//! `[etcd]` in `etcd.rs`, `[tls]` in `tls.rs`, `[hosts]` in `hosts.rs`, `[backup]` in `backup.rs`,
+//! `[maintenance]` in `maintenance.rs`, the
 //! `[[member]]` list and what members must not share in `members.rs`, and the
 //! path templates every table uses in `paths.rs`.
 
 mod backup;
 mod etcd;
 mod hosts;
+mod maintenance;
 mod members;
 mod paths;
 mod settings;
@@ -134,6 +136,7 @@ impl Validator<'_> {
         };
         let templates = self.templates(raw, transport);
         let backup = self.backup(raw);
+        let maintenance = self.maintenance(raw);
 
         Some(Desired {
             cluster: cluster?,
@@ -144,6 +147,7 @@ impl Validator<'_> {
             hosts: hosts?,
             client: client?,
             backup: backup?,
+            maintenance: maintenance?,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),
