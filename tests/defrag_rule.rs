@@ -65,7 +65,10 @@ fn step(steps: &[String], prefix: &str) -> usize {
 }
 
 #[test]
-#[ignore = "needs [maintenance] defrag_rule (lands in main with the rule helper's branch); run with --ignored once merged"]
+// main has the rule's config (wip-rule) but no diff pass that emits
+// `DefragCause::Rule` yet: `plan` says "No changes" with 4.4 MiB free on
+// every member (seen 00:12 UTC). Run with --ignored once the pass lands.
+#[ignore = "[maintenance] defrag_rule parses but proposes nothing yet (no diff pass emits DefragCause::Rule)"]
 fn the_defrag_rule_defragments_every_member_leader_last_with_zero_failed_writes() {
     let Some(tb) = up_or_skip(3) else { return };
     let Some(source) = etcd_3_5_30_or_skip() else {
@@ -83,9 +86,15 @@ fn the_defrag_rule_defragments_every_member_leader_last_with_zero_failed_writes(
     assert_eq!(written.puts, 64, "{:?}", written.stopped_by);
     assert_eq!(kv.delete_prefix("bulk/"), Ok(64));
     kv.compact_now().unwrap_or_else(|e| panic!("compact: {e}"));
-    // The physical compaction is applied by each member on its own time.
+    // bbolt counts the pages a compaction freed as free only from a later
+    // write transaction on: without writes a follower still shows them in
+    // use (seen: the leader 4.4 MiB free, the followers 0.3 MiB after 20 s).
+    // A few small writes, as a live cluster has.
     let mut before: Vec<Backend> = Vec::new();
+    let mut tick = 0;
     let freed = harness::wait_for(Duration::from_secs(20), || {
+        tick += 1;
+        let _ = kv.put("tick", format!("{tick}").into_bytes());
         before = backends(&eps);
         before
             .iter()
