@@ -71,10 +71,11 @@ impl Filled {
                 _ => lost.push(k.clone()),
             }
         }
-        if let Some((rk, rv)) = &self.refused {
-            if !self.acked.contains_key(rk) && kv.get(rk).as_deref() == Some(rv.as_slice()) {
-                refused_applied = true;
-            }
+        if let Some((rk, rv)) = &self.refused
+            && !self.acked.contains_key(rk)
+            && kv.get(rk).as_deref() == Some(rv.as_slice())
+        {
+            refused_applied = true;
         }
         (lost, refused_applied)
     }
