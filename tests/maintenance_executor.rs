@@ -300,3 +300,55 @@ async fn a_corrupt_member_is_replaced_and_nothing_else_runs_and_the_alarm_is_lef
             .any(|c| c.starts_with("etcd alarm_disarm"))
     );
 }
+
+#[tokio::test]
+async fn the_defrag_rule_defragments_the_members_it_holds_for_the_leader_last_and_then_rests() {
+    let d = desired_with(
+        3,
+        "quota_backend_bytes = \"8MiB\"\nauto_compaction_mode = \"revision\"\nauto_compaction_retention = \"100\"\n[maintenance]\ndefrag_rule = \"dbSizeFree > 1MiB && dbSizeInUse / dbSize < 0.5\"\n",
+    );
+    let fake = FakeCluster::running(&d, "3.5.16", 1);
+    fake.set_quota(8 * MIB);
+    let hosts = fake.hosts(&d);
+    fake.set_db("etcd-1", 6 * MIB, MIB);
+    fake.set_db("etcd-2", 5 * MIB, 2 * MIB);
+    // Free space, but most of the file in use: the rule does not hold.
+    fake.set_db("etcd-3", 5 * MIB, 3 * MIB);
+    let p = plan_now(&d, &hosts, &fake).await;
+    assert_eq!(
+        kinds(&p),
+        [
+            "compact the history to the current revision less 100",
+            "defragment etcd-1 (backend 6.0 MiB)",
+            "wait until etcd-1 healthy",
+            "move leader etcd-2 → etcd-1",
+            "defragment etcd-2 (backend 5.0 MiB)",
+            "wait until etcd-2 healthy",
+        ]
+    );
+    assert!(
+        p.changes[0].reason.contains("dbSizeFree 5.0 MiB"),
+        "{}",
+        p.changes[0].reason
+    );
+    insta::assert_snapshot!(
+        "defrag-rule-human",
+        render::plan_human(&p, &d, "etcdfile.toml", Style::PLAIN)
+    );
+    apply(&d, &hosts, &fake, &p)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dbs = fake.dbs();
+    assert!(dbs.contains(&("etcd-1".to_owned(), MIB, MIB)), "{dbs:?}");
+    assert!(
+        dbs.contains(&("etcd-2".to_owned(), 2 * MIB, 2 * MIB)),
+        "{dbs:?}"
+    );
+    assert!(
+        dbs.contains(&("etcd-3".to_owned(), 5 * MIB, 3 * MIB)),
+        "{dbs:?}"
+    );
+    // The rule no longer holds anywhere.
+    let after = plan_now(&d, &hosts, &fake).await;
+    assert!(after.is_empty(), "{after:#?}");
+}

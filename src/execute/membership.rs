@@ -502,6 +502,7 @@ pub(super) async fn snapshot(
 pub(super) async fn write_join_files(
     ctx: &Context<'_>,
     m: &DesiredMember,
+    release: Option<crate::model::MinorVersion>,
 ) -> Result<Option<String>, StepError> {
     let cluster = join_initial_cluster(ctx, m).await?;
     let initial = crate::hostfiles::Initial {
@@ -513,9 +514,9 @@ pub(super) async fn write_join_files(
         .hosts
         .get(&m.address)
         .ok_or_else(|| StepError::UnknownMember(m.name.clone()))?;
-    // A joiner starts on the pinned release (the plan put it in place, or
-    // refused a host with another one).
-    let release = crate::diff::start_release(ctx.desired, None);
+    // The release the plan found the joiner starts (its host's binary, or
+    // the pinned one it puts in place); a plan saved without it: the pinned.
+    let release = release.unwrap_or_else(|| crate::diff::start_release(ctx.desired, None));
     for f in crate::hostfiles::member_files(ctx.desired, m, &initial, release) {
         let script = Script::new(
             format!("write {}", f.path.display()),

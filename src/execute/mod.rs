@@ -532,9 +532,13 @@ async fn run_step(
                 .await
                 .map(StepOutcome::from)
         }
-        Step::WriteJoinFiles { member: name, .. } => {
+        Step::WriteJoinFiles {
+            member: name,
+            release,
+            ..
+        } => {
             let (m, _) = member(ctx, name)?;
-            membership::write_join_files(ctx, m)
+            membership::write_join_files(ctx, m, *release)
                 .await
                 .map(StepOutcome::from)
         }

@@ -58,6 +58,65 @@ pub(super) fn plan(
     }
     if raised(c, "NOSPACE") {
         nospace(d, c, changes, notes);
+    } else if let Some(rule) = &d.maintenance.defrag_rule {
+        by_rule(rule, c, changes, notes);
+    }
+}
+
+/// `[maintenance] defrag_rule`: a defragmentation of each voter for which
+/// it holds, with the figures that made it true. Learners cannot be
+/// defragmented (etcd #21740); members that leave, or that are being
+/// defragmented already, are left alone.
+fn by_rule(
+    rule: &crate::config::DefragRule,
+    c: &LiveCluster,
+    changes: &mut Vec<Change>,
+    notes: &mut Vec<String>,
+) {
+    for lm in &c.members {
+        let (Some(name), Some(f)) = (lm.name.member_name(), lm.db_figures()) else {
+            continue;
+        };
+        match rule.holds(&f) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                notes.push(format!(
+                    "defrag_rule could not be evaluated for {name}: {e}"
+                ));
+                continue;
+            }
+        }
+        if lm.is_learner {
+            notes.push(format!(
+                "defrag_rule holds for {name}, a learner: etcd refuses to defragment learners (etcd #21740), so it is skipped"
+            ));
+            continue;
+        }
+        if changes
+            .iter()
+            .any(|ch| ch.member == name && ch.departing().is_some())
+            || defragmenting(lm, notes)
+        {
+            continue;
+        }
+        let mut ch = Change::new(
+            name,
+            ChangeKind::Defragment {
+                figures: f,
+                cause: DefragCause::Rule,
+            },
+            format!(
+                "defrag_rule `{}` holds: {} (the file takes {:.0}% of its {} quota)",
+                rule.text(),
+                rule.explain(&f),
+                f.quota_usage() * 100.0,
+                ByteSize(f.db_quota).human()
+            ),
+        );
+        ch.id = Some(lm.id);
+        ch.leader = c.leader() == Some(lm.id);
+        changes.push(ch);
     }
 }
 

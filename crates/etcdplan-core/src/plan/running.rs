@@ -503,6 +503,7 @@ impl Running<'_> {
             self.then(Step::WriteJoinFiles {
                 member: m.name.clone(),
                 files,
+                release: Some(crate::diff::start_release(self.d, facts)),
             });
             if let Some(mv) = c.binary().filter(|mv| mv.link) {
                 self.then(Step::UseBinary {

@@ -162,6 +162,11 @@ pub enum Step {
         member: MemberName,
         /// The predicted files.
         files: Vec<FileChange>,
+        /// The release the joiner starts, which its config is rendered for
+        /// (`diff::start_release` on its host); absent in plans saved before
+        /// it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<crate::model::MinorVersion>,
     },
     /// Wait until a learner has applied what the leader committed.
     WaitCaughtUp {
