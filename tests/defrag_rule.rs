@@ -65,10 +65,6 @@ fn step(steps: &[String], prefix: &str) -> usize {
 }
 
 #[test]
-// main has the rule's config (wip-rule) but no diff pass that emits
-// `DefragCause::Rule` yet: `plan` says "No changes" with 4.4 MiB free on
-// every member (seen 00:12 UTC). Run with --ignored once the pass lands.
-#[ignore = "[maintenance] defrag_rule parses but proposes nothing yet (no diff pass emits DefragCause::Rule)"]
 fn the_defrag_rule_defragments_every_member_leader_last_with_zero_failed_writes() {
     let Some(tb) = up_or_skip(3) else { return };
     let Some(source) = etcd_3_5_30_or_skip() else {
