@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod fill;
 pub mod pki;
 pub mod release;
 pub mod testbed;
