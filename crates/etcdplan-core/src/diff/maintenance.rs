@@ -258,7 +258,7 @@ fn nospace(d: &Desired, c: &LiveCluster, changes: &mut Vec<Change>, notes: &mut 
     );
     if !wall.is_empty() {
         notes.push(format!(
-            "compaction may not free enough: {}; disarming would run into the same wall, so the disarm step stops the apply unless every backend is below {:.0}% of its quota by then. Raise quota_backend_bytes in the etcdfile (to \"{}\", say): the plan then restarts the members with the new quota before it disarms",
+            "compaction may not free enough: {} (in use counts the history the compaction drops, so how much it frees shows only after it); disarming into the same wall is never done: the disarm step stops the apply unless every backend is below {:.0}% of its quota by then. To be sure, raise quota_backend_bytes in the etcdfile (to \"{}\", say): the plan then restarts the members with the new quota before it disarms",
             wall.join("; "),
             DISARM_BELOW * 100.0,
             ByteSize(quota.saturating_mul(2))
