@@ -223,3 +223,88 @@ fn a_signal_during_a_watch_apply_ends_it_after_the_current_step() {
     site.apply_ok();
     assert_eq!(member_count(&site), 5);
 }
+
+/// Each member's backend (dbSize, dbSizeInUse) from its own Status, through
+/// etcdctl inside the site's namespace.
+fn backends(site: &Site) -> Vec<(u64, u64)> {
+    (11..=13)
+        .map(|i| {
+            let out = site.etcdctl(
+                &format!("http://127.0.0.{i}:2379"),
+                &["endpoint", "status", "-w", "json"],
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let s = &v[0]["Status"];
+            (
+                s["dbSize"].as_u64().unwrap_or(0),
+                s["dbSizeInUse"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_watch_with_auto_approve_applies_the_defragmentations_the_rule_asks_for() {
+    if !prerequisites() {
+        return;
+    }
+    let file = format!(
+        "{}\n[maintenance]\ndefrag_rule = \"dbSizeFree > 1MiB\"\n",
+        base()
+    );
+    let site = Site::new("watchrule", &file);
+    site.apply_ok();
+    let ep = "http://127.0.0.11:2379";
+    let big = "x".repeat(100 * 1024);
+    for i in 0..40 {
+        let out = site.etcdctl(ep, &["put", &format!("bulk/{i}"), &big]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert!(
+        site.etcdctl(ep, &["del", "--prefix", "bulk/"])
+            .status
+            .success()
+    );
+    let got = site.etcdctl(ep, &["get", "bulk/0", "-w", "json"]);
+    let rev = serde_json::from_slice::<serde_json::Value>(&got.stdout).unwrap_or_default()
+        ["header"]["revision"]
+        .as_i64()
+        .unwrap_or(0);
+    let c = site.etcdctl(ep, &["compact", &rev.to_string(), "--physical"]);
+    assert!(c.status.success(), "{}", text(&c));
+    // bbolt counts freed pages as free from its next write on.
+    let free = harness::wait_for(Duration::from_secs(30), || {
+        let _ = site.etcdctl(ep, &["put", "tick", "1"]);
+        std::thread::sleep(Duration::from_millis(300));
+        backends(&site)
+            .iter()
+            .all(|(size, used)| size.saturating_sub(*used) > 1024 * 1024)
+    });
+    let before = backends(&site);
+    assert!(free, "{before:?}");
+
+    let mut w = Watch::start(&site, &["--auto-approve", "--interval", "2"]);
+    let plan = w.event("plan", Duration::from_secs(30));
+    assert_eq!(plan["changes"], 3, "{plan}");
+    let applied = w.event("applied", APPLY);
+    assert_eq!(applied["change"], 3, "{applied}");
+    let defrags = w
+        .seen
+        .iter()
+        .filter(|v| {
+            v["event"] == "step_started"
+                && v["description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("defragment"))
+        })
+        .count();
+    assert_eq!(defrags, 3, "{:#?}", w.seen);
+    let after = backends(&site);
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a.0 < b.0, "dbSize before {before:?}, after {after:?}");
+    }
+    assert_eq!(w.terminate(), Some(0));
+    // The rule holds nowhere now: nothing to do.
+    let out = site.etcdplan(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
