@@ -11,7 +11,7 @@ pub mod release;
 mod ssh;
 
 pub use etcd::{
-    ApiAlarm, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi,
+    ApiAlarm, ApiMember, ApiStatus, AuthCall, ClientIdentity, ClientTls, DowngradeAction, EtcdApi,
     EtcdClient, EtcdError, EtcdErrorKind, RangePage, Timeouts,
 };
 pub use host::{

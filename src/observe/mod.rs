@@ -89,6 +89,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
         local_ca,
         previous_ca,
         observed_at: crate::pki::now(),
+        auth: None,
     };
     with_config_quotas(d, &mut live, &metrics);
     live

@@ -281,6 +281,7 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
         local_ca: None,
         previous_ca: None,
         observed_at: 1_790_000_000,
+        auth: None,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::model::{Endpoint, MemberId, MinorVersion};
 pub use client::EtcdClient;
 pub use error::{EtcdError, EtcdErrorKind};
 pub use etcdplan_core::live::{ApiAlarm, ApiHashKv, ApiMember, ApiStatus};
+use etcdplan_core::live::{LivePermission, LiveRole};
 pub use tls::{ClientIdentity, ClientTls};
 
 /// Per-call deadlines; etcd-client has none by default and would hang forever
@@ -194,4 +195,146 @@ pub trait EtcdApi: Send + Sync {
     /// TLS it needs, or a plain `listen-metrics-urls` one), under the request
     /// deadline.
     async fn metrics(&self, endpoint: &Endpoint) -> Result<String, EtcdError>;
+
+    // etcd auth (issue 20). Reads and changes of the auth store need the
+    // root role while auth is on; the client logs in as configured.
+
+    /// Whether auth is on (`AuthStatus`; on 3.4, which lacks it, a login
+    /// refused with `AuthNotEnabled` means off).
+    async fn auth_enabled(&self, endpoint: &Endpoint) -> Result<bool, EtcdError> {
+        Err(unimplemented_call(endpoint, "auth_enabled"))
+    }
+    /// Every user with its roles, sorted by name.
+    async fn auth_users(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<Vec<(String, Vec<String>)>, EtcdError> {
+        Err(unimplemented_call(endpoint, "auth_users"))
+    }
+    /// Every role with its grants, sorted by name.
+    async fn auth_roles(&self, endpoint: &Endpoint) -> Result<Vec<LiveRole>, EtcdError> {
+        Err(unimplemented_call(endpoint, "auth_roles"))
+    }
+    /// Whether etcd accepts `password` for `user`: a login on a connection of
+    /// its own (Ok(false) when refused; `AuthNotEnabled` while auth is off).
+    async fn login_accepted(
+        &self,
+        endpoint: &Endpoint,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, EtcdError> {
+        let _ = (user, password);
+        Err(unimplemented_call(endpoint, "login_accepted"))
+    }
+    /// One change of the auth store, or auth enabled or disabled.
+    async fn auth_change(&self, endpoint: &Endpoint, call: &AuthCall<'_>) -> Result<(), EtcdError> {
+        let _ = call;
+        Err(unimplemented_call(endpoint, "auth_change"))
+    }
+}
+
+/// Placeholder answer of an auth call an implementation does not have yet.
+fn unimplemented_call(endpoint: &Endpoint, what: &str) -> EtcdError {
+    EtcdError::Call {
+        endpoint: endpoint.to_string(),
+        kind: EtcdErrorKind::Other,
+        message: format!("{what} is not implemented"),
+    }
+}
+
+/// One change of etcd's auth store (etcdctl's `user …`, `role …`, `auth …`).
+/// Its `Debug` never shows a password.
+#[derive(Clone, Copy)]
+pub enum AuthCall<'a> {
+    /// `user add`; no password: a user that logs in by certificate CN.
+    UserAdd {
+        /// The user.
+        user: &'a str,
+        /// Its password, or None.
+        password: Option<&'a str>,
+    },
+    /// `user delete`.
+    UserDelete {
+        /// The user.
+        user: &'a str,
+    },
+    /// `user passwd`.
+    UserPassword {
+        /// The user.
+        user: &'a str,
+        /// The new password.
+        password: &'a str,
+    },
+    /// `user grant-role`.
+    UserGrant {
+        /// The user.
+        user: &'a str,
+        /// The role.
+        role: &'a str,
+    },
+    /// `user revoke-role`.
+    UserRevoke {
+        /// The user.
+        user: &'a str,
+        /// The role.
+        role: &'a str,
+    },
+    /// `role add`.
+    RoleAdd {
+        /// The role.
+        role: &'a str,
+    },
+    /// `role delete`.
+    RoleDelete {
+        /// The role.
+        role: &'a str,
+    },
+    /// `role grant-permission`.
+    RoleGrant {
+        /// The role.
+        role: &'a str,
+        /// The grant.
+        permission: &'a LivePermission,
+    },
+    /// `role revoke-permission` (by key and range end).
+    RoleRevoke {
+        /// The role.
+        role: &'a str,
+        /// The grant.
+        permission: &'a LivePermission,
+    },
+    /// `auth enable`: root with the root role must exist.
+    Enable,
+    /// `auth disable`.
+    Disable,
+}
+
+impl std::fmt::Debug for AuthCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UserAdd { user, password } => write!(
+                f,
+                "user add {user}{}",
+                if password.is_some() {
+                    " (password)"
+                } else {
+                    " (no password)"
+                }
+            ),
+            Self::UserDelete { user } => write!(f, "user delete {user}"),
+            Self::UserPassword { user, .. } => write!(f, "user passwd {user}"),
+            Self::UserGrant { user, role } => write!(f, "user grant-role {user} {role}"),
+            Self::UserRevoke { user, role } => write!(f, "user revoke-role {user} {role}"),
+            Self::RoleAdd { role } => write!(f, "role add {role}"),
+            Self::RoleDelete { role } => write!(f, "role delete {role}"),
+            Self::RoleGrant { role, permission } => {
+                write!(f, "role grant-permission {role} {permission:?}")
+            }
+            Self::RoleRevoke { role, permission } => {
+                write!(f, "role revoke-permission {role} {permission:?}")
+            }
+            Self::Enable => f.write_str("auth enable"),
+            Self::Disable => f.write_str("auth disable"),
+        }
+    }
 }

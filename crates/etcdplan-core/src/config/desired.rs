@@ -29,6 +29,8 @@ pub struct Desired {
     pub backup: Option<Backup>,
     /// `[maintenance]`: upkeep planned by rule (the defragmentation rule).
     pub maintenance: super::Maintenance,
+    /// `[auth]`: None when the file has none (auth is left as found).
+    pub auth: Option<super::Auth>,
     /// The members in file order (the bootstrap order).
     pub members: Vec<DesiredMember>,
     /// The path settings with `{name}` unresolved, to locate members the file
@@ -220,6 +222,9 @@ pub struct Tls {
     pub renew_before_days: i64,
     /// Who issues the members' certificates.
     pub issuer: Issuer,
+    /// `crl_file`: a certificate revocation list on this machine (absolute),
+    /// placed on every member and rendered as etcd's `client-crl-file`.
+    pub crl_file: Option<PathBuf>,
 }
 
 impl Tls {

@@ -3,6 +3,7 @@
 //! Syntax errors, unknown keys, wrong types and every semantic problem are
 //! collected and reported together, each pointing at its place in the file.
 
+mod auth;
 mod check;
 mod desired;
 mod diagnostic;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 use miette::{Diagnostic, NamedSource};
 use sha2::{Digest, Sha256};
 
+pub use auth::{
+    Access, Auth, AuthName, AuthNameError, DesiredRole, DesiredUser, Login, Permission, ROOT,
+    SecretSource, TokenKind, prefix_end,
+};
 pub use desired::{
     Backup, BinarySource, ClientFiles, Desired, DesiredMember, EtcdSettings, ExternalPki, Hosts,
     Issuer, LogLevel, MemberSettings, Millis, PathTemplates, Release, ReleaseTool, ServiceKind,

@@ -5,6 +5,7 @@
 //! fact of the live state, recorded for the planner.
 
 mod api;
+mod auth;
 mod db;
 mod fingerprint;
 mod hash;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
 pub use api::{ApiAlarm, ApiMember, ApiStatus, DowngradeInfo};
+pub use auth::{AuthStore, LiveAuth, LivePermission, LiveRole, LiveUser, PasswordCheck};
 pub use db::{
     DbState, METRIC_DEFRAG_INFLIGHT, METRIC_QUOTA, MetricsFigures, QuotaSource, config_quota,
     db_state, metric_value,
@@ -55,6 +57,8 @@ pub struct Live {
     pub previous_ca: Option<String>,
     /// When this was observed (unix seconds); certificate expiry is judged from it.
     pub observed_at: i64,
+    /// etcd's authentication: None when no member answered.
+    pub auth: Option<LiveAuth>,
 }
 
 /// The cluster as the etcd API reports it.

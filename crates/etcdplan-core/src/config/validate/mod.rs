@@ -148,6 +148,7 @@ impl Validator<'_> {
             client: client?,
             backup: backup?,
             maintenance: maintenance?,
+            auth: None,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),

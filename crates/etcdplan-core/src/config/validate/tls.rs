@@ -78,6 +78,7 @@ impl Validator<'_> {
             cert_days,
             renew_before_days,
             issuer: issuer?,
+            crl_file: None,
         })
     }
 
