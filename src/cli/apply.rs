@@ -239,7 +239,7 @@ pub(super) async fn lock_and_observe(
     if locks.etcd.is_none() && !refused {
         return Ok((live, locks));
     }
-    let live = observe::observe(d, hosts, etcd.as_ref()).await;
+    let live = observe::observe(d, hosts, etcd.as_ref(), &crate::config::Secrets::read(d)).await;
     Ok((live, locks))
 }
 

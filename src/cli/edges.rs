@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::errors::pki_error;
 use super::{Cli, CliError, file_label, load};
-use crate::config::{Desired, Loaded, Transport};
+use crate::config::{AuthName, Desired, Loaded, Login, Secret, Secrets, Transport};
 use crate::io::{EtcdClient, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
 use crate::model;
 use crate::observe::{self, Live};
@@ -76,8 +76,9 @@ pub(super) async fn observe_live(
     chatty: bool,
 ) -> Live {
     let t = Instant::now();
+    let secrets = Secrets::read(d);
     if !chatty {
-        return observe::observe(d, hosts, etcd).await;
+        return observe::observe(d, hosts, etcd, &secrets).await;
     }
     eprintln!(
         "Reading {} … {} member{} desired",
@@ -85,7 +86,7 @@ pub(super) async fn observe_live(
         d.members.len(),
         if d.members.len() == 1 { "" } else { "s" }
     );
-    let live = observe::observe(d, hosts, etcd).await;
+    let live = observe::observe(d, hosts, etcd, &secrets).await;
     let what = match &live.cluster {
         Some(c) => {
             let leader = c
@@ -119,7 +120,14 @@ pub(super) async fn read_only(cli: &Cli, hashes: bool) -> Result<(Loaded, Live),
 /// short-lived certificate etcdplan issues from its CA for this run (kept in
 /// memory only). Without a CA yet there is nothing serving https to talk to.
 pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
-    let client = bare_client(cli);
+    let mut client = bare_client(cli);
+    match etcd_login(cli, d) {
+        Ok(Some((user, password))) => {
+            client = client.with_user(user, password.expose().to_owned());
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: {e}: etcdplan connects without etcd credentials"),
+    }
     if !d.tls.any() {
         return client;
     }
@@ -172,7 +180,7 @@ pub(super) fn client_tls(
     }
     match auth {
         Some(auth) => {
-            let mut own = client_identity(auth)?;
+            let mut own = client_identity(auth, own_cn(d))?;
             own.ca_pem = ca_pem;
             Ok(Some(own))
         }
@@ -217,12 +225,60 @@ pub(super) fn given_identity(
     }
 }
 
-/// etcdplan's own client certificates for this run: one day, CN "etcdplan",
-/// from the current CA and, during a rotation, the previous one too.
+/// The CN of etcdplan's own per-run client certificate: "root" when
+/// `[auth]` has root log in by certificate (etcd takes the CN as the user),
+/// else "etcdplan".
+pub(super) fn own_cn(d: &Desired) -> &'static str {
+    match d.auth.as_ref().map(|a| &a.root) {
+        Some(Login::Certificate) => crate::config::ROOT,
+        _ => "etcdplan",
+    }
+}
+
+/// Who etcdplan's etcd client logs in as with a password: root with its
+/// declared password when the etcdfile has `[auth]` (none when root logs in
+/// by certificate: [`own_cn`]), else the operator's `--user` /
+/// `ETCDCTL_USER` ([`given_login`]).
+pub(super) fn etcd_login(cli: &Cli, d: &Desired) -> Result<Option<(String, Secret)>, String> {
+    let Some(auth) = &d.auth else {
+        return given_login(cli);
+    };
+    match &auth.root {
+        Login::Certificate => Ok(None),
+        Login::Password(source) => match Secrets::read(d).of_user(auth, &AuthName::root()) {
+            Some(p) => Ok(Some((crate::config::ROOT.to_owned(), p.clone()))),
+            None => Err(format!("root's password ({source}) cannot be read")),
+        },
+    }
+}
+
+/// The login the operator gives, as etcdctl takes it: `--user` (or
+/// `ETCDCTL_USER`) with the password in `ETCDCTL_PASSWORD`, or
+/// `ETCDCTL_USER=user:password`. None without a user.
+pub(super) fn given_login(cli: &Cli) -> Result<Option<(String, Secret)>, String> {
+    let Some(user) = &cli.user else {
+        return Ok(None);
+    };
+    if let Ok(p) = std::env::var("ETCDCTL_PASSWORD") {
+        return Ok(Some((user.clone(), Secret::new(p))));
+    }
+    match user.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Ok(Some((u.to_owned(), Secret::new(p.to_owned())))),
+        _ => Err(format!(
+            "--user {}: set its password in ETCDCTL_PASSWORD",
+            user.split(':').next().unwrap_or_default()
+        )),
+    }
+}
+
+/// etcdplan's own client certificates for this run: one day, CN `cn`
+/// ("etcdplan", or "root": [`own_cn`]), from the current CA and, during a
+/// rotation, the previous one too.
 pub(super) fn client_identity(
     auth: &crate::pki::Authority,
+    cn: &str,
 ) -> Result<crate::io::ClientTls, CliError> {
-    let issued = auth.client_certificates("etcdplan", 1).map_err(pki_error)?;
+    let issued = auth.client_certificates(cn, 1).map_err(pki_error)?;
     Ok(crate::io::ClientTls {
         ca_pem: auth.trust_bundle(),
         identities: issued
