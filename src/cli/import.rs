@@ -182,7 +182,12 @@ pub async fn import(
     };
     let mut text = crate::import::etcdfile::render(&name, &found, &reach)
         .map_err(|r| refused(r.join("\n")))?;
-    if let Some(user) = &cli.user {
+    // The name alone: ETCDCTL_USER may be "user:password".
+    if let Some(user) = cli
+        .user
+        .as_deref()
+        .map(|u| u.split(':').next().unwrap_or(u))
+    {
         // No password goes into the file; etcdplan's own use of auth is issue 20's.
         text = text.replacen(
             "\n",
