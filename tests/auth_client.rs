@@ -129,6 +129,10 @@ fn the_client_logs_in_as_root_and_goes_on_when_auth_is_enabled_under_it() {
                 user: "by-cert",
                 password: None,
             },
+            AuthCall::UserAdd {
+                user: "other",
+                password: Some("first-pw"),
+            },
         ] {
             root.auth_change(&ep, &call)
                 .await
@@ -186,6 +190,7 @@ fn the_client_logs_in_as_root_and_goes_on_when_auth_is_enabled_under_it() {
             vec![
                 ("app".to_owned(), vec!["app".to_owned()]),
                 ("by-cert".to_owned(), vec![]),
+                ("other".to_owned(), vec![]),
                 ("root".to_owned(), vec!["root".to_owned()]),
             ]
         );
@@ -218,17 +223,31 @@ fn the_client_logs_in_as_root_and_goes_on_when_auth_is_enabled_under_it() {
         assert!(!login("by-cert", "").await.unwrap_or_else(|e| panic!("{e}")));
 
         // Changes under auth, as root: a password, a grant taken and given back.
-        root.auth_change(
-            &ep,
-            &AuthCall::UserPassword {
-                user: "by-cert",
-                password: "now-a-pw",
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        for user in ["other", "by-cert"] {
+            root.auth_change(
+                &ep,
+                &AuthCall::UserPassword {
+                    user,
+                    password: "second-pw",
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
         assert!(
-            login("by-cert", "now-a-pw")
+            !login("other", "first-pw")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert!(
+            login("other", "second-pw")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        // etcd keeps a user added without a password so: a passwd does not
+        // give it one (a switch to a password is a delete and an add).
+        assert!(
+            !login("by-cert", "second-pw")
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
         );

@@ -204,6 +204,12 @@ const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
         "etcdserver: authentication failed, invalid user ID or password",
         EtcdErrorKind::AuthFailed,
     ),
+    // etcd maps no gRPC error to its `ErrNoPasswordUser` (3.4 to 3.6): a
+    // login as a user that has no password comes back with the store's text.
+    (
+        "auth: authentication failed, password was given for no password user",
+        EtcdErrorKind::AuthFailed,
+    ),
     (
         "etcdserver: authentication is not enabled",
         EtcdErrorKind::AuthNotEnabled,
@@ -398,6 +404,11 @@ mod tests {
             (
                 Code::InvalidArgument,
                 "etcdserver: authentication failed, invalid user ID or password",
+                EtcdErrorKind::AuthFailed,
+            ),
+            (
+                Code::Unknown,
+                "auth: authentication failed, password was given for no password user",
                 EtcdErrorKind::AuthFailed,
             ),
             (

@@ -134,7 +134,12 @@ impl FakeAuth {
                 self.users.remove(user);
             }
             AuthCall::UserPassword { user, password } => {
-                self.user_mut(ep, user)?.password = Some(password.to_owned());
+                // etcd keeps a user added without a password so: its
+                // `no_password` option stays and the new one is never asked.
+                let u = self.user_mut(ep, user)?;
+                if u.password.is_some() {
+                    u.password = Some(password.to_owned());
+                }
             }
             AuthCall::UserGrant { user, role } => {
                 self.user_mut(ep, user)?;
