@@ -47,6 +47,10 @@ pub struct EtcdClient {
     clients: Mutex<HashMap<Endpoint, (Client, usize)>>,
     /// etcd auth: the user and password sent when connecting (never shown).
     user: Option<(String, String)>,
+    /// Why etcd last refused that login, by endpoint: such a connection goes
+    /// on without a token (calls that need none still work, as MemberList
+    /// for observe), and a call refused for want of one says this instead.
+    login_refused: std::sync::Mutex<HashMap<Endpoint, String>>,
 }
 
 impl EtcdClient {
@@ -57,6 +61,7 @@ impl EtcdClient {
             tls: std::sync::RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
             user: None,
+            login_refused: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -190,7 +195,10 @@ impl EtcdClient {
     /// A new connection to `ep` presenting `identity`, logged in as the
     /// configured user as clientv3 logs in: a login answered "authentication
     /// is not enabled" leaves the connection without a token (auth is off,
-    /// etcd checks nothing).
+    /// etcd checks nothing). A refused login (a wrong password) does too,
+    /// remembered for [`Self::with`] to report: reading the membership needs
+    /// no token, and observe must not take a wrong password for a cluster
+    /// that does not answer.
     async fn connect_as_user(
         &self,
         ep: &Endpoint,
@@ -200,11 +208,23 @@ impl EtcdClient {
         let user = self.user.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         let opts = self.options(identity, timeout, user);
         match Client::connect([ep.to_string()], Some(opts)).await {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                self.refused_logins().remove(ep);
+                Ok(c)
+            }
             Err(e) => {
                 let e = call_error(ep, &e);
-                if user.is_none() || e.kind() != EtcdErrorKind::AuthNotEnabled {
-                    return Err(e);
+                match e.kind() {
+                    EtcdErrorKind::AuthNotEnabled if user.is_some() => {}
+                    EtcdErrorKind::AuthFailed if user.is_some() => {
+                        tracing::warn!("{e}: going on without a token");
+                        let why = match &e {
+                            EtcdError::Call { message, .. } => message.clone(),
+                            EtcdError::Timeout { .. } => e.to_string(),
+                        };
+                        self.refused_logins().insert(ep.clone(), why);
+                    }
+                    _ => return Err(e),
                 }
                 let opts = self.options(identity, timeout, None);
                 Client::connect([ep.to_string()], Some(opts))
@@ -233,10 +253,32 @@ impl EtcdClient {
             Err(e) if self.resend_after_login(&e) => {
                 tracing::debug!("{e}: logging in again and resending");
                 self.clients.lock().await.remove(ep);
-                self.with_once(ep, f).await
+                match self.with_once(ep, f).await {
+                    Err(e) if self.resend_after_login(&e) => Err(self.login_error(ep).unwrap_or(e)),
+                    r => r,
+                }
             }
             r => r,
         }
+    }
+
+    /// The endpoints whose login etcd refused, and why.
+    fn refused_logins(&self) -> std::sync::MutexGuard<'_, HashMap<Endpoint, String>> {
+        self.login_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Why the configured login is refused at `ep`, as the error of a call
+    /// that needed it.
+    fn login_error(&self, ep: &Endpoint) -> Option<EtcdError> {
+        let why = self.refused_logins().get(ep).cloned()?;
+        let user = self.user.as_ref().map_or("", |(u, _)| u.as_str());
+        Some(EtcdError::Call {
+            endpoint: ep.to_string(),
+            kind: EtcdErrorKind::AuthFailed,
+            message: format!("etcd refuses the login of {user}: {why}"),
+        })
     }
 
     /// One call with the client for `ep`, under the overall deadline.
