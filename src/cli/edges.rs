@@ -313,3 +313,98 @@ pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Authority, CliErro
         previous: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::config::{Auth, SecretSource, TokenKind};
+
+    fn desired(root: Option<Login>) -> Desired {
+        let text = "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\n\
+                    [[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n";
+        let ctx = crate::config::Context {
+            base_dir: PathBuf::from("/srv"),
+            home: None,
+            file_hash: crate::config::hash(text),
+            releases: Default::default(),
+        };
+        let Ok(loaded) = crate::config::parse("etcdfile.toml", text.into(), &ctx) else {
+            panic!("etcdfile");
+        };
+        let mut d = loaded.desired;
+        d.auth = root.map(|root| Auth {
+            enabled: true,
+            root,
+            token: TokenKind::Simple,
+            token_ttl: Duration::from_secs(300),
+            prune: false,
+            roles: Vec::new(),
+            users: Vec::new(),
+        });
+        d
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        let parsed = Cli::try_parse_from(args).map_err(|e| e.to_string());
+        let Ok(cli) = parsed else {
+            panic!("{parsed:?}")
+        };
+        cli
+    }
+
+    #[test]
+    fn with_auth_etcdplan_logs_in_as_root_by_password_or_by_its_certificate_cn() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("root-pw");
+        std::fs::write(&file, "r00t-edges-pw\n").unwrap_or_else(|e| panic!("{e}"));
+        let by_pw = desired(Some(Login::Password(SecretSource::File(file.clone()))));
+        // --user is for clusters whose etcdfile has no [auth]: root wins.
+        let c = cli(&["etcdplan", "--user", "someone:x", "status"]);
+        let login = etcd_login(&c, &by_pw).unwrap_or_else(|e| panic!("{e}"));
+        let Some((user, pw)) = login else {
+            panic!("no login")
+        };
+        assert_eq!((user.as_str(), pw.expose()), ("root", "r00t-edges-pw"));
+        assert_eq!(own_cn(&by_pw), "etcdplan");
+
+        let by_cert = desired(Some(Login::Certificate));
+        assert!(matches!(etcd_login(&c, &by_cert), Ok(None)));
+        assert_eq!(own_cn(&by_cert), "root");
+
+        // An unreadable password file: said, without a password in it.
+        std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        let Err(why) = etcd_login(&c, &by_pw) else {
+            panic!("read a removed file")
+        };
+        assert!(why.contains("root's password"), "{why}");
+    }
+
+    #[test]
+    fn without_auth_the_operators_user_is_used_as_etcdctl_takes_it() {
+        let plain = desired(None);
+        assert!(matches!(
+            etcd_login(&cli(&["etcdplan", "status"]), &plain),
+            Ok(None)
+        ));
+        assert_eq!(own_cn(&plain), "etcdplan");
+        if std::env::var_os("ETCDCTL_PASSWORD").is_some() {
+            return;
+        }
+        let given = etcd_login(
+            &cli(&["etcdplan", "--user", "ops:s3cr3t", "status"]),
+            &plain,
+        );
+        let Ok(Some((user, pw))) = given else {
+            panic!("user:password not taken")
+        };
+        assert_eq!((user.as_str(), pw.expose()), ("ops", "s3cr3t"));
+        let Err(why) = etcd_login(&cli(&["etcdplan", "--user", "ops", "status"]), &plain) else {
+            panic!("a user without a password")
+        };
+        assert!(why.contains("ETCDCTL_PASSWORD"), "{why}");
+    }
+}
