@@ -123,7 +123,9 @@ pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
     let mut client = bare_client(cli);
     match etcd_login(cli, d) {
         Ok(Some((user, password))) => {
-            client = client.with_user(user, password.expose().to_owned());
+            client = client
+                .with_user(user, password.expose().to_owned())
+                .going_on_when_login_refused();
         }
         Ok(None) => {}
         Err(e) => eprintln!("warning: {e}: etcdplan connects without etcd credentials"),

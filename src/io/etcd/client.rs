@@ -51,6 +51,9 @@ pub struct EtcdClient {
     /// on without a token (calls that need none still work, as MemberList
     /// for observe), and a call refused for want of one says this instead.
     login_refused: std::sync::Mutex<HashMap<Endpoint, String>>,
+    /// Whether a refused login leaves a connection without a token instead
+    /// of failing it ([`Self::going_on_when_login_refused`]).
+    lenient_login: bool,
 }
 
 impl EtcdClient {
@@ -62,6 +65,7 @@ impl EtcdClient {
             clients: Mutex::new(HashMap::new()),
             user: None,
             login_refused: std::sync::Mutex::new(HashMap::new()),
+            lenient_login: false,
         }
     }
 
@@ -69,6 +73,18 @@ impl EtcdClient {
     #[must_use]
     pub fn with_user(mut self, user: String, password: String) -> Self {
         self.user = Some((user, password));
+        self
+    }
+
+    /// The same, but a login etcd refuses (a wrong password) leaves the
+    /// connection without a token instead of failing it, as etcdplan's own
+    /// client needs: the membership and status read without one, so observe
+    /// sees the cluster, and a call that needs the login fails naming the
+    /// refusal. Without this, a refused login fails the connection, as
+    /// clientv3's dial does (`import --user` with a wrong password stops).
+    #[must_use]
+    pub fn going_on_when_login_refused(mut self) -> Self {
+        self.lenient_login = true;
         self
     }
 
@@ -195,10 +211,11 @@ impl EtcdClient {
     /// A new connection to `ep` presenting `identity`, logged in as the
     /// configured user as clientv3 logs in: a login answered "authentication
     /// is not enabled" leaves the connection without a token (auth is off,
-    /// etcd checks nothing). A refused login (a wrong password) does too,
-    /// remembered for [`Self::with`] to report: reading the membership needs
-    /// no token, and observe must not take a wrong password for a cluster
-    /// that does not answer.
+    /// etcd checks nothing). With [`Self::going_on_when_login_refused`] a
+    /// refused login (a wrong password) does too, remembered for
+    /// [`Self::with`] to report: reading the membership needs no token, and
+    /// observe must not take a wrong password for a cluster that does not
+    /// answer.
     async fn connect_as_user(
         &self,
         ep: &Endpoint,
@@ -216,7 +233,7 @@ impl EtcdClient {
                 let e = call_error(ep, &e);
                 match e.kind() {
                     EtcdErrorKind::AuthNotEnabled if user.is_some() => {}
-                    EtcdErrorKind::AuthFailed if user.is_some() => {
+                    EtcdErrorKind::AuthFailed if user.is_some() && self.lenient_login => {
                         tracing::warn!("{e}: going on without a token");
                         let why = match &e {
                             EtcdError::Call { message, .. } => message.clone(),
