@@ -313,6 +313,23 @@ fn the_client_logs_in_as_root_and_goes_on_when_auth_is_enabled_under_it() {
     let found = keys_as(&url, "/app/w", None, Some(&app));
     seen.assert_read_back("app writer", found.iter().map(String::as_str));
 
+    // etcdplan itself, with a plain etcdfile (auth left as found) and the
+    // operator's login as etcdctl takes it: the plan reads the cluster and
+    // is empty, and the password shows nowhere.
+    let plain = tb.etcdfile("auth", "", &tb.all(), &[]);
+    let path = tb.dir.path().join("etcdfile.toml");
+    std::fs::write(&path, &plain).unwrap_or_else(|e| panic!("{e}"));
+    let planned = std::process::Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+        .args(["plan", "--detailed-exitcode", "--user", "root", "-f"])
+        .arg(&path)
+        .env("ETCDCTL_PASSWORD", ROOT_PW)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap_or_else(|e| panic!("etcdplan: {e}"));
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    assert!(!text(&planned).contains(ROOT_PW), "{}", text(&planned));
+
     // Off again, by root's client.
     rt.block_on(async {
         root.auth_change(&ep, &AuthCall::Disable)
