@@ -9,6 +9,7 @@
 use super::{Context, StepError, StepOutcome, membership};
 use crate::diff::AuthOp;
 use crate::io::AuthCall;
+use crate::live::LivePermission;
 use crate::model::Endpoint;
 
 /// Applies one auth change and checks it by reading the store back.
@@ -33,12 +34,24 @@ pub(super) async fn change(ctx: &Context<'_>, op: &AuthOp) -> Result<StepOutcome
         None => None,
     };
     let password = secret.map(crate::config::Secret::expose);
+    let granted = match op {
+        AuthOp::Grant { permission, .. } => Some(LivePermission::of(permission)),
+        _ => None,
+    };
     let call = match op {
         AuthOp::Enable => AuthCall::Enable,
         AuthOp::Disable => AuthCall::Disable,
         AuthOp::AddRole { role } => AuthCall::RoleAdd { role },
         AuthOp::DeleteRole { role } => AuthCall::RoleDelete { role },
-        AuthOp::Grant { role, permission } => AuthCall::RoleGrant { role, permission },
+        AuthOp::Grant { role, .. } => {
+            let Some(permission) = &granted else {
+                return Err(StepError::Refused {
+                    what,
+                    why: "the grant has no permission".into(),
+                });
+            };
+            AuthCall::RoleGrant { role, permission }
+        }
         AuthOp::Revoke { role, permission } => AuthCall::RoleRevoke { role, permission },
         AuthOp::AddUser { user, .. } => AuthCall::UserAdd { user, password },
         AuthOp::DeleteUser { user } => AuthCall::UserDelete { user },
@@ -81,7 +94,10 @@ async fn read_back(
             if on == want {
                 Ok(format!("auth is {}", if on { "on" } else { "off" }))
             } else {
-                Err(format!("etcd reports auth {}", if on { "on" } else { "off" }))
+                Err(format!(
+                    "etcd reports auth {}",
+                    if on { "on" } else { "off" }
+                ))
             }
         }
         AuthOp::AddRole { role } | AuthOp::DeleteRole { role } => {
@@ -89,8 +105,12 @@ async fn read_back(
             let has = etcd.auth_roles(ep).await?.iter().any(|r| &r.name == role);
             seen(has == want, format!("role {role}"), want)
         }
-        AuthOp::Grant { role, permission } | AuthOp::Revoke { role, permission } => {
-            let want = matches!(op, AuthOp::Grant { .. });
+        AuthOp::Grant { role, .. } | AuthOp::Revoke { role, .. } => {
+            let (want, permission) = match op {
+                AuthOp::Grant { permission, .. } => (true, LivePermission::of(permission)),
+                AuthOp::Revoke { permission, .. } => (false, permission.clone()),
+                _ => return Ok(Err("not a grant".into())),
+            };
             let roles = etcd.auth_roles(ep).await?;
             let perms = roles
                 .iter()
@@ -98,7 +118,7 @@ async fn read_back(
                 .map(|r| r.permissions.as_slice())
                 .unwrap_or_default();
             let has = if want {
-                perms.contains(permission)
+                perms.contains(&permission)
             } else {
                 perms
                     .iter()
@@ -106,10 +126,7 @@ async fn read_back(
             };
             seen(
                 has == want,
-                format!(
-                    "role {role}: {}",
-                    crate::diff::auth::shown(permission)
-                ),
+                format!("role {role}: {}", crate::diff::auth::shown(&permission)),
                 want,
             )
         }

@@ -137,7 +137,9 @@ impl Access {
 }
 
 /// One grant of a role: a key, or every key with a prefix, and the access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Permission {
     /// The key (or the prefix), as written; never empty.
     pub key: String,

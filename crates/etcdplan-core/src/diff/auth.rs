@@ -10,7 +10,7 @@
 use std::fmt;
 
 use super::Blocker;
-use crate::config::{Auth, AuthName, Login, ROOT, SecretSource};
+use crate::config::{Auth, AuthName, Login, Permission, ROOT, SecretSource};
 use crate::live::{AuthStore, LiveAuth, LivePermission, PasswordCheck};
 
 /// One change of etcd's authentication, with why it is made.
@@ -47,8 +47,8 @@ pub enum AuthOp {
     Grant {
         /// The role.
         role: String,
-        /// The grant.
-        permission: LivePermission,
+        /// The grant, as the etcdfile declares it.
+        permission: Permission,
     },
     /// `role revoke-permission` (by key and range end).
     Revoke {
@@ -119,7 +119,11 @@ impl fmt::Display for AuthOp {
             Self::Disable => f.write_str("auth: disable"),
             Self::AddRole { role } | Self::DeleteRole { role } => write!(f, "role {role}"),
             Self::Grant { role, permission } => {
-                write!(f, "role {role}: + {}", shown(permission))
+                write!(
+                    f,
+                    "role {role}: + {}",
+                    shown(&LivePermission::of(permission))
+                )
             }
             Self::Revoke { role, permission } => {
                 write!(f, "role {role}: - {}", shown(permission))
@@ -346,7 +350,7 @@ fn declared_role(role: &crate::config::DesiredRole, store: &AuthStore, ch: &mut 
         ch.push(
             AuthOp::Grant {
                 role: name.into(),
-                permission: want,
+                permission: p.clone(),
             },
             reason,
         );
@@ -475,7 +479,7 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Access, DesiredRole, DesiredUser, Permission, TokenKind};
+    use crate::config::{Access, DesiredRole, DesiredUser, TokenKind};
     use crate::live::{LiveRole, LiveUser};
 
     fn name(s: &str) -> AuthName {

@@ -47,8 +47,9 @@ pub struct Plan {
     /// Changes found but not planned now.
     pub deferred: Vec<Change>,
     /// Changes of etcd's authentication (`[auth]`), in the order they run
-    /// (absent in plans saved before auth was managed).
-    #[serde(default)]
+    /// (absent when there are none, so plans without `[auth]` keep their
+    /// shape, and in plans saved before auth was managed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auth: Vec<crate::diff::AuthChange>,
     /// Counts for the summary line.
     pub summary: Summary,

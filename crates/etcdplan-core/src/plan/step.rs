@@ -356,7 +356,7 @@ fn auth_line(op: &crate::diff::AuthOp) -> String {
         AuthOp::DeleteRole { role } => format!("role delete {role}"),
         AuthOp::Grant { role, permission } => format!(
             "role grant-permission {role} {}",
-            crate::diff::auth::shown(permission)
+            crate::diff::auth::shown(&crate::live::LivePermission::of(permission))
         ),
         AuthOp::Revoke { role, permission } => format!(
             "role revoke-permission {role} {}",
