@@ -319,3 +319,19 @@ fn a_saved_plan_reads_its_auth_steps_back() {
     assert_eq!(back.steps, p.steps);
     assert_eq!(back.auth, p.auth);
 }
+
+#[test]
+fn a_saved_plan_is_refused_once_the_auth_store_changed() {
+    let d = with_auth(desired_with(3, ""), auth(true));
+    let before = observed(running(&d), true, Ok(applied()));
+    let mut store = applied();
+    store.users[0].password = PasswordCheck::Refused;
+    let after = observed(running(&d), true, Ok(store));
+    let (fb, fa) = (
+        etcdplan::live::fingerprint(&before),
+        etcdplan::live::fingerprint(&after),
+    );
+    assert_ne!(fb.get("auth"), fa.get("auth"));
+    // Without auth observed, the fingerprint has no auth fact (old plans match).
+    assert!(!etcdplan::live::fingerprint(&running(&d)).contains_key("auth"));
+}
