@@ -325,6 +325,7 @@ async fn verify_on_fakes(
         advertised: Vec::new(),
         stop: &stop,
         tolerates: p.tolerates(),
+        secrets: Default::default(),
     };
     etcdplan::execute::apply(&p, &ctx, &mut |_| {}).await
 }

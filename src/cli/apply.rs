@@ -417,6 +417,7 @@ pub(super) async fn run_plan(
         },
         advertised: advertised(live),
         tolerates: plan.tolerates(),
+        secrets: crate::config::Secrets::read(d),
     };
     execute::apply(plan, &ctx, on_event)
         .await
