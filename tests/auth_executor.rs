@@ -407,8 +407,7 @@ fn setup(dir: &std::path::Path, enabled: bool) -> (Desired, AuthFake, HostMap) {
 /// The plan the real planner makes from what observe reads, the auth store
 /// read from the wrapper (observe does not read auth yet).
 async fn plan_now(d: &Desired, hosts: &HostMap, fake: &AuthFake) -> Plan {
-    let mut live = observe::observe(d, hosts, fake).await;
-    live.auth = Some(fake.observed(&[("root", ROOT_PW), ("app", APP_PW)]));
+    let live = observe::observe(d, hosts, fake, &etcdplan::config::Secrets::read(d)).await;
     plan::build(d, &live, diff::diff(d, &live))
 }
 
