@@ -8,7 +8,9 @@ pub use etcdplan_core::config::*;
 
 /// Reads and validates an etcdfile from disk. Loading runs programs on this
 /// machine only for `binary_source` (each release's `--version`, with a
-/// deadline), before anything touches a host.
+/// deadline), and reads the password sources `[auth]` names and
+/// `[tls] crl_file` (whether they can be read; the passwords are dropped),
+/// before anything touches a host.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
@@ -19,18 +21,54 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         base_dir: abs.parent().map(Path::to_owned).unwrap_or_default(),
         home: std::env::var_os("HOME").map(PathBuf::from),
         file_hash: hash(&text),
-        releases: Default::default(),
+        ..Default::default()
     };
     let name = path.display().to_string();
-    // Without releases, binary_source is resolved but not looked at; only a
-    // file that names one is parsed again with what was found there.
+    // The first parse looks at nothing outside the file; only a file that
+    // names such facts is parsed again with what was found.
     let first = parse(&name, text.clone(), &ctx)?;
-    let Some(source) = first.desired.etcd.binary_source else {
+    if !look_outside(&first.desired, &mut ctx) {
         return Ok(first);
-    };
-    let found = crate::io::release::find(&source.path).map_err(|e| e.to_string());
-    ctx.releases.insert(source.path, found);
+    }
     parse(&name, text, &ctx)
+}
+
+/// Fills `ctx` with the facts on this machine the etcdfile names: the
+/// releases at `binary_source`, whether each password source and the CRL
+/// can be read. Returns whether it named any.
+fn look_outside(d: &Desired, ctx: &mut Context) -> bool {
+    let mut looked = false;
+    if let Some(source) = &d.etcd.binary_source {
+        let found = crate::io::release::find(&source.path).map_err(|e| e.to_string());
+        ctx.releases.insert(source.path.clone(), found);
+        looked = true;
+    }
+    if let Some(auth) = &d.auth {
+        let logins = std::iter::once(&auth.root).chain(auth.users.iter().map(|u| &u.login));
+        for login in logins {
+            if let Login::Password(source) = login {
+                // Only whether it can be read is kept; the value is dropped here.
+                let readable = read_secret(source).map(drop);
+                ctx.secret_sources.insert(source.clone(), readable);
+                looked = true;
+            }
+        }
+    }
+    if let Some(crl) = &d.tls.crl_file {
+        ctx.local_files.insert(crl.clone(), check_crl(crl));
+        looked = true;
+    }
+    looked
+}
+
+/// Whether `path` can be read and holds a PEM certificate revocation list
+/// (what etcd's `client-crl-file` takes).
+fn check_crl(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !text.contains("-----BEGIN X509 CRL-----") {
+        return Err("it holds no PEM revocation list (-----BEGIN X509 CRL-----)".to_owned());
+    }
+    Ok(())
 }
 
 /// A password read on this machine. It is never printed (`Debug` hides it),
@@ -72,10 +110,10 @@ impl Secrets {
         };
         let logins = std::iter::once(&auth.root).chain(auth.users.iter().map(|u| &u.login));
         for login in logins {
-            if let Login::Password(source) = login {
-                if let Ok(s) = read_secret(source) {
-                    by_source.insert(source.clone(), s);
-                }
+            if let Login::Password(source) = login
+                && let Ok(s) = read_secret(source)
+            {
+                by_source.insert(source.clone(), s);
             }
         }
         Self { by_source }

@@ -204,7 +204,7 @@ pub async fn import(
         base_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         home: std::env::var_os("HOME").map(PathBuf::from),
         file_hash: crate::config::hash(&text),
-        releases: Default::default(),
+        ..Default::default()
     };
     if let Err(e) = crate::config::parse("etcdfile.toml", text.clone(), &ctx) {
         return Err(refused(format!(
