@@ -156,3 +156,108 @@ pub fn read_secret(source: &SecretSource) -> Result<Secret, String> {
     }
     Ok(Secret(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMBER: &str = "\n[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n";
+
+    /// Writes `etcdfile.toml` (with one member) in a fresh folder.
+    fn etcdfile(body: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("etcdfile.toml");
+        let text = format!("[cluster]\nname = \"main\"\n{body}{MEMBER}");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        (dir, path)
+    }
+
+    fn codes(r: Result<Loaded, ConfigError>) -> Vec<&'static str> {
+        match r {
+            Err(ConfigError::Invalid { problems, .. }) => problems
+                .iter()
+                .filter(|p| p.level == Level::Error)
+                .map(|p| p.code)
+                .collect(),
+            Err(ConfigError::Read { .. }) => vec!["read"],
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn load_reads_the_password_sources_and_never_keeps_a_password() {
+        let (dir, path) = etcdfile(
+            "[auth]\nroot_password_file = \"root.pw\"\ntoken = \"jwt\"\n\
+             [[auth.user]]\nname = \"app\"\npassword_file = \"app.pw\"\n\
+             [[auth.user]]\nname = \"ops\"\npassword_env = \"ETCDPLAN_TEST_NEVER_SET_7Q\"\n",
+        );
+        std::fs::write(dir.path().join("root.pw"), "s3cret-root\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("app.pw"), "\n").unwrap_or_else(|e| panic!("{e}"));
+        let result = load(&path);
+        let shown = format!("{result:?}");
+        assert!(!shown.contains("s3cret-root"), "a password in {shown}");
+        let Err(ConfigError::Invalid { problems, .. }) = result else {
+            panic!("an empty password file and an unset variable were accepted");
+        };
+        let unreadable: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.code == "etcdfile::password-unreadable")
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+        assert!(
+            unreadable.iter().any(|m| m.contains("app.pw is empty")),
+            "{unreadable:?}"
+        );
+        assert!(
+            unreadable
+                .iter()
+                .any(|m| m.contains("ETCDPLAN_TEST_NEVER_SET_7Q is not set"))
+        );
+        assert!(!render_plain(&problems, 100).contains("s3cret-root"));
+
+        // With both fixed the file loads, and the password is read only by Secrets.
+        std::fs::write(dir.path().join("app.pw"), "app-pw\n").unwrap_or_else(|e| panic!("{e}"));
+        let fixed = std::fs::read_to_string(&path).unwrap_or_default().replace(
+            "password_env = \"ETCDPLAN_TEST_NEVER_SET_7Q\"",
+            "password_file = \"app.pw\"",
+        );
+        std::fs::write(&path, fixed).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!format!("{loaded:?}").contains("s3cret-root"));
+        let Some(auth) = &loaded.desired.auth else {
+            panic!("no auth")
+        };
+        let secrets = Secrets::read(&loaded.desired);
+        assert_eq!(
+            secrets.of_user(auth, &AuthName::root()).map(Secret::expose),
+            Some("s3cret-root")
+        );
+    }
+
+    #[test]
+    fn load_checks_the_crl_file_is_a_pem_crl() {
+        let (dir, path) =
+            etcdfile("[tls]\nclient = true\nclient_cert_auth = true\ncrl_file = \"revoked.crl\"\n");
+        assert_eq!(
+            codes(load(&path)),
+            ["etcdfile::crl-unreadable"],
+            "missing file"
+        );
+        let crl = dir.path().join("revoked.crl");
+        std::fs::write(&crl, "not a crl").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            codes(load(&path)),
+            ["etcdfile::crl-unreadable"],
+            "not a CRL"
+        );
+        std::fs::write(
+            &crl,
+            "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(loaded.desired.tls.crl_file, Some(crl));
+    }
+}
