@@ -44,14 +44,11 @@ fn look_outside(d: &Desired, ctx: &mut Context) -> bool {
         looked = true;
     }
     if let Some(auth) = &d.auth {
-        let logins = std::iter::once(&auth.root).chain(auth.users.iter().map(|u| &u.login));
-        for login in logins {
-            if let Login::Password(source) = login {
-                // Only whether it can be read is kept; the value is dropped here.
-                let readable = read_secret(source).map(drop);
-                ctx.secret_sources.insert(source.clone(), readable);
-                looked = true;
-            }
+        for source in auth.password_sources() {
+            // Only whether it can be read is kept; the value is dropped here.
+            let readable = read_secret(source).map(drop);
+            ctx.secret_sources.insert(source.clone(), readable);
+            looked = true;
         }
     }
     if let Some(crl) = &d.tls.crl_file {
@@ -108,11 +105,8 @@ impl Secrets {
         let Some(auth) = &d.auth else {
             return Self { by_source };
         };
-        let logins = std::iter::once(&auth.root).chain(auth.users.iter().map(|u| &u.login));
-        for login in logins {
-            if let Login::Password(source) = login
-                && let Ok(s) = read_secret(source)
-            {
+        for source in auth.password_sources() {
+            if let Ok(s) = read_secret(source) {
                 by_source.insert(source.clone(), s);
             }
         }

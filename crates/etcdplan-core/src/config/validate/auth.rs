@@ -662,7 +662,7 @@ roles = ["nope"]
 
     #[test]
     fn crl_file_is_read_beside_the_etcdfile_and_refused_when_found_unreadable() {
-        let head = "[tls]\nclient = true\ncrl_file = \"revoked.crl\"\n";
+        let head = "[tls]\nclient = true\nclient_cert_auth = true\ncrl_file = \"revoked.crl\"\n";
         let loaded = load(head, |_| {}).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
             loaded.desired.tls.crl_file.as_deref(),

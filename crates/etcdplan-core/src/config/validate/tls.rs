@@ -69,7 +69,7 @@ impl Validator<'_> {
             }
             (Some(Issuer::Etcdplan), ca_dir)
         };
-        let crl_file = self.crl_file(t, client);
+        let crl_file = self.crl_file(t, client, cca);
         ok.then_some(())?;
         Some(Tls {
             client,
@@ -86,7 +86,12 @@ impl Validator<'_> {
     /// `crl_file`: a revocation list on this machine, for client certificates
     /// (etcd's client-crl-file), so it needs client TLS. Whether it can be
     /// read is in `Context::local_files`.
-    fn crl_file(&mut self, t: &RawTls, client: bool) -> Option<Option<std::path::PathBuf>> {
+    fn crl_file(
+        &mut self,
+        t: &RawTls,
+        client: bool,
+        cca: bool,
+    ) -> Option<Option<std::path::PathBuf>> {
         let Some(v) = &t.crl_file else {
             return Some(None);
         };
@@ -103,6 +108,16 @@ impl Validator<'_> {
                 "set client = true (and client_cert_auth = true) in [tls], or drop crl_file",
             ));
             return None;
+        }
+        if !cca {
+            self.push(
+                Problem::warning(
+                    "etcdfile::crl-without-cert-auth",
+                    "crl_file revokes client certificates, but etcd asks clients for none",
+                )
+                .label(v.span(), "nothing is revoked without client_cert_auth")
+                .help("set client_cert_auth = true in [tls] so clients log in by certificate, or drop crl_file"),
+            );
         }
         let path = self.path(v, None, PathSide::Local, false)?;
         if let Some(Err(why)) = self.ctx.local_files.get(&path) {
