@@ -336,13 +336,28 @@ pub fn render_with_auth(
                         "simple" => token.set("token", quote("simple"), &from_all()),
                         "jwt" => {
                             token.set("token", quote("jwt"), &format!("{} (etcdplan makes its own key pair in key_dir and places it on every member at the takeover)", from_all()));
+                            // A JWT's lifetime is its `ttl=` option; auth-token-ttl is for simple tokens.
+                            let ttl = text.split(',').find_map(|o| o.strip_prefix("ttl="));
+                            if let Some(ttl) = ttl {
+                                match crate::model::parse_duration(ttl) {
+                                    Ok(d) => token.set(
+                                        "token_ttl",
+                                        quote(&format!("{}s", d.as_secs())),
+                                        &format!("the ttl option of auth-token, {}", from_all()),
+                                    ),
+                                    Err(e) => w.refuse(format!(
+                                        "auth-token's ttl {ttl:?} ({}): {e}",
+                                        src(0)
+                                    )),
+                                }
+                            }
                         }
                         other => w.refuse(format!(
                             "auth-token {other:?} ({}): the etcdfile knows \"simple\" and \"jwt\"",
                             src(0)
                         )),
                     }
-                } else {
+                } else if token.get("token") != Some(quote("jwt")) {
                     token.set(
                         "token_ttl",
                         quote(&format!("{}s", number(value))),
