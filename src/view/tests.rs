@@ -14,7 +14,7 @@ fn desired(text: &str) -> Result<Desired, ConfigError> {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: None,
         file_hash: crate::config::hash(text),
-        releases: Default::default(),
+        ..Default::default()
     };
     crate::config::parse("etcdfile.toml", text.to_owned(), &ctx).map(|l| l.desired)
 }

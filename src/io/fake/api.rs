@@ -580,7 +580,7 @@ mod tests {
             base_dir: PathBuf::from("/srv"),
             home: None,
             file_hash: crate::config::hash(&d),
-            releases: Default::default(),
+            ..Default::default()
         };
         let Ok(loaded) = crate::config::parse("etcdfile.toml", d, &ctx) else {
             panic!("etcdfile");
