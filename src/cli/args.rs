@@ -179,6 +179,11 @@ pub enum Command {
         #[arg(long, value_name = "NAME", default_value = crate::render::ALERTS_DEFAULT_JOB)]
         job: String,
     },
+    /// Print the client endpoints of the cluster the etcdfile describes
+    /// (every voting member) in a consumer's form: a list, etcdctl's
+    /// variables, kube-apiserver's flags, StorageOS's KV_ADDR, or JSON; exit
+    /// 1 when none is known. Reads only the etcdfile unless --healthy.
+    Endpoints(super::endpoints::EndpointsArgs),
     /// Print shell completions.
     Completions {
         /// The shell.

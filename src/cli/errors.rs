@@ -92,6 +92,15 @@ pub enum CliError {
         #[help]
         advice: &'static str,
     },
+    /// `endpoints` knows no endpoint to print.
+    #[error("no endpoint: {0}")]
+    #[diagnostic(
+        code(etcdplan::no_endpoint),
+        help(
+            "`etcdplan status` shows which members answer; without --healthy the etcdfile's members are printed"
+        )
+    )]
+    NoEndpoint(String),
     /// Flags that do not go together.
     #[error("{0}")]
     #[diagnostic(code(etcdplan::usage))]
