@@ -101,6 +101,15 @@ pub enum CliError {
         )
     )]
     NoEndpoint(String),
+    /// `history` could not read the records.
+    #[error("cannot read etcdplan/history/: {0}")]
+    #[diagnostic(
+        code(etcdplan::history),
+        help(
+            "a member must answer; with auth on, only root (or a role granted etcdplan/) reads the records"
+        )
+    )]
+    History(String),
     /// Flags that do not go together.
     #[error("{0}")]
     #[diagnostic(code(etcdplan::usage))]

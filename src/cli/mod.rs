@@ -106,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::BackupTimer => snapshot::backup_timer(&cli, &mut out),
         Command::Alerts { job } => alerts::alerts(&cli, job, &mut out),
         Command::Endpoints(args) => endpoints::endpoints(&cli, args, &mut out).await,
+        Command::History { json, limit } => history(&cli, *json, *limit, &mut out).await,
         Command::Import(args) => import::import(&cli, args, &mut out).await,
         Command::Pki { what } => pki::run(&cli, what, &mut out),
         Command::ForceUnlock { id } => force_unlock(&cli, id, &mut out).await,
@@ -218,6 +219,31 @@ async fn status(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<
         )?;
     } else {
         out.write_all(render::status_human(&live, d, style(cli)).as_bytes())?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `etcdplan history`: the records in `etcdplan/history/`, newest first.
+async fn history(
+    cli: &Cli,
+    json: bool,
+    limit: usize,
+    out: &mut impl std::io::Write,
+) -> Result<Outcome, CliError> {
+    let loaded = load(cli)?;
+    let d = &loaded.desired;
+    let etcd = etcd_client(cli, d);
+    let records = crate::history::read(&etcd, &d.client_urls(), limit)
+        .await
+        .map_err(|e| CliError::History(e.to_string()))?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&render::history_json(&records)).unwrap_or_default()
+        )?;
+    } else {
+        out.write_all(render::history_human(&records).as_bytes())?;
     }
     Ok(Outcome::Ok)
 }
