@@ -138,6 +138,7 @@ async fn a_cluster_that_does_not_answer_gives_a_note_not_an_error() {
     );
 }
 
+#[allow(clippy::result_large_err)] // the shape execute::apply returns
 fn failed(error: StepError) -> Result<Report, ApplyError> {
     Err(ApplyError {
         index: 2,
