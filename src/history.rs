@@ -167,11 +167,7 @@ pub fn outcome(result: &Result<crate::execute::Report, ApplyError>) -> Outcome {
         Err(e) if matches!(e.error, StepError::Interrupted) => {
             Outcome::Cancelled { step: e.index + 1 }
         }
-        Err(e) => Outcome::Failed {
-            step: e.index + 1,
-            description: e.description.clone(),
-            error: e.error.to_string(),
-        },
+        Err(e) => Outcome::failed(e.index + 1, &e.description, &e.error.to_string()),
     }
 }
 

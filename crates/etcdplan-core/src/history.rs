@@ -57,11 +57,36 @@ impl Outcome {
                 error,
             } => format!(
                 "failed at step {step}/{total} ({description}): {}",
-                error.split_whitespace().collect::<Vec<_>>().join(" ")
+                clip(&error.split_whitespace().collect::<Vec<_>>().join(" "), 100)
             ),
             Self::Cancelled { step } => format!("cancelled before step {step}/{total}"),
         }
     }
+}
+
+/// The most of a step's error a record keeps: etcd's last log lines can be
+/// long, and a hundred records share the keyspace with the cluster's data.
+pub const ERROR_MAX: usize = 2000;
+
+impl Outcome {
+    /// A failed step (from 1), its error clipped to [`ERROR_MAX`] characters.
+    pub fn failed(step: usize, description: &str, error: &str) -> Self {
+        Self::Failed {
+            step,
+            description: description.to_owned(),
+            error: clip(error, ERROR_MAX),
+        }
+    }
+}
+
+/// `s` cut to `max` characters, with "…" when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// One walk of a plan, as stored (JSON) under [`Record::key`].
@@ -270,6 +295,24 @@ mod tests {
             r.outcome.describe(2),
             "failed at step 2/2 (wait until m1 healthy): timed out"
         );
+    }
+
+    #[test]
+    fn long_errors_are_clipped_in_the_record_and_more_in_the_table() {
+        let long = "x ".repeat(3000);
+        let o = Outcome::failed(1, "restart m1", &long);
+        let Outcome::Failed { error, .. } = &o else {
+            panic!("{o:?}");
+        };
+        assert_eq!(error.chars().count(), ERROR_MAX);
+        assert!(error.ends_with('…'));
+        let line = o.describe(3);
+        assert!(line.chars().count() < 160, "{line}");
+        assert!(
+            line.starts_with("failed at step 1/3 (restart m1): x x"),
+            "{line}"
+        );
+        assert_eq!(clip("short", 100), "short");
     }
 
     #[test]
