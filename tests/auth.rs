@@ -82,7 +82,9 @@ fn etcdctl(tb: &Testbed, user: Option<(&str, &str)>, args: &[&str]) -> Output {
     if let Some((u, p)) = user {
         c.arg(format!("--user={u}:{p}"));
     }
-    c.args(args).output().unwrap_or_else(|e| panic!("etcdctl: {e}"))
+    c.args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("etcdctl: {e}"))
 }
 
 /// Every regular file under `dir` whose text contains `needle`.
@@ -160,7 +162,11 @@ fn auth_enabled_on_a_running_cluster_under_a_logged_in_writer() {
     assert!(put.status.success(), "{}", text(&put));
     let outside = etcdctl(&tb, Some(("app", APP_PW)), &["put", "/other/k", "v"]);
     assert!(!outside.status.success(), "{}", text(&outside));
-    assert!(text(&outside).contains("permission denied"), "{}", text(&outside));
+    assert!(
+        text(&outside).contains("permission denied"),
+        "{}",
+        text(&outside)
+    );
     // reader reads and cannot write.
     let read = etcdctl(&tb, Some(("reader", READER_PW)), &["get", "/app/k"]);
     assert!(
@@ -216,7 +222,10 @@ fn auth_enabled_on_a_running_cluster_under_a_logged_in_writer() {
     // logs in) and set.
     secret(&tb, "app.pw", APP_PW2);
     let plan = ok(tb.etcdplan(&narrowed, &["plan"]));
-    assert!(plan.contains("~ user app") && plan.contains("password"), "{plan}");
+    assert!(
+        plan.contains("~ user app") && plan.contains("password"),
+        "{plan}"
+    );
     outputs.push(plan);
     outputs.push(ok(tb.etcdplan(&narrowed, &["plan", "--json"])));
     outputs.push(ok(tb.etcdplan(&narrowed, &["apply", "--auto-approve"])));
@@ -248,6 +257,9 @@ fn auth_enabled_on_a_running_cluster_under_a_logged_in_writer() {
             .into_iter()
             .filter(|p| !p.extension().is_some_and(|x| x == "pw"))
             .collect();
-        assert!(local.is_empty(), "a password in etcdplan's files: {local:?}");
+        assert!(
+            local.is_empty(),
+            "a password in etcdplan's files: {local:?}"
+        );
     }
 }

@@ -335,3 +335,23 @@ fn a_saved_plan_is_refused_once_the_auth_store_changed() {
     // Without auth observed, the fingerprint has no auth fact (old plans match).
     assert!(!etcdplan::live::fingerprint(&running(&d)).contains_key("auth"));
 }
+
+#[test]
+fn sending_passwords_to_etcd_3_4_says_they_reach_its_wal_in_clear() {
+    // The fixtures run 3.4.23.
+    let d = with_auth(desired_with(3, ""), auth(true));
+    let l = observed(running(&d), false, Ok(AuthStore::default()));
+    let wal_note = |p: &Plan| p.notes.iter().any(|n| n.contains("WAL in clear"));
+    let p = plan_for(&d, &l);
+    assert!(wal_note(&p), "{:#?}", p.notes);
+    let mut newer = l.clone();
+    for m in newer.cluster.iter_mut().flat_map(|c| &mut c.members) {
+        if let Ok(s) = &mut m.status {
+            s.reported.version = etcdplan::model::EtcdVersion::parse("3.5.30");
+        }
+    }
+    assert!(!wal_note(&plan_for(&d, &newer)), "the members run 3.5");
+    // Nothing sent, nothing said: the store an apply leaves.
+    let settled = observed(running(&d), true, Ok(applied()));
+    assert!(!wal_note(&plan_for(&d, &settled)));
+}

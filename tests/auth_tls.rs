@@ -61,10 +61,19 @@ fn a_certificate_user_writes_under_its_prefix_only() {
     let put = as_cn_app(&["put", "/cn/k", "v"]);
     assert!(put.status.success(), "{}", text(&put));
     let get = as_cn_app(&["get", "/cn/k", "--print-value-only"]);
-    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "v", "{}", text(&get));
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout).trim(),
+        "v",
+        "{}",
+        text(&get)
+    );
     let outside = as_cn_app(&["put", "/elsewhere", "v"]);
     assert!(!outside.status.success(), "{}", text(&outside));
-    assert!(text(&outside).contains("permission denied"), "{}", text(&outside));
+    assert!(
+        text(&outside).contains("permission denied"),
+        "{}",
+        text(&outside)
+    );
 
     // The endpoint list for consumers: etcdctl's variables with the files.
     let env = site.etcdplan(&["endpoints", "--healthy", "--format", "etcdctl"]);

@@ -183,7 +183,9 @@ pub async fn import(
     let (auth, auth_note) = read_auth(
         &client,
         answered,
-        cli.user.as_deref().map(|u| u.split(':').next().unwrap_or(u)),
+        cli.user
+            .as_deref()
+            .map(|u| u.split(':').next().unwrap_or(u)),
     )
     .await?;
     let mut text = crate::import::etcdfile::render_with_auth(&name, &found, &reach, auth.as_ref())

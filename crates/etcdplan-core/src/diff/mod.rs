@@ -301,6 +301,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     );
     blockers.extend(auth.blockers);
     notes.extend(auth.notes);
+    notes.extend(plaintext_password_note(live, &auth.changes));
     Diff {
         situation,
         changes,
@@ -308,6 +309,32 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         notes,
         auth: auth.changes,
     }
+}
+
+/// etcd 3.4 proposes a password it is sent through raft before hashing it,
+/// so it lands in every member's WAL in clear (3.5 hashes it in the API
+/// layer): a plan that sends one to a 3.4 member says so.
+fn plaintext_password_note(live: &Live, auth: &[AuthChange]) -> Option<String> {
+    let sends = auth.iter().any(|c| match &c.op {
+        AuthOp::AddUser { password, .. } => password.is_some(),
+        AuthOp::SetPassword { .. } => true,
+        _ => false,
+    });
+    let on_3_4: Vec<String> = live
+        .cluster
+        .iter()
+        .flat_map(|c| &c.members)
+        .filter_map(|m| {
+            let v = m.status.as_ref().ok()?.reported.version?;
+            (v.minor().major == 3 && v.minor().minor <= 4).then(|| m.name.to_string())
+        })
+        .collect();
+    (sends && !on_3_4.is_empty()).then(|| {
+        format!(
+            "{} run etcd 3.4, which writes a password it is sent into its WAL in clear before hashing it (3.5 hashes it first): upgrade before setting passwords, or rotate them after.",
+            on_3_4.join(", ")
+        )
+    })
 }
 
 /// The `extra` settings a member's config leaves out because the release
