@@ -4,19 +4,15 @@
 //! failed and what remains; passwords reach etcd and nothing else (no
 //! event, error, report, plan or Debug shows them).
 //!
-//! The fake cluster has no auth model yet, so this file wraps it: every
-//! call goes to `FakeCluster` but the auth ones, which a small store here
-//! answers as etcd does (enable needs root with the root role, one grant
-//! per range, logins checked only while auth is on).
+//! The auth store is the fake cluster's own (`io::fake::FakeAuth`, refusing
+//! as etcd does); its log of auth changes, the passwords it received and
+//! its `fail_auth` hook are what these tests read and steer.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use common::desired_with;
 use etcdplan::config::{
     Access, Auth, AuthName, Desired, DesiredRole, DesiredUser, Login, Permission, SecretSource,
@@ -24,354 +20,15 @@ use etcdplan::config::{
 };
 use etcdplan::execute::{self, Context, Event};
 use etcdplan::io::fake::FakeCluster;
-use etcdplan::io::{
-    ApiAlarm, ApiMember, ApiStatus, AuthCall, DowngradeAction, EtcdApi, EtcdError, EtcdErrorKind,
-    HostMap, Progress, RangePage,
-};
-use etcdplan::live::{
-    ApiHashKv, AuthStore, LiveAuth, LivePermission, LiveRole, LiveUser, PasswordCheck,
-};
-use etcdplan::model::{Endpoint, MemberId, MinorVersion};
+use etcdplan::io::{EtcdErrorKind, HostMap};
 use etcdplan::plan::{self, Plan};
 use etcdplan::{diff, observe};
 
 const ROOT_PW: &str = "root-pw-Zq81xT";
 const APP_PW: &str = "app-pw-Hk27vB";
 
-/// etcd's auth store, as far as these tests need it.
-#[derive(Debug, Default)]
-struct Store {
-    enabled: bool,
-    /// user → (password, roles)
-    users: BTreeMap<String, (Option<String>, BTreeSet<String>)>,
-    roles: BTreeMap<String, Vec<LivePermission>>,
-}
-
-/// The fake cluster with an auth store in front of it.
-struct AuthFake {
-    inner: FakeCluster,
-    store: Mutex<Store>,
-    /// Every auth call, as its Debug shows it.
-    log: Mutex<Vec<String>>,
-    /// The Debug of a call that fails (etcd refusing it).
-    fail: Mutex<Option<String>>,
-    /// Every password sent, for the check that nothing else shows one.
-    sent: Mutex<Vec<String>>,
-}
-
-fn refuse(ep: &Endpoint, message: &str) -> EtcdError {
-    EtcdError::Call {
-        endpoint: ep.to_string(),
-        kind: EtcdErrorKind::Other,
-        message: message.into(),
-    }
-}
-
-impl AuthFake {
-    fn new(inner: FakeCluster) -> Self {
-        Self {
-            inner,
-            store: Mutex::new(Store::default()),
-            log: Mutex::new(Vec::new()),
-            fail: Mutex::new(None),
-            sent: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn fail_on(&self, call: &str) {
-        if let Ok(mut f) = self.fail.lock() {
-            *f = Some(call.into());
-        }
-    }
-
-    /// The store as observe would report it, each declared password tried.
-    fn observed(&self, passwords: &[(&str, &str)]) -> LiveAuth {
-        let s = self.store();
-        let users = s
-            .users
-            .iter()
-            .map(|(name, (pw, roles))| LiveUser {
-                name: name.clone(),
-                roles: roles.iter().cloned().collect(),
-                password: match passwords.iter().find(|(u, _)| u == name) {
-                    Some(_) if !s.enabled => PasswordCheck::NotChecked,
-                    Some((_, p)) if pw.as_deref() == Some(*p) => PasswordCheck::Accepted,
-                    Some(_) => PasswordCheck::Refused,
-                    None => PasswordCheck::NotChecked,
-                },
-            })
-            .collect();
-        let roles = s
-            .roles
-            .iter()
-            .map(|(name, perms)| LiveRole {
-                name: name.clone(),
-                permissions: perms.clone(),
-            })
-            .collect();
-        LiveAuth {
-            enabled: s.enabled,
-            store: Ok(AuthStore { users, roles }),
-        }
-    }
-
-    fn apply(&self, ep: &Endpoint, call: &AuthCall<'_>) -> Result<(), EtcdError> {
-        let mut s = self.store();
-        match *call {
-            AuthCall::Enable => {
-                let ok = s.users.get("root").is_some_and(|(_, r)| r.contains("root"));
-                if !ok {
-                    return Err(refuse(ep, "etcdserver: root user does not have root role"));
-                }
-                s.enabled = true;
-            }
-            AuthCall::Disable => s.enabled = false,
-            AuthCall::RoleAdd { role } => {
-                if s.roles.insert(role.into(), Vec::new()).is_some() {
-                    return Err(refuse(ep, "etcdserver: role name already exists"));
-                }
-            }
-            AuthCall::RoleDelete { role } => {
-                s.roles.remove(role);
-                for (_, roles) in s.users.values_mut() {
-                    roles.remove(role);
-                }
-            }
-            AuthCall::RoleGrant { role, permission } => {
-                let Some(perms) = s.roles.get_mut(role) else {
-                    return Err(refuse(ep, "etcdserver: role name not found"));
-                };
-                perms.retain(|p| !(p.key == permission.key && p.range_end == permission.range_end));
-                perms.push(permission.clone());
-                perms.sort();
-            }
-            AuthCall::RoleRevoke { role, permission } => {
-                if let Some(perms) = s.roles.get_mut(role) {
-                    perms.retain(|p| {
-                        !(p.key == permission.key && p.range_end == permission.range_end)
-                    });
-                }
-            }
-            AuthCall::UserAdd { user: u, password } => {
-                if s.users.contains_key(u) {
-                    return Err(refuse(ep, "etcdserver: user name already exists"));
-                }
-                s.users
-                    .insert(u.into(), (password.map(str::to_owned), BTreeSet::new()));
-            }
-            AuthCall::UserDelete { user: u } => {
-                s.users.remove(u);
-            }
-            AuthCall::UserPassword { user: u, password } => {
-                let Some(x) = s.users.get_mut(u) else {
-                    return Err(refuse(ep, "etcdserver: user name not found"));
-                };
-                x.0 = Some(password.into());
-            }
-            AuthCall::UserGrant { user: u, role } => {
-                if role != "root" && !s.roles.contains_key(role) {
-                    return Err(refuse(ep, "etcdserver: role name not found"));
-                }
-                let Some(x) = s.users.get_mut(u) else {
-                    return Err(refuse(ep, "etcdserver: user name not found"));
-                };
-                x.1.insert(role.into());
-            }
-            AuthCall::UserRevoke { user: u, role } => {
-                if let Some(x) = s.users.get_mut(u) {
-                    x.1.remove(role);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl EtcdApi for AuthFake {
-    async fn member_list(&self, ep: &Endpoint) -> Result<Vec<ApiMember>, EtcdError> {
-        EtcdApi::member_list(&self.inner, ep).await
-    }
-    async fn status(&self, ep: &Endpoint) -> Result<ApiStatus, EtcdError> {
-        EtcdApi::status(&self.inner, ep).await
-    }
-    async fn alarms(&self, ep: &Endpoint) -> Result<Vec<ApiAlarm>, EtcdError> {
-        EtcdApi::alarms(&self.inner, ep).await
-    }
-    async fn quorum_read(&self, ep: &Endpoint) -> Result<(), EtcdError> {
-        EtcdApi::quorum_read(&self.inner, ep).await
-    }
-    async fn move_leader(&self, ep: &Endpoint, to: MemberId) -> Result<(), EtcdError> {
-        EtcdApi::move_leader(&self.inner, ep, to).await
-    }
-    async fn add_learner(&self, ep: &Endpoint, peer: &Endpoint) -> Result<MemberId, EtcdError> {
-        EtcdApi::add_learner(&self.inner, ep, peer).await
-    }
-    async fn promote(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
-        EtcdApi::promote(&self.inner, ep, id).await
-    }
-    async fn remove(&self, ep: &Endpoint, id: MemberId) -> Result<(), EtcdError> {
-        EtcdApi::remove(&self.inner, ep, id).await
-    }
-    async fn update_peer(
-        &self,
-        ep: &Endpoint,
-        id: MemberId,
-        peer: &Endpoint,
-    ) -> Result<(), EtcdError> {
-        EtcdApi::update_peer(&self.inner, ep, id, peer).await
-    }
-    async fn create_leased(
-        &self,
-        ep: &Endpoint,
-        key: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<Result<i64, String>, EtcdError> {
-        EtcdApi::create_leased(&self.inner, ep, key, value, ttl).await
-    }
-    async fn keep_alive(&self, ep: &Endpoint, lease: i64) -> Result<(), EtcdError> {
-        EtcdApi::keep_alive(&self.inner, ep, lease).await
-    }
-    async fn delete_if(
-        &self,
-        ep: &Endpoint,
-        key: &str,
-        value: &str,
-        lease: Option<i64>,
-    ) -> Result<bool, EtcdError> {
-        EtcdApi::delete_if(&self.inner, ep, key, value, lease).await
-    }
-    async fn range_page(
-        &self,
-        ep: &Endpoint,
-        from: &[u8],
-        revision: i64,
-        limit: i64,
-    ) -> Result<RangePage, EtcdError> {
-        EtcdApi::range_page(&self.inner, ep, from, revision, limit).await
-    }
-    async fn get_value(&self, ep: &Endpoint, key: &str) -> Result<Option<String>, EtcdError> {
-        EtcdApi::get_value(&self.inner, ep, key).await
-    }
-    async fn snapshot(&self, ep: &Endpoint, deadline: Duration) -> Result<Vec<u8>, EtcdError> {
-        EtcdApi::snapshot(&self.inner, ep, deadline).await
-    }
-    async fn snapshot_with_progress(
-        &self,
-        ep: &Endpoint,
-        deadline: Duration,
-        progress: &Progress,
-    ) -> Result<Vec<u8>, EtcdError> {
-        EtcdApi::snapshot_with_progress(&self.inner, ep, deadline, progress).await
-    }
-    async fn downgrade(
-        &self,
-        ep: &Endpoint,
-        action: DowngradeAction,
-        target: MinorVersion,
-    ) -> Result<Option<MinorVersion>, EtcdError> {
-        EtcdApi::downgrade(&self.inner, ep, action, target).await
-    }
-    async fn cluster_version(&self, ep: &Endpoint) -> Result<Option<MinorVersion>, EtcdError> {
-        EtcdApi::cluster_version(&self.inner, ep).await
-    }
-    async fn compact(&self, ep: &Endpoint, rev: i64, deadline: Duration) -> Result<(), EtcdError> {
-        EtcdApi::compact(&self.inner, ep, rev, deadline).await
-    }
-    async fn defragment(&self, ep: &Endpoint, deadline: Duration) -> Result<(), EtcdError> {
-        EtcdApi::defragment(&self.inner, ep, deadline).await
-    }
-    async fn alarm_disarm(&self, ep: &Endpoint, alarm: &ApiAlarm) -> Result<(), EtcdError> {
-        EtcdApi::alarm_disarm(&self.inner, ep, alarm).await
-    }
-    async fn put(&self, ep: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError> {
-        EtcdApi::put(&self.inner, ep, key, value).await
-    }
-    async fn prefix_values(
-        &self,
-        ep: &Endpoint,
-        prefix: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>, EtcdError> {
-        EtcdApi::prefix_values(&self.inner, ep, prefix, limit).await
-    }
-    async fn delete_key(&self, ep: &Endpoint, key: &str) -> Result<(), EtcdError> {
-        EtcdApi::delete_key(&self.inner, ep, key).await
-    }
-    async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
-        EtcdApi::hash_kv(&self.inner, ep, revision).await
-    }
-    async fn metrics(&self, ep: &Endpoint) -> Result<String, EtcdError> {
-        EtcdApi::metrics(&self.inner, ep).await
-    }
-
-    async fn auth_enabled(&self, _ep: &Endpoint) -> Result<bool, EtcdError> {
-        Ok(self.store().enabled)
-    }
-    async fn auth_users(&self, _ep: &Endpoint) -> Result<Vec<(String, Vec<String>)>, EtcdError> {
-        Ok(self
-            .store()
-            .users
-            .iter()
-            .map(|(n, (_, r))| (n.clone(), r.iter().cloned().collect()))
-            .collect())
-    }
-    async fn auth_roles(&self, _ep: &Endpoint) -> Result<Vec<LiveRole>, EtcdError> {
-        Ok(self
-            .store()
-            .roles
-            .iter()
-            .map(|(n, p)| LiveRole {
-                name: n.clone(),
-                permissions: p.clone(),
-            })
-            .collect())
-    }
-    async fn login_accepted(
-        &self,
-        ep: &Endpoint,
-        user: &str,
-        password: &str,
-    ) -> Result<bool, EtcdError> {
-        let s = self.store();
-        if !s.enabled {
-            return Err(refuse(ep, "etcdserver: authentication is not enabled"));
-        }
-        Ok(s.users
-            .get(user)
-            .is_some_and(|(pw, _)| pw.as_deref() == Some(password)))
-    }
-    async fn auth_change(&self, ep: &Endpoint, call: &AuthCall<'_>) -> Result<(), EtcdError> {
-        let shown = format!("{call:?}");
-        if let Ok(mut l) = self.log.lock() {
-            l.push(shown.clone());
-        }
-        if let AuthCall::UserAdd {
-            password: Some(p), ..
-        }
-        | AuthCall::UserPassword { password: p, .. } = *call
-            && let Ok(mut sent) = self.sent.lock()
-        {
-            sent.push(p.to_owned());
-        }
-        let fail = self.fail.lock().ok().and_then(|f| f.clone());
-        if fail.as_deref() == Some(shown.as_str()) {
-            return Err(refuse(ep, "etcdserver: injected failure"));
-        }
-        self.apply(ep, call)
-    }
-}
+/// The message of the auth change a test makes etcd refuse.
+const INJECTED: &str = "etcdserver: injected failure";
 
 fn name(s: &str) -> AuthName {
     AuthName::parse(s).unwrap_or_else(|e| panic!("{e}"))
@@ -407,17 +64,16 @@ fn auth(dir: &std::path::Path, enabled: bool) -> Auth {
 }
 
 /// A running 3-member cluster on the fakes, with the etcdfile declaring `[auth]`.
-fn setup(dir: &std::path::Path, enabled: bool) -> (Desired, AuthFake, HostMap) {
+fn setup(dir: &std::path::Path, enabled: bool) -> (Desired, FakeCluster, HostMap) {
     let mut d = desired_with(3, "");
     d.auth = Some(auth(dir, enabled));
-    let inner = FakeCluster::running(&d, "3.5.16", 1);
-    let hosts = inner.hosts(&d);
-    (d, AuthFake::new(inner), hosts)
+    let fake = FakeCluster::running(&d, "3.5.16", 1);
+    let hosts = fake.hosts(&d);
+    (d, fake, hosts)
 }
 
-/// The plan the real planner makes from what observe reads, the auth store
-/// read from the wrapper (observe does not read auth yet).
-async fn plan_now(d: &Desired, hosts: &HostMap, fake: &AuthFake) -> Plan {
+/// The plan the real planner makes from what observe reads.
+async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
     let live = observe::observe(d, hosts, fake, &etcdplan::config::Secrets::read(d)).await;
     plan::build(d, &live, diff::diff(d, &live))
 }
@@ -427,7 +83,7 @@ async fn plan_now(d: &Desired, hosts: &HostMap, fake: &AuthFake) -> Plan {
 async fn walk(
     d: &Desired,
     hosts: &HostMap,
-    fake: &AuthFake,
+    fake: &FakeCluster,
     p: &Plan,
 ) -> (Result<execute::Report, execute::ApplyError>, Vec<String>) {
     let stop = AtomicBool::new(false);
@@ -471,7 +127,7 @@ async fn enabling_runs_root_first_enable_last_and_the_next_plan_is_empty() {
     let (r, events) = walk(&d, &hosts, &fake, &p).await;
     let report = r.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        fake.log(),
+        fake.auth_calls(),
         [
             "role add root",
             "user add root (password)",
@@ -483,10 +139,9 @@ async fn enabling_runs_root_first_enable_last_and_the_next_plan_is_empty() {
             "auth enable",
         ]
     );
-    assert!(fake.store().enabled);
+    assert!(fake.auth().enabled);
     // The passwords went to etcd, and only there.
-    let sent = fake.sent.lock().map(|s| s.clone()).unwrap_or_default();
-    assert_eq!(sent, [ROOT_PW, APP_PW]);
+    assert_eq!(fake.auth_passwords(), [ROOT_PW, APP_PW]);
     assert_no_password("events", &events.join("\n"));
     assert_no_password("report", &format!("{report:?}"));
     let human =
@@ -510,14 +165,14 @@ async fn enabling_runs_root_first_enable_last_and_the_next_plan_is_empty() {
 async fn a_failure_half_way_through_enabling_leaves_auth_off_and_says_what_remains() {
     let dir = tmp();
     let (d, fake, hosts) = setup(dir.path(), true);
-    fake.fail_on("user add app (password)");
+    fake.fail_auth("user add app (password)", EtcdErrorKind::Other, INJECTED);
     let p = plan_now(&d, &hosts, &fake).await;
     let (r, events) = walk(&d, &hosts, &fake, &p).await;
     let Err(e) = r else {
         panic!("the walk should fail")
     };
-    assert!(!fake.store().enabled, "auth must stay off");
-    assert!(!fake.log().iter().any(|c| c == "auth enable"));
+    assert!(!fake.auth().enabled, "auth must stay off");
+    assert!(!fake.auth_calls().iter().any(|c| c == "auth enable"));
     assert_eq!(e.index, 5);
     assert_eq!(
         e.description,
@@ -547,13 +202,11 @@ async fn a_failure_half_way_through_enabling_leaves_auth_off_and_says_what_remai
             "auth enable (etcdplan logs in as root from here on)"
         ]
     );
-    assert!(e.to_string().contains("injected failure"), "{e}");
+    assert!(e.to_string().contains(INJECTED), "{e}");
     assert_no_password("error", &format!("{e} {e:?}"));
     assert_no_password("events", &events.join("\n"));
     // The next plan picks up where it stopped, enable still last.
-    if let Ok(mut f) = fake.fail.lock() {
-        *f = None;
-    }
+    fake.heal_auth();
     let next = plan_now(&d, &hosts, &fake).await;
     let steps: Vec<&str> = next.steps.iter().map(|s| s.description.as_str()).collect();
     assert_eq!(
@@ -563,7 +216,7 @@ async fn a_failure_half_way_through_enabling_leaves_auth_off_and_says_what_remai
     assert!(steps[0].starts_with("user passwd root"), "{steps:#?}");
     let (r, _) = walk(&d, &hosts, &fake, &next).await;
     r.unwrap_or_else(|e| panic!("{e}"));
-    assert!(fake.store().enabled);
+    assert!(fake.auth().enabled);
     assert!(plan_now(&d, &hosts, &fake).await.is_empty());
 }
 
@@ -571,13 +224,13 @@ async fn a_failure_half_way_through_enabling_leaves_auth_off_and_says_what_remai
 async fn enable_refused_by_etcd_leaves_auth_off() {
     let dir = tmp();
     let (d, fake, hosts) = setup(dir.path(), true);
-    fake.fail_on("auth enable");
+    fake.fail_auth("auth enable", EtcdErrorKind::Other, INJECTED);
     let p = plan_now(&d, &hosts, &fake).await;
     let (r, _) = walk(&d, &hosts, &fake, &p).await;
     let e = r.err().unwrap_or_else(|| panic!("the walk should fail"));
     assert!(e.remaining.is_empty());
     assert_eq!(e.done.len(), p.steps.len() - 1);
-    assert!(!fake.store().enabled);
+    assert!(!fake.auth().enabled);
 }
 
 #[tokio::test]
@@ -590,9 +243,13 @@ async fn a_changed_password_is_set_and_checked_by_a_login() {
         .0
         .unwrap_or_else(|e| panic!("{e}"));
     // Someone changed the app user's password by hand.
-    if let Some(u) = fake.store().users.get_mut("app") {
-        u.0 = Some("changed".into());
-    }
+    let mut store = fake.auth();
+    let app = store
+        .users
+        .get_mut("app")
+        .unwrap_or_else(|| panic!("no app user"));
+    app.password = Some("changed".into());
+    fake.set_auth(store);
     let p = plan_now(&d, &hosts, &fake).await;
     let steps: Vec<&str> = p.steps.iter().map(|s| s.description.as_str()).collect();
     assert_eq!(steps.len(), 1, "{steps:#?}");
@@ -623,19 +280,19 @@ async fn disabling_goes_first() {
     if let Some(a) = off.auth.as_mut() {
         a.roles[0].permissions[0].access = Access::Read;
     }
-    let before = fake.log().len();
+    let before = fake.auth_calls().len();
     let p = plan_now(&off, &hosts, &fake).await;
     walk(&off, &hosts, &fake, &p)
         .await
         .0
         .unwrap_or_else(|e| panic!("{e}"));
-    let log = fake.log();
+    let log = fake.auth_calls();
     assert_eq!(log[before], "auth disable");
     assert!(
         log[before + 1].starts_with("role grant-permission app"),
         "{log:#?}"
     );
-    assert!(!fake.store().enabled);
+    assert!(!fake.auth().enabled);
 }
 
 #[tokio::test]
@@ -650,6 +307,11 @@ async fn a_password_not_read_on_this_machine_fails_the_step_before_any_call() {
         e.to_string().contains("was not read on this machine"),
         "{e}"
     );
-    assert!(!fake.log().iter().any(|c| c.starts_with("user add app")));
-    assert!(!fake.store().enabled);
+    assert!(
+        !fake
+            .auth_calls()
+            .iter()
+            .any(|c| c.starts_with("user add app"))
+    );
+    assert!(!fake.auth().enabled);
 }

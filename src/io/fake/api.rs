@@ -625,6 +625,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_auth_change_made_to_fail_is_refused_logged_and_leaves_the_store() {
+        use crate::io::AuthCall;
+        let (fake, eps) = three();
+        fake.fail_auth("role add app", EtcdErrorKind::Other, "etcdserver: injected");
+        let add = AuthCall::UserAdd {
+            user: "app",
+            password: Some("pw-Xy71"),
+        };
+        let role = AuthCall::RoleAdd { role: "app" };
+        assert!(fake.auth_change(&eps[0], &add).await.is_ok());
+        let e = fake.auth_change(&eps[0], &role).await.err();
+        assert_eq!(e.as_ref().map(EtcdError::kind), Some(EtcdErrorKind::Other));
+        assert!(e.is_some_and(|e| e.to_string().contains("etcdserver: injected")));
+        assert!(
+            fake.auth().roles.is_empty(),
+            "a refused change changes nothing"
+        );
+        let pw = AuthCall::UserPassword {
+            user: "app",
+            password: "pw-Qr52",
+        };
+        assert!(fake.auth_change(&eps[1], &pw).await.is_ok());
+        fake.heal_auth();
+        assert!(fake.auth_change(&eps[0], &role).await.is_ok());
+        assert_eq!(
+            fake.auth_calls(),
+            [
+                "user add app (password)",
+                "role add app",
+                "user passwd app",
+                "role add app"
+            ]
+        );
+        assert_eq!(fake.auth_passwords(), ["pw-Xy71", "pw-Qr52"]);
+        let shown = format!("{fake:?}");
+        assert!(
+            !shown.contains("pw-Xy71") && !shown.contains("pw-Qr52"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_stopped_member_stops_answering_and_leadership_moves() {
         let (fake, eps) = three();
         assert_eq!(fake.leader().as_deref(), Some("etcd-1"));

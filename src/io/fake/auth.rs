@@ -57,6 +57,17 @@ impl Default for FakeAuth {
     }
 }
 
+/// The passwords auth changes carried to the fake. Its `Debug` shows how
+/// many, never one.
+#[derive(Clone, Default)]
+pub(super) struct Received(Vec<String>);
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} password(s) received", self.0.len())
+    }
+}
+
 fn refuse(ep: &Endpoint, kind: EtcdErrorKind, text: &str) -> EtcdError {
     call_error(ep, kind, &format!("etcdserver: {text}"))
 }
@@ -250,6 +261,37 @@ impl FakeCluster {
         self.world().auth.clone()
     }
 
+    /// Every auth change sent so far, in order, as its `Debug` shows it
+    /// (`"role add app"`, `"user add root (password)"`, `"auth enable"`):
+    /// refused ones too, as etcd received them.
+    pub fn auth_calls(&self) -> Vec<String> {
+        self.world()
+            .calls
+            .iter()
+            .filter_map(|c| c.strip_prefix("etcd auth "))
+            .filter_map(|c| c.rsplit_once(' ').map(|(call, _ep)| call.to_owned()))
+            .collect()
+    }
+
+    /// Every password the auth changes carried (`user add`, `user passwd`),
+    /// in order, refused ones too: what reached etcd, for tests that check
+    /// that nothing else shows one.
+    pub fn auth_passwords(&self) -> Vec<String> {
+        self.world().auth_passwords.0.clone()
+    }
+
+    /// The auth change whose `Debug` is `call` (as [`auth_calls`](Self::auth_calls)
+    /// shows it) is refused from now on with `kind` and etcd's `message`,
+    /// leaving the store as it was (a test hook).
+    pub fn fail_auth(&self, call: &str, kind: EtcdErrorKind, message: &str) {
+        self.world().fail_auth = Some((call.to_owned(), kind, message.to_owned()));
+    }
+
+    /// Auth changes are answered again (undoes [`fail_auth`](Self::fail_auth)).
+    pub fn heal_auth(&self) {
+        self.world().fail_auth = None;
+    }
+
     /// Whether auth is on.
     pub(super) fn auth_enabled_at(&self, ep: &Endpoint) -> Result<bool, EtcdError> {
         let mut w = self.world();
@@ -318,8 +360,19 @@ impl FakeCluster {
         call: &AuthCall<'_>,
     ) -> Result<(), EtcdError> {
         let mut w = self.world();
-        w.calls.push(format!("etcd auth {call:?} {ep}"));
+        let shown = format!("{call:?}");
+        w.calls.push(format!("etcd auth {shown} {ep}"));
+        if let AuthCall::UserAdd {
+            password: Some(p), ..
+        }
+        | AuthCall::UserPassword { password: p, .. } = *call
+        {
+            w.auth_passwords.0.push(p.to_owned());
+        }
         w.serving_with_leader(ep)?;
+        if let Some((_, kind, message)) = w.fail_auth.as_ref().filter(|f| f.0 == shown) {
+            return Err(call_error(ep, *kind, message));
+        }
         w.auth.apply(ep, call)?;
         w.commit();
         Ok(())

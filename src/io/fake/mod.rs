@@ -46,7 +46,10 @@
 //!   apart while on: `InvalidAuthManagement`), only a root caller manages
 //!   while auth is on, and a login is accepted for the right password alone
 //!   (`AuthNotEnabled` while off). Tests set and read it with
-//!   [`FakeCluster::set_auth`] and [`FakeCluster::auth`].
+//!   [`FakeCluster::set_auth`] and [`FakeCluster::auth`], read the changes
+//!   sent ([`FakeCluster::auth_calls`]) and the passwords they carried
+//!   ([`FakeCluster::auth_passwords`]), and make one change refused
+//!   ([`FakeCluster::fail_auth`]).
 //!
 //! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
 //! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
@@ -182,6 +185,12 @@ struct World {
     metrics_of: BTreeMap<String, Option<String>>,
     /// etcd's auth store.
     auth: FakeAuth,
+    /// The auth change refused from now on: the call's `Debug`, the kind
+    /// and etcd's message (a test hook).
+    fail_auth: Option<(String, EtcdErrorKind, String)>,
+    /// Every password an auth change carried, in order, for tests that
+    /// check nothing else shows one.
+    auth_passwords: auth::Received,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).
