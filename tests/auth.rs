@@ -255,7 +255,7 @@ fn auth_enabled_on_a_running_cluster_under_a_logged_in_writer() {
         }
         let local: Vec<PathBuf> = files_containing(tb.dir.path(), pw)
             .into_iter()
-            .filter(|p| !p.extension().is_some_and(|x| x == "pw"))
+            .filter(|p| p.extension().is_none_or(|x| x != "pw"))
             .collect();
         assert!(
             local.is_empty(),
