@@ -1,0 +1,155 @@
+//! The planner with `[auth] token = "jwt"`: the members' placed key pair is
+//! compared by digest with `key_dir`'s, and a member whose pair differs gets
+//! it placed, then restarts, one member at a time, the leader last. The plan
+//! (human and JSON) names the step, never key material. Pure: the key pairs
+//! are real (made by the PKI module), the cluster is described.
+
+mod common;
+
+use std::path::Path;
+
+use common::plans::{kinds as steps, plan_for, running};
+use etcdplan::config::{Auth, Desired, Login, SecretSource, TokenKind};
+use etcdplan::observe::{HostAuthFiles, HostState, Live};
+use etcdplan::pki::{JWT_KEY, JWT_PUB, JwtKeys, local_auth_files, sha256_hex};
+use etcdplan::plan::Plan;
+
+/// The 3-member etcdfile with `[auth]` and JWT tokens from `key_dir`, set in
+/// code until the etcdfile has the keys.
+fn with_jwt(key_dir: &Path) -> Desired {
+    let mut d = common::desired_from(&common::text_with(3, ""));
+    d.auth = Some(Auth {
+        enabled: true,
+        root: Login::Password(SecretSource::Env("ETCD_ROOT_PASSWORD".into())),
+        token: TokenKind::Jwt {
+            key_dir: key_dir.to_owned(),
+        },
+        token_ttl: std::time::Duration::from_secs(600),
+        prune: false,
+        roles: Vec::new(),
+        users: Vec::new(),
+    });
+    d
+}
+
+/// The digests of the pair in `dir`, as a host's probe would report them.
+fn placed(dir: &Path) -> HostAuthFiles {
+    let digest = |f: &str| Some(sha256_hex(&std::fs::read(dir.join(f)).unwrap()));
+    HostAuthFiles {
+        jwt_pub: digest(JWT_PUB),
+        jwt_key: digest(JWT_KEY),
+        jwt_key_mode: Some(0o600),
+        crl: None,
+    }
+}
+
+/// `d`'s running cluster (leader etcd-1), every host holding `files`.
+fn cluster_with(d: &Desired, files: &HostAuthFiles) -> Live {
+    let mut l = running(d);
+    l.local_auth = local_auth_files(d);
+    for h in l.hosts.values_mut() {
+        if let HostState::Reached(f) = h {
+            f.auth_files = files.clone();
+        }
+    }
+    l
+}
+
+fn assert_no_key_material(p: &Plan, d: &Desired, keys: &[&JwtKeys]) {
+    let human = etcdplan::render::plan_human(p, d, "etcdfile.toml", etcdplan::render::Style::PLAIN);
+    let json = serde_json::to_string(p).unwrap();
+    for text in [&human, &json] {
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        for k in keys {
+            // No line of either key's PEM body shows.
+            for line in k.private_pem().lines().chain(k.public_pem.lines()) {
+                if !line.starts_with("-----") {
+                    assert!(!text.contains(line), "{line} in {text}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn members_with_the_pair_of_key_dir_have_nothing_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("jwt");
+    JwtKeys::create(&dir).unwrap();
+    let d = with_jwt(&dir);
+    let p = plan_for(&d, &cluster_with(&d, &placed(&dir)));
+    assert!(p.steps.is_empty(), "{:#?}", steps(&p));
+}
+
+#[test]
+fn a_changed_key_pair_is_placed_and_rolled_one_member_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (tmp.path().join("old"), tmp.path().join("new"));
+    let old = JwtKeys::create(&old_dir).unwrap();
+    let new = JwtKeys::create(&new_dir).unwrap();
+    // The members hold the old pair; key_dir now holds the new one.
+    let d = with_jwt(&new_dir);
+    let p = plan_for(&d, &cluster_with(&d, &placed(&old_dir)));
+    assert_eq!(
+        steps(&p),
+        [
+            "place the JWT signing key pair on etcd-2's host",
+            "restart etcd-2",
+            "wait until etcd-2 healthy",
+            "place the JWT signing key pair on etcd-3's host",
+            "restart etcd-3",
+            "wait until etcd-3 healthy",
+            "place the JWT signing key pair on etcd-1's host",
+            "move leader etcd-1 → etcd-2",
+            "restart etcd-1",
+            "wait until etcd-1 healthy",
+        ]
+    );
+    for c in &p.changes {
+        assert!(c.auth_files, "{c:?}");
+        assert!(c.reason.contains("differs from key_dir's"), "{}", c.reason);
+    }
+    assert_no_key_material(&p, &d, &[&old, &new]);
+    crate::plan_snapshot!("jwt-key-changed", &p, &d);
+}
+
+#[test]
+fn a_key_others_may_read_or_a_missing_pair_is_placed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("jwt");
+    JwtKeys::create(&dir).unwrap();
+    let d = with_jwt(&dir);
+    let mut l = cluster_with(&d, &placed(&dir));
+    let mut lax = placed(&dir);
+    lax.jwt_key_mode = Some(0o644);
+    if let Some(HostState::Reached(f)) = l.hosts.values_mut().nth(1) {
+        f.auth_files = lax;
+    }
+    if let Some(HostState::Reached(f)) = l.hosts.values_mut().nth(2) {
+        f.auth_files = HostAuthFiles::default();
+    }
+    let p = plan_for(&d, &l);
+    let reasons: Vec<(&str, &str)> = p
+        .changes
+        .iter()
+        .map(|c| (c.member.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:#?}");
+    assert!(reasons[0].1.contains("mode 0644"), "{reasons:#?}");
+    assert!(reasons[1].1.contains("not on its host yet"), "{reasons:#?}");
+}
+
+#[test]
+fn before_key_dir_has_a_pair_every_member_gets_the_one_apply_makes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = with_jwt(&tmp.path().join("not-yet"));
+    let p = plan_for(&d, &cluster_with(&d, &HostAuthFiles::default()));
+    assert_eq!(p.changes.len(), 3);
+    assert!(
+        p.changes
+            .iter()
+            .all(|c| c.auth_files && c.reason.contains("made in key_dir at apply")),
+        "{:#?}",
+        p.changes
+    );
+}
