@@ -41,9 +41,11 @@ async fn plan_and_apply(d: &Desired) -> Vec<String> {
         hosts.insert(m.address.clone(), Arc::new(h));
     }
     let auth = etcdplan::pki::Authority::load(&d.tls.ca_dir, etcdplan::pki::now())
-        .unwrap()
-        .expect("the CA");
-    let issued = auth.client_certificates("etcdplan", 1).unwrap();
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no CA"));
+    let issued = auth
+        .client_certificates("etcdplan", 1)
+        .unwrap_or_else(|e| panic!("{e}"));
     let etcd = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
         request: Duration::from_secs(10),
@@ -92,8 +94,8 @@ fn run(cmd: &mut Command) -> String {
 /// CRLs with its key.
 fn openssl_ca(dir: &Path, ca_dir: &Path) -> std::path::PathBuf {
     let conf = dir.join("crl-ca.cnf");
-    std::fs::write(dir.join("index.txt"), "").unwrap();
-    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
         &conf,
         format!(
@@ -104,7 +106,7 @@ fn openssl_ca(dir: &Path, ca_dir: &Path) -> std::path::PathBuf {
             dir.join("crlnumber").display(),
         ),
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}"));
     conf
 }
 
@@ -171,7 +173,7 @@ fn a_revoked_client_certificate_is_refused_and_a_new_crl_needs_no_restart() {
     let conf = openssl_ca(tb.dir.path(), &d.tls.ca_dir);
     revoke(&conf, &tb.dir.path().join("bad.crt"), &crl);
     d.tls.crl_file = Some(crl.clone());
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
 
     let steps = rt.block_on(plan_and_apply(&d));
     let at = |what: &str| {

@@ -38,7 +38,7 @@ fn mode(p: &Path) -> u32 {
 /// 10 minute TTL) set in code.
 fn desired_with_jwt(tb: &Testbed, file: &str, key_dir: &Path) -> Desired {
     let path = tb.dir.path().join("etcdfile.toml");
-    std::fs::write(&path, file).unwrap();
+    std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
     let mut d = etcdplan::config::load(&path)
         .unwrap_or_else(|e| panic!("{e}"))
         .desired;
@@ -82,7 +82,7 @@ async fn plan_and_apply(d: &Desired) -> (Vec<String>, String) {
     assert!(diff.blockers.is_empty(), "{:#?}", diff.blockers);
     let plan = etcdplan::plan::build(d, &live, diff);
     let steps: Vec<String> = plan.steps.iter().map(|s| s.description.clone()).collect();
-    let json = serde_json::to_string(&plan).unwrap();
+    let json = serde_json::to_string(&plan).unwrap_or_else(|e| panic!("{e}"));
     if !plan.steps.is_empty() {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let ctx = etcdplan::execute::Context {
@@ -179,7 +179,7 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
     let endpoint = tb.client_endpoints(&[0])[0].clone();
     let key_dir = tb.dir.path().join("jwt");
     let d = desired_with_jwt(&tb, &file, &key_dir);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
 
     // Created with JWT tokens: the key pair is made at apply and placed on
     // each member before its first start.
@@ -199,7 +199,8 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
     }
     assert_eq!(mode(&key_dir), 0o700);
     assert_eq!(mode(&key_dir.join("jwt.key")), 0o600);
-    let private = std::fs::read_to_string(key_dir.join("jwt.key")).unwrap();
+    let private =
+        std::fs::read_to_string(key_dir.join("jwt.key")).unwrap_or_else(|e| panic!("{e}"));
     let body_lines: Vec<&str> = private
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -216,7 +217,11 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
         &format!(
             "stat -c %a {k} {dir}; sha256sum < {k} | cut -d' ' -f1; grep '^auth-token' {cfg}",
             k = paths.jwt_key.display(),
-            dir = paths.jwt_key.parent().unwrap().display(),
+            dir = paths
+                .jwt_key
+                .parent()
+                .unwrap_or_else(|| panic!("no folder"))
+                .display(),
             cfg = m.config_file().display()
         ),
     );
@@ -251,9 +256,11 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
     let token = login(&endpoint);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "not a JWT: {token}");
-    let header: serde_json::Value = serde_json::from_slice(&b64url(parts[0])).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64url(parts[0])).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(header["alg"], "ES256", "{header}");
-    let claims: serde_json::Value = serde_json::from_slice(&b64url(parts[1])).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&b64url(parts[1])).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims["username"], "root", "{claims}");
     assert!(!b64url(parts[2]).is_empty());
     let (took, answer) = put(&endpoint, Some(&token), "/jwt/k", "v1");
@@ -281,9 +288,9 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
     let root = format!("root:{ROOT_PASSWORD}");
     let out = etcdctl(&endpoint, &["--user", &root, "auth", "disable"]);
     assert!(out.status.success(), "{}", text(&out));
-    std::fs::remove_file(key_dir.join("jwt.key")).unwrap();
-    std::fs::remove_file(key_dir.join("jwt.pub")).unwrap();
-    etcdplan::pki::JwtKeys::create(&key_dir).unwrap();
+    std::fs::remove_file(key_dir.join("jwt.key")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(key_dir.join("jwt.pub")).unwrap_or_else(|e| panic!("{e}"));
+    etcdplan::pki::JwtKeys::create(&key_dir).unwrap_or_else(|e| panic!("{e}"));
     let (steps, _) = rt.block_on(plan_and_apply(&d));
     let places: Vec<&String> = steps
         .iter()

@@ -34,7 +34,11 @@ fn with_jwt(key_dir: &Path) -> Desired {
 
 /// The digests of the pair in `dir`, as a host's probe would report them.
 fn placed(dir: &Path) -> HostAuthFiles {
-    let digest = |f: &str| Some(sha256_hex(&std::fs::read(dir.join(f)).unwrap()));
+    let digest = |f: &str| {
+        Some(sha256_hex(
+            &std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{e}")),
+        ))
+    };
     HostAuthFiles {
         jwt_pub: digest(JWT_PUB),
         jwt_key: digest(JWT_KEY),
@@ -57,7 +61,7 @@ fn cluster_with(d: &Desired, files: &HostAuthFiles) -> Live {
 
 fn assert_no_key_material(p: &Plan, d: &Desired, keys: &[&JwtKeys]) {
     let human = etcdplan::render::plan_human(p, d, "etcdfile.toml", etcdplan::render::Style::PLAIN);
-    let json = serde_json::to_string(p).unwrap();
+    let json = serde_json::to_string(p).unwrap_or_else(|e| panic!("{e}"));
     for text in [&human, &json] {
         assert!(!text.contains("PRIVATE KEY"), "{text}");
         for k in keys {
@@ -73,9 +77,9 @@ fn assert_no_key_material(p: &Plan, d: &Desired, keys: &[&JwtKeys]) {
 
 #[test]
 fn members_with_the_pair_of_key_dir_have_nothing_to_do() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path().join("jwt");
-    JwtKeys::create(&dir).unwrap();
+    JwtKeys::create(&dir).unwrap_or_else(|e| panic!("{e}"));
     let d = with_jwt(&dir);
     let p = plan_for(&d, &cluster_with(&d, &placed(&dir)));
     assert!(p.steps.is_empty(), "{:#?}", steps(&p));
@@ -83,10 +87,10 @@ fn members_with_the_pair_of_key_dir_have_nothing_to_do() {
 
 #[test]
 fn a_changed_key_pair_is_placed_and_rolled_one_member_at_a_time() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (old_dir, new_dir) = (tmp.path().join("old"), tmp.path().join("new"));
-    let old = JwtKeys::create(&old_dir).unwrap();
-    let new = JwtKeys::create(&new_dir).unwrap();
+    let old = JwtKeys::create(&old_dir).unwrap_or_else(|e| panic!("{e}"));
+    let new = JwtKeys::create(&new_dir).unwrap_or_else(|e| panic!("{e}"));
     // The members hold the old pair; key_dir now holds the new one.
     let d = with_jwt(&new_dir);
     let p = plan_for(&d, &cluster_with(&d, &placed(&old_dir)));
@@ -115,9 +119,9 @@ fn a_changed_key_pair_is_placed_and_rolled_one_member_at_a_time() {
 
 #[test]
 fn a_key_others_may_read_or_a_missing_pair_is_placed_again() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path().join("jwt");
-    JwtKeys::create(&dir).unwrap();
+    JwtKeys::create(&dir).unwrap_or_else(|e| panic!("{e}"));
     let d = with_jwt(&dir);
     let mut l = cluster_with(&d, &placed(&dir));
     let mut lax = placed(&dir);
@@ -141,7 +145,7 @@ fn a_key_others_may_read_or_a_missing_pair_is_placed_again() {
 
 #[test]
 fn before_key_dir_has_a_pair_every_member_gets_the_one_apply_makes() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let d = with_jwt(&tmp.path().join("not-yet"));
     let p = plan_for(&d, &cluster_with(&d, &HostAuthFiles::default()));
     assert_eq!(p.changes.len(), 3);

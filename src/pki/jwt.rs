@@ -162,14 +162,18 @@ mod tests {
     use super::*;
 
     fn mode(p: &Path) -> u32 {
-        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .permissions()
+            .mode()
+            & 0o777
     }
 
     #[test]
     fn a_new_pair_is_p256_pkcs8_and_private() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().join("jwt");
-        let (keys, made) = JwtKeys::load_or_create(&dir).unwrap();
+        let (keys, made) = JwtKeys::load_or_create(&dir).unwrap_or_else(|e| panic!("{e}"));
         assert!(made);
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(JWT_KEY)), 0o600);
@@ -180,30 +184,30 @@ mod tests {
                 .starts_with("-----BEGIN PRIVATE KEY-----\n")
         );
         assert!(keys.public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        let pair = rcgen::KeyPair::from_pem(keys.private_pem()).unwrap();
+        let pair = rcgen::KeyPair::from_pem(keys.private_pem()).unwrap_or_else(|e| panic!("{e}"));
         assert!(pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256));
         // The private key never shows in Debug.
         let shown = format!("{keys:?}");
         assert!(!shown.contains("BEGIN PRIVATE KEY"), "{shown}");
         // Loaded again: the same pair, not made anew.
-        let (again, made) = JwtKeys::load_or_create(&dir).unwrap();
+        let (again, made) = JwtKeys::load_or_create(&dir).unwrap_or_else(|e| panic!("{e}"));
         assert!(!made);
         assert_eq!(again.private_pem(), keys.private_pem());
     }
 
     #[test]
     fn half_a_pair_or_a_foreign_public_key_is_refused() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dir = tmp.path().join("jwt");
-        JwtKeys::create(&dir).unwrap();
+        JwtKeys::create(&dir).unwrap_or_else(|e| panic!("{e}"));
         let other = tmp.path().join("other");
-        let theirs = JwtKeys::create(&other).unwrap();
-        std::fs::write(dir.join(JWT_PUB), &theirs.public_pem).unwrap();
+        let theirs = JwtKeys::create(&other).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(JWT_PUB), &theirs.public_pem).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
             JwtKeys::load(&dir),
             Err(PkiError::KeyMismatch { .. })
         ));
-        std::fs::remove_file(dir.join(JWT_PUB)).unwrap();
+        std::fs::remove_file(dir.join(JWT_PUB)).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
             JwtKeys::load(&dir),
             Err(PkiError::Incomplete {

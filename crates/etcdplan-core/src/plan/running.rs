@@ -508,7 +508,7 @@ impl Running<'_> {
                     member: m.name.clone(),
                 });
             }
-            if let Some(step) = super::prepare::auth_step(self.d, &c) {
+            if let Some(step) = super::prepare::auth_step(self.d, c) {
                 self.then(step);
             }
             let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
