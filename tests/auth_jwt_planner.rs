@@ -2,7 +2,8 @@
 //! compared by digest with `key_dir`'s, and a member whose pair differs gets
 //! it placed, then restarts, one member at a time, the leader last. The plan
 //! (human and JSON) names the step, never key material. Pure: the key pairs
-//! are real (made by the PKI module), the cluster is described.
+//! are real (made by the PKI module), the cluster is described; the last
+//! test walks such a plan over the fakes (`etcdplan::io::fake`).
 
 mod common;
 
@@ -156,4 +157,73 @@ fn before_key_dir_has_a_pair_every_member_gets_the_one_apply_makes() {
         "{:#?}",
         p.changes
     );
+}
+
+#[tokio::test]
+async fn the_walk_makes_the_pair_places_the_key_0600_and_then_rests() {
+    use etcdplan::io::fake::FakeCluster;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("jwt");
+    let plain = common::desired_from(&common::text_with(3, ""));
+    let d = with_jwt(&dir);
+    let fake = FakeCluster::running(&plain, "3.4.23", 1);
+    let hosts = fake.hosts(&d);
+    let observe = || async {
+        let live = etcdplan::observe::observe(&d, &hosts, &fake).await;
+        etcdplan::plan::build(&d, &live, etcdplan::diff::diff(&d, &live))
+    };
+    let p = observe().await;
+    assert_eq!(
+        steps(&p)
+            .iter()
+            .filter(|s| s.starts_with("place the JWT signing key pair on"))
+            .count(),
+        3,
+        "{:#?}",
+        steps(&p)
+    );
+    common::fakes::apply(&d, &hosts, &fake, &p)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // key_dir got its pair at the first placement; every host the same one.
+    let keys = JwtKeys::load(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no pair in key_dir"));
+    for m in &d.members {
+        let disk = fake
+            .disk(&m.address.to_string())
+            .unwrap_or_else(|| panic!("no disk for {}", m.name));
+        let at = etcdplan::hostfiles::auth_paths(m);
+        let key = disk
+            .files
+            .get(&at.jwt_key)
+            .unwrap_or_else(|| panic!("no key"));
+        assert_eq!(key.0, keys.private_pem());
+        assert_eq!(key.1, 0o600);
+        let public = disk
+            .files
+            .get(&at.jwt_pub)
+            .unwrap_or_else(|| panic!("no pub"));
+        assert_eq!(
+            (public.0.as_str(), public.1),
+            (keys.public_pem.as_str(), 0o644)
+        );
+        let config = &disk
+            .files
+            .get(&m.config_file())
+            .unwrap_or_else(|| panic!("no config"))
+            .0;
+        assert!(config.contains("auth-token: 'jwt,pub-key="), "{config}");
+    }
+    // The private key never went through the walk's log.
+    let body: Vec<&str> = keys
+        .private_pem()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let log = fake.calls().join("\n");
+    assert!(body.iter().all(|l| !log.contains(l)), "{log}");
+    // The probe reads the placed digests back: nothing is left to do.
+    let again = observe().await;
+    assert!(again.steps.is_empty(), "{:#?}", steps(&again));
 }
