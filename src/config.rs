@@ -72,10 +72,10 @@ impl Secrets {
         };
         let logins = std::iter::once(&auth.root).chain(auth.users.iter().map(|u| &u.login));
         for login in logins {
-            if let Login::Password(source) = login {
-                if let Ok(s) = read_secret(source) {
-                    by_source.insert(source.clone(), s);
-                }
+            if let Login::Password(source) = login
+                && let Ok(s) = read_secret(source)
+            {
+                by_source.insert(source.clone(), s);
             }
         }
         Self { by_source }

@@ -60,7 +60,8 @@ async fn plan_and_apply(d: &Desired) -> Vec<String> {
             })
             .collect(),
     });
-    let live = etcdplan::observe::observe(d, &hosts, &etcd).await;
+    let live =
+        etcdplan::observe::observe(d, &hosts, &etcd, &etcdplan::config::Secrets::default()).await;
     let diff = etcdplan::diff::diff(d, &live);
     assert!(diff.blockers.is_empty(), "{:#?}", diff.blockers);
     let plan = etcdplan::plan::build(d, &live, diff);
@@ -75,6 +76,7 @@ async fn plan_and_apply(d: &Desired) -> Vec<String> {
             advertised: Vec::new(),
             stop: &stop,
             tolerates: plan.tolerates(),
+            secrets: etcdplan::config::Secrets::default(),
         };
         etcdplan::execute::apply(&plan, &ctx, &mut |_| {})
             .await

@@ -16,11 +16,13 @@ use etcdplan::pki::{JWT_KEY, JWT_PUB, JwtKeys, local_auth_files, sha256_hex};
 use etcdplan::plan::Plan;
 
 /// The 3-member etcdfile with `[auth]` and JWT tokens from `key_dir`, set in
-/// code until the etcdfile has the keys.
+/// code until the etcdfile has the keys. Auth itself stays off (`enabled =
+/// false`): turning it on is the auth planner's, tested apart; the token
+/// settings and the key pair do not depend on it.
 fn with_jwt(key_dir: &Path) -> Desired {
     let mut d = common::desired_from(&common::text_with(3, ""));
     d.auth = Some(Auth {
-        enabled: true,
+        enabled: false,
         root: Login::Password(SecretSource::Env("ETCD_ROOT_PASSWORD".into())),
         token: TokenKind::Jwt {
             key_dir: key_dir.to_owned(),
@@ -169,7 +171,9 @@ async fn the_walk_makes_the_pair_places_the_key_0600_and_then_rests() {
     let fake = FakeCluster::running(&plain, "3.4.23", 1);
     let hosts = fake.hosts(&d);
     let observe = || async {
-        let live = etcdplan::observe::observe(&d, &hosts, &fake).await;
+        let live =
+            etcdplan::observe::observe(&d, &hosts, &fake, &etcdplan::config::Secrets::default())
+                .await;
         etcdplan::plan::build(&d, &live, etcdplan::diff::diff(&d, &live))
     };
     let p = observe().await;

@@ -45,7 +45,7 @@ fn downgrade_to_3_6() -> (Desired, FakeCluster, HostMap) {
 /// The plan the real planner makes, with `--allow-downgrade`, from what
 /// `observe` reads over the fakes; snapshots go to `dir`.
 async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster, dir: &std::path::Path) -> Plan {
-    let live = observe::observe(d, hosts, fake).await;
+    let live = observe::observe(d, hosts, fake, &Default::default()).await;
     let opts = plan::Options {
         snapshot_dir: dir.to_owned(),
         ..plan::Options::default()

@@ -37,7 +37,7 @@ fn quota_change() -> (Desired, FakeCluster, HostMap) {
 
 /// The plan the real planner makes from what `observe` reads over the fakes.
 async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
-    let live = observe::observe(d, hosts, fake).await;
+    let live = observe::observe(d, hosts, fake, &Default::default()).await;
     plan::build(d, &live, diff::diff(d, &live))
 }
 
@@ -86,11 +86,11 @@ async fn the_live_fingerprint_over_the_fakes_sees_a_change() {
     // What a stale saved plan check needs: the same observe twice gives the
     // same fingerprint, and a change in between shows.
     let (d, fake, hosts) = quota_change();
-    let before = fingerprint(&observe::observe(&d, &hosts, &fake).await);
-    let same = fingerprint(&observe::observe(&d, &hosts, &fake).await);
+    let before = fingerprint(&observe::observe(&d, &hosts, &fake, &Default::default()).await);
+    let same = fingerprint(&observe::observe(&d, &hosts, &fake, &Default::default()).await);
     assert_eq!(before, same);
     fake.kill("etcd-3");
-    let after = fingerprint(&observe::observe(&d, &hosts, &fake).await);
+    let after = fingerprint(&observe::observe(&d, &hosts, &fake, &Default::default()).await);
     let changes = fingerprint_changes(&before, &after);
     assert!(
         changes.iter().any(|c| c.starts_with("host of etcd-3")),
@@ -229,7 +229,7 @@ async fn a_new_member_joins_as_a_learner_and_is_promoted() {
     let fake = FakeCluster::running(&old, "3.4.23", 0);
     fake.empty_host("10.0.0.14", "3.4.23");
     let hosts = fake.hosts(&d);
-    let live = observe::observe(&d, &hosts, &fake).await;
+    let live = observe::observe(&d, &hosts, &fake, &Default::default()).await;
     let snapshots = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let opts = plan::Options {
         snapshot_dir: snapshots.path().to_owned(),
@@ -286,7 +286,7 @@ async fn a_saved_plan_runs_as_saved_and_a_stale_one_is_refused() {
 
     // Stale: a member went down after the plan was saved. Refused, naming it.
     fake.kill("etcd-3");
-    let now = observe::observe(&d, &hosts, &fake).await;
+    let now = observe::observe(&d, &hosts, &fake, &Default::default()).await;
     match saved.check_saved(&d.file_hash, &fingerprint(&now)) {
         Err(StaleError::Live(what)) => {
             assert!(what.iter().any(|w| w.contains("etcd-3")), "{what:?}");
@@ -296,7 +296,7 @@ async fn a_saved_plan_runs_as_saved_and_a_stale_one_is_refused() {
 
     // Fresh: the same saved plan on an unchanged cluster runs its own steps.
     let (d, fake, hosts) = quota_change();
-    let now = observe::observe(&d, &hosts, &fake).await;
+    let now = observe::observe(&d, &hosts, &fake, &Default::default()).await;
     assert_eq!(saved.check_saved(&d.file_hash, &fingerprint(&now)), Ok(()));
     let mut seen = Vec::new();
     let stop = AtomicBool::new(false);

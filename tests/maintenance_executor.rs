@@ -31,7 +31,7 @@ fn cluster() -> (Desired, FakeCluster, HostMap) {
 
 /// The plan the real planner makes from what `observe` reads.
 async fn plan_now(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
-    let live = observe::observe(d, hosts, fake).await;
+    let live = observe::observe(d, hosts, fake, &Default::default()).await;
     plan::build(d, &live, diff::diff(d, &live))
 }
 
@@ -155,7 +155,7 @@ async fn nospace_with_the_backend_nearly_all_in_use_says_so_and_never_disarms_in
         3,
         "quota_backend_bytes = \"16MiB\"\nauto_compaction_mode = \"revision\"\nauto_compaction_retention = \"100\"\n",
     );
-    let live = observe::observe(&raised, &hosts, &fake).await;
+    let live = observe::observe(&raised, &hosts, &fake, &Default::default()).await;
     let p = plan::build(&raised, &live, diff::diff(&raised, &live));
     let steps = kinds(&p);
     let restart = steps
@@ -248,7 +248,7 @@ async fn a_corrupt_member_is_replaced_and_nothing_else_runs_and_the_alarm_is_lef
         3,
         "quota_backend_bytes = \"16MiB\"\nauto_compaction_mode = \"revision\"\nauto_compaction_retention = \"100\"\n",
     );
-    let live = observe::observe(&changed, &hosts, &fake).await;
+    let live = observe::observe(&changed, &hosts, &fake, &Default::default()).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let opts = plan::Options {
         snapshot_dir: dir.path().to_owned(),

@@ -28,7 +28,7 @@ fn lost_two() -> (Desired, FakeCluster, HostMap) {
 }
 
 async fn recovery(d: &Desired, hosts: &HostMap, fake: &FakeCluster) -> Plan {
-    let live = observe::observe(d, hosts, fake).await;
+    let live = observe::observe(d, hosts, fake, &Default::default()).await;
     let r = Recovery {
         from: "etcd-1".into(),
         allow_data_loss: false,
@@ -78,7 +78,7 @@ async fn the_recovery_over_the_fakes_ends_with_three_voters() -> Result<(), Stri
     assert!(forced < at(": stop the forced start of etcd-1")?);
     assert!(at(": stop the forced start of etcd-1")? < at("10.0.0.11: start etcd-1")?);
     // The next plan has nothing to do.
-    let live = observe::observe(&d, &hosts, &fake).await;
+    let live = observe::observe(&d, &hosts, &fake, &Default::default()).await;
     let again = etcdplan::plan::build(&d, &live, etcdplan::diff::diff(&d, &live));
     assert!(again.is_empty(), "{:?}", common::plans::kinds(&again));
     Ok(())

@@ -300,11 +300,15 @@ async fn verify_on_fakes(
     use etcdplan::plan::PlannedStep;
     let hosts = fake.hosts(d);
     let step = Step::VerifyRestore { revision, content };
-    let mut p = restore::build(d, &etcdplan::observe::observe(d, &hosts, fake).await, &{
-        let mut r = request(None, None);
-        r.allow_data_loss = true;
-        r
-    });
+    let mut p = restore::build(
+        d,
+        &etcdplan::observe::observe(d, &hosts, fake, &Default::default()).await,
+        &{
+            let mut r = request(None, None);
+            r.allow_data_loss = true;
+            r
+        },
+    );
     p.steps = vec![PlannedStep {
         index: 0,
         description: step.describe(),
@@ -321,6 +325,7 @@ async fn verify_on_fakes(
         advertised: Vec::new(),
         stop: &stop,
         tolerates: p.tolerates(),
+        secrets: Default::default(),
     };
     etcdplan::execute::apply(&p, &ctx, &mut |_| {}).await
 }

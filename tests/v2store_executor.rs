@@ -21,7 +21,7 @@ fn name(s: &str) -> MemberName {
 /// member, each followed by its gate (as the planner orders them).
 async fn check_plan(fake: &FakeCluster, d: &etcdplan::config::Desired) -> Plan {
     let hosts = fake.hosts(d);
-    let live = observe::observe(d, &hosts, fake).await;
+    let live = observe::observe(d, &hosts, fake, &Default::default()).await;
     let mut p = plan::build(d, &live, diff::diff(d, &live));
     let steps: Vec<Step> = ["etcd-1", "etcd-2", "etcd-3"]
         .iter()

@@ -239,7 +239,7 @@ pub(super) async fn lock_and_observe(
     if locks.etcd.is_none() && !refused {
         return Ok((live, locks));
     }
-    let live = observe::observe(d, hosts, etcd.as_ref()).await;
+    let live = observe::observe(d, hosts, etcd.as_ref(), &crate::config::Secrets::read(d)).await;
     Ok((live, locks))
 }
 
@@ -434,6 +434,7 @@ pub(super) async fn run_plan(
         },
         advertised: advertised(live),
         tolerates: plan.tolerates(),
+        secrets: crate::config::Secrets::read(d),
     };
     execute::apply(plan, &ctx, on_event)
         .await

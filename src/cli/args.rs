@@ -62,6 +62,12 @@ pub struct Cli {
     /// The client certificate's key.
     #[arg(long, global = true, env = "ETCDCTL_KEY", value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// etcd user etcdplan logs in as, as etcdctl's, when the etcdfile has no
+    /// [auth] (with [auth] it logs in as root); the password comes from
+    /// ETCDCTL_PASSWORD (or ETCDCTL_USER=user:password), never from the
+    /// command line, never shown.
+    #[arg(long, global = true, env = "ETCDCTL_USER", value_name = "USER")]
+    pub user: Option<String>,
     /// Recover from a lost quorum (a majority of voters gone for good) from
     /// this member: its data copied aside and kept, the lost members fenced,
     /// it started once with --force-new-cluster, then normally, checked, and

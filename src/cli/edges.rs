@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::errors::pki_error;
 use super::{Cli, CliError, file_label, load};
-use crate::config::{Desired, Loaded, Transport};
+use crate::config::{AuthName, Desired, Loaded, Login, Secret, Secrets, Transport};
 use crate::io::{EtcdClient, HostMap, LocalHost, SshHost, SshOptions, Timeouts};
 use crate::model;
 use crate::observe::{self, Live};
@@ -76,8 +76,9 @@ pub(super) async fn observe_live(
     chatty: bool,
 ) -> Live {
     let t = Instant::now();
+    let secrets = Secrets::read(d);
     if !chatty {
-        return observe::observe(d, hosts, etcd).await;
+        return observe::observe(d, hosts, etcd, &secrets).await;
     }
     eprintln!(
         "Reading {} … {} member{} desired",
@@ -85,7 +86,7 @@ pub(super) async fn observe_live(
         d.members.len(),
         if d.members.len() == 1 { "" } else { "s" }
     );
-    let live = observe::observe(d, hosts, etcd).await;
+    let live = observe::observe(d, hosts, etcd, &secrets).await;
     let what = match &live.cluster {
         Some(c) => {
             let leader = c
@@ -119,7 +120,16 @@ pub(super) async fn read_only(cli: &Cli, hashes: bool) -> Result<(Loaded, Live),
 /// short-lived certificate etcdplan issues from its CA for this run (kept in
 /// memory only). Without a CA yet there is nothing serving https to talk to.
 pub(super) fn etcd_client(cli: &Cli, d: &Desired) -> EtcdClient {
-    let client = bare_client(cli);
+    let mut client = bare_client(cli);
+    match etcd_login(cli, d) {
+        Ok(Some((user, password))) => {
+            client = client
+                .with_user(user, password.expose().to_owned())
+                .going_on_when_login_refused();
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: {e}: etcdplan connects without etcd credentials"),
+    }
     if !d.tls.any() {
         return client;
     }
@@ -172,7 +182,7 @@ pub(super) fn client_tls(
     }
     match auth {
         Some(auth) => {
-            let mut own = client_identity(auth)?;
+            let mut own = client_identity(auth, own_cn(d))?;
             own.ca_pem = ca_pem;
             Ok(Some(own))
         }
@@ -217,12 +227,60 @@ pub(super) fn given_identity(
     }
 }
 
-/// etcdplan's own client certificates for this run: one day, CN "etcdplan",
-/// from the current CA and, during a rotation, the previous one too.
+/// The CN of etcdplan's own per-run client certificate: "root" when
+/// `[auth]` has root log in by certificate (etcd takes the CN as the user),
+/// else "etcdplan".
+pub(super) fn own_cn(d: &Desired) -> &'static str {
+    match d.auth.as_ref().map(|a| &a.root) {
+        Some(Login::Certificate) => crate::config::ROOT,
+        _ => "etcdplan",
+    }
+}
+
+/// Who etcdplan's etcd client logs in as with a password: root with its
+/// declared password when the etcdfile has `[auth]` (none when root logs in
+/// by certificate: [`own_cn`]), else the operator's `--user` /
+/// `ETCDCTL_USER` ([`given_login`]).
+pub(super) fn etcd_login(cli: &Cli, d: &Desired) -> Result<Option<(String, Secret)>, String> {
+    let Some(auth) = &d.auth else {
+        return given_login(cli);
+    };
+    match &auth.root {
+        Login::Certificate => Ok(None),
+        Login::Password(source) => match Secrets::read(d).of_user(auth, &AuthName::root()) {
+            Some(p) => Ok(Some((crate::config::ROOT.to_owned(), p.clone()))),
+            None => Err(format!("root's password ({source}) cannot be read")),
+        },
+    }
+}
+
+/// The login the operator gives, as etcdctl takes it: `--user` (or
+/// `ETCDCTL_USER`) with the password in `ETCDCTL_PASSWORD`, or
+/// `ETCDCTL_USER=user:password`. None without a user.
+pub(super) fn given_login(cli: &Cli) -> Result<Option<(String, Secret)>, String> {
+    let Some(user) = &cli.user else {
+        return Ok(None);
+    };
+    if let Ok(p) = std::env::var("ETCDCTL_PASSWORD") {
+        return Ok(Some((user.clone(), Secret::new(p))));
+    }
+    match user.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Ok(Some((u.to_owned(), Secret::new(p.to_owned())))),
+        _ => Err(format!(
+            "--user {}: set its password in ETCDCTL_PASSWORD",
+            user.split(':').next().unwrap_or_default()
+        )),
+    }
+}
+
+/// etcdplan's own client certificates for this run: one day, CN `cn`
+/// ("etcdplan", or "root": [`own_cn`]), from the current CA and, during a
+/// rotation, the previous one too.
 pub(super) fn client_identity(
     auth: &crate::pki::Authority,
+    cn: &str,
 ) -> Result<crate::io::ClientTls, CliError> {
-    let issued = auth.client_certificates("etcdplan", 1).map_err(pki_error)?;
+    let issued = auth.client_certificates(cn, 1).map_err(pki_error)?;
     Ok(crate::io::ClientTls {
         ca_pem: auth.trust_bundle(),
         identities: issued
@@ -256,4 +314,99 @@ pub(super) fn ca_or_create(d: &Desired) -> Result<crate::pki::Authority, CliErro
         current,
         previous: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::config::{Auth, SecretSource, TokenKind};
+
+    fn desired(root: Option<Login>) -> Desired {
+        let text = "[cluster]\nname = \"main\"\n[hosts]\ntransport = \"ssh\"\n\
+                    [[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n";
+        let ctx = crate::config::Context {
+            base_dir: PathBuf::from("/srv"),
+            home: None,
+            file_hash: crate::config::hash(text),
+            releases: Default::default(),
+        };
+        let Ok(loaded) = crate::config::parse("etcdfile.toml", text.into(), &ctx) else {
+            panic!("etcdfile");
+        };
+        let mut d = loaded.desired;
+        d.auth = root.map(|root| Auth {
+            enabled: true,
+            root,
+            token: TokenKind::Simple,
+            token_ttl: Duration::from_secs(300),
+            prune: false,
+            roles: Vec::new(),
+            users: Vec::new(),
+        });
+        d
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        let parsed = Cli::try_parse_from(args).map_err(|e| e.to_string());
+        let Ok(cli) = parsed else {
+            panic!("{parsed:?}")
+        };
+        cli
+    }
+
+    #[test]
+    fn with_auth_etcdplan_logs_in_as_root_by_password_or_by_its_certificate_cn() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("root-pw");
+        std::fs::write(&file, "r00t-edges-pw\n").unwrap_or_else(|e| panic!("{e}"));
+        let by_pw = desired(Some(Login::Password(SecretSource::File(file.clone()))));
+        // --user is for clusters whose etcdfile has no [auth]: root wins.
+        let c = cli(&["etcdplan", "--user", "someone:x", "status"]);
+        let login = etcd_login(&c, &by_pw).unwrap_or_else(|e| panic!("{e}"));
+        let Some((user, pw)) = login else {
+            panic!("no login")
+        };
+        assert_eq!((user.as_str(), pw.expose()), ("root", "r00t-edges-pw"));
+        assert_eq!(own_cn(&by_pw), "etcdplan");
+
+        let by_cert = desired(Some(Login::Certificate));
+        assert!(matches!(etcd_login(&c, &by_cert), Ok(None)));
+        assert_eq!(own_cn(&by_cert), "root");
+
+        // An unreadable password file: said, without a password in it.
+        std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        let Err(why) = etcd_login(&c, &by_pw) else {
+            panic!("read a removed file")
+        };
+        assert!(why.contains("root's password"), "{why}");
+    }
+
+    #[test]
+    fn without_auth_the_operators_user_is_used_as_etcdctl_takes_it() {
+        let plain = desired(None);
+        assert!(matches!(
+            etcd_login(&cli(&["etcdplan", "status"]), &plain),
+            Ok(None)
+        ));
+        assert_eq!(own_cn(&plain), "etcdplan");
+        if std::env::var_os("ETCDCTL_PASSWORD").is_some() {
+            return;
+        }
+        let given = etcd_login(
+            &cli(&["etcdplan", "--user", "ops:s3cr3t", "status"]),
+            &plain,
+        );
+        let Ok(Some((user, pw))) = given else {
+            panic!("user:password not taken")
+        };
+        assert_eq!((user.as_str(), pw.expose()), ("ops", "s3cr3t"));
+        let Err(why) = etcd_login(&cli(&["etcdplan", "--user", "ops", "status"]), &plain) else {
+            panic!("a user without a password")
+        };
+        assert!(why.contains("ETCDCTL_PASSWORD"), "{why}");
+    }
 }

@@ -39,10 +39,6 @@ pub struct ImportArgs {
     /// The members run on this machine (transport "local").
     #[arg(long)]
     pub local: bool,
-    /// etcd user to read the cluster as, when auth is on; the password comes
-    /// from ETCDCTL_PASSWORD (never from the command line, never shown).
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
     /// ssh user on the hosts (default root; others need passwordless sudo).
     #[arg(long, value_name = "USER")]
     pub ssh_user: Option<String>,
@@ -82,13 +78,8 @@ pub async fn import(
         .map(|e| Endpoint::parse(e).ok_or_else(|| refused(format!("{e:?} is not a URL"))))
         .collect::<Result<_, _>>()?;
     let mut client = client(cli)?;
-    if let Some(user) = &args.user {
-        let password = std::env::var("ETCDCTL_PASSWORD").map_err(|_| {
-            refused(format!(
-                "--user {user}: set its password in ETCDCTL_PASSWORD"
-            ))
-        })?;
-        client = client.with_user(user.clone(), password);
+    if let Some((user, password)) = super::edges::given_login(cli).map_err(refused)? {
+        client = client.with_user(user, password.expose().to_owned());
     }
 
     // The cluster through the API.
@@ -191,7 +182,12 @@ pub async fn import(
     };
     let mut text = crate::import::etcdfile::render(&name, &found, &reach)
         .map_err(|r| refused(r.join("\n")))?;
-    if let Some(user) = &args.user {
+    // The name alone: ETCDCTL_USER may be "user:password".
+    if let Some(user) = cli
+        .user
+        .as_deref()
+        .map(|u| u.split(':').next().unwrap_or(u))
+    {
         // No password goes into the file; etcdplan's own use of auth is issue 20's.
         text = text.replacen(
             "\n",

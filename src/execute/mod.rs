@@ -6,6 +6,7 @@
 //! walk, and the report says what was done, what failed and what remains.
 
 mod adopt;
+mod auth;
 mod binary;
 mod downgrade;
 mod event;
@@ -107,6 +108,14 @@ pub enum StepError {
         /// Why it failed.
         why: String,
     },
+    /// A change etcd answered but the state read back does not show.
+    #[error("{what} did not take: {why}")]
+    NotApplied {
+        /// The step.
+        what: String,
+        /// What the read back showed.
+        why: String,
+    },
     /// A signal asked etcdplan to stop before this step.
     #[error("stopped by a signal before this step")]
     Interrupted,
@@ -164,6 +173,9 @@ pub struct Context<'a> {
     /// The alarms the plan walked runs with ([`Plan::tolerates`]): its
     /// gates pass while only these are raised.
     pub tolerates: crate::plan::Tolerates,
+    /// The passwords `[auth]` names, read on this machine (auth steps send
+    /// them; nothing prints them).
+    pub secrets: crate::config::Secrets,
 }
 
 impl Context<'_> {
@@ -608,6 +620,7 @@ async fn run_step(
             Ok(StepOutcome::default())
         }
         Step::Snapshot { dir } => membership::snapshot(ctx, transfers, dir).await,
+        Step::Auth { change } => auth::change(ctx, change).await,
         Step::AddLearner {
             member: name,
             peer_url,

@@ -11,16 +11,19 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
-use crate::config::Desired;
-use crate::io::{EtcdApi, Host, HostMap};
+use crate::config::{AuthName, Desired, Secrets};
+use crate::io::{EtcdApi, EtcdErrorKind, Host, HostMap};
 use crate::model::{ClusterId, Endpoint, MemberId};
 
 pub use etcdplan_core::live::*;
 pub(crate) use host::UNIT_OF_LP;
 pub use host::{ProbeOutputError, parse_probe, probe_script};
 
-/// Reads the live state: hosts and etcd in parallel, each call under its deadline.
-pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
+/// Reads the live state: hosts and etcd in parallel, each call under its
+/// deadline. `secrets` are the passwords `[auth]` declares (read by the
+/// caller, so observing reads nothing from this machine's environment): each
+/// is tried with a login to tell whether etcd holds it.
+pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: &Secrets) -> Live {
     let host_probe = join_all(d.members.iter().map(|m| {
         let host: Option<Arc<dyn Host>> = hosts.get(&m.address);
         async move {
@@ -82,6 +85,10 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
     } else {
         (None, None)
     };
+    let auth = match &cluster {
+        Some(c) => Some(observe_auth(d, etcd, secrets, &c.answered_by).await),
+        None => None,
+    };
     let mut live = Live {
         cluster,
         hosts: host_states.into_iter().collect(),
@@ -89,11 +96,79 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi) -> Live {
         local_ca,
         previous_ca,
         observed_at: crate::pki::now(),
-        auth: None,
+        auth,
         local_auth: crate::pki::local_auth_files(d),
     };
     with_config_quotas(d, &mut live, &metrics);
     live
+}
+
+/// The auth store as the member at `ep` (one that answered) has it: whether
+/// auth is on, the users and roles (or why they could not be read), and for
+/// each declared user with a password (root too) whether etcd accepts it.
+/// The logins run in parallel, each under the client's deadline; while auth
+/// is off etcd checks no password, so none is tried.
+async fn observe_auth(
+    d: &Desired,
+    etcd: &dyn EtcdApi,
+    secrets: &Secrets,
+    ep: &Endpoint,
+) -> LiveAuth {
+    let enabled = match etcd.auth_enabled(ep).await {
+        Ok(on) => on,
+        Err(e) => {
+            return LiveAuth {
+                enabled: false,
+                store: Err(format!("whether auth is on: {}", short(&e.to_string(), ep))),
+            };
+        }
+    };
+    let (users, roles) = tokio::join!(etcd.auth_users(ep), etcd.auth_roles(ep));
+    let (users, roles) = match (users, roles) {
+        (Ok(u), Ok(r)) => (u, r),
+        (Err(e), _) | (_, Err(e)) => {
+            return LiveAuth {
+                enabled,
+                store: Err(short(&e.to_string(), ep)),
+            };
+        }
+    };
+    let checks = join_all(users.iter().map(|(name, _)| async move {
+        if !enabled {
+            return PasswordCheck::NotChecked;
+        }
+        let password = d.auth.as_ref().and_then(|a| {
+            let n = AuthName::parse(name).ok()?;
+            secrets.of_user(a, &n)
+        });
+        let Some(password) = password else {
+            return PasswordCheck::NotChecked;
+        };
+        match etcd.login_accepted(ep, name, password.expose()).await {
+            Ok(true) => PasswordCheck::Accepted,
+            Ok(false) => PasswordCheck::Refused,
+            Err(e) => {
+                if e.kind() != EtcdErrorKind::AuthNotEnabled {
+                    tracing::info!("login of {name}: {e}");
+                }
+                PasswordCheck::NotChecked
+            }
+        }
+    }))
+    .await;
+    let users = users
+        .into_iter()
+        .zip(checks)
+        .map(|((name, roles), password)| LiveUser {
+            name,
+            roles,
+            password,
+        })
+        .collect();
+    LiveAuth {
+        enabled,
+        store: Ok(AuthStore { users, roles }),
+    }
 }
 
 /// What a member's `/metrics` said, by member, until the hosts' config files
@@ -393,7 +468,7 @@ mod tests {
     }
 
     async fn look(d: &Desired, fake: &FakeCluster) -> LiveCluster {
-        let mut live = observe(d, &fake.hosts(d), fake).await;
+        let mut live = observe(d, &fake.hosts(d), fake, &Secrets::default()).await;
         check_hashes(d, fake, &mut live).await;
         live.cluster.unwrap_or_else(|| panic!("no cluster"))
     }
@@ -517,5 +592,110 @@ mod tests {
         fake.kill("etcd-3");
         let c = look(&d, &fake).await;
         assert!(c.members[2].db_figures().is_none());
+    }
+
+    /// `d` with `[auth]`: root and "app" log in by the passwords in these
+    /// files, "cert" by its certificate.
+    fn with_auth(d: &mut Desired, root_pw: &std::path::Path, app_pw: &std::path::Path) {
+        use crate::config::{Auth, DesiredUser, Login, SecretSource, TokenKind};
+        let name = |s: &str| AuthName::parse(s).unwrap_or_else(|_| unreachable!());
+        d.auth = Some(Auth {
+            enabled: true,
+            root: Login::Password(SecretSource::File(root_pw.to_owned())),
+            token: TokenKind::Simple,
+            token_ttl: std::time::Duration::from_secs(300),
+            prune: false,
+            roles: Vec::new(),
+            users: vec![
+                DesiredUser {
+                    name: name("app"),
+                    login: Login::Password(SecretSource::File(app_pw.to_owned())),
+                    roles: Vec::new(),
+                },
+                DesiredUser {
+                    name: name("cert"),
+                    login: Login::Certificate,
+                    roles: Vec::new(),
+                },
+            ],
+        });
+    }
+
+    #[tokio::test]
+    async fn the_auth_store_is_read_and_each_declared_password_tried_only_while_auth_is_on() {
+        use crate::io::fake::{FakeAuth, FakeUser};
+        let (mut d, fake) = three();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (root_pw, app_pw) = (dir.path().join("root"), dir.path().join("app"));
+        std::fs::write(&root_pw, "root-pw\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&app_pw, "new-app-pw\n").unwrap_or_else(|e| panic!("{e}"));
+        with_auth(&mut d, &root_pw, &app_pw);
+        let user = |pw: Option<&str>, roles: &[&str]| FakeUser {
+            password: pw.map(str::to_owned),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let mut store = FakeAuth::default();
+        store
+            .users
+            .insert("root".into(), user(Some("root-pw"), &["root"]));
+        store
+            .users
+            .insert("app".into(), user(Some("old-app-pw"), &["app"]));
+        store.users.insert("cert".into(), user(None, &[]));
+        store.users.insert("stranger".into(), user(Some("x"), &[]));
+        store.roles.insert("app".into(), Vec::new());
+        fake.set_auth(store.clone());
+        let secrets = Secrets::read(&d);
+
+        let off = observe(&d, &fake.hosts(&d), &fake, &secrets).await;
+        let Some(LiveAuth {
+            enabled: false,
+            store: Ok(s),
+        }) = off.auth
+        else {
+            panic!("auth off: {:?}", off.auth);
+        };
+        assert!(
+            s.users
+                .iter()
+                .all(|u| u.password == PasswordCheck::NotChecked)
+        );
+        assert!(!fake.calls().iter().any(|c| c.starts_with("etcd login")));
+
+        store.enabled = true;
+        fake.set_auth(store.clone());
+        let on = observe(&d, &fake.hosts(&d), &fake, &secrets).await;
+        let Some(LiveAuth {
+            enabled: true,
+            store: Ok(s),
+        }) = on.auth
+        else {
+            panic!("auth on: {:?}", on.auth);
+        };
+        let check = |n: &str| s.user(n).map(|u| u.password);
+        assert_eq!(check("root"), Some(PasswordCheck::Accepted));
+        assert_eq!(check("app"), Some(PasswordCheck::Refused));
+        assert_eq!(check("cert"), Some(PasswordCheck::NotChecked));
+        assert_eq!(check("stranger"), Some(PasswordCheck::NotChecked));
+        assert_eq!(
+            s.user("app").map(|u| u.roles.clone()),
+            Some(vec!["app".into()])
+        );
+        assert_eq!(s.role("app").map(|r| r.permissions.len()), Some(0));
+        // No password reaches the call log.
+        let log = fake.calls().join("\n");
+        assert!(!log.contains("root-pw") && !log.contains("app-pw"), "{log}");
+
+        // A client that is not root cannot read the store: said, not fatal.
+        store.caller = Some("app".into());
+        fake.set_auth(store);
+        let denied = observe(&d, &fake.hosts(&d), &fake, &secrets).await;
+        match denied.auth {
+            Some(LiveAuth {
+                enabled: true,
+                store: Err(why),
+            }) => assert!(why.contains("permission denied"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

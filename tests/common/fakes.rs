@@ -27,6 +27,7 @@ pub async fn apply_with(
         advertised: Vec::new(),
         stop,
         tolerates: plan.tolerates(),
+        secrets: Default::default(),
     };
     execute::apply(plan, &ctx, on_event).await
 }

@@ -29,6 +29,24 @@
 //! [`Retry::Any`] ([`Writer::retrying`]) is the old, looser writer that tries
 //! any failure again on the next endpoint; real clients do not do that, and it
 //! is kept only so that benchmarks can print both figures.
+//!
+//! # Under etcd auth
+//!
+//! [`Writer::authenticated`] writes as an etcd user ([`WriterAuth`]), the way
+//! clientv3 does (`client/v3/client.go`, `getToken` at dial;
+//! `shouldRefreshToken` in `client/v3/retry_interceptor.go`): it logs in
+//! when it connects to an endpoint; a login answered "authentication is not
+//! enabled" (or one that fails because the member is down) leaves that
+//! endpoint's client without a token, as clientv3 carries on without one
+//! while auth is off. A put refused with "user name is empty" (auth enabled
+//! since: a request without a token), "invalid auth token" (expired, or a
+//! simple token lost in a restart) or "revision of auth store is old" is
+//! refused by etcd before it applies anything, so the writer logs in again
+//! on that endpoint and resends the put there, once: exactly what clientv3
+//! resends. A login that then fails counts the put as never sent (it moves
+//! on to the next endpoint, as above). These resends are counted in
+//! [`Writes::retried_after_login`]; every other refusal (permission denied
+//! outside the user's prefix, a wrong password) is a failed write.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -208,6 +226,9 @@ pub struct Writes {
     /// (only under [`Retry::Any`]): each is a write a real client would have
     /// reported as failed.
     pub retried_maybe_sent: usize,
+    /// Puts resent after a fresh login, because etcd refused them for their
+    /// token before applying them (see the module doc); clientv3 does so.
+    pub retried_after_login: usize,
 }
 
 impl Writes {
@@ -219,6 +240,7 @@ impl Writes {
             latencies: Vec::new(),
             retried_never_sent: 0,
             retried_maybe_sent: 0,
+            retried_after_login: 0,
         }
     }
 
@@ -285,11 +307,12 @@ impl Writes {
     /// One line: writes, failures, retries, max latency.
     pub fn summary(&self) -> String {
         format!(
-            "{} writes, {} failed, {} retried (never sent), {} retried (maybe sent), max latency {:?}",
+            "{} writes, {} failed, {} retried (never sent), {} retried (maybe sent), {} resent after a fresh login, max latency {:?}",
             self.acked.len() + self.failed.len(),
             self.failed.len(),
             self.retried_never_sent,
             self.retried_maybe_sent,
+            self.retried_after_login,
             self.max_latency()
         )
     }
@@ -314,6 +337,49 @@ pub struct WriterTls {
     pub key_pem: String,
 }
 
+/// The etcd user a writer logs in as. Its `Debug` hides the password.
+#[derive(Clone)]
+pub struct WriterAuth {
+    /// The user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl fmt::Debug for WriterAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WriterAuth({}, <hidden>)", self.user)
+    }
+}
+
+/// etcd's refusals of a request for its token, made before apply, that
+/// clientv3 answers with a fresh login and a resend (`shouldRefreshToken`).
+pub fn wants_fresh_login(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if matches!(
+        s.message(),
+        "etcdserver: user name is empty"
+            | "etcdserver: invalid auth token"
+            | "etcdserver: revision of auth store is old"
+    ))
+}
+
+/// A client for `ep` logged in as `auth`, as clientv3 dials: the login at
+/// connect; refused as "not enabled" (or not answered), a client without a
+/// token (lazy: it connects on its first request).
+async fn connect_as(
+    ep: &str,
+    opts: &etcd_client::ConnectOptions,
+    auth: Option<&WriterAuth>,
+) -> Result<etcd_client::Client, etcd_client::Error> {
+    if let Some(a) = auth {
+        let with_user = opts.clone().with_user(a.user.clone(), a.password.clone());
+        if let Ok(c) = etcd_client::Client::connect([ep], Some(with_user)).await {
+            return Ok(c);
+        }
+    }
+    etcd_client::Client::connect([ep], Some(opts.clone())).await
+}
+
 impl Writer {
     /// Writes `prefix/N` every `every` through `endpoints`, each put under
     /// `deadline`, retrying only what was never sent ([`Retry::NeverSent`]).
@@ -323,7 +389,37 @@ impl Writer {
         every: Duration,
         deadline: Duration,
     ) -> Self {
-        Self::spawn(endpoints, prefix, every, deadline, None, Retry::NeverSent)
+        Self::spawn(
+            endpoints,
+            prefix,
+            every,
+            deadline,
+            None,
+            Retry::NeverSent,
+            None,
+        )
+    }
+
+    /// The strict writer ([`Retry::NeverSent`]) logged in as an etcd user
+    /// the way clientv3 logs in (see the module doc), over https when `tls`
+    /// is given.
+    pub fn authenticated(
+        endpoints: Vec<String>,
+        prefix: &str,
+        every: Duration,
+        deadline: Duration,
+        tls: Option<WriterTls>,
+        auth: WriterAuth,
+    ) -> Self {
+        Self::spawn(
+            endpoints,
+            prefix,
+            every,
+            deadline,
+            tls,
+            Retry::NeverSent,
+            Some(auth),
+        )
     }
 
     /// The same over https with a client certificate.
@@ -334,7 +430,15 @@ impl Writer {
         deadline: Duration,
         tls: Option<WriterTls>,
     ) -> Self {
-        Self::spawn(endpoints, prefix, every, deadline, tls, Retry::NeverSent)
+        Self::spawn(
+            endpoints,
+            prefix,
+            every,
+            deadline,
+            tls,
+            Retry::NeverSent,
+            None,
+        )
     }
 
     /// The loose writer ([`Retry::Any`]), for benchmarks that print both
@@ -346,7 +450,7 @@ impl Writer {
         deadline: Duration,
         tls: Option<WriterTls>,
     ) -> Self {
-        Self::spawn(endpoints, prefix, every, deadline, tls, Retry::Any)
+        Self::spawn(endpoints, prefix, every, deadline, tls, Retry::Any, None)
     }
 
     fn spawn(
@@ -356,6 +460,7 @@ impl Writer {
         deadline: Duration,
         tls: Option<WriterTls>,
         retry: Retry,
+        auth: Option<WriterAuth>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Writes::new(retry)));
@@ -368,7 +473,7 @@ impl Writer {
                 return;
             };
             rt.block_on(write_until_stopped(
-                endpoints, p, every, deadline, tls, retry, s, w,
+                endpoints, p, every, deadline, tls, retry, auth, s, w,
             ));
         });
         Self {
@@ -409,6 +514,7 @@ async fn write_until_stopped(
     deadline: Duration,
     tls: Option<WriterTls>,
     retry: Retry,
+    auth: Option<WriterAuth>,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Writes>>,
 ) {
@@ -431,10 +537,10 @@ async fn write_until_stopped(
         );
     }
     // One lazily connecting client per endpoint: connect does not touch the
-    // network, the first put does.
+    // network, the first put does (with auth, the login at connect does).
     let mut clients = Vec::new();
     for ep in &endpoints {
-        if let Ok(c) = etcd_client::Client::connect([ep.as_str()], Some(opts.clone())).await {
+        if let Ok(c) = connect_as(ep, &opts, auth.as_ref()).await {
             clients.push((ep.clone(), c));
         }
     }
@@ -448,7 +554,7 @@ async fn write_until_stopped(
         let key = format!("{prefix}/{n:06}");
         let t = Instant::now();
         let mut i = n as usize;
-        let (mut never, mut maybe) = (0usize, 0usize);
+        let (mut never, mut maybe, mut relogged) = (0usize, 0usize, 0usize);
         // The endpoint and error of the last attempt; `None` once acknowledged.
         let mut last: Option<(String, String)>;
         loop {
@@ -456,7 +562,41 @@ async fn write_until_stopped(
             let k = clients.len();
             let (ep, c) = &mut clients[i % k];
             let wait = left.min(attempt);
-            let outcome = tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await;
+            let mut outcome = tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await;
+            if let (Some(a), Ok(Err(e))) = (&auth, &outcome)
+                && wants_fresh_login(e)
+            {
+                // Refused before apply: log in again here and resend once.
+                let login = opts.clone().with_user(a.user.clone(), a.password.clone());
+                let left = deadline.saturating_sub(t.elapsed());
+                match tokio::time::timeout(
+                    left,
+                    etcd_client::Client::connect([ep.as_str()], Some(login)),
+                )
+                .await
+                {
+                    Ok(Ok(fresh)) => {
+                        *c = fresh;
+                        relogged += 1;
+                        let wait = deadline.saturating_sub(t.elapsed()).min(attempt);
+                        outcome = tokio::time::timeout(wait, c.put(key.clone(), "v", None)).await;
+                    }
+                    // The put was not applied and no login was had: never sent.
+                    Ok(Err(e)) => {
+                        last = Some((ep.clone(), format!("login: {}", error_text(&e))));
+                        never += 1;
+                        i += 1;
+                        if t.elapsed() + Duration::from_millis(10) >= deadline {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(_) => {
+                        last = Some((ep.clone(), "login: no answer in time".into()));
+                        break;
+                    }
+                }
+            }
             let sent = match outcome {
                 Ok(Ok(_)) => {
                     last = None;
@@ -492,6 +632,7 @@ async fn write_until_stopped(
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             g.retried_never_sent += never;
             g.retried_maybe_sent += maybe;
+            g.retried_after_login += relogged;
             match last {
                 None => {
                     g.acked.push(key);
@@ -525,7 +666,17 @@ pub fn keys(endpoint: &str, prefix: &str) -> Vec<String> {
 
 /// [`keys`] over https, presenting `tls`'s client certificate when given.
 pub fn keys_with(endpoint: &str, prefix: &str, tls: Option<&WriterTls>) -> Vec<String> {
-    read_keys(endpoint, prefix, tls)
+    keys_as(endpoint, prefix, tls, None)
+}
+
+/// [`keys_with`] logged in as `auth` when given (auth on).
+pub fn keys_as(
+    endpoint: &str,
+    prefix: &str,
+    tls: Option<&WriterTls>,
+    auth: Option<&WriterAuth>,
+) -> Vec<String> {
+    read_keys_as(endpoint, prefix, tls, auth)
         .unwrap_or_else(|| panic!("cannot read {prefix}/ through {endpoint}"))
         .into_iter()
         .collect()
@@ -535,6 +686,15 @@ fn read_keys(
     endpoint: &str,
     prefix: &str,
     tls: Option<&WriterTls>,
+) -> Option<std::collections::BTreeSet<String>> {
+    read_keys_as(endpoint, prefix, tls, None)
+}
+
+fn read_keys_as(
+    endpoint: &str,
+    prefix: &str,
+    tls: Option<&WriterTls>,
+    auth: Option<&WriterAuth>,
 ) -> Option<std::collections::BTreeSet<String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -552,9 +712,7 @@ fn read_keys(
                     )),
             );
         }
-        let mut c = etcd_client::Client::connect([endpoint], Some(opts))
-            .await
-            .ok()?;
+        let mut c = connect_as(endpoint, &opts, auth).await.ok()?;
         let r = c
             .get(
                 format!("{prefix}/"),

@@ -1,6 +1,15 @@
 //! The real etcd API through etcd-client: one cached connection per member
 //! endpoint, the client identity chosen per member during a CA rotation, and
 //! every call under the deadlines of [`Timeouts`].
+//!
+//! With credentials ([`EtcdClient::with_user`]) a connection behaves as
+//! etcd's Go client (clientv3) does: it logs in when it connects, carries on
+//! without a token when the login is answered "authentication is not
+//! enabled", and when a call is refused for its token before apply ("user
+//! name is empty", "invalid auth token", "revision of auth store is old":
+//! clientv3's `shouldRefreshToken`) it reconnects with a fresh login and
+//! sends that call once more. So an apply that enables auth mid-run goes on
+//! as root.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,16 +17,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client::{
     AlarmAction, AlarmType, Client, Compare, CompareOp, ConnectOptions, DowngradeOptions,
-    MemberAddOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+    MemberAddOptions, PermissionType, PutOptions, RoleRevokePermissionOptions, Txn, TxnOp,
+    TxnOpResponse, UserAddOptions,
 };
 use tokio::sync::Mutex;
 
 use super::error::call_error;
 use super::{
-    ApiAlarm, ApiHashKv, ApiMember, ApiStatus, ClientIdentity, ClientTls, DowngradeAction, EtcdApi,
-    EtcdError, EtcdErrorKind, Timeouts,
+    ApiAlarm, ApiHashKv, ApiMember, ApiStatus, AuthCall, ClientIdentity, ClientTls,
+    DowngradeAction, EtcdApi, EtcdError, EtcdErrorKind, Timeouts,
 };
+use crate::config::Access;
 use crate::live::{DowngradeInfo, LiveName};
+use crate::live::{LivePermission, LiveRole};
 use crate::model::{ClusterId, Endpoint, EtcdVersion, MemberId, MinorVersion};
 
 /// The body of `GET /version`.
@@ -35,6 +47,13 @@ pub struct EtcdClient {
     clients: Mutex<HashMap<Endpoint, (Client, usize)>>,
     /// etcd auth: the user and password sent when connecting (never shown).
     user: Option<(String, String)>,
+    /// Why etcd last refused that login, by endpoint: such a connection goes
+    /// on without a token (calls that need none still work, as MemberList
+    /// for observe), and a call refused for want of one says this instead.
+    login_refused: std::sync::Mutex<HashMap<Endpoint, String>>,
+    /// Whether a refused login leaves a connection without a token instead
+    /// of failing it ([`Self::going_on_when_login_refused`]).
+    lenient_login: bool,
 }
 
 impl EtcdClient {
@@ -45,6 +64,8 @@ impl EtcdClient {
             tls: std::sync::RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
             user: None,
+            login_refused: std::sync::Mutex::new(HashMap::new()),
+            lenient_login: false,
         }
     }
 
@@ -52,6 +73,18 @@ impl EtcdClient {
     #[must_use]
     pub fn with_user(mut self, user: String, password: String) -> Self {
         self.user = Some((user, password));
+        self
+    }
+
+    /// The same, but a login etcd refuses (a wrong password) leaves the
+    /// connection without a token instead of failing it, as etcdplan's own
+    /// client needs: the membership and status read without one, so observe
+    /// sees the cluster, and a call that needs the login fails naming the
+    /// refusal. Without this, a refused login fails the connection, as
+    /// clientv3's dial does (`import --user` with a wrong password stops).
+    #[must_use]
+    pub fn going_on_when_login_refused(mut self) -> Self {
+        self.lenient_login = true;
         self
     }
 
@@ -78,12 +111,13 @@ impl EtcdClient {
         &self,
         identity: Option<&(String, Option<ClientIdentity>)>,
         timeout: Duration,
+        user: Option<(&str, &str)>,
     ) -> ConnectOptions {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(self.timeouts.connect)
             .with_timeout(timeout);
-        if let Some((user, password)) = &self.user {
-            opts = opts.with_user(user.clone(), password.clone());
+        if let Some((user, password)) = user {
+            opts = opts.with_user(user, password);
         }
         match identity {
             Some((ca, id)) => {
@@ -131,10 +165,8 @@ impl EtcdClient {
         }
         let connect = |chosen| async move {
             let id = self.identity(ep, chosen);
-            let opts = self.options(id.as_ref(), self.timeouts.request);
-            Client::connect([ep.to_string()], Some(opts))
+            self.connect_as_user(ep, id.as_ref(), self.timeouts.request)
                 .await
-                .map_err(|e| call_error(ep, &e))
         };
         let tried = if ep.scheme == crate::model::Scheme::Https {
             self.identities().max(1)
@@ -176,8 +208,98 @@ impl EtcdClient {
         }))
     }
 
-    /// Runs one call with the client for `ep`, under the overall deadline.
+    /// A new connection to `ep` presenting `identity`, logged in as the
+    /// configured user as clientv3 logs in: a login answered "authentication
+    /// is not enabled" leaves the connection without a token (auth is off,
+    /// etcd checks nothing). With [`Self::going_on_when_login_refused`] a
+    /// refused login (a wrong password) does too, remembered for
+    /// [`Self::with`] to report: reading the membership needs no token, and
+    /// observe must not take a wrong password for a cluster that does not
+    /// answer.
+    async fn connect_as_user(
+        &self,
+        ep: &Endpoint,
+        identity: Option<&(String, Option<ClientIdentity>)>,
+        timeout: Duration,
+    ) -> Result<Client, EtcdError> {
+        let user = self.user.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+        let opts = self.options(identity, timeout, user);
+        match Client::connect([ep.to_string()], Some(opts)).await {
+            Ok(c) => {
+                self.refused_logins().remove(ep);
+                Ok(c)
+            }
+            Err(e) => {
+                let e = call_error(ep, &e);
+                match e.kind() {
+                    EtcdErrorKind::AuthNotEnabled if user.is_some() => {}
+                    EtcdErrorKind::AuthFailed if user.is_some() && self.lenient_login => {
+                        tracing::warn!("{e}: going on without a token");
+                        let why = match &e {
+                            EtcdError::Call { message, .. } => message.clone(),
+                            EtcdError::Timeout { .. } => e.to_string(),
+                        };
+                        self.refused_logins().insert(ep.clone(), why);
+                    }
+                    _ => return Err(e),
+                }
+                let opts = self.options(identity, timeout, None);
+                Client::connect([ep.to_string()], Some(opts))
+                    .await
+                    .map_err(|e| call_error(ep, &e))
+            }
+        }
+    }
+
+    /// Whether a failed call is one to resend after a fresh login: etcd
+    /// refused it for its token before applying it, and this client has
+    /// credentials to log in with.
+    fn resend_after_login(&self, e: &EtcdError) -> bool {
+        self.user.is_some() && e.kind().wants_fresh_login()
+    }
+
+    /// Runs one call with the client for `ep`, under the overall deadline;
+    /// a call refused for its token is sent once more on a connection with a
+    /// fresh login (see the module doc).
     async fn with<T, F, Fut>(&self, ep: &Endpoint, f: F) -> Result<T, EtcdError>
+    where
+        F: FnOnce(Client) -> Fut + Send + Clone,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
+    {
+        match self.with_once(ep, f.clone()).await {
+            Err(e) if self.resend_after_login(&e) => {
+                tracing::debug!("{e}: logging in again and resending");
+                self.clients.lock().await.remove(ep);
+                match self.with_once(ep, f).await {
+                    Err(e) if self.resend_after_login(&e) => Err(self.login_error(ep).unwrap_or(e)),
+                    r => r,
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// The endpoints whose login etcd refused, and why.
+    fn refused_logins(&self) -> std::sync::MutexGuard<'_, HashMap<Endpoint, String>> {
+        self.login_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Why the configured login is refused at `ep`, as the error of a call
+    /// that needed it.
+    fn login_error(&self, ep: &Endpoint) -> Option<EtcdError> {
+        let why = self.refused_logins().get(ep).cloned()?;
+        let user = self.user.as_ref().map_or("", |(u, _)| u.as_str());
+        Some(EtcdError::Call {
+            endpoint: ep.to_string(),
+            kind: EtcdErrorKind::AuthFailed,
+            message: format!("etcd refuses the login of {user}: {why}"),
+        })
+    }
+
+    /// One call with the client for `ep`, under the overall deadline.
+    async fn with_once<T, F, Fut>(&self, ep: &Endpoint, f: F) -> Result<T, EtcdError>
     where
         F: FnOnce(Client) -> Fut + Send,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
@@ -209,24 +331,46 @@ impl EtcdClient {
         f: F,
     ) -> Result<T, EtcdError>
     where
+        F: FnOnce(Client) -> Fut + Send + Clone,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
+    {
+        match self.with_deadline_once(ep, deadline, f.clone()).await {
+            // Its connection logs in afresh each time: only a store that
+            // changed under the call ("revision of auth store is old") or a
+            // token gone meanwhile lands here.
+            Err(e) if self.resend_after_login(&e) => {
+                tracing::debug!("{e}: logging in again and resending");
+                self.with_deadline_once(ep, deadline, f).await
+            }
+            r => r,
+        }
+    }
+
+    /// One call of [`Self::with_deadline`].
+    async fn with_deadline_once<T, F, Fut>(
+        &self,
+        ep: &Endpoint,
+        deadline: Duration,
+        f: F,
+    ) -> Result<T, EtcdError>
+    where
         F: FnOnce(Client) -> Fut + Send,
         Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send,
     {
         self.client(ep).await?;
         let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
         let id = self.identity(ep, chosen);
-        let opts = self.options(id.as_ref(), deadline);
         let endpoint = ep.to_string();
         let run = async {
-            let c = Client::connect([endpoint.clone()], Some(opts)).await?;
-            f(c).await
+            let c = self.connect_as_user(ep, id.as_ref(), deadline).await?;
+            f(c).await.map_err(|e| call_error(ep, &e))
         };
         match tokio::time::timeout(deadline, run).await {
             Err(_) => Err(EtcdError::Timeout {
                 endpoint,
                 timeout: deadline,
             }),
-            Ok(r) => r.map_err(|e| call_error(ep, &e)),
+            Ok(r) => r,
         }
     }
 }
@@ -664,5 +808,211 @@ impl EtcdApi for EtcdClient {
 
     async fn metrics(&self, ep: &Endpoint) -> Result<String, EtcdError> {
         self.http_text(ep, "/metrics").await
+    }
+
+    async fn auth_enabled(&self, ep: &Endpoint) -> Result<bool, EtcdError> {
+        // etcd-client has no AuthStatus call (and etcd 3.4 no such RPC): a
+        // login as a user no one has tells, on every release. etcd checks
+        // "enabled" first; with auth on the name is simply not found.
+        let probe = self
+            .with(ep, |c| async move {
+                c.auth_client()
+                    .authenticate(AUTH_PROBE_USER.to_owned(), AUTH_PROBE_USER.to_owned())
+                    .await
+                    .map(|_| ())
+            })
+            .await;
+        match probe {
+            Err(e) if e.kind() == EtcdErrorKind::AuthNotEnabled => Ok(false),
+            Err(e) if e.kind() == EtcdErrorKind::AuthFailed => Ok(true),
+            // Someone made the probe user with this password: auth is on.
+            Ok(()) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn auth_users(&self, ep: &Endpoint) -> Result<Vec<(String, Vec<String>)>, EtcdError> {
+        let mut users = self
+            .with(ep, |mut c| async move {
+                let names = c.user_list().await?.users().to_vec();
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    let mut roles = c.user_get(name.clone()).await?.roles().to_vec();
+                    roles.sort();
+                    out.push((name, roles));
+                }
+                Ok(out)
+            })
+            .await?;
+        users.sort();
+        Ok(users)
+    }
+
+    async fn auth_roles(&self, ep: &Endpoint) -> Result<Vec<LiveRole>, EtcdError> {
+        let mut roles = self
+            .with(ep, |mut c| async move {
+                let names = c.role_list().await?.roles().to_vec();
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    let permissions = c
+                        .role_get(name.clone())
+                        .await?
+                        .permissions()
+                        .iter()
+                        .filter_map(|p| {
+                            Some(LivePermission {
+                                key: p.key().to_vec(),
+                                range_end: p.range_end().to_vec(),
+                                access: access_of(p.get_type())?,
+                            })
+                        })
+                        .collect();
+                    out.push(LiveRole { name, permissions });
+                }
+                Ok(out)
+            })
+            .await?;
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
+    }
+
+    async fn login_accepted(
+        &self,
+        ep: &Endpoint,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, EtcdError> {
+        // A connection of its own: the shared one keeps its login, and this
+        // one's token is dropped with it.
+        self.client(ep).await?;
+        let chosen = self.clients.lock().await.get(ep).map_or(0, |(_, i)| *i);
+        let id = self.identity(ep, chosen);
+        let opts = self.options(id.as_ref(), self.timeouts.request, Some((user, password)));
+        let deadline = self.timeouts.connect + self.timeouts.request;
+        match tokio::time::timeout(deadline, Client::connect([ep.to_string()], Some(opts))).await {
+            Err(_) => Err(EtcdError::Timeout {
+                endpoint: ep.to_string(),
+                timeout: deadline,
+            }),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) => {
+                let e = call_error(ep, &e);
+                if e.kind() == EtcdErrorKind::AuthFailed {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn auth_change(&self, ep: &Endpoint, call: &AuthCall<'_>) -> Result<(), EtcdError> {
+        // Owned copies: a call refused for its token is sent again.
+        let owned = OwnedAuthCall::of(call);
+        self.with(ep, |mut c| async move {
+            match owned {
+                OwnedAuthCall::UserAdd(user, Some(password)) => {
+                    c.user_add(user, password, None).await.map(|_| ())
+                }
+                OwnedAuthCall::UserAdd(user, None) => c
+                    .user_add(
+                        user,
+                        String::new(),
+                        Some(UserAddOptions::new().with_no_pwd()),
+                    )
+                    .await
+                    .map(|_| ()),
+                OwnedAuthCall::UserDelete(user) => c.user_delete(user).await.map(|_| ()),
+                OwnedAuthCall::UserPassword(user, password) => {
+                    c.user_change_password(user, password).await.map(|_| ())
+                }
+                OwnedAuthCall::UserGrant(user, role) => {
+                    c.user_grant_role(user, role).await.map(|_| ())
+                }
+                OwnedAuthCall::UserRevoke(user, role) => {
+                    c.user_revoke_role(user, role).await.map(|_| ())
+                }
+                OwnedAuthCall::RoleAdd(role) => c.role_add(role).await.map(|_| ()),
+                OwnedAuthCall::RoleDelete(role) => c.role_delete(role).await.map(|_| ()),
+                OwnedAuthCall::RoleGrant(role, p) => {
+                    let perm = etcd_client::Permission::new(permission_type(p.access), p.key)
+                        .with_range_end(p.range_end);
+                    c.role_grant_permission(role, perm).await.map(|_| ())
+                }
+                OwnedAuthCall::RoleRevoke(role, p) => c
+                    .role_revoke_permission(
+                        role,
+                        p.key,
+                        Some(RoleRevokePermissionOptions::new().with_range_end(p.range_end)),
+                    )
+                    .await
+                    .map(|_| ()),
+                OwnedAuthCall::Enable => c.auth_enable().await.map(|_| ()),
+                OwnedAuthCall::Disable => c.auth_disable().await.map(|_| ()),
+            }
+        })
+        .await
+    }
+}
+
+/// The user name [`EtcdApi::auth_enabled`] logs in as to learn whether auth
+/// is on: "not enabled" or "not found" both answer, and no one has it.
+const AUTH_PROBE_USER: &str = "etcdplan-auth-probe";
+
+/// etcd's permission type (`authpb.Permission.Type`) as an [`Access`].
+fn access_of(t: i32) -> Option<Access> {
+    match PermissionType::try_from(t).ok()? {
+        PermissionType::Read => Some(Access::Read),
+        PermissionType::Write => Some(Access::Write),
+        PermissionType::Readwrite => Some(Access::ReadWrite),
+    }
+}
+
+/// An [`Access`] as etcd's permission type.
+fn permission_type(a: Access) -> PermissionType {
+    match a {
+        Access::Read => PermissionType::Read,
+        Access::Write => PermissionType::Write,
+        Access::ReadWrite => PermissionType::Readwrite,
+    }
+}
+
+/// An [`AuthCall`] with owned strings, so the call can be sent twice. Not
+/// `Debug`: it holds passwords.
+#[derive(Clone)]
+enum OwnedAuthCall {
+    UserAdd(String, Option<String>),
+    UserDelete(String),
+    UserPassword(String, String),
+    UserGrant(String, String),
+    UserRevoke(String, String),
+    RoleAdd(String),
+    RoleDelete(String),
+    RoleGrant(String, LivePermission),
+    RoleRevoke(String, LivePermission),
+    Enable,
+    Disable,
+}
+
+impl OwnedAuthCall {
+    fn of(call: &AuthCall<'_>) -> Self {
+        let o = |s: &str| s.to_owned();
+        match *call {
+            AuthCall::UserAdd { user, password } => Self::UserAdd(o(user), password.map(o)),
+            AuthCall::UserDelete { user } => Self::UserDelete(o(user)),
+            AuthCall::UserPassword { user, password } => Self::UserPassword(o(user), o(password)),
+            AuthCall::UserGrant { user, role } => Self::UserGrant(o(user), o(role)),
+            AuthCall::UserRevoke { user, role } => Self::UserRevoke(o(user), o(role)),
+            AuthCall::RoleAdd { role } => Self::RoleAdd(o(role)),
+            AuthCall::RoleDelete { role } => Self::RoleDelete(o(role)),
+            AuthCall::RoleGrant { role, permission } => {
+                Self::RoleGrant(o(role), permission.clone())
+            }
+            AuthCall::RoleRevoke { role, permission } => {
+                Self::RoleRevoke(o(role), permission.clone())
+            }
+            AuthCall::Enable => Self::Enable,
+            AuthCall::Disable => Self::Disable,
+        }
     }
 }

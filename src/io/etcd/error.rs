@@ -56,10 +56,49 @@ pub enum EtcdErrorKind {
     NoSpace,
     /// "etcdserver: permission denied", or gRPC PermissionDenied.
     PermissionDenied,
-    /// An invalid auth token or failed authentication, or gRPC Unauthenticated.
+    /// "etcdserver: authentication failed, invalid user ID or password" (a
+    /// password login refused; also a user that has no password), or gRPC
+    /// Unauthenticated without a description listed here.
     AuthFailed,
     /// "etcdserver: authentication is not enabled".
     AuthNotEnabled,
+    /// "etcdserver: invalid auth token": the token expired or was made
+    /// before a restart (simple tokens live in memory). Refused before
+    /// apply: a fresh login and a resend are safe (clientv3 does it).
+    InvalidAuthToken,
+    /// "etcdserver: user name is empty": a request without a token while
+    /// auth is on (auth enabled after the connection was made). Refused
+    /// before apply, retried after a login as clientv3 does.
+    UserEmpty,
+    /// "etcdserver: revision of auth store is old": the auth store changed
+    /// between the token check and apply; refused, safe to resend.
+    AuthOldRevision,
+    /// "etcdserver: user name already exists".
+    UserAlreadyExists,
+    /// "etcdserver: user name not found".
+    UserNotFound,
+    /// "etcdserver: role name already exists".
+    RoleAlreadyExists,
+    /// "etcdserver: role name not found".
+    RoleNotFound,
+    /// "etcdserver: role name is empty".
+    RoleEmpty,
+    /// "etcdserver: root user does not exist": `auth enable` without root.
+    RootUserMissing,
+    /// "etcdserver: root user does not have root role": `auth enable` with a
+    /// root that lacks it.
+    RootRoleMissing,
+    /// "etcdserver: role is not granted to the user": revoking a role the
+    /// user does not have.
+    RoleNotGranted,
+    /// "etcdserver: permission is not granted to the role": revoking a grant
+    /// the role does not have.
+    PermissionNotGranted,
+    /// "etcdserver: permission not given": a grant without a permission.
+    PermissionNotGiven,
+    /// "etcdserver: invalid auth management": deleting root, or revoking
+    /// root's root role, while auth is on.
+    InvalidAuthManagement,
     /// No answer in time: our deadline, gRPC DeadlineExceeded, or etcd's own
     /// "etcdserver: request timed out…".
     DeadlineExceeded,
@@ -111,9 +150,64 @@ const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
         "etcdserver: permission denied",
         EtcdErrorKind::PermissionDenied,
     ),
-    ("etcdserver: invalid auth token", EtcdErrorKind::AuthFailed),
+    (
+        "etcdserver: invalid auth token",
+        EtcdErrorKind::InvalidAuthToken,
+    ),
+    ("etcdserver: user name is empty", EtcdErrorKind::UserEmpty),
+    (
+        "etcdserver: revision of auth store is old",
+        EtcdErrorKind::AuthOldRevision,
+    ),
+    (
+        "etcdserver: user name already exists",
+        EtcdErrorKind::UserAlreadyExists,
+    ),
+    (
+        "etcdserver: user name not found",
+        EtcdErrorKind::UserNotFound,
+    ),
+    (
+        "etcdserver: role name already exists",
+        EtcdErrorKind::RoleAlreadyExists,
+    ),
+    (
+        "etcdserver: role name not found",
+        EtcdErrorKind::RoleNotFound,
+    ),
+    ("etcdserver: role name is empty", EtcdErrorKind::RoleEmpty),
+    (
+        "etcdserver: root user does not exist",
+        EtcdErrorKind::RootUserMissing,
+    ),
+    (
+        "etcdserver: root user does not have root role",
+        EtcdErrorKind::RootRoleMissing,
+    ),
+    (
+        "etcdserver: role is not granted to the user",
+        EtcdErrorKind::RoleNotGranted,
+    ),
+    (
+        "etcdserver: permission is not granted to the role",
+        EtcdErrorKind::PermissionNotGranted,
+    ),
+    (
+        "etcdserver: permission not given",
+        EtcdErrorKind::PermissionNotGiven,
+    ),
+    (
+        "etcdserver: invalid auth management",
+        EtcdErrorKind::InvalidAuthManagement,
+    ),
     (
         "etcdserver: authentication failed, invalid user ID or password",
+        EtcdErrorKind::AuthFailed,
+    ),
+    // etcd maps no gRPC error to its `ErrNoPasswordUser` (3.4 to 3.6): a
+    // login as a user that has no password comes back with the store's text.
+    (
+        "auth: authentication failed, password was given for no password user",
         EtcdErrorKind::AuthFailed,
     ),
     (
@@ -151,6 +245,16 @@ const DESCRIPTIONS: &[(&str, EtcdErrorKind)] = &[
 ];
 
 impl EtcdErrorKind {
+    /// Whether etcd refused the call for its token before applying it, so a
+    /// fresh login and one resend are safe: clientv3's `shouldRefreshToken`
+    /// (`client/v3/retry_interceptor.go`) resends exactly these.
+    pub fn wants_fresh_login(self) -> bool {
+        matches!(
+            self,
+            Self::UserEmpty | Self::InvalidAuthToken | Self::AuthOldRevision
+        )
+    }
+
     /// The kind of a gRPC status: etcd's description first, then the code.
     pub fn classify(code: tonic::Code, message: &str) -> Self {
         let message = message.trim();
@@ -285,7 +389,47 @@ mod tests {
             (
                 Code::Unauthenticated,
                 "etcdserver: invalid auth token",
+                EtcdErrorKind::InvalidAuthToken,
+            ),
+            (
+                Code::InvalidArgument,
+                "etcdserver: user name is empty",
+                EtcdErrorKind::UserEmpty,
+            ),
+            (
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+                EtcdErrorKind::AuthOldRevision,
+            ),
+            (
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
                 EtcdErrorKind::AuthFailed,
+            ),
+            (
+                Code::Unknown,
+                "auth: authentication failed, password was given for no password user",
+                EtcdErrorKind::AuthFailed,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+                EtcdErrorKind::RootUserMissing,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not have root role",
+                EtcdErrorKind::RootRoleMissing,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: user name already exists",
+                EtcdErrorKind::UserAlreadyExists,
+            ),
+            (
+                Code::FailedPrecondition,
+                "etcdserver: role name not found",
+                EtcdErrorKind::RoleNotFound,
             ),
             (
                 Code::FailedPrecondition,

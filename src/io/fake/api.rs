@@ -501,6 +501,35 @@ impl EtcdApi for FakeCluster {
         })
     }
 
+    async fn auth_enabled(&self, ep: &Endpoint) -> Result<bool, EtcdError> {
+        self.auth_enabled_at(ep)
+    }
+
+    async fn auth_users(&self, ep: &Endpoint) -> Result<Vec<(String, Vec<String>)>, EtcdError> {
+        self.auth_users_at(ep)
+    }
+
+    async fn auth_roles(&self, ep: &Endpoint) -> Result<Vec<crate::live::LiveRole>, EtcdError> {
+        self.auth_roles_at(ep)
+    }
+
+    async fn login_accepted(
+        &self,
+        ep: &Endpoint,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, EtcdError> {
+        self.login_at(ep, user, password)
+    }
+
+    async fn auth_change(
+        &self,
+        ep: &Endpoint,
+        call: &crate::io::AuthCall<'_>,
+    ) -> Result<(), EtcdError> {
+        self.auth_change_at(ep, call)
+    }
+
     async fn metrics(&self, ep: &Endpoint) -> Result<String, EtcdError> {
         let mut w = self.world();
         w.calls.push(format!("etcd metrics {ep}"));

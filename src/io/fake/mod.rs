@@ -39,6 +39,14 @@
 //!   sets it); refused by learners, and for a revision not reached yet;
 //! - `/metrics`: the default quota and no defragmentation, unless a test
 //!   sets a member's body or makes it refuse.
+//! - etcd auth ([`FakeAuth`], `auth.rs`): the enabled flag, users (with a
+//!   password or none) and their roles, roles and their grants; every
+//!   [`AuthCall`](super::AuthCall) refused as etcd refuses it (`auth enable`
+//!   without root: `RootUserMissing`; duplicates, unknown names, root taken
+//!   apart while on: `InvalidAuthManagement`), only a root caller manages
+//!   while auth is on, and a login is accepted for the right password alone
+//!   (`AuthNotEnabled` while off). Tests set and read it with
+//!   [`FakeCluster::set_auth`] and [`FakeCluster::auth`].
 //!
 //! A host cannot run shell: [`FakeHost`] recognises each script by its `what`
 //! label (see `Effect::of` in `host.rs`, the one table) and applies its effect to the
@@ -50,6 +58,7 @@
 //! [`FakeHost`] with its script table in `host.rs`.
 
 mod api;
+mod auth;
 mod cluster;
 mod host;
 
@@ -64,6 +73,8 @@ use super::{ApiAlarm, ApiMember, EtcdError, EtcdErrorKind};
 use super::{EtcdApi, Host};
 use crate::live::LiveName;
 use crate::model::{Endpoint, EtcdVersion, MemberId, MinorVersion};
+
+pub use auth::{FakeAuth, FakeUser};
 
 /// One member as the cluster knows it.
 #[derive(Debug, Clone)]
@@ -169,6 +180,8 @@ struct World {
     compact_of: BTreeMap<String, i64>,
     /// Members (by name) whose `/metrics` body is this, or refused (None).
     metrics_of: BTreeMap<String, Option<String>>,
+    /// etcd's auth store.
+    auth: FakeAuth,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).

@@ -64,7 +64,9 @@ impl std::fmt::Display for AuthName {
 pub const ROOT: &str = "root";
 
 /// Where a password is on this machine; never the password itself.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase", tag = "from", content = "name")]
 pub enum SecretSource {
     /// An environment variable of the etcdplan process (`password_env`).
@@ -110,7 +112,9 @@ pub enum TokenKind {
 }
 
 /// What a permission allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     /// Range and watch.
@@ -133,7 +137,9 @@ impl Access {
 }
 
 /// One grant of a role: a key, or every key with a prefix, and the access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Permission {
     /// The key (or the prefix), as written; never empty.
     pub key: String,

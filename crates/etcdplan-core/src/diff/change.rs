@@ -315,6 +315,8 @@ pub struct Diff {
     /// What the operator should know before applying (a version change's
     /// caveats).
     pub notes: Vec<String>,
+    /// Changes of etcd's authentication (`[auth]`), in the order they run.
+    pub auth: Vec<super::AuthChange>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! decides order; that is the planner's job.
 
 mod adopt;
+pub mod auth;
 pub mod auth_files;
 mod ca_rotation;
 mod certs;
@@ -22,6 +23,7 @@ pub mod upgrade;
 
 use std::collections::BTreeMap;
 
+pub use auth::{AuthChange, AuthOp};
 pub use certs::{Cas, CertNeed, ExternalFindings, check_external, external_sans};
 pub use change::{
     Action, Blocker, Change, ChangeKind, DefragCause, Departing, Diff, Join, Situation,
@@ -56,6 +58,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             changes: Vec::new(),
             blockers: vec![quorum_loss_blocker(loss)],
             notes: Vec::new(),
+            auth: Vec::new(),
         };
     }
     for (name, h) in &live.hosts {
@@ -294,11 +297,20 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         external_certs(d, live, &mut changes, &mut blockers, &mut notes);
     }
     notes.extend(left_out_notes(d, live, &changes));
+    // etcd's auth store: what [auth] declares, against what observe read.
+    let auth = auth::diff(
+        d.auth.as_ref(),
+        live.auth.as_ref(),
+        situation == Situation::Bootstrap,
+    );
+    blockers.extend(auth.blockers);
+    notes.extend(auth.notes);
     Diff {
         situation,
         changes,
         blockers,
         notes,
+        auth: auth.changes,
     }
 }
 

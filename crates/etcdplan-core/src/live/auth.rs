@@ -70,7 +70,7 @@ pub struct LiveRole {
 }
 
 /// One grant as etcd stores it: a key range and the access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct LivePermission {
     /// The first key.
     pub key: Vec<u8>,

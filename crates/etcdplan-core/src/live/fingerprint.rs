@@ -57,6 +57,18 @@ pub fn fingerprint(live: &Live) -> Fingerprint {
             }
         }
     }
+    // The auth store (only once observe reads it): a saved plan's auth
+    // steps were made against these users, roles and password checks.
+    if let Some(a) = &live.auth {
+        let store = match &a.store {
+            Ok(s) => serde_json::to_string(s).map_or_else(|e| e.to_string(), |t| short_hash(&t)),
+            Err(e) => format!("unreadable ({e})"),
+        };
+        f.insert(
+            "auth".into(),
+            format!("enabled={} store={store}", a.enabled),
+        );
+    }
     for (name, h) in &live.hosts {
         match h {
             HostState::Unreachable { .. } => {

@@ -46,6 +46,11 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Changes found but not planned now.
     pub deferred: Vec<Change>,
+    /// Changes of etcd's authentication (`[auth]`), in the order they run
+    /// (absent when there are none, so plans without `[auth]` keep their
+    /// shape, and in plans saved before auth was managed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<crate::diff::AuthChange>,
     /// Counts for the summary line.
     pub summary: Summary,
     /// Whether nothing blocks it.
@@ -76,7 +81,10 @@ pub struct PlannedStep {
 impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.blockers.is_empty() && self.deferred.is_empty()
+        self.changes.is_empty()
+            && self.blockers.is_empty()
+            && self.deferred.is_empty()
+            && self.auth.is_empty()
     }
 
     /// How many members the plan changes or defers, each counted once (a TLS

@@ -29,6 +29,19 @@ impl Builder {
         }
     }
 
+    /// The steps nothing waits for yet: a step after all of them runs last.
+    pub(super) fn sinks(&self) -> Vec<NodeIndex> {
+        self.graph
+            .node_indices()
+            .filter(|&n| {
+                self.graph
+                    .neighbors_directed(n, Direction::Outgoing)
+                    .next()
+                    .is_none()
+            })
+            .collect()
+    }
+
     /// Steps in order, and the edges renumbered to that order.
     pub(super) fn finish(self) -> (Vec<Step>, Vec<(usize, usize)>) {
         let ordered = order(&self.graph);

@@ -83,9 +83,10 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     notes.extend(end_of_life_note(live));
     notes.extend(rollback_notes(d, live));
     notes.extend(unit_notes(d, live, &changes));
+    auth_steps(&diff.auth, &mut b);
     let (steps, edges) = b.finish();
     let steps = numbered(steps, &edges);
-    assemble(
+    let mut plan = assemble(
         d,
         live,
         diff.situation,
@@ -96,7 +97,28 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
             notes,
             deferred,
         },
-    )
+    );
+    plan.auth = diff.auth;
+    plan
+}
+
+/// The auth changes as one chain after every other step: they need no
+/// restart and disturb nothing, so they wait until the members are settled
+/// (a bootstrapped cluster exists, a rolling change is done). The chain keeps
+/// the diff's order: `auth disable` first; root, roles, grants and users
+/// before `auth enable`, which comes last, so a failure on the way leaves
+/// auth off.
+fn auth_steps(auth: &[crate::diff::AuthChange], b: &mut graph::Builder) {
+    let mut prev = b.sinks();
+    for c in auth {
+        let n = b.add(Step::Auth {
+            change: c.op.clone(),
+        });
+        for p in prev {
+            b.edge(p, n);
+        }
+        prev = vec![n];
+    }
 }
 
 /// Steps with their places and the edges between them (`(a, b)`: b runs
@@ -174,6 +196,7 @@ pub(crate) fn assemble(d: &Desired, live: &Live, situation: Situation, parts: Pa
         blockers: parts.blockers,
         notes: parts.notes,
         deferred: parts.deferred,
+        auth: Vec::new(),
         summary,
     }
 }

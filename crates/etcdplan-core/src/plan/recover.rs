@@ -229,6 +229,7 @@ fn refused(d: &Desired, live: &Live, b: Blocker) -> Plan {
         changes: Vec::new(),
         blockers: vec![b],
         notes: Vec::new(),
+        auth: Vec::new(),
     };
     super::build(d, live, diff)
 }

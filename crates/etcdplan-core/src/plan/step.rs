@@ -347,9 +347,45 @@ pub enum Step {
         /// Its revision when the plan was made.
         revision: i64,
     },
+    /// One change of etcd's authentication (`[auth]`) through one voter,
+    /// read back after. Disturbs nothing; carries no password (only where
+    /// it is read from, on this machine, when the step runs).
+    Auth {
+        /// The change.
+        change: crate::diff::AuthOp,
+    },
 }
 
 pub use super::restore::RestoreTool;
+
+/// The one line of an auth step: etcdctl's words for it, never a password.
+fn auth_line(op: &crate::diff::AuthOp) -> String {
+    use crate::diff::AuthOp;
+    match op {
+        AuthOp::Enable => "auth enable (etcdplan logs in as root from here on)".into(),
+        AuthOp::Disable => "auth disable".into(),
+        AuthOp::AddRole { role } => format!("role add {role}"),
+        AuthOp::DeleteRole { role } => format!("role delete {role}"),
+        AuthOp::Grant { role, permission } => format!(
+            "role grant-permission {role} {}",
+            crate::diff::auth::shown(&crate::live::LivePermission::of(permission))
+        ),
+        AuthOp::Revoke { role, permission } => format!(
+            "role revoke-permission {role} {}",
+            crate::diff::auth::shown(permission)
+        ),
+        AuthOp::AddUser { user, password } => match password {
+            Some(src) => format!("user add {user} (password from {src})"),
+            None => format!("user add {user} (no password: certificate login)"),
+        },
+        AuthOp::DeleteUser { user } => format!("user delete {user}"),
+        AuthOp::GrantRole { user, role } => format!("user grant-role {user} {role}"),
+        AuthOp::RevokeRole { user, role } => format!("user revoke-role {user} {role}"),
+        AuthOp::SetPassword { user, source } => {
+            format!("user passwd {user} (password from {source})")
+        }
+    }
+}
 
 impl Step {
     /// One line for people.
@@ -553,6 +589,7 @@ impl Step {
             } => format!(
                 "check {member} is a healthy one-member cluster with revision {revision} or later"
             ),
+            Self::Auth { change } => auth_line(change),
         }
     }
 

@@ -142,6 +142,7 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         }
         shown_files.push((bodies, c.member.to_string()));
     }
+    auth_changes(plan, style, &mut out);
     if !plan.steps.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "Order:");
@@ -175,11 +176,48 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
         out,
         "{}",
         style.bold(&format!(
-            "Plan: {} to add, {} to change, {} to remove.",
-            plan.summary.add, plan.summary.change, plan.summary.remove
+            "Plan: {} to add, {} to change, {} to remove{}.",
+            plan.summary.add,
+            plan.summary.change,
+            plan.summary.remove,
+            match plan.auth.len() {
+                0 => String::new(),
+                1 => ", 1 auth change".into(),
+                n => format!(", {n} auth changes"),
+            }
         ))
     );
     out
+}
+
+/// The auth changes, one a line in the order they run: `+ user app`,
+/// `~ role app: + readwrite /app/ (prefix)`, `~ user app: password` (the
+/// password itself is never in the plan).
+fn auth_changes(plan: &Plan, style: Style, out: &mut String) {
+    if plan.auth.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Auth:");
+    let width = plan
+        .auth
+        .iter()
+        .map(|c| c.op.to_string().chars().count())
+        .max()
+        .unwrap_or(0);
+    for c in &plan.auth {
+        let sym = match c.op.symbol() {
+            "+" => style.green("+"),
+            "-" => style.red("-"),
+            other => style.yellow(other),
+        };
+        let _ = writeln!(
+            out,
+            "  {sym} {:<width$}   {}",
+            c.op.to_string(),
+            style.dim(&c.reason)
+        );
+    }
 }
 
 /// What a member's (re)start does to its binary, in one line.
