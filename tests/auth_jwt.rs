@@ -1,13 +1,13 @@
-//! JWT auth tokens on real etcd (Debian's 3.4.23, three members on the test bed,
-//! the process service): etcdplan makes the ES256 key pair in `key_dir`,
-//! places it on each member before its first start (key 0600, never in the
-//! plan), renders
-//! `auth-token: jwt,…`; with auth enabled through
-//! etcdctl as root, a login returns a JWT (three dot-separated base64url
-//! parts, signed ES256) that works for a put, while no token is refused.
-//! A new key pair in `key_dir` is placed and rolled one member at a time,
-//! gated (with auth off: see the note in the test), and
-//! after it the old token is refused and a new login works.
+//! JWT auth tokens on real etcd (Debian's 3.4.23, three members on the test
+//! bed, the process service): etcdplan makes the ES256 key pair in
+//! `key_dir`, places it on each member before its first start (key 0600,
+//! never in the plan), renders `auth-token: jwt,…` and turns auth on (root's
+//! password from a file); a login returns a JWT (three dot-separated
+//! base64url parts, signed ES256) that works for a put, while no token is
+//! refused. A new key pair in `key_dir` is placed and rolled one member at a
+//! time, gated, with auth on (etcdplan's client logs in again when a
+//! restarted member refuses its token); after it the old token is refused
+//! and a new login works.
 //!
 //! `[auth]` is set in code on the Desired parsed from a plain etcdfile (the
 //! etcdfile keys land separately), so the walk runs in-process through the
@@ -35,19 +35,19 @@ fn mode(p: &Path) -> u32 {
 }
 
 /// The test bed's etcdfile parsed, with `[auth]` (JWT from `key_dir`, a
-/// 10 minute TTL, auth left off) set in code.
+/// 10 minute TTL, auth on with root's password in a file) set in code.
 fn desired_with_jwt(tb: &Testbed, file: &str, key_dir: &Path) -> Desired {
     let path = tb.dir.path().join("etcdfile.toml");
     std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
     let mut d = etcdplan::config::load(&path)
         .unwrap_or_else(|e| panic!("{e}"))
         .desired;
-    // `enabled = false`: the test turns auth on and off itself with etcdctl
-    // (and only while no plan runs), so etcdplan's own auth steps stay out
-    // of these plans; the token settings are rendered either way.
+    // Root's password in a file beside the etcdfile: etcdplan turns auth on.
+    let secret = tb.dir.path().join("root-password");
+    std::fs::write(&secret, format!("{ROOT_PASSWORD}\n")).unwrap_or_else(|e| panic!("{e}"));
     d.auth = Some(Auth {
-        enabled: false,
-        root: Login::Password(SecretSource::Env("ETCD_ROOT_PASSWORD".into())),
+        enabled: true,
+        root: Login::Password(SecretSource::File(secret)),
         token: TokenKind::Jwt {
             key_dir: key_dir.to_owned(),
         },
@@ -61,7 +61,7 @@ fn desired_with_jwt(tb: &Testbed, file: &str, key_dir: &Path) -> Desired {
 
 /// Observes, plans and applies `d` through ssh and the etcd API; returns
 /// the plan's step descriptions and its JSON.
-async fn plan_and_apply(d: &Desired) -> (Vec<String>, String) {
+async fn plan_and_apply(d: &Desired, root: bool) -> (Vec<String>, String) {
     let opts = SshOptions {
         user: d.hosts.ssh.user.clone(),
         port: d.hosts.ssh.port,
@@ -76,12 +76,15 @@ async fn plan_and_apply(d: &Desired) -> (Vec<String>, String) {
         assert!(h.failure().is_none(), "{:?}", h.failure());
         hosts.insert(m.address.clone(), Arc::new(h));
     }
-    let etcd = EtcdClient::new(Timeouts {
+    let mut etcd = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
         request: Duration::from_secs(10),
     });
-    let live =
-        etcdplan::observe::observe(d, &hosts, &etcd, &etcdplan::config::Secrets::default()).await;
+    if root {
+        etcd = etcd.with_user("root".into(), ROOT_PASSWORD.into());
+    }
+    let secrets = etcdplan::config::Secrets::read(d);
+    let live = etcdplan::observe::observe(d, &hosts, &etcd, &secrets).await;
     let diff = etcdplan::diff::diff(d, &live);
     assert!(diff.blockers.is_empty(), "{:#?}", diff.blockers);
     let plan = etcdplan::plan::build(d, &live, diff);
@@ -97,7 +100,7 @@ async fn plan_and_apply(d: &Desired) -> (Vec<String>, String) {
             advertised: Vec::new(),
             stop: &stop,
             tolerates: plan.tolerates(),
-            secrets: etcdplan::config::Secrets::default(),
+            secrets,
         };
         etcdplan::execute::apply(&plan, &ctx, &mut |_| {})
             .await
@@ -188,17 +191,18 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
 
     // Created with JWT tokens: the key pair is made at apply and placed on
     // each member before its first start.
-    let (steps, json) = rt.block_on(plan_and_apply(&d));
+    let (steps, json) = rt.block_on(plan_and_apply(&d, false));
+    let at = |what: &str| {
+        steps
+            .iter()
+            .position(|s| s == what)
+            .unwrap_or_else(|| panic!("no {what:?} in {steps:#?}"))
+    };
     for i in 1..=3 {
-        let at = |what: String| {
-            steps
-                .iter()
-                .position(|s| *s == what)
-                .unwrap_or_else(|| panic!("no {what:?} in {steps:#?}"))
-        };
         assert!(
-            at(format!("place the JWT signing key pair on etcd-{i}'s host"))
-                < at(format!("start etcd-{i}")),
+            at(&format!(
+                "place the JWT signing key pair on etcd-{i}'s host"
+            )) < at(&format!("start etcd-{i}")),
             "{steps:#?}"
         );
     }
@@ -244,20 +248,16 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
         "{on_host}"
     );
 
-    // Nothing left to do: the probe's digests match key_dir's.
-    let (steps, _) = rt.block_on(plan_and_apply(&d));
+    // The same plan turned auth on once the members were healthy: root
+    // first, enable last. Nothing is left to do: the probe's digests match
+    // key_dir's, and etcdplan now logs in as root.
+    assert!(
+        at("wait until etcd-1, etcd-2, etcd-3 healthy")
+            < at("auth enable (etcdplan logs in as root from here on)"),
+        "{steps:#?}"
+    );
+    let (steps, _) = rt.block_on(plan_and_apply(&d, true));
     assert!(steps.is_empty(), "{steps:#?}");
-
-    // Auth on through etcdctl, as root.
-    for args in [
-        vec!["user", "add", &format!("root:{ROOT_PASSWORD}")],
-        vec!["user", "grant-role", "root", "root"],
-        vec!["auth", "enable"],
-    ] {
-        let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
-        let out = etcdctl(&endpoint, &args);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-    }
     let token = login(&endpoint);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "not a JWT: {token}");
@@ -284,19 +284,14 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
     );
     assert_eq!(text(&got).trim(), "v1");
 
-    // A new key pair in key_dir: placed and rolled, one member at a time;
-    // then the old token (signed by the old key) is refused, a new login
-    // works. The roll runs with auth off: etcdplan's client keeps the token
-    // of each member's cached connection, which a restarted member no longer
-    // takes (the re-login on `invalid auth token` is the etcd client's, not
-    // here yet).
-    let root = format!("root:{ROOT_PASSWORD}");
-    let out = etcdctl(&endpoint, &["--user", &root, "auth", "disable"]);
-    assert!(out.status.success(), "{}", text(&out));
+    // A new key pair in key_dir: placed and rolled, one member at a time,
+    // with auth on (etcdplan's client logs in as root, and again when a
+    // restarted member refuses the token of its cached connection); then the
+    // old token (signed by the old key) is refused, a new login works.
     std::fs::remove_file(key_dir.join("jwt.key")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::remove_file(key_dir.join("jwt.pub")).unwrap_or_else(|e| panic!("{e}"));
     etcdplan::pki::JwtKeys::create(&key_dir).unwrap_or_else(|e| panic!("{e}"));
-    let (steps, _) = rt.block_on(plan_and_apply(&d));
+    let (steps, _) = rt.block_on(plan_and_apply(&d, true));
     let places: Vec<&String> = steps
         .iter()
         .filter(|s| s.starts_with("place the JWT"))
@@ -322,8 +317,6 @@ fn a_cluster_rendered_with_jwt_hands_out_signed_tokens_that_work() {
             assert!(next_place.is_none_or(|n| healthy < n), "{steps:#?}");
         }
     }
-    let out = etcdctl(&endpoint, &["auth", "enable"]);
-    assert!(out.status.success(), "{}", text(&out));
     let (took, answer) = put(&endpoint, Some(&token), "/jwt/k", "old-token");
     assert!(!took, "a token of the old key was taken: {answer}");
     let fresh = login(&endpoint);
