@@ -16,6 +16,7 @@
 //! - [`observe`]: the live cluster and hosts → [`live::Live`].
 //! - [`execute`]: walks a plan through the two edges, one disruption at a time.
 //! - [`pki`]: the operator's CA on disk and the certificates issued from it.
+//! - [`history`]: the record each walk of a plan leaves in etcd (`etcdplan history`).
 //! - [`watch`]: what wakes the watch loop, what it reports, and when.
 //! - [`view`]: where apply and watch report progress: text for people or JSON Lines.
 //! - [`cli`]: the command line; the only place that wires real edges together.
@@ -28,6 +29,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod execute;
+pub mod history;
 pub mod io;
 pub mod observe;
 pub mod pki;

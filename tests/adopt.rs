@@ -727,7 +727,7 @@ fn common_validates(text: &str) {
         base_dir: std::path::PathBuf::from("/tmp"),
         home: None,
         file_hash: etcdplan::config::hash(text),
-        releases: Default::default(),
+        ..Default::default()
     };
     if let Err(e) = etcdplan::config::parse("etcdfile.toml", text.to_owned(), &ctx) {
         panic!("{e:?}\n{text}");

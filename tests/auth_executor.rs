@@ -298,6 +298,17 @@ impl EtcdApi for AuthFake {
     async fn put(&self, ep: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError> {
         EtcdApi::put(&self.inner, ep, key, value).await
     }
+    async fn prefix_values(
+        &self,
+        ep: &Endpoint,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, EtcdError> {
+        EtcdApi::prefix_values(&self.inner, ep, prefix, limit).await
+    }
+    async fn delete_key(&self, ep: &Endpoint, key: &str) -> Result<(), EtcdError> {
+        EtcdApi::delete_key(&self.inner, ep, key).await
+    }
     async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
         EtcdApi::hash_kv(&self.inner, ep, revision).await
     }

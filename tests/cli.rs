@@ -212,3 +212,55 @@ fn restart_names_one_member_and_refuses_what_it_cannot_do_before_reading_the_fil
         text(&out.stderr)
     );
 }
+
+/// While `[auth]` is managed, `pki client` issues only for `root` and the
+/// declared users, and refuses any other name naming them, writing nothing.
+#[test]
+fn pki_client_refuses_a_name_auth_does_not_declare() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let file = dir.path().join("etcdfile.toml");
+    let etcdfile = r#"[cluster]
+name = "main"
+
+[tls]
+client = true
+client_cert_auth = true
+
+[auth]
+token = "jwt"
+
+[[auth.role]]
+name = "app"
+permissions = [{ key = "/app/", prefix = true, access = "readwrite" }]
+
+[[auth.user]]
+name = "app"
+roles = ["app"]
+
+[[member]]
+name = "etcd-1"
+address = "10.0.0.11"
+"#;
+    std::fs::write(&file, etcdfile).unwrap_or_else(|e| panic!("{e}"));
+    let certs = dir.path().join("certs");
+    let run = |name: &str| {
+        etcdplan()
+            .arg("-f")
+            .arg(&file)
+            .args(["pki", "client", name, "--out"])
+            .arg(&certs)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let refused = run("apps");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("\"apps\" is not a user [auth] declares (the users are root, app)"),
+        "{err}"
+    );
+    assert!(!certs.exists(), "nothing is written for a refused name");
+    let issued = run("app");
+    assert!(issued.status.success(), "{}", text(&issued.stderr));
+    assert!(certs.join("app.crt").exists() && certs.join("app.key").exists());
+}

@@ -6,15 +6,31 @@
 
 use std::path::{Path, PathBuf};
 
-use etcdplan::config::{self, ConfigError, Context, Level};
+use etcdplan::config::{self, ConfigError, Context, Level, SecretSource};
 
+/// The facts the examples name outside the file: a variable that is not set,
+/// a password file that does not exist and one that is empty (read for real,
+/// so the messages are `read_secret`'s), and a revocation list not found.
 fn ctx(text: &str) -> Context {
-    Context {
+    let mut ctx = Context {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: Some(PathBuf::from("/home/operator")),
         file_hash: config::hash(text),
-        releases: Default::default(),
+        ..Default::default()
+    };
+    for source in [
+        SecretSource::Env("ETCDPLAN_TEST_UNSET".into()),
+        SecretSource::File("/srv/etcdplan/no-such-password".into()),
+        SecretSource::File("/dev/null".into()),
+    ] {
+        let readable = config::read_secret(&source).map(drop);
+        ctx.secret_sources.insert(source, readable);
     }
+    ctx.local_files.insert(
+        PathBuf::from("/srv/etcdplan/revoked.crl"),
+        Err("cannot read it: No such file or directory (os error 2)".into()),
+    );
+    ctx
 }
 
 fn name(path: &Path) -> String {

@@ -5,8 +5,10 @@
 
 mod common;
 
-use etcdplan::import::etcdfile::{ImportedMember, Reach, render};
+use etcdplan::config::{Access, Login, SecretSource, TokenKind};
+use etcdplan::import::etcdfile::{ImportedAuth, ImportedMember, Reach, render, render_with_auth};
 use etcdplan::import::{HostSources, ProcessSources, resolve};
+use etcdplan::live::{LivePermission, LiveRole};
 use etcdplan::model::EtcdVersion;
 
 /// Member `i` (1-based) started with the how-to's flags plus `extra`.
@@ -183,4 +185,99 @@ fn tls_members_become_the_external_issuer_with_path_patterns() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
     }
+}
+
+/// An auth store as `auth_users`/`auth_roles` return it: root, an app user
+/// with a prefix grant and a reader with a one-key grant.
+fn store() -> ImportedAuth {
+    let grant = |key: &str, range_end: &[u8], access| LivePermission {
+        key: key.as_bytes().to_vec(),
+        range_end: range_end.to_vec(),
+        access,
+    };
+    ImportedAuth {
+        users: vec![
+            ("app".into(), vec!["app".into()]),
+            ("read-only".into(), vec!["reader".into()]),
+            ("root".into(), vec!["root".into()]),
+        ],
+        roles: vec![
+            LiveRole {
+                name: "app".into(),
+                permissions: vec![grant("/app/", b"/app0", Access::ReadWrite)],
+            },
+            LiveRole {
+                name: "reader".into(),
+                permissions: vec![grant("/config", b"", Access::Read)],
+            },
+            LiveRole {
+                name: "root".into(),
+                permissions: Vec::new(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn an_auth_store_becomes_auth_with_password_variables_never_passwords() {
+    let extra: Vec<String> = [
+        "--auth-token=jwt,pub-key=/etc/etcd/jwt.pub,priv-key=/etc/etcd/jwt.key,sign-method=ES256,ttl=10m",
+        // etcd reads a JWT's lifetime from its ttl option; this is for simple tokens.
+        "--auth-token-ttl=300",
+    ]
+    .map(String::from)
+    .to_vec();
+    let text = render_with_auth("prod", &all(&extra), &reach(), Some(&store()))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    for line in [
+        "[auth]",
+        "enabled = true",
+        "root_password_env = \"ETCDPLAN_PASSWORD_ROOT\"",
+        "token = \"jwt\"",
+        "token_ttl = \"600s\"",
+        "permissions = [{ key = \"/app/\", prefix = true, access = \"readwrite\" }]",
+        "permissions = [{ key = \"/config\", prefix = false, access = \"read\" }]",
+        "password_env = \"ETCDPLAN_PASSWORD_READ_ONLY\"",
+        "roles = [\"reader\"]",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("\"auth-token")),
+        "the token is said in [auth], not [etcd.extra]:\n{text}"
+    );
+    assert!(
+        !text.contains("name = \"root\""),
+        "root is not a declared user or role:\n{text}"
+    );
+    // What import writes is an etcdfile etcdplan accepts, with the store in it.
+    let d = common::desired_from(&text);
+    let Some(auth) = d.auth else {
+        panic!("no [auth] in the model")
+    };
+    assert_eq!(
+        auth.root,
+        Login::Password(SecretSource::Env("ETCDPLAN_PASSWORD_ROOT".into()))
+    );
+    assert!(matches!(auth.token, TokenKind::Jwt { .. }));
+    assert_eq!(auth.users.len(), 2);
+    assert_eq!(auth.roles.len(), 2);
+    insta::assert_snapshot!("import-auth", text);
+}
+
+#[test]
+fn without_auth_on_no_auth_is_written_and_a_grant_the_etcdfile_cannot_say_is_refused() {
+    let plain = render("prod", &all(&[]), &reach()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!plain.contains("[auth]"));
+    let mut odd = store();
+    odd.roles[0].permissions[0].range_end = b"/b".to_vec();
+    let refused = render_with_auth("prod", &all(&[]), &reach(), Some(&odd))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("role app grants readwrite on the range \"/app/\"..\"/b\"")),
+        "{refused:?}"
+    );
 }

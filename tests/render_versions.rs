@@ -114,7 +114,7 @@ fn every_setting(dir: &Path, client: u16, peer: u16, metrics: u16) -> Desired {
         base_dir: dir.to_path_buf(),
         home: None,
         file_hash: config::hash(&text),
-        releases: Default::default(),
+        ..Default::default()
     };
     match config::parse("etcdfile.toml", text.clone(), &ctx) {
         Ok(l) => l.desired,

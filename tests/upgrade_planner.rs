@@ -505,7 +505,7 @@ fn an_experimental_key_blocks_the_way_to_3_7_at_its_line() {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: None,
         file_hash: etcdplan::config::hash(&text),
-        releases: Default::default(),
+        ..Default::default()
     };
     let out = match etcdplan::config::parse("etcdfile.toml", text.clone(), &ctx) {
         Err(etcdplan::config::ConfigError::Invalid { problems, .. }) => {

@@ -317,7 +317,19 @@ pub(super) async fn show_and_walk(
     let stop = Arc::new(AtomicBool::new(false));
     let signals = watch_signals(stop.clone(), None, view.clone());
     let mut on_event = |e: Event| view.with(|v| v.progress(&e));
-    let result = run_plan(cli, d, hosts, etcd, live, plan, &stop, gate, &mut on_event).await;
+    let result = run_plan(
+        cli,
+        d,
+        hosts,
+        etcd,
+        live,
+        plan,
+        &stop,
+        gate,
+        view,
+        &mut on_event,
+    )
+    .await;
     signals.abort();
     match result {
         Ok(report) => {
@@ -383,6 +395,7 @@ pub(super) async fn run_plan(
     plan: &Plan,
     stop: &Arc<AtomicBool>,
     gate: Duration,
+    view: &SharedView,
     on_event: &mut (dyn FnMut(Event) + Send),
 ) -> Result<execute::Report, CliError> {
     // Members that leave may live on hosts the etcdfile no longer names.
@@ -436,7 +449,31 @@ pub(super) async fn run_plan(
         tolerates: plan.tolerates(),
         secrets: crate::config::Secrets::read(d),
     };
-    execute::apply(plan, &ctx, on_event)
-        .await
-        .map_err(|e| CliError::Apply(Box::new(e)))
+    // Who did what, best effort: a record that cannot be written is a note.
+    let mut eps = d.client_urls();
+    eps.extend(advertised(live));
+    eps.dedup();
+    let (recording, note) =
+        crate::history::Recording::start(etcd.as_ref(), eps, operation(cli), plan, live).await;
+    if let Some(n) = note {
+        view.with(|v| v.history_note(&n));
+    }
+    let result = execute::apply(plan, &ctx, on_event).await;
+    let note = recording
+        .finish(etcd.as_ref(), crate::history::outcome(&result))
+        .await;
+    if let Some(n) = note {
+        view.with(|v| v.history_note(&n));
+    }
+    result.map_err(|e| CliError::Apply(Box::new(e)))
+}
+
+/// The operation a history record names: the command walking the plan.
+fn operation(cli: &Cli) -> &'static str {
+    match cli.command {
+        super::Command::Restart(_) => "restart",
+        super::Command::Restore(_) => "restore",
+        super::Command::Watch { .. } => "watch",
+        _ => "apply",
+    }
 }

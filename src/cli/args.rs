@@ -185,6 +185,23 @@ pub enum Command {
         #[arg(long, value_name = "NAME", default_value = crate::render::ALERTS_DEFAULT_JOB)]
         job: String,
     },
+    /// Print the client endpoints of the cluster the etcdfile describes
+    /// (every voting member) in a consumer's form: a list, etcdctl's
+    /// variables, kube-apiserver's flags, StorageOS's KV_ADDR, or JSON; exit
+    /// 1 when none is known. Reads only the etcdfile unless --healthy.
+    Endpoints(super::endpoints::EndpointsArgs),
+    /// List who applied what to the cluster, newest first: every walk of a
+    /// plan (apply, restart, restore, watch) records who, when, the plan's
+    /// hash, its steps and the result in etcd under etcdplan/history/ (the
+    /// newest 100 are kept; with auth on, only root reads them).
+    History {
+        /// Print JSON (the records as stored, with their keys).
+        #[arg(long)]
+        json: bool,
+        /// Show at most N records.
+        #[arg(long, value_name = "N", default_value_t = etcdplan_core::history::KEEP)]
+        limit: usize,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

@@ -332,7 +332,7 @@ mod tests {
             base_dir: PathBuf::from("/srv"),
             home: None,
             file_hash: crate::config::hash(text),
-            releases: Default::default(),
+            ..Default::default()
         };
         let Ok(loaded) = crate::config::parse("etcdfile.toml", text.into(), &ctx) else {
             panic!("etcdfile");

@@ -92,6 +92,24 @@ pub enum CliError {
         #[help]
         advice: &'static str,
     },
+    /// `endpoints` knows no endpoint to print.
+    #[error("no endpoint: {0}")]
+    #[diagnostic(
+        code(etcdplan::no_endpoint),
+        help(
+            "`etcdplan status` shows which members answer; without --healthy the etcdfile's members are printed"
+        )
+    )]
+    NoEndpoint(String),
+    /// `history` could not read the records.
+    #[error("cannot read etcdplan/history/: {0}")]
+    #[diagnostic(
+        code(etcdplan::history),
+        help(
+            "a member must answer; with auth on, only root (or a role granted etcdplan/) reads the records"
+        )
+    )]
+    History(String),
     /// Flags that do not go together.
     #[error("{0}")]
     #[diagnostic(code(etcdplan::usage))]

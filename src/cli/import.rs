@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Cli, CliError, Outcome};
-use crate::import::etcdfile::{ImportedMember, Reach};
+use crate::import::etcdfile::{ImportedAuth, ImportedMember, Reach};
 use crate::import::systemd::{SpecifierContext, Unit, UnitText};
 use crate::import::{EnvironmentFileText, FileText, HostSources, ProcessSources, UnitSources};
 use crate::io::{EtcdApi as _, EtcdClient, Host, LocalHost, Script, SshHost, SshOptions};
@@ -88,13 +88,13 @@ pub async fn import(
     for ep in &endpoints {
         match client.member_list(ep).await {
             Ok(m) => {
-                listed = Some(m);
+                listed = Some((m, ep));
                 break;
             }
             Err(e) => tried.push(format!("{ep}: {e}")),
         }
     }
-    let Some(members) = listed else {
+    let Some((members, answered)) = listed else {
         return Err(refused(format!(
             "no endpoint answered MemberList: {}",
             tried.join("; ")
@@ -180,27 +180,24 @@ pub async fn import(
             .zip(cli.key.as_ref())
             .map(|(c, k)| (absolute(c), absolute(k))),
     };
-    let mut text = crate::import::etcdfile::render(&name, &found, &reach)
+    let (auth, auth_note) = read_auth(
+        &client,
+        answered,
+        cli.user.as_deref().map(|u| u.split(':').next().unwrap_or(u)),
+    )
+    .await?;
+    let mut text = crate::import::etcdfile::render_with_auth(&name, &found, &reach, auth.as_ref())
         .map_err(|r| refused(r.join("\n")))?;
-    // The name alone: ETCDCTL_USER may be "user:password".
-    if let Some(user) = cli
-        .user
-        .as_deref()
-        .map(|u| u.split(':').next().unwrap_or(u))
-    {
-        // No password goes into the file; etcdplan's own use of auth is issue 20's.
-        text = text.replacen(
-            "\n",
-            &format!("\n# Note: read with etcd auth as user {user:?}; the etcdfile has no place for etcd auth yet.\n"),
-            1,
-        );
+    if let Some(note) = auth_note {
+        // No password goes into the file, only where to set one.
+        text = text.replacen("\n", &format!("\n# Note: {note}\n"), 1);
     }
     // What import writes must be an etcdfile etcdplan accepts.
     let ctx = crate::config::Context {
         base_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         home: std::env::var_os("HOME").map(PathBuf::from),
         file_hash: crate::config::hash(&text),
-        releases: Default::default(),
+        ..Default::default()
     };
     if let Err(e) = crate::config::parse("etcdfile.toml", text.clone(), &ctx) {
         return Err(refused(format!(
@@ -220,6 +217,46 @@ pub async fn import(
         None => out.write_all(text.as_bytes())?,
     }
     Ok(Outcome::Ok)
+}
+
+/// etcd's auth store through `endpoint`, when auth is on; with a note for
+/// the file's head when there is something to say. Auth on with a store that
+/// cannot be read is refused: the file would leave out who may talk to the
+/// cluster. When etcd cannot say whether auth is on, no `[auth]` is written
+/// (etcdplan then leaves auth as it finds it), and the note says so.
+async fn read_auth(
+    client: &EtcdClient,
+    endpoint: &Endpoint,
+    user: Option<&str>,
+) -> Result<(Option<ImportedAuth>, Option<String>), CliError> {
+    let enabled = match client.auth_enabled(endpoint).await {
+        Ok(on) => on,
+        Err(e) => {
+            return Ok((
+                None,
+                Some(format!(
+                    "etcd did not say whether auth is on ({e}); no [auth] is written, so etcdplan leaves auth as it finds it"
+                )),
+            ));
+        }
+    };
+    if !enabled {
+        let note = user.map(|u| {
+            format!("read as etcd user {u:?}, but auth is off; no [auth] is written, so etcdplan leaves auth as it finds it")
+        });
+        return Ok((None, note));
+    }
+    let store = async {
+        let users = client.auth_users(endpoint).await?;
+        let roles = client.auth_roles(endpoint).await?;
+        Ok::<_, crate::io::EtcdError>(ImportedAuth { users, roles })
+    };
+    match store.await {
+        Ok(a) => Ok((Some(a), None)),
+        Err(e) => Err(refused(format!(
+            "auth is on, and its users and roles cannot be read through {endpoint} ({e}): pass --user root with its password in ETCDCTL_PASSWORD (or a certificate with CN root)"
+        ))),
+    }
 }
 
 /// The etcd client, with `--cacert`/`--cert`/`--key` when given.

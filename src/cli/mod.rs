@@ -2,7 +2,7 @@
 //!
 //! One file per concern: the clap definitions (`args`), the errors shown
 //! (`errors`), the edges wired for a command (`edges`), and a file per
-//! command that needs more than a few lines (`alerts`, `apply`, `plan`, `pki`,
+//! command that needs more than a few lines (`alerts`, `apply`, `endpoints`, `plan`, `pki`,
 //! `validate`, `watch`, `man`, `snapshot`, `restore`, `restart`); [`run`]
 //! dispatches.
 
@@ -14,6 +14,7 @@ mod alerts;
 mod apply;
 mod args;
 mod edges;
+mod endpoints;
 mod errors;
 mod import;
 mod man;
@@ -29,6 +30,7 @@ use clap::CommandFactory as _;
 
 pub use args::{Cli, Command, PkiCommand, RestartArgs, RestoreArgs};
 pub use edges::hosts;
+pub use endpoints::{EndpointsArgs, FormatArg as EndpointsFormatArg};
 pub use errors::CliError;
 
 use crate::config::{self, Loaded};
@@ -103,6 +105,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Snapshot(args) => snapshot::snapshot(&cli, args, &mut out).await,
         Command::BackupTimer => snapshot::backup_timer(&cli, &mut out),
         Command::Alerts { job } => alerts::alerts(&cli, job, &mut out),
+        Command::Endpoints(args) => endpoints::endpoints(&cli, args, &mut out).await,
+        Command::History { json, limit } => history(&cli, *json, *limit, &mut out).await,
         Command::Import(args) => import::import(&cli, args, &mut out).await,
         Command::Pki { what } => pki::run(&cli, what, &mut out),
         Command::ForceUnlock { id } => force_unlock(&cli, id, &mut out).await,
@@ -215,6 +219,31 @@ async fn status(cli: &Cli, json: bool, out: &mut impl std::io::Write) -> Result<
         )?;
     } else {
         out.write_all(render::status_human(&live, d, style(cli)).as_bytes())?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `etcdplan history`: the records in `etcdplan/history/`, newest first.
+async fn history(
+    cli: &Cli,
+    json: bool,
+    limit: usize,
+    out: &mut impl std::io::Write,
+) -> Result<Outcome, CliError> {
+    let loaded = load(cli)?;
+    let d = &loaded.desired;
+    let etcd = etcd_client(cli, d);
+    let records = crate::history::read(&etcd, &d.client_urls(), limit)
+        .await
+        .map_err(|e| CliError::History(e.to_string()))?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&render::history_json(&records)).unwrap_or_default()
+        )?;
+    } else {
+        out.write_all(render::history_human(&records).as_bytes())?;
     }
     Ok(Outcome::Ok)
 }

@@ -87,6 +87,9 @@ Next:\n  \
             out: dir,
         } => {
             let loaded = load(cli)?;
+            if let Some(declared) = &loaded.desired.auth {
+                client_is_declared(declared, name).map_err(pki_error)?;
+            }
             let auth = ca_or_create(&loaded.desired)?;
             let ca = &auth.current;
             let issued = ca
@@ -131,5 +134,64 @@ Next:\n  \
             )?;
             Ok(Outcome::Ok)
         }
+    }
+}
+
+/// While `[auth]` is managed, a client certificate is only for `root` or a
+/// declared user (a certificate user logs in by it, a password user may also
+/// present it): etcd reads the CN as the user name.
+fn client_is_declared(auth: &crate::config::Auth, name: &str) -> Result<(), crate::pki::PkiError> {
+    let known = name == crate::config::ROOT || auth.users.iter().any(|u| u.name.as_str() == name);
+    if known {
+        return Ok(());
+    }
+    let declared = std::iter::once(crate::config::ROOT.to_owned())
+        .chain(auth.users.iter().map(|u| u.name.to_string()))
+        .collect();
+    Err(crate::pki::PkiError::UndeclaredUser {
+        name: name.to_owned(),
+        declared,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::client_is_declared;
+    use crate::config::{Auth, AuthName, DesiredUser, Login, SecretSource, TokenKind};
+
+    fn auth() -> Auth {
+        let user = |n: &str, login| DesiredUser {
+            name: AuthName::parse(n).unwrap_or_else(|e| panic!("{e}")),
+            login,
+            roles: Vec::new(),
+        };
+        Auth {
+            enabled: true,
+            root: Login::Certificate,
+            token: TokenKind::Simple,
+            token_ttl: Duration::from_secs(300),
+            prune: false,
+            roles: Vec::new(),
+            users: vec![
+                user("app", Login::Certificate),
+                user("web", Login::Password(SecretSource::Env("WEB_PW".into()))),
+            ],
+        }
+    }
+
+    #[test]
+    fn declared_users_and_root_get_certificates_others_are_refused_with_the_list() {
+        for ok in ["root", "app", "web"] {
+            assert!(client_is_declared(&auth(), ok).is_ok(), "{ok}");
+        }
+        let Err(e) = client_is_declared(&auth(), "apps") else {
+            panic!("accepted an undeclared user");
+        };
+        assert_eq!(
+            e.to_string(),
+            "\"apps\" is not a user [auth] declares (the users are root, app, web)"
+        );
     }
 }

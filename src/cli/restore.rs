@@ -185,6 +185,7 @@ async fn walk(
         plan,
         &stop,
         args.gate_timeout,
+        view,
         &mut on_event,
     )
     .await;

@@ -384,6 +384,7 @@ async fn apply_safely(
             &plan,
             stop,
             opts.gate,
+            view,
             &mut on_event,
         )
         .await

@@ -655,7 +655,7 @@ mod tests {
             base_dir: PathBuf::from("/srv/etcdplan"),
             home: Some(PathBuf::from("/home/operator")),
             file_hash: config::hash(&text),
-            releases: Default::default(),
+            ..Default::default()
         };
         match config::parse("etcdfile.toml", text, &ctx) {
             Ok(l) => l.desired,

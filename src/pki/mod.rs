@@ -122,6 +122,16 @@ pub enum PkiError {
         /// Which part says so.
         why: String,
     },
+    /// `pki client NAME` while `[auth]` is managed, for a name that is not a
+    /// declared user: etcd would take the certificate's CN for a user that
+    /// does not exist, and refuse it.
+    #[error("{name:?} is not a user [auth] declares (the users are {})", declared.join(", "))]
+    UndeclaredUser {
+        /// The name asked for.
+        name: String,
+        /// `root` and the declared users, in file order.
+        declared: Vec<String>,
+    },
     /// rcgen refused to make a key or certificate.
     #[error("cannot issue a certificate: {0}")]
     Issue(#[from] rcgen::Error),
@@ -159,6 +169,9 @@ impl PkiError {
             }
             Self::Exists { .. } => {
                 "pass --force to replace it (every member's certificates are then issued again by the imported CA, and the members trust it only after a rolling restart), or move ca_dir's files away; nothing was changed"
+            }
+            Self::UndeclaredUser { .. } => {
+                "issue the certificate for a declared user, or declare it with [[auth.user]] name = \"NAME\" (without a password it logs in by this certificate's CN with client_cert_auth) and apply; nothing was changed"
             }
             Self::CannotSign { .. } => {
                 "import the CA certificate itself (basicConstraints CA:TRUE, keyUsage keyCertSign), not a certificate it issued; nothing was changed"

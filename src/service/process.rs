@@ -176,7 +176,7 @@ mod tests {
             base_dir: "/srv".into(),
             home: None,
             file_hash: crate::config::hash(&text),
-            releases: Default::default(),
+            ..Default::default()
         };
         match crate::config::parse("etcdfile.toml", text, &ctx) {
             Ok(l) => l.desired,

@@ -224,6 +224,13 @@ impl View for Human {
         self.say(&format!("\n{}\n", signal_message(count)));
     }
 
+    fn history_note(&mut self, message: &str) {
+        match self.command {
+            Command::Apply => self.say(&format!("note: {message}\n")),
+            Command::Watch => self.stamped(&format!("note: {message}")),
+        }
+    }
+
     fn watch(&mut self, event: &WatchEvent) {
         match event {
             WatchEvent::Watching {

@@ -112,6 +112,10 @@ impl View for JsonLines {
         });
     }
 
+    fn history_note(&mut self, message: &str) {
+        self.emit(json!({ "event": "history", "message": message }));
+    }
+
     fn signal(&mut self, count: u32) {
         self.emit(json!({
             "event": "signal",

@@ -67,6 +67,9 @@ pub trait View: Send {
     /// The `count`th SIGINT/SIGTERM: the first finishes the current step, the
     /// second exits at once.
     fn signal(&mut self, count: u32);
+    /// The walk's record in `etcdplan/history/` could not be written, or was
+    /// skipped (NOSPACE): said, never an error of the apply.
+    fn history_note(&mut self, message: &str);
     /// A watch event (started, file changed, drift, skipped, stopped).
     fn watch(&mut self, event: &WatchEvent);
     /// Watch: the etcdfile cannot be used (`problems` as `validate --json`

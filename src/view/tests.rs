@@ -14,7 +14,7 @@ fn desired(text: &str) -> Result<Desired, ConfigError> {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: None,
         file_hash: crate::config::hash(text),
-        releases: Default::default(),
+        ..Default::default()
     };
     crate::config::parse("etcdfile.toml", text.to_owned(), &ctx).map(|l| l.desired)
 }
@@ -477,4 +477,28 @@ fn json_watch_tags_each_backup_event() {
     assert_eq!(seen[0]["revision"], 42);
     assert_eq!(seen[2]["error"], "exit 3: remote refused");
     assert_eq!(seen[3]["files"][0], "main-20261201-000000.db");
+}
+
+#[test]
+fn a_history_note_goes_to_stderr_for_people_and_is_an_event_in_json() {
+    let (out, err) = (Buffer::default(), Buffer::default());
+    let mut v = Human::new(
+        Command::Apply,
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+        false,
+    );
+    v.history_note("the end record of this walk was skipped");
+    assert_eq!(
+        err.text(),
+        "note: the end record of this walk was skipped\n"
+    );
+    assert_eq!(out.text(), "");
+
+    let out = Buffer::default();
+    let mut v = JsonLines::new(Command::Apply, Box::new(out.clone()));
+    v.history_note("skipped");
+    let l = lines(&out);
+    assert_eq!(names(&l), ["history"]);
+    assert_eq!(l[0]["message"], "skipped");
 }

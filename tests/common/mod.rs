@@ -45,7 +45,7 @@ pub fn desired_from(text: &str) -> Desired {
         base_dir: PathBuf::from("/srv/etcdplan"),
         home: Some(PathBuf::from("/home/operator")),
         file_hash: config::hash(text),
-        releases: Default::default(),
+        ..Default::default()
     };
     match config::parse("etcdfile.toml", text.to_owned(), &ctx) {
         Ok(l) => l.desired,

@@ -16,11 +16,13 @@
 //! - [`diff`]: `Desired × Live` → changes and blockers.
 //! - [`plan`]: changes → an ordered graph of steps with gates.
 //! - [`render`]: plans and status for people (text) and scripts (JSON).
+//! - [`history`]: the record each apply leaves in etcd, and which to prune.
 
 pub mod backup;
 pub mod cert;
 pub mod config;
 pub mod diff;
+pub mod history;
 pub mod hostfiles;
 pub mod import;
 pub mod live;

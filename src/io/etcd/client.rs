@@ -793,6 +793,38 @@ impl EtcdApi for EtcdClient {
             .map(|_| ())
     }
 
+    async fn prefix_values(
+        &self,
+        ep: &Endpoint,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, EtcdError> {
+        let prefix = prefix.to_owned();
+        self.with(ep, |mut c| async move {
+            let opts = etcd_client::GetOptions::new()
+                .with_prefix()
+                .with_limit(limit);
+            let r = c.get(prefix, Some(opts)).await?;
+            Ok(r.kvs()
+                .iter()
+                .map(|kv| {
+                    (
+                        String::from_utf8_lossy(kv.key()).into_owned(),
+                        String::from_utf8_lossy(kv.value()).into_owned(),
+                    )
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn delete_key(&self, ep: &Endpoint, key: &str) -> Result<(), EtcdError> {
+        let key = key.to_owned();
+        self.with(ep, |mut c| async move { c.delete(key, None).await })
+            .await
+            .map(|_| ())
+    }
+
     async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
         let r = self
             .with(ep, |mut c| async move { c.hash_kv(revision).await })

@@ -187,6 +187,16 @@ pub trait EtcdApi: Send + Sync {
     /// Puts a key with no lease (the test write after a NOSPACE repair);
     /// `NoSpace` while the alarm holds.
     async fn put(&self, endpoint: &Endpoint, key: &str, value: &str) -> Result<(), EtcdError>;
+    /// Every key under `prefix` with its value (text), in key order, at most
+    /// `limit`: etcdplan's own records (`etcdplan/history/`).
+    async fn prefix_values(
+        &self,
+        endpoint: &Endpoint,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, EtcdError>;
+    /// Deletes `key`; a key already gone is no error.
+    async fn delete_key(&self, endpoint: &Endpoint, key: &str) -> Result<(), EtcdError>;
     /// HashKV of the member at `endpoint` at `revision` (etcd-ops R7.5):
     /// the hash of its keys and values up to there, with its compact
     /// revision. A unary call: learners refuse it.

@@ -470,6 +470,38 @@ impl EtcdApi for FakeCluster {
         Ok(())
     }
 
+    async fn prefix_values(
+        &self,
+        ep: &Endpoint,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd prefix_values {ep} {prefix}"));
+        w.serving_with_leader(ep)?;
+        let mut kvs: Vec<(String, String)> =
+            w.kv.iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, (v, _))| (k.clone(), v.clone()))
+                .collect();
+        kvs.sort();
+        if limit > 0 {
+            kvs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(kvs)
+    }
+
+    async fn delete_key(&self, ep: &Endpoint, key: &str) -> Result<(), EtcdError> {
+        let mut w = self.world();
+        w.calls.push(format!("etcd delete_key {ep} {key}"));
+        w.serving_with_leader(ep)?;
+        // etcd's capped applier under NOSPACE refuses puts, not deletes.
+        if w.kv.remove(key).is_some() {
+            w.commit();
+        }
+        Ok(())
+    }
+
     async fn hash_kv(&self, ep: &Endpoint, revision: i64) -> Result<ApiHashKv, EtcdError> {
         let mut w = self.world();
         w.calls.push(format!("etcd hash_kv {ep} {revision}"));
@@ -580,7 +612,7 @@ mod tests {
             base_dir: PathBuf::from("/srv"),
             home: None,
             file_hash: crate::config::hash(&d),
-            releases: Default::default(),
+            ..Default::default()
         };
         let Ok(loaded) = crate::config::parse("etcdfile.toml", d, &ctx) else {
             panic!("etcdfile");

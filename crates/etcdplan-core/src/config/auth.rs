@@ -226,6 +226,16 @@ impl Auth {
     pub fn role(&self, name: &AuthName) -> Option<&DesiredRole> {
         self.roles.iter().find(|r| &r.name == name)
     }
+
+    /// Every password source named: root's first, then the users' in file order.
+    pub fn password_sources(&self) -> impl Iterator<Item = &SecretSource> {
+        std::iter::once(&self.root)
+            .chain(self.users.iter().map(|u| &u.login))
+            .filter_map(|l| match l {
+                Login::Password(s) => Some(s),
+                Login::Certificate => None,
+            })
+    }
 }
 
 #[cfg(test)]

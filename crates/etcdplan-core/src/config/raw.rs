@@ -42,6 +42,11 @@ pub struct RawEtcdfile {
     #[serde(default)]
     #[schemars(with = "Option<RawMaintenance>")]
     pub maintenance: Option<Spanned<RawMaintenance>>,
+    /// etcd's own authentication: root, the users and roles, the token.
+    /// Without it etcdplan leaves auth as it finds it.
+    #[serde(default)]
+    #[schemars(with = "Option<RawAuth>")]
+    pub auth: Option<Spanned<RawAuth>>,
     /// The members, in the order they are bootstrapped.
     #[serde(default)]
     #[schemars(with = "Vec<RawMember>")]
@@ -224,6 +229,12 @@ pub struct RawTls {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub trusted_ca: Option<Spanned<String>>,
+    /// A certificate revocation list (PEM) on this machine: etcdplan places
+    /// it on every member as etcd's client-crl-file, so a client certificate
+    /// can be withdrawn. Needs client = true.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub crl_file: Option<Spanned<String>>,
 }
 
 /// `[client]`: the files etcdplan presents to the members, on this machine.
@@ -295,6 +306,131 @@ pub struct RawMaintenance {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub defrag_rule: Option<Spanned<String>>,
+}
+
+/// `[auth]`: etcd's users, roles and token. Passwords are never written
+/// here: each is named by an environment variable or a file on this machine.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Whether authentication is on (default true); false turns it off.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub enabled: Option<Spanned<bool>>,
+    /// The environment variable holding root's password.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub root_password_env: Option<Spanned<String>>,
+    /// A file on this machine whose first line is root's password.
+    /// Without either, root logs in by a client certificate with CN "root"
+    /// (needs client_cert_auth).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub root_password_file: Option<Spanned<String>>,
+    /// The token etcd hands out after a login: "jwt" (signed, etcd's advice
+    /// for production) or "simple" (the default, warned about).
+    #[serde(default)]
+    #[schemars(with = "Option<RawToken>")]
+    pub token: Option<Spanned<RawToken>>,
+    /// How long a token lives, as etcd writes durations ("5m", "1h"); whole
+    /// seconds from 1s to 24h (default "5m", etcd's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub token_ttl: Option<Spanned<String>>,
+    /// Folder on this machine for the JWT signing key pair (token = "jwt"),
+    /// made by etcdplan and placed on every member (key 0600). Default: the
+    /// folder "auth" beside ca_dir (with the default ca_dir, beside the
+    /// etcdfile).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub key_dir: Option<Spanned<String>>,
+    /// Delete users and roles the file does not declare (default false:
+    /// they are reported and left alone).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub prune: Option<Spanned<bool>>,
+    /// The roles (root's role exists already).
+    #[serde(default)]
+    #[schemars(with = "Vec<RawRole>")]
+    pub role: Vec<Spanned<RawRole>>,
+    /// The users (root is described by root_password_env/_file).
+    #[serde(default)]
+    #[schemars(with = "Vec<RawUser>")]
+    pub user: Vec<Spanned<RawUser>>,
+}
+
+/// `[[auth.role]]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// The role's name.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// What it grants: { key = "/app/", prefix = true, access = "readwrite" }.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawPermission>")]
+    pub permissions: Vec<Spanned<RawPermission>>,
+}
+
+/// One grant of a role.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermission {
+    /// The key, or with prefix = true every key starting with it; not empty.
+    #[schemars(with = "String")]
+    pub key: Spanned<String>,
+    /// Whether key is a prefix (default false).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub prefix: Option<Spanned<bool>>,
+    /// "read", "write" or "readwrite".
+    #[schemars(with = "RawAccess")]
+    pub access: Spanned<RawAccess>,
+}
+
+/// `[[auth.user]]`
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// The user's name; with a certificate login, the CN of its certificate.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The environment variable holding its password.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password_env: Option<Spanned<String>>,
+    /// A file on this machine whose first line is its password. Without
+    /// either, the user logs in by the CN of its client certificate (needs
+    /// client_cert_auth; `etcdplan pki client NAME` issues it).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password_file: Option<Spanned<String>>,
+    /// Its roles: declared in [[auth.role]], or "root".
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub roles: Vec<Spanned<String>>,
+}
+
+/// `token` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawToken {
+    /// Opaque tokens kept in each member's memory.
+    Simple,
+    /// Signed JSON Web Tokens any member verifies.
+    Jwt,
+}
+
+/// `access` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RawAccess {
+    /// Range and watch.
+    Read,
+    /// Put and delete.
+    Write,
+    /// Both.
+    Readwrite,
 }
 
 /// `issuer` values.

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{Setting, Settings, Value};
+use crate::config::{AuthName, ROOT};
+use crate::live::LiveRole;
 use crate::model::EtcdVersion;
 
 /// One member as import found it.
@@ -46,11 +48,49 @@ pub struct Reach {
     pub client_cert: Option<(String, String)>,
 }
 
+/// etcd's auth store as import read it, while auth is on. etcd never gives a
+/// password back, and does not say which users have none (certificate users).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportedAuth {
+    /// Every user with its roles (`AuthUserList`/`AuthUserGet`), sorted by name.
+    pub users: Vec<(String, Vec<String>)>,
+    /// Every role with its grants (`AuthRoleList`/`AuthRoleGet`), sorted by name.
+    pub roles: Vec<LiveRole>,
+}
+
+/// The environment variable import names for a user's password: the name
+/// upper-cased, anything but letters and digits as `_`.
+pub fn password_variable(user: &str) -> String {
+    let tail: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ETCDPLAN_PASSWORD_{tail}")
+}
+
 /// What import writes, or every reason it cannot describe the cluster exactly.
 pub fn render(
     cluster_name: &str,
     members: &[ImportedMember],
     reach: &Reach,
+) -> Result<String, Vec<String>> {
+    render_with_auth(cluster_name, members, reach, None)
+}
+
+/// [`render`], with `[auth]` written from the auth store when auth is on
+/// (`auth` is `Some`); without it, no `[auth]`: etcdplan leaves auth as it
+/// finds it.
+pub fn render_with_auth(
+    cluster_name: &str,
+    members: &[ImportedMember],
+    reach: &Reach,
+    auth: Option<&ImportedAuth>,
 ) -> Result<String, Vec<String>> {
     let mut w = Writer::default();
     if members.is_empty() {
@@ -81,6 +121,8 @@ pub fn render(
     let mut extra = Section::default();
     let mut tls = Section::default();
     let mut per_member: Vec<Section> = vec![Section::default(); members.len()];
+    // The members' token settings, said in [auth] when it is written.
+    let mut token = Section::default();
 
     // The version every member runs.
     let versions: std::collections::BTreeSet<String> = members
@@ -283,6 +325,46 @@ pub fn render(
                     }
                 }
             }
+            "auth-token" | "auth-token-ttl" if auth.is_some() => {
+                if !same {
+                    w.refuse(differ());
+                    continue;
+                }
+                if key == "auth-token" {
+                    let kind = text.split(',').next().unwrap_or_default();
+                    match kind {
+                        "simple" => token.set("token", quote("simple"), &from_all()),
+                        "jwt" => {
+                            token.set("token", quote("jwt"), &format!("{} (etcdplan makes its own key pair in key_dir and places it on every member at the takeover)", from_all()));
+                            // A JWT's lifetime is its `ttl=` option; auth-token-ttl is for simple tokens.
+                            let ttl = text.split(',').find_map(|o| o.strip_prefix("ttl="));
+                            if let Some(ttl) = ttl {
+                                match crate::model::parse_duration(ttl) {
+                                    Ok(d) => token.set(
+                                        "token_ttl",
+                                        quote(&format!("{}s", d.as_secs())),
+                                        &format!("the ttl option of auth-token, {}", from_all()),
+                                    ),
+                                    Err(e) => w.refuse(format!(
+                                        "auth-token's ttl {ttl:?} ({}): {e}",
+                                        src(0)
+                                    )),
+                                }
+                            }
+                        }
+                        other => w.refuse(format!(
+                            "auth-token {other:?} ({}): the etcdfile knows \"simple\" and \"jwt\"",
+                            src(0)
+                        )),
+                    }
+                } else if token.get("token") != Some(quote("jwt")) {
+                    token.set(
+                        "token_ttl",
+                        quote(&format!("{}s", number(value))),
+                        &from_all(),
+                    );
+                }
+            }
             // What etcdplan always renders: kept as it is when the member agrees.
             "strict-reconfig-check" | "enable-v2" | "logger" | "log-outputs" => {
                 w.note(format!(
@@ -466,6 +548,10 @@ pub fn render(
         }
     }
     hosts.write(&mut out);
+    if let Some(a) = auth {
+        let cert_auth = tls.get("client_cert_auth").as_deref() == Some("true");
+        write_auth(&mut out, a, &token, cert_auth)?;
+    }
     for (m, own) in members.iter().zip(per_member) {
         let _ = writeln!(
             out,
@@ -476,6 +562,116 @@ pub fn render(
         own.write(&mut out);
     }
     Ok(out)
+}
+
+/// `[auth]` and its roles and users, from the store: never a password (etcd
+/// gives none back), a variable named for each with a comment saying to set
+/// it. Refuses what the etcdfile cannot say (a name it refuses, a grant on a
+/// range that is neither one key nor a prefix, roles of root beyond root).
+fn write_auth(
+    out: &mut String,
+    a: &ImportedAuth,
+    token: &Section,
+    cert_auth: bool,
+) -> Result<(), Vec<String>> {
+    let mut refusals = Vec::new();
+    let named = |n: &str, what: &str, refusals: &mut Vec<String>| {
+        if let Err(e) = AuthName::parse(n) {
+            refusals.push(format!(
+                "the auth store holds a {what} named {n:?}, which the etcdfile cannot name: {e}"
+            ));
+        }
+    };
+    let mut roles = Vec::new();
+    for r in a.roles.iter().filter(|r| r.name != ROOT) {
+        named(&r.name, "role", &mut refusals);
+        let mut grants = Vec::new();
+        for p in &r.permissions {
+            match p.as_declared() {
+                Some(g) => grants.push(g),
+                None => refusals.push(format!(
+                    "role {} grants {} on the range {:?}..{:?}, which is neither one key nor a prefix: the etcdfile cannot say it",
+                    r.name,
+                    p.access.word(),
+                    String::from_utf8_lossy(&p.key),
+                    String::from_utf8_lossy(&p.range_end),
+                )),
+            }
+        }
+        roles.push((r.name.as_str(), grants));
+    }
+    let mut users = Vec::new();
+    let mut variables: Vec<String> = Vec::new();
+    for (name, user_roles) in &a.users {
+        if name == ROOT {
+            if user_roles.iter().any(|r| r != ROOT) {
+                refusals.push(format!(
+                    "root has roles besides root ({}): the etcdfile gives root only its own",
+                    user_roles.join(", ")
+                ));
+            }
+            continue;
+        }
+        named(name, "user", &mut refusals);
+        let mut var = password_variable(name);
+        while variables.contains(&var) || var == password_variable(ROOT) {
+            var.push('_');
+        }
+        variables.push(var.clone());
+        users.push((name.as_str(), user_roles, var));
+    }
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    let _ = writeln!(
+        out,
+        "\n# etcd auth is on (AuthStatus); its users and roles are below.\n\
+         # etcd never gives a password back: set each password_env variable named\n\
+         # here before running etcdplan (or name a password_file instead).\n\
+         # etcd does not say which users have no password and log in by their\n\
+         # certificate's CN{}: drop password_env for those.\n\
+         [auth]\nenabled = true\n# set root's password in this variable\nroot_password_env = {}",
+        if cert_auth {
+            ""
+        } else {
+            " (only with [tls] client_cert_auth)"
+        },
+        quote(&password_variable(ROOT)),
+    );
+    if token.get("token").is_none() {
+        let _ = writeln!(out, "# the members set no auth-token: etcd's default");
+        let _ = writeln!(out, "token = {}", quote("simple"));
+    }
+    token.write(out);
+    for (name, grants) in roles {
+        let shown: Vec<String> = grants
+            .iter()
+            .map(|g| {
+                format!(
+                    "{{ key = {}, prefix = {}, access = {} }}",
+                    quote(&g.key),
+                    g.prefix,
+                    quote(g.access.word())
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n[[auth.role]]\nname = {}\npermissions = [{}]",
+            quote(name),
+            shown.join(", ")
+        );
+    }
+    for (name, user_roles, var) in users {
+        let _ = writeln!(
+            out,
+            "\n[[auth.user]]\nname = {}\n# set its password in this variable (or drop it for a certificate user)\npassword_env = {}\nroles = {}",
+            quote(name),
+            quote(&var),
+            toml_list(user_roles)
+        );
+    }
+    Ok(())
 }
 
 /// Refusals and notes gathered while rendering.

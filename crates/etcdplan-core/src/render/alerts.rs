@@ -316,7 +316,7 @@ mod tests {
             base_dir: std::path::PathBuf::from("/srv"),
             home: None,
             file_hash: config::hash(text),
-            releases: Default::default(),
+            ..Default::default()
         };
         match config::parse("etcdfile.toml", text.to_owned(), &ctx) {
             Ok(l) => l.desired,

@@ -1,14 +1,22 @@
 //! Stage 5: plans and status for people (text) and for scripts (JSON), and
-//! the Prometheus rules for the cluster (`alerts`).
+//! the Prometheus rules for the cluster (`alerts`), the client endpoints in
+//! their consumers' forms (`endpoints`), the apply records (`history`).
 //!
 //! Renderers are pure: they take the plan (and the live state) and return text,
 //! so golden files pin exactly what operators and scripts read.
 
 mod alerts;
+mod endpoints;
+mod history;
 mod plan;
 mod status;
 
 pub use alerts::{AlertsError, DEFAULT_JOB as ALERTS_DEFAULT_JOB, alerts, metrics_instance};
+pub use endpoints::{
+    ClientFiles, EndpointSet, EndpointsError, EndpointsFormat, endpoints,
+    healthy as healthy_endpoints,
+};
+pub use history::{human as history_human, json as history_json};
 pub use plan::{action_word, human as plan_human, unified_diff};
 pub use status::{human as status_human, json as status_json};
 

@@ -91,7 +91,7 @@ mod tests {
             base_dir: "/srv/etcdplan".into(),
             home: None,
             file_hash: hash(&text),
-            releases: Default::default(),
+            ..Default::default()
         };
         let r = match parse("etcdfile.toml", text.clone(), &ctx) {
             Ok(l) => Ok(l.desired),

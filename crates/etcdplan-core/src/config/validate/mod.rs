@@ -2,10 +2,11 @@
 //!
 //! One `Validator` walks the file; each table is checked in its own file:
 //! `[etcd]` in `etcd.rs`, `[tls]` in `tls.rs`, `[hosts]` in `hosts.rs`, `[backup]` in `backup.rs`,
-//! `[maintenance]` in `maintenance.rs`, the
+//! `[maintenance]` in `maintenance.rs`, `[auth]` in `auth.rs`, the
 //! `[[member]]` list and what members must not share in `members.rs`, and the
 //! path templates every table uses in `paths.rs`.
 
+mod auth;
 mod backup;
 mod etcd;
 mod hosts;
@@ -36,6 +37,16 @@ pub struct Context {
     /// names (the edge reads it from a first parse), or why none could be
     /// read. A path not in the map was not looked at: its releases stay empty.
     pub releases: BTreeMap<PathBuf, Result<Vec<super::Release>, String>>,
+    /// Whether each password source `[auth]` names could be read on this
+    /// machine (set, non-empty), or why not; never the password. The edge
+    /// fills it from a first parse; a source not in the map was not looked
+    /// at and is taken as readable.
+    pub secret_sources: BTreeMap<super::SecretSource, Result<(), String>>,
+    /// Whether each local file the etcdfile hands to the members
+    /// (`[tls] crl_file`) could be read and holds what it should, or why
+    /// not; filled like `secret_sources`, a path not in the map was not
+    /// looked at.
+    pub local_files: BTreeMap<PathBuf, Result<(), String>>,
 }
 
 /// Validates the raw file. Returns the model when there is no error, and all
@@ -137,6 +148,17 @@ impl Validator<'_> {
         let templates = self.templates(raw, transport);
         let backup = self.backup(raw);
         let maintenance = self.maintenance(raw);
+        let auth = self.auth(
+            raw,
+            &auth::AuthInputs {
+                client_cert_auth: raw
+                    .tls
+                    .client_cert_auth
+                    .as_ref()
+                    .is_some_and(|c| *c.get_ref()),
+                ca_dir: tls.as_ref().map(|t| t.ca_dir.clone()),
+            },
+        );
 
         Some(Desired {
             cluster: cluster?,
@@ -148,7 +170,7 @@ impl Validator<'_> {
             client: client?,
             backup: backup?,
             maintenance: maintenance?,
-            auth: None,
+            auth: auth?,
             members: members?,
             templates: templates?,
             file_hash: self.ctx.file_hash.clone(),

@@ -69,6 +69,7 @@ impl Validator<'_> {
             }
             (Some(Issuer::Etcdplan), ca_dir)
         };
+        let crl_file = self.crl_file(t, client, cca);
         ok.then_some(())?;
         Some(Tls {
             client,
@@ -78,8 +79,59 @@ impl Validator<'_> {
             cert_days,
             renew_before_days,
             issuer: issuer?,
-            crl_file: None,
+            crl_file: crl_file?,
         })
+    }
+
+    /// `crl_file`: a revocation list on this machine, for client certificates
+    /// (etcd's client-crl-file), so it needs client TLS. Whether it can be
+    /// read is in `Context::local_files`.
+    fn crl_file(
+        &mut self,
+        t: &RawTls,
+        client: bool,
+        cca: bool,
+    ) -> Option<Option<std::path::PathBuf>> {
+        let Some(v) = &t.crl_file else {
+            return Some(None);
+        };
+        if !client {
+            let mut p = Problem::error(
+                "etcdfile::crl-without-client-tls",
+                "crl_file revokes client certificates, but client traffic is plain http",
+            )
+            .label(v.span(), "the revocation list");
+            if let Some(c) = &t.client {
+                p = p.label(c.span(), "no client TLS");
+            }
+            self.push(p.help(
+                "set client = true (and client_cert_auth = true) in [tls], or drop crl_file",
+            ));
+            return None;
+        }
+        if !cca {
+            self.push(
+                Problem::warning(
+                    "etcdfile::crl-without-cert-auth",
+                    "crl_file revokes client certificates, but etcd asks clients for none",
+                )
+                .label(v.span(), "nothing is revoked without client_cert_auth")
+                .help("set client_cert_auth = true in [tls] so clients log in by certificate, or drop crl_file"),
+            );
+        }
+        let path = self.path(v, None, PathSide::Local, false)?;
+        if let Some(Err(why)) = self.ctx.local_files.get(&path) {
+            self.push(
+                Problem::error(
+                    "etcdfile::crl-unreadable",
+                    format!("cannot use crl_file {}: {why}", path.display()),
+                )
+                .label(v.span(), "this revocation list")
+                .help("name a PEM file holding an X509 CRL on this machine (openssl ca -gencrl writes one)"),
+            );
+            return None;
+        }
+        Some(Some(path))
     }
 
     /// The keys of the operator's PKI, each with its name, as written.
