@@ -98,9 +98,7 @@ mod tests {
         let text = "[cluster]\nname = \"c\"\n[etcd]\ndata_dir = \"/var/lib/etcd\"\n[tls]\nclient = true\n[hosts]\ntransport = \"ssh\"\nservice = \"process\"\n[[member]]\nname = \"m1\"\naddress = \"10.0.0.1\"\n";
         let ctx = Context {
             base_dir: "/srv".into(),
-            home: None,
-            file_hash: String::new(),
-            releases: Default::default(),
+            ..Context::default()
         };
         let mut d = match crate::config::parse("etcdfile.toml", text.to_owned(), &ctx) {
             Ok(l) => l.desired,
