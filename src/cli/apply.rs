@@ -419,6 +419,23 @@ pub(super) async fn run_plan(
             etcd.set_tls(tls).await;
         }
     }
+    // The JWT signing key pair, like the CA: made now in key_dir if it has
+    // none (its private key stays there, 0600, and goes to the members only).
+    if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.step, plan::Step::PlaceAuthFiles { .. }))
+        && let Some(dir) = crate::pki::jwt_key_dir(d)
+    {
+        let (_, made) =
+            crate::pki::JwtKeys::load_or_create(dir).map_err(super::errors::pki_error)?;
+        if made {
+            eprintln!(
+                "Created the JWT signing key pair in {} (its private key 0600, placed on the members only).",
+                dir.display()
+            );
+        }
+    }
     let ctx = execute::Context {
         desired: d,
         hosts,

@@ -429,6 +429,81 @@ async fn issue_certificates(
     ))
 }
 
+/// Places this machine's JWT key pair and client CRL on the member's host,
+/// read now (never from the plan): the key 0600 in a 0700 folder, owned by
+/// the user etcd runs as. The key pair is made in `key_dir` first when it is
+/// not there (`cli::apply` makes it before the walk; a saved plan may reach
+/// here without it). The outcome names the public key's digest only.
+async fn place_auth_files(
+    ctx: &Context<'_>,
+    m: &DesiredMember,
+    host: &dyn Host,
+    jwt: bool,
+    crl: bool,
+) -> Result<String, StepError> {
+    let refused = |why: String| StepError::Refused {
+        what: format!("place {}'s auth files", m.name),
+        why,
+    };
+    let d = ctx.desired;
+    let paths = crate::hostfiles::auth_paths(m);
+    let run_as = &d.hosts.run_as;
+    let mut said = Vec::new();
+    if let Some(dir) = crate::pki::jwt_key_dir(d).filter(|_| jwt) {
+        let (keys, _) =
+            crate::pki::JwtKeys::load_or_create(dir).map_err(|e| refused(e.to_string()))?;
+        let key_script = if run_as.is_root() {
+            write_file_script(&paths.jwt_key, 0o600)
+        } else {
+            write_owned_file_script(&paths.jwt_key, 0o600, run_as)
+        };
+        for (path, source, contents) in [
+            (&paths.jwt_key, key_script, keys.private_pem()),
+            (
+                &paths.jwt_pub,
+                write_file_script(&paths.jwt_pub, 0o644),
+                keys.public_pem.as_str(),
+            ),
+        ] {
+            let script = Script::new(format!("write {}", path.display()), source)
+                .stdin(contents.as_bytes().to_vec());
+            run_checked(host, &script).await?;
+        }
+        if !run_as.is_root()
+            && let Some(folder) = paths.jwt_key.parent()
+        {
+            // The folder is 0700: etcd, run as the user, must enter it.
+            let owner = crate::io::shell_quote(&format!("{run_as}:"));
+            let folder = crate::io::shell_quote(&folder.display().to_string());
+            let script = Script::new(
+                format!("give {folder} to {run_as}"),
+                format!("set -e\nchown -- {owner} {folder}\nchmod 700 -- {folder}\n"),
+            );
+            run_checked(host, &script).await?;
+        }
+        said.push(format!(
+            "the JWT key pair (public key sha256 {})",
+            &crate::pki::sha256_hex(keys.public_pem.as_bytes())[..12]
+        ));
+    }
+    if let Some(crl) = crate::pki::crl_file(d).filter(|_| crl) {
+        let text = std::fs::read(crl)
+            .map_err(|e| refused(format!("cannot read crl_file {}: {e}", crl.display())))?;
+        let script = Script::new(
+            format!("write {}", paths.crl.display()),
+            write_file_script(&paths.crl, 0o644),
+        )
+        .stdin(text);
+        run_checked(host, &script).await?;
+        said.push(format!("the CRL from {}", crl.display()));
+    }
+    Ok(format!(
+        "placed {} on {}'s host",
+        said.join(" and "),
+        m.name
+    ))
+}
+
 async fn run_step(
     step: &Step,
     ctx: &Context<'_>,
@@ -453,6 +528,16 @@ async fn run_step(
         Step::IssueCertificates { member: name } => {
             let (m, host) = member(ctx, name)?;
             issue_certificates(ctx, m, host.as_ref())
+                .await
+                .map(StepOutcome::from)
+        }
+        Step::PlaceAuthFiles {
+            member: name,
+            jwt,
+            crl,
+        } => {
+            let (m, host) = member(ctx, name)?;
+            place_auth_files(ctx, m, host.as_ref(), *jwt, *crl)
                 .await
                 .map(StepOutcome::from)
         }

@@ -9,8 +9,8 @@ use crate::model::EtcdVersion;
 use crate::service;
 
 use super::{
-    ActiveState, Binary, DataDir, HostCerts, HostFacts, HostState, ListenAddr, Listener,
-    ListenerUnit, ProbeProblem, ServiceState, UnitFileState, UnitState,
+    ActiveState, Binary, DataDir, HostAuthFiles, HostCerts, HostFacts, HostState, ListenAddr,
+    Listener, ListenerUnit, ProbeProblem, ServiceState, UnitFileState, UnitState,
 };
 
 /// The probe script for one member: one ssh round trip whose output is read
@@ -112,12 +112,44 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
             ));
         }
     }
+    s.push_str(&auth_files_fragment(d, m));
     let (c, p) = (m.client_port, m.peer_port);
     s.push_str(&format!(
         "if command -v ss >/dev/null 2>&1; then printf 'listen-begin\\n'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen\\t\" $4}}'; fi\n"
     ));
     s.push_str(&listener_fragment(m));
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
+}
+
+/// Shell that prints the digests of the member's JWT key pair and CRL
+/// (`auth-file <index> <sha256>`: 0 public key, 1 private key, 2 CRL) and
+/// the private key's mode (`auth-key-mode`), where the etcdfile asks for
+/// them: only digests leave the host, never the key.
+fn auth_files_fragment(d: &Desired, m: &DesiredMember) -> String {
+    let paths = crate::hostfiles::auth_paths(m);
+    let jwt = crate::pki::jwt_key_dir(d).is_some();
+    let crl = crate::pki::crl_file(d).is_some();
+    let mut s = String::new();
+    for (i, on, p) in [
+        (0, jwt, &paths.jwt_pub),
+        (1, jwt, &paths.jwt_key),
+        (2, crl, &paths.crl),
+    ] {
+        if !on {
+            continue;
+        }
+        let p = shell_quote(&p.display().to_string());
+        s.push_str(&format!(
+            "if [ -f {p} ]; then printf 'auth-file\\t{i}\\t%s\\n' \"$(sha256sum < {p} | cut -d' ' -f1)\"; fi\n"
+        ));
+    }
+    if jwt {
+        let p = shell_quote(&paths.jwt_key.display().to_string());
+        s.push_str(&format!(
+            "if [ -f {p} ]; then printf 'auth-key-mode\\t%s\\n' \"$(stat -c %a {p})\"; fi\n"
+        ));
+    }
+    s
 }
 
 /// Shell that sets `lu` to the systemd unit whose main process is `$lp`
@@ -274,6 +306,7 @@ pub fn parse_probe(
     let mut unit = None;
     let mut problems = Vec::new();
     let mut certs = HostCerts::default();
+    let mut auth_files = HostAuthFiles::default();
     let mut installed = std::collections::BTreeMap::new();
     let (mut data_owner, mut service_user) = (None, None);
     let mut data_owner_id = None;
@@ -375,6 +408,23 @@ pub fn parse_probe(
                     _ => return Err(bad("bad index")),
                 }
             }
+            ("auth-file", [idx, sha]) => {
+                let sha = sha.trim();
+                if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(bad("bad sha256"));
+                }
+                let slot = match *idx {
+                    "0" => &mut auth_files.jwt_pub,
+                    "1" => &mut auth_files.jwt_key,
+                    "2" => &mut auth_files.crl,
+                    _ => return Err(bad("bad index")),
+                };
+                *slot = Some(sha.to_owned());
+            }
+            ("auth-key-mode", [mode]) => {
+                let mode = u32::from_str_radix(mode.trim(), 8).map_err(|_| bad("bad mode"))?;
+                auth_files.jwt_key_mode = Some(mode);
+            }
             ("listener", [pid, cmdline, unit]) => {
                 let pid = pid.trim().parse().map_err(|_| bad("bad pid"))?;
                 let cmdline = decode(cmdline)?
@@ -426,7 +476,8 @@ pub fn parse_probe(
                 "file" | "data" | "service" | "started-config" | "started-ca" | "problem" | "unit"
                 | "binary" | "release" | "cert" | "key" | "listen-begin" | "listen" | "data-owner"
                 | "service-user" | "listener" | "listener-fragment" | "listener-dropin"
-                | "listener-envfile" | "listener-at" | "wal-head" | "restore-pending",
+                | "listener-envfile" | "listener-at" | "wal-head" | "restore-pending" | "auth-file"
+                | "auth-key-mode",
                 _,
             ) => return Err(bad("wrong fields")),
             _ => {}
@@ -444,6 +495,7 @@ pub fn parse_probe(
         listener,
         problems,
         certs,
+        auth_files,
         started_ca,
         installed,
         unit,
@@ -516,6 +568,72 @@ mod tests {
                 .contains("holds no WAL")
         );
         assert!(probe_script(&d, m).source.contains("holds no WAL"));
+    }
+
+    #[test]
+    fn the_auth_files_are_read_back_as_digests_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut d = desired("process", true);
+        d.members[0].config_dir = tmp.path().to_owned();
+        d.auth = Some(crate::config::Auth {
+            enabled: true,
+            root: crate::config::Login::Certificate,
+            token: crate::config::TokenKind::Jwt {
+                key_dir: tmp.path().join("local"),
+            },
+            token_ttl: Duration::from_secs(300),
+            prune: false,
+            roles: Vec::new(),
+            users: Vec::new(),
+        });
+        d.tls.crl_file = Some(tmp.path().join("local-crl.pem"));
+        let m = &d.members[0];
+        let p = crate::hostfiles::auth_paths(m);
+        let fragment = auth_files_fragment(&d, m);
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&fragment)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let out = format!(
+                "{}data\tmember\nservice\tstopped\nbinary\tmissing\n",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            parse(&d, &out).unwrap_or_else(|e| panic!("{e}\n{out}"))
+        };
+        assert_eq!(run().auth_files, HostAuthFiles::default(), "nothing placed");
+        for f in [&p.jwt_pub, &p.crl] {
+            std::fs::create_dir_all(f.parent().unwrap_or(tmp.path()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&p.jwt_pub, "PUB").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p.jwt_key, "SECRET KEY").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&p.jwt_key, std::fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p.crl, "CRL").unwrap_or_else(|e| panic!("{e}"));
+        let f = run().auth_files;
+        let sha = |s: &str| Some(crate::pki::sha256_hex(s.as_bytes()));
+        assert_eq!(
+            f,
+            HostAuthFiles {
+                jwt_pub: sha("PUB"),
+                jwt_key: sha("SECRET KEY"),
+                jwt_key_mode: Some(0o640),
+                crl: sha("CRL"),
+            }
+        );
+        assert!(!format!("{f:?}").contains("SECRET"));
+        // Without [auth] and crl_file the probe does not look.
+        let mut plain = d.clone();
+        plain.auth = None;
+        plain.tls.crl_file = None;
+        assert_eq!(auth_files_fragment(&plain, &plain.members[0]), "");
+        assert!(matches!(
+            parse(&d, "auth-file\t1\tnot-a-digest\n"),
+            Err(ProbeOutputError::BadFact { .. })
+        ));
     }
 
     /// One member over ssh with the given service and TLS on or off.

@@ -97,6 +97,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
         previous_ca,
         observed_at: crate::pki::now(),
         auth,
+        local_auth: crate::pki::local_auth_files(d),
     };
     with_config_quotas(d, &mut live, &metrics);
     live

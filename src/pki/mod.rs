@@ -10,6 +10,7 @@ mod ca;
 mod files;
 mod import;
 mod issue;
+mod jwt;
 mod trust;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use etcdplan_core::cert::{
 pub use files::write_new;
 pub use import::{Imported, LAYOUTS, import_ca};
 pub use issue::{Issued, Role};
+pub use jwt::{JWT_KEY, JWT_PUB, JwtKeys, crl_file, jwt_key_dir, local_auth_files, sha256_hex};
 pub use trust::local_cas;
 
 /// The CA key's file name in `ca_dir`; it stays there.

@@ -39,6 +39,7 @@ fn plan_of(d: &Desired) -> Plan {
             data_owner_id: None,
             problems: Vec::new(),
             certs: crate::observe::HostCerts::default(),
+            auth_files: Default::default(),
             started_ca: None,
             installed: std::collections::BTreeMap::new(),
             unit: None,

@@ -161,6 +161,7 @@ pub fn facts(d: &Desired, i: usize, spec: &HostSpec) -> HostFacts {
         ),
         problems: spec.problems.clone(),
         certs: spec.certs.clone(),
+        auth_files: Default::default(),
         started_ca: None,
         installed: std::collections::BTreeMap::new(),
         unit: spec.unit.clone(),
@@ -282,6 +283,7 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
         previous_ca: None,
         observed_at: 1_790_000_000,
         auth: None,
+        local_auth: Default::default(),
     }
 }
 

@@ -281,6 +281,13 @@ fn probe_output(disk: &FakeDisk, source: &str) -> String {
                 out.push_str(&format!("cert\t{index}\t{}\n", base64(text)))
             }
             ("key", Some((_, mode))) => out.push_str(&format!("key\t{index}\t{mode:o}\n")),
+            ("auth-file", Some((text, _))) => out.push_str(&format!(
+                "auth-file\t{index}\t{}\n",
+                super::sha256_hex(text.as_bytes())
+            )),
+            ("auth-key-mode", Some((_, mode))) => {
+                out.push_str(&format!("auth-key-mode\t{mode:o}\n"));
+            }
             _ => {}
         }
     }

@@ -69,6 +69,11 @@ pub struct Change {
     pub leader: bool,
     /// Server and peer certificates are issued for it before its files are written.
     pub certificates: bool,
+    /// The JWT key pair and the CRL of this machine are placed on its host
+    /// before its files are written (never their content: the executor
+    /// reads them when it places them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth_files: bool,
 }
 
 /// What happens to a member, with what that kind of change needs.
@@ -226,6 +231,7 @@ impl Change {
             id: None,
             leader: false,
             certificates: false,
+            auth_files: false,
         }
     }
 

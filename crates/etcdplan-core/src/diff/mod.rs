@@ -6,6 +6,7 @@
 
 mod adopt;
 pub mod auth;
+pub mod auth_files;
 mod ca_rotation;
 mod certs;
 mod change;
@@ -34,7 +35,7 @@ pub use rollout::{BinaryMove, pass_minor};
 
 use crate::config::{Desired, DesiredMember};
 use crate::hostfiles::{self, ClusterState, Initial};
-use crate::live::{DataDir, HostFacts, HostState, Live};
+use crate::live::{DataDir, HostFacts, HostState, Live, LiveCluster};
 use crate::model::{EtcdVersion, MemberName, MinorVersion};
 use member::{departing, down_member, running_member};
 use settled::settled;
@@ -238,6 +239,9 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             ch.certificates = true;
             changes.push(ch);
         }
+    }
+    if auth_files::wanted(d) && !phased {
+        place_auth_files(d, live, &mut changes, &mut blockers);
     }
     // A restart starts etcd again: what stops a start on the host stops it too.
     let restarted: std::collections::BTreeSet<&MemberName> = changes
@@ -598,4 +602,79 @@ pub fn join_files(
         token: d.token.clone(),
     };
     file_changes(d, m, facts, &initial, start_release(d, facts))
+}
+
+/// The JWT key pair and the CRL: placed before every member that (re)starts
+/// or joins; a running member whose placed files differ from this machine's
+/// restarts (the key pair) or gets them in place (the CRL).
+fn place_auth_files(
+    d: &Desired,
+    live: &Live,
+    changes: &mut Vec<Change>,
+    blockers: &mut Vec<Blocker>,
+) {
+    use auth_files::AuthFilesNeed;
+    for m in &d.members {
+        let Some(facts) = live.hosts.get(&m.name).and_then(HostState::facts) else {
+            continue;
+        };
+        for message in auth_files::problems(d, m, facts) {
+            blockers.push(Blocker {
+                member: Some(m.name.clone()),
+                message: format!("{}: {message}", m.name),
+                help: "change the etcdfile (config_dir, the etcd version or listen-client-http-urls); nothing was changed".into(),
+            });
+        }
+        let need = auth_files::check(d, facts, &live.local_auth);
+        if let Some(c) = changes.iter_mut().find(|c| c.member == m.name) {
+            c.auth_files = match c.action() {
+                Action::Create | Action::Add | Action::Replace | Action::Start => true,
+                Action::Remove | Action::Restore | Action::Defragment => false,
+                Action::Restart | Action::Update | Action::Adopt => need != AuthFilesNeed::Fine,
+            };
+            if c.action() == Action::Update
+                && let AuthFilesNeed::Restart(why) = &need
+            {
+                // The certificates are renewed in place; the key pair needs
+                // the restart the update did not have.
+                c.kind = ChangeKind::Restart {
+                    peer_update: None,
+                    phase: None,
+                    binary: None,
+                };
+                c.reason = format!("{}; {why}", c.reason);
+            }
+            continue;
+        }
+        let in_cluster = live
+            .cluster
+            .as_ref()
+            .and_then(|c| c.members.iter().find(|lm| lm.name.is(&m.name)));
+        let Some(lm) = in_cluster.filter(|lm| !lm.is_learner) else {
+            continue;
+        };
+        let (kind, why) = match need {
+            AuthFilesNeed::Fine => continue,
+            AuthFilesNeed::Restart(why) => (
+                ChangeKind::Restart {
+                    peer_update: None,
+                    phase: None,
+                    binary: None,
+                },
+                why,
+            ),
+            AuthFilesNeed::InPlace(why) => (
+                ChangeKind::Update {
+                    peer_update: None,
+                    phase: None,
+                },
+                why,
+            ),
+        };
+        let mut ch = Change::new(m.name.clone(), kind, why);
+        ch.id = Some(lm.id);
+        ch.leader = live.cluster.as_ref().and_then(LiveCluster::leader) == Some(lm.id);
+        ch.auth_files = true;
+        changes.push(ch);
+    }
 }

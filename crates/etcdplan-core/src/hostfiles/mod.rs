@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::config::etcd_keys;
-use crate::config::{Desired, DesiredMember, MemberSettings, ServiceKind};
+use crate::config::{Auth, Desired, DesiredMember, MemberSettings, ServiceKind, TokenKind};
 use crate::model::{Address, Endpoint, MinorVersion, Port, Scheme};
 
 pub mod systemd_unit;
@@ -299,6 +299,19 @@ pub fn etcd_config_wired(
         }
         kv("client-transport-security", block);
     }
+    if let (true, Some(_)) = (d.tls.client, &d.tls.crl_file) {
+        // etcd's securityConfig has no CRL key and a config file makes etcd
+        // ignore every flag, so the CRL goes into the untagged
+        // `ClientTLSInfo` field etcd's JSON decoder fills by its Go name
+        // (3.4 to 3.7; checked on 3.4.23: a revoked client is refused).
+        let crl = auth_paths(m).crl;
+        kv(CRL_KEY, format!("\n  CRLFile: {}", path(&crl)));
+    }
+    if let Some(a) = &d.auth {
+        for (k, v) in auth_token(a, m) {
+            kv(k, v);
+        }
+    }
     if wire.tls {
         kv(
             "peer-transport-security",
@@ -321,6 +334,101 @@ pub fn etcd_config_wired(
         kv(&k, v);
     }
     s
+}
+
+/// The top-level key of etcd's config file that carries the client CRL: the
+/// Go field `embed.Config.ClientTLSInfo` (no JSON tag), whose `CRLFile` is
+/// what `--client-crl-file` sets; no documented key exists for it.
+pub const CRL_KEY: &str = "ClientTLSInfo";
+
+/// Where etcdplan places a member's auth and revocation files on its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthPaths {
+    /// The JWT signing key's public half (PKIX PEM, 0644).
+    pub jwt_pub: PathBuf,
+    /// The JWT signing key (PKCS#8 PEM, 0600).
+    pub jwt_key: PathBuf,
+    /// The client certificate revocation list (`[tls] crl_file`, 0644).
+    pub crl: PathBuf,
+}
+
+/// The member's auth files, beside its config in `config_dir` (a folder of
+/// their own, so the key's 0700 folder holds nothing else).
+pub fn auth_paths(m: &DesiredMember) -> AuthPaths {
+    let dir = m.config_dir.join("auth");
+    AuthPaths {
+        jwt_pub: dir.join("jwt.pub"),
+        jwt_key: dir.join("jwt.key"),
+        crl: m.config_dir.join("pki").join("crl.pem"),
+    }
+}
+
+/// `auth-token` (and `auth-token-ttl` for simple tokens) as etcd reads them.
+///
+/// JWT options are etcd's `server/auth/options.go`: `pub-key`, `priv-key`,
+/// `sign-method`, `ttl` (a Go duration); `auth-token-ttl` (seconds) only
+/// governs simple tokens. etcd splits the options at `,` and `=`, so the
+/// paths must not hold either ([`auth_path_problem`]).
+fn auth_token(a: &Auth, m: &DesiredMember) -> Vec<(&'static str, String)> {
+    match &a.token {
+        TokenKind::Simple => vec![
+            ("auth-token", q("simple")),
+            ("auth-token-ttl", a.token_ttl.as_secs().max(1).to_string()),
+        ],
+        TokenKind::Jwt { .. } => {
+            let p = auth_paths(m);
+            vec![(
+                "auth-token",
+                q(&format!(
+                    "jwt,pub-key={},priv-key={},sign-method=ES256,ttl={}",
+                    p.jwt_pub.display(),
+                    p.jwt_key.display(),
+                    go_duration(a.token_ttl)
+                )),
+            )]
+        }
+    }
+}
+
+/// A duration as Go's `time.ParseDuration` reads it: whole seconds, or
+/// milliseconds when it has a fraction.
+fn go_duration(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis().max(1))
+    }
+}
+
+/// Why a member's JWT key paths cannot be written into `auth-token`: etcd
+/// splits its options at `,` and `=`, so a `config_dir` with either breaks
+/// them.
+pub fn auth_path_problem(d: &Desired, m: &DesiredMember) -> Option<String> {
+    let a = d.auth.as_ref()?;
+    if !matches!(a.token, TokenKind::Jwt { .. }) {
+        return None;
+    }
+    let p = auth_paths(m);
+    [p.jwt_pub, p.jwt_key]
+        .iter()
+        .map(|x| x.display().to_string())
+        .find(|x| x.contains(',') || x.contains('='))
+        .map(|x| format!("{x} holds ',' or '=', which etcd's auth-token options cannot carry"))
+}
+
+/// Whether etcd `version` skips the client CRL on its gRPC listener: with a
+/// separate `listen-client-http-urls`, before 3.5.32, 3.6.13 and 3.7.0
+/// (GHSA-3wh4-j44w-pg92). A member with a CRL and such a listener on such a
+/// release would accept revoked certificates.
+pub fn crl_bypassed(d: &Desired, m: &DesiredMember, version: crate::model::EtcdVersion) -> bool {
+    let split = m.settings.extra.contains_key("listen-client-http-urls");
+    let fixed = match (version.major, version.minor) {
+        (3, 5) => version.patch >= 32,
+        (3, 6) => version.patch >= 13,
+        (0..=2, _) | (3, ..=4) => false,
+        _ => true,
+    };
+    d.tls.crl_file.is_some() && d.tls.client && split && !fixed
 }
 
 /// A setting of `extra` that a member's release has no key or gate for,
@@ -1101,5 +1209,147 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             let (text, _) = rendered_for(minor(v));
             insta::assert_snapshot!(format!("every_setting_3_{v}"), text);
         }
+    }
+
+    /// `every_setting` with `[auth]` (this token kind, a 10 minute TTL) and
+    /// a client CRL, set in code until the etcdfile has the keys.
+    fn with_auth(token: config::TokenKind) -> Desired {
+        let mut d = every_setting();
+        d.auth = Some(config::Auth {
+            enabled: true,
+            root: config::Login::Password(config::SecretSource::Env("ETCD_ROOT_PASSWORD".into())),
+            token,
+            token_ttl: std::time::Duration::from_secs(600),
+            prune: false,
+            roles: Vec::new(),
+            users: Vec::new(),
+        });
+        d.tls.crl_file = Some(PathBuf::from("/home/op/ca/crl.pem"));
+        d
+    }
+
+    fn jwt() -> config::TokenKind {
+        config::TokenKind::Jwt {
+            key_dir: PathBuf::from("/home/op/jwt"),
+        }
+    }
+
+    /// The lines of a rendering about auth and the CRL.
+    fn auth_lines(text: &str) -> String {
+        let mut out = String::new();
+        let mut nested = false;
+        for l in text.lines() {
+            if l.starts_with("auth-token") || l.starts_with(CRL_KEY) {
+                nested = l.starts_with(CRL_KEY);
+                out.push_str(l);
+                out.push('\n');
+            } else if nested && l.starts_with("  ") {
+                out.push_str(l);
+                out.push('\n');
+            } else {
+                nested = false;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn auth_token_and_crl_renderings_per_release() {
+        for (name, token) in [("jwt", jwt()), ("simple", config::TokenKind::Simple)] {
+            let d = with_auth(token);
+            for v in 4..=7 {
+                let text = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), minor(v));
+                let (_, keys) = rendered_for(minor(v));
+                let lines = auth_lines(&text);
+                insta::assert_snapshot!(format!("auth_{name}_3_{v}"), lines);
+                // auth-token(-ttl) are keys of every release; the CRL's key
+                // is the Go field name, the same in each.
+                for k in ["auth-token", "auth-token-ttl"] {
+                    assert!(etcd_keys::has_key(minor(v), k), "{k} in {v}");
+                }
+                assert!(!etcd_keys::known_anywhere(CRL_KEY));
+                // Nothing else moved: without [auth] and crl_file the file is
+                // the plain rendering.
+                assert!(
+                    !keys
+                        .iter()
+                        .any(|(k, _)| k.starts_with("auth-token") || k == CRL_KEY)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_jwt_line_is_what_etcd_parses() {
+        let d = with_auth(jwt());
+        let m = &d.members[0];
+        let text = etcd_config(&d, m, &Initial::bootstrap(&d), V35);
+        let line = read_value(&text, "auth-token").unwrap_or_default();
+        let opts: BTreeMap<&str, &str> = line
+            .split(',')
+            .skip(1)
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        assert!(line.starts_with("jwt,"), "{line}");
+        let p = auth_paths(m);
+        assert_eq!(opts.get("pub-key").copied(), p.jwt_pub.to_str());
+        assert_eq!(opts.get("priv-key").copied(), p.jwt_key.to_str());
+        assert_eq!(opts.get("sign-method").copied(), Some("ES256"));
+        assert_eq!(opts.get("ttl").copied(), Some("600s"));
+        // auth-token-ttl governs simple tokens only.
+        assert!(!text.contains("auth-token-ttl"), "{text}");
+        let mut short = d.clone();
+        if let Some(a) = short.auth.as_mut() {
+            a.token_ttl = std::time::Duration::from_millis(1500);
+        }
+        let text = etcd_config(&short, m, &Initial::bootstrap(&short), V35);
+        assert!(text.contains(",ttl=1500ms'"), "{text}");
+        // Without [auth], nothing about tokens: etcd's own defaults stay.
+        let mut none = d.clone();
+        none.auth = None;
+        let text = etcd_config(&none, m, &Initial::bootstrap(&none), V35);
+        assert!(!text.contains("auth-token"), "{text}");
+    }
+
+    #[test]
+    fn the_crl_goes_with_client_tls_only() {
+        let mut d = with_auth(config::TokenKind::Simple);
+        let m = d.members[0].clone();
+        let at = |d: &Desired| etcd_config(d, &m, &Initial::bootstrap(d), V35);
+        assert!(at(&d).contains(&format!(
+            "{CRL_KEY}: \n  CRLFile: '{}'\n",
+            auth_paths(&m).crl.display()
+        )));
+        d.tls.client = false;
+        assert!(!at(&d).contains(CRL_KEY));
+    }
+
+    #[test]
+    fn paths_etcd_cannot_split_and_the_crl_bypass_are_found() {
+        let mut d = with_auth(jwt());
+        let mut m = d.members[0].clone();
+        assert_eq!(auth_path_problem(&d, &m), None);
+        m.config_dir = PathBuf::from("/etc/etcd,x");
+        assert!(auth_path_problem(&d, &m).is_some());
+        let v = |s: &str| crate::model::EtcdVersion::parse(s).unwrap_or_else(|| panic!("{s}"));
+        let m = d.members[0].clone();
+        assert!(!crl_bypassed(&d, &m, v("3.5.16")), "no split listener");
+        d.members[0].settings.extra.insert(
+            "listen-client-http-urls".into(),
+            "'http://127.0.0.1:2382'".into(),
+        );
+        let m = d.members[0].clone();
+        for (ver, bypassed) in [
+            ("3.4.23", true),
+            ("3.5.31", true),
+            ("3.5.32", false),
+            ("3.6.12", true),
+            ("3.6.13", false),
+            ("3.7.0", false),
+        ] {
+            assert_eq!(crl_bypassed(&d, &m, v(ver)), bypassed, "{ver}");
+        }
+        d.tls.crl_file = None;
+        assert!(!crl_bypassed(&d, &m, v("3.5.16")));
     }
 }

@@ -82,6 +82,9 @@ pub struct HostFacts {
     pub data_owner: Option<String>,
     /// The user the running etcd runs as, when it runs and that could be read.
     pub service_user: Option<String>,
+    /// The JWT key pair and the CRL etcdplan placed for the member, as
+    /// digests (read only when the etcdfile asks for them).
+    pub auth_files: HostAuthFiles,
     /// A restore this member is part of that has not been verified yet
     /// (`<stamp>\t<token>` from [`super::RESTORE_PENDING`] in its state dir).
     pub restore_pending: Option<String>,
@@ -180,6 +183,33 @@ pub struct HostCerts {
     pub server_key_mode: Option<u32>,
     /// Mode of `peer.key` (None: absent).
     pub peer_key_mode: Option<u32>,
+}
+
+/// The auth files etcdplan places for a member (`hostfiles::auth_paths`), as
+/// found on its host: sha256 of each, so the key never leaves the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostAuthFiles {
+    /// sha256 of `jwt.pub` (None: absent).
+    pub jwt_pub: Option<String>,
+    /// sha256 of `jwt.key` (None: absent).
+    pub jwt_key: Option<String>,
+    /// Mode of `jwt.key` (None: absent).
+    pub jwt_key_mode: Option<u32>,
+    /// sha256 of `crl.pem` (None: absent).
+    pub crl: Option<String>,
+}
+
+/// The same files on this machine, as digests: the JWT key pair in
+/// `[auth] key_dir` and `[tls] crl_file`. `None` where the file is not there
+/// (the key pair is made at apply time).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LocalAuthFiles {
+    /// sha256 of the public key.
+    pub jwt_pub: Option<String>,
+    /// sha256 of the private key.
+    pub jwt_key: Option<String>,
+    /// sha256 of the CRL.
+    pub crl: Option<String>,
 }
 
 impl Binary {

@@ -27,7 +27,8 @@ pub use db::{
 pub use fingerprint::{Fingerprint, changes as fingerprint_changes, fingerprint};
 pub use hash::{ApiHashKv, HashCheck, HashVerdict, MemberHash};
 pub use host::{
-    Binary, DataDir, HostCerts, HostFacts, ListenAddr, ListenAddrError, ProbeProblem, ServiceState,
+    Binary, DataDir, HostAuthFiles, HostCerts, HostFacts, ListenAddr, ListenAddrError,
+    LocalAuthFiles, ProbeProblem, ServiceState,
 };
 pub use listener::{Listener, ListenerUnit};
 pub use unit::{ActiveState, UnitFileState, UnitState};
@@ -59,6 +60,9 @@ pub struct Live {
     pub observed_at: i64,
     /// etcd's authentication: None when no member answered.
     pub auth: Option<LiveAuth>,
+    /// The JWT key pair and CRL on this machine, as digests: what members
+    /// should have.
+    pub local_auth: LocalAuthFiles,
 }
 
 /// The cluster as the etcd API reports it.

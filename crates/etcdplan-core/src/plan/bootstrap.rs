@@ -19,7 +19,7 @@ pub(super) fn plan(d: &Desired, changes: &[Change], b: &mut graph::Builder) {
     }
     let mut started = Vec::new();
     for c in changes {
-        let write = write_step(b, c);
+        let write = write_step(b, d, c);
         let step = match c.kind {
             ChangeKind::Restart { .. } => Step::Restart {
                 member: c.member.clone(),

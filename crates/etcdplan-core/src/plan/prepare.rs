@@ -9,12 +9,20 @@ use crate::diff::Change;
 
 /// The steps that write a change's certificates and files, if it has any;
 /// returns the last of them.
-pub(super) fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex> {
-    let certs = c.certificates.then(|| {
+pub(super) fn write_step(b: &mut graph::Builder, d: &Desired, c: &Change) -> Option<NodeIndex> {
+    let issued = c.certificates.then(|| {
         b.add(Step::IssueCertificates {
             member: c.member.clone(),
         })
     });
+    let certs = match auth_step(d, c) {
+        Some(step) => {
+            let placed = b.add(step);
+            b.edge_opt(issued, placed);
+            Some(placed)
+        }
+        None => issued,
+    };
     let write = if c.files.is_empty() {
         certs
     } else {
@@ -36,6 +44,15 @@ pub(super) fn write_step(b: &mut graph::Builder, c: &Change) -> Option<NodeIndex
         }
         None => write,
     }
+}
+
+/// The placement of the JWT key pair and the CRL a change asks for.
+pub(super) fn auth_step(d: &Desired, c: &Change) -> Option<Step> {
+    c.auth_files.then(|| Step::PlaceAuthFiles {
+        member: c.member.clone(),
+        jwt: crate::diff::auth_files::jwt(d),
+        crl: crate::diff::auth_files::crl(d),
+    })
 }
 
 /// Uploads of the releases the changes need, one per host and release.

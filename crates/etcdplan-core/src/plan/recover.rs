@@ -377,6 +377,7 @@ fn survivor_change(v: &VoterFinding, forced: bool) -> Change {
         id: Some(v.id),
         leader: false,
         certificates: false,
+        auth_files: false,
     }
 }
 

@@ -44,6 +44,7 @@ pub fn build(d: &Desired, live: &Live, member: &MemberName) -> Plan {
                 id: Some(target.id),
                 leader: target.leader,
                 certificates: false,
+                auth_files: false,
             };
             notes.extend(target.notes);
             match refusal(d, live, member, target.learner) {

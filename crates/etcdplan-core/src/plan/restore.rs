@@ -318,6 +318,7 @@ pub fn build(d: &Desired, live: &Live, req: &Request) -> Plan {
             id: live_member.map(|x| x.id),
             leader: false,
             certificates: false,
+            auth_files: false,
         };
         // Only the files that differ are shown; all are written.
         ch.files = files

@@ -168,7 +168,7 @@ impl Running<'_> {
 
         // 1. Repairs: members of the cluster whose etcd is not running.
         for c in of_kind(|k| matches!(k, ChangeKind::Start { .. })) {
-            let write = write_step(self.b, &c);
+            let write = write_step(self.b, self.d, &c);
             let s = self.then(Step::Start {
                 member: c.member.clone(),
             });
@@ -373,6 +373,9 @@ impl Running<'_> {
                 member: c.member.clone(),
             });
         }
+        if let Some(step) = super::prepare::auth_step(self.d, &c) {
+            self.then(step);
+        }
         let peer_update = match &c.kind {
             ChangeKind::Update { peer_update, .. } => peer_update.clone(),
             _ => None,
@@ -383,7 +386,7 @@ impl Running<'_> {
                 peer_url: url.clone(),
             });
         }
-        if c.certificates || peer_update.is_some() {
+        if c.certificates || c.auth_files || peer_update.is_some() {
             self.then(Step::WaitHealthy {
                 members: vec![c.member.clone()],
             });
@@ -504,6 +507,9 @@ impl Running<'_> {
                 self.then(Step::IssueCertificates {
                     member: m.name.clone(),
                 });
+            }
+            if let Some(step) = super::prepare::auth_step(self.d, c) {
+                self.then(step);
             }
             let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
             change.files = files.clone();
@@ -681,13 +687,16 @@ impl Running<'_> {
                 _ => None,
             };
             let write = if adopt.is_some() {
-                c.certificates.then(|| {
+                let issued = c.certificates.then(|| {
                     self.then(Step::IssueCertificates {
                         member: c.member.clone(),
                     })
-                })
+                });
+                super::prepare::auth_step(self.d, &c)
+                    .map(|step| self.then(step))
+                    .or(issued)
             } else {
-                write_step(self.b, &c)
+                write_step(self.b, self.d, &c)
             };
             if c.leader {
                 // Prefer a member that already runs the new settings.

@@ -38,6 +38,18 @@ pub enum Step {
         /// The member.
         member: MemberName,
     },
+    /// Place this machine's JWT key pair (`[auth] key_dir`; the private key
+    /// 0600 in a 0700 folder) and client CRL (`[tls] crl_file`) on the
+    /// member's host. The plan names the member only: the executor reads the
+    /// files when it runs, so no key material is in a plan or its JSON.
+    PlaceAuthFiles {
+        /// The member.
+        member: MemberName,
+        /// The JWT key pair is placed.
+        jwt: bool,
+        /// The CRL is placed.
+        crl: bool,
+    },
     /// Upload an etcd release from this machine to `<binary>-<version>` on the
     /// member's host: to a temporary file, checked by sha256 and `--version`,
     /// made executable, then renamed. Disturbs nothing.
@@ -396,6 +408,14 @@ impl Step {
             }
             Self::IssueCertificates { member } => {
                 format!("issue {member}'s server and peer certificates from the CA")
+            }
+            Self::PlaceAuthFiles { member, jwt, crl } => {
+                let what = match (jwt, crl) {
+                    (true, true) => "the JWT signing key pair and the CRL",
+                    (true, false) => "the JWT signing key pair",
+                    (false, _) => "the CRL",
+                };
+                format!("place {what} on {member}'s host")
             }
             Self::InstallBinary {
                 member,
