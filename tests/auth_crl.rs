@@ -14,11 +14,10 @@ mod harness;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use etcdplan::config::Desired;
-use etcdplan::io::{ClientIdentity, ClientTls, EtcdClient, HostMap, SshHost, SshOptions, Timeouts};
+use etcdplan::io::{ClientIdentity, ClientTls, EtcdClient, Timeouts};
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
 
@@ -26,20 +25,6 @@ use harness::text;
 /// etcdplan (a client certificate from the CA, like the CLI); returns the
 /// plan's step descriptions.
 async fn plan_and_apply(d: &Desired) -> Vec<String> {
-    let opts = SshOptions {
-        user: d.hosts.ssh.user.clone(),
-        port: d.hosts.ssh.port,
-        identity: d.hosts.ssh.identity.clone(),
-        known_hosts: d.hosts.ssh.known_hosts.clone(),
-        accept_new: false,
-        connect_timeout: Duration::from_secs(10),
-    };
-    let mut hosts = HostMap::default();
-    for m in &d.members {
-        let h = SshHost::connect(&m.address, &opts).await;
-        assert!(h.failure().is_none(), "{:?}", h.failure());
-        hosts.insert(m.address.clone(), Arc::new(h));
-    }
     let auth = etcdplan::pki::Authority::load(&d.tls.ca_dir, etcdplan::pki::now())
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no CA"));
@@ -60,30 +45,7 @@ async fn plan_and_apply(d: &Desired) -> Vec<String> {
             })
             .collect(),
     });
-    let live =
-        etcdplan::observe::observe(d, &hosts, &etcd, &etcdplan::config::Secrets::default()).await;
-    let diff = etcdplan::diff::diff(d, &live);
-    assert!(diff.blockers.is_empty(), "{:#?}", diff.blockers);
-    let plan = etcdplan::plan::build(d, &live, diff);
-    let steps: Vec<String> = plan.steps.iter().map(|s| s.description.clone()).collect();
-    if !plan.steps.is_empty() {
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let ctx = etcdplan::execute::Context {
-            desired: d,
-            hosts: &hosts,
-            etcd: &etcd,
-            deadlines: etcdplan::execute::Deadlines::default(),
-            advertised: Vec::new(),
-            stop: &stop,
-            tolerates: plan.tolerates(),
-            secrets: etcdplan::config::Secrets::default(),
-        };
-        etcdplan::execute::apply(&plan, &ctx, &mut |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("apply: {e}\n{steps:#?}"));
-    }
-    hosts.close().await;
-    steps
+    harness::inproc::plan_and_apply(d, &etcd).await.0
 }
 
 fn run(cmd: &mut Command) -> String {

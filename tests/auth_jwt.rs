@@ -18,11 +18,10 @@ mod harness;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use etcdplan::config::{Auth, Desired, Login, SecretSource, TokenKind};
-use etcdplan::io::{EtcdClient, HostMap, SshHost, SshOptions, Timeouts};
+use etcdplan::io::{EtcdClient, Timeouts};
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
 
@@ -62,20 +61,6 @@ fn desired_with_jwt(tb: &Testbed, file: &str, key_dir: &Path) -> Desired {
 /// Observes, plans and applies `d` through ssh and the etcd API; returns
 /// the plan's step descriptions and its JSON.
 async fn plan_and_apply(d: &Desired, root: bool) -> (Vec<String>, String) {
-    let opts = SshOptions {
-        user: d.hosts.ssh.user.clone(),
-        port: d.hosts.ssh.port,
-        identity: d.hosts.ssh.identity.clone(),
-        known_hosts: d.hosts.ssh.known_hosts.clone(),
-        accept_new: false,
-        connect_timeout: Duration::from_secs(10),
-    };
-    let mut hosts = HostMap::default();
-    for m in &d.members {
-        let h = SshHost::connect(&m.address, &opts).await;
-        assert!(h.failure().is_none(), "{:?}", h.failure());
-        hosts.insert(m.address.clone(), Arc::new(h));
-    }
     let mut etcd = EtcdClient::new(Timeouts {
         connect: Duration::from_secs(2),
         request: Duration::from_secs(10),
@@ -83,31 +68,7 @@ async fn plan_and_apply(d: &Desired, root: bool) -> (Vec<String>, String) {
     if root {
         etcd = etcd.with_user("root".into(), ROOT_PASSWORD.into());
     }
-    let secrets = etcdplan::config::Secrets::read(d);
-    let live = etcdplan::observe::observe(d, &hosts, &etcd, &secrets).await;
-    let diff = etcdplan::diff::diff(d, &live);
-    assert!(diff.blockers.is_empty(), "{:#?}", diff.blockers);
-    let plan = etcdplan::plan::build(d, &live, diff);
-    let steps: Vec<String> = plan.steps.iter().map(|s| s.description.clone()).collect();
-    let json = serde_json::to_string(&plan).unwrap_or_else(|e| panic!("{e}"));
-    if !plan.steps.is_empty() {
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let ctx = etcdplan::execute::Context {
-            desired: d,
-            hosts: &hosts,
-            etcd: &etcd,
-            deadlines: etcdplan::execute::Deadlines::default(),
-            advertised: Vec::new(),
-            stop: &stop,
-            tolerates: plan.tolerates(),
-            secrets,
-        };
-        etcdplan::execute::apply(&plan, &ctx, &mut |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("apply: {e}\n{steps:#?}"));
-    }
-    hosts.close().await;
-    (steps, json)
+    harness::inproc::plan_and_apply(d, &etcd).await
 }
 
 fn etcdctl(endpoint: &str, args: &[&str]) -> std::process::Output {

@@ -6,6 +6,7 @@
 
 pub mod booted;
 pub mod fill;
+pub mod inproc;
 pub mod pki;
 pub mod release;
 pub mod testbed;
