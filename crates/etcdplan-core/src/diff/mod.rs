@@ -215,11 +215,7 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
             let CertNeed::Issue(why) = need(m) else {
                 continue;
             };
-            let in_cluster = live
-                .cluster
-                .as_ref()
-                .and_then(|c| c.members.iter().find(|lm| lm.name.is(&m.name)));
-            let Some(lm) = in_cluster.filter(|lm| !lm.is_learner) else {
+            let Some(lm) = live.cluster.as_ref().and_then(|c| c.voter(&m.name)) else {
                 continue;
             };
             if changes.iter().any(|c| c.member == m.name) {
@@ -646,11 +642,7 @@ fn place_auth_files(
             }
             continue;
         }
-        let in_cluster = live
-            .cluster
-            .as_ref()
-            .and_then(|c| c.members.iter().find(|lm| lm.name.is(&m.name)));
-        let Some(lm) = in_cluster.filter(|lm| !lm.is_learner) else {
+        let Some(lm) = live.cluster.as_ref().and_then(|c| c.voter(&m.name)) else {
             continue;
         };
         let (kind, why) = match need {

@@ -295,6 +295,14 @@ impl LiveCluster {
             .find_map(|s| s.reported.leader)
     }
 
+    /// The voting member that published this name (a learner is not one).
+    pub fn voter(&self, name: &MemberName) -> Option<&LiveMember> {
+        self.members
+            .iter()
+            .find(|m| m.name.is(name))
+            .filter(|m| !m.is_learner)
+    }
+
     /// The live member carrying this desired name, or (never started) this peer URL.
     pub fn find(&self, name: &MemberName, peer: &Endpoint) -> Option<&LiveMember> {
         self.members.iter().find(|m| m.name.is(name)).or_else(|| {
