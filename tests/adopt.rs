@@ -709,8 +709,10 @@ fn import_reads_a_cluster_with_auth_as_the_given_user_and_writes_no_password() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let file = file.unwrap_or_default();
+    // The store becomes [auth]: root's password named by a variable to set.
     assert!(
-        file.contains("read with etcd auth as user \"root\""),
+        file.contains("[auth]\nenabled = true\n")
+            && file.contains("root_password_env = \"ETCDPLAN_PASSWORD_ROOT\""),
         "{file}"
     );
     assert!(
