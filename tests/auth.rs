@@ -236,6 +236,14 @@ fn auth_enabled_on_a_running_cluster_under_a_logged_in_writer() {
     let empty = tb.etcdplan(&narrowed, &["plan", "--detailed-exitcode"]);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
 
+    // Without [auth] and without a login, etcd refuses etcdplan: the plan
+    // is blocked, never a restart of members that merely refused to answer.
+    let bare = tb.etcdplan(&plain(&tb, &release), &["plan", "--detailed-exitcode"]);
+    let said = text(&bare);
+    assert_eq!(bare.status.code(), Some(1), "{said}");
+    assert!(said.contains("etcd refuses etcdplan's calls"), "{said}");
+    assert!(!said.contains("restart"), "{said}");
+
     // The history lists this test's applies, newest first, with results.
     let history = ok(tb.etcdplan(&narrowed, &["history"]));
     outputs.push(history.clone());

@@ -355,3 +355,29 @@ fn sending_passwords_to_etcd_3_4_says_they_reach_its_wal_in_clear() {
     let settled = observed(running(&d), true, Ok(applied()));
     assert!(!wal_note(&plan_for(&d, &settled)));
 }
+
+#[test]
+fn members_that_refuse_etcdplan_for_want_of_a_login_block_every_change() {
+    // Without [auth], on a cluster whose auth etcdplan cannot log in to:
+    // the members answer, so they must not be planned as down.
+    let d = desired_with(3, "");
+    let mut l = Live {
+        cluster: None,
+        ..running(&d)
+    };
+    l.auth_refused = Some("MemberList: etcdserver: user name is empty".into());
+    let p = plan_for(&d, &l);
+    assert!(!p.applicable);
+    assert!(p.steps.is_empty(), "{:#?}", p.steps);
+    let b = &p.blockers[0];
+    assert!(b.message.contains("user name is empty"), "{b:?}");
+    assert!(b.help.contains("--user root"), "{b:?}");
+    // With [auth], the help points at root's declared login.
+    let with = with_auth(desired_with(3, ""), auth(true));
+    let p = plan_for(&with, &l);
+    assert!(
+        p.blockers[0].help.contains("root_password_env"),
+        "{:?}",
+        p.blockers
+    );
+}

@@ -48,7 +48,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
     };
     let hosts_done = timed("host probes");
     let etcd_done = timed("etcd API");
-    let (host_states, (mut cluster, mut unreachable, mut metrics)) = tokio::join!(
+    let (host_states, (mut cluster, mut unreachable, mut metrics, mut refused)) = tokio::join!(
         async {
             let r = host_probe.await;
             hosts_done();
@@ -74,7 +74,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
             .filter(|u| !d.client_urls().contains(u))
             .collect();
         if !advertised.is_empty() {
-            (cluster, unreachable, metrics) = observe_cluster(d, etcd, advertised).await;
+            (cluster, unreachable, metrics, refused) = observe_cluster(d, etcd, advertised).await;
         }
     }
     let (local_ca, previous_ca) = if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
@@ -98,6 +98,7 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
         observed_at: crate::pki::now(),
         auth,
         local_auth: crate::pki::local_auth_files(d),
+        auth_refused: refused,
     };
     with_config_quotas(d, &mut live, &metrics);
     live
@@ -183,19 +184,26 @@ async fn observe_cluster(
     Option<LiveCluster>,
     Vec<(Endpoint, String)>,
     MetricsByMember,
+    Option<String>,
 ) {
     let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
     let mut unreachable = Vec::new();
+    let mut refused = None;
     let mut found: Option<(Endpoint, Vec<ApiMember>)> = None;
     for (u, r) in urls.iter().zip(lists) {
         match r {
             Ok(list) if found.is_none() => found = Some((u.clone(), list)),
             Ok(_) => {}
-            Err(e) => unreachable.push((u.clone(), short(&e.to_string(), u))),
+            Err(e) => {
+                if e.kind().is_auth_refusal() {
+                    refused.get_or_insert_with(|| format!("MemberList: {e}"));
+                }
+                unreachable.push((u.clone(), short(&e.to_string(), u)));
+            }
         }
     }
     let Some((answered_by, list)) = found else {
-        return (None, unreachable, MetricsByMember::new());
+        return (None, unreachable, MetricsByMember::new(), refused);
     };
     // Side by side: without a quorum both wait out their deadline.
     let (statuses, alarms) = tokio::join!(
@@ -220,7 +228,12 @@ async fn observe_cluster(
                     }
                     (Ok(st), Some(db))
                 }
-                Err(e) => (Err(e), None),
+                Err((e, auth_refusal)) => {
+                    if auth_refusal {
+                        refused.get_or_insert_with(|| format!("Status of {}: {e}", m.name));
+                    }
+                    (Err(e), None)
+                }
             };
             LiveMember {
                 id: m.id,
@@ -244,6 +257,7 @@ async fn observe_cluster(
         }),
         unreachable,
         metrics,
+        refused,
     )
 }
 
@@ -360,9 +374,9 @@ async fn member_status(
     d: &Desired,
     etcd: &dyn EtcdApi,
     m: &ApiMember,
-) -> Result<(ClusterId, MemberStatus, Option<MetricsFigures>), String> {
+) -> Result<(ClusterId, MemberStatus, Option<MetricsFigures>), (String, bool)> {
     let Some(ep) = member_endpoint(d, m) else {
-        return Err("not started: no client URL yet".into());
+        return Err(("not started: no client URL yet".into(), false));
     };
     let metrics_at = metrics_endpoint(d, m, &ep);
     let (status, read, metrics) = tokio::join!(
@@ -377,7 +391,9 @@ async fn member_status(
         },
         etcd.metrics(&metrics_at)
     );
-    let s: ApiStatus = status.map_err(|e| short(&e.to_string(), &ep))?;
+    // An error says why, and whether etcd refused it for want of a login.
+    let s: ApiStatus =
+        status.map_err(|e| (short(&e.to_string(), &ep), e.kind().is_auth_refusal()))?;
     if let Err(e) = &metrics {
         tracing::debug!("observe: no metrics from {metrics_at}: {e}");
     }

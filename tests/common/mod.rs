@@ -284,6 +284,7 @@ pub fn live(d: &Desired, specs: &[HostSpec], cluster: Option<LiveCluster>) -> Li
         observed_at: 1_790_000_000,
         auth: None,
         local_auth: Default::default(),
+        auth_refused: None,
     }
 }
 

@@ -255,6 +255,21 @@ impl EtcdErrorKind {
         )
     }
 
+    /// Whether etcd answered but refused the call for want of a login it
+    /// accepts (auth is on): no token, a bad one, a refused login, or a user
+    /// without the role the call needs. The member is up; what it would have
+    /// said is unknown.
+    pub fn is_auth_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::UserEmpty
+                | Self::InvalidAuthToken
+                | Self::AuthOldRevision
+                | Self::AuthFailed
+                | Self::PermissionDenied
+        )
+    }
+
     /// The kind of a gRPC status: etcd's description first, then the code.
     pub fn classify(code: tonic::Code, message: &str) -> Self {
         let message = message.trim();

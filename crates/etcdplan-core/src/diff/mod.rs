@@ -49,6 +49,17 @@ pub fn diff(d: &Desired, live: &Live) -> Diff {
 /// a version older than the members run.
 pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
     let mut blockers = Vec::new();
+    // etcd refused etcdplan for want of a login: members that refuse are up,
+    // so nothing they did not say may be read as down or unhealthy.
+    if let Some(why) = &live.auth_refused {
+        return Diff {
+            situation: Situation::Running,
+            changes: Vec::new(),
+            blockers: vec![auth_refused_blocker(d, why)],
+            notes: Vec::new(),
+            auth: Vec::new(),
+        };
+    }
     // A lost quorum is the operator's to recover from (DESIGN rule 9): said,
     // and nothing else planned, unless starting stopped members repairs it.
     let loss = quorum_loss::detect(d, live);
@@ -308,6 +319,22 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         blockers,
         notes,
         auth: auth.changes,
+    }
+}
+
+/// The blocker of an observation etcd refused for want of a login.
+fn auth_refused_blocker(d: &Desired, why: &str) -> Blocker {
+    let help = if d.auth.is_some() {
+        "etcd auth is on and refuses root's login as [auth] declares it: check root_password_env/root_password_file (or, with client_cert_auth, that etcdplan's certificate CN root is accepted)"
+    } else {
+        "etcd auth is on: declare [auth] with root's password, or pass --user root with its password in ETCDCTL_PASSWORD (or a client certificate whose CN is root); on etcd 3.6 and 3.5.28+ only the root role may read member status"
+    };
+    Blocker {
+        member: None,
+        message: format!(
+            "etcd refuses etcdplan's calls ({why}): the members answer, but what they say cannot be read, so nothing is planned"
+        ),
+        help: help.to_owned(),
     }
 }
 

@@ -60,6 +60,11 @@ pub struct Live {
     pub observed_at: i64,
     /// etcd's authentication: None when no member answered.
     pub auth: Option<LiveAuth>,
+    /// etcd answered but refused etcdplan's calls for want of a login it
+    /// accepts (auth is on and etcdplan has no root login): what it said.
+    /// Nothing about the members can be judged from such an observation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_refused: Option<String>,
     /// The JWT key pair and CRL on this machine, as digests: what members
     /// should have.
     pub local_auth: LocalAuthFiles,
