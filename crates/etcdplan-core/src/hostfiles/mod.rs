@@ -363,7 +363,12 @@ pub fn auth_paths(m: &DesiredMember) -> AuthPaths {
     }
 }
 
-/// `auth-token` (and `auth-token-ttl` for simple tokens) as etcd reads them.
+/// etcd's `auth-token-ttl` default, seconds (`etcd --help` of 3.4.23 and
+/// 3.5.30: `--auth-token-ttl 300`).
+const SIMPLE_TOKEN_TTL: u64 = 300;
+
+/// `auth-token` (and `auth-token-ttl` for simple tokens) as etcd reads them;
+/// nothing for etcd's defaults.
 ///
 /// JWT options are etcd's `server/auth/options.go`: `pub-key`, `priv-key`,
 /// `sign-method`, `ttl` (a Go duration); `auth-token-ttl` (seconds) only
@@ -371,10 +376,16 @@ pub fn auth_paths(m: &DesiredMember) -> AuthPaths {
 /// paths must not hold either ([`auth_path_problem`]).
 fn auth_token(a: &Auth, m: &DesiredMember) -> Vec<(&'static str, String)> {
     match &a.token {
-        TokenKind::Simple => vec![
-            ("auth-token", q("simple")),
-            ("auth-token-ttl", a.token_ttl.as_secs().max(1).to_string()),
-        ],
+        // etcd's own defaults (`simple`, 300 s) stay unwritten, so that
+        // declaring [auth] on a running cluster restarts no member.
+        TokenKind::Simple => {
+            let ttl = a.token_ttl.as_secs().max(1);
+            if ttl == SIMPLE_TOKEN_TTL {
+                Vec::new()
+            } else {
+                vec![("auth-token-ttl", ttl.to_string())]
+            }
+        }
         TokenKind::Jwt { .. } => {
             let p = auth_paths(m);
             vec![(
@@ -1251,6 +1262,16 @@ extra = { experimental-initial-corrupt-check = true, cipher-suites = [\"TLS_AES_
             }
         }
         out
+    }
+
+    #[test]
+    fn simple_tokens_with_etcds_default_ttl_render_nothing() {
+        let mut d = with_auth(config::TokenKind::Simple);
+        if let Some(a) = d.auth.as_mut() {
+            a.token_ttl = std::time::Duration::from_secs(300);
+        }
+        let text = etcd_config(&d, &d.members[0], &Initial::bootstrap(&d), minor(5));
+        assert!(!text.contains("auth-token"), "{text}");
     }
 
     #[test]
