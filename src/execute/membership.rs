@@ -165,6 +165,7 @@ pub(super) async fn add_learner(
         Ok(())
     })
     .await?;
+    super::failpoint::reached(&format!("learner-added:{}", m.name)).await;
     let view = leader(ctx).await?;
     let id = find(&view.members, m, peer).map(|x| x.id);
     Ok(id.map(|id| format!("added {} as learner {id}", m.name)))

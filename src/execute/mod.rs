@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod downgrade;
 mod event;
+mod failpoint;
 mod gate;
 pub mod hostlock;
 pub mod lock;
@@ -271,7 +272,7 @@ pub async fn apply(
         });
         done.push(step.description.clone());
         timings.push((step.description.clone(), secs));
-        failpoint(index).await;
+        failpoint::reached(&format!("after-step:{index}")).await;
     }
     Ok(Report {
         steps: timings,
@@ -291,26 +292,6 @@ async fn afterwards(
     }
 }
 
-/// Test builds only: `ETCDPLAN_FAILPOINT=after-step:N` makes the walk stop
-/// for good after step N (from 0) is done, saying so on stderr, so a test
-/// can kill etcdplan at exactly that point (a recovery killed between its
-/// forced start and its normal restart).
-#[cfg(feature = "fakes")]
-async fn failpoint(index: usize) {
-    let Ok(fp) = std::env::var("ETCDPLAN_FAILPOINT") else {
-        return;
-    };
-    if fp.strip_prefix("after-step:") == Some(index.to_string().as_str()) {
-        eprintln!("failpoint {fp} reached: waiting to be killed");
-        loop {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-    }
-}
-
-/// Release builds have no failpoints.
-#[cfg(not(feature = "fakes"))]
-async fn failpoint(_index: usize) {}
 
 fn member<'a>(
     ctx: &'a Context<'_>,
@@ -592,6 +573,7 @@ async fn run_step(
                 &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
             )
             .await?;
+            failpoint::reached(&format!("stopped:{name}")).await;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(StepOutcome::default())
         }
