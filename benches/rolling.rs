@@ -1,7 +1,21 @@
 //! Benchmark: a rolling change of quota and compaction on a 3-member test bed
 //! cluster over ssh, while a client writes at a steady rate with a short
-//! per-request deadline. Prints the apply's wall time, the sum of the members'
-//! own restart-to-healthy times in the same run, and write latency p50/p99/max.
+//! per-request deadline. Per round it prints the apply's wall time, where that
+//! time went, and the ratio of the wall time to the members' restart-to-healthy.
+//!
+//! **Restart-to-healthy**, per member, is the restart step's seconds plus its
+//! wait-healthy step's seconds, as `apply --json` reports them: from the
+//! restart step's start (its quorum re-check and, for the leader, its
+//! step-down, then the stop) to the gate passing. The ratio is the process's
+//! wall time (spawn to exit) over the sum of that for the three members, both
+//! from the same round, so load on the machine weighs on both.
+//!
+//! The breakdown: the steps' seconds by kind come from the JSON Lines events;
+//! the phases outside the steps (connecting, observing, planning, locking,
+//! the history record, unlocking, closing) from etcdplan's debug lines under
+//! `ETCDPLAN_LOG=etcdplan::timing=debug`; "other" is the wall time none of
+//! them covers (the process's start, reading the etcdfile, rendering).
+//!
 //! Two writers run side by side on their own keys: a strict one that retries
 //! only puts that were never sent (as etcd's Go client does), and the old loose
 //! one that retries any failure on the next member; failed writes are printed
@@ -26,54 +40,184 @@ fn etcdfile(tb: &Testbed, etcd: &str) -> String {
     tb.etcdfile("bench", etcd, &tb.all(), &[])
 }
 
-/// Runs apply, returning its wall time and the restart + gate times per member.
-fn apply(tb: &Testbed, file: &str) -> (Duration, Vec<(String, f64)>) {
+/// One step of the walk as `apply --json` reported it.
+struct StepTime {
+    /// The step's kind in the plan (`restart`, `wait_healthy`, …).
+    kind: String,
+    /// Its member (for a gate, its members joined), when it names any.
+    member: String,
+    seconds: f64,
+}
+
+/// What one apply reported.
+#[derive(Default)]
+struct Run {
+    wall: f64,
+    steps: Vec<StepTime>,
+    /// `phase=NAME seconds=S` lines: the work outside the steps.
+    phases: Vec<(String, f64)>,
+    /// Each restart's parts: quorum check, step-down, stop, start.
+    restarts: Vec<[f64; 4]>,
+    /// Polls each gate took.
+    polls: Vec<u32>,
+}
+
+impl Run {
+    fn steps_of(&self, kind: &str) -> f64 {
+        self.steps
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.seconds)
+            .sum()
+    }
+
+    fn phases_of(&self, names: &[&str]) -> f64 {
+        self.phases
+            .iter()
+            .filter(|(n, _)| names.contains(&n.as_str()))
+            .map(|(_, s)| s)
+            .sum()
+    }
+
+    /// Per member: its restart step plus its wait-healthy step.
+    fn restart_to_healthy(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for s in self
+            .steps
+            .iter()
+            .filter(|s| s.kind == "restart" || s.kind == "wait_healthy")
+        {
+            match out.iter_mut().find(|(m, _)| *m == s.member) {
+                Some((_, t)) => *t += s.seconds,
+                None => out.push((s.member.clone(), s.seconds)),
+            }
+        }
+        out
+    }
+}
+
+/// `key=value` pairs of a `etcdplan::timing` debug line, if it is one.
+fn timing_fields(line: &str) -> Option<Vec<(String, String)>> {
+    // Colours off (NO_COLOR), but strip escapes in case a terminal forced them.
+    let mut clean = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            clean.push(c);
+        }
+    }
+    let (_, rest) = clean.split_once("etcdplan::timing:")?;
+    Some(
+        rest.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect(),
+    )
+}
+
+/// Runs `apply --auto-approve --json` and gathers its timings.
+fn apply(tb: &Testbed, file: &str) -> Run {
     let path = tb.dir.path().join("etcdfile.toml");
     std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(["apply", "--auto-approve", "-f"])
+        .args(["apply", "--auto-approve", "--json", "-f"])
         .arg(&path)
         .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
+        .env("ETCDPLAN_LOG", "etcdplan::timing=debug")
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut per_member: Vec<(String, f64)> = Vec::new();
-    let mut current: Option<String> = None;
-    if let Some(err) = child.stderr.take() {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            if let Some((_, rest)) = line.split_once("] ") {
-                let desc = rest
-                    .split_once(' ')
-                    .map_or("", |(_, d)| d)
-                    .trim_end_matches(" …");
-                current = desc
-                    .strip_prefix("restart ")
-                    .map(str::to_owned)
-                    .or_else(|| {
-                        desc.strip_prefix("wait until ")
-                            .and_then(|d| d.strip_suffix(" healthy"))
-                            .map(str::to_owned)
-                    });
-            } else {
-                let secs = line
-                    .trim()
-                    .strip_prefix("done in ")
-                    .and_then(|r| r.split('s').next())
-                    .and_then(|t| t.parse::<f64>().ok());
-                if let (Some(m), Some(secs)) = (&current, secs) {
-                    match per_member.iter_mut().find(|(n, _)| n == m) {
-                        Some((_, t)) => *t += secs,
-                        None => per_member.push((m.clone(), secs)),
-                    }
+    let err = child.stderr.take();
+    let stderr = std::thread::spawn(move || {
+        err.map(|e| {
+            std::io::BufReader::new(e)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    });
+    let mut run = Run::default();
+    let mut kinds: Vec<(String, String)> = Vec::new();
+    let mut events = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            match v["event"].as_str() {
+                Some("plan") => {
+                    kinds = v["plan"]["steps"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|s| {
+                            let member = match s["members"].as_array() {
+                                Some(ms) => ms
+                                    .iter()
+                                    .filter_map(|m| m.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                                None => s["member"].as_str().unwrap_or("").to_owned(),
+                            };
+                            (s["kind"].as_str().unwrap_or("?").to_owned(), member)
+                        })
+                        .collect();
                 }
+                Some("step_finished") => {
+                    let i = v["index"].as_u64().unwrap_or(u64::MAX) as usize;
+                    let (kind, member) = kinds.get(i).cloned().unwrap_or_default();
+                    run.steps.push(StepTime {
+                        kind,
+                        member,
+                        seconds: v["seconds"].as_f64().unwrap_or(0.0),
+                    });
+                }
+                _ => {}
             }
+            events.push(line);
         }
     }
     let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "apply failed");
-    (started.elapsed(), per_member)
+    run.wall = started.elapsed().as_secs_f64();
+    let stderr = stderr.join().unwrap_or_default();
+    assert!(
+        status.success(),
+        "apply failed:\n{}\n{}",
+        events.join("\n"),
+        stderr.join("\n")
+    );
+    let num = |fields: &[(String, String)], k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    for f in stderr.iter().filter_map(|l| timing_fields(l)) {
+        let has = |k: &str| f.iter().any(|(n, _)| n == k);
+        if let Some((_, name)) = f.iter().find(|(n, _)| n == "phase") {
+            run.phases.push((name.clone(), num(&f, "seconds")));
+        } else if has("restart") {
+            run.restarts.push([
+                num(&f, "check"),
+                num(&f, "step_down"),
+                num(&f, "stop"),
+                num(&f, "start"),
+            ]);
+        } else if has("gate") {
+            run.polls.push(num(&f, "polls") as u32);
+        }
+    }
+    run
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -82,6 +226,91 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
+}
+
+/// Prints where one apply's wall time went.
+fn breakdown(run: &Run) {
+    let rth: f64 = run.restart_to_healthy().iter().map(|(_, t)| t).sum();
+    let known_kinds = ["write_files", "restart", "wait_healthy", "move_leader"];
+    let rows = [
+        (
+            "connect+observe",
+            run.phases_of(&["connect", "observe", "observe_again", "plan"]),
+        ),
+        ("lock", run.phases_of(&["lock"])),
+        ("write files", run.steps_of("write_files")),
+        ("restart", run.steps_of("restart")),
+        ("gate", run.steps_of("wait_healthy")),
+        ("move leader", run.steps_of("move_leader")),
+        (
+            "history/unlock",
+            run.phases_of(&["history_start", "history_finish", "unlock", "close"]),
+        ),
+        (
+            "other steps",
+            run.steps
+                .iter()
+                .filter(|s| !known_kinds.contains(&s.kind.as_str()))
+                .map(|s| s.seconds)
+                .sum(),
+        ),
+    ];
+    let accounted: f64 = rows.iter().map(|(_, s)| s).sum();
+    let other = run.wall - accounted;
+    for (name, secs) in rows.iter().copied().chain([("other", other)]) {
+        println!(
+            "       {name:<16} {secs:>6.3}  {:>5.1}%",
+            100.0 * secs / run.wall
+        );
+    }
+    let detail = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{n} {:.3}", run.phases_of(&[n])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "       phases: {}",
+        detail(&[
+            "connect",
+            "observe",
+            "lock",
+            "observe_again",
+            "plan",
+            "history_start",
+            "history_finish",
+            "unlock",
+            "close"
+        ])
+    );
+    let parts = run.restarts.iter().fold([0.0; 4], |mut a, r| {
+        for (x, y) in a.iter_mut().zip(r) {
+            *x += y;
+        }
+        a
+    });
+    println!(
+        "       restart steps: quorum check {:.3}, step-down {:.3}, stop {:.3}, start {:.3}; gates: {} polls",
+        parts[0],
+        parts[1],
+        parts[2],
+        parts[3],
+        run.polls
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("+"),
+    );
+    println!(
+        "       restart-to-healthy (restart step + its wait-healthy step): {} = {rth:.3}; apply / that = {:.2}",
+        run.restart_to_healthy()
+            .iter()
+            .map(|(m, t)| format!("{m} {t:.3}"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        run.wall / rth,
+    );
 }
 
 fn main() {
@@ -105,8 +334,9 @@ fn main() {
         "rolling change of quota + compaction, 3 members over ssh, two writers (strict, retrying) each every 10 ms with a 1 s deadline; latencies are the strict writer's"
     );
     println!(
-        "round  apply_s  restart_to_healthy_sum_s  writes  failed_strict  retried_never_sent  failed_retrying  retried_maybe_sent  p50_ms  p99_ms  max_ms"
+        "restart-to-healthy = per member, its restart step's seconds + its wait-healthy step's seconds (apply --json); ratio = apply wall time / their sum"
     );
+    let mut ratios = Vec::new();
     for round in 1..=rounds {
         let target = if round % 2 == 1 { &changed } else { &base };
         let strict = Writer::start(
@@ -123,18 +353,23 @@ fn main() {
             None,
         );
         std::thread::sleep(Duration::from_millis(300));
-        let (wall, per_member) = apply(&tb, target);
+        let run = apply(&tb, target);
         std::thread::sleep(Duration::from_millis(300));
         let seen = strict.stop();
         let retrying = loose.stop();
         let mut lat = seen.latencies.clone();
         lat.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let sum: f64 = per_member.iter().map(|(_, t)| t).sum();
+        let sum: f64 = run.restart_to_healthy().iter().map(|(_, t)| t).sum();
+        ratios.push(run.wall / sum);
         println!(
-            "{round:>5}  {:>7.2}  {:>24.2}  {:>6}  {:>13}  {:>18}  {:>15}  {:>18}  {:>6.1}  {:>6.1}  {:>6.1}",
-            wall.as_secs_f64(),
+            "\nround  apply_s  restart_to_healthy_sum_s  ratio  writes  failed_strict  retried_never_sent  failed_retrying  retried_maybe_sent  p50_ms  p99_ms  max_ms"
+        );
+        println!(
+            "{round:>5}  {:>7.2}  {:>24.2}  {:>5.2}  {:>6}  {:>13}  {:>18}  {:>15}  {:>18}  {:>6.1}  {:>6.1}  {:>6.1}",
+            run.wall,
             sum,
+            run.wall / sum,
             seen.acked.len() + seen.failed.len(),
             seen.failed.len(),
             seen.retried_never_sent,
@@ -144,11 +379,20 @@ fn main() {
             ms(percentile(&lat, 0.99)),
             ms(lat.last().copied().unwrap_or_default()),
         );
+        breakdown(&run);
         for f in seen.failed.iter().take(5) {
             println!("       failed (strict): {f}");
         }
         for f in retrying.failed.iter().take(3) {
             println!("       failed (retrying): {f}");
         }
+    }
+    if !ratios.is_empty() {
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        let max = ratios.iter().copied().fold(f64::MIN, f64::max);
+        println!(
+            "\napply / sum of restart-to-healthy over {} rounds: mean {mean:.2}, worst {max:.2} (goal 1.20)",
+            ratios.len()
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::io::BufRead as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::edges::{ca_or_create, client_tls, close, connect, etcd_client, hosts, observe_live};
 use super::plan::make_plan;
@@ -18,6 +18,18 @@ use crate::plan::{self, Plan};
 use crate::view::{self, SharedView, Shown};
 use crate::watch::Trigger;
 use crate::{model, render};
+
+/// Logs how long one phase of a walk's command took, as a debug line under
+/// the target `etcdplan::timing` (`ETCDPLAN_LOG=etcdplan::timing=debug`):
+/// `phase=NAME seconds=S`. `benches/rolling.rs` reads these lines to say
+/// where an apply's time goes outside its steps.
+pub(super) fn phase_done(phase: &str, since: Instant) {
+    tracing::debug!(
+        target: "etcdplan::timing",
+        phase = %phase,
+        seconds = since.elapsed().as_secs_f64()
+    );
+}
 
 /// Asks through the view and reads the answer: only "yes" approves.
 pub(super) fn confirm(view: &SharedView, cluster: &str) -> Result<(), CliError> {
@@ -76,7 +88,9 @@ pub(super) async fn apply(
     };
     let loaded = load(cli)?;
     let d = &loaded.desired;
+    let t = Instant::now();
     let mut hosts = hosts(cli, d).await;
+    phase_done("connect", t);
     let result = apply_with(
         cli,
         &view,
@@ -87,7 +101,9 @@ pub(super) async fn apply(
         gate,
     )
     .await;
+    let t = Instant::now();
     close(&hosts).await;
+    phase_done("close", t);
     result
 }
 
@@ -118,10 +134,14 @@ async fn apply_with(
     if cli.recover_from.is_some() {
         return recover(cli, view, d, hosts, &etcd, saved, auto_approve, gate).await;
     }
+    let t = Instant::now();
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+    phase_done("observe", t);
     let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
     let result = apply_observed(cli, view, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
+    let t = Instant::now();
     lock.release(etcd.as_ref()).await;
+    phase_done("unlock", t);
     result
 }
 
@@ -195,6 +215,7 @@ pub(super) async fn lock_and_observe(
     live: Live,
     operation: &str,
 ) -> Result<(Live, Locks), CliError> {
+    let t = Instant::now();
     let info = execute::lock::LockInfo::new(operation, &d.file_hash);
     // Under NOSPACE or CORRUPT etcd refuses the lease grant and the put the
     // lock is made of: the lock files on the hosts are the lock then.
@@ -236,10 +257,13 @@ pub(super) async fn lock_and_observe(
         ));
     }
     let locks = Locks { etcd: lock, files };
+    phase_done("lock", t);
     if locks.etcd.is_none() && !refused {
         return Ok((live, locks));
     }
+    let t = Instant::now();
     let live = observe::observe(d, hosts, etcd.as_ref(), &crate::config::Secrets::read(d)).await;
+    phase_done("observe_again", t);
     Ok((live, locks))
 }
 
@@ -273,7 +297,12 @@ async fn apply_observed(
                 .map_err(CliError::Stale)?;
             saved.clone()
         }
-        None => make_plan(cli, d, live),
+        None => {
+            let t = Instant::now();
+            let plan = make_plan(cli, d, live);
+            phase_done("plan", t);
+            plan
+        }
     };
     // A saved plan was reviewed when it was made: that was the approval.
     let ask = !auto_approve && saved.is_none();
@@ -453,15 +482,21 @@ pub(super) async fn run_plan(
     let mut eps = d.client_urls();
     eps.extend(advertised(live));
     eps.dedup();
+    let t = Instant::now();
     let (recording, note) =
         crate::history::Recording::start(etcd.as_ref(), eps, operation(cli), plan, live).await;
+    phase_done("history_start", t);
     if let Some(n) = note {
         view.with(|v| v.history_note(&n));
     }
+    let t = Instant::now();
     let result = execute::apply(plan, &ctx, on_event).await;
+    phase_done("walk", t);
+    let t = Instant::now();
     let note = recording
         .finish(etcd.as_ref(), crate::history::outcome(&result))
         .await;
+    phase_done("history_finish", t);
     if let Some(n) = note {
         view.with(|v| v.history_note(&n));
     }

@@ -235,7 +235,9 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
         .collect::<Vec<_>>()
         .join(", ");
     let what = format!("wait until {names} are healthy");
+    let (start, mut polls) = (Instant::now(), 0u32);
     let healthy = wait_until(&what, ctx.deadlines.gate, ctx.deadlines.poll, async || {
+        polls += 1;
         let Some(reason) = not_ready(ctx, members).await else {
             return Check::Ready(());
         };
@@ -248,6 +250,13 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
         Check::NotYet(reason)
     })
     .await;
+    // How many polls a gate took (benches/rolling.rs reads it).
+    tracing::debug!(
+        target: "etcdplan::timing",
+        gate = %names,
+        polls,
+        seconds = start.elapsed().as_secs_f64(),
+    );
     match healthy {
         Ok(()) => Ok(()),
         Err(WaitError::Failed(e)) => Err(e),

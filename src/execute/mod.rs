@@ -566,15 +566,28 @@ async fn run_step(
         }
         Step::Restart { member: name } => {
             let (m, host) = member(ctx, name)?;
+            let t = Instant::now();
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
+            let check = t.elapsed();
             membership::step_down(ctx, name).await?;
+            let step_down = t.elapsed() - check;
             run_checked(
                 host.as_ref(),
                 &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
             )
             .await?;
+            let stopped = t.elapsed();
             failpoint::reached(&format!("stopped:{name}")).await;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
+            // Where a restart's time goes (benches/rolling.rs reads it).
+            tracing::debug!(
+                target: "etcdplan::timing",
+                restart = %name,
+                check = check.as_secs_f64(),
+                step_down = step_down.as_secs_f64(),
+                stop = (stopped - check - step_down).as_secs_f64(),
+                start = (t.elapsed() - stopped).as_secs_f64(),
+            );
             Ok(StepOutcome::default())
         }
         Step::Adopt {
