@@ -14,7 +14,10 @@
 //! the phases outside the steps (connecting, observing, planning, locking,
 //! the history record, unlocking, closing) from etcdplan's debug lines under
 //! `ETCDPLAN_LOG=etcdplan::timing=debug`; "other" is the wall time none of
-//! them covers (the process's start, reading the etcdfile, rendering).
+//! them covers (the process's start, reading the etcdfile, rendering). The
+//! lock in etcd is taken while the ssh connections open (`lock_etcd`, shown
+//! apart): its time is inside `connect`, and `lock` is the lock files on
+//! the hosts.
 //!
 //! Two writers run side by side on their own keys: a strict one that retries
 //! only puts that were never sent (as etcd's Go client does), and the old loose
@@ -266,7 +269,10 @@ fn breakdown(run: &Run) {
     let detail = |names: &[&str]| {
         names
             .iter()
-            .map(|n| format!("{n} {:.3}", run.phases_of(&[n])))
+            .map(|n| {
+                let phase = n.split(' ').next().unwrap_or(n);
+                format!("{n} {:.3}", run.phases_of(&[phase]))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -274,6 +280,7 @@ fn breakdown(run: &Run) {
         "       phases: {}",
         detail(&[
             "connect",
+            "lock_etcd (within connect)",
             "observe",
             "lock",
             "observe_again",

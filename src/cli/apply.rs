@@ -86,38 +86,7 @@ pub(super) async fn apply(
             Some(saved)
         }
     };
-    let loaded = load(cli)?;
-    let d = &loaded.desired;
-    let t = Instant::now();
-    let mut hosts = hosts(cli, d).await;
-    phase_done("connect", t);
-    let result = apply_with(
-        cli,
-        &view,
-        d,
-        &mut hosts,
-        saved.as_ref(),
-        auto_approve,
-        gate,
-    )
-    .await;
-    let t = Instant::now();
-    close(&hosts).await;
-    phase_done("close", t);
-    result
-}
-
-async fn apply_with(
-    cli: &Cli,
-    view: &SharedView,
-    d: &Desired,
-    hosts: &mut HostMap,
-    saved: Option<&Plan>,
-    auto_approve: bool,
-    gate: Duration,
-) -> Result<Outcome, CliError> {
-    let etcd = Arc::new(etcd_client(cli, d));
-    let recovery = saved.and_then(plan::recover::survivor_of);
+    let recovery = saved.as_ref().and_then(plan::recover::survivor_of);
     match (recovery, &cli.recover_from) {
         (Some(m), None) => {
             return Err(CliError::Usage(format!(
@@ -131,14 +100,101 @@ async fn apply_with(
         }
         _ => {}
     }
-    if cli.recover_from.is_some() {
-        return recover(cli, view, d, hosts, &etcd, saved, auto_approve, gate).await;
-    }
+    let loaded = load(cli)?;
+    let d = &loaded.desired;
+    let etcd = Arc::new(etcd_client(cli, d));
     let t = Instant::now();
-    let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
-    phase_done("observe", t);
-    let (live, lock) = lock_and_observe(cli, d, hosts, &etcd, live, "apply").await?;
-    let result = apply_observed(cli, view, d, hosts, &etcd, &live, saved, auto_approve, gate).await;
+    // The lock in etcd needs no host: it is asked for through the
+    // etcdfile's members while the ssh connections open. A recovery has no
+    // quorum to hold it.
+    let (mut hosts, early) = tokio::join!(hosts(cli, d), async {
+        match cli.recover_from {
+            None => Some(early_lock(cli, d, &etcd, "apply").await),
+            Some(_) => None,
+        }
+    });
+    phase_done("connect", t);
+    let result = apply_with(
+        cli,
+        &view,
+        d,
+        &mut hosts,
+        &etcd,
+        early,
+        saved.as_ref(),
+        auto_approve,
+        gate,
+    )
+    .await;
+    let t = Instant::now();
+    close(&hosts).await;
+    phase_done("close", t);
+    result
+}
+
+/// The lock in etcd taken through the etcdfile's client URLs, before
+/// anything is observed; with the description it was taken with, which the
+/// lock files on the hosts repeat.
+async fn early_lock(
+    cli: &Cli,
+    d: &Desired,
+    etcd: &Arc<EtcdClient>,
+    operation: &str,
+) -> (
+    execute::lock::LockInfo,
+    Result<execute::lock::Lock, execute::lock::LockError>,
+) {
+    let t = Instant::now();
+    let info = execute::lock::LockInfo::new(operation, &d.file_hash);
+    let api: Arc<dyn crate::io::EtcdApi> = etcd.clone();
+    let lock = execute::lock::acquire(api, &d.client_urls(), &info, cli.lock_timeout).await;
+    phase_done("lock_etcd", t);
+    (info, lock)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_with(
+    cli: &Cli,
+    view: &SharedView,
+    d: &Desired,
+    hosts: &mut HostMap,
+    etcd: &Arc<EtcdClient>,
+    early: Option<(
+        execute::lock::LockInfo,
+        Result<execute::lock::Lock, execute::lock::LockError>,
+    )>,
+    saved: Option<&Plan>,
+    auto_approve: bool,
+    gate: Duration,
+) -> Result<Outcome, CliError> {
+    let (live, lock) = match early {
+        None => return recover(cli, view, d, hosts, etcd, saved, auto_approve, gate).await,
+        // The members answered and hold the lock for us: the lock files,
+        // then the one observation the plan is made from, under both.
+        Some((info, Ok(lock))) => {
+            let t = Instant::now();
+            let files = lock_files(cli, d, hosts, etcd, &info, Some(lock)).await?;
+            phase_done("lock", t);
+            let t = Instant::now();
+            let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+            phase_done("observe", t);
+            if let Some(l) = &files.etcd {
+                l.also_at(&advertised(&live));
+            }
+            (live, files)
+        }
+        Some((_, Err(e @ execute::lock::LockError::Held(_)))) => return Err(e.into()),
+        // Nothing answered at the etcdfile's client URLs (a new cluster, a
+        // client port change under way) or etcd refused the lock (an alarm,
+        // no quorum): what is observed decides how to lock.
+        Some((_, Err(_))) => {
+            let t = Instant::now();
+            let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+            phase_done("observe", t);
+            lock_and_observe(cli, d, hosts, etcd, live, "apply").await?
+        }
+    };
+    let result = apply_observed(cli, view, d, hosts, etcd, &live, saved, auto_approve, gate).await;
     let t = Instant::now();
     lock.release(etcd.as_ref()).await;
     phase_done("unlock", t);
@@ -155,14 +211,19 @@ pub(super) struct Locks {
 }
 
 impl Locks {
-    /// Releases both.
+    /// Releases both, at once.
     pub(super) async fn release(self, etcd: &dyn crate::io::EtcdApi) {
-        if let Some(l) = self.etcd {
-            l.release(etcd).await;
-        }
-        if let Some(f) = self.files {
-            f.release().await;
-        }
+        let in_etcd = async {
+            if let Some(l) = self.etcd {
+                l.release(etcd).await;
+            }
+        };
+        let files = async {
+            if let Some(f) = self.files {
+                f.release().await;
+            }
+        };
+        tokio::join!(in_etcd, files);
     }
 }
 
@@ -231,32 +292,12 @@ pub(super) async fn lock_and_observe(
     } else {
         None
     };
-    let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
-    let files = match execute::hostlock::acquire(
-        &members,
-        hosts,
-        &info,
-        cli.lock_timeout,
-        execute::hostlock::Create::Nothing,
-    )
-    .await
-    {
-        Ok(f) => Some(f),
-        // Nothing answered: there is nothing to lock, and the plan says why.
-        Err(execute::hostlock::HostLockError::NoHost(_)) => None,
-        Err(e) => {
-            if let Some(l) = lock {
-                l.release(etcd.as_ref()).await;
-            }
-            return Err(e.into());
-        }
-    };
-    if refused && files.is_none() {
+    let locks = lock_files(cli, d, hosts, etcd, &info, lock).await?;
+    if refused && locks.files.is_none() {
         return Err(CliError::Blocked(
             "an alarm makes etcd refuse its lock, and no host answered to hold a lock file".into(),
         ));
     }
-    let locks = Locks { etcd: lock, files };
     phase_done("lock", t);
     if locks.etcd.is_none() && !refused {
         return Ok((live, locks));
@@ -265,6 +306,40 @@ pub(super) async fn lock_and_observe(
     let live = observe::observe(d, hosts, etcd.as_ref(), &crate::config::Secrets::read(d)).await;
     phase_done("observe_again", t);
     Ok((live, locks))
+}
+
+/// Takes the lock files on the hosts beside the lock in etcd (`lock`, when
+/// one is held), releasing that one if they cannot be taken. Hosts that do
+/// not answer hold none; with none answering there is nothing to lock
+/// (`files` is None), and the plan says why.
+async fn lock_files(
+    cli: &Cli,
+    d: &Desired,
+    hosts: &HostMap,
+    etcd: &Arc<EtcdClient>,
+    info: &execute::lock::LockInfo,
+    lock: Option<execute::lock::Lock>,
+) -> Result<Locks, CliError> {
+    let members: Vec<&crate::config::DesiredMember> = d.members.iter().collect();
+    let files = match execute::hostlock::acquire(
+        &members,
+        hosts,
+        info,
+        cli.lock_timeout,
+        execute::hostlock::Create::Nothing,
+    )
+    .await
+    {
+        Ok(f) => Some(f),
+        Err(execute::hostlock::HostLockError::NoHost(_)) => None,
+        Err(e) => {
+            if let Some(l) = lock {
+                l.release(etcd.as_ref()).await;
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(Locks { etcd: lock, files })
 }
 
 /// Client URLs the members advertise (they differ from the etcdfile's while a

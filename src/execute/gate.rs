@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::wait::{Check, WaitError, wait_until};
+use super::wait::{Check, WaitError, wait_backoff};
 use super::{Context, StepError};
 use crate::io::{ApiAlarm, ApiStatus, EtcdError};
 use crate::model::{Endpoint, MemberId, MemberName};
@@ -19,6 +19,12 @@ pub(super) const CATCH_UP_MARGIN: u64 = 5;
 
 /// How often a gate asks the hosts whether a member's etcd process still runs.
 const ALIVE_EVERY: Duration = Duration::from_millis(500);
+
+/// A gate's first sleep between polls; each next one doubles, up to the
+/// walk's poll interval. A member restarted a moment ago is usually healthy
+/// within a few hundred milliseconds: the gate sees it then, not up to a
+/// whole interval later.
+const FIRST_POLL_SLEEP: Duration = Duration::from_millis(20);
 
 /// A gate that did not pass.
 #[derive(Debug, thiserror::Error)]
@@ -47,22 +53,22 @@ pub(super) async fn cluster_view(ctx: &Context<'_>) -> Result<Vec<Voter>, StepEr
     for url in ctx.endpoints() {
         match ctx.etcd.member_list(&url).await {
             Ok(list) => {
-                let mut out = Vec::new();
-                for m in list {
-                    let ep = m.client_urls.first().cloned();
-                    let healthy = match ep {
+                // Every member is asked at once.
+                let out = futures::future::join_all(list.iter().map(async |m| {
+                    let healthy = match m.client_urls.first() {
                         None => false,
-                        Some(ep) => member_status(ctx, &ep, Some(m.is_learner))
+                        Some(ep) => member_status(ctx, ep, Some(m.is_learner))
                             .await
                             .is_ok_and(|s| s.healthy()),
                     };
-                    out.push(Voter {
+                    Voter {
                         // A voter that never started has no name ("" as MemberList shows it).
                         name: m.name.as_started().unwrap_or_default().to_owned(),
                         healthy,
                         learner: m.is_learner,
-                    });
-                }
+                    }
+                }))
+                .await;
                 return Ok(out);
             }
             Err(e) => last_err = Some(e),
@@ -131,15 +137,22 @@ fn alarm(alarms: &[ApiAlarm], tolerates: &crate::plan::Tolerates) -> Option<Stri
 /// Why these members are not yet healthy, or `None` when they are: each is
 /// [healthy](MemberStatus::healthy), they report one leader, every other
 /// voter that answers [follows](follows) it, each has [caught up](caught_up),
-/// and no [alarm](alarm) is raised.
+/// and no [alarm](alarm) is raised. Calls that do not depend on each other
+/// go out at once; the conditions are judged in this order all the same,
+/// so the reason given is the first that fails.
 async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> {
     let d = ctx.desired;
-    let mut leaders = Vec::new();
-    let mut statuses = Vec::new();
+    let mut wanted = Vec::new();
     for name in members {
         let m = d.member(name)?;
-        let ep = m.client_url(&d.tls);
-        let s = match member_status(ctx, &ep, None).await {
+        wanted.push((name, m.client_url(&d.tls)));
+    }
+    let answers =
+        futures::future::join_all(wanted.iter().map(|(_, ep)| member_status(ctx, ep, None))).await;
+    let mut leaders = Vec::new();
+    let mut statuses = Vec::new();
+    for ((name, ep), s) in wanted.into_iter().zip(answers) {
+        let s = match s {
             Ok(s) => s,
             Err(e) => return Some(format!("{name}: {e}")),
         };
@@ -165,28 +178,43 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
             return Some(format!("{name}: not yet started in the member list"));
         }
     }
-    for x in list
+    let others: Vec<_> = list
         .iter()
         .filter(|x| !x.is_learner && !members.iter().any(|m| x.name.is(m)))
-    {
-        let Some(url) = x.client_urls.first() else {
+        .collect();
+    let leader_url = list
+        .iter()
+        .find(|m| m.id == leader_id)
+        .and_then(|m| m.client_urls.first().cloned());
+    // The other voters' Status, the leader's and the alarms, all at once.
+    let others_status =
+        futures::future::join_all(others.iter().map(async |x| match x.client_urls.first() {
+            Some(url) => Some(ctx.etcd.status(url).await),
+            None => None,
+        }));
+    let leader_status = async {
+        match &leader_url {
+            Some(url) => Some(ctx.etcd.status(url).await),
+            None => None,
+        }
+    };
+    let (others_status, leader_status, alarms) =
+        tokio::join!(others_status, leader_status, ctx.etcd.alarms(first_ep));
+    for (x, s) in others.iter().zip(others_status) {
+        let Some(s) = s else {
             return Some(format!("{}: not started", x.id));
         };
         // A member that is down is the quorum rules' business, not this gate's.
-        if let Ok(s) = ctx.etcd.status(url).await
+        if let Ok(s) = s
             && let Some(why) = follows(&x.name.to_string(), &s, leader_id)
         {
             return Some(why);
         }
     }
-    let leader_url = list
-        .iter()
-        .find(|m| m.id == leader_id)
-        .and_then(|m| m.client_urls.first().cloned());
-    let Some(leader_url) = leader_url else {
+    let Some(ls) = leader_status else {
         return Some("the leader advertises no client URL yet".into());
     };
-    let ls = match ctx.etcd.status(&leader_url).await {
+    let ls = match ls {
         Ok(s) => s,
         Err(e) => return Some(format!("leader: {e}")),
     };
@@ -198,7 +226,7 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
             ));
         }
     }
-    match ctx.etcd.alarms(first_ep).await {
+    match alarms {
         Ok(a) => alarm(&a, &ctx.tolerates),
         Err(e) => Some(format!("alarms: {e}")),
     }
@@ -236,7 +264,8 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
         .join(", ");
     let what = format!("wait until {names} are healthy");
     let (start, mut polls) = (Instant::now(), 0u32);
-    let healthy = wait_until(&what, ctx.deadlines.gate, ctx.deadlines.poll, async || {
+    let (first, every) = (FIRST_POLL_SLEEP, ctx.deadlines.poll);
+    let healthy = wait_backoff(&what, ctx.deadlines.gate, first, every, async || {
         polls += 1;
         let Some(reason) = not_ready(ctx, members).await else {
             return Check::Ready(());

@@ -172,7 +172,9 @@ pub async fn acquire(
 }
 
 /// One attempt of [`acquire`]: refuses while a fresh lock file of another
-/// holder exists on any host.
+/// holder exists on any host. Every host is asked at once (one ssh round
+/// trip in all, not one per host); when one refuses, the files taken on the
+/// others are removed again, as when they were asked in turn.
 async fn try_acquire(
     members: &[&DesiredMember],
     hosts: &HostMap,
@@ -181,38 +183,46 @@ async fn try_acquire(
 ) -> Result<HostLock, HostLockError> {
     let value = serde_json::to_string(info).unwrap_or_default();
     let (all, mut skipped) = places(members, hosts);
-    let mut taken: Vec<Place> = Vec::new();
-    for place in all {
+    let answers = futures::future::join_all(all.iter().map(|place| {
         let script = Script::new(
             format!("lock {}", place.path),
             take_script(&place.path, &info.id, &value, create == Create::Folders),
         )
         .timeout(SCRIPT_DEADLINE);
-        match place.host.run(&script).await {
+        async move { place.host.run(&script).await }
+    }))
+    .await;
+    let mut taken: Vec<Place> = Vec::new();
+    let mut held = None;
+    for (place, answer) in all.into_iter().zip(answers) {
+        match answer {
             Ok(out) if out.success() => {
                 if let Some(rest) = out.stdout.trim().strip_prefix("held\t") {
-                    let holder = LockInfo::describe(rest.trim());
-                    let partial = HostLock {
-                        places: taken,
-                        id: info.id.clone(),
-                        skipped: Vec::new(),
-                        keeper: tokio::spawn(async {}),
-                    };
-                    partial.release().await;
-                    return Err(HostLockError::Held {
-                        host: place.label,
-                        holder,
-                        path: place.path,
-                        stale: STALE.as_secs(),
-                    });
-                }
-                if out.stdout.trim() != "absent" {
+                    if held.is_none() {
+                        held = Some((place, LockInfo::describe(rest.trim())));
+                    }
+                } else if out.stdout.trim() != "absent" {
                     taken.push(place);
                 }
             }
             Ok(out) => skipped.push(format!("{} ({})", place.label, out.tail())),
             Err(e) => skipped.push(format!("{} ({e})", place.label)),
         }
+    }
+    if let Some((place, holder)) = held {
+        let partial = HostLock {
+            places: taken,
+            id: info.id.clone(),
+            skipped: Vec::new(),
+            keeper: tokio::spawn(async {}),
+        };
+        partial.release().await;
+        return Err(HostLockError::Held {
+            host: place.label,
+            holder,
+            path: place.path,
+            stale: STALE.as_secs(),
+        });
     }
     if taken.is_empty() && !skipped.is_empty() {
         return Err(HostLockError::NoHost(skipped.join("; ")));
@@ -238,11 +248,13 @@ async fn try_acquire(
 }
 
 impl HostLock {
-    /// Removes every lock file that still holds this lock's id.
+    /// Removes every lock file that still holds this lock's id, on every
+    /// host at once.
     pub async fn release(self) {
         self.keeper.abort();
-        for p in &self.places {
-            if let Err(e) = p.host.run(&unlock_script(&p.path, &self.id)).await {
+        let id = &self.id;
+        futures::future::join_all(self.places.iter().map(|p| async move {
+            if let Err(e) = p.host.run(&unlock_script(&p.path, id)).await {
                 tracing::warn!(
                     "cannot remove the lock file {} on {} (it goes stale within {}s): {e}",
                     p.path,
@@ -250,7 +262,8 @@ impl HostLock {
                     STALE.as_secs()
                 );
             }
-        }
+        }))
+        .await;
     }
 }
 

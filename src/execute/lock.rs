@@ -99,8 +99,10 @@ pub enum LockError {
 /// A held lock; release it with [`Lock::release`].
 pub struct Lock {
     /// Where the lease is refreshed and the key deleted: every member, in both
-    /// schemes, since members restart and may switch to TLS while it is held.
-    endpoints: Vec<Endpoint>,
+    /// schemes, since members restart and may switch to TLS while it is held;
+    /// shared with the task that refreshes it, so that [`Lock::also_at`] can
+    /// add the URLs members advertise once they are observed.
+    endpoints: Arc<std::sync::Mutex<Vec<Endpoint>>>,
     value: String,
     lease: i64,
     keeper: tokio::task::JoinHandle<()>,
@@ -123,24 +125,13 @@ pub async fn acquire(
             match etcd.create_leased(ep, KEY, &value, TTL).await {
                 Ok(Ok(lease)) => {
                     let mut all = vec![ep.clone()];
-                    for u in endpoints {
-                        let twin = Endpoint {
-                            scheme: match u.scheme {
-                                Scheme::Http => Scheme::Https,
-                                Scheme::Https => Scheme::Http,
-                            },
-                            ..u.clone()
-                        };
-                        for x in [u.clone(), twin] {
-                            if !all.contains(&x) {
-                                all.push(x);
-                            }
-                        }
-                    }
-                    let (e, eps) = (etcd.clone(), all.clone());
+                    with_twins(&mut all, endpoints);
+                    let all = Arc::new(std::sync::Mutex::new(all));
+                    let (e, shared) = (etcd.clone(), all.clone());
                     let keeper = tokio::spawn(async move {
                         loop {
                             tokio::time::sleep(TTL / 4).await;
+                            let eps = shared.lock().map(|l| l.clone()).unwrap_or_default();
                             let mut last = None;
                             for ep in &eps {
                                 match e.keep_alive(ep, lease).await {
@@ -180,12 +171,40 @@ pub async fn acquire(
     }
 }
 
+/// Adds each of `endpoints` not in `all` yet, in both schemes.
+fn with_twins(all: &mut Vec<Endpoint>, endpoints: &[Endpoint]) {
+    for u in endpoints {
+        let twin = Endpoint {
+            scheme: match u.scheme {
+                Scheme::Http => Scheme::Https,
+                Scheme::Https => Scheme::Http,
+            },
+            ..u.clone()
+        };
+        for x in [u.clone(), twin] {
+            if !all.contains(&x) {
+                all.push(x);
+            }
+        }
+    }
+}
+
 impl Lock {
+    /// Refreshes and releases the lock through these endpoints too (the
+    /// client URLs members advertise, known once they are observed; they
+    /// differ from the etcdfile's while a client port change rolls out).
+    pub fn also_at(&self, endpoints: &[Endpoint]) {
+        if let Ok(mut all) = self.endpoints.lock() {
+            with_twins(&mut all, endpoints);
+        }
+    }
+
     /// Deletes the key (if it is still ours) and revokes the lease.
     pub async fn release(self, etcd: &dyn EtcdApi) {
         self.keeper.abort();
+        let endpoints = self.endpoints.lock().map(|l| l.clone()).unwrap_or_default();
         let mut last = None;
-        for ep in &self.endpoints {
+        for ep in &endpoints {
             match etcd.delete_if(ep, KEY, &self.value, Some(self.lease)).await {
                 Ok(_) => return,
                 Err(e) => last = Some(e),

@@ -292,7 +292,6 @@ async fn afterwards(
     }
 }
 
-
 fn member<'a>(
     ctx: &'a Context<'_>,
     name: &MemberName,

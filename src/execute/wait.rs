@@ -45,9 +45,24 @@ pub(super) async fn wait_until<T, E, R: Display>(
     what: &str,
     deadline: Duration,
     every: Duration,
+    probe: impl AsyncFnMut() -> Check<T, E, R>,
+) -> Result<T, WaitError<E, R>> {
+    wait_backoff(what, deadline, every, every, probe).await
+}
+
+/// [`wait_until`] with a tight start: the first sleep is `first`, each next
+/// one twice the last, up to `every`. For a condition that usually holds
+/// soon (a member restarted a moment ago), so that the wait ends close to
+/// when it holds, without polling fast for long.
+pub(super) async fn wait_backoff<T, E, R: Display>(
+    what: &str,
+    deadline: Duration,
+    first: Duration,
+    every: Duration,
     mut probe: impl AsyncFnMut() -> Check<T, E, R>,
 ) -> Result<T, WaitError<E, R>> {
     let start = Instant::now();
+    let mut sleeps = intervals(first, every);
     loop {
         match probe().await {
             Check::Ready(v) => return Ok(v),
@@ -60,8 +75,13 @@ pub(super) async fn wait_until<T, E, R: Display>(
                 tracing::debug!("{what}: not yet ({last}), {:.1}s", waited.as_secs_f64());
             }
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(sleeps.next().unwrap_or(every)).await;
     }
+}
+
+/// The sleeps of [`wait_backoff`]: `first`, doubling, up to `every`.
+fn intervals(first: Duration, every: Duration) -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(first.min(every)), move |d| Some((*d * 2).min(every)))
 }
 
 #[cfg(test)]
@@ -124,6 +144,14 @@ mod tests {
         assert!(waited >= MS * 30, "{waited:?}");
         assert_eq!(last, format!("still false after {n} probes"));
         assert!(n >= 2, "probed only {n} times");
+    }
+
+    #[test]
+    fn backoff_starts_tight_and_doubles_up_to_the_interval() {
+        let sleeps: Vec<Duration> = intervals(MS * 10, MS * 100).take(6).collect();
+        assert_eq!(sleeps, [10, 20, 40, 80, 100, 100].map(|n| MS * n).to_vec());
+        // A first sleep longer than the interval is the interval.
+        assert_eq!(intervals(MS * 500, MS * 100).next(), Some(MS * 100));
     }
 
     #[tokio::test]
