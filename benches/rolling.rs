@@ -309,6 +309,21 @@ fn breakdown(run: &Run) {
             .collect::<Vec<_>>()
             .join("+"),
     );
+    // A one-file write step is one ssh command: the machine's round trip now.
+    let writes: Vec<f64> = run
+        .steps
+        .iter()
+        .filter(|s| s.kind == "write_files")
+        .map(|s| s.seconds)
+        .collect();
+    if !writes.is_empty() {
+        let rtt = writes.iter().sum::<f64>() / writes.len() as f64;
+        println!(
+            "       ssh round trip (mean write step) {rtt:.3}; overhead (apply − restart-to-healthy) {:.3} = {:.1} round trips",
+            run.wall - rth,
+            (run.wall - rth) / rtt,
+        );
+    }
     println!(
         "       restart-to-healthy (restart step + its wait-healthy step): {} = {rth:.3}; apply / that = {:.2}",
         run.restart_to_healthy()

@@ -255,8 +255,10 @@ async fn exited(ctx: &Context<'_>, members: &[MemberName]) -> Option<GateError> 
 }
 
 /// Polls until `members` are healthy; fails early if one's process exits.
+/// Whether it exited is asked of the hosts every [`ALIVE_EVERY`] beside the
+/// polls, never between two of them: an ssh round trip on a slow host would
+/// otherwise delay the next poll by as much.
 pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(), GateError> {
-    let mut last_alive_check = Instant::now();
     let names = members
         .iter()
         .map(MemberName::as_str)
@@ -267,18 +269,24 @@ pub async fn wait_healthy(ctx: &Context<'_>, members: &[MemberName]) -> Result<(
     let (first, every) = (FIRST_POLL_SLEEP, ctx.deadlines.poll);
     let healthy = wait_backoff(&what, ctx.deadlines.gate, first, every, async || {
         polls += 1;
-        let Some(reason) = not_ready(ctx, members).await else {
-            return Check::Ready(());
-        };
-        if last_alive_check.elapsed() >= ALIVE_EVERY {
-            last_alive_check = Instant::now();
+        match not_ready(ctx, members).await {
+            None => Check::Ready(()),
+            Some(reason) => Check::NotYet(reason),
+        }
+    });
+    let alive = async {
+        loop {
+            tokio::time::sleep(ALIVE_EVERY).await;
             if let Some(e) = exited(ctx, members).await {
-                return Check::Fail(e);
+                return e;
             }
         }
-        Check::NotYet(reason)
-    })
-    .await;
+    };
+    let healthy: Result<(), WaitError<GateError>> = tokio::select! {
+        biased;
+        r = healthy => r,
+        e = alive => Err(WaitError::Failed(e)),
+    };
     // How many polls a gate took (benches/rolling.rs reads it).
     tracing::debug!(
         target: "etcdplan::timing",
