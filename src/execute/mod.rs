@@ -574,6 +574,7 @@ async fn run_step(
             .await?;
             failpoint::reached(&format!("stopped:{name}")).await;
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
+            failpoint::reached(&format!("started:{name}")).await;
             Ok(StepOutcome::default())
         }
         Step::Adopt {
