@@ -1,5 +1,6 @@
-//! End to end over ssh, real etcd 3.5.30 on the namespace test bed: faults in
-//! the middle of a step, each under the strict writer. A member's link goes
+//! End to end over ssh, real etcd (3.4.23 upgraded to 3.5.30) on the
+//! namespace test bed: faults in the middle of a step, all under one strict
+//! writer. A member's link goes
 //! down, or a firewall rule in its namespace drops its client port, right
 //! after a restart started it: the gate times out within its deadline, the
 //! apply names the member and says what was done, what failed and what
@@ -118,7 +119,7 @@ fn fault_at_gate<G>(
         tb,
         file,
         &["apply", "--auto-approve", "--gate-timeout", GATE],
-        "started:etcd-2=pause:1000",
+        "started:etcd-2=pause:300",
     );
     assert!(
         run.wait_for_line("failpoint started:etcd-2 reached", Duration::from_secs(120)),
@@ -150,47 +151,53 @@ fn fault_at_gate<G>(
     (out, took)
 }
 
-/// The plan after a stopped apply continues it: the apply finishes and
-/// the plan after is empty. Returns the apply's text.
+/// The apply after a stopped one continues it at once and finishes (no
+/// lock file of the stopped one is left, even on a host whose connection
+/// was cut: the stopped one connects again to remove it), and the plan
+/// after is empty. Returns the apply's text.
 fn continues(tb: &Testbed, file: &str, what: &str) -> String {
-    let (code, shown) = plan(tb, file);
-    assert!(matches!(code, Some(0 | 2)), "{what}: {shown}");
     let applied = ok(tb.etcdplan(file, &["apply", "--auto-approve"]));
     let (code, shown) = plan(tb, file);
     assert_eq!(code, Some(0), "{what}: the plan after is empty:\n{shown}");
     applied
 }
 
+/// Issue 21's faults in the middle of a step, one after the other on one
+/// test bed (one bootstrap for all: CI time), under one strict writer that
+/// writes through the members the faults leave reachable (etcd-1, etcd-3).
 #[test]
-fn a_gate_cut_off_from_its_member_stops_in_time_and_the_next_apply_finishes() {
+fn faults_mid_step_lose_no_acknowledged_write_and_the_next_apply_finishes() {
+    let t = Instant::now();
     let Some(tb) = up_or_skip(3) else { return };
     let Some(release) = etcd_3_5_30_or_skip() else {
         return;
     };
+    let phase = |what: &str| eprintln!("[{:6.1}s] {what}", t.elapsed().as_secs_f64());
+    let source = release.join("usr/bin/etcd");
     let release = release.display().to_string();
     ok(tb.etcdplan(
-        &etcdfile(&tb, "3.5.30", &release, ""),
+        &etcdfile(&tb, "3.4.23", "/usr/bin/etcd", ""),
         &["apply", "--auto-approve"],
     ));
-    // The writer uses the members that stay reachable; it fails only where
-    // a restart of one of them interrupts it.
-    let reachable = tb.client_endpoints(&[0, 2]);
     let writer = Writer::start(
-        reachable.clone(),
+        tb.client_endpoints(&[0, 2]),
         "f",
         Duration::from_millis(20),
         Duration::from_secs(2),
     );
     std::thread::sleep(Duration::from_millis(300));
-    let mut applied = String::new();
+    phase("bootstrapped on 3.4.23");
+    let mut applied = upload_cut_mid_stream(&tb, &release, &source);
+    phase("upload cut, then upgraded to 3.5.30");
 
-    // 1. etcd-2's link goes down right after its restart started it.
+    // etcd-2's link goes down right after its restart started it.
     let file = etcdfile(&tb, "3.5.30", &release, "quota_backend_bytes = \"3GiB\"\n");
     let (out, _) = fault_at_gate(&tb, &file, "link down", || LinkDown::take(&tb, 1));
     applied.push_str(&out);
     applied.push_str(&continues(&tb, &file, "link down"));
+    phase("link down at the gate, then finished");
 
-    // 3. etcd-2's client port is dropped in its namespace during the gate.
+    // etcd-2's client port is dropped in its namespace during the gate.
     let file = etcdfile(&tb, "3.5.30", &release, "quota_backend_bytes = \"4GiB\"\n");
     let (out, took) = fault_at_gate(&tb, &file, "client port dropped", || {
         PortDropped::tcp(&tb, 1, 2379)
@@ -201,10 +208,11 @@ fn a_gate_cut_off_from_its_member_stops_in_time_and_the_next_apply_finishes() {
     );
     applied.push_str(&out);
     applied.push_str(&continues(&tb, &file, "client port dropped"));
+    phase("client port dropped at the gate, then finished");
 
     std::thread::sleep(Duration::from_millis(300));
     let seen = writer.stop();
-    seen.assert_within("faults at the gate", disruptions(&applied));
+    seen.assert_within("faults mid-step", disruptions(&applied));
     assert!(!seen.acked.is_empty());
     for ep in tb.client_endpoints(&tb.all()) {
         assert!(
@@ -212,39 +220,26 @@ fn a_gate_cut_off_from_its_member_stops_in_time_and_the_next_apply_finishes() {
             "keys lost via {ep}"
         );
     }
-    eprintln!("faults at the gate: {}", seen.summary());
+    eprintln!("faults mid-step: {}", seen.summary());
 }
 
-#[test]
-fn an_upload_cut_mid_stream_is_never_used_and_the_next_apply_sends_it_again() {
-    let Some(tb) = up_or_skip(3) else { return };
-    let Some(release) = etcd_3_5_30_or_skip() else {
-        return;
-    };
-    let source = release.join("usr/bin/etcd");
-    let release = release.display().to_string();
-    ok(tb.etcdplan(
-        &etcdfile(&tb, "3.4.23", "/usr/bin/etcd", ""),
-        &["apply", "--auto-approve"],
-    ));
-    let writer = Writer::start(
-        tb.client_endpoints(&tb.all()),
-        "u",
-        Duration::from_millis(20),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let upgrade = etcdfile(&tb, "3.5.30", &release, "");
+/// The upgrade from 3.4.23 to 3.5.30, whose upload of the release to
+/// etcd-2's host is cut by killing its sshd there (by pid) a few MB in: the
+/// apply stops naming it, the piece is neither used nor left, etcd-2 still
+/// runs 3.4.23, and the next apply sends the release again and finishes.
+/// Returns both applies' text.
+fn upload_cut_mid_stream(tb: &Testbed, release: &str, source: &std::path::Path) -> String {
+    let upgrade = etcdfile(tb, "3.5.30", release, "");
     let dest = tb.hosts[1].file(&format!("{BIN}-3.5.30"));
     let bin_dir = "/var/lib/etcdplan/bin";
 
-    // The upload to etcd-2's host is slowed (40 Mbit/s) so that it is still
-    // under way when its ssh connection is killed, a few MB in.
-    let slow = Slowed::to(&tb, 1, 40_000).unwrap_or_else(|e| panic!("{e}"));
-    let run = Running::start(&tb, &upgrade, &["apply", "--auto-approve"], "");
+    // The link to etcd-2's host is slowed (40 Mbit/s) so that the upload is
+    // still under way when its ssh connection is killed.
+    let slow = Slowed::to(tb, 1, 40_000).unwrap_or_else(|e| panic!("{e}"));
+    let run = Running::start(tb, &upgrade, &["apply", "--auto-approve"], "");
     let mut partial = 0;
     let hit = wait_for(Duration::from_secs(120), || {
-        partial = temporaries(&tb, 1, bin_dir)
+        partial = temporaries(tb, 1, bin_dir)
             .iter()
             .map(|(_, size)| *size)
             .max()
@@ -252,7 +247,7 @@ fn an_upload_cut_mid_stream_is_never_used_and_the_next_apply_sends_it_again() {
         partial >= 2_000_000
     });
     assert!(hit, "the upload to etcd-2 was not seen:\n{}", run.so_far());
-    let killed = kill_ssh_connections(&tb, 1);
+    let killed = kill_ssh_connections(tb, 1);
     assert!(
         !killed.is_empty(),
         "no ssh connection to kill on etcd-2's host"
@@ -271,43 +266,33 @@ fn an_upload_cut_mid_stream_is_never_used_and_the_next_apply_sends_it_again() {
         "the failed step names the member:\n{out}"
     );
     assert!(out.contains("Done:"), "{out}");
-    // Atomic: the release is not in place (or is complete), the piece is gone,
+    // Atomic: the release is not in place (or is whole), the piece is gone,
     // and etcd-2 still runs the release it had.
     let there = sha256(&dest);
     assert!(
-        there.is_empty() || there == sha256(&source),
+        there.is_empty() || there == sha256(source),
         "a partial release took the path: sha256 {there}"
     );
     assert!(
-        wait_for(Duration::from_secs(10), || temporaries(&tb, 1, bin_dir)
+        wait_for(Duration::from_secs(10), || temporaries(tb, 1, bin_dir)
             .is_empty()),
         "the half-sent file was left: {:?}",
-        temporaries(&tb, 1, bin_dir)
+        temporaries(tb, 1, bin_dir)
     );
     assert_eq!(version(&tb.hosts[1].ip), "3.4.23");
 
-    // The next plan sends it again, and the apply finishes.
-    let (code, shown) = plan(&tb, &upgrade);
-    assert_eq!(code, Some(2), "{shown}");
-    let again = continues(&tb, &upgrade, "after the cut upload");
-    assert!(again.contains("sha256 checked"), "{again}");
-    assert_eq!(sha256(&dest), sha256(&source));
+    // The next apply sends it again, and finishes.
+    let again = continues(tb, &upgrade, "after the cut upload");
+    let sent = format!("{}:{BIN}-3.5.30 in ", tb.hosts[1].ip);
+    assert!(
+        again
+            .lines()
+            .any(|l| l.contains(&sent) && l.contains("sha256 checked")),
+        "{again}"
+    );
+    assert_eq!(sha256(&dest), sha256(source));
     for h in &tb.hosts {
         assert_eq!(version(&h.ip), "3.5.30");
     }
-
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = writer.stop();
-    seen.assert_within(
-        "an upload cut mid-stream",
-        disruptions(&format!("{out}\n{again}")),
-    );
-    assert!(!seen.acked.is_empty());
-    for ep in tb.client_endpoints(&tb.all()) {
-        assert!(
-            missing(&ep, "u", &seen.acked).is_empty(),
-            "keys lost via {ep}"
-        );
-    }
-    eprintln!("an upload cut mid-stream: {}", seen.summary());
+    format!("{out}\n{again}")
 }
