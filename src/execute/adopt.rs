@@ -65,7 +65,7 @@ pub(super) async fn adopt(
             format!(
                 "mkdir -p {}\n{}",
                 q(&m.state_dir),
-                write_file_script(&job, 0o700)
+                write_file_script(&job, 0o700, source.as_bytes())
             )
         })
         .stdin(source.into_bytes()),

@@ -11,6 +11,8 @@
 //! The names:
 //! - `after-step:N`: step N (from 0) is done, step N+1 not started;
 //! - `stopped:MEMBER`: a restart stopped MEMBER's etcd and has not started it;
+//! - `started:MEMBER`: a restart started MEMBER's etcd again; the gate after
+//!   it has not begun (a fault injected here hits the gate);
 //! - `learner-added:MEMBER`: MemberAdd for MEMBER was answered; the learner
 //!   is not started.
 

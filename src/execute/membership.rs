@@ -521,7 +521,7 @@ pub(super) async fn write_join_files(
     for f in crate::hostfiles::member_files(ctx.desired, m, &initial, release) {
         let script = Script::new(
             format!("write {}", f.path.display()),
-            write_file_script(&f.path, f.mode),
+            write_file_script(&f.path, f.mode, f.contents.as_bytes()),
         )
         .stdin(f.contents.into_bytes());
         run_checked(host.as_ref(), &script).await?;

@@ -388,9 +388,9 @@ async fn issue_certificates(
         let run_as = &ctx.desired.hosts.run_as;
         let key = path == paths.server_key.as_path() || path == paths.peer_key.as_path();
         let source = if key && !run_as.is_root() {
-            write_owned_file_script(path, mode, run_as)
+            write_owned_file_script(path, mode, run_as, contents.as_bytes())
         } else {
-            write_file_script(path, mode)
+            write_file_script(path, mode, contents.as_bytes())
         };
         let script = Script::new(format!("write {}", path.display()), source)
             .stdin(contents.as_bytes().to_vec());
@@ -433,15 +433,15 @@ async fn place_auth_files(
         let (keys, _) =
             crate::pki::JwtKeys::load_or_create(dir).map_err(|e| refused(e.to_string()))?;
         let key_script = if run_as.is_root() {
-            write_file_script(&paths.jwt_key, 0o600)
+            write_file_script(&paths.jwt_key, 0o600, keys.private_pem().as_bytes())
         } else {
-            write_owned_file_script(&paths.jwt_key, 0o600, run_as)
+            write_owned_file_script(&paths.jwt_key, 0o600, run_as, keys.private_pem().as_bytes())
         };
         for (path, source, contents) in [
             (&paths.jwt_key, key_script, keys.private_pem()),
             (
                 &paths.jwt_pub,
-                write_file_script(&paths.jwt_pub, 0o644),
+                write_file_script(&paths.jwt_pub, 0o644, keys.public_pem.as_bytes()),
                 keys.public_pem.as_str(),
             ),
         ] {
@@ -471,7 +471,7 @@ async fn place_auth_files(
             .map_err(|e| refused(format!("cannot read crl_file {}: {e}", crl.display())))?;
         let script = Script::new(
             format!("write {}", paths.crl.display()),
-            write_file_script(&paths.crl, 0o644),
+            write_file_script(&paths.crl, 0o644, &text),
         )
         .stdin(text);
         run_checked(host, &script).await?;
@@ -498,7 +498,7 @@ async fn run_step(
             for f in files {
                 let script = Script::new(
                     format!("write {}", f.path.display()),
-                    write_file_script(&f.path, f.mode),
+                    write_file_script(&f.path, f.mode, f.after.as_bytes()),
                 )
                 .stdin(f.after.clone().into_bytes());
                 run_checked(host.as_ref(), &script).await?;
@@ -587,6 +587,7 @@ async fn run_step(
                 stop = (stopped - check - step_down).as_secs_f64(),
                 start = (t.elapsed() - stopped).as_secs_f64(),
             );
+            failpoint::reached(&format!("started:{name}")).await;
             Ok(StepOutcome::default())
         }
         Step::Adopt {

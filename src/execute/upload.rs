@@ -2,15 +2,16 @@
 //! has it with the same sha256 already; otherwise the local file is checked
 //! against the sha256 the plan saw, streamed to a temporary file beside its
 //! destination, checked there by sha256 (and by `check`, e.g. a binary's
-//! `--version`), given its mode, and renamed into place, so a half-sent
-//! file is never used. Releases and snapshots both travel this way.
+//! `--version`), given its mode, flushed to disk, and renamed into place, so
+//! a half-sent file (a connection cut mid-way ends stdin early) is never used
+//! and the temporary file is removed. Releases and snapshots both travel this way.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::transfer::Transfers;
 use super::{StepError, run_checked};
-use crate::io::{Host, Script, shell_quote};
+use crate::io::{Host, Script, fsync_line, remove_on_exit, shell_quote};
 
 /// What to upload and how to check it.
 pub(super) struct Upload<'a> {
@@ -75,10 +76,10 @@ pub(super) async fn upload(
     let private = u.mode & 0o077 == 0;
     let script = format!(
         "set -e\n{umask}dst={d}\nmkdir -p \"$(dirname \"$dst\")\"\n{folder}\
-tmp=\"$dst.etcdplan-tmp.$$\"\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n\
+tmp=\"$dst.etcdplan-tmp.$$\"\n{cleanup}cat > \"$tmp\"\n\
 got=$(sha256sum < \"$tmp\" | cut -d' ' -f1)\n\
 if [ \"$got\" != {sha} ]; then echo \"the upload arrived with sha256 $got\" >&2; exit 3; fi\n\
-chmod {mode:o} \"$tmp\"\n{check}mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
+chmod {mode:o} \"$tmp\"\n{check}{sync}mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
         umask = if private { "umask 077\n" } else { "" },
         folder = if private {
             "chmod 0700 \"$(dirname \"$dst\")\"\n"
@@ -88,6 +89,8 @@ chmod {mode:o} \"$tmp\"\n{check}mv -f \"$tmp\" \"$dst\"\ntrap - EXIT\n",
         sha = shell_quote(u.sha256),
         mode = u.mode,
         check = u.check,
+        cleanup = remove_on_exit("tmp"),
+        sync = fsync_line("tmp"),
     );
     let size = bytes.len();
     let t = Instant::now();

@@ -276,9 +276,12 @@ impl Host for LocalHost {
 /// backup copy command's paths with it).
 pub use etcdplan_core::model::shell_quote;
 
-/// A script that writes stdin to `path` atomically: a temp file created with the
-/// final mode under a strict umask, then renamed over the target.
-pub fn write_file_script(path: &std::path::Path, mode: u32) -> String {
+/// A script that writes stdin to `path` atomically: a temporary file (its
+/// own name per run, removed if the script stops) created under a strict
+/// umask, checked against the sha256 of `contents` (a connection cut mid-way
+/// ends stdin early, and `cat` takes that for the end of the file), given its
+/// mode, flushed to disk, then renamed over the target. Feed it `contents`.
+pub fn write_file_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> String {
     let p = shell_quote(&path.display().to_string());
     let dir = shell_quote(
         &path
@@ -286,24 +289,47 @@ pub fn write_file_script(path: &std::path::Path, mode: u32) -> String {
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "/".into()),
     );
+    let sha = crate::model::hex(&<sha2::Sha256 as sha2::Digest>::digest(contents));
     format!(
-        "set -e\numask 077\nmkdir -p {dir}\nt={p}.etcdplan-tmp\ncat > \"$t\"\nchmod {mode:o} \"$t\"\nmv -f \"$t\" {p}\n"
+        "set -e\numask 077\nmkdir -p {dir}\nt={p}.etcdplan-tmp.$$\n{cleanup}\
+cat > \"$t\"\ngot=$(sha256sum < \"$t\" | cut -d' ' -f1)\n\
+if [ \"$got\" != {sha} ]; then echo \"the file arrived incomplete (sha256 $got, not {sha}); not used\" >&2; exit 3; fi\n\
+chmod {mode:o} \"$t\"\n{sync}mv -f \"$t\" {p}\ntrap - EXIT\n",
+        cleanup = remove_on_exit("t"),
+        sync = fsync_line("t"),
     )
+}
+
+/// Shell lines that remove the file named by `$var` when the script ends
+/// before it is renamed into place (`trap - EXIT` after the rename keeps
+/// it): also when a signal ends it, as SIGPIPE does when the script tells of
+/// a cut upload on the stderr of the ssh connection that was cut.
+pub fn remove_on_exit(var: &str) -> String {
+    format!("trap 'rm -f \"${var}\"' EXIT\ntrap 'exit 1' HUP INT PIPE TERM\n")
+}
+
+/// A shell line that flushes the file named by `$var` to disk before it is
+/// renamed into place, so a crash after the rename never finds the new name
+/// on an empty or partial file (coreutils `sync FILE`; a `sync` of
+/// everything where that is missing).
+pub fn fsync_line(var: &str) -> String {
+    format!("sync -- \"${var}\" 2>/dev/null || sync\n")
 }
 
 /// [`write_file_script`] for a file that `owner` must own (a TLS key of an
 /// etcd running as `[hosts] run_as`): given to the user and the user's
-/// primary group before it takes the path, so a running etcd never finds it
+/// primary group before it is flushed and takes the path, so a running etcd never finds it
 /// unreadable. Root's files use [`write_file_script`] unchanged.
 pub fn write_owned_file_script(
     path: &std::path::Path,
     mode: u32,
     owner: &crate::model::UserName,
+    contents: &[u8],
 ) -> String {
     let owner = shell_quote(&format!("{owner}:"));
-    write_file_script(path, mode).replacen(
-        "\nmv -f ",
-        &format!("\nchown -- {owner} \"$t\"\nmv -f "),
+    write_file_script(path, mode, contents).replacen(
+        "\nsync -- ",
+        &format!("\nchown -- {owner} \"$t\"\nsync -- "),
         1,
     )
 }
@@ -323,8 +349,12 @@ mod tests {
     #[test]
     fn an_owned_file_changes_hands_before_it_takes_the_path() {
         let user = crate::model::UserName::parse("etcd").unwrap_or_else(|e| panic!("{e}"));
-        let s =
-            write_owned_file_script(std::path::Path::new("/etc/etcd/pki/peer.key"), 0o600, &user);
+        let s = write_owned_file_script(
+            std::path::Path::new("/etc/etcd/pki/peer.key"),
+            0o600,
+            &user,
+            b"key",
+        );
         let chown = s
             .find("chown -- etcd: \"$t\"")
             .unwrap_or_else(|| panic!("{s}"));
@@ -333,5 +363,80 @@ mod tests {
             s.find("chmod 600").is_some_and(|c| c < chown) && chown < mv,
             "{s}"
         );
+    }
+
+    /// Runs [`write_file_script`] for `contents` on this machine, fed `fed`.
+    async fn write(path: &std::path::Path, contents: &[u8], fed: &[u8]) -> CommandOutput {
+        let script =
+            Script::new("write", write_file_script(path, 0o640, contents)).stdin(fed.to_vec());
+        LocalHost
+            .run(&script)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// What is left in `dir` besides `keep`.
+    fn others(dir: &std::path::Path, keep: &str) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != keep)
+            .collect()
+    }
+
+    /// A connection cut mid-file ends stdin early: `cat` sees an end of file
+    /// and the shell goes on. The old file must stay, and the piece go.
+    #[tokio::test]
+    async fn a_file_cut_short_never_takes_the_path() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("etcd.yaml");
+        std::fs::write(&path, "old\n").unwrap_or_else(|e| panic!("{e}"));
+        let new = "name: etcd-1\n".repeat(1000);
+        let out = write(&path, new.as_bytes(), &new.as_bytes()[..5000]).await;
+        assert_eq!(out.code, 3, "{out:?}");
+        assert!(out.stderr.contains("arrived incomplete"), "{out:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), "old\n");
+        assert!(others(dir.path(), "etcd.yaml").is_empty());
+
+        let out = write(&path, new.as_bytes(), new.as_bytes()).await;
+        assert!(out.success(), "{out:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), new);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o640);
+        assert!(others(dir.path(), "etcd.yaml").is_empty());
+    }
+
+    /// Killing the ssh connection closes the script's stderr too: telling
+    /// of the cut file there raises SIGPIPE, and the piece must still go.
+    #[test]
+    fn a_file_cut_short_is_removed_when_its_stderr_is_gone() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("etcd.yaml");
+        let new = "name: etcd-1\n".repeat(1000);
+        let (reader, writer) = std::io::pipe().unwrap_or_else(|e| panic!("{e}"));
+        drop(reader);
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(write_file_script(&path, 0o640, new.as_bytes()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(writer)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(&new.as_bytes()[..5000])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!status.success());
+        assert!(!path.exists());
+        assert!(others(dir.path(), "etcd.yaml").is_empty());
     }
 }

@@ -4,8 +4,9 @@
 //! Host keys are checked strictly unless the operator explicitly accepts new
 //! ones; a refused key is reported with the fingerprint the host offered. The
 //! crate has no per-command deadline, so every call is wrapped in one. A
-//! non-root user runs scripts through `sudo -n`, which fails instead of asking
-//! for a password.
+//! connection found lost before a command (its sshd killed) is made again
+//! once; a command is never sent twice. A non-root user runs scripts through
+//! `sudo -n`, which fails instead of asking for a password.
 
 use std::path::PathBuf;
 use std::process::Stdio as StdStdio;
@@ -44,7 +45,15 @@ pub struct SshHost {
     sudo: bool,
     session: Mutex<Option<Arc<Session>>>,
     failure: Option<HostError>,
+    /// How the connection was made (builder, destination, deadline), to make
+    /// it again once it is lost: an apply stopped by a killed connection
+    /// still removes its lock file there, and the next one is not refused.
+    again: Option<(SessionBuilder, String, Duration)>,
 }
+
+/// How long the multiplexing master may take to say whether its
+/// connection still lives.
+const CHECK_DEADLINE: Duration = Duration::from_secs(5);
 
 impl SshHost {
     /// Connects to `address`; never fails, see [`SshHost`].
@@ -89,6 +98,7 @@ impl SshHost {
                     sudo: opts.user != "root",
                     session: Mutex::new(Some(Arc::new(session))),
                     failure: None,
+                    again: Some((b, dest, deadline)),
                 };
             }
         };
@@ -97,6 +107,42 @@ impl SshHost {
             sudo: opts.user != "root",
             session: Mutex::new(None),
             failure,
+            again: None,
+        }
+    }
+
+    /// The connection, made again first when it was lost (its sshd killed,
+    /// its master gone). Checked before a script is sent, never after: no
+    /// script runs twice. A connection that lives but stalls (a cut link) is
+    /// left to the script's deadline.
+    async fn live_session(&self) -> Result<Arc<Session>, String> {
+        let mut slot = self.session.lock().await;
+        let session = slot
+            .clone()
+            .ok_or_else(|| "the connection is closed".to_owned())?;
+        if let Ok(Ok(())) = tokio::time::timeout(CHECK_DEADLINE, session.check()).await {
+            return Ok(session);
+        }
+        let Some((builder, dest, deadline)) = &self.again else {
+            return Ok(session);
+        };
+        tracing::debug!(
+            "{}: the ssh connection was lost; connecting again",
+            self.label
+        );
+        match tokio::time::timeout(*deadline, builder.connect_mux(dest)).await {
+            Ok(Ok(new)) => {
+                let new = Arc::new(new);
+                *slot = Some(new.clone());
+                Ok(new)
+            }
+            Ok(Err(e)) => Err(format!(
+                "the ssh connection was lost and cannot be made again: {e}"
+            )),
+            Err(_) => Err(format!(
+                "the ssh connection was lost and was not made again within {}s",
+                deadline.as_secs()
+            )),
         }
     }
 
@@ -192,12 +238,7 @@ impl Host for SshHost {
         if let Some(f) = &self.failure {
             return Err(f.clone());
         }
-        let session = self
-            .session
-            .lock()
-            .await
-            .clone()
-            .ok_or_else(|| unreachable("the connection is closed".into()))?;
+        let session = self.live_session().await.map_err(unreachable)?;
         let mut cmd = if self.sudo {
             let mut c = Session::to_command(session, "sudo");
             c.args(["-n", "sh", "-c", &script.source]);

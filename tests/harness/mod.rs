@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod fault;
 pub mod fill;
 pub mod inproc;
 pub mod pki;
