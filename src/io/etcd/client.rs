@@ -163,10 +163,23 @@ impl EtcdClient {
         if let Some((c, _)) = map.get(ep) {
             return Ok(c.clone());
         }
+        // A connection with a login is a network call of its own (and a
+        // second one when the login is refused): one deadline over both, so
+        // an endpoint whose port drops packets never holds the clients' lock.
         let connect = |chosen| async move {
             let id = self.identity(ep, chosen);
-            self.connect_as_user(ep, id.as_ref(), self.timeouts.request)
-                .await
+            let deadline = self.timeouts.connect + 2 * self.timeouts.request;
+            tokio::time::timeout(
+                deadline,
+                self.connect_as_user(ep, id.as_ref(), self.timeouts.request),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(EtcdError::Timeout {
+                    endpoint: ep.to_string(),
+                    timeout: deadline,
+                })
+            })
         };
         let tried = if ep.scheme == crate::model::Scheme::Https {
             self.identities().max(1)
