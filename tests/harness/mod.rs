@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod figures;
 pub mod fill;
 pub mod inproc;
 pub mod pki;
