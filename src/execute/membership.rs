@@ -68,28 +68,89 @@ async fn voters(ctx: &Context<'_>) -> Result<Vec<Voter>, StepError> {
     gate::cluster_view(ctx).await
 }
 
-/// Hands leadership from `from` to the first other voter that is healthy now.
+/// Hands leadership from `from` to a voter that is healthy now and has
+/// caught up ([`transfer`]).
 async fn hand_over(
     ctx: &Context<'_>,
     view: &LeaderView,
     live: &[Voter],
     from: MemberId,
 ) -> Result<(), StepError> {
-    let to = view
+    debug_assert_eq!(view.id, from);
+    transfer(ctx, view, None, |y| {
+        live.iter()
+            .any(|v| y.name.as_started() == Some(v.name.as_str()) && v.healthy)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Moves leadership away from the leader in `view`, to `preferred` once it
+/// has applied everything the leader had committed when asked (Status:
+/// `raftAppliedIndex` ≥ the leader's `raftIndex`), else to the voter that
+/// has applied the most among those caught up; `eligible` says which voters
+/// may take it (healthy ones). raft drops every proposal while a transfer
+/// waits for its target to catch up (`stepLeader`, `leadTransferee`), and
+/// clients see those as failed writes, so the target is one that needs
+/// nothing more; the wait for one has the gate's deadline. Returns the
+/// member that leads now.
+pub(super) async fn transfer(
+    ctx: &Context<'_>,
+    view: &LeaderView,
+    preferred: Option<MemberId>,
+    eligible: impl Fn(&ApiMember) -> bool,
+) -> Result<Option<MemberId>, StepError> {
+    let candidates: Vec<(MemberId, Endpoint)> = view
         .members
         .iter()
-        .find(|y| {
-            y.id != from
-                && !y.is_learner
-                && live
-                    .iter()
-                    .any(|v| y.name.as_started() == Some(v.name.as_str()) && v.healthy)
-        })
-        .map(|y| y.id);
-    if let Some(to) = to {
-        ctx.etcd.move_leader(&view.endpoint, to).await?;
+        .filter(|m| m.id != view.id && !m.is_learner && eligible(m))
+        .filter_map(|m| Some((m.id, m.client_urls.first()?.clone())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let committed = ctx.etcd.status(&view.endpoint).await?.raft_index;
+    let to = wait_until(
+        "a caught-up member to lead",
+        ctx.deadlines.gate,
+        ctx.deadlines.poll,
+        async || {
+            let mut best: Option<(MemberId, u64)> = None;
+            for (id, url) in &candidates {
+                let Ok(s) = ctx.etcd.status(url).await else {
+                    continue;
+                };
+                if s.is_learner || s.leader != Some(view.id) || s.raft_applied_index < committed {
+                    continue;
+                }
+                if Some(*id) == preferred {
+                    return Check::<MemberId, Infallible>::Ready(*id);
+                }
+                if best.is_none_or(|(_, applied)| s.raft_applied_index > applied) {
+                    best = Some((*id, s.raft_applied_index));
+                }
+            }
+            match best {
+                Some((id, _)) => Check::Ready(id),
+                None => Check::NotYet(format!(
+                    "no other voter has applied index {committed}, the leader's, yet"
+                )),
+            }
+        },
+    )
+    .await;
+    let to = match to {
+        Ok(id) => id,
+        Err(WaitError::TimedOut { last, .. }) => {
+            return Err(StepError::Unsafe {
+                what: "move the leadership".into(),
+                why: last,
+            });
+        }
+        Err(WaitError::Failed(never)) => match never {},
+    };
+    ctx.etcd.move_leader(&view.endpoint, to).await?;
+    Ok(Some(to))
 }
 
 /// Calls `f` until it succeeds, fails for good, or the gate deadline passes;
