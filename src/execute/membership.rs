@@ -85,15 +85,20 @@ async fn hand_over(
     .map(|_| ())
 }
 
+/// How long a transfer waits for its planned target to catch up before it
+/// takes another voter that has: going elsewhere than planned makes the
+/// plan's next pass restart a leader it did not expect (one more transfer).
+const PLANNED_TARGET_GRACE: Duration = Duration::from_secs(10);
+
 /// Moves leadership away from the leader in `view`, to `preferred` once it
 /// has applied everything the leader had committed when asked (Status:
-/// `raftAppliedIndex` ≥ the leader's `raftIndex`), else to the voter that
-/// has applied the most among those caught up; `eligible` says which voters
-/// may take it (healthy ones). raft drops every proposal while a transfer
-/// waits for its target to catch up (`stepLeader`, `leadTransferee`), and
-/// clients see those as failed writes, so the target is one that needs
-/// nothing more; the wait for one has the gate's deadline. Returns the
-/// member that leads now.
+/// `raftAppliedIndex` ≥ the leader's `raftIndex`); without one, or when it
+/// has not caught up within [`PLANNED_TARGET_GRACE`], to the voter that has
+/// applied the most among those caught up. `eligible` says which voters may
+/// take it (healthy ones). raft drops every proposal while a transfer waits
+/// for its target to catch up (`stepLeader`, `leadTransferee`), and clients
+/// see those as failed writes, so the target is one that needs nothing
+/// more. Returns the member that leads now (none: no other voter).
 pub(super) async fn transfer(
     ctx: &Context<'_>,
     view: &LeaderView,
@@ -110,44 +115,66 @@ pub(super) async fn transfer(
         return Ok(None);
     }
     let committed = ctx.etcd.status(&view.endpoint).await?.raft_index;
-    let to = wait_until(
-        "a caught-up member to lead",
-        ctx.deadlines.gate,
-        ctx.deadlines.poll,
-        async || {
-            let mut best: Option<(MemberId, u64)> = None;
-            for (id, url) in &candidates {
-                let Ok(s) = ctx.etcd.status(url).await else {
-                    continue;
-                };
-                if s.is_learner || s.leader != Some(view.id) || s.raft_applied_index < committed {
-                    continue;
-                }
-                if Some(*id) == preferred {
-                    return Check::<MemberId, Infallible>::Ready(*id);
-                }
-                if best.is_none_or(|(_, applied)| s.raft_applied_index > applied) {
-                    best = Some((*id, s.raft_applied_index));
-                }
+    // Each candidate's applied index, when it follows this leader.
+    let applied = async |only: Option<MemberId>| {
+        let mut seen = Vec::new();
+        for (id, url) in candidates
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == *id))
+        {
+            if let Ok(s) = ctx.etcd.status(url).await
+                && !s.is_learner
+                && s.leader == Some(view.id)
+            {
+                seen.push((*id, s.raft_applied_index));
             }
-            match best {
-                Some((id, _)) => Check::Ready(id),
-                None => Check::NotYet(format!(
-                    "no other voter has applied index {committed}, the leader's, yet"
-                )),
-            }
-        },
-    )
-    .await;
-    let to = match to {
-        Ok(id) => id,
-        Err(WaitError::TimedOut { last, .. }) => {
-            return Err(StepError::Unsafe {
-                what: "move the leadership".into(),
-                why: last,
-            });
         }
-        Err(WaitError::Failed(never)) => match never {},
+        seen
+    };
+    let not_yet = || format!("no other voter has applied index {committed}, the leader's, yet");
+    let planned = match preferred.filter(|p| candidates.iter().any(|(id, _)| id == p)) {
+        Some(p) => wait_until(
+            "the planned member to catch up",
+            PLANNED_TARGET_GRACE.min(ctx.deadlines.gate),
+            ctx.deadlines.poll,
+            async || match applied(Some(p)).await.first() {
+                Some((id, a)) if *a >= committed => Check::<MemberId, Infallible>::Ready(*id),
+                _ => Check::NotYet(not_yet()),
+            },
+        )
+        .await
+        .ok(),
+        None => None,
+    };
+    let to = match planned {
+        Some(id) => id,
+        None => match wait_until(
+            "a caught-up member to lead",
+            ctx.deadlines.gate,
+            ctx.deadlines.poll,
+            async || {
+                let best = applied(None)
+                    .await
+                    .into_iter()
+                    .filter(|(_, a)| *a >= committed)
+                    .max_by_key(|(_, a)| *a);
+                match best {
+                    Some((id, _)) => Check::<MemberId, Infallible>::Ready(id),
+                    None => Check::NotYet(not_yet()),
+                }
+            },
+        )
+        .await
+        {
+            Ok(id) => id,
+            Err(WaitError::TimedOut { last, .. }) => {
+                return Err(StepError::Unsafe {
+                    what: "move the leadership".into(),
+                    why: last,
+                });
+            }
+            Err(WaitError::Failed(never)) => match never {},
+        },
     };
     ctx.etcd.move_leader(&view.endpoint, to).await?;
     Ok(Some(to))
