@@ -132,6 +132,35 @@ fn peer_tls_on_a_running_cluster_goes_through_a_second_port_and_back() {
     snapshot("peer-tls-on", &p, &d);
 }
 
+/// Issue 21: each leader transfer can fail a write in flight, so a phased
+/// change moves the leader once per pass (every pass restarts every member,
+/// so the member leading then must hand over once), from the member that
+/// leads by then, and never restarts the member that leads.
+#[test]
+fn peer_tls_moves_the_leader_once_per_pass_and_never_restarts_the_leader() {
+    let plain = common::desired_with(3, "");
+    let d = with_tls("peer = true");
+    let p = plan_for(&d, &running(&plain));
+    let k = steps(&p);
+    let mut leader = "etcd-1".to_owned();
+    let mut moves = 0;
+    for s in &k {
+        if let Some(mv) = s.strip_prefix("move leader ") {
+            let (from, to) = mv.split_once(" → ").unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(
+                from, leader,
+                "a move from a member that no longer leads: {k:#?}"
+            );
+            leader = to.to_owned();
+            moves += 1;
+        } else if let Some(m) = s.strip_prefix("restart ") {
+            assert_ne!(m, leader, "the leader restarted without a move: {k:#?}");
+        }
+    }
+    let passes = k.iter().filter(|s| *s == "restart etcd-1").count();
+    assert_eq!(moves, passes, "{k:#?}");
+}
+
 #[test]
 fn a_new_peer_port_with_tls_takes_one_hop() {
     let plain = common::desired_with(3, "");

@@ -68,28 +68,116 @@ async fn voters(ctx: &Context<'_>) -> Result<Vec<Voter>, StepError> {
     gate::cluster_view(ctx).await
 }
 
-/// Hands leadership from `from` to the first other voter that is healthy now.
+/// Hands leadership from `from` to a voter that is healthy now and has
+/// caught up ([`transfer`]).
 async fn hand_over(
     ctx: &Context<'_>,
     view: &LeaderView,
     live: &[Voter],
     from: MemberId,
 ) -> Result<(), StepError> {
-    let to = view
+    debug_assert_eq!(view.id, from);
+    transfer(ctx, view, None, |y| {
+        live.iter()
+            .any(|v| y.name.as_started() == Some(v.name.as_str()) && v.healthy)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// How long a transfer waits for its planned target to catch up before it
+/// takes another voter that has: going elsewhere than planned makes the
+/// plan's next pass restart a leader it did not expect (one more transfer).
+const PLANNED_TARGET_GRACE: Duration = Duration::from_secs(10);
+
+/// Moves leadership away from the leader in `view`, to `preferred` once it
+/// has applied everything the leader had committed when asked (Status:
+/// `raftAppliedIndex` ≥ the leader's `raftIndex`); without one, or when it
+/// has not caught up within [`PLANNED_TARGET_GRACE`], to the voter that has
+/// applied the most among those caught up. `eligible` says which voters may
+/// take it (healthy ones). raft drops every proposal while a transfer waits
+/// for its target to catch up (`stepLeader`, `leadTransferee`), and clients
+/// see those as failed writes, so the target is one that needs nothing
+/// more. Returns the member that leads now (none: no other voter).
+pub(super) async fn transfer(
+    ctx: &Context<'_>,
+    view: &LeaderView,
+    preferred: Option<MemberId>,
+    eligible: impl Fn(&ApiMember) -> bool,
+) -> Result<Option<MemberId>, StepError> {
+    let candidates: Vec<(MemberId, Endpoint)> = view
         .members
         .iter()
-        .find(|y| {
-            y.id != from
-                && !y.is_learner
-                && live
-                    .iter()
-                    .any(|v| y.name.as_started() == Some(v.name.as_str()) && v.healthy)
-        })
-        .map(|y| y.id);
-    if let Some(to) = to {
-        ctx.etcd.move_leader(&view.endpoint, to).await?;
+        .filter(|m| m.id != view.id && !m.is_learner && eligible(m))
+        .filter_map(|m| Some((m.id, m.client_urls.first()?.clone())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let committed = ctx.etcd.status(&view.endpoint).await?.raft_index;
+    // Each candidate's applied index, when it follows this leader.
+    let applied = async |only: Option<MemberId>| {
+        let mut seen = Vec::new();
+        for (id, url) in candidates
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == *id))
+        {
+            if let Ok(s) = ctx.etcd.status(url).await
+                && !s.is_learner
+                && s.leader == Some(view.id)
+            {
+                seen.push((*id, s.raft_applied_index));
+            }
+        }
+        seen
+    };
+    let not_yet = || format!("no other voter has applied index {committed}, the leader's, yet");
+    let planned = match preferred.filter(|p| candidates.iter().any(|(id, _)| id == p)) {
+        Some(p) => wait_until(
+            "the planned member to catch up",
+            PLANNED_TARGET_GRACE.min(ctx.deadlines.gate),
+            ctx.deadlines.poll,
+            async || match applied(Some(p)).await.first() {
+                Some((id, a)) if *a >= committed => Check::<MemberId, Infallible>::Ready(*id),
+                _ => Check::NotYet(not_yet()),
+            },
+        )
+        .await
+        .ok(),
+        None => None,
+    };
+    let to = match planned {
+        Some(id) => id,
+        None => match wait_until(
+            "a caught-up member to lead",
+            ctx.deadlines.gate,
+            ctx.deadlines.poll,
+            async || {
+                let best = applied(None)
+                    .await
+                    .into_iter()
+                    .filter(|(_, a)| *a >= committed)
+                    .max_by_key(|(_, a)| *a);
+                match best {
+                    Some((id, _)) => Check::<MemberId, Infallible>::Ready(id),
+                    None => Check::NotYet(not_yet()),
+                }
+            },
+        )
+        .await
+        {
+            Ok(id) => id,
+            Err(WaitError::TimedOut { last, .. }) => {
+                return Err(StepError::Unsafe {
+                    what: "move the leadership".into(),
+                    why: last,
+                });
+            }
+            Err(WaitError::Failed(never)) => match never {},
+        },
+    };
+    ctx.etcd.move_leader(&view.endpoint, to).await?;
+    Ok(Some(to))
 }
 
 /// Calls `f` until it succeeds, fails for good, or the gate deadline passes;

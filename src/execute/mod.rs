@@ -607,8 +607,19 @@ async fn run_step(
                 // Leadership already moved (an election, or a rerun): nothing to do.
                 return Ok(StepOutcome::from(format!("{from} is not the leader now")));
             }
-            ctx.etcd.move_leader(&view.endpoint, *to_id).await?;
-            Ok(StepOutcome::from(format!("{to} leads")))
+            // The planned member if it has caught up, else the voter
+            // furthest along (membership::transfer).
+            let led = membership::transfer(ctx, &view, Some(*to_id), |_| true).await?;
+            let name = view
+                .members
+                .iter()
+                .find(|m| Some(m.id) == led)
+                .and_then(|m| m.name.as_started().map(str::to_owned));
+            Ok(StepOutcome::from(match name {
+                Some(n) if n == to.as_str() => format!("{to} leads"),
+                Some(n) => format!("{n} leads ({to} had not caught up)"),
+                None => format!("{from} still leads: no other voter to take over"),
+            }))
         }
         Step::WaitHealthy { members } => {
             wait_healthy(ctx, members).await?;

@@ -6,6 +6,7 @@
 
 pub mod booted;
 pub mod fault;
+pub mod figures;
 pub mod fill;
 pub mod inproc;
 pub mod pki;

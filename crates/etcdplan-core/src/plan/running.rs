@@ -677,6 +677,16 @@ impl Running<'_> {
             return;
         }
         let mut ordered = restarts;
+        // Who leads when this pass starts: the member an earlier pass of
+        // this plan handed leadership to, else the one observed. Restarted
+        // last, it is the pass's one leader move; a follower restarted
+        // earlier in the pass would otherwise be the leader by then, and
+        // its restart a second transfer (made at run time by `step_down`).
+        if let Some(led) = &self.led_by {
+            for c in &mut ordered {
+                c.leader = c.member == *led;
+            }
+        }
         ordered.sort_by_key(|c| c.leader);
         let mut first_restarted: Option<(MemberName, MemberId)> = None;
         for c in ordered {
