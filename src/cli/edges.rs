@@ -44,6 +44,7 @@ pub(super) async fn connect(
         known_hosts: d.hosts.ssh.known_hosts.clone(),
         accept_new: cli.accept_new_host_keys,
         connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
+        persist: persist(cli),
     };
     let started = Instant::now();
     let connected =
@@ -58,6 +59,22 @@ pub(super) async fn connect(
             tracing::info!("{f}");
         }
         map.insert(a, Arc::new(h));
+    }
+}
+
+/// Where and how long ssh masters persist after the run (`--ssh-persist`):
+/// None when it is 0, or when the runtime folder cannot be used safely
+/// (said once; the run then closes its connections as without persistence).
+pub(super) fn persist(cli: &Cli) -> Option<(crate::io::persist::RuntimeDir, Duration)> {
+    if cli.ssh_persist.is_zero() {
+        return None;
+    }
+    match crate::io::persist::RuntimeDir::open() {
+        Ok(dir) => Some((dir, cli.ssh_persist)),
+        Err(e) => {
+            eprintln!("warning: {e}; ssh connections are closed at the end of this run");
+            None
+        }
     }
 }
 

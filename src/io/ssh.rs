@@ -6,6 +6,11 @@
 //! crate has no per-command deadline, so every call is wrapped in one. A
 //! non-root user runs scripts through `sudo -n`, which fails instead of asking
 //! for a password.
+//!
+//! With a persist duration (`--ssh-persist`, [`persist`]) the master outlives
+//! the run, in a private runtime folder, and the next run reuses it.
+
+pub mod persist;
 
 use std::path::PathBuf;
 use std::process::Stdio as StdStdio;
@@ -35,6 +40,9 @@ pub struct SshOptions {
     pub accept_new: bool,
     /// Deadline for establishing the connection.
     pub connect_timeout: Duration,
+    /// Keep the master running this long idle after the run, in this folder,
+    /// for the next run to reuse; None closes it at the end of the run.
+    pub persist: Option<(persist::RuntimeDir, Duration)>,
 }
 
 /// One host over ssh. A host that could not be connected keeps the reason and
@@ -44,6 +52,10 @@ pub struct SshHost {
     sudo: bool,
     session: Mutex<Option<Arc<Session>>>,
     failure: Option<HostError>,
+    /// The master persists: the run leaves it running.
+    persistent: bool,
+    /// The master was already running (made by an earlier run).
+    reused: bool,
 }
 
 impl SshHost {
@@ -54,6 +66,36 @@ impl SshHost {
             Address::Dns(n) => n.clone(),
         };
         let label = address.to_string();
+        let deadline = opts.connect_timeout + Duration::from_secs(2);
+        let sudo = opts.user != "root";
+        let timed_out = || HostError::Unreachable {
+            host: label.clone(),
+            what: "connect".into(),
+            message: format!(
+                "ssh {}@{dest}:{}: no connection within {}s",
+                opts.user,
+                opts.port,
+                deadline.as_secs()
+            ),
+        };
+        let host = |session: Option<Session>, failure, reused| Self {
+            label: label.clone(),
+            sudo,
+            session: Mutex::new(session.map(Arc::new)),
+            failure,
+            persistent: opts.persist.is_some(),
+            reused,
+        };
+        if let Some((dir, idle)) = &opts.persist {
+            return match persist::session(dir, &dest, opts, *idle, deadline).await {
+                Ok((s, reused)) => host(Some(s), None, reused),
+                Err(persist::LaunchError::Timeout) => host(None, Some(timed_out()), false),
+                Err(persist::LaunchError::Failed(log)) => {
+                    let e = describe_connect_failure(&log, &label, &dest, opts).await;
+                    host(None, Some(e), false)
+                }
+            };
+        }
         let mut b = SessionBuilder::default();
         b.user(opts.user.clone())
             .port(opts.port.get())
@@ -69,35 +111,19 @@ impl SshHost {
         if opts.identity.exists() {
             b.keyfile(&opts.identity);
         }
-        let deadline = opts.connect_timeout + Duration::from_secs(2);
-        let result = tokio::time::timeout(deadline, b.connect_mux(&dest)).await;
-        let failure = match result {
-            Err(_) => Some(HostError::Unreachable {
-                host: label.clone(),
-                what: "connect".into(),
-                message: format!(
-                    "ssh {}@{dest}:{}: no connection within {}s",
-                    opts.user,
-                    opts.port,
-                    deadline.as_secs()
-                ),
-            }),
-            Ok(Err(e)) => Some(describe_connect_error(&e, &label, &dest, opts).await),
-            Ok(Ok(session)) => {
-                return Self {
-                    label,
-                    sudo: opts.user != "root",
-                    session: Mutex::new(Some(Arc::new(session))),
-                    failure: None,
-                };
+        match tokio::time::timeout(deadline, b.connect_mux(&dest)).await {
+            Err(_) => host(None, Some(timed_out()), false),
+            Ok(Err(e)) => {
+                let e = describe_connect_error(&e, &label, &dest, opts).await;
+                host(None, Some(e), false)
             }
-        };
-        Self {
-            label,
-            sudo: opts.user != "root",
-            session: Mutex::new(None),
-            failure,
+            Ok(Ok(session)) => host(Some(session), None, false),
         }
+    }
+
+    /// Whether this run reused a master an earlier run left.
+    pub fn reused(&self) -> bool {
+        self.reused
     }
 
     /// Why the connection failed, if it did.
@@ -121,6 +147,16 @@ async fn describe_connect_error(
         chain.push_str(&s.to_string());
         src = s.source();
     }
+    describe_connect_failure(&chain, label, dest, opts).await
+}
+
+/// The typed reason for a failed connection from what ssh said (`chain`).
+async fn describe_connect_failure(
+    chain: &str,
+    label: &str,
+    dest: &str,
+    opts: &SshOptions,
+) -> HostError {
     let target = format!("{}@{dest}:{}", opts.user, opts.port);
     if chain.contains("Host key verification failed") {
         return HostError::HostKey {
@@ -262,6 +298,11 @@ impl Host for SshHost {
 
     async fn close(&self) {
         let session = self.session.lock().await.take();
+        if self.persistent {
+            // The master outlives the run (ControlPersist ends it when idle);
+            // only this run's handle on it goes.
+            return;
+        }
         if let Some(s) = session.and_then(|s| Arc::try_unwrap(s).ok()) {
             let _ = tokio::time::timeout(Duration::from_secs(5), s.close()).await;
         }
