@@ -95,7 +95,7 @@ impl Bench<'_> {
     fn profile(&self, file: &Path, what: &str) {
         let out = self
             .command(file, &["plan"])
-            .env("RUST_LOG", "etcdplan=debug")
+            .env("ETCDPLAN_LOG", "etcdplan=debug")
             .stdout(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
@@ -215,7 +215,7 @@ fn main() {
         sizes.push((n, cold, warm));
         if n == 5 {
             let floor = floor_script(&tb, &file, &etcdctl, tb.dir.path());
-            let floor_t = median(rounds, || time_sh(&floor.display().to_string()));
+            let floor_t = median(rounds, || time_sh(&format!("sh {}", floor.display())));
             let eps = tb.client_endpoints(&(0..5).collect::<Vec<_>>()).join(",");
             let alone = median(rounds, || {
                 time_sh(&format!(
@@ -224,11 +224,11 @@ fn main() {
                 ))
             });
             at5 = Some((cold, warm, floor_t, alone));
-            if profile {
-                b.disconnect(&file);
-                b.profile(&file, "cold");
-                b.profile(&file, "warm");
-            }
+        }
+        if profile {
+            b.disconnect(&file);
+            b.profile(&file, "cold");
+            b.profile(&file, "warm");
         }
     }
     let last = sizes.last().map(|s| s.0);

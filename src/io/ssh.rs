@@ -47,13 +47,24 @@ pub struct SshOptions {
 
 /// One host over ssh. A host that could not be connected keeps the reason and
 /// answers every command with it, so the plan for other hosts still shows.
+/// A deferred host ([`SshHost::deferred`]) connects on its first command, so
+/// that a read-only command's etcd calls and host probes overlap the ssh
+/// handshakes instead of waiting for all of them.
 pub struct SshHost {
     label: String,
     sudo: bool,
-    session: Mutex<Option<Arc<Session>>>,
-    failure: Option<HostError>,
     /// The master persists: the run leaves it running.
     persistent: bool,
+    /// Set once connected (or failed).
+    conn: tokio::sync::OnceCell<Conn>,
+    /// Where a deferred host connects to.
+    target: Option<(Address, SshOptions)>,
+}
+
+/// The connection of an [`SshHost`], or why there is none.
+struct Conn {
+    session: Mutex<Option<Arc<Session>>>,
+    failure: Option<HostError>,
     /// The master was already running (made by an earlier run).
     reused: bool,
 }
@@ -61,74 +72,106 @@ pub struct SshHost {
 impl SshHost {
     /// Connects to `address`; never fails, see [`SshHost`].
     pub async fn connect(address: &Address, opts: &SshOptions) -> Self {
-        let dest = match address {
-            Address::Ip(ip) => ip.to_string(),
-            Address::Dns(n) => n.clone(),
-        };
-        let label = address.to_string();
-        let deadline = opts.connect_timeout + Duration::from_secs(2);
-        let sudo = opts.user != "root";
-        let timed_out = || HostError::Unreachable {
-            host: label.clone(),
-            what: "connect".into(),
-            message: format!(
-                "ssh {}@{dest}:{}: no connection within {}s",
-                opts.user,
-                opts.port,
-                deadline.as_secs()
-            ),
-        };
-        let host = |session: Option<Session>, failure, reused| Self {
-            label: label.clone(),
-            sudo,
-            session: Mutex::new(session.map(Arc::new)),
-            failure,
+        let host = Self::deferred(address, opts);
+        host.conn().await;
+        host
+    }
+
+    /// The host at `address`, connected on its first command; never fails,
+    /// see [`SshHost`].
+    pub fn deferred(address: &Address, opts: &SshOptions) -> Self {
+        Self {
+            label: address.to_string(),
+            sudo: opts.user != "root",
             persistent: opts.persist.is_some(),
-            reused,
-        };
-        if let Some((dir, idle)) = &opts.persist {
-            return match persist::session(dir, &dest, opts, *idle, deadline).await {
-                Ok((s, reused)) => host(Some(s), None, reused),
-                Err(persist::LaunchError::Timeout) => host(None, Some(timed_out()), false),
-                Err(persist::LaunchError::Failed(log)) => {
-                    let e = describe_connect_failure(&log, &label, &dest, opts).await;
-                    host(None, Some(e), false)
+            conn: tokio::sync::OnceCell::new(),
+            target: Some((address.clone(), opts.clone())),
+        }
+    }
+
+    async fn conn(&self) -> &Conn {
+        self.conn
+            .get_or_init(|| async {
+                match &self.target {
+                    Some((address, opts)) => open(address, opts).await,
+                    None => Conn {
+                        session: Mutex::new(None),
+                        failure: None,
+                        reused: false,
+                    },
                 }
-            };
-        }
-        let mut b = SessionBuilder::default();
-        b.user(opts.user.clone())
-            .port(opts.port.get())
-            .known_hosts_check(if opts.accept_new {
-                KnownHosts::Add
-            } else {
-                KnownHosts::Strict
             })
-            .user_known_hosts_file(&opts.known_hosts)
-            .connect_timeout(opts.connect_timeout)
-            .server_alive_interval(Duration::from_secs(5))
-            .control_directory(std::env::temp_dir());
-        if opts.identity.exists() {
-            b.keyfile(&opts.identity);
-        }
-        match tokio::time::timeout(deadline, b.connect_mux(&dest)).await {
-            Err(_) => host(None, Some(timed_out()), false),
-            Ok(Err(e)) => {
-                let e = describe_connect_error(&e, &label, &dest, opts).await;
-                host(None, Some(e), false)
-            }
-            Ok(Ok(session)) => host(Some(session), None, false),
-        }
+            .await
     }
 
     /// Whether this run reused a master an earlier run left.
     pub fn reused(&self) -> bool {
-        self.reused
+        self.conn.get().is_some_and(|c| c.reused)
     }
 
-    /// Why the connection failed, if it did.
+    /// Why the connection failed, if it did (None before a deferred host
+    /// connects).
     pub fn failure(&self) -> Option<&HostError> {
-        self.failure.as_ref()
+        self.conn.get().and_then(|c| c.failure.as_ref())
+    }
+}
+
+/// Connects to `address` under the options' deadline: the persistent master
+/// when the options keep one, else a master of this run only.
+async fn open(address: &Address, opts: &SshOptions) -> Conn {
+    let dest = match address {
+        Address::Ip(ip) => ip.to_string(),
+        Address::Dns(n) => n.clone(),
+    };
+    let label = address.to_string();
+    let deadline = opts.connect_timeout + Duration::from_secs(2);
+    let timed_out = || HostError::Unreachable {
+        host: label.clone(),
+        what: "connect".into(),
+        message: format!(
+            "ssh {}@{dest}:{}: no connection within {}s",
+            opts.user,
+            opts.port,
+            deadline.as_secs()
+        ),
+    };
+    let conn = |session: Option<Session>, failure, reused| Conn {
+        session: Mutex::new(session.map(Arc::new)),
+        failure,
+        reused,
+    };
+    if let Some((dir, idle)) = &opts.persist {
+        return match persist::session(dir, &dest, opts, *idle, deadline).await {
+            Ok((s, reused)) => conn(Some(s), None, reused),
+            Err(persist::LaunchError::Timeout) => conn(None, Some(timed_out()), false),
+            Err(persist::LaunchError::Failed(log)) => {
+                let e = describe_connect_failure(&log, &label, &dest, opts).await;
+                conn(None, Some(e), false)
+            }
+        };
+    }
+    let mut b = SessionBuilder::default();
+    b.user(opts.user.clone())
+        .port(opts.port.get())
+        .known_hosts_check(if opts.accept_new {
+            KnownHosts::Add
+        } else {
+            KnownHosts::Strict
+        })
+        .user_known_hosts_file(&opts.known_hosts)
+        .connect_timeout(opts.connect_timeout)
+        .server_alive_interval(Duration::from_secs(5))
+        .control_directory(std::env::temp_dir());
+    if opts.identity.exists() {
+        b.keyfile(&opts.identity);
+    }
+    match tokio::time::timeout(deadline, b.connect_mux(&dest)).await {
+        Err(_) => conn(None, Some(timed_out()), false),
+        Ok(Err(e)) => {
+            let e = describe_connect_error(&e, &label, &dest, opts).await;
+            conn(None, Some(e), false)
+        }
+        Ok(Ok(session)) => conn(Some(session), None, false),
     }
 }
 
@@ -225,10 +268,11 @@ impl Host for SshHost {
             what: script.what.clone(),
             message,
         };
-        if let Some(f) = &self.failure {
+        let conn = self.conn().await;
+        if let Some(f) = &conn.failure {
             return Err(f.clone());
         }
-        let session = self
+        let session = conn
             .session
             .lock()
             .await
@@ -297,7 +341,11 @@ impl Host for SshHost {
     }
 
     async fn close(&self) {
-        let session = self.session.lock().await.take();
+        // A deferred host that never connected has nothing to close.
+        let Some(conn) = self.conn.get() else {
+            return;
+        };
+        let session = conn.session.lock().await.take();
         if self.persistent {
             // The master outlives the run (ControlPersist ends it when idle);
             // only this run's handle on it goes.
