@@ -146,7 +146,7 @@ impl RuntimeDir {
                     .then(|| Master::at(&self.path, &name))
             })
             .collect();
-        out.sort_by(|a, b| a.target().cmp(&b.target()));
+        out.sort_by_key(Master::target);
         out
     }
 }
