@@ -262,6 +262,7 @@ fn a_hanging_command_hits_its_deadline() {
             known_hosts: tb.known_hosts.clone(),
             accept_new: false,
             connect_timeout: Duration::from_secs(5),
+            persist: None,
         };
         let addr =
             etcdplan::model::Address::parse(&tb.hosts[0].ip).unwrap_or_else(|e| panic!("{e}"));

@@ -31,6 +31,12 @@ pub struct Cli {
     /// Deadline for an ssh connection (at least 1s).
     #[arg(long, global = true, default_value = "10s", value_name = "DURATION", value_parser = duration_arg)]
     pub ssh_timeout: Duration,
+    /// Keep ssh connections open this long idle after the command, for the
+    /// next one to reuse (OpenSSH control masters in a private runtime
+    /// folder, closed by `etcdplan disconnect` or on expiry); 0 closes them
+    /// at the end of each command.
+    #[arg(long, global = true, env = "ETCDPLAN_SSH_PERSIST", default_value = "60s", value_name = "DURATION", value_parser = duration_arg)]
+    pub ssh_persist: Duration,
     /// Accept and record the keys of hosts not yet in known_hosts (a changed key
     /// is still refused). Host keys are checked strictly without it.
     #[arg(long, global = true)]
@@ -202,6 +208,10 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = etcdplan_core::history::KEEP)]
         limit: usize,
     },
+    /// Close the ssh connections earlier commands left open (--ssh-persist):
+    /// every master in the runtime folder is asked to exit and its socket
+    /// removed.
+    Disconnect,
     /// Print shell completions.
     Completions {
         /// The shell.

@@ -24,6 +24,41 @@ pub async fn hosts(cli: &Cli, d: &Desired) -> HostMap {
     map
 }
 
+/// The member hosts for a command that only reads: ssh hosts that connect
+/// on their first command, so the etcd calls and each host's probe start
+/// without waiting for every ssh handshake (a failed connection shows in
+/// the probe's result).
+pub(super) fn hosts_deferred(cli: &Cli, d: &Desired) -> HostMap {
+    if d.hosts.transport == Transport::Local {
+        return HostMap::everywhere(Arc::new(LocalHost));
+    }
+    let opts = ssh_options(cli, d);
+    let mut map = HostMap::default();
+    for m in &d.members {
+        if !map.has(&m.address) {
+            map.insert(
+                m.address.clone(),
+                Arc::new(SshHost::deferred(&m.address, &opts)),
+            );
+        }
+    }
+    map
+}
+
+/// How to reach the file's hosts over ssh, with the command line's deadline
+/// and persistence.
+fn ssh_options(cli: &Cli, d: &Desired) -> SshOptions {
+    SshOptions {
+        user: d.hosts.ssh.user.clone(),
+        port: d.hosts.ssh.port,
+        identity: d.hosts.ssh.identity.clone(),
+        known_hosts: d.hosts.ssh.known_hosts.clone(),
+        accept_new: cli.accept_new_host_keys,
+        connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
+        persist: persist(cli),
+    }
+}
+
 /// Opens ssh connections to the addresses the map lacks, all in parallel.
 pub(super) async fn connect(
     cli: &Cli,
@@ -37,14 +72,7 @@ pub(super) async fn connect(
     if addresses.is_empty() {
         return;
     }
-    let opts = SshOptions {
-        user: d.hosts.ssh.user.clone(),
-        port: d.hosts.ssh.port,
-        identity: d.hosts.ssh.identity.clone(),
-        known_hosts: d.hosts.ssh.known_hosts.clone(),
-        accept_new: cli.accept_new_host_keys,
-        connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
-    };
+    let opts = ssh_options(cli, d);
     let started = Instant::now();
     let connected =
         futures::future::join_all(addresses.iter().map(|a| SshHost::connect(a, &opts))).await;
@@ -58,6 +86,22 @@ pub(super) async fn connect(
             tracing::info!("{f}");
         }
         map.insert(a, Arc::new(h));
+    }
+}
+
+/// Where and how long ssh masters persist after the run (`--ssh-persist`):
+/// None when it is 0, or when the runtime folder cannot be used safely
+/// (said once; the run then closes its connections as without persistence).
+pub(super) fn persist(cli: &Cli) -> Option<(crate::io::persist::RuntimeDir, Duration)> {
+    if cli.ssh_persist.is_zero() {
+        return None;
+    }
+    match crate::io::persist::RuntimeDir::open() {
+        Ok(dir) => Some((dir, cli.ssh_persist)),
+        Err(e) => {
+            eprintln!("warning: {e}; ssh connections are closed at the end of this run");
+            None
+        }
     }
 }
 
@@ -105,7 +149,7 @@ pub(super) async fn observe_live(
 /// nothing; `hashes` adds the voters' HashKV comparison (`status`).
 pub(super) async fn read_only(cli: &Cli, hashes: bool) -> Result<(Loaded, Live), CliError> {
     let loaded = load(cli)?;
-    let hosts = hosts(cli, &loaded.desired).await;
+    let hosts = hosts_deferred(cli, &loaded.desired);
     let etcd = etcd_client(cli, &loaded.desired);
     let mut live = observe_live(cli, &loaded.desired, &hosts, &etcd, true).await;
     if hashes {

@@ -298,6 +298,7 @@ fn ssh_options(cli: &Cli, args: &ImportArgs) -> SshOptions {
             .unwrap_or_else(|| home.join(".ssh/known_hosts")),
         accept_new: cli.accept_new_host_keys,
         connect_timeout: cli.ssh_timeout.max(Duration::from_secs(1)),
+        persist: super::edges::persist(cli),
     }
 }
 

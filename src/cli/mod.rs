@@ -13,6 +13,7 @@ use std::time::Duration;
 mod alerts;
 mod apply;
 mod args;
+mod disconnect;
 mod edges;
 mod endpoints;
 mod errors;
@@ -101,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             man::man_page(&mut out)?;
             Ok(Outcome::Ok)
         }
+        Command::Disconnect => disconnect::disconnect(&mut out).await,
         Command::Validate { json } => validate::validate(&cli, *json, &mut out),
         Command::Snapshot(args) => snapshot::snapshot(&cli, args, &mut out).await,
         Command::BackupTimer => snapshot::backup_timer(&cli, &mut out),

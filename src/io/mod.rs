@@ -18,7 +18,7 @@ pub use host::{
     CommandOutput, Host, HostError, LocalHost, Progress, Script, fsync_line, remove_on_exit,
     shell_quote, write_file_script, write_owned_file_script,
 };
-pub use ssh::{SshHost, SshOptions};
+pub use ssh::{SshHost, SshOptions, persist};
 
 /// The machines etcdplan talks to, by address. With the local transport every
 /// address is this machine.

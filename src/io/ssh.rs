@@ -7,6 +7,11 @@
 //! connection found lost before a command (its sshd killed) is made again
 //! once; a command is never sent twice. A non-root user runs scripts through
 //! `sudo -n`, which fails instead of asking for a password.
+//!
+//! With a persist duration (`--ssh-persist`, [`persist`]) the master outlives
+//! the run, in a private runtime folder, and the next run reuses it.
+
+pub mod persist;
 
 use std::path::PathBuf;
 use std::process::Stdio as StdStdio;
@@ -36,19 +41,33 @@ pub struct SshOptions {
     pub accept_new: bool,
     /// Deadline for establishing the connection.
     pub connect_timeout: Duration,
+    /// Keep the master running this long idle after the run, in this folder,
+    /// for the next run to reuse; None closes it at the end of the run.
+    pub persist: Option<(persist::RuntimeDir, Duration)>,
 }
 
 /// One host over ssh. A host that could not be connected keeps the reason and
 /// answers every command with it, so the plan for other hosts still shows.
+/// A deferred host ([`SshHost::deferred`]) connects on its first command, so
+/// that a read-only command's etcd calls and host probes overlap the ssh
+/// handshakes instead of waiting for all of them.
 pub struct SshHost {
     label: String,
     sudo: bool,
+    /// The master persists: the run leaves it running.
+    persistent: bool,
+    /// Set once connected (or failed).
+    conn: tokio::sync::OnceCell<Conn>,
+    /// Where a deferred host connects to.
+    target: Option<(Address, SshOptions)>,
+}
+
+/// The connection of an [`SshHost`], or why there is none.
+struct Conn {
     session: Mutex<Option<Arc<Session>>>,
     failure: Option<HostError>,
-    /// How the connection was made (builder, destination, deadline), to make
-    /// it again once it is lost: an apply stopped by a killed connection
-    /// still removes its lock file there, and the next one is not refused.
-    again: Option<(SessionBuilder, String, Duration)>,
+    /// The master was already running (made by an earlier run).
+    reused: bool,
 }
 
 /// How long the multiplexing master may take to say whether its
@@ -58,97 +77,142 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(5);
 impl SshHost {
     /// Connects to `address`; never fails, see [`SshHost`].
     pub async fn connect(address: &Address, opts: &SshOptions) -> Self {
-        let dest = match address {
-            Address::Ip(ip) => ip.to_string(),
-            Address::Dns(n) => n.clone(),
-        };
-        let label = address.to_string();
-        let mut b = SessionBuilder::default();
-        b.user(opts.user.clone())
-            .port(opts.port.get())
-            .known_hosts_check(if opts.accept_new {
-                KnownHosts::Add
-            } else {
-                KnownHosts::Strict
-            })
-            .user_known_hosts_file(&opts.known_hosts)
-            .connect_timeout(opts.connect_timeout)
-            .server_alive_interval(Duration::from_secs(5))
-            .control_directory(std::env::temp_dir());
-        if opts.identity.exists() {
-            b.keyfile(&opts.identity);
-        }
-        let deadline = opts.connect_timeout + Duration::from_secs(2);
-        let result = tokio::time::timeout(deadline, b.connect_mux(&dest)).await;
-        let failure = match result {
-            Err(_) => Some(HostError::Unreachable {
-                host: label.clone(),
-                what: "connect".into(),
-                message: format!(
-                    "ssh {}@{dest}:{}: no connection within {}s",
-                    opts.user,
-                    opts.port,
-                    deadline.as_secs()
-                ),
-            }),
-            Ok(Err(e)) => Some(describe_connect_error(&e, &label, &dest, opts).await),
-            Ok(Ok(session)) => {
-                return Self {
-                    label,
-                    sudo: opts.user != "root",
-                    session: Mutex::new(Some(Arc::new(session))),
-                    failure: None,
-                    again: Some((b, dest, deadline)),
-                };
-            }
-        };
+        let host = Self::deferred(address, opts);
+        host.conn().await;
+        host
+    }
+
+    /// The host at `address`, connected on its first command; never fails,
+    /// see [`SshHost`].
+    pub fn deferred(address: &Address, opts: &SshOptions) -> Self {
         Self {
-            label,
+            label: address.to_string(),
             sudo: opts.user != "root",
-            session: Mutex::new(None),
-            failure,
-            again: None,
+            persistent: opts.persist.is_some(),
+            conn: tokio::sync::OnceCell::new(),
+            target: Some((address.clone(), opts.clone())),
         }
     }
 
+    async fn conn(&self) -> &Conn {
+        self.conn
+            .get_or_init(|| async {
+                match &self.target {
+                    Some((address, opts)) => open(address, opts).await,
+                    None => Conn {
+                        session: Mutex::new(None),
+                        failure: None,
+                        reused: false,
+                    },
+                }
+            })
+            .await
+    }
+
     /// The connection, made again first when it was lost (its sshd killed,
-    /// its master gone). Checked before a script is sent, never after: no
-    /// script runs twice. A connection that lives but stalls (a cut link) is
-    /// left to the script's deadline.
-    async fn live_session(&self) -> Result<Arc<Session>, String> {
-        let mut slot = self.session.lock().await;
+    /// its master gone): an apply stopped by a killed connection still
+    /// removes its lock file there, and the next one is not refused. Checked
+    /// before a script is sent, never after: no script runs twice. A
+    /// connection that lives but stalls (a cut link) is left to the script's
+    /// deadline.
+    async fn live_session(&self, conn: &Conn) -> Result<Arc<Session>, String> {
+        let mut slot = conn.session.lock().await;
         let session = slot
             .clone()
             .ok_or_else(|| "the connection is closed".to_owned())?;
         if let Ok(Ok(())) = tokio::time::timeout(CHECK_DEADLINE, session.check()).await {
             return Ok(session);
         }
-        let Some((builder, dest, deadline)) = &self.again else {
+        let Some((address, opts)) = &self.target else {
             return Ok(session);
         };
         tracing::debug!(
             "{}: the ssh connection was lost; connecting again",
             self.label
         );
-        match tokio::time::timeout(*deadline, builder.connect_mux(dest)).await {
-            Ok(Ok(new)) => {
-                let new = Arc::new(new);
+        // `open` has the connect deadline; a persistent master that died is
+        // replaced there.
+        let again = open(address, opts).await;
+        match (again.failure, again.session.into_inner()) {
+            (None, Some(new)) => {
                 *slot = Some(new.clone());
                 Ok(new)
             }
-            Ok(Err(e)) => Err(format!(
+            (Some(e), _) => Err(format!(
                 "the ssh connection was lost and cannot be made again: {e}"
             )),
-            Err(_) => Err(format!(
-                "the ssh connection was lost and was not made again within {}s",
-                deadline.as_secs()
-            )),
+            (None, None) => Err("the ssh connection was lost and cannot be made again".into()),
         }
     }
 
-    /// Why the connection failed, if it did.
+    /// Whether this run reused a master an earlier run left.
+    pub fn reused(&self) -> bool {
+        self.conn.get().is_some_and(|c| c.reused)
+    }
+
+    /// Why the connection failed, if it did (None before a deferred host
+    /// connects).
     pub fn failure(&self) -> Option<&HostError> {
-        self.failure.as_ref()
+        self.conn.get().and_then(|c| c.failure.as_ref())
+    }
+}
+
+/// Connects to `address` under the options' deadline: the persistent master
+/// when the options keep one, else a master of this run only.
+async fn open(address: &Address, opts: &SshOptions) -> Conn {
+    let dest = match address {
+        Address::Ip(ip) => ip.to_string(),
+        Address::Dns(n) => n.clone(),
+    };
+    let label = address.to_string();
+    let deadline = opts.connect_timeout + Duration::from_secs(2);
+    let timed_out = || HostError::Unreachable {
+        host: label.clone(),
+        what: "connect".into(),
+        message: format!(
+            "ssh {}@{dest}:{}: no connection within {}s",
+            opts.user,
+            opts.port,
+            deadline.as_secs()
+        ),
+    };
+    let conn = |session: Option<Session>, failure, reused| Conn {
+        session: Mutex::new(session.map(Arc::new)),
+        failure,
+        reused,
+    };
+    if let Some((dir, idle)) = &opts.persist {
+        return match persist::session(dir, &dest, opts, *idle, deadline).await {
+            Ok((s, reused)) => conn(Some(s), None, reused),
+            Err(persist::LaunchError::Timeout) => conn(None, Some(timed_out()), false),
+            Err(persist::LaunchError::Failed(log)) => {
+                let e = describe_connect_failure(&log, &label, &dest, opts).await;
+                conn(None, Some(e), false)
+            }
+        };
+    }
+    let mut b = SessionBuilder::default();
+    b.user(opts.user.clone())
+        .port(opts.port.get())
+        .known_hosts_check(if opts.accept_new {
+            KnownHosts::Add
+        } else {
+            KnownHosts::Strict
+        })
+        .user_known_hosts_file(&opts.known_hosts)
+        .connect_timeout(opts.connect_timeout)
+        .server_alive_interval(Duration::from_secs(5))
+        .control_directory(std::env::temp_dir());
+    if opts.identity.exists() {
+        b.keyfile(&opts.identity);
+    }
+    match tokio::time::timeout(deadline, b.connect_mux(&dest)).await {
+        Err(_) => conn(None, Some(timed_out()), false),
+        Ok(Err(e)) => {
+            let e = describe_connect_error(&e, &label, &dest, opts).await;
+            conn(None, Some(e), false)
+        }
+        Ok(Ok(session)) => conn(Some(session), None, false),
     }
 }
 
@@ -167,6 +231,16 @@ async fn describe_connect_error(
         chain.push_str(&s.to_string());
         src = s.source();
     }
+    describe_connect_failure(&chain, label, dest, opts).await
+}
+
+/// The typed reason for a failed connection from what ssh said (`chain`).
+async fn describe_connect_failure(
+    chain: &str,
+    label: &str,
+    dest: &str,
+    opts: &SshOptions,
+) -> HostError {
     let target = format!("{}@{dest}:{}", opts.user, opts.port);
     if chain.contains("Host key verification failed") {
         return HostError::HostKey {
@@ -235,10 +309,11 @@ impl Host for SshHost {
             what: script.what.clone(),
             message,
         };
-        if let Some(f) = &self.failure {
+        let conn = self.conn().await;
+        if let Some(f) = &conn.failure {
             return Err(f.clone());
         }
-        let session = self.live_session().await.map_err(unreachable)?;
+        let session = self.live_session(conn).await.map_err(unreachable)?;
         let mut cmd = if self.sudo {
             let mut c = Session::to_command(session, "sudo");
             c.args(["-n", "sh", "-c", &script.source]);
@@ -302,7 +377,16 @@ impl Host for SshHost {
     }
 
     async fn close(&self) {
-        let session = self.session.lock().await.take();
+        // A deferred host that never connected has nothing to close.
+        let Some(conn) = self.conn.get() else {
+            return;
+        };
+        let session = conn.session.lock().await.take();
+        if self.persistent {
+            // The master outlives the run (ControlPersist ends it when idle);
+            // only this run's handle on it goes.
+            return;
+        }
         if let Some(s) = session.and_then(|s| Arc::try_unwrap(s).ok()) {
             let _ = tokio::time::timeout(Duration::from_secs(5), s.close()).await;
         }

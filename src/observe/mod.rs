@@ -48,14 +48,14 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
     };
     let hosts_done = timed("host probes");
     let etcd_done = timed("etcd API");
-    let (host_states, (mut cluster, mut unreachable, mut metrics, mut refused)) = tokio::join!(
+    let (host_states, (mut cluster, mut unreachable, mut metrics, mut refused, mut auth)) = tokio::join!(
         async {
             let r = host_probe.await;
             hosts_done();
             r
         },
         async {
-            let r = observe_cluster(d, etcd, d.client_urls()).await;
+            let r = observe_cluster(d, etcd, secrets, d.client_urls()).await;
             etcd_done();
             r
         }
@@ -74,7 +74,8 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
             .filter(|u| !d.client_urls().contains(u))
             .collect();
         if !advertised.is_empty() {
-            (cluster, unreachable, metrics, refused) = observe_cluster(d, etcd, advertised).await;
+            (cluster, unreachable, metrics, refused, auth) =
+                observe_cluster(d, etcd, secrets, advertised).await;
         }
     }
     let (local_ca, previous_ca) = if let Some(x) = d.tls.external().filter(|_| d.tls.any()) {
@@ -84,10 +85,6 @@ pub async fn observe(d: &Desired, hosts: &HostMap, etcd: &dyn EtcdApi, secrets: 
         crate::pki::local_cas(&d.tls.ca_dir)
     } else {
         (None, None)
-    };
-    let auth = match &cluster {
-        Some(c) => Some(observe_auth(d, etcd, secrets, &c.answered_by).await),
-        None => None,
     };
     let mut live = Live {
         cluster,
@@ -176,15 +173,22 @@ async fn observe_auth(
 /// are known (the quota's third source).
 type MetricsByMember = BTreeMap<MemberId, MetricsFigures>;
 
+/// The cluster as the first member to answer MemberList lists it, each
+/// member's Status (with its linearizable read and `/metrics`), the alarms
+/// and the auth store, all asked side by side once the list is in; the
+/// members that did not answer; the metrics by member; and the first
+/// refusal for want of a login.
 async fn observe_cluster(
     d: &Desired,
     etcd: &dyn EtcdApi,
+    secrets: &Secrets,
     urls: Vec<Endpoint>,
 ) -> (
     Option<LiveCluster>,
     Vec<(Endpoint, String)>,
     MetricsByMember,
     Option<String>,
+    Option<LiveAuth>,
 ) {
     let lists = join_all(urls.iter().map(|u| etcd.member_list(u))).await;
     let mut unreachable = Vec::new();
@@ -203,12 +207,13 @@ async fn observe_cluster(
         }
     }
     let Some((answered_by, list)) = found else {
-        return (None, unreachable, MetricsByMember::new(), refused);
+        return (None, unreachable, MetricsByMember::new(), refused, None);
     };
-    // Side by side: without a quorum both wait out their deadline.
-    let (statuses, alarms) = tokio::join!(
+    // Side by side: without a quorum all wait out their deadline.
+    let (statuses, alarms, auth) = tokio::join!(
         join_all(list.iter().map(|m| member_status(d, etcd, m))),
-        etcd.alarms(&answered_by)
+        etcd.alarms(&answered_by),
+        observe_auth(d, etcd, secrets, &answered_by)
     );
     let alarms = alarms.unwrap_or_default();
     let id = statuses
@@ -258,6 +263,7 @@ async fn observe_cluster(
         unreachable,
         metrics,
         refused,
+        Some(auth),
     )
 }
 

@@ -19,6 +19,7 @@ pub async fn plan_and_apply(d: &Desired, etcd: &EtcdClient) -> (Vec<String>, Str
         known_hosts: d.hosts.ssh.known_hosts.clone(),
         accept_new: false,
         connect_timeout: Duration::from_secs(10),
+        persist: None,
     };
     let mut hosts = HostMap::default();
     for m in &d.members {
