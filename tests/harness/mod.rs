@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod failpoint;
 pub mod fill;
 pub mod inproc;
 pub mod pki;
+pub mod probe;
 pub mod release;
 pub mod testbed;
 pub mod watch;
