@@ -336,3 +336,35 @@ fn old_data_of_this_cluster_is_moved_aside_before_a_rejoin() {
     );
     assert!(k[2].starts_with("add etcd-4 as a learner"));
 }
+
+#[test]
+fn a_rerun_after_the_snapshot_continues_from_it_instead_of_taking_another() {
+    // Without this, an apply killed right after its snapshot plans the
+    // snapshot first again, and a run stopped after each step never ends
+    // (tests/kill_boundaries.rs).
+    let d3 = desired_with(3, "");
+    let d5 = desired_with(5, "");
+    let mut specs = vec![HostSpec::running_from(&d3); 3];
+    specs.extend(vec![HostSpec::empty(); 2]);
+    let l = live(&d5, &specs, Some(cluster(&d3, &[true; 3], 1)));
+    let full = plan_opts(&d5, &l, false);
+    let mut p = full.clone();
+    assert!(p.keep_restore_point("/srv/etcdplan/snapshots/c-1.db"));
+    let k = kinds(&p);
+    assert_eq!(k.len(), kinds(&full).len() - 1);
+    assert!(k[0].starts_with("add etcd-4 as a learner"), "{k:?}");
+    assert!(!k.iter().any(|s| s.starts_with("take a snapshot")), "{k:?}");
+    for (i, s) in p.steps.iter().enumerate() {
+        assert_eq!(s.index, i);
+        assert!(s.after.iter().all(|a| *a < i), "{s:?}");
+    }
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("/srv/etcdplan/snapshots/c-1.db") && n.contains("restore point")),
+        "{:?}",
+        p.notes
+    );
+    // Nothing left to leave out.
+    assert!(!p.keep_restore_point("/srv/etcdplan/snapshots/c-1.db"));
+}
