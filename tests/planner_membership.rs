@@ -336,3 +336,73 @@ fn old_data_of_this_cluster_is_moved_aside_before_a_rejoin() {
     );
     assert!(k[2].starts_with("add etcd-4 as a learner"));
 }
+
+#[test]
+fn a_rerun_after_the_snapshot_continues_from_it_instead_of_taking_another() {
+    // Without this, an apply killed right after its snapshot plans the
+    // snapshot first again, and a run stopped after each step never ends
+    // (tests/kill_boundaries.rs).
+    let d3 = desired_with(3, "");
+    let d5 = desired_with(5, "");
+    let mut specs = vec![HostSpec::running_from(&d3); 3];
+    specs.extend(vec![HostSpec::empty(); 2]);
+    let l = live(&d5, &specs, Some(cluster(&d3, &[true; 3], 1)));
+    let full = plan_opts(&d5, &l, false);
+    let mut p = full.clone();
+    assert!(p.keep_restore_point("/srv/etcdplan/snapshots/c-1.db"));
+    let k = kinds(&p);
+    assert_eq!(k.len(), kinds(&full).len() - 1);
+    assert!(k[0].starts_with("add etcd-4 as a learner"), "{k:?}");
+    assert!(!k.iter().any(|s| s.starts_with("take a snapshot")), "{k:?}");
+    for (i, s) in p.steps.iter().enumerate() {
+        assert_eq!(s.index, i);
+        assert!(s.after.iter().all(|a| *a < i), "{s:?}");
+    }
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("/srv/etcdplan/snapshots/c-1.db") && n.contains("restore point")),
+        "{:?}",
+        p.notes
+    );
+    // Nothing left to leave out.
+    assert!(!p.keep_restore_point("/srv/etcdplan/snapshots/c-1.db"));
+}
+
+#[test]
+fn a_join_whose_files_were_written_goes_on_with_its_start() {
+    // Killed after the write: writing them first again on every rerun, a
+    // run stopped after each step never got to the start
+    // (tests/kill_boundaries.rs).
+    let d3 = desired_with(3, "");
+    let d4 = desired_with(4, "");
+    let mut specs = vec![HostSpec::running_from(&d3); 3];
+    specs.push(HostSpec::empty());
+    let mut c = cluster(&d4, &[true, true, true, false], 0);
+    c.members[3].is_learner = true;
+    c.members[3].name = LiveName::NotStarted;
+    c.members[3].client_urls.clear();
+    let mut l = live(&d4, &specs, Some(c));
+    let p = plan_opts(&d4, &l, false);
+    let written: Vec<_> = p
+        .changes
+        .iter()
+        .filter(|c| c.member.as_str() == "etcd-4")
+        .flat_map(|c| c.files.iter())
+        .map(|f| (f.path.clone(), Some(f.after.clone())))
+        .collect();
+    assert!(!written.is_empty(), "{:?}", kinds(&p));
+    if let Some(etcdplan::observe::HostState::Reached(f)) = l.hosts.get_mut(&d4.members[3].name) {
+        f.files = written;
+    }
+    let p = plan_opts(&d4, &l, false);
+    assert_eq!(
+        kinds(&p)[1..],
+        [
+            "start etcd-4",
+            "wait until learner etcd-4 has caught up",
+            "promote etcd-4 to voter",
+            "wait until etcd-4 healthy",
+        ]
+    );
+}

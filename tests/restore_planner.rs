@@ -39,6 +39,7 @@ fn manifest(revision: i64) -> Manifest {
         copy_error: None,
         encrypted: None,
         restore_check: None,
+        etcdfile_sha256: None,
     }
 }
 

@@ -267,6 +267,30 @@ fn peer_tls_waits_for_an_unhealthy_member() {
 }
 
 #[test]
+fn a_member_stopped_half_way_through_a_peer_tls_restart_is_started_before_the_phases_go_on() {
+    // etcdplan killed between a restart's stop and its start: the member's
+    // etcd is stopped on its host, its data kept. Refusing the phases would
+    // leave the rerun nothing to do (tests/kill_boundaries.rs).
+    let plain = common::desired_with(3, "");
+    let d = with_tls("peer = true");
+    let mut specs: Vec<HostSpec> = (0..3).map(|_| HostSpec::running_from(&plain)).collect();
+    specs[1].running = false;
+    let l = live(
+        &plain,
+        &specs,
+        Some(cluster(&plain, &[true, false, true], 0)),
+    );
+    let p = plan_for(&d, &l);
+    assert!(p.blockers.is_empty(), "{:?}", p.blockers);
+    assert_eq!(
+        steps(&p),
+        ["start etcd-2", "wait until etcd-2 healthy"],
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
 fn client_tls_with_cert_auth_is_a_rolling_restart_with_certificates_first() {
     let plain = common::desired_with(3, "");
     let d = with_tls("client = true\nclient_cert_auth = true");

@@ -224,6 +224,7 @@ async fn check_and_record(
         copy_error: None,
         encrypted: None,
         restore_check: None,
+        etcdfile_sha256: None,
     };
     rename(part, path)?;
     save_manifest(dir, &manifest).await?;

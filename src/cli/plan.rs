@@ -42,12 +42,27 @@ pub(super) fn make_plan(cli: &Cli, d: &Desired, live: &Live) -> Plan {
             },
             &opts,
         ),
-        None => plan::build_with(
-            d,
-            live,
-            diff::diff_with(d, live, cli.allow_downgrade),
-            &opts,
-        ),
+        None => {
+            let mut plan = plan::build_with(
+                d,
+                live,
+                diff::diff_with(d, live, cli.allow_downgrade),
+                &opts,
+            );
+            // A rerun of an apply stopped after its snapshot continues from it.
+            if let Some(c) = &live.cluster
+                && let Ok(taken) = crate::backup::list(&opts.snapshot_dir)
+                && let Some(m) = crate::backup_core::restore_point(
+                    &taken,
+                    &c.id.to_string(),
+                    &d.file_hash,
+                    time::OffsetDateTime::now_utc(),
+                )
+            {
+                plan.keep_restore_point(&opts.snapshot_dir.join(&m.file).display().to_string());
+            }
+            plan
+        }
     };
     // The CA lives on this machine: a broken one stops the plan before any
     // certificate is needed.

@@ -561,6 +561,19 @@ pub(super) async fn snapshot(
         },
     })?;
     let mut warnings = taken.warnings.clone();
+    // Marked as this etcdfile's snapshot before its changes: a rerun after
+    // a stop past this step continues from it (backup::restore_point).
+    if let Some(m) = &taken.manifest {
+        let marked = crate::backup_core::Manifest {
+            etcdfile_sha256: Some(ctx.desired.file_hash.clone()),
+            ..m.clone()
+        };
+        if let Err(e) = crate::backup::save_manifest(dir, &marked).await {
+            warnings.push(format!(
+                "cannot mark the snapshot as this plan's (a rerun takes another): {e}"
+            ));
+        }
+    }
     if let Some(b) = ctx.desired.backup.as_ref().filter(|b| b.dir == dir)
         && let Some(keep) = b.keep
         && let Err(e) = crate::backup::prune(&b.dir, keep, b.copy_command.is_some())

@@ -7,9 +7,11 @@
 pub mod booted;
 pub mod fault;
 pub mod figures;
+pub mod failpoint;
 pub mod fill;
 pub mod inproc;
 pub mod pki;
+pub mod probe;
 pub mod release;
 pub mod testbed;
 pub mod watch;

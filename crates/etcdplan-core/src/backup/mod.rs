@@ -62,6 +62,37 @@ pub struct Manifest {
     /// The last restore check (`snapshot --verify-restore`), when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_check: Option<RestoreCheck>,
+    /// The sha256 of the etcdfile whose plan took it (the snapshot before
+    /// that plan's changes); none for `etcdplan snapshot` and older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcdfile_sha256: Option<String>,
+}
+
+/// How long the snapshot a plan took stays the restore point of a rerun of
+/// the same etcdfile ([`restore_point`]).
+pub const RESTORE_POINT_KEPT: time::Duration = time::Duration::hours(1);
+
+/// The snapshot that an apply of `etcdfile` (its sha256) on cluster
+/// `cluster_id` continues from: the newest one a plan of that same etcdfile
+/// took of that cluster within [`RESTORE_POINT_KEPT`] before `now`. An apply
+/// stopped after its snapshot (killed, a failed step) is run again with the
+/// same etcdfile; planning a new snapshot first each time would make a run
+/// stopped right after it start over for ever, and the one taken is the
+/// restore point from before its changes.
+pub fn restore_point<'a>(
+    manifests: &'a [Manifest],
+    cluster_id: &str,
+    etcdfile: &str,
+    now: time::OffsetDateTime,
+) -> Option<&'a Manifest> {
+    manifests
+        .iter()
+        .filter(|m| m.cluster_id == cluster_id && m.etcdfile_sha256.as_deref() == Some(etcdfile))
+        .filter(|m| {
+            m.taken_at()
+                .is_some_and(|t| t <= now && now - t < RESTORE_POINT_KEPT)
+        })
+        .max_by_key(|m| m.taken_at())
 }
 
 /// The encrypted copy of a snapshot.
@@ -193,6 +224,34 @@ mod tests {
         // Without length prefixes "ab"+"" and "a"+"b" would hash the same.
         assert_ne!(digest(&[("ab", "")]).sha256, digest(&[("a", "b")]).sha256);
         assert_eq!(a, digest(&[("a", "1"), ("b", "2")]));
+    }
+
+    #[test]
+    fn a_rerun_of_the_same_etcdfile_continues_from_the_snapshot_its_plan_took_within_the_hour()
+    -> Result<(), ManifestError> {
+        let text = r#"{"format":1,"file":"c-1.db","cluster":"c","cluster_id":"1a","member":"m",
+            "etcd_version":"3.5.30","revision":9,"size":100,"sha256":"ab",
+            "taken":"2026-12-02T10:15:00Z","content":{"sha256":"cd","keys":3}}"#;
+        let manual = Manifest::parse(text)?;
+        let mut by_plan = manual.clone();
+        by_plan.file = "c-2.db".into();
+        by_plan.etcdfile_sha256 = Some("f00d".into());
+        let at = |t: &str| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| ManifestError::Parse(e.to_string()))
+        };
+        let all = [manual.clone(), by_plan.clone()];
+        let soon = at("2026-12-02T10:20:00Z")?;
+        assert_eq!(restore_point(&all, "1a", "f00d", soon), Some(&by_plan));
+        // `etcdplan snapshot`'s own, another etcdfile, another cluster, too old: none.
+        assert_eq!(restore_point(&[manual], "1a", "f00d", soon), None);
+        assert_eq!(restore_point(&all, "1a", "beef", soon), None);
+        assert_eq!(restore_point(&all, "2b", "f00d", soon), None);
+        assert_eq!(
+            restore_point(&all, "1a", "f00d", at("2026-12-02T11:15:00Z")?),
+            None
+        );
+        Ok(())
     }
 
     #[test]

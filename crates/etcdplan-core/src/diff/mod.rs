@@ -158,7 +158,14 @@ pub fn diff_with(d: &Desired, live: &Live, allow_downgrade: bool) -> Diff {
         }),
         (Some(c), false) => match peer_tls::phases(d, live, c, &need) {
             Ok(phased) => changes = phased,
-            Err(b) => blockers.push(b),
+            Err(b) => {
+                // Members stopped half way through a restart are started
+                // first; the phases go on in the next plan.
+                changes = settled::stopped_to_start(d, live, c, &mut blockers);
+                if changes.is_empty() {
+                    blockers.push(b);
+                }
+            }
         },
         (None, true) => {
             if let Some(c) = &live.cluster {

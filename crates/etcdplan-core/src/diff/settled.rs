@@ -62,3 +62,39 @@ pub(super) fn settled<'a>(
     }
     Ok(out)
 }
+
+/// The members a phased change waits for because their etcd is stopped on
+/// their hosts with their data kept (a restart interrupted between its stop
+/// and its start, etcdplan killed there): each started again as it is, with
+/// the files on its host, so that the next plan finds the cluster settled
+/// and continues the phases. Without them the phases are refused and a
+/// rerun of the interrupted apply cannot go on.
+pub(super) fn stopped_to_start(
+    d: &Desired,
+    live: &Live,
+    c: &LiveCluster,
+    blockers: &mut Vec<super::Blocker>,
+) -> Vec<super::Change> {
+    let mut out = Vec::new();
+    for m in &d.members {
+        let Some(lm) = c.voter(&m.name) else {
+            continue;
+        };
+        let Some(HostState::Reached(facts)) = live.hosts.get(&m.name) else {
+            continue;
+        };
+        if lm.healthy()
+            || matches!(facts.service, crate::live::ServiceState::Running(_))
+            || facts.data != crate::live::DataDir::Member
+        {
+            continue;
+        }
+        super::preflight::preflight(d, m, facts, blockers);
+        out.push(super::Change::new(
+            m.name.clone(),
+            super::ChangeKind::Start { binary: None },
+            "member of the cluster, but its etcd is not running (a restart stopped half way?): started as its host has it, before the phased change goes on".to_owned(),
+        ));
+    }
+    out
+}

@@ -133,6 +133,48 @@ impl Plan {
         }
     }
 
+    /// Leaves out the plan's first snapshot, because `kept` (the snapshot an
+    /// earlier run of this etcdfile took before its changes, see
+    /// [`crate::backup::restore_point`]) is the restore point: a run stopped
+    /// right after its snapshot must not plan a new one first every time.
+    /// The steps after it are renumbered and wait for what it waited for;
+    /// a note names `kept`. Returns whether a snapshot was left out.
+    pub fn keep_restore_point(&mut self, kept: &str) -> bool {
+        let Some(k) = self
+            .steps
+            .iter()
+            .position(|s| matches!(s.step, Step::Snapshot { .. }))
+        else {
+            return false;
+        };
+        let removed = self.steps.remove(k);
+        for s in &mut self.steps {
+            let mut after: Vec<usize> = Vec::new();
+            for &a in &s.after {
+                let through = if a == k {
+                    removed.after.clone()
+                } else {
+                    vec![a]
+                };
+                for x in through {
+                    let x = if x > k { x - 1 } else { x };
+                    if !after.contains(&x) {
+                        after.push(x);
+                    }
+                }
+            }
+            after.sort_unstable();
+            s.after = after;
+            if s.index > k {
+                s.index -= 1;
+            }
+        }
+        self.notes.push(format!(
+            "no new snapshot before the changes: {kept}, taken by an earlier run of this etcdfile, is the restore point"
+        ));
+        true
+    }
+
     /// The step graph, for `plan --graph`.
     pub fn graph(&self) -> DiGraph<String, ()> {
         let mut g = DiGraph::new();

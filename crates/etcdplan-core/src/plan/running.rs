@@ -513,11 +513,17 @@ impl Running<'_> {
             }
             let files = crate::diff::join_files(self.d, &m, facts, self.sim.initial_cluster());
             change.files = files.clone();
-            self.then(Step::WriteJoinFiles {
-                member: m.name.clone(),
-                files,
-                release: Some(crate::diff::start_release(self.d, facts)),
-            });
+            // A continued join whose host has its files already (an earlier
+            // run wrote them and stopped) goes on with the next step:
+            // writing them first on every rerun, a run stopped after each
+            // step would never get to the start.
+            if join == Join::New || !files.is_empty() {
+                self.then(Step::WriteJoinFiles {
+                    member: m.name.clone(),
+                    files,
+                    release: Some(crate::diff::start_release(self.d, facts)),
+                });
+            }
             if let Some(mv) = c.binary().filter(|mv| mv.link) {
                 self.then(Step::UseBinary {
                     member: m.name.clone(),
