@@ -406,3 +406,43 @@ fn a_join_whose_files_were_written_goes_on_with_its_start() {
         ]
     );
 }
+
+#[test]
+fn a_started_learner_seen_caught_up_goes_on_with_its_promotion() {
+    // Killed after "wait until learner etcd-4 has caught up": waiting first
+    // again on every rerun, a run stopped after each step never got to the
+    // promotion (tests/kill_boundaries.rs looped there 33 times).
+    let d4 = desired_with(4, "");
+    let specs = vec![HostSpec::running_from(&d4); 4];
+    let mut c = cluster(&d4, &[true, true, true, true], 0);
+    c.members[3].is_learner = true;
+    let l = live(&d4, &specs, Some(c.clone()));
+    let p = plan_opts(&d4, &l, false);
+    assert_eq!(
+        kinds(&p)[1..],
+        ["promote etcd-4 to voter", "wait until etcd-4 healthy"],
+        "{:?}",
+        kinds(&p)
+    );
+    // Seen behind the leader, it is waited for first.
+    if let Ok(s) = c.members[3].status.as_mut() {
+        s.reported.raft_applied_index = 0;
+    }
+    for m in &mut c.members[..3] {
+        if let Ok(s) = m.status.as_mut() {
+            s.reported.raft_index = 1000;
+        }
+    }
+    let l = live(&d4, &specs, Some(c));
+    let p = plan_opts(&d4, &l, false);
+    assert_eq!(
+        kinds(&p)[1..],
+        [
+            "wait until learner etcd-4 has caught up",
+            "promote etcd-4 to voter",
+            "wait until etcd-4 healthy"
+        ],
+        "{:?}",
+        kinds(&p)
+    );
+}

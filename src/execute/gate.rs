@@ -14,8 +14,6 @@ use crate::observe::MemberStatus;
 use crate::plan::Voter;
 use crate::service;
 
-/// How many raft entries a member may trail the leader and still count as caught up.
-pub(super) const CATCH_UP_MARGIN: u64 = 5;
 
 /// How often a gate asks the hosts whether a member's etcd process still runs.
 const ALIVE_EVERY: Duration = Duration::from_millis(500);
@@ -107,13 +105,6 @@ async fn member_status(
     })
 }
 
-/// Whether a member has applied what the leader (its Status `leader`) has
-/// committed, within [`CATCH_UP_MARGIN`] entries: the leader keeps
-/// committing while we look.
-pub(super) fn caught_up(member: &ApiStatus, leader: &ApiStatus) -> bool {
-    member.raft_applied_index + CATCH_UP_MARGIN >= leader.raft_index
-}
-
 /// Why a voter outside the gated members disagrees with them: it follows
 /// another leader or none, or reports errors. A member that can dial out but
 /// cannot be dialled (a listener on the wrong port) looks healthy itself while
@@ -136,7 +127,7 @@ fn alarm(alarms: &[ApiAlarm], tolerates: &crate::plan::Tolerates) -> Option<Stri
 
 /// Why these members are not yet healthy, or `None` when they are: each is
 /// [healthy](MemberStatus::healthy), they report one leader, every other
-/// voter that answers [follows](follows) it, each has [caught up](caught_up),
+/// voter that answers [follows](follows) it, each has [caught up](ApiStatus::caught_up_with),
 /// and no [alarm](alarm) is raised. Calls that do not depend on each other
 /// go out at once; the conditions are judged in this order all the same,
 /// so the reason given is the first that fails.
@@ -219,7 +210,7 @@ async fn not_ready(ctx: &Context<'_>, members: &[MemberName]) -> Option<String> 
         Err(e) => return Some(format!("leader: {e}")),
     };
     for (name, _, s) in &statuses {
-        if !caught_up(s, &ls) {
+        if !s.caught_up_with(&ls) {
             return Some(format!(
                 "{name}: applied index {} behind the leader's {}",
                 s.raft_applied_index, ls.raft_index

@@ -295,7 +295,7 @@ pub(super) async fn join_initial_cluster(
 }
 
 /// Waits until the member is in the member list under its name and has
-/// applied what the leader has committed (within [`gate::CATCH_UP_MARGIN`]).
+/// applied what the leader has committed (within [`crate::live::CATCH_UP_MARGIN`]).
 pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Result<(), StepError> {
     let ep = m.client_url(&ctx.desired.tls);
     let what = format!("wait until {} has caught up", m.name);
@@ -308,7 +308,7 @@ pub(super) async fn wait_caught_up(ctx: &Context<'_>, m: &DesiredMember) -> Resu
             };
             let started = view.members.iter().any(|x| x.name.is(&m.name));
             match ctx.etcd.status(&view.endpoint).await {
-                Ok(ls) if started && gate::caught_up(&s, &ls) => Check::Ready(()),
+                Ok(ls) if started && s.caught_up_with(&ls) => Check::Ready(()),
                 Ok(ls) => Check::NotYet(format!(
                     "{}: applied index {} of the leader's {}{}",
                     m.name,

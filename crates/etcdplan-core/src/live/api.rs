@@ -64,7 +64,19 @@ pub struct ApiStatus {
     pub downgrade: Option<DowngradeInfo>,
 }
 
+/// How many entries a member may trail the leader's committed index and
+/// still count as caught up: the leader keeps committing while we look.
+pub const CATCH_UP_MARGIN: u64 = 5;
+
 impl ApiStatus {
+    /// Whether this member has applied what `leader` (its Status) has
+    /// committed, within [`CATCH_UP_MARGIN`] entries. The one definition:
+    /// the gates, the learner's wait and the planner use it.
+    #[must_use]
+    pub fn caught_up_with(&self, leader: &ApiStatus) -> bool {
+        self.raft_applied_index + CATCH_UP_MARGIN >= leader.raft_index
+    }
+
     /// A Status of `member_id` in `cluster_id` that says nothing else: no
     /// leader, an empty backend, index and revision 0 (what is known of a
     /// member that did not answer, and a base for tests).

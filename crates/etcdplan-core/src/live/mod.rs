@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{ClusterId, Endpoint, MemberId, MemberName};
 
-pub use api::{ApiAlarm, ApiMember, ApiStatus, DowngradeInfo};
+pub use api::{ApiAlarm, ApiMember, ApiStatus, CATCH_UP_MARGIN, DowngradeInfo};
 pub use auth::{AuthStore, LiveAuth, LivePermission, LiveRole, LiveUser, PasswordCheck};
 pub use db::{
     DbState, METRIC_DEFRAG_INFLIGHT, METRIC_QUOTA, MetricsFigures, QuotaSource, config_quota,
@@ -298,6 +298,29 @@ impl LiveCluster {
             .iter()
             .filter_map(|m| m.status.as_ref().ok())
             .find_map(|s| s.reported.leader)
+    }
+
+    /// Whether the learner that published this name had, when observed,
+    /// applied what the leader had committed ([`ApiStatus::caught_up_with`]):
+    /// a join continued from there need not wait for it again.
+    pub fn learner_caught_up(&self, name: &MemberName) -> bool {
+        let status = |m: &LiveMember| m.status.as_ref().ok().map(|s| s.reported.clone());
+        let Some(learner) = self
+            .members
+            .iter()
+            .find(|m| m.is_learner && m.name.is(name))
+            .and_then(status)
+        else {
+            return false;
+        };
+        let Some(leader) = self
+            .leader()
+            .and_then(|id| self.members.iter().find(|m| m.id == id))
+            .and_then(status)
+        else {
+            return false;
+        };
+        learner.caught_up_with(&leader)
     }
 
     /// The voting member that published this name (a learner is not one).

@@ -534,9 +534,22 @@ impl Running<'_> {
                 member: m.name.clone(),
             });
         }
-        self.then(Step::WaitCaughtUp {
-            member: m.name.clone(),
-        });
+        // A learner an earlier run started and saw catch up goes straight
+        // to its promotion (which waits out "not ready" itself): waiting
+        // first on every rerun, a run stopped after each step would never
+        // get to the promotion.
+        let caught_up = join != Join::New
+            && running
+            && self
+                .live
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.learner_caught_up(&m.name));
+        if !caught_up {
+            self.then(Step::WaitCaughtUp {
+                member: m.name.clone(),
+            });
+        }
         self.sim.set_healthy(&name, true);
         if let Err(why) = may_promote(&self.sim.voters(), &name) {
             self.notes
