@@ -38,6 +38,7 @@ fn main() {
     let strategy = sim::case();
     let started = Instant::now();
     let (mut held, mut rejected, mut violations) = (0u64, 0u64, Vec::new());
+    let mut why_rejected = std::collections::BTreeMap::new();
     for i in 0..cases {
         let case = match strategy.new_tree(&mut runner) {
             Ok(tree) => tree.current(),
@@ -45,14 +46,17 @@ fn main() {
         };
         match sim::check(&case) {
             sim::Verdict::Held => held += 1,
-            sim::Verdict::Rejected(_) => rejected += 1,
+            sim::Verdict::Rejected(why) => {
+                rejected += 1;
+                *why_rejected.entry(why).or_insert(0u64) += 1;
+            }
             sim::Verdict::Violation(what) => violations.push((i, what, case)),
         }
     }
     let took = started.elapsed();
     println!("quorum simulator: {cases} generated cases, seed {seed}");
     println!(
-        "checked {held}, rejected {rejected} (no healthy quorum to begin with, or no member desired), violations {}",
+        "checked {held}, rejected {rejected} {why_rejected:?}, violations {}",
         violations.len()
     );
     for (i, what, case) in &violations {
