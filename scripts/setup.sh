@@ -9,11 +9,12 @@
 # promtool, which checks and unit-tests the rules `etcdplan alerts` prints
 # (only promtool is used; the tests never talk to a Prometheus server), and
 # nftables for the fault tests (a firewall rule that blocks a member's client
-# port mid-gate). Installs only what is missing,
+# port mid-gate), and g++ for libFuzzer (scripts/fuzz.sh builds the etcdfile
+# fuzz targets with the machine's nightly toolchain). Installs only what is missing,
 # unless --update is given (CI): then it always refreshes the package lists.
 set -euo pipefail
 
-packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev sudo systemd systemd-container debootstrap python3-pip prometheus nftables)
+packages=(etcd-server etcd-client openssh-server openssh-client iproute2 protobuf-compiler libprotobuf-dev sudo systemd systemd-container debootstrap python3-pip prometheus nftables g++)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

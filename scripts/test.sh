@@ -13,3 +13,4 @@ fi
 cargo fmt --check
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --locked --workspace
+scripts/fuzz.sh --ci

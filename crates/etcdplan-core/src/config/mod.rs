@@ -135,7 +135,7 @@ pub fn parse(name: &str, text: String, ctx: &Context) -> Result<Loaded, ConfigEr
 
     // Wrong keys and types are reported and pruned, so the rest of the file is
     // still validated in this run.
-    let checked = check::check(&mut doc, &schema());
+    let checked = check::check(&mut doc, schema::cached());
     let structural = checked.problems;
     let raw: raw::RawEtcdfile =
         match serde::Deserialize::deserialize(toml::de::Deserializer::from(doc)) {
