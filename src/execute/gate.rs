@@ -14,7 +14,6 @@ use crate::observe::MemberStatus;
 use crate::plan::Voter;
 use crate::service;
 
-
 /// How often a gate asks the hosts whether a member's etcd process still runs.
 const ALIVE_EVERY: Duration = Duration::from_millis(500);
 

@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 pub mod booted;
+pub mod failpoint;
 pub mod fault;
 pub mod figures;
-pub mod failpoint;
 pub mod fill;
 pub mod inproc;
 pub mod pki;
