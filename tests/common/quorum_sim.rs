@@ -259,11 +259,11 @@ pub fn check(c: &Case) -> Verdict {
                     learner: true,
                 });
             }
-            Step::WaitCaughtUp { member } => {
-                // A gate on a member that is down times out: the executor stops.
-                if find(&model, member.as_str()).is_none_or(|i| !model[i].up) {
-                    break;
-                }
+            // A gate on a member that is down times out: the executor stops.
+            Step::WaitCaughtUp { member }
+                if find(&model, member.as_str()).is_none_or(|i| !model[i].up) =>
+            {
+                break;
             }
             Step::Promote { member } => {
                 if may_promote(&live_view, member.as_str()).is_err() {
