@@ -304,7 +304,9 @@ impl LiveCluster {
     /// applied what the leader had committed ([`ApiStatus::caught_up_with`]):
     /// a join continued from there need not wait for it again.
     pub fn learner_caught_up(&self, name: &MemberName) -> bool {
-        let status = |m: &LiveMember| m.status.as_ref().ok().map(|s| s.reported.clone());
+        fn status(m: &LiveMember) -> Option<&ApiStatus> {
+            m.status.as_ref().ok().map(|s| &s.reported)
+        }
         let Some(learner) = self
             .members
             .iter()
@@ -320,7 +322,7 @@ impl LiveCluster {
         else {
             return false;
         };
-        learner.caught_up_with(&leader)
+        learner.caught_up_with(leader)
     }
 
     /// The voting member that published this name (a learner is not one).
