@@ -14,7 +14,8 @@ mod harness;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::fault::{LinkDown, PortDropped, Running, Slowed, kill_ssh_connections};
+use harness::failpoint::Running;
+use harness::fault::{LinkDown, PortDropped, Slowed, kill_ssh_connections};
 use harness::release::etcd_3_5_30_or_skip;
 use harness::testbed::{Testbed, up_or_skip};
 use harness::writer::{Writer, disruptions, missing};
@@ -116,11 +117,12 @@ fn fault_at_gate<G>(
     fault: impl FnOnce() -> Result<G, String>,
 ) -> (String, Duration) {
     let mut run = Running::start(
-        tb,
+        tb.dir.path(),
         file,
         &["apply", "--auto-approve", "--gate-timeout", GATE],
         "started:etcd-2=pause:300",
-    );
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         run.wait_for_line("failpoint started:etcd-2 reached", Duration::from_secs(120)),
         "{what}: the restart of etcd-2 was not reached:\n{}",
@@ -236,7 +238,8 @@ fn upload_cut_mid_stream(tb: &Testbed, release: &str, source: &std::path::Path) 
     // The link to etcd-2's host is slowed (40 Mbit/s) so that the upload is
     // still under way when its ssh connection is killed.
     let slow = Slowed::to(tb, 1, 40_000).unwrap_or_else(|e| panic!("{e}"));
-    let run = Running::start(tb, &upgrade, &["apply", "--auto-approve"], "");
+    let run = Running::start(tb.dir.path(), &upgrade, &["apply", "--auto-approve"], "")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut partial = 0;
     let hit = wait_for(Duration::from_secs(120), || {
         partial = temporaries(tb, 1, bin_dir)

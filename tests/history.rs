@@ -8,9 +8,10 @@
 
 mod harness;
 
-use std::io::BufRead as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use harness::failpoint::run_held;
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
 
@@ -30,39 +31,16 @@ fn stdout(out: &Output) -> String {
 /// `apply --auto-approve` held for good by the failpoint after step 0, then
 /// killed by its pid: a walk that never wrote its end.
 fn killed_after_first_step(tb: &Testbed, file: &str) -> Result<(), String> {
-    let path = tb.dir.path().join("etcdfile.toml");
-    std::fs::write(&path, file).map_err(|e| e.to_string())?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(["apply", "--auto-approve", "-f"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .env("ETCDPLAN_FAILPOINT", "after-step:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut seen = Vec::new();
-    let mut reached = false;
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        reached = line.contains("failpoint after-step:");
-        seen.push(line);
-        if reached {
-            break;
-        }
-    }
-    let _ = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    if reached {
-        Ok(())
-    } else {
-        Err(format!(
-            "the failpoint was not reached:\n{}",
-            seen.join("\n")
-        ))
+    let held = run_held(
+        tb,
+        file,
+        &["apply", "--auto-approve"],
+        "after-step:0",
+        Duration::from_secs(300),
+    )?;
+    match held.reached {
+        Some(_) => Ok(()),
+        None => Err(format!("the failpoint was not reached:\n{}", held.text())),
     }
 }
 

@@ -7,10 +7,10 @@
 
 mod harness;
 
-use std::io::BufRead as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
+use harness::failpoint::Running;
 use harness::testbed::Testbed;
 use harness::text;
 use harness::writer::{Writer, missing};
@@ -278,34 +278,22 @@ fn killed_after<T>(
     look: impl FnOnce() -> T,
 ) -> Result<T, String> {
     let n = step_index(tb, file, kind)?;
-    let path = tb.dir.path().join("etcdfile.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args(["apply", "--auto-approve", "--recover-from", "etcd-1"])
-        .args(["--gate-timeout", "20s", "-f"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .env("ETCDPLAN_FAILPOINT", format!("after-step:{n}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut seen = Vec::new();
-    let mut reached = false;
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        reached = line.contains("failpoint after-step:");
-        seen.push(line);
-        if reached {
-            break;
-        }
-    }
-    let looked = reached.then(look);
-    let _ = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    looked.ok_or_else(|| format!("the failpoint was not reached:\n{}", seen.join("\n")))
+    let mut run = Running::start(
+        tb.dir.path(),
+        file,
+        &[
+            "apply",
+            "--auto-approve",
+            "--recover-from",
+            "etcd-1",
+            "--gate-timeout",
+            "20s",
+        ],
+        &format!("after-step:{n}"),
+    )?;
+    let looked = run.wait_for_failpoint(Duration::from_secs(300)).then(look);
+    run.kill();
+    looked.ok_or_else(|| format!("the failpoint was not reached:\n{}", run.so_far()))
 }
 
 /// The killed apply's lock files still hold (their holder is gone, but they

@@ -11,12 +11,13 @@
 
 mod harness;
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use etcdplan_core::backup::{ContentHasher, Manifest, manifest_name};
 use harness::booted::boot_or_skip;
+use harness::failpoint::Running;
 use harness::release::etcd_3_5_30_or_skip;
 use harness::testbed::{Testbed, up_or_skip};
 use harness::text;
@@ -355,38 +356,26 @@ fn a_restore_killed_half_way_is_explained_by_plan_and_finished_by_a_rerun() -> R
 
     // The restore, killed as it starts restoring the second member: the
     // first has its data restored, the others are stopped.
-    let etcdfile_path = tb.dir.path().join("etcdfile.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args([
+    let snap_arg = snap.display().to_string();
+    let mut run = Running::start(
+        tb.dir.path(),
+        &file,
+        &[
             "restore",
-            &snap.display().to_string(),
+            &snap_arg,
             "--allow-data-loss",
             "--auto-approve",
             "--json",
-            "-f",
-        ])
-        .arg(&etcdfile_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut seen = Vec::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
-        let at = line.contains("\"step_started\"") && line.contains("move etcd-2's data aside");
-        seen.push(line);
-        if at {
-            child.kill()?;
-            break;
-        }
-    }
-    let status = child.wait()?;
-    assert!(
-        !status.success(),
-        "the restore was not killed:\n{}",
-        seen.join("\n")
+        ],
+        "",
+    )?;
+    let at = run.wait_for(
+        |l| l.contains("\"step_started\"") && l.contains("move etcd-2's data aside"),
+        Duration::from_secs(600),
     );
-    let all = seen.join("\n");
+    run.kill();
+    let all = run.so_far();
+    assert!(at, "the restore was not killed there:\n{all}");
     assert!(all.contains("only its integrity"), "{all}");
     let id = all
         .split("(id ")
@@ -485,45 +474,23 @@ fn under_systemd_a_restore_keeps_stopped_members_from_starting_at_boot() -> Res 
         .filter_map(|l| l.trim().split('.').next()?.parse().ok())
         .max()
         .ok_or_else(|| format!("no stop step in the plan:\n{shown}"))?;
-    let path = tb.dir.path().join("etcdfile.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-        .args([
-            "restore",
-            &snap.display().to_string(),
-            "--allow-data-loss",
-            "--auto-approve",
-            "-f",
-        ])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .env(
-            "ETCDPLAN_FAILPOINT",
-            format!("after-step:{}", last_stop - 1),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut seen = Vec::new();
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line?;
-        let reached = line.contains("failpoint after-step:");
-        seen.push(line);
-        if reached {
-            break;
-        }
-    }
+    let snap_arg = snap.display().to_string();
+    let mut run = Running::start(
+        tb.dir.path(),
+        &file,
+        &["restore", &snap_arg, "--allow-data-loss", "--auto-approve"],
+        &format!("after-step:{}", last_stop - 1),
+    )?;
+    let reached = run.wait_for_failpoint(Duration::from_secs(600));
     let held: Vec<(String, String)> = tb.all().into_iter().map(|i| tb.unit_state(i)).collect();
-    let _ = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    run.kill();
+    let seen = run.so_far();
+    assert!(reached, "the failpoint was not reached:\n{seen}");
     for st in &held {
         assert_eq!(
             st,
             &("inactive".to_owned(), "disabled".to_owned()),
-            "{}",
-            seen.join("\n")
+            "{seen}"
         );
     }
     // A reboot half way leaves etcd stopped.

@@ -2,13 +2,10 @@
 //! taken down, its client port dropped by a firewall rule in its own
 //! namespace, its link slowed, its ssh connections killed by pid. Each fault
 //! is a guard that undoes itself on drop, so a failing test leaves no rule,
-//! no slowed or downed link behind; and [`Running`] is an etcdplan in the
-//! background whose stderr a test watches for a failpoint.
+//! no slowed or downed link behind. The etcdplan run they strike is a
+//! [`super::failpoint::Running`].
 
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use super::testbed::{Testbed, sh};
 
@@ -153,135 +150,4 @@ pub fn kill_ssh_connections(tb: &Testbed, i: usize) -> Vec<u32> {
             .output();
     }
     pids
-}
-
-/// etcdplan running in the background on the test bed's etcdfile, its
-/// stdout and stderr gathered line by line; killed by its pid on drop if
-/// still running.
-pub struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    started: Instant,
-}
-
-/// How a background etcdplan ended.
-pub struct Ended {
-    /// Its exit code (None when killed by a signal).
-    pub code: Option<i32>,
-    /// Everything it printed, stdout and stderr interleaved by line.
-    pub text: String,
-    /// From its start to its end, as seen from here.
-    pub took: Duration,
-}
-
-impl Running {
-    /// Starts `etcdplan ARGS -f <file>` with `ETCDPLAN_FAILPOINT=failpoints`.
-    pub fn start(tb: &Testbed, file: &str, args: &[&str], failpoints: &str) -> Self {
-        let path = tb.dir.path().join("etcdfile.toml");
-        std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
-            .args(args)
-            .arg("-f")
-            .arg(&path)
-            .env("NO_COLOR", "1")
-            .env("ETCDPLAN_FAILPOINT", failpoints)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("etcdplan: {e}"));
-        let (tx, lines) = mpsc::channel();
-        let out = child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
-        let err = child
-            .stderr
-            .take()
-            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
-        for stream in [out, err].into_iter().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stream)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            started: Instant::now(),
-        }
-    }
-
-    /// Waits up to `deadline` for a line containing `what`; whether one came.
-    pub fn wait_for_line(&mut self, what: &str, deadline: Duration) -> bool {
-        let end = Instant::now() + deadline;
-        if self.seen.iter().any(|l| l.contains(what)) {
-            return true;
-        }
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = line.contains(what);
-                    self.seen.push(line);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    /// What it printed so far.
-    pub fn so_far(&self) -> String {
-        self.seen.join("\n")
-    }
-
-    /// Waits up to `deadline` for it to end (then kills it by its pid).
-    pub fn finish(mut self, deadline: Duration) -> Ended {
-        let end = self.started + deadline;
-        let mut code = None;
-        let mut ended = false;
-        while Instant::now() < end {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                code = st.code();
-                ended = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let took = self.started.elapsed();
-        if !ended {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        // The readers end with the pipes.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
-        Ended {
-            code: if ended { code } else { None },
-            text: self.seen.join("\n"),
-            took,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
