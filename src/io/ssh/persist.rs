@@ -115,7 +115,46 @@ impl RuntimeDir {
             make_private(dir)?;
             check_private(dir, uid)?;
         }
-        Ok(Self { path })
+        let dir = Self { path };
+        dir.sweep();
+        Ok(dir)
+    }
+
+    /// Removes the files of masters that are gone: a master that expired
+    /// (`ControlPersist`) or died removed its socket, but its log, lock and
+    /// target stay. A master's files go only while its lock is free, so a
+    /// master being launched or checked is left alone. Best effort: a file
+    /// that cannot go stays for the next run.
+    fn sweep(&self) {
+        for m in self.leftovers() {
+            let Ok(file) = std::fs::OpenOptions::new().write(true).open(&m.lock) else {
+                continue;
+            };
+            if file.try_lock().is_err() || m.socket.exists() {
+                continue;
+            }
+            // The lock file last, still held: `lock` checks that the file it
+            // holds is still the one at the path.
+            for f in [&m.log, &m.target, &m.lock] {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+
+    /// The masters whose lock file is here but whose socket is not.
+    fn leftovers(&self) -> Vec<Master> {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".lock")?.to_owned();
+                (name.len() == NAME_LEN && name.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| Master::at(&self.path, &name))
+            })
+            .filter(|m| !m.socket.exists())
+            .collect()
     }
 
     /// The folder, if it exists and is private; None when it does not exist.
@@ -271,21 +310,37 @@ impl Master {
             .unwrap_or_else(|_| self.socket.display().to_string())
     }
 
-    /// Takes this master's lock file, waiting until `deadline`.
+    /// Takes this master's lock file, waiting until `deadline`. The lock
+    /// held must be the file at the path still: one removed meanwhile (by
+    /// `sweep` or `close`, which remove it while holding it) is opened anew.
     async fn lock(&self, deadline: Instant) -> Result<std::fs::File, String> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
+        let failed = |e: std::io::Error| format!("{}: {e}", self.lock.display());
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&self.lock)
+                .map_err(failed)?;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => return Err(format!("{}: {e}", self.lock.display())),
                 }
-                Err(e) => return Err(format!("{}: {e}", self.lock.display())),
+            }
+            let held = file.metadata().map_err(failed)?;
+            match std::fs::metadata(&self.lock) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(file),
+                _ if Instant::now() < deadline => continue,
+                _ => {
+                    return Err(format!(
+                        "{}: removed while waiting for it",
+                        self.lock.display()
+                    ));
+                }
             }
         }
     }
@@ -513,5 +568,71 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&d, &link).unwrap_or_else(|e| panic!("{e}"));
         assert!(check_private(&link, uid).is_err());
+    }
+
+    #[test]
+    fn the_files_of_gone_masters_are_swept_and_live_or_locked_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = RuntimeDir {
+            path: tmp.path().to_owned(),
+        };
+        let name = |c: char| std::iter::repeat_n(c, NAME_LEN).collect::<String>();
+        let write = |p: &Path| std::fs::write(p, "x").unwrap_or_else(|e| panic!("{e}"));
+        // Expired: lock, log and target, no socket.
+        let gone = Master::at(&dir.path, &name('a'));
+        // Being launched: no socket yet, its lock held.
+        let launching = Master::at(&dir.path, &name('b'));
+        // Alive: its socket is there.
+        let alive = Master::at(&dir.path, &name('c'));
+        for m in [&gone, &launching, &alive] {
+            for f in [&m.lock, &m.log, &m.target] {
+                write(f);
+            }
+        }
+        write(&alive.socket);
+        let held = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&launching.lock)
+            .unwrap_or_else(|e| panic!("{e}"));
+        held.try_lock().unwrap_or_else(|e| panic!("{e}"));
+        dir.sweep();
+        for f in [&gone.lock, &gone.log, &gone.target] {
+            assert!(!f.exists(), "{} was left", f.display());
+        }
+        for m in [&launching, &alive] {
+            for f in [&m.lock, &m.log, &m.target] {
+                assert!(f.exists(), "{} was swept", f.display());
+            }
+        }
+        // Unlocked, the launch that never made its socket is swept too.
+        drop(held);
+        dir.sweep();
+        assert!(!launching.lock.exists() && !launching.target.exists());
+        assert!(alive.lock.exists() && alive.socket.exists());
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_removed_while_waited_for_is_taken_anew() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let m = Master::at(tmp.path(), &"d".repeat(NAME_LEN));
+        let first = m
+            .lock(Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let waiter = {
+            let m = m.clone();
+            tokio::spawn(async move { m.lock(Instant::now() + Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // What sweep and close do: remove it while holding it, then let go.
+        std::fs::remove_file(&m.lock).unwrap_or_else(|e| panic!("{e}"));
+        drop(first);
+        let second = waiter
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let held = second.metadata().unwrap_or_else(|e| panic!("{e}"));
+        let at_path = std::fs::metadata(&m.lock).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((held.dev(), held.ino()), (at_path.dev(), at_path.ino()));
     }
 }
