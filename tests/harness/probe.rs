@@ -9,7 +9,10 @@
 //! started yet) refuses or stays silent, but the others answer, so a rolling
 //! restart shows no failed round; a lost quorum silences every member until
 //! it is back, so each of its rounds fails. A leader move delays reads by
-//! about one heartbeat, far below the deadline.
+//! about one heartbeat, far below the deadline; a read caught by the change
+//! itself is refused `Unavailable` ("leader changed"), which etcd's Go client
+//! retries for reads (`isSafeRetryImmutableRPC`, 25 ms apart), and so does
+//! the probe, within the read's deadline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,11 +172,30 @@ async fn probe_until_stopped(
             .map(|(ep, c)| {
                 let mut kv = c.kv_client();
                 async move {
-                    // A plain get is linearizable (serializable is opt-in).
-                    match tokio::time::timeout(deadline, kv.get("etcdplan-probe", None)).await {
-                        Ok(Ok(_)) => Ok(sent.elapsed()),
-                        Ok(Err(e)) => Err((ep.clone(), super::writer::error_text(&e))),
-                        Err(_) => Err((ep.clone(), format!("no answer within {deadline:?}"))),
+                    let last = std::cell::RefCell::new(None);
+                    let read = async {
+                        loop {
+                            // A plain get is linearizable (serializable is opt-in).
+                            match kv.get("etcdplan-probe", None).await {
+                                Ok(_) => return Ok(sent.elapsed()),
+                                Err(e) if unavailable(&e) => {
+                                    *last.borrow_mut() = Some(super::writer::error_text(&e));
+                                    tokio::time::sleep(Duration::from_millis(25)).await;
+                                }
+                                Err(e) => return Err(super::writer::error_text(&e)),
+                            }
+                        }
+                    };
+                    match tokio::time::timeout(deadline, read).await {
+                        Ok(Ok(t)) => Ok(t),
+                        Ok(Err(e)) => Err((ep.clone(), e)),
+                        Err(_) => Err((
+                            ep.clone(),
+                            match last.take() {
+                                Some(e) => format!("no answer within {deadline:?}, last: {e}"),
+                                None => format!("no answer within {deadline:?}"),
+                            },
+                        )),
                     }
                 }
             })
@@ -208,4 +230,9 @@ async fn probe_until_stopped(
         }
         tokio::time::sleep(every.saturating_sub(sent.elapsed())).await;
     }
+}
+
+/// Refused `Unavailable`: what clientv3 retries for a read.
+fn unavailable(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::Unavailable)
 }
