@@ -11,7 +11,12 @@
 //! ```sh
 //! cargo bench --bench plan              # ROUNDS=7 by default
 //! PROFILE=1 cargo bench --bench plan    # also prints one cold and one warm plan's phases
+//! ETCDPLAN_BIN=/tmp/etcdplan-old cargo bench --bench plan   # another build's plans, same floor
 //! ```
+//!
+//! `ETCDPLAN_BIN` times another etcdplan binary (an earlier commit's, saved
+//! aside) in the same test bed, so a before and an after are measured in the
+//! same period of load; the floor runs this build's probe either way.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -46,7 +51,7 @@ impl Bench<'_> {
     }
 
     fn command(&self, file: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_etcdplan"));
+        let mut c = Command::new(etcdplan_bin());
         c.args(args)
             .arg("-f")
             .arg(file)
@@ -106,6 +111,14 @@ impl Bench<'_> {
             }
         }
     }
+}
+
+/// The etcdplan binary timed: `ETCDPLAN_BIN`, else this build's.
+fn etcdplan_bin() -> PathBuf {
+    std::env::var_os("ETCDPLAN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_etcdplan")),
+        PathBuf::from,
+    )
 }
 
 /// Median of `rounds` runs of `f`.
@@ -195,6 +208,7 @@ fn main() {
     println!(
         "no-op plan over ssh (namespace hosts, etcd 3.5.30), median of {rounds}; a shared machine: compare figures within this run only"
     );
+    println!("etcdplan: {}", etcdplan_bin().display());
     println!("members  cold_s  warm_s");
     let mut sizes: Vec<(usize, Duration, Duration)> = Vec::new();
     let mut at5 = None;
