@@ -979,8 +979,9 @@ listener-envfile\t/etc/default/etcd\n",
     }
 
     /// The real script in a real shell against a stand-in `systemctl` that
-    /// answers `show -p PROPERTY --value etcd.service` as systemd does: the
-    /// unit fact reads back what it said, an empty UnitFileState included.
+    /// answers the probe's one `show -p … etcd.service` as systemd does
+    /// (`Key=value` lines in its own order, not the order asked): the unit
+    /// fact reads back what it said, an empty UnitFileState included.
     #[tokio::test]
     async fn the_unit_fact_reads_back_what_systemctl_says() {
         use std::os::unix::fs::PermissionsExt as _;
@@ -993,9 +994,8 @@ listener-envfile\t/etc/default/etcd\n",
         ] {
             let systemctl = bin.path().join("systemctl");
             let text = format!(
-                "#!/bin/sh\n[ \"$1 $2 $4 $5\" = 'show -p --value etcd.service' ] || exit 1\n\
-case \"$3\" in ActiveState) echo active;; SubState) echo running;; MainPID) echo 4242;; \
-UnitFileState) echo '{enabled}';; NeedDaemonReload) echo {reload};; *) exit 1;; esac\n"
+                "#!/bin/sh\n[ \"$*\" = 'show -p ActiveState -p SubState -p MainPID -p UnitFileState -p NeedDaemonReload etcd.service' ] || exit 1\n\
+printf 'MainPID=4242\\nNeedDaemonReload={reload}\\nActiveState=active\\nSubState=running\\nUnitFileState={enabled}\\n'\n"
             );
             std::fs::write(&systemctl, text).unwrap_or_else(|e| panic!("{e}"));
             std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755))
