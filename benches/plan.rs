@@ -11,6 +11,7 @@
 //! ```sh
 //! cargo bench --bench plan              # ROUNDS=7 by default
 //! PROFILE=1 cargo bench --bench plan    # also prints one cold and one warm plan's phases
+//! SIZES=9 PROFILE=1 cargo bench --bench plan   # only these cluster sizes (1 to 9)
 //! ETCDPLAN_BIN_BEFORE=/tmp/etcdplan-old cargo bench --bench plan   # and an earlier build's, side by side
 //! ```
 //!
@@ -244,7 +245,12 @@ fn main() {
     let mut sizes: Vec<(usize, Duration, Duration)> = Vec::new();
     let mut old_sizes: Vec<(Duration, Duration)> = Vec::new();
     let mut at5 = None;
-    for n in [1, 3, 5, 7, 9] {
+    let sizes_asked: Vec<usize> = std::env::var("SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty() && v.iter().all(|n| (1..=9).contains(n)))
+        .unwrap_or_else(|| vec![1, 3, 5, 7, 9]);
+    for n in sizes_asked {
         let file = b.file(n);
         b.run_ok(&file, &["apply", "--auto-approve"]);
         let (cold, warm) = cold_warm(&b, &file, rounds);
