@@ -11,7 +11,15 @@
 //! ```sh
 //! cargo bench --bench plan              # ROUNDS=7 by default
 //! PROFILE=1 cargo bench --bench plan    # also prints one cold and one warm plan's phases
+//! SIZES=9 PROFILE=1 cargo bench --bench plan   # only these cluster sizes (1 to 9)
+//! ETCDPLAN_BIN_BEFORE=/tmp/etcdplan-old cargo bench --bench plan   # and an earlier build's, side by side
 //! ```
+//!
+//! `ETCDPLAN_BIN_BEFORE` also times another etcdplan binary (an earlier
+//! commit's, saved aside) on the same clusters right after this one, so a
+//! before and an after are measured in the same period of load.
+//! `ETCDPLAN_BIN` replaces this build's binary. The floor runs this build's
+//! probe either way.
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -28,6 +36,8 @@ struct Bench<'a> {
     tb: &'a Testbed,
     xdg: tempfile::TempDir,
     release: PathBuf,
+    /// The etcdplan binary timed.
+    bin: PathBuf,
 }
 
 impl Bench<'_> {
@@ -46,7 +56,7 @@ impl Bench<'_> {
     }
 
     fn command(&self, file: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_etcdplan"));
+        let mut c = Command::new(&self.bin);
         c.args(args)
             .arg("-f")
             .arg(file)
@@ -106,6 +116,33 @@ impl Bench<'_> {
             }
         }
     }
+}
+
+/// The etcdplan binary timed: `ETCDPLAN_BIN`, else this build's.
+fn etcdplan_bin() -> PathBuf {
+    std::env::var_os("ETCDPLAN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_etcdplan")),
+        PathBuf::from,
+    )
+}
+
+/// A runtime folder of its own (ssh masters are per binary).
+fn runtime_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ep-bench")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The median cold plan (masters closed first) and warm plan of `b`.
+fn cold_warm(b: &Bench, file: &Path, rounds: usize) -> (Duration, Duration) {
+    let cold = median(rounds, || {
+        b.disconnect(file);
+        b.plan(file)
+    });
+    b.plan(file);
+    let warm = median(rounds, || b.plan(file));
+    (cold, warm)
 }
 
 /// Median of `rounds` runs of `f`.
@@ -182,37 +219,58 @@ fn main() {
         .unwrap_or(7)
         .max(1);
     let profile = std::env::var_os("PROFILE").is_some();
-    let xdg = tempfile::Builder::new()
-        .prefix("ep-bench")
-        .tempdir()
-        .unwrap_or_else(|e| panic!("{e}"));
     let b = Bench {
         tb: &tb,
-        xdg,
+        xdg: runtime_dir(),
         release: release.clone(),
+        bin: etcdplan_bin(),
     };
+    let before = std::env::var_os("ETCDPLAN_BIN_BEFORE").map(|bin| Bench {
+        tb: &tb,
+        xdg: runtime_dir(),
+        release: release.clone(),
+        bin: PathBuf::from(bin),
+    });
     let etcdctl = release.join("usr/bin/etcdctl");
     println!(
         "no-op plan over ssh (namespace hosts, etcd 3.5.30), median of {rounds}; a shared machine: compare figures within this run only"
     );
-    println!("members  cold_s  warm_s");
+    println!("etcdplan: {}", b.bin.display());
+    if let Some(old) = &before {
+        println!("before:   {}", old.bin.display());
+        println!("members  cold_s  warm_s  before_cold_s  before_warm_s");
+    } else {
+        println!("members  cold_s  warm_s");
+    }
     let mut sizes: Vec<(usize, Duration, Duration)> = Vec::new();
+    let mut old_sizes: Vec<(Duration, Duration)> = Vec::new();
     let mut at5 = None;
-    for n in [1, 3, 5, 7, 9] {
+    let sizes_asked: Vec<usize> = std::env::var("SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty() && v.iter().all(|n| (1..=9).contains(n)))
+        .unwrap_or_else(|| vec![1, 3, 5, 7, 9]);
+    for n in sizes_asked {
         let file = b.file(n);
         b.run_ok(&file, &["apply", "--auto-approve"]);
-        let cold = median(rounds, || {
-            b.disconnect(&file);
-            b.plan(&file)
+        let (cold, warm) = cold_warm(&b, &file, rounds);
+        let old = before.as_ref().map(|old| {
+            let t = cold_warm(old, &file, rounds);
+            old.disconnect(&file);
+            t
         });
-        b.plan(&file);
-        let warm = median(rounds, || b.plan(&file));
+        let old_cols = old.map_or_else(String::new, |(c, w)| {
+            format!("  {:>13.3}  {:>13.3}", c.as_secs_f64(), w.as_secs_f64())
+        });
         println!(
-            "{n:>7}  {:>6.3}  {:>6.3}",
+            "{n:>7}  {:>6.3}  {:>6.3}{old_cols}",
             cold.as_secs_f64(),
             warm.as_secs_f64()
         );
         sizes.push((n, cold, warm));
+        if let Some(o) = old {
+            old_sizes.push(o);
+        }
         if n == 5 {
             let floor = floor_script(&tb, &file, &etcdctl, tb.dir.path());
             let floor_t = median(rounds, || time_sh(&format!("sh {}", floor.display())));
@@ -223,7 +281,7 @@ fn main() {
                     etcdctl.display()
                 ))
             });
-            at5 = Some((cold, warm, floor_t, alone));
+            at5 = Some((cold, warm, floor_t, alone, old));
         }
         if profile {
             b.disconnect(&file);
@@ -235,7 +293,7 @@ fn main() {
     if let Some(file) = last.map(|n| b.file(n)) {
         b.disconnect(&file);
     }
-    if let Some((cold, warm, floor, alone)) = at5 {
+    if let Some((cold, warm, floor, alone, old)) = at5 {
         let s = |d: Duration| d.as_secs_f64();
         println!("\n5 members:");
         println!("  cold plan                      {:>6.3} s", s(cold));
@@ -247,12 +305,28 @@ fn main() {
             s(cold) / s(floor),
             s(warm) / s(floor)
         );
+        if let Some((c, w)) = old {
+            println!(
+                "  before: cold {:.3} s = {:.2} x floor, warm {:.3} s = {:.2} x floor",
+                s(c),
+                s(c) / s(floor),
+                s(w),
+                s(w) / s(floor)
+            );
+        }
     }
     if let (Some(one), Some(nine)) = (sizes.first(), sizes.last()) {
         println!(
             "  9 / 1 members: cold {:.2}, warm {:.2} (goal: within 1.20)",
             nine.1.as_secs_f64() / one.1.as_secs_f64(),
             nine.2.as_secs_f64() / one.2.as_secs_f64()
+        );
+    }
+    if let (Some(one), Some(nine)) = (old_sizes.first(), old_sizes.last()) {
+        println!(
+            "  before, 9 / 1 members: cold {:.2}, warm {:.2}",
+            nine.0.as_secs_f64() / one.0.as_secs_f64(),
+            nine.1.as_secs_f64() / one.1.as_secs_f64()
         );
     }
 }

@@ -309,11 +309,14 @@ impl Host for SshHost {
             what: script.what.clone(),
             message,
         };
+        let started = std::time::Instant::now();
         let conn = self.conn().await;
         if let Some(f) = &conn.failure {
             return Err(f.clone());
         }
+        let connected = started.elapsed();
         let session = self.live_session(conn).await.map_err(unreachable)?;
+        let checked = started.elapsed();
         let mut cmd = if self.sudo {
             let mut c = Session::to_command(session, "sudo");
             c.args(["-n", "sh", "-c", &script.source]);
@@ -359,6 +362,15 @@ impl Host for SshHost {
             Ok(Err(e)) => return Err(unreachable(format!("{}: {e}", self.label))),
             Ok(Ok(out)) => out,
         };
+        tracing::debug!(
+            target: "etcdplan::timing",
+            "ssh {}: {}: connection {:.3}s, check {:.3}s, command {:.3}s",
+            self.label,
+            script.what,
+            connected.as_secs_f64(),
+            (checked - connected).as_secs_f64(),
+            (started.elapsed() - checked).as_secs_f64()
+        );
         let out = CommandOutput {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

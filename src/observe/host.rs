@@ -15,8 +15,14 @@ use super::{
 
 /// The probe script for one member: one ssh round trip whose output is read
 /// by [`parse_probe`] (see there for the line protocol).
+///
+/// Every test-bed host is a namespace on one machine, and a real host may be
+/// busy: the script starts as few processes as it can (shell builtins where
+/// they read the same thing, one `ss` for every socket fact), about ten on a
+/// running member.
 pub fn probe_script(d: &Desired, m: &DesiredMember) -> Script {
-    let mut s = String::new();
+    // `$nl` is a newline, for cutting a first line without `head`.
+    let mut s = String::from("nl='\n'\n");
     for (i, p) in super::owned_paths(d, m).iter().enumerate() {
         let p = shell_quote(&p.display().to_string());
         s.push_str(&format!(
@@ -45,7 +51,8 @@ if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\
         .clone()
         .unwrap_or_else(|| m.data_dir.join("member/wal"));
     s.push_str(&format!(
-        "f=$(ls {w}/*.wal 2>/dev/null | head -n 1); if [ -n \"$f\" ]; then printf 'wal-head\\t%s\\n' \"$(head -c 1024 \"$f\" | base64 -w0)\"; fi\n",
+        "f=; for g in {w}/*.wal; do if [ -e \"$g\" ]; then f=$g; break; fi; done\n\
+if [ -n \"$f\" ]; then printf 'wal-head\\t'; head -c 1024 \"$f\" | base64 -w0; echo; fi\n",
         w = shell_quote(&wal.display().to_string())
     ));
     if let Some(wal) = &m.wal_dir {
@@ -71,7 +78,7 @@ if [ -e \"$d\" ]; then printf 'data-owner\\t%s\\n' \"$(stat -c %U \"$d\")\"; fi\
     ));
     let bin = shell_quote(&d.etcd.binary.display().to_string());
     s.push_str(&format!(
-        "if [ -x {bin} ]; then printf 'binary\\tok\\t%s\\n' \"$({bin} --version 2>&1 | head -n 1)\"; else printf 'binary\\tmissing\\n'; fi\n"
+        "if [ -x {bin} ]; then v=$({bin} --version 2>&1); printf 'binary\\tok\\t%s\\n' \"${{v%%\"$nl\"*}}\"; else printf 'binary\\tmissing\\n'; fi\n"
     ));
     if d.etcd.binary_source.is_some() {
         // Releases etcdplan installed next to the binary, by version and hash.
@@ -113,10 +120,6 @@ printf 'release\\t%s\\t%s\\n' \"${{f##*-}}\" \"$(sha256sum < \"$f\" | cut -d' ' 
         }
     }
     s.push_str(&auth_files_fragment(d, m));
-    let (c, p) = (m.client_port, m.peer_port);
-    s.push_str(&format!(
-        "if command -v ss >/dev/null 2>&1; then printf 'listen-begin\\n'; ss -Hltn '( sport = :{c} or sport = :{p} )' 2>/dev/null | awk '{{print \"listen\\t\" $4}}'; fi\n"
-    ));
     s.push_str(&listener_fragment(m));
     Script::new(format!("probe {}", m.name), s).timeout(Duration::from_secs(15))
 }
@@ -155,28 +158,50 @@ fn auth_files_fragment(d: &Desired, m: &DesiredMember) -> String {
 /// Shell that sets `lu` to the systemd unit whose main process is `$lp`
 /// (from its cgroup, checked against the unit's MainPID), empty when none is:
 /// a process in a unit's cgroup that is not its main process (a shell an ssh
-/// session started, say) is no unit's etcd.
-pub(crate) const UNIT_OF_LP: &str = "lu=$(grep -o '[^/]*\\.service$' /proc/$lp/cgroup 2>/dev/null | head -n 1)\n\
+/// session started, say) is no unit's etcd. The cgroup file is read by the
+/// shell (the first line ending in a `.service` folder); only a unit found
+/// costs a `systemctl`.
+pub(crate) const UNIT_OF_LP: &str = "lu=; while IFS= read -r lg; do case \"$lg\" in *.service) lu=${lg##*/}; break;; esac; done 2>/dev/null < /proc/$lp/cgroup\n\
 if [ -n \"$lu\" ] && command -v systemctl >/dev/null 2>&1 && [ \"$(systemctl show -p MainPID --value \"$lu\" 2>/dev/null)\" = \"$lp\" ]; then :; else lu=; fi\n";
 
-/// Shell that prints the `listener` facts for the etcd processes listening
-/// on the member's ports (found by `ss -p`, checked to be etcd by their name):
-/// each socket's local address and pid (`listener-at`), then each process's
-/// command line and, when it is the main process of a systemd unit, that
-/// unit's file, drop-ins and environment files. Several members may share a
-/// host on different addresses: [`parse_probe`] keeps the one whose socket
-/// takes the member's address.
+/// Shell that prints the socket facts of the member's ports from one
+/// `ss -p`: `listen-begin` (ss exists) and each listening address
+/// (`listen`); then the `listener` facts for the etcd processes among them
+/// (checked to be etcd by their name): each socket's local address and pid
+/// (`listener-at`), then each process (by pid, ascending) with its command
+/// line and, when it is the main process of a systemd unit, that unit's
+/// file, drop-ins and environment files. Several members may share a host
+/// on different addresses: [`parse_probe`] keeps the one whose socket takes
+/// the member's address. The pids and names are read by the shell; the
+/// command line (NUL-separated) goes through `base64`.
 fn listener_fragment(m: &DesiredMember) -> String {
     let (c, p) = (m.client_port, m.peer_port);
     format!(
         "if command -v ss >/dev/null 2>&1; then\n\
+printf 'listen-begin\\n'\n\
 ls=$(ss -Hltnp '( sport = :{c} or sport = :{p} )' 2>/dev/null)\n\
-printf '%s\\n' \"$ls\" | while read -r _ _ _ la _ rest; do for lp in $(printf '%s' \"$rest\" | grep -o 'pid=[0-9]*' | cut -d= -f2); do \
-case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) printf 'listener-at\\t%s\\t%s\\n' \"$lp\" \"$la\";; esac; done; done\n\
-for lp in $(printf '%s' \"$ls\" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do\n\
-  case \"$(cat /proc/$lp/comm 2>/dev/null)\" in etcd*) ;; *) continue;; esac\n\
+lps=\n\
+while read -r _ _ _ la _ rest; do\n\
+  [ -n \"$la\" ] || continue\n\
+  printf 'listen\\t%s\\n' \"$la\"\n\
+  while :; do\n\
+    case \"$rest\" in *pid=*) rest=${{rest#*pid=}};; *) break;; esac\n\
+    lp=${{rest%%[!0-9]*}}; lc=\n\
+    if [ -n \"$lp\" ]; then {{ IFS= read -r lc < /proc/$lp/comm; }} 2>/dev/null; fi\n\
+    case \"$lc\" in etcd*) ;; *) continue;; esac\n\
+    printf 'listener-at\\t%s\\t%s\\n' \"$lp\" \"$la\"\n\
+    case \" $lps \" in *\" $lp \"*) continue;; esac\n\
+    lo=; ld=\n\
+    for q in $lps; do if [ -z \"$ld\" ] && [ \"$lp\" -lt \"$q\" ]; then lo=\"$lo $lp\"; ld=1; fi; lo=\"$lo $q\"; done\n\
+    [ -n \"$ld\" ] || lo=\"$lo $lp\"\n\
+    lps=$lo\n\
+  done\n\
+done <<EOF\n\
+$ls\n\
+EOF\n\
+for lp in $lps; do\n\
 {UNIT_OF_LP}\
-  printf 'listener\\t%s\\t%s\\t%s\\n' \"$lp\" \"$(base64 -w0 < /proc/$lp/cmdline)\" \"$lu\"\n\
+  printf 'listener\\t%s\\t' \"$lp\"; base64 -w0 < /proc/$lp/cmdline; printf '\\t%s\\n' \"$lu\"\n\
   if [ -n \"$lu\" ]; then\n\
     printf 'listener-fragment\\t%s\\n' \"$(systemctl show -p FragmentPath --value \"$lu\")\"\n\
     for f in $(systemctl show -p DropInPaths --value \"$lu\"); do printf 'listener-dropin\\t%s\\n' \"$f\"; done\n\
@@ -954,8 +979,9 @@ listener-envfile\t/etc/default/etcd\n",
     }
 
     /// The real script in a real shell against a stand-in `systemctl` that
-    /// answers `show -p PROPERTY --value etcd.service` as systemd does: the
-    /// unit fact reads back what it said, an empty UnitFileState included.
+    /// answers the probe's one `show -p … etcd.service` as systemd does
+    /// (`Key=value` lines in its own order, not the order asked): the unit
+    /// fact reads back what it said, an empty UnitFileState included.
     #[tokio::test]
     async fn the_unit_fact_reads_back_what_systemctl_says() {
         use std::os::unix::fs::PermissionsExt as _;
@@ -968,9 +994,8 @@ listener-envfile\t/etc/default/etcd\n",
         ] {
             let systemctl = bin.path().join("systemctl");
             let text = format!(
-                "#!/bin/sh\n[ \"$1 $2 $4 $5\" = 'show -p --value etcd.service' ] || exit 1\n\
-case \"$3\" in ActiveState) echo active;; SubState) echo running;; MainPID) echo 4242;; \
-UnitFileState) echo '{enabled}';; NeedDaemonReload) echo {reload};; *) exit 1;; esac\n"
+                "#!/bin/sh\n[ \"$*\" = 'show -p ActiveState -p SubState -p MainPID -p UnitFileState -p NeedDaemonReload etcd.service' ] || exit 1\n\
+printf 'MainPID=4242\\nNeedDaemonReload={reload}\\nActiveState=active\\nSubState=running\\nUnitFileState={enabled}\\n'\n"
             );
             std::fs::write(&systemctl, text).unwrap_or_else(|e| panic!("{e}"));
             std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755))

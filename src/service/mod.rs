@@ -53,7 +53,7 @@ fn print_started_config(m: &DesiredMember) -> String {
     let hashf = shell_quote(&started_config_file(m).display().to_string());
     let cas = shell_quote(&started_ca_file(m).display().to_string());
     format!(
-        "printf 'started-config\\t%s\\n' \"$(cat {hashf} 2>/dev/null)\"\n\
+        "h=; {{ IFS= read -r h < {hashf}; }} 2>/dev/null; printf 'started-config\\t%s\\n' \"$h\"\n\
 if [ -f {cas} ]; then printf 'started-ca\\t'; base64 -w0 < {cas}; echo; fi\n"
     )
 }

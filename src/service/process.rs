@@ -17,7 +17,9 @@ use super::Service;
 pub struct Process;
 
 /// Shell functions shared by the scripts: `ours PID` is true while PID is a live
-/// (non-zombie) etcd started with our config file.
+/// (non-zombie) etcd started with our config file. The probe runs this on
+/// every plan, so the shell reads the pid file and the process state itself
+/// and one `grep -z` reads the NUL-separated command line.
 fn prelude(m: &DesiredMember) -> String {
     let cfg = shell_quote(&m.config_file().display().to_string());
     let fcfg = shell_quote(&forced_config_file(m).display().to_string());
@@ -25,9 +27,9 @@ fn prelude(m: &DesiredMember) -> String {
     format!(
         "cfg={cfg}\nfcfg={fcfg}\npidf={pidf}\n\
 ours() {{ [ -n \"$1\" ] && [ -r \"/proc/$1/cmdline\" ] || return 1; \
-grep -q '^State:[[:space:]]*Z' \"/proc/$1/status\" 2>/dev/null && return 1; \
-tr '\\000' '\\n' < \"/proc/$1/cmdline\" | grep -qxF -e \"$cfg\" -e \"$fcfg\"; }}\n\
-pid=; [ -f \"$pidf\" ] && pid=$(cat \"$pidf\" 2>/dev/null)\n"
+while read -r os_k os_v; do case \"$os_k\" in State:) case \"$os_v\" in Z*) return 1;; esac; break;; esac; done 2>/dev/null < \"/proc/$1/status\"; \
+grep -qzxF -e \"$cfg\" -e \"$fcfg\" \"/proc/$1/cmdline\"; }}\n\
+pid=; if [ -f \"$pidf\" ]; then {{ IFS= read -r pid < \"$pidf\"; }} 2>/dev/null; fi\n"
     )
 }
 

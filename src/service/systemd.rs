@@ -25,12 +25,18 @@ use etcdplan_core::diff::quorum_loss::forced_config_file;
 /// The transient unit of a quorum-loss recovery's one forced start.
 pub const FORCED_UNIT: &str = "etcd-force-new-cluster.service";
 
-/// Sets `st`, `sub` and `pid` from systemd; prints a `problem` fact without it.
+/// Sets `st`, `sub` and `pid` (and `ufs`, `ndr` for [`unit_line`]) from one
+/// `systemctl show` (each a D-Bus round trip; the probe runs on every
+/// plan); prints a `problem` fact without systemctl.
 fn state_lines() -> String {
     format!(
-        "if ! command -v systemctl >/dev/null 2>&1; then {}; st=none; pid=0; \
-else st=$(systemctl show -p ActiveState --value {UNIT} 2>/dev/null); sub=$(systemctl show -p SubState --value {UNIT} 2>/dev/null); \
-pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n",
+        "st=; sub=; pid=; ufs=; ndr=\n\
+if ! command -v systemctl >/dev/null 2>&1; then {}; st=none; pid=0\n\
+else while IFS='=' read -r sk sv; do case \"$sk\" in ActiveState) st=$sv;; SubState) sub=$sv;; MainPID) pid=$sv;; \
+UnitFileState) ufs=$sv;; NeedDaemonReload) ndr=$sv;; esac; done <<EOF\n\
+$(systemctl show -p ActiveState -p SubState -p MainPID -p UnitFileState -p NeedDaemonReload {UNIT} 2>/dev/null)\n\
+EOF\n\
+fi\n",
         super::print_problem(
             "systemctl not found",
             "this host does not run systemd; set service = \"process\" in [hosts]"
@@ -38,13 +44,11 @@ pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); fi\n",
     )
 }
 
-/// Prints the `unit` fact once systemd has answered (`$st` and `$sub` from
-/// [`state_lines`]): ActiveState, SubState, UnitFileState, NeedDaemonReload.
+/// Prints the `unit` fact once systemd has answered (from [`state_lines`]):
+/// ActiveState, SubState, UnitFileState, NeedDaemonReload.
 fn unit_line() -> String {
-    format!(
-        "if [ -n \"$st\" ] && [ \"$st\" != none ]; then printf 'unit\\t%s\\t%s\\t%s\\t%s\\n' \"$st\" \"$sub\" \
-\"$(systemctl show -p UnitFileState --value {UNIT} 2>/dev/null)\" \"$(systemctl show -p NeedDaemonReload --value {UNIT} 2>/dev/null)\"; fi\n"
-    )
+    "if [ -n \"$st\" ] && [ \"$st\" != none ]; then printf 'unit\\t%s\\t%s\\t%s\\t%s\\n' \"$st\" \"$sub\" \"$ufs\" \"$ndr\"; fi\n"
+        .to_owned()
 }
 
 impl Service for Systemd {

@@ -12,6 +12,8 @@
 //! as root.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,7 +46,15 @@ pub struct EtcdClient {
     timeouts: Timeouts,
     tls: std::sync::RwLock<Option<ClientTls>>,
     /// One client per endpoint, with the index of the identity it presents.
+    /// Held only to look up, insert or drop: never across a connect.
     clients: Mutex<HashMap<Endpoint, (Client, usize)>>,
+    /// One gate per endpoint, held while connecting to it: two calls to one
+    /// member make one connection, while connections to different members
+    /// are made side by side (an observe connects to every member at once).
+    connecting: std::sync::Mutex<HashMap<Endpoint, Arc<Mutex<()>>>>,
+    /// Bumped when the identity changes ([`Self::set_tls`]): a connection
+    /// made under the old one while it changed is not kept.
+    generation: AtomicU64,
     /// etcd auth: the user and password sent when connecting (never shown).
     user: Option<(String, String)>,
     /// Why etcd last refused that login, by endpoint: such a connection goes
@@ -63,6 +73,8 @@ impl EtcdClient {
             timeouts,
             tls: std::sync::RwLock::new(None),
             clients: Mutex::new(HashMap::new()),
+            connecting: std::sync::Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             user: None,
             login_refused: std::sync::Mutex::new(HashMap::new()),
             lenient_login: false,
@@ -104,7 +116,9 @@ impl EtcdClient {
         if let Ok(mut t) = self.tls.write() {
             *t = Some(tls);
         }
-        self.clients.lock().await.clear();
+        let mut map = self.clients.lock().await;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.clear();
     }
 
     fn options(
@@ -158,14 +172,32 @@ impl EtcdClient {
         })
     }
 
+    /// The gate held while connecting to `ep`.
+    fn connect_gate(&self, ep: &Endpoint) -> Arc<Mutex<()>> {
+        self.connecting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(ep.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The cached client for `ep`, else a new connection (made under the
+    /// endpoint's own gate, so other members' connections go on meanwhile).
     async fn client(&self, ep: &Endpoint) -> Result<Client, EtcdError> {
-        let mut map = self.clients.lock().await;
-        if let Some((c, _)) = map.get(ep) {
+        if let Some((c, _)) = self.clients.lock().await.get(ep) {
             return Ok(c.clone());
         }
+        let gate = self.connect_gate(ep);
+        let _connecting = gate.lock().await;
+        // Another call may have connected while this one waited at the gate.
+        if let Some((c, _)) = self.clients.lock().await.get(ep) {
+            return Ok(c.clone());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
         // A connection with a login is a network call of its own (and a
         // second one when the login is refused): one deadline over both, so
-        // an endpoint whose port drops packets never holds the clients' lock.
+        // an endpoint whose port drops packets never holds its gate for long.
         let connect = |chosen| async move {
             let id = self.identity(ep, chosen);
             let deadline = self.timeouts.connect + 2 * self.timeouts.request;
@@ -209,7 +241,10 @@ impl EtcdClient {
             };
             match attempt.await {
                 Ok(c) => {
-                    map.insert(ep.clone(), (c.clone(), chosen));
+                    let mut map = self.clients.lock().await;
+                    if self.generation.load(Ordering::SeqCst) == generation {
+                        map.insert(ep.clone(), (c.clone(), chosen));
+                    }
                     return Ok(c);
                 }
                 Err(e) => last = Some(e),

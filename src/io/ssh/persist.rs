@@ -354,9 +354,19 @@ impl Master {
             return None;
         }
         let s = Session::resume_mux(self.socket.clone().into_boxed_path(), None);
+        let started = Instant::now();
         let checked = tokio::time::timeout(CONTROL_DEADLINE, async {
             s.check().await?;
-            s.command("true").status().await
+            let checked = started.elapsed();
+            let st = s.command("true").status().await;
+            tracing::debug!(
+                target: "etcdplan::timing",
+                "ssh master {}: check {:.3}s, `true` {:.3}s",
+                self.socket.display(),
+                checked.as_secs_f64(),
+                (started.elapsed() - checked).as_secs_f64()
+            );
+            st
         })
         .await;
         let why = match checked {
