@@ -130,10 +130,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_that_succeeds_is_marked_before_the_start_runs() {
-        let out = run("set -e\necho stopped\nexit 0", "set -e\necho started; exit 5").await;
+        let out = run(
+            "set -e\necho stopped\nexit 0",
+            "set -e\necho started; exit 5",
+        )
+        .await;
         assert_eq!(out.code, 5, "{out:?}");
-        let mark = out.stdout.find(STOPPED).unwrap_or_else(|| panic!("{out:?}"));
-        let started = out.stdout.find("started").unwrap_or_else(|| panic!("{out:?}"));
+        let mark = out
+            .stdout
+            .find(STOPPED)
+            .unwrap_or_else(|| panic!("{out:?}"));
+        let started = out
+            .stdout
+            .find("started")
+            .unwrap_or_else(|| panic!("{out:?}"));
         assert!(mark < started, "{out:?}");
         let ok = run("echo stopped", "echo started").await;
         assert!(ok.success() && ok.stdout.contains(STOPPED), "{ok:?}");
