@@ -223,6 +223,29 @@ mod tests {
         assert!(stop.ends_with("rm -f \"$fcfg\"\n"), "{stop}");
     }
 
+    /// The stop's poll: `alive` is false for a zombie (exited, not yet
+    /// reaped) and for a pid gone; `now` counts hundredths of a second.
+    #[test]
+    fn the_stop_poll_sees_a_process_go_and_measures_time() {
+        let script = format!(
+            "{ALIVE}sleep 5 & p=$!\nalive $p && echo up\nkill $p; sleep 0.2\nalive $p || echo zombie\n\
+wait $p || true\nalive $p || echo gone\nnow; a=$now; sleep 0.3; now; echo $((now - a))\n"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.get(..3), Some(&["up", "zombie", "gone"][..]), "{text}");
+        let waited: u32 = lines
+            .get(3)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!((25..300).contains(&waited), "{text}");
+    }
+
     #[test]
     fn root_starts_etcd_itself_and_a_user_through_setpriv() {
         let root = desired("");
