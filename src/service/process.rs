@@ -238,7 +238,11 @@ wait $p || true\nalive $p || echo gone\nnow; a=$now; sleep 0.3; now; echo $((now
             .unwrap_or_else(|e| panic!("{e}"));
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.get(..3), Some(&["up", "zombie", "gone"][..]), "{text}");
+        assert_eq!(
+            lines.get(..3),
+            Some(&["up", "zombie", "gone"][..]),
+            "{text}"
+        );
         let waited: u32 = lines
             .get(3)
             .and_then(|l| l.parse().ok())
