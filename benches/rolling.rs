@@ -73,7 +73,10 @@ struct Run {
     steps: Vec<StepTime>,
     /// `phase=NAME seconds=S` lines: the work outside the steps.
     phases: Vec<(String, f64)>,
-    /// Each restart's parts: quorum check, step-down, stop, start.
+    /// Each restart's parts: quorum check, step-down, stop, start. Where the
+    /// stop and start go in one ssh command (`src/execute/restart.rs`), stop
+    /// is the host's time for the stop and start the rest of that command
+    /// (the start and the round trip).
     restarts: Vec<[f64; 4]>,
     /// Polls each gate took.
     polls: Vec<u32>,
