@@ -17,7 +17,9 @@
 //! them covers (the process's start, reading the etcdfile, rendering). The
 //! lock in etcd is taken while the ssh connections open (`lock_etcd`, shown
 //! apart): its time is inside `connect`, and `lock` is the lock files on
-//! the hosts.
+//! the hosts; a build that takes them alongside the observation says
+//! `lock_with_observe` instead, shown apart too (its time is inside
+//! `observe`).
 //!
 //! Two writers run side by side on their own keys: a strict one that retries
 //! only puts that were never sent (as etcd's Go client does), and the old loose
@@ -25,8 +27,14 @@
 //! for both, the strict figure being the one a real client would see. Needs
 //! root (network namespaces):
 //!
+//! Before the rounds it prints the floor an apply's host commands stand on:
+//! a bare process spawn here, and a bare `true` over ssh through the
+//! executor's host session ([`SshHost`]), through the `openssh` session
+//! alone, and the session's liveness check by itself.
+//!
 //! ```sh
 //! cargo bench --bench rolling            # ROUNDS=3 by default
+//! ETCDPLAN_BIN=/tmp/etcdplan-other cargo bench --bench rolling   # another build
 //! ```
 
 #[path = "../tests/harness/mod.rs"]
@@ -36,8 +44,14 @@ use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use etcdplan::io::{Host as _, LocalHost, Script, SshHost, SshOptions};
 use harness::testbed::{Testbed, up_or_skip};
 use harness::writer::Writer;
+
+/// The etcdplan binary the rounds run: `ETCDPLAN_BIN`, else this build's.
+fn etcdplan_bin() -> String {
+    std::env::var("ETCDPLAN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_etcdplan").to_owned())
+}
 
 fn etcdfile(tb: &Testbed, etcd: &str) -> String {
     tb.etcdfile("bench", etcd, &tb.all(), &[])
@@ -59,7 +73,10 @@ struct Run {
     steps: Vec<StepTime>,
     /// `phase=NAME seconds=S` lines: the work outside the steps.
     phases: Vec<(String, f64)>,
-    /// Each restart's parts: quorum check, step-down, stop, start.
+    /// Each restart's parts: quorum check, step-down, stop, start. Where the
+    /// stop and start go in one ssh command (`src/execute/restart.rs`), stop
+    /// is the host's time for the stop and start the rest of that command
+    /// (the start and the round trip).
     restarts: Vec<[f64; 4]>,
     /// Polls each gate took.
     polls: Vec<u32>,
@@ -129,7 +146,7 @@ fn apply(tb: &Testbed, file: &str) -> Run {
     let path = tb.dir.path().join("etcdfile.toml");
     std::fs::write(&path, file).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcdplan"))
+    let mut child = Command::new(etcdplan_bin())
         .args(["apply", "--auto-approve", "--json", "-f"])
         .arg(&path)
         .env("NO_COLOR", "1")
@@ -283,6 +300,7 @@ fn breakdown(run: &Run) {
             "lock_etcd (within connect)",
             "observe",
             "lock",
+            "lock_with_observe (within observe)",
             "observe_again",
             "plan",
             "history_start",
@@ -335,8 +353,100 @@ fn breakdown(run: &Run) {
     );
 }
 
+/// Mean and median of `n` timed runs of `f`, in milliseconds.
+async fn timed<F: AsyncFnMut()>(n: usize, mut f: F) -> (f64, f64) {
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = Instant::now();
+        f().await;
+        t.push(s.elapsed().as_secs_f64() * 1000.0);
+    }
+    t.sort_by(f64::total_cmp);
+    (t.iter().sum::<f64>() / n as f64, t[n / 2])
+}
+
+/// Prints the floor under an apply's host commands (see the module doc).
+fn floor(tb: &Testbed) {
+    const N: usize = 30;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let host = &tb.hosts[0];
+    let address = etcdplan::model::Address::parse(&host.ip).unwrap_or_else(|e| panic!("{e}"));
+    let opts = SshOptions {
+        user: "root".into(),
+        port: etcdplan::model::Port::new(22).unwrap_or_else(|| panic!("port 22")),
+        identity: tb.client_key.clone(),
+        known_hosts: tb.known_hosts.clone(),
+        accept_new: false,
+        connect_timeout: Duration::from_secs(10),
+        persist: None,
+    };
+    let rows = rt.block_on(async {
+        let ssh = SshHost::connect(&address, &opts).await;
+        if let Some(f) = ssh.failure() {
+            panic!("ssh to {}: {f}", host.ip);
+        }
+        async fn run(h: &dyn etcdplan::io::Host) {
+            let out = h
+                .run(&Script::new("true", "true"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(out.success(), "{out:?}");
+        }
+        let spawn = timed(N, async || {
+            let s = tokio::process::Command::new("true")
+                .status()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.success());
+        })
+        .await;
+        let local = timed(N, async || run(&LocalHost).await).await;
+        let host_true = timed(N, async || run(&ssh).await).await;
+        let mut b = openssh::SessionBuilder::default();
+        b.user("root".into())
+            .keyfile(&tb.client_key)
+            .user_known_hosts_file(&tb.known_hosts)
+            .known_hosts_check(openssh::KnownHosts::Strict)
+            .control_directory(std::env::temp_dir());
+        let session = b
+            .connect_mux(&host.ip)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let check = timed(N, async || {
+            session.check().await.unwrap_or_else(|e| panic!("{e}"));
+        })
+        .await;
+        let raw = timed(N, async || {
+            let out = session
+                .command("true")
+                .output()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(out.status.success());
+        })
+        .await;
+        let _ = session.close().await;
+        ssh.close().await;
+        [
+            ("process spawn here (true)", spawn),
+            ("LocalHost::run(sh -c true)", local),
+            ("SshHost::run(true)", host_true),
+            ("openssh session check", check),
+            ("openssh command(true)", raw),
+        ]
+    });
+    println!("floor: {N} runs each, mean / median ms (noisy under load)");
+    for (what, (mean, median)) in rows {
+        println!("       {what:<28} {mean:>7.1} / {median:>7.1}");
+    }
+}
+
 fn main() {
     let Some(tb) = up_or_skip(3) else { return };
+    floor(&tb);
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -169,15 +169,25 @@ async fn apply_with(
 ) -> Result<Outcome, CliError> {
     let (live, lock) = match early {
         None => return recover(cli, view, d, hosts, etcd, saved, auto_approve, gate).await,
-        // The members answered and hold the lock for us: the lock files,
-        // then the one observation the plan is made from, under both.
+        // The members answered and hold the lock for us: the lock files are
+        // taken while the one observation the plan is made from runs (a
+        // restore or recovery holding them stops this apply, and its
+        // observation is not used; one starting later finds ours).
         Some((info, Ok(lock))) => {
             let t = Instant::now();
-            let files = lock_files(cli, d, hosts, etcd, &info, Some(lock)).await?;
-            phase_done("lock", t);
-            let t = Instant::now();
-            let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
-            phase_done("observe", t);
+            let (files, live) = tokio::join!(
+                async {
+                    let files = lock_files(cli, d, hosts, etcd, &info, Some(lock)).await;
+                    phase_done("lock_with_observe", t);
+                    files
+                },
+                async {
+                    let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
+                    phase_done("observe", t);
+                    live
+                }
+            );
+            let files = files?;
             if let Some(l) = &files.etcd {
                 l.also_at(&advertised(&live));
             }

@@ -48,3 +48,21 @@ pub async fn reached(name: &str) {
 /// Release builds have no failpoints.
 #[cfg(not(feature = "fakes"))]
 pub async fn reached(_name: &str) {}
+
+/// Whether the environment names `name`: a walk that would otherwise do
+/// the work on both sides of the point in one host command (a restart's
+/// stop and start) does it in two, so the point falls between them.
+#[cfg(feature = "fakes")]
+pub fn armed(name: &str) -> bool {
+    std::env::var("ETCDPLAN_FAILPOINT").is_ok_and(|list| {
+        list.split(';')
+            .map(str::trim)
+            .any(|item| item.split_once('=').map_or(item, |(p, _)| p) == name)
+    })
+}
+
+/// Release builds have no failpoints.
+#[cfg(not(feature = "fakes"))]
+pub fn armed(_name: &str) -> bool {
+    false
+}

@@ -17,6 +17,7 @@ pub mod lock;
 mod maintenance;
 mod membership;
 mod recover;
+mod restart;
 mod restore;
 mod transfer;
 mod upload;
@@ -570,22 +571,16 @@ async fn run_step(
             let check = t.elapsed();
             membership::step_down(ctx, name).await?;
             let step_down = t.elapsed() - check;
-            run_checked(
-                host.as_ref(),
-                &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
-            )
-            .await?;
-            let stopped = t.elapsed();
-            failpoint::reached(&format!("stopped:{name}")).await;
-            run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
+            // Stop and start in one round trip (restart.rs).
+            let parts = restart::stop_start(ctx, m, host.as_ref(), name).await?;
             // Where a restart's time goes (benches/rolling.rs reads it).
             tracing::debug!(
                 target: "etcdplan::timing",
                 restart = %name,
                 check = check.as_secs_f64(),
                 step_down = step_down.as_secs_f64(),
-                stop = (stopped - check - step_down).as_secs_f64(),
-                start = (t.elapsed() - stopped).as_secs_f64(),
+                stop = parts.stop.as_secs_f64(),
+                start = parts.start.as_secs_f64(),
             );
             failpoint::reached(&format!("started:{name}")).await;
             Ok(StepOutcome::default())

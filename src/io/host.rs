@@ -217,6 +217,14 @@ pub trait Host: Send + Sync {
 
     /// Releases the connection, if the host holds one.
     async fn close(&self) {}
+
+    /// Whether each command costs a network round trip (ssh), so that the
+    /// walk sends work that belongs together (a restart's stop and start)
+    /// as one script; where a command is only a process spawn (this
+    /// machine, the test doubles) it sends each on its own.
+    fn round_trips(&self) -> bool {
+        false
+    }
 }
 
 /// This machine, for the `local` transport.
@@ -281,6 +289,9 @@ pub use etcdplan_core::model::shell_quote;
 /// umask, checked against the sha256 of `contents` (a connection cut mid-way
 /// ends stdin early, and `cat` takes that for the end of the file), given its
 /// mode, flushed to disk, then renamed over the target. Feed it `contents`.
+/// It forks as few processes as it can (a folder already there is not
+/// made again, the digest is cut by the shell): under load each costs
+/// several milliseconds.
 pub fn write_file_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> String {
     let p = shell_quote(&path.display().to_string());
     let dir = shell_quote(
@@ -291,8 +302,8 @@ pub fn write_file_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> 
     );
     let sha = crate::model::hex(&<sha2::Sha256 as sha2::Digest>::digest(contents));
     format!(
-        "set -e\numask 077\nmkdir -p {dir}\nt={p}.etcdplan-tmp.$$\n{cleanup}\
-cat > \"$t\"\ngot=$(sha256sum < \"$t\" | cut -d' ' -f1)\n\
+        "set -e\numask 077\n[ -d {dir} ] || mkdir -p {dir}\nt={p}.etcdplan-tmp.$$\n{cleanup}\
+cat > \"$t\"\ngot=$(sha256sum < \"$t\")\ngot=${{got%% *}}\n\
 if [ \"$got\" != {sha} ]; then echo \"the file arrived incomplete (sha256 $got, not {sha}); not used\" >&2; exit 3; fi\n\
 chmod {mode:o} \"$t\"\n{sync}mv -f \"$t\" {p}\ntrap - EXIT\n",
         cleanup = remove_on_exit("t"),

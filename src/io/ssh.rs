@@ -388,6 +388,10 @@ impl Host for SshHost {
         Ok(out)
     }
 
+    fn round_trips(&self) -> bool {
+        true
+    }
+
     async fn close(&self) {
         // A deferred host that never connected has nothing to close.
         let Some(conn) = self.conn.get() else {

@@ -48,6 +48,14 @@ fn launcher(d: &Desired) -> String {
 
 use etcdplan_core::diff::quorum_loss::forced_config_file;
 
+/// Shell functions for the stop's poll, builtins only: `alive PID` is true
+/// while PID exists and is not a zombie (the stop checked it was ours
+/// before signalling it); `now` sets `$now` to the host's uptime in
+/// hundredths of a second.
+const ALIVE: &str = "alive() { [ -r \"/proc/$1/status\" ] || return 1; \
+while read -r k v; do case $k in State:) case $v in Z*) return 1;; esac; return 0;; esac; done 2>/dev/null < \"/proc/$1/status\"; return 1; }\n\
+now() { read -r u _ < /proc/uptime; now=${u%.*}${u#*.}; while [ \"${now#0}\" != \"$now\" ]; do now=${now#0}; done; now=${now:-0}; }\n";
+
 /// Shell lines that write the forced start's config (`$fcfg`): the member's
 /// config (`$cfg`, its mode and owner kept) with `force-new-cluster: true`
 /// added, since etcd ignores command-line flags next to `--config-file`.
@@ -80,8 +88,8 @@ echo \"etcd runs (pid $pid) without force-new-cluster; stop it first\" >&2; exit
     [ -x {bin} ] || {{ echo 'etcd binary {bin} not found or not executable' >&2; exit 3; }}\n\
     umask 077\nmkdir -p {state}\ncd {state}\n{run_as}\
     nohup setsid {launch}{bin} --config-file \"{config}\" >> {log} 2>&1 < /dev/null &\n\
-    echo $! > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
-    echo \"started $(cat \"$pidf\")\"\n",
+    started=$!\necho $started > \"$pidf.tmp\"\nmv -f \"$pidf.tmp\" \"$pidf\"\n{record}\
+    echo \"started $started\"\n",
         prelude = prelude(m),
         record = super::record_started_config(d, m),
         run_as = super::prepare_run_as(d, m),
@@ -133,12 +141,18 @@ impl Service for Process {
             .timeout(grace + Duration::from_secs(10))
     }
 
-    /// SIGTERM (etcd hands leadership over), SIGKILL after `grace`.
+    /// SIGTERM (etcd hands leadership over), SIGKILL after `grace`. The
+    /// pid is checked to be ours ([`prelude`]) before each signal; while
+    /// etcd stops, a 20 ms poll asks only whether that process still lives
+    /// (`alive`, shell builtins only: under load each fork costs several
+    /// milliseconds), and the grace is measured on `/proc/uptime`, not by
+    /// counting polls.
     fn stop(&self, m: &DesiredMember, grace: Duration) -> Script {
-        let tenths = grace.as_millis() / 100;
+        let centis = grace.as_millis() / 10;
         let source = format!(
-            "{prelude}if ! ours \"$pid\"; then rm -f \"$pidf\"; echo stopped; exit 0; fi\n\
-    kill -TERM \"$pid\"\ni=0\nwhile ours \"$pid\" && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done\n\
+            "{prelude}if ! ours \"$pid\"; then rm -f \"$pidf\"; echo stopped; exit 0; fi\n{ALIVE}\
+    kill -TERM \"$pid\"\nnow; end=$((now + {centis}))\n\
+    while alive \"$pid\" && now && [ \"$now\" -lt \"$end\" ]; do sleep 0.02; done\n\
     if ours \"$pid\"; then kill -KILL \"$pid\"; echo killed; else echo stopped; fi\nrm -f \"$pidf\"\n",
             prelude = prelude(m)
         );
@@ -209,6 +223,33 @@ mod tests {
         assert!(forced.contains("without force-new-cluster; stop it first"));
         let stop = Process.stop_forced(m, Duration::from_secs(1)).source;
         assert!(stop.ends_with("rm -f \"$fcfg\"\n"), "{stop}");
+    }
+
+    /// The stop's poll: `alive` is false for a zombie (exited, not yet
+    /// reaped) and for a pid gone; `now` counts hundredths of a second.
+    #[test]
+    fn the_stop_poll_sees_a_process_go_and_measures_time() {
+        let script = format!(
+            "{ALIVE}sleep 5 & p=$!\nalive $p && echo up\nkill $p; sleep 0.2\nalive $p || echo zombie\n\
+wait $p || true\nalive $p || echo gone\nnow; a=$now; sleep 0.3; now; echo $((now - a))\n"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.get(..3),
+            Some(&["up", "zombie", "gone"][..]),
+            "{text}"
+        );
+        let waited: u32 = lines
+            .get(3)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!((25..300).contains(&waited), "{text}");
     }
 
     #[test]

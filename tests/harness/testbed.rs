@@ -282,12 +282,18 @@ impl Testbed {
             .arg(&hostkey))?;
         let pid_file = root.join("sshd.pid");
         let config = root.join("sshd_config");
+        // The hosts share this machine's /root: bash, run by sshd for each
+        // command, sources root's ~/.bashrc (Debian's SSH_SOURCE_BASHRC)
+        // unless SHLVL says it is nested, and a ~/.bashrc that runs tools
+        // (`pyenv init` here) costs ~0.3 s per command under load, ten
+        // times the rest of the round trip (benches/rolling.rs prints it).
         std::fs::write(
             &config,
             format!(
                 "ListenAddress {addr}\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}.pub\n\
 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSubsystem sftp internal-sftp\n",
+UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 100:30:200\nMaxSessions 50\nSubsystem sftp internal-sftp\n\
+SetEnv SHLVL=1\n",
                 hostkey.display(),
                 pid_file.display(),
                 self.client_key.display()
