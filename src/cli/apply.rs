@@ -206,7 +206,7 @@ async fn apply_with(
     };
     let result = apply_observed(cli, view, d, hosts, etcd, &live, saved, auto_approve, gate).await;
     let t = Instant::now();
-    lock.release(etcd.as_ref()).await;
+    lock.release(etcd.as_ref(), view).await;
     phase_done("unlock", t);
     result
 }
@@ -221,19 +221,29 @@ pub(super) struct Locks {
 }
 
 impl Locks {
-    /// Releases both, at once.
-    pub(super) async fn release(self, etcd: &dyn crate::io::EtcdApi) {
+    /// Releases both, at once; what could not be released is said.
+    pub(super) async fn release(self, etcd: &dyn crate::io::EtcdApi, view: &SharedView) {
         let in_etcd = async {
-            if let Some(l) = self.etcd {
-                l.release(etcd).await;
+            match self.etcd {
+                Some(l) => l.release(etcd).await,
+                None => None,
             }
         };
         let files = async {
-            if let Some(f) = self.files {
-                f.release().await;
+            match self.files {
+                Some(f) => f.release().await,
+                None => Vec::new(),
             }
         };
-        tokio::join!(in_etcd, files);
+        let (in_etcd, files) = tokio::join!(in_etcd, files);
+        say_lock_notes(view, in_etcd.into_iter().chain(files));
+    }
+}
+
+/// Tells the operator about each lock that could not be released or taken.
+pub(super) fn say_lock_notes(view: &SharedView, notes: impl IntoIterator<Item = String>) {
+    for n in notes {
+        view.with(|v| v.lock_note(&n));
     }
 }
 
@@ -263,14 +273,17 @@ async fn recover(
     .await
     .map_err(|e| CliError::Blocked(format!("cannot take the lock on the hosts: {e}")))?;
     if !lock.skipped.is_empty() {
-        tracing::warn!(
-            "no lock file on hosts that did not answer: {}",
-            lock.skipped.join("; ")
+        say_lock_notes(
+            view,
+            [format!(
+                "no lock file on hosts that did not answer: {}",
+                lock.skipped.join("; ")
+            )],
         );
     }
     let live = observe_live(cli, d, hosts, etcd.as_ref(), true).await;
     let result = apply_observed(cli, view, d, hosts, etcd, &live, saved, auto_approve, gate).await;
-    lock.release().await;
+    say_lock_notes(view, lock.release().await);
     result
 }
 

@@ -79,6 +79,6 @@ async fn restart_with(
         args.gate_timeout,
     )
     .await;
-    lock.release(etcd.as_ref()).await;
+    lock.release(etcd.as_ref(), view).await;
     result
 }

@@ -141,7 +141,7 @@ async fn restore_with(
         walk(cli, args, view, d, hosts, &etcd, &live, &plan).await
     }
     .await;
-    lock.release().await;
+    super::apply::say_lock_notes(view, lock.release().await);
     result
 }
 

@@ -415,7 +415,7 @@ async fn apply_safely(
             Err(other) => Err(other),
         }
     };
-    lock.release(etcd.as_ref()).await;
+    lock.release(etcd.as_ref(), view).await;
     result
 }
 

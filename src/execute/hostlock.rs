@@ -250,20 +250,30 @@ async fn try_acquire(
 impl HostLock {
     /// Removes every lock file that still holds this lock's id, on every
     /// host at once.
-    pub async fn release(self) {
+    ///
+    /// Returns what to tell the operator about lock files that could not be
+    /// removed (each goes stale on its own).
+    pub async fn release(self) -> Vec<String> {
         self.keeper.abort();
         let id = &self.id;
         futures::future::join_all(self.places.iter().map(|p| async move {
-            if let Err(e) = p.host.run(&unlock_script(&p.path, id)).await {
-                tracing::warn!(
-                    "cannot remove the lock file {} on {} (it goes stale within {}s): {e}",
-                    p.path,
-                    p.label,
-                    STALE.as_secs()
-                );
-            }
+            p.host
+                .run(&unlock_script(&p.path, id))
+                .await
+                .err()
+                .map(|e| {
+                    format!(
+                        "cannot remove the lock file {} on {} (it goes stale within {}s): {e}",
+                        p.path,
+                        p.label,
+                        STALE.as_secs()
+                    )
+                })
         }))
-        .await;
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -331,5 +341,66 @@ mod tests {
         let out = run(&take_script(&path, "aaa", "{\"id\":\"aaa\"}", false));
         assert_eq!(out.trim(), "absent");
         assert!(!dir.exists(), "the folder was created");
+    }
+
+    /// A host that went away: every command fails.
+    struct Gone;
+
+    #[async_trait::async_trait]
+    impl Host for Gone {
+        fn label(&self) -> String {
+            "10.0.0.13".into()
+        }
+
+        async fn run(
+            &self,
+            script: &Script,
+        ) -> Result<crate::io::CommandOutput, crate::io::HostError> {
+            Err(crate::io::HostError::Unreachable {
+                host: self.label(),
+                what: script.what.clone(),
+                message: "ssh 10.0.0.13: connection refused".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_that_cannot_be_removed_is_said_and_the_others_go() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let id = "abc123";
+        let value = format!("{{\"id\":\"{id}\",\"who\":\"t\"}}");
+        // Two lock files on this machine, and one on a host whose commands fail.
+        let mut places = Vec::new();
+        for name in ["a", "b"] {
+            let path = dir.path().join(name).join(FILE).display().to_string();
+            assert_eq!(run(&take_script(&path, id, &value, true)).trim(), "taken");
+            places.push(Place {
+                label: format!("local-{name}"),
+                path,
+                host: Arc::new(crate::io::LocalHost),
+            });
+        }
+        places.push(Place {
+            label: "10.0.0.13".into(),
+            path: "/var/lib/etcdplan/etcdplan.lock".into(),
+            host: Arc::new(Gone),
+        });
+        let kept: Vec<String> = places.iter().map(|p| p.path.clone()).collect();
+        let lock = HostLock {
+            places,
+            id: id.into(),
+            skipped: Vec::new(),
+            keeper: tokio::spawn(async {}),
+        };
+        let notes = lock.release().await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with(
+                "cannot remove the lock file /var/lib/etcdplan/etcdplan.lock on 10.0.0.13"
+            ) && notes[0].contains(&format!("goes stale within {}s", STALE.as_secs())),
+            "{notes:?}"
+        );
+        assert!(!std::path::Path::new(&kept[0]).exists());
+        assert!(!std::path::Path::new(&kept[1]).exists());
     }
 }

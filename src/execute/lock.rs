@@ -200,21 +200,27 @@ impl Lock {
     }
 
     /// Deletes the key (if it is still ours) and revokes the lease.
-    pub async fn release(self, etcd: &dyn EtcdApi) {
+    ///
+    /// The delete goes to every member at once and the first answer wins
+    /// (it only deletes the key while it holds this lock's value, so a
+    /// second one deletes nothing): a member that just restarted does not
+    /// hold the release up. Returns what to tell the operator when no member
+    /// took it.
+    pub async fn release(self, etcd: &dyn EtcdApi) -> Option<String> {
         self.keeper.abort();
         let endpoints = self.endpoints.lock().map(|l| l.clone()).unwrap_or_default();
-        let mut last = None;
-        for ep in &endpoints {
-            match etcd.delete_if(ep, KEY, &self.value, Some(self.lease)).await {
-                Ok(_) => return,
-                Err(e) => last = Some(e),
-            }
+        if endpoints.is_empty() {
+            return None;
         }
-        if let Some(e) = last {
-            tracing::warn!(
-                "cannot release the lock (it expires within {}s): {e}",
+        let deletes = endpoints
+            .iter()
+            .map(|ep| etcd.delete_if(ep, KEY, &self.value, Some(self.lease)));
+        match futures::future::select_ok(deletes).await {
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "cannot release the lock in etcd (it expires within {}s): {e}",
                 TTL.as_secs()
-            );
+            )),
         }
     }
 }

@@ -231,6 +231,10 @@ impl View for Human {
         }
     }
 
+    fn lock_note(&mut self, message: &str) {
+        self.history_note(message);
+    }
+
     fn watch(&mut self, event: &WatchEvent) {
         match event {
             WatchEvent::Watching {

@@ -116,6 +116,10 @@ impl View for JsonLines {
         self.emit(json!({ "event": "history", "message": message }));
     }
 
+    fn lock_note(&mut self, message: &str) {
+        self.emit(json!({ "event": "lock", "message": message }));
+    }
+
     fn signal(&mut self, count: u32) {
         self.emit(json!({
             "event": "signal",

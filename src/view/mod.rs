@@ -70,6 +70,9 @@ pub trait View: Send {
     /// The walk's record in `etcdplan/history/` could not be written, or was
     /// skipped (NOSPACE): said, never an error of the apply.
     fn history_note(&mut self, message: &str);
+    /// A lock could not be released (it lapses on its own) or not taken on
+    /// every host: said, never an error of the command.
+    fn lock_note(&mut self, message: &str);
     /// A watch event (started, file changed, drift, skipped, stopped).
     fn watch(&mut self, event: &WatchEvent);
     /// Watch: the etcdfile cannot be used (`problems` as `validate --json`

@@ -502,3 +502,25 @@ fn a_history_note_goes_to_stderr_for_people_and_is_an_event_in_json() {
     assert_eq!(names(&l), ["history"]);
     assert_eq!(l[0]["message"], "skipped");
 }
+
+#[test]
+fn a_lock_that_was_not_released_is_said_to_people_and_in_json() {
+    let (out, err) = (Buffer::default(), Buffer::default());
+    let mut v = Human::new(
+        Command::Apply,
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+        false,
+    );
+    v.lock_note("cannot remove the lock file /var/lib/etcdplan/lock on etcd-2");
+    assert_eq!(
+        err.text(),
+        "note: cannot remove the lock file /var/lib/etcdplan/lock on etcd-2\n"
+    );
+    let out = Buffer::default();
+    let mut v = JsonLines::new(Command::Apply, Box::new(out.clone()));
+    v.lock_note("cannot release the lock in etcd");
+    let l = lines(&out);
+    assert_eq!(names(&l), ["lock"]);
+    assert_eq!(l[0]["message"], "cannot release the lock in etcd");
+}
