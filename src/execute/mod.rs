@@ -563,20 +563,26 @@ async fn run_step(
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(StepOutcome::default())
         }
-        Step::Restart { member: name } => {
+        Step::Restart { member: name, .. } => {
             let (m, host) = member(ctx, name)?;
             let t = Instant::now();
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
             let check = t.elapsed();
-            membership::step_down(ctx, name).await?;
+            // A leader is not moved first: its graceful stop hands over.
+            let before = membership::before_graceful_stop(ctx, name).await?;
             let step_down = t.elapsed() - check;
             run_checked(
                 host.as_ref(),
-                &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+                &service::stop(ctx.desired, m, membership::stop_grace(ctx)),
             )
             .await?;
             let stopped = t.elapsed();
             failpoint::reached(&format!("stopped:{name}")).await;
+            let led = if before.led {
+                Some(membership::led_now(ctx, name).await)
+            } else {
+                None
+            };
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             // Where a restart's time goes (benches/rolling.rs reads it).
             tracing::debug!(
@@ -588,7 +594,11 @@ async fn run_step(
                 start = (t.elapsed() - stopped).as_secs_f64(),
             );
             failpoint::reached(&format!("started:{name}")).await;
-            Ok(StepOutcome::default())
+            Ok(StepOutcome {
+                detail: led,
+                warnings: before.warning.into_iter().collect(),
+                ..StepOutcome::default()
+            })
         }
         Step::Adopt {
             member: name,
