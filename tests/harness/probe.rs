@@ -9,7 +9,9 @@
 //! started yet) refuses or stays silent, but the others answer, so a rolling
 //! restart shows no failed round; a lost quorum silences every member until
 //! it is back, so each of its rounds fails. A leader move delays reads by
-//! about one heartbeat, far below the deadline.
+//! about one heartbeat, far below the deadline; a read pending when the
+//! leader changes ("leader changed") is retried within it, as etcd's Go
+//! client retries reads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -169,11 +171,25 @@ async fn probe_until_stopped(
             .map(|(ep, c)| {
                 let mut kv = c.kv_client();
                 async move {
-                    // A plain get is linearizable (serializable is opt-in).
-                    match tokio::time::timeout(deadline, kv.get("etcdplan-probe", None)).await {
-                        Ok(Ok(_)) => Ok(sent.elapsed()),
-                        Ok(Err(e)) => Err((ep.clone(), super::writer::error_text(&e))),
-                        Err(_) => Err((ep.clone(), format!("no answer within {deadline:?}"))),
+                    loop {
+                        let left = deadline.saturating_sub(sent.elapsed());
+                        // A plain get is linearizable (serializable is opt-in).
+                        let e = match tokio::time::timeout(left, kv.get("etcdplan-probe", None))
+                            .await
+                        {
+                            Ok(Ok(_)) => return Ok(sent.elapsed()),
+                            Ok(Err(e)) => super::writer::error_text(&e),
+                            Err(_) => format!("no answer within {deadline:?}"),
+                        };
+                        // A read pending when the leader changed fails with
+                        // Unavailable "leader changed"; etcd's Go client
+                        // retries reads on Unavailable, and so does the
+                        // probe, within the round's deadline: without a new
+                        // leader (no quorum) the retry fails too.
+                        if !e.contains("leader changed") || sent.elapsed() >= deadline {
+                            return Err((ep.clone(), e));
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             })
