@@ -329,9 +329,12 @@ fn a_nospace_alarm_from_live_data_waits_for_a_larger_quota() {
     // the defragmentations must put that member last, not the leader the
     // plan observed.
     let compact = step(&steps, "compact the history");
-    let moved_to = steps[..compact]
-        .iter()
-        .find_map(|s| s.strip_prefix("restart ")?.split(' ').next().map(str::to_owned));
+    let moved_to = steps[..compact].iter().find_map(|s| {
+        s.strip_prefix("restart ")?
+            .split(' ')
+            .next()
+            .map(str::to_owned)
+    });
     let last = steps[compact..].iter().rev().find_map(|s| {
         s.strip_prefix("defragment ")?
             .split_once(' ')
