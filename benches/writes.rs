@@ -5,7 +5,8 @@
 //! what provably never left the client, as etcd's Go client does; the
 //! retrying one retries anything. For each run it prints the failed writes
 //! of both with their errors, the strict writer's p50/p99/max latency, and
-//! the restarts, planned leader moves and elections (the raft term's rise)
+//! the restarts, planned leader moves, leader restarts (etcd hands over as it
+//! stops) and elections (the raft term's rise)
 //! of the apply; then a total per scenario. Needs root.
 //!
 //! ```sh

@@ -167,16 +167,23 @@ async fn nospace_with_the_backend_nearly_all_in_use_says_so_and_never_disarms_in
         .position(|s| s.starts_with("disarm the NOSPACE alarm"))
         .unwrap_or_else(|| panic!("{steps:#?}"));
     assert!(restart < disarm, "{steps:#?}");
-    // The member the restarts leave leading is the one defragmented last,
-    // after handing leadership on.
+    // The member the restarts are expected to leave leading (the one
+    // restarted first: its connection to the leader, restarted last, is the
+    // oldest, and etcd's stop hands over to the longest connected) is the
+    // one defragmented last, after handing leadership on.
     let compact = steps
         .iter()
         .position(|s| s.starts_with("compact"))
         .unwrap_or_else(|| panic!("{steps:#?}"));
+    assert!(
+        !steps[..compact]
+            .iter()
+            .any(|s| s.starts_with("move leader ")),
+        "{steps:#?}"
+    );
     let led = steps[..compact]
         .iter()
-        .rev()
-        .find_map(|s| s.strip_prefix("move leader ")?.split(" → ").nth(1))
+        .find_map(|s| s.strip_prefix("restart ")?.split(' ').next())
         .unwrap_or_else(|| panic!("{steps:#?}"));
     let defrags: Vec<&String> = steps
         .iter()

@@ -46,19 +46,21 @@ fn blocker(p: &Plan) -> String {
 }
 
 #[test]
-fn the_leader_hands_over_before_it_restarts() {
+fn the_leader_restarts_without_a_move_and_says_etcd_hands_over() {
     let (d, l) = running(3, &[true; 3], 0);
     let p = restart::build(&d, &l, &name("etcd-1"));
     assert!(p.applicable, "{:?}", p.blockers);
     assert_eq!(
         kinds(&p),
         [
-            "move leader etcd-1 → etcd-2",
-            "restart etcd-1",
+            "restart etcd-1 (leader: etcd hands leadership over as it stops)",
             "wait until etcd-1 healthy"
         ]
     );
-    assert!(matches!(&p.steps[0].step, Step::MoveLeader { to_id, .. } if to_id.0 == 0x1001));
+    assert!(matches!(
+        &p.steps[0].step,
+        Step::Restart { leads: true, .. }
+    ));
     assert_eq!(p.steps[1].after, [0]);
     assert_eq!(
         (p.summary.add, p.summary.change, p.summary.remove),

@@ -110,3 +110,28 @@ fn run_as_puts_user_in_the_unit_and_root_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn systemd_waits_out_etcds_graceful_stop_before_killing_it() {
+    let unit = |etcd_extra: &str| {
+        let d = common::desired_from(&format!(
+            "[cluster]\nname = \"main\"\n[etcd]\n{etcd_extra}\n[hosts]\ntransport = \"ssh\"\nservice = \"systemd\"\n\
+[[member]]\nname = \"etcd-1\"\naddress = \"10.0.0.11\"\n"
+        ));
+        etcdplan::service::systemd::unit(&d, &d.members[0])
+    };
+    let stop = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("TimeoutStopSec="))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // etcd's defaults: its worst case (2 × (5 s + 2 × 1 s) + 2 s = 16 s) fits in 30 s.
+    assert_eq!(stop(&unit("")), ["TimeoutStopSec=30s"]);
+    // A 5 s election timeout: the request timeout is 15 s, drained then
+    // handed over, so 32 s.
+    assert_eq!(
+        stop(&unit("election_timeout = \"5000ms\"\nheartbeat_interval = \"500ms\"")),
+        ["TimeoutStopSec=32s"]
+    );
+}

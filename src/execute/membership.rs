@@ -643,6 +643,121 @@ pub(super) async fn step_down(ctx: &Context<'_>, name: &MemberName) -> Result<()
     hand_over(ctx, &view, &live, me.id).await
 }
 
+/// How long a leader's restart waits for every other voter to catch up
+/// before it stops the leader anyway, with a warning.
+const CATCH_UP_BEFORE_STOP: Duration = Duration::from_secs(10);
+
+/// What [`before_graceful_stop`] found: whether the member led, and a
+/// warning when a voter had not caught up in time.
+#[derive(Debug, Default)]
+pub(super) struct BeforeStop {
+    /// The member led when its stop began.
+    pub(super) led: bool,
+    /// Said after the step when the wait for the voters ran out.
+    pub(super) warning: Option<String>,
+}
+
+/// Before a graceful stop of `name` (a restart): no transfer when it
+/// leads. etcd's own stop (3.4 to 3.7: `Etcd.Close` drains the client
+/// gRPC servers, then `EtcdServer.Stop` runs `TransferLeadership` to the
+/// longest-connected voter and waits up to its request timeout) fails
+/// fewer client writes than a MoveLeader under load (issue 21). etcd picks
+/// the voter, so this waits, bounded by [`CATCH_UP_BEFORE_STOP`], until
+/// every other voter that answers has caught up with the leader: raft
+/// holds proposals while its pick is behind.
+pub(super) async fn before_graceful_stop(
+    ctx: &Context<'_>,
+    name: &MemberName,
+) -> Result<BeforeStop, StepError> {
+    let view = leader(ctx).await?;
+    if !view
+        .members
+        .iter()
+        .any(|m| m.id == view.id && m.name.is(name))
+    {
+        return Ok(BeforeStop::default());
+    }
+    let others: Vec<(String, Endpoint)> = view
+        .members
+        .iter()
+        .filter(|m| m.id != view.id && !m.is_learner)
+        .filter_map(|m| {
+            Some((
+                m.name.as_started()?.to_owned(),
+                m.client_urls.first()?.clone(),
+            ))
+        })
+        .collect();
+    let waited = wait_until(
+        "every voter to catch up with the leader",
+        CATCH_UP_BEFORE_STOP.min(ctx.deadlines.gate),
+        ctx.deadlines.poll,
+        async || {
+            let lead = match ctx.etcd.status(&view.endpoint).await {
+                Ok(s) => s,
+                Err(e) => return Check::<(), Infallible>::NotYet(format!("the leader: {e}")),
+            };
+            let mut behind = Vec::new();
+            for (n, url) in &others {
+                // A voter that does not answer is not one etcd can pick
+                // (no active peer connection): nothing to wait for.
+                if let Ok(s) = ctx.etcd.status(url).await
+                    && !s.caught_up_with(&lead)
+                {
+                    behind.push(format!(
+                        "{n} has applied index {} of the leader's {}",
+                        s.raft_applied_index, lead.raft_index
+                    ));
+                }
+            }
+            if behind.is_empty() {
+                Check::Ready(())
+            } else {
+                Check::NotYet(behind.join(", "))
+            }
+        },
+    )
+    .await;
+    let warning = match waited {
+        Ok(()) => None,
+        Err(WaitError::TimedOut { waited, last }) => Some(format!(
+            "{name} led and was stopped with a voter behind after {:.0}s ({last}): etcd hands leadership over once its pick catches up, or an election follows",
+            waited.as_secs_f64()
+        )),
+        Err(WaitError::Failed(never)) => match never {},
+    };
+    Ok(BeforeStop { led: true, warning })
+}
+
+/// Who leads now, said after a leader's restart (the member etcd's
+/// graceful stop handed leadership to, or the election's winner).
+pub(super) async fn led_now(ctx: &Context<'_>, before: &MemberName) -> String {
+    match leader(ctx).await {
+        Ok(v) => match v
+            .members
+            .iter()
+            .find(|m| m.id == v.id)
+            .and_then(|m| m.name.as_started())
+        {
+            Some(n) if n == before.as_str() => format!("{before} led and leads again"),
+            Some(n) => format!("{before} led; {n} leads now"),
+            None => format!("{before} led; {} leads now", v.id),
+        },
+        Err(e) => format!("{before} led; no leader seen right after its restart ({e})"),
+    }
+}
+
+/// How long etcd may take to stop gracefully before it is killed: our
+/// deadline, or etcd's own worst case if longer. `Etcd.Close` waits up to
+/// the request timeout (5 s + 2 election timeouts) for client RPCs to
+/// drain (watch streams keep it waiting), then the leadership transfer up
+/// to the same again; a kill inside the transfer is an election.
+pub(super) fn stop_grace(ctx: &Context<'_>) -> Duration {
+    ctx.deadlines
+        .stop_grace
+        .max(ctx.desired.etcd.graceful_stop())
+}
+
 /// Where snapshots go when the operator does not say: next to the etcdfile.
 pub fn default_snapshot_dir(etcdfile: &Path) -> PathBuf {
     etcdfile

@@ -564,15 +564,25 @@ async fn run_step(
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(StepOutcome::default())
         }
-        Step::Restart { member: name } => {
+        Step::Restart { member: name, .. } => {
             let (m, host) = member(ctx, name)?;
             let t = Instant::now();
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
             let check = t.elapsed();
-            membership::step_down(ctx, name).await?;
+            // A leader is not moved first: its graceful stop hands over.
+            let before = membership::before_graceful_stop(ctx, name).await?;
             let step_down = t.elapsed() - check;
-            // Stop and start in one round trip (restart.rs).
-            let parts = restart::stop_start(ctx, m, host.as_ref(), name).await?;
+            // Stop and start in one round trip (restart.rs), with the
+            // grace etcd's own handover needs.
+            let parts =
+                restart::stop_start(ctx, m, host.as_ref(), name, membership::stop_grace(ctx))
+                    .await?;
+            // Who leads now, asked once the member is back (not while it is down).
+            let led = if before.led {
+                Some(membership::led_now(ctx, name).await)
+            } else {
+                None
+            };
             // Where a restart's time goes (benches/rolling.rs reads it).
             tracing::debug!(
                 target: "etcdplan::timing",
@@ -583,7 +593,11 @@ async fn run_step(
                 start = parts.start.as_secs_f64(),
             );
             failpoint::reached(&format!("started:{name}")).await;
-            Ok(StepOutcome::default())
+            Ok(StepOutcome {
+                detail: led,
+                warnings: before.warning.into_iter().collect(),
+                ..StepOutcome::default()
+            })
         }
         Step::Adopt {
             member: name,

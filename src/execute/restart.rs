@@ -33,14 +33,16 @@ pub(super) struct Parts {
     pub start: Duration,
 }
 
-/// Stops and starts `m`'s etcd on `host` (see the module).
+/// Stops and starts `m`'s etcd on `host` (see the module), giving etcd
+/// `grace` to stop before it is killed.
 pub(super) async fn stop_start(
     ctx: &Context<'_>,
     m: &DesiredMember,
     host: &dyn Host,
     name: &MemberName,
+    grace: Duration,
 ) -> Result<Parts, StepError> {
-    let stop = service::stop(ctx.desired, m, ctx.deadlines.stop_grace);
+    let stop = service::stop(ctx.desired, m, grace);
     let start = service::start(ctx.desired, m);
     let point = format!("stopped:{name}");
     let t = Instant::now();

@@ -19,8 +19,8 @@ pub fn kinds(p: &Plan) -> Vec<String> {
 }
 
 /// The steps of a quota change on a healthy 3-member cluster led by etcd-2:
-/// followers first, the leader last after handing over.
-pub const QUOTA_STEPS: [&str; 10] = [
+/// followers first, the leader last (etcd's stop hands leadership over).
+pub const QUOTA_STEPS: [&str; 9] = [
     "write 1 file for etcd-1",
     "restart etcd-1",
     "wait until etcd-1 healthy",
@@ -28,8 +28,7 @@ pub const QUOTA_STEPS: [&str; 10] = [
     "restart etcd-3",
     "wait until etcd-3 healthy",
     "write 1 file for etcd-2",
-    "move leader etcd-2 → etcd-1",
-    "restart etcd-2",
+    "restart etcd-2 (leader: etcd hands leadership over as it stops)",
     "wait until etcd-2 healthy",
 ];
 

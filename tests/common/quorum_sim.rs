@@ -228,7 +228,7 @@ pub fn check(c: &Case) -> Verdict {
                     model[i].up = true;
                 }
             }
-            Step::Restart { member } => {
+            Step::Restart { member, .. } => {
                 if may_disrupt(&live_view, member.as_str()).is_err() {
                     break;
                 }

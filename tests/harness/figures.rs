@@ -53,6 +53,9 @@ pub struct Disturbance {
     pub restarts: usize,
     /// `move leader` steps the plan made.
     pub moves: usize,
+    /// Restarts of the member that led when it stopped: leader changes
+    /// etcd's graceful stop made, with no move before them.
+    pub leader_restarts: usize,
     /// The raft term's rise over the apply: leader changes, whoever made them.
     pub elections: u64,
 }
@@ -66,6 +69,7 @@ impl Disturbance {
                 l.contains(" restart ") || (l.contains(" take ") && l.contains(" over from "))
             }),
             moves: steps(applied, |l| l.contains(" move leader ")),
+            leader_restarts: super::writer::leader_restarts(applied),
             elections: term_after.saturating_sub(term_before),
         }
     }
@@ -97,7 +101,7 @@ pub struct Run<'a> {
 }
 
 /// The column names of [`Run::line`].
-pub const HEADER: &str = "scenario  run  apply_s  writes  failed_strict  failed_retrying  p50_ms  p99_ms  max_ms  restarts  moves  elections";
+pub const HEADER: &str = "scenario  run  apply_s  writes  failed_strict  failed_retrying  p50_ms  p99_ms  max_ms  restarts  moves  lead_restarts  elections";
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -109,7 +113,7 @@ impl Run<'_> {
     pub fn line(&self) -> String {
         let l = Latency::of(&self.strict.latencies);
         format!(
-            "{:<8}  {:>3}  {:>7.1}  {:>6}  {:>13}  {:>15}  {:>6.1}  {:>6.1}  {:>6.1}  {:>8}  {:>5}  {:>9}",
+            "{:<8}  {:>3}  {:>7.1}  {:>6}  {:>13}  {:>15}  {:>6.1}  {:>6.1}  {:>6.1}  {:>8}  {:>5}  {:>13}  {:>9}",
             self.scenario,
             self.run,
             self.apply.as_secs_f64(),
@@ -121,6 +125,7 @@ impl Run<'_> {
             ms(l.max),
             self.disturbance.restarts,
             self.disturbance.moves,
+            self.disturbance.leader_restarts,
             self.disturbance.elections,
         )
     }
@@ -149,6 +154,7 @@ pub struct Total {
     latencies: Vec<Duration>,
     restarts: usize,
     moves: usize,
+    leader_restarts: usize,
     elections: u64,
 }
 
@@ -163,6 +169,7 @@ impl Total {
         self.latencies.extend_from_slice(&r.strict.latencies);
         self.restarts += r.disturbance.restarts;
         self.moves += r.disturbance.moves;
+        self.leader_restarts += r.disturbance.leader_restarts;
         self.elections += r.disturbance.elections;
     }
 
@@ -171,7 +178,7 @@ impl Total {
         let l = Latency::of(&self.latencies);
         let per = |n: f64| n / self.runs.max(1) as f64;
         format!(
-            "total {scenario}: {} runs, {} writes, failed strict {} (in {} runs), failed retrying {}, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; per apply {:.1} restarts, {:.1} planned moves, {:.1} elections",
+            "total {scenario}: {} runs, {} writes, failed strict {} (in {} runs), failed retrying {}, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; per apply {:.1} restarts, {:.1} planned moves, {:.1} leader restarts, {:.1} elections",
             self.runs,
             self.writes,
             self.failed_strict,
@@ -182,6 +189,7 @@ impl Total {
             ms(l.max),
             per(self.restarts as f64),
             per(self.moves as f64),
+            per(self.leader_restarts as f64),
             per(self.elections as f64),
         )
     }

@@ -733,11 +733,14 @@ fn read_keys_as(
     })
 }
 
-/// How many steps of an apply's output disturbed a member: restarts,
+/// How many times an apply's output says it disturbed a member: restarts,
 /// takeovers and leader moves, as the progress lines name them
-/// (`… 2/10 restart etcd-1 …`, `… take etcd-1 over from etcd.service (…) …`).
+/// (`… 2/10 restart etcd-1 …`, `… take etcd-1 over from etcd.service (…) …`),
+/// and each restart of a member that led when it stopped (a leader change
+/// with no move before it: etcd's stop hands over), as the executor says
+/// after the step (`done in 1.20s: etcd-1 led; etcd-2 leads now`).
 pub fn disruptions(applied: &str) -> usize {
-    applied
+    let steps = applied
         .lines()
         .filter(|l| l.trim_end().ends_with('…'))
         .filter(|l| {
@@ -745,5 +748,17 @@ pub fn disruptions(applied: &str) -> usize {
                 || l.contains(" move leader ")
                 || (l.contains(" take ") && l.contains(" over from "))
         })
+        .count();
+    steps + leader_restarts(applied)
+}
+
+/// How many restarts of an apply's output stopped the leader, as the
+/// executor says after the step (`etcd-1 led; …`): each is a leader change
+/// that no `move leader` step made.
+pub fn leader_restarts(applied: &str) -> usize {
+    applied
+        .lines()
+        .filter(|l| l.trim_start().starts_with("done in "))
+        .filter(|l| l.contains(" led; ") || l.contains(" led and leads again"))
         .count()
 }

@@ -73,6 +73,21 @@ pub struct EtcdSettings {
     pub max_request_bytes: Option<ByteSize>,
 }
 
+impl EtcdSettings {
+    /// The longest etcd's graceful stop may take: `Etcd.Close` waits up to
+    /// the request timeout (5 s + 2 election timeouts) for client RPCs to
+    /// drain, then a leader hands leadership over for up to the same again;
+    /// 2 s more for the rest. Whatever stops etcd (etcdplan's stop script,
+    /// systemd's `TimeoutStopSec`) must wait this long before a SIGKILL,
+    /// which inside the handover would cost an election.
+    pub fn graceful_stop(&self) -> std::time::Duration {
+        let election =
+            std::time::Duration::from_millis(self.election_timeout.as_ref().map_or(1000, |m| m.0));
+        let request = std::time::Duration::from_secs(5) + 2 * election;
+        2 * request + std::time::Duration::from_secs(2)
+    }
+}
+
 /// A whole number of milliseconds: how etcd takes its raft timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Millis(pub u64);

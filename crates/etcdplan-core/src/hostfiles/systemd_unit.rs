@@ -51,7 +51,7 @@ Type=notify\n\
 Restart=on-failure\n\
 RestartSec=5s\n\
 TimeoutStartSec=0\n\
-TimeoutStopSec=30s\n\
+TimeoutStopSec={stop}s\n\
 LimitNOFILE=65536\n\
 IOSchedulingClass=best-effort\n\
 IOSchedulingPriority=0\n\
@@ -62,6 +62,10 @@ WantedBy=multi-user.target\n",
         name = m.name,
         cluster = d.cluster,
         bin = exec_quote(&d.etcd.binary),
+        // 30 s, or etcd's own worst case for a graceful stop when longer
+        // (a long election timeout): systemd's SIGKILL must not cut the
+        // leadership handover short.
+        stop = d.etcd.graceful_stop().as_secs_f64().ceil().max(30.0),
         cfg = exec_quote(&m.config_file()),
         user = if d.hosts.run_as.is_root() {
             String::new()

@@ -23,6 +23,7 @@ pub(super) fn plan(d: &Desired, changes: &[Change], b: &mut graph::Builder) {
         let step = match c.kind {
             ChangeKind::Restart { .. } => Step::Restart {
                 member: c.member.clone(),
+                leads: false,
             },
             _ => Step::Start {
                 member: c.member.clone(),

@@ -40,7 +40,7 @@ pub use document::{FORMAT_VERSION, Plan, PlannedStep, Summary, Tolerates};
 pub use graph::order;
 pub use running::defrag_timeout;
 pub use safety::{Voter, may_add, may_disrupt, may_promote, may_remove};
-pub use step::Step;
+pub use step::{LEADER_RESTART, Step};
 
 use document::distinct_members;
 pub use notes::end_of_life_note;

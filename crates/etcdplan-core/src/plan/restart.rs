@@ -3,10 +3,10 @@
 //! its host now.
 //!
 //! It is the running planner's restart on its own: the quorum rule
-//! ([`may_disrupt`]) checked against the same simulated cluster, leadership
-//! moved away first when the member leads (a learner never leads), the
-//! restart (which the executor checks against the live cluster again), then
-//! the health gate. What makes the restart unsafe or impossible now is a
+//! ([`may_disrupt`]) checked against the same simulated cluster, the
+//! restart (which the executor checks against the live cluster again; when
+//! the member leads, etcd's graceful stop hands leadership over, so no
+//! MoveLeader goes first), then the health gate. What makes the restart unsafe or impossible now is a
 //! blocker, so the plan is shown but cannot be applied, and nothing changes.
 
 use super::sim::Sim;
@@ -50,7 +50,7 @@ pub fn build(d: &Desired, live: &Live, member: &MemberName) -> Plan {
             match refusal(d, live, member, target.learner) {
                 Some(blocker) => (Vec::new(), vec![change], Vec::new(), vec![blocker]),
                 None => {
-                    let steps = steps(d, live, member, target.leader);
+                    let steps = steps(member, target.leader);
                     (vec![change], Vec::new(), steps, Vec::new())
                 }
             }
@@ -220,32 +220,18 @@ fn refusal(d: &Desired, live: &Live, member: &MemberName, learner: bool) -> Opti
     })
 }
 
-/// Leadership away first when the member leads (to the first healthy voter
-/// in the etcdfile's order), the restart, the health gate.
-fn steps(d: &Desired, live: &Live, member: &MemberName, leader: bool) -> Vec<Step> {
-    let mut steps = Vec::new();
-    if leader {
-        let sim = Sim::from_live(d, live);
-        let to = sim
-            .healthy_voters(d)
-            .into_iter()
-            .filter(|n| n != member)
-            .find_map(|n| sim.id_of(n.as_str()).map(|id| (n, id)));
-        if let Some((to, to_id)) = to {
-            steps.push(Step::MoveLeader {
-                from: member.clone(),
-                to,
-                to_id,
-            });
-        }
-    }
-    steps.push(Step::Restart {
-        member: member.clone(),
-    });
-    steps.push(Step::WaitHealthy {
-        members: vec![member.clone()],
-    });
-    steps
+/// The restart (marked when the member leads: etcd hands leadership over as
+/// it stops), then the health gate.
+fn steps(member: &MemberName, leads: bool) -> Vec<Step> {
+    vec![
+        Step::Restart {
+            member: member.clone(),
+            leads,
+        },
+        Step::WaitHealthy {
+            members: vec![member.clone()],
+        },
+    ]
 }
 
 fn plural(n: usize) -> &'static str {

@@ -85,8 +85,9 @@ struct Running<'a> {
     notes: &'a mut Vec<String>,
     /// Start with a snapshot (some membership change will be made).
     snapshot: bool,
-    /// The member the plan's last leadership move hands over to: the leader
-    /// by then (the one observed before any).
+    /// The member the plan's last leadership change hands over to (a move,
+    /// or the expected pick of etcd's handover as the leader restarts): the
+    /// leader by then (the one observed before any).
     led_by: Option<MemberName>,
 }
 
@@ -119,6 +120,26 @@ impl Running<'_> {
                 to_id,
             });
         }
+    }
+
+    /// Whom etcd's graceful stop of the leader `from` most likely hands
+    /// leadership to: the voter whose peer connection to it has been up the
+    /// longest (`longestConnected`). One this pass did not restart is older
+    /// than any it did (the first in the etcdfile's order is a guess among
+    /// them); else the member this pass restarted first. A wrong guess costs
+    /// the next pass one more leader change, never safety: the executor
+    /// reads who leads at run time.
+    fn successor(
+        &self,
+        from: &MemberName,
+        restarted: &[(MemberName, MemberId)],
+    ) -> Option<MemberName> {
+        let untouched = self
+            .sim
+            .healthy_voters(self.d)
+            .into_iter()
+            .find(|n| n != from && !restarted.iter().any(|(r, _)| r == n));
+        untouched.or_else(|| restarted.first().map(|(n, _)| n.clone()))
     }
 
     fn defer(&mut self, c: Change, why: String, deferred: &mut Vec<Change>) {
@@ -697,17 +718,17 @@ impl Running<'_> {
         }
         let mut ordered = restarts;
         // Who leads when this pass starts: the member an earlier pass of
-        // this plan handed leadership to, else the one observed. Restarted
-        // last, it is the pass's one leader move; a follower restarted
-        // earlier in the pass would otherwise be the leader by then, and
-        // its restart a second transfer (made at run time by `step_down`).
+        // this plan expects leadership went to, else the one observed.
+        // Restarted last, it is the pass's one leader change; a follower
+        // restarted earlier in the pass would otherwise be the leader by
+        // then, and its restart a second one.
         if let Some(led) = &self.led_by {
             for c in &mut ordered {
                 c.leader = c.member == *led;
             }
         }
         ordered.sort_by_key(|c| c.leader);
-        let mut first_restarted: Option<(MemberName, MemberId)> = None;
+        let mut restarted: Vec<(MemberName, MemberId)> = Vec::new();
         for c in ordered {
             // A takeover writes its files in its own job on the host, after
             // moving what was there aside.
@@ -727,9 +748,11 @@ impl Running<'_> {
             } else {
                 write_step(self.b, self.d, &c)
             };
-            if c.leader {
-                // Prefer a member that already runs the new settings.
-                self.hand_over(&c.member, first_restarted.clone());
+            if c.leader && adopt.is_some() {
+                // A takeover stops an etcd etcdplan did not start, in a job
+                // of its own: leadership moves first, to a member that
+                // already runs the new settings if there is one.
+                self.hand_over(&c.member, restarted.first().cloned());
             }
             if let ChangeKind::Restart {
                 peer_update: Some(url),
@@ -749,8 +772,12 @@ impl Running<'_> {
                 },
                 None => Step::Restart {
                     member: c.member.clone(),
+                    leads: c.leader,
                 },
             });
+            if c.leader && matches!(c.kind, ChangeKind::Restart { .. }) {
+                self.led_by = self.successor(&c.member, &restarted);
+            }
             self.b.edge_opt(write, r);
             self.then(Step::WaitHealthy {
                 members: vec![c.member.clone()],
@@ -761,11 +788,8 @@ impl Running<'_> {
                     version: mv.to,
                 });
             }
-            if first_restarted.is_none() {
-                first_restarted = self
-                    .sim
-                    .id_of(c.member.as_str())
-                    .map(|id| (c.member.clone(), id));
+            if let Some(id) = self.sim.id_of(c.member.as_str()) {
+                restarted.push((c.member.clone(), id));
             }
             planned.push(c);
         }

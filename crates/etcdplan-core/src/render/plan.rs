@@ -108,6 +108,9 @@ pub fn human(plan: &Plan, d: &Desired, file: &str, style: Style) -> String {
             });
             tail = match to {
                 Some(to) => format!("   (leader: moves to {to} first)"),
+                None if matches!(action, Action::Restart) => {
+                    format!("   (leader: {})", crate::plan::LEADER_RESTART)
+                }
                 None => "   (leader)".into(),
             };
         }
