@@ -131,7 +131,9 @@ fn systemd_waits_out_etcds_graceful_stop_before_killing_it() {
     // A 5 s election timeout: the request timeout is 15 s, drained then
     // handed over, so 32 s.
     assert_eq!(
-        stop(&unit("election_timeout = \"5000ms\"\nheartbeat_interval = \"500ms\"")),
+        stop(&unit(
+            "election_timeout = \"5000ms\"\nheartbeat_interval = \"500ms\""
+        )),
         ["TimeoutStopSec=32s"]
     );
 }

@@ -479,48 +479,35 @@ fn json_watch_tags_each_backup_event() {
     assert_eq!(seen[3]["files"][0], "main-20261201-000000.db");
 }
 
-#[test]
-fn a_history_note_goes_to_stderr_for_people_and_is_an_event_in_json() {
-    let (out, err) = (Buffer::default(), Buffer::default());
-    let mut v = Human::new(
-        Command::Apply,
-        Box::new(out.clone()),
-        Box::new(err.clone()),
-        false,
-    );
-    v.history_note("the end record of this walk was skipped");
-    assert_eq!(
-        err.text(),
-        "note: the end record of this walk was skipped\n"
-    );
-    assert_eq!(out.text(), "");
-
-    let out = Buffer::default();
-    let mut v = JsonLines::new(Command::Apply, Box::new(out.clone()));
-    v.history_note("skipped");
-    let l = lines(&out);
-    assert_eq!(names(&l), ["history"]);
-    assert_eq!(l[0]["message"], "skipped");
-}
+/// A note said beside a command's result: the history record's, a lock's.
+type Note = fn(&mut dyn View, &str);
 
 #[test]
-fn a_lock_that_was_not_released_is_said_to_people_and_in_json() {
-    let (out, err) = (Buffer::default(), Buffer::default());
-    let mut v = Human::new(
-        Command::Apply,
-        Box::new(out.clone()),
-        Box::new(err.clone()),
-        false,
-    );
-    v.lock_note("cannot remove the lock file /var/lib/etcdplan/lock on etcd-2");
-    assert_eq!(
-        err.text(),
-        "note: cannot remove the lock file /var/lib/etcdplan/lock on etcd-2\n"
-    );
-    let out = Buffer::default();
-    let mut v = JsonLines::new(Command::Apply, Box::new(out.clone()));
-    v.lock_note("cannot release the lock in etcd");
-    let l = lines(&out);
-    assert_eq!(names(&l), ["lock"]);
-    assert_eq!(l[0]["message"], "cannot release the lock in etcd");
+fn history_and_lock_notes_go_to_stderr_for_people_and_are_events_in_json() {
+    let notes: [(Note, &str); 2] = [
+        (|v, m| v.history_note(m), "history"),
+        (|v, m| v.lock_note(m), "lock"),
+    ];
+    for (note, event) in notes {
+        let (out, err) = (Buffer::default(), Buffer::default());
+        let mut v = Human::new(
+            Command::Apply,
+            Box::new(out.clone()),
+            Box::new(err.clone()),
+            false,
+        );
+        note(&mut v, "the end record of this walk was skipped");
+        assert_eq!(
+            err.text(),
+            "note: the end record of this walk was skipped\n"
+        );
+        assert_eq!(out.text(), "");
+
+        let out = Buffer::default();
+        let mut v = JsonLines::new(Command::Apply, Box::new(out.clone()));
+        note(&mut v, "skipped");
+        let l = lines(&out);
+        assert_eq!(names(&l), [event]);
+        assert_eq!(l[0]["message"], "skipped");
+    }
 }
