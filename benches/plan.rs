@@ -97,6 +97,37 @@ impl Bench<'_> {
         took
     }
 
+    /// The CPU one no-op plan costs on this machine: etcdplan and the ssh
+    /// clients it starts (user + system, from the shell that waited for
+    /// them: `/proc/$$/stat` cutime + cstime, in clock ticks). The hosts'
+    /// side (sshd, the probe, etcd) is not in it: on real hosts it runs on
+    /// each host, here on these same 2 cores.
+    fn local_cpu(&self, file: &Path) -> Duration {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                "\"$@\" >/dev/null 2>&1; set -- $(cat /proc/$$/stat); echo \"${16} ${17} $(getconf CLK_TCK)\"",
+                "sh",
+            ])
+            .arg(&self.bin)
+            .args(["plan", "--detailed-exitcode", "-f"])
+            .arg(file)
+            .env("XDG_RUNTIME_DIR", self.xdg.path())
+            .env_remove("ETCDPLAN_SSH_PERSIST")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        match v.as_slice() {
+            [u, s, hz] if *hz > 0.0 => Duration::from_secs_f64((u + s) / hz),
+            _ => panic!("cannot read the plan's CPU time from {text:?}"),
+        }
+    }
+
     fn disconnect(&self, file: &Path) {
         self.run_ok(file, &["disconnect"]);
     }
@@ -240,9 +271,10 @@ fn main() {
         println!("before:   {}", old.bin.display());
         println!("members  cold_s  warm_s  before_cold_s  before_warm_s");
     } else {
-        println!("members  cold_s  warm_s");
+        println!("members  cold_s  warm_s  warm_local_cpu_s");
     }
     let mut sizes: Vec<(usize, Duration, Duration)> = Vec::new();
+    let mut cpus: Vec<Duration> = Vec::new();
     let mut old_sizes: Vec<(Duration, Duration)> = Vec::new();
     let mut at5 = None;
     let sizes_asked: Vec<usize> = std::env::var("SIZES")
@@ -254,14 +286,17 @@ fn main() {
         let file = b.file(n);
         b.run_ok(&file, &["apply", "--auto-approve"]);
         let (cold, warm) = cold_warm(&b, &file, rounds);
+        let cpu = median(rounds.max(3), || b.local_cpu(&file));
+        cpus.push(cpu);
         let old = before.as_ref().map(|old| {
             let t = cold_warm(old, &file, rounds);
             old.disconnect(&file);
             t
         });
-        let old_cols = old.map_or_else(String::new, |(c, w)| {
-            format!("  {:>13.3}  {:>13.3}", c.as_secs_f64(), w.as_secs_f64())
-        });
+        let old_cols = old.map_or_else(
+            || format!("  {:>16.3}", cpu.as_secs_f64()),
+            |(c, w)| format!("  {:>13.3}  {:>13.3}", c.as_secs_f64(), w.as_secs_f64()),
+        );
         println!(
             "{n:>7}  {:>6.3}  {:>6.3}{old_cols}",
             cold.as_secs_f64(),
@@ -320,6 +355,14 @@ fn main() {
             "  9 / 1 members: cold {:.2}, warm {:.2} (goal: within 1.20)",
             nine.1.as_secs_f64() / one.1.as_secs_f64(),
             nine.2.as_secs_f64() / one.2.as_secs_f64()
+        );
+    }
+    if let (Some(one), Some(nine)) = (cpus.first(), cpus.last()) {
+        println!(
+            "  etcdplan's own CPU on this machine (warm, with its ssh clients): {:.3} s -> {:.3} s ({:.2}); the rest of the growth is the hosts' sshd, probe and etcd, which share these 2 cores here and run on each host in a real cluster",
+            one.as_secs_f64(),
+            nine.as_secs_f64(),
+            nine.as_secs_f64() / one.as_secs_f64().max(0.001)
         );
     }
     if let (Some(one), Some(nine)) = (old_sizes.first(), old_sizes.last()) {
