@@ -479,8 +479,9 @@ pub(super) async fn retire(
     let ts = stamp();
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let mut source = format!(
-        "set -e\nts={ts}\nd={data}\nif [ -d \"$d/member\" ]; then mv \"$d/member\" \"$d/member.removed-$ts\"; echo \"moved $d/member to $d/member.removed-$ts\"; fi\n\
-c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to $c.removed-$ts\"; fi\nrm -f {hash} {cas} {pid}\n",
+        "set -e\n{fresh}ts={ts}\nd={data}\nif [ -d \"$d/member\" ]; then to=$(fresh_name \"$d/member.removed-$ts\"); mv \"$d/member\" \"$to\"; echo \"moved $d/member to $to\"; fi\n\
+c={cfg}\nif [ -f \"$c\" ]; then to=$(fresh_name \"$c.removed-$ts\"); mv \"$c\" \"$to\"; echo \"moved $c to $to\"; fi\nrm -f {hash} {cas} {pid}\n",
+        fresh = crate::io::FRESH_NAME,
         data = q(&m.data_dir),
         cfg = q(&m.config_file()),
         hash = q(&service::started_config_file(m)),
@@ -492,7 +493,7 @@ c={cfg}\nif [ -f \"$c\" ]; then mv \"$c\" \"$c.removed-$ts\"; echo \"moved $c to
         // fresh folder over it (so it cannot be a mount point, and anything
         // kept inside it would be lost).
         source.push_str(&format!(
-            "w={wal}\nif [ -d \"$w\" ]; then mv \"$w\" \"$w.removed-$ts\"; echo \"moved $w to $w.removed-$ts\"; fi\n",
+            "w={wal}\nif [ -d \"$w\" ]; then to=$(fresh_name \"$w.removed-$ts\"); mv \"$w\" \"$to\"; echo \"moved $w to $to\"; fi\n",
             wal = q(wal),
         ));
     }

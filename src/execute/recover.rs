@@ -32,10 +32,11 @@ pub(super) async fn copy_data(
     .await?;
     let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
     let mut source = format!(
-        "set -e\nts={ts}\nd={data}\n\
+        "set -e\n{fresh}ts={ts}\nd={data}\n\
 if [ ! -d \"$d/member\" ]; then echo \"$d/member does not exist: no data to recover from\" >&2; exit 3; fi\n\
 (umask 077; mkdir -p {state}; printf 'recovery from %s since %s\\n' {name} \"$ts\" > {mark})\n\
-cp -a \"$d/member\" \"$d/member.recovery-copy-$ts\"\necho \"copied $d/member to $d/member.recovery-copy-$ts\"\n",
+c=$(fresh_name \"$d/member.recovery-copy-$ts\")\ncp -a \"$d/member\" \"$c\"\necho \"copied $d/member to $c\"\n",
+        fresh = crate::io::FRESH_NAME,
         ts = membership::stamp(),
         data = q(&m.data_dir),
         state = q(&m.state_dir),
@@ -44,7 +45,7 @@ cp -a \"$d/member\" \"$d/member.recovery-copy-$ts\"\necho \"copied $d/member to 
     );
     if let Some(wal) = &m.wal_dir {
         source.push_str(&format!(
-            "w={wal}\nif [ -d \"$w\" ]; then cp -a \"$w\" \"$w.recovery-copy-$ts\"; echo \"copied $w to $w.recovery-copy-$ts\"; fi\n",
+            "w={wal}\nif [ -d \"$w\" ]; then c=$(fresh_name \"$w.recovery-copy-$ts\"); cp -a \"$w\" \"$c\"; echo \"copied $w to $c\"; fi\n",
             wal = q(wal)
         ));
     }

@@ -319,6 +319,14 @@ pub fn remove_on_exit(var: &str) -> String {
     format!("trap 'rm -f \"${var}\"' EXIT\ntrap 'exit 1' HUP INT PIPE TERM\n")
 }
 
+/// A shell function, `fresh_name BASE`, that prints BASE when nothing is
+/// there, else the first free `BASE.1`, `BASE.2`, …: the name to move or
+/// copy something aside to. Names carry a time stamp to the second, and
+/// two asides within one second (a rerun right after a killed run) would
+/// otherwise meet: `cp -a` and `mv` of a folder onto an existing folder put
+/// it *inside* that folder instead of beside it.
+pub const FRESH_NAME: &str = "fresh_name() { fresh_t=\"$1\"; fresh_n=1; while [ -e \"$fresh_t\" ] || [ -L \"$fresh_t\" ]; do fresh_t=\"$1.$fresh_n\"; fresh_n=$((fresh_n + 1)); done; printf '%s' \"$fresh_t\"; }\n";
+
 /// A shell line that flushes the file named by `$var` to disk before it is
 /// renamed into place, so a crash after the rename never finds the new name
 /// on an empty or partial file (coreutils `sync FILE`; a `sync` of
@@ -348,6 +356,31 @@ pub fn write_owned_file_script(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_aside_name_taken_within_the_same_second_gets_the_next_free_suffix() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let base = dir.path().join("member.removed-20261203-132219");
+        let fresh = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{FRESH_NAME}fresh_name \"$1\""))
+                .arg("sh")
+                .arg(&base)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let name = |suffix: &str| format!("{}{suffix}", base.display());
+        assert_eq!(fresh(), name(""));
+        std::fs::create_dir(&base).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fresh(), name(".1"));
+        std::fs::write(name(".1"), "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fresh(), name(".2"));
+        // A dangling symlink is a name taken too.
+        std::os::unix::fs::symlink("/nonexistent", name(".2")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fresh(), name(".3"));
+    }
 
     #[test]
     fn quoting() {

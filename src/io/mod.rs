@@ -15,8 +15,8 @@ pub use etcd::{
     EtcdClient, EtcdError, EtcdErrorKind, RangePage, Timeouts,
 };
 pub use host::{
-    CommandOutput, Host, HostError, LocalHost, Progress, Script, fsync_line, remove_on_exit,
-    shell_quote, write_file_script, write_owned_file_script,
+    CommandOutput, FRESH_NAME, Host, HostError, LocalHost, Progress, Script, fsync_line,
+    remove_on_exit, shell_quote, write_file_script, write_owned_file_script,
 };
 pub use ssh::{SshHost, SshOptions, persist};
 
