@@ -207,7 +207,7 @@ fn changes_on_a_cluster_with_auth_on_run_after_the_member_steps() {
         .position(|k| k.starts_with("role ") || k.starts_with("user "))
         .unwrap_or_else(|| panic!("{all:#?}"));
     assert!(
-        all[..first_auth].iter().any(|k| k.starts_with("restart")),
+        all[..first_auth].iter().any(|k| k.contains("restart ")),
         "{all:#?}"
     );
     assert_eq!(

@@ -142,7 +142,7 @@ async fn a_gate_that_times_out_stops_the_walk_and_names_the_member() {
     let Err(e) = r else {
         panic!("the apply went through a member that never became healthy");
     };
-    assert_eq!(e.index, 2, "{e}");
+    assert_eq!(e.index, 1, "{e}");
     assert_eq!(e.description, "wait until etcd-1 healthy");
     match &e.error {
         StepError::Gate(GateError::Timeout { last, .. }) => {
@@ -150,8 +150,8 @@ async fn a_gate_that_times_out_stops_the_walk_and_names_the_member() {
         }
         other => panic!("not a gate timeout: {other}"),
     }
-    assert_eq!(e.done, QUOTA_STEPS[..2]);
-    assert_eq!(e.remaining, QUOTA_STEPS[3..]);
+    assert_eq!(e.done, QUOTA_STEPS[..1]);
+    assert_eq!(e.remaining, QUOTA_STEPS[2..]);
     // Nothing was done to the other members.
     let touched: Vec<String> = fake
         .calls()
@@ -169,28 +169,33 @@ async fn a_member_that_dies_between_steps_makes_the_quorum_check_refuse() {
     let killer = fake.clone();
     let stop = AtomicBool::new(false);
     let r = apply(&d, &hosts, &fake, &p, &stop, &mut |ev| {
-        if let Event::StepFinished { index: 0, .. } = ev {
-            killer.kill("etcd-3");
-            killer.mark("etcd-3 died");
+        // etcd-1 is back and healthy: now it dies.
+        if let Event::StepFinished { index: 1, .. } = ev {
+            killer.kill("etcd-1");
+            killer.mark("etcd-1 died");
         }
     })
     .await;
     let Err(e) = r else {
-        panic!("restarted etcd-1 with etcd-3 down");
+        panic!("restarted etcd-3 with etcd-1 down");
     };
-    assert_eq!((e.index, e.description.as_str()), (1, "restart etcd-1"));
+    assert_eq!(
+        (e.index, e.description.as_str()),
+        (2, "write 1 file and restart etcd-3")
+    );
     match &e.error {
-        StepError::Unsafe { why, .. } => assert!(why.contains("etcd-3"), "{why}"),
+        StepError::Unsafe { why, .. } => assert!(why.contains("etcd-1"), "{why}"),
         other => panic!("not a quorum refusal: {other}"),
     }
-    // etcd-1 was neither stopped nor asked to hand over anything.
-    let after = after_mark(&fake, "etcd-3 died");
+    // etcd-3 was neither stopped nor asked to hand over anything, and its
+    // new file was not written (the write comes after the quorum check).
+    let after = after_mark(&fake, "etcd-1 died");
     let acted: Vec<&String> = after
         .iter()
         .filter(|c| c.starts_with("host ") || c.starts_with("etcd move_leader"))
         .collect();
     assert!(acted.is_empty(), "{acted:?}");
-    assert!(fake.disk("10.0.0.11").is_some_and(|h| h.running));
+    assert!(fake.disk("10.0.0.13").is_some_and(|h| h.running));
 }
 
 #[tokio::test]
@@ -204,19 +209,19 @@ async fn a_step_that_fails_half_way_is_reported_with_what_is_done_and_what_remai
     let Err(e) = r else {
         panic!("a failed start went unnoticed");
     };
-    assert_eq!((e.index, e.total), (4, 9));
-    assert_eq!(e.description, "restart etcd-3");
+    assert_eq!((e.index, e.total), (2, 6));
+    assert_eq!(e.description, "write 1 file and restart etcd-3");
     match &e.error {
         StepError::Command { what, code, .. } => {
             assert_eq!((what.as_str(), *code), ("start etcd-3", 1));
         }
         other => panic!("not the failed command: {other}"),
     }
-    assert_eq!(e.done, QUOTA_STEPS[..4]);
-    assert_eq!(e.remaining, QUOTA_STEPS[5..]);
+    assert_eq!(e.done, QUOTA_STEPS[..2]);
+    assert_eq!(e.remaining, QUOTA_STEPS[3..]);
     assert!(
         e.to_string()
-            .starts_with("step 5 of 9 failed: restart etcd-3: "),
+            .starts_with("step 3 of 6 failed: write 1 file and restart etcd-3: "),
         "{e}"
     );
     // Half way indeed: stopped, and nothing ran after the failed start.

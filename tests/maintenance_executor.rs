@@ -160,7 +160,7 @@ async fn nospace_with_the_backend_nearly_all_in_use_says_so_and_never_disarms_in
     let steps = kinds(&p);
     let restart = steps
         .iter()
-        .rposition(|s| s.starts_with("restart"))
+        .rposition(|s| s.contains("restart"))
         .unwrap_or_else(|| panic!("{steps:#?}"));
     let disarm = steps
         .iter()
@@ -183,7 +183,7 @@ async fn nospace_with_the_backend_nearly_all_in_use_says_so_and_never_disarms_in
     );
     let led = steps[..compact]
         .iter()
-        .find_map(|s| s.strip_prefix("restart ")?.split(' ').next())
+        .find_map(|s| s.split_once("restart ")?.1.split(' ').next())
         .unwrap_or_else(|| panic!("{steps:#?}"));
     let defrags: Vec<&String> = steps
         .iter()
@@ -287,10 +287,7 @@ async fn a_corrupt_member_is_replaced_and_nothing_else_runs_and_the_alarm_is_lef
         steps.iter().any(|s| s.starts_with("remove etcd-3")),
         "{steps:#?}"
     );
-    assert!(
-        !steps.iter().any(|s| s.starts_with("restart")),
-        "{steps:#?}"
-    );
+    assert!(!steps.iter().any(|s| s.contains("restart")), "{steps:#?}");
     apply(&changed, &hosts, &fake, &p)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

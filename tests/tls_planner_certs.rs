@@ -208,17 +208,15 @@ fn a_new_ca_is_trusted_everywhere_before_any_certificate_comes_from_it() {
     let p = plan_for(&d, &rotating(&old, &new, &d, false));
     assert!(p.blockers.is_empty(), "{:?}", p.blockers);
     let k = steps(&p);
-    let restarts: Vec<usize> = (0..k.len())
-        .filter(|&i| k[i].starts_with("restart"))
-        .collect();
+    let restarts: Vec<usize> = (0..k.len()).filter(|&i| k[i].contains("restart")).collect();
     let issues: Vec<usize> = (0..k.len())
         .filter(|&i| k[i].starts_with("issue"))
         .collect();
     assert_eq!((restarts.len(), issues.len()), (3, 3), "{k:#?}");
     assert!(restarts.iter().max() < issues.iter().min(), "{k:#?}");
     // The leader restarts last, marked so (etcd's stop hands over), no move.
-    assert_eq!(
-        k[restarts[2]], "restart etcd-1 (leader: etcd hands leadership over as it stops)",
+    assert!(
+        k[restarts[2]].ends_with("restart etcd-1 (leader: etcd hands leadership over as it stops)"),
         "{k:#?}"
     );
     assert!(!k.iter().any(|s| s.starts_with("move leader")), "{k:#?}");
@@ -266,7 +264,8 @@ fn an_interrupted_rotation_continues_where_it_stopped() {
     assert!(!k.contains(&"restart etcd-2".to_owned()), "{k:#?}");
     assert!(k.contains(&"restart etcd-3".to_owned()), "{k:#?}");
     assert!(
-        k.contains(&"restart etcd-1 (leader: etcd hands leadership over as it stops)".to_owned()),
+        k.iter()
+            .any(|s| s.ends_with("restart etcd-1 (leader: etcd hands leadership over as it stops)")),
         "{k:#?}"
     );
     let c3 = p
@@ -313,7 +312,7 @@ fn a_retired_ca_is_dropped_from_every_members_trust_by_a_rolling_restart() {
     let k = steps(&p);
     assert!(!k.iter().any(|s| s.starts_with("issue")), "{k:#?}");
     assert_eq!(
-        k.iter().filter(|s| s.starts_with("restart")).count(),
+        k.iter().filter(|s| s.contains("restart")).count(),
         3,
         "{k:#?}"
     );
@@ -368,7 +367,7 @@ fn a_rotation_waits_for_an_unhealthy_member_and_for_a_peer_move() {
     assert!(
         !steps(&p)
             .iter()
-            .any(|s| s.starts_with("restart") || s.starts_with("issue"))
+            .any(|s| s.contains("restart") || s.starts_with("issue"))
     );
 
     // The etcdfile also moves the peers to http: one thing at a time.

@@ -564,7 +564,11 @@ async fn run_step(
             run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;
             Ok(StepOutcome::default())
         }
-        Step::Restart { member: name, .. } => {
+        Step::Restart {
+            member: name,
+            files,
+            ..
+        } => {
             let (m, host) = member(ctx, name)?;
             let t = Instant::now();
             check_may_disrupt(ctx, name, &format!("restart {name}")).await?;
@@ -572,11 +576,17 @@ async fn run_step(
             // A leader is not moved first: its graceful stop hands over.
             let before = membership::before_graceful_stop(ctx, name).await?;
             let step_down = t.elapsed() - check;
-            // Stop and start in one round trip (restart.rs), with the
-            // grace etcd's own handover needs.
-            let parts =
-                restart::stop_start(ctx, m, host.as_ref(), name, membership::stop_grace(ctx))
-                    .await?;
+            // The files, the stop and the start in one round trip
+            // (restart.rs), with the grace etcd's own handover needs.
+            let parts = restart::stop_start(
+                ctx,
+                m,
+                host.as_ref(),
+                name,
+                membership::stop_grace(ctx),
+                files,
+            )
+            .await?;
             // Who leads now, asked once the member is back (not while it is down).
             let led = if before.led {
                 Some(membership::led_now(ctx, name).await)
@@ -589,6 +599,7 @@ async fn run_step(
                 restart = %name,
                 check = check.as_secs_f64(),
                 step_down = step_down.as_secs_f64(),
+                write = parts.write.as_secs_f64(),
                 stop = parts.stop.as_secs_f64(),
                 start = parts.start.as_secs_f64(),
             );

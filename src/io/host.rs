@@ -293,6 +293,21 @@ pub use etcdplan_core::model::shell_quote;
 /// made again, the digest is cut by the shell): under load each costs
 /// several milliseconds.
 pub fn write_file_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> String {
+    write_from_stdin(path, mode, contents, "cat")
+}
+
+/// [`write_file_script`] for one of several files fed one after the other
+/// on one stdin: it takes exactly this file's bytes (GNU `head -c` reads no
+/// further than it writes), so the next file's script finds its own. A
+/// wrong split (a `head` that reads ahead) fails the sha256 check, and
+/// that file is not used.
+pub fn write_file_part_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> String {
+    write_from_stdin(path, mode, contents, &format!("head -c {}", contents.len()))
+}
+
+/// The write through a temporary file, checked and renamed into place,
+/// taking the contents from stdin with `reader`.
+fn write_from_stdin(path: &std::path::Path, mode: u32, contents: &[u8], reader: &str) -> String {
     let p = shell_quote(&path.display().to_string());
     let dir = shell_quote(
         &path
@@ -303,7 +318,7 @@ pub fn write_file_script(path: &std::path::Path, mode: u32, contents: &[u8]) -> 
     let sha = crate::model::hex(&<sha2::Sha256 as sha2::Digest>::digest(contents));
     format!(
         "set -e\numask 077\n[ -d {dir} ] || mkdir -p {dir}\nt={p}.etcdplan-tmp.$$\n{cleanup}\
-cat > \"$t\"\ngot=$(sha256sum < \"$t\")\ngot=${{got%% *}}\n\
+{reader} > \"$t\"\ngot=$(sha256sum < \"$t\")\ngot=${{got%% *}}\n\
 if [ \"$got\" != {sha} ]; then echo \"the file arrived incomplete (sha256 $got, not {sha}); not used\" >&2; exit 3; fi\n\
 chmod {mode:o} \"$t\"\n{sync}mv -f \"$t\" {p}\ntrap - EXIT\n",
         cleanup = remove_on_exit("t"),

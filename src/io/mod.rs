@@ -16,7 +16,8 @@ pub use etcd::{
 };
 pub use host::{
     CommandOutput, FRESH_NAME, Host, HostError, LocalHost, Progress, Script, fsync_line,
-    remove_on_exit, shell_quote, write_file_script, write_owned_file_script,
+    remove_on_exit, shell_quote, write_file_part_script, write_file_script,
+    write_owned_file_script,
 };
 pub use ssh::{SshHost, SshOptions, persist};
 

@@ -20,15 +20,12 @@ pub fn kinds(p: &Plan) -> Vec<String> {
 
 /// The steps of a quota change on a healthy 3-member cluster led by etcd-2:
 /// followers first, the leader last (etcd's stop hands leadership over).
-pub const QUOTA_STEPS: [&str; 9] = [
-    "write 1 file for etcd-1",
-    "restart etcd-1",
+pub const QUOTA_STEPS: [&str; 6] = [
+    "write 1 file and restart etcd-1",
     "wait until etcd-1 healthy",
-    "write 1 file for etcd-3",
-    "restart etcd-3",
+    "write 1 file and restart etcd-3",
     "wait until etcd-3 healthy",
-    "write 1 file for etcd-2",
-    "restart etcd-2 (leader: etcd hands leadership over as it stops)",
+    "write 1 file and restart etcd-2 (leader: etcd hands leadership over as it stops)",
     "wait until etcd-2 healthy",
 ];
 

@@ -24,6 +24,7 @@ pub(super) fn plan(d: &Desired, changes: &[Change], b: &mut graph::Builder) {
             ChangeKind::Restart { .. } => Step::Restart {
                 member: c.member.clone(),
                 leads: false,
+                files: Vec::new(),
             },
             _ => Step::Start {
                 member: c.member.clone(),

@@ -85,6 +85,7 @@ pub fn build_with(d: &Desired, live: &Live, diff: Diff, opts: &Options) -> Plan 
     notes.extend(unit_notes(d, live, &changes));
     auth_steps(&diff.auth, &mut b);
     let (steps, edges) = b.finish();
+    let (steps, edges) = prepare::fold_writes(steps, edges);
     let steps = numbered(steps, &edges);
     let mut plan = assemble(
         d,

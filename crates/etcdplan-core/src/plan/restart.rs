@@ -227,6 +227,7 @@ fn steps(member: &MemberName, leads: bool) -> Vec<Step> {
         Step::Restart {
             member: member.clone(),
             leads,
+            files: Vec::new(),
         },
         Step::WaitHealthy {
             members: vec![member.clone()],

@@ -773,6 +773,7 @@ impl Running<'_> {
                 None => Step::Restart {
                     member: c.member.clone(),
                     leads: c.leader,
+                    files: Vec::new(),
                 },
             });
             if c.leader && matches!(c.kind, ChangeKind::Restart { .. }) {

@@ -143,6 +143,12 @@ pub enum Step {
         /// client writes than a transfer under load (issue 21).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         leads: bool,
+        /// The member's files, written (each checked and renamed into place)
+        /// in the same host command as the stop and start, after the quorum
+        /// check: a write step right before a restart of the same member is
+        /// folded in, which saves a round trip per member (issue 21).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileChange>,
     },
     /// Take a running member over from the unit or process that runs it now:
     /// one job on the host puts etcdplan's files in place (what was there
@@ -468,12 +474,21 @@ impl Step {
             Self::Start { member } => format!("start {member}"),
             Self::Restart {
                 member,
-                leads: false,
-            } => format!("restart {member}"),
-            Self::Restart {
-                member,
-                leads: true,
-            } => format!("restart {member} (leader: {LEADER_RESTART})"),
+                leads,
+                files,
+            } => {
+                let write = match files.len() {
+                    0 => String::new(),
+                    1 => "write 1 file and ".to_owned(),
+                    n => format!("write {n} files and "),
+                };
+                let leader = if *leads {
+                    format!(" (leader: {LEADER_RESTART})")
+                } else {
+                    String::new()
+                };
+                format!("{write}restart {member}{leader}")
+            }
             Self::Adopt {
                 member,
                 foreign,
