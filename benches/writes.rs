@@ -243,40 +243,46 @@ fn rolling(release: &Path, runs: usize) {
     println!("{}", total.line("rolling"));
 }
 
-fn tls(release: &Path, runs: usize) {
+/// `runs` runs of `scenario`, each on a fresh test bed of `hosts` hosts:
+/// `files` gives the etcdfile applied first, the one applied under the
+/// writers, and the hosts whose members the writers use; then the total.
+fn fresh_each_run(
+    scenario: &str,
+    hosts: usize,
+    runs: usize,
+    files: impl Fn(&Testbed) -> (String, String, Vec<usize>),
+) {
     let mut total = Total::default();
     for run in 1..=runs {
-        let Some(tb) = up_or_skip(3) else { return };
+        let Some(tb) = up_or_skip(hosts) else { return };
         let probe = Probe::new();
-        let eps = tb.client_endpoints(&tb.all());
-        etcdplan(
-            &tb,
-            &etcdfile(&tb, release, &tb.all(), "", ""),
-            &["apply", "--auto-approve"],
-        );
-        let peer = etcdfile(&tb, release, &tb.all(), "", "[tls]\npeer = true\n");
-        measured_apply(&tb, &probe, "tls", run, &peer, &eps, &mut total);
+        let (from, to, writers_on) = files(&tb);
+        etcdplan(&tb, &from, &["apply", "--auto-approve"]);
+        let eps = tb.client_endpoints(&writers_on);
+        measured_apply(&tb, &probe, scenario, run, &to, &eps, &mut total);
     }
-    println!("{}", total.line("tls"));
+    println!("{}", total.line(scenario));
+}
+
+fn tls(release: &Path, runs: usize) {
+    fresh_each_run("tls", 3, runs, |tb| {
+        (
+            etcdfile(tb, release, &tb.all(), "", ""),
+            etcdfile(tb, release, &tb.all(), "", "[tls]\npeer = true\n"),
+            tb.all(),
+        )
+    });
 }
 
 fn scale(release: &Path, runs: usize) {
-    let mut total = Total::default();
-    for run in 1..=runs {
-        let Some(tb) = up_or_skip(5) else { return };
-        let probe = Probe::new();
-        let three = [0, 1, 2];
-        etcdplan(
-            &tb,
-            &etcdfile(&tb, release, &three, "", ""),
-            &["apply", "--auto-approve"],
-        );
-        // The writers use the three members that exist throughout.
-        let eps = tb.client_endpoints(&three);
-        let five = etcdfile(&tb, release, &tb.all(), "", "");
-        measured_apply(&tb, &probe, "scale", run, &five, &eps, &mut total);
-    }
-    println!("{}", total.line("scale"));
+    // The writers use the three members that exist throughout.
+    fresh_each_run("scale", 5, runs, |tb| {
+        (
+            etcdfile(tb, release, &[0, 1, 2], "", ""),
+            etcdfile(tb, release, &tb.all(), "", ""),
+            vec![0, 1, 2],
+        )
+    });
 }
 
 /// `n` disruptions made by `disrupt` a second apart under the writers; the

@@ -142,11 +142,12 @@ fn job_script(
 ) -> String {
     let mut s = format!(
         "#!/bin/sh\n# etcdplan: take {name} over from {what} (job {ts}). Runs on its own; its status is in {st}.\n\
-set -u\nst={st}\nts={ts}\nsay() {{ printf '%s\\n' \"$*\" > \"$st.tmp\" && mv -f \"$st.tmp\" \"$st\"; }}\n\
+set -u\n{fresh}st={st}\nts={ts}\nsay() {{ printf '%s\\n' \"$*\" > \"$st.tmp\" && mv -f \"$st.tmp\" \"$st\"; }}\n\
 say running\nundo=\n",
         name = m.name,
         what = foreign.describe(),
         st = q(status),
+        fresh = crate::io::FRESH_NAME,
     );
     // 1. etcdplan's files; what was at their paths kept, to put back on failure.
     for f in files {
@@ -154,8 +155,8 @@ say running\nundo=\n",
         let dir = q(f.path.parent().unwrap_or(Path::new("/")));
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &f.after);
         s.push_str(&format!(
-            "p={p}\nif [ -e \"$p\" ]; then cp -p \"$p\" \"$p.adopted-$ts\" || {{ say \"failed: could not keep $p\"; exit 1; }}; \
-undo=\"$undo mv -f '$p.adopted-$ts' '$p';\"; else undo=\"$undo mv -f '$p' '$p.failed-$ts';\"; fi\n\
+            "p={p}\nif [ -e \"$p\" ]; then a=$(fresh_name \"$p.adopted-$ts\") && cp -p \"$p\" \"$a\" || {{ say \"failed: could not keep $p\"; exit 1; }}; \
+undo=\"$undo mv -f '$a' '$p';\"; else undo=\"$undo mv -f '$p' \\\"\\$(fresh_name '$p.failed-$ts')\\\";\"; fi\n\
 mkdir -p {dir} && printf '%s' '{b64}' | base64 -d > \"$p.etcdplan-tmp\" && chmod {mode:o} \"$p.etcdplan-tmp\" && mv -f \"$p.etcdplan-tmp\" \"$p\" \
 || {{ eval \"$undo\"; say \"failed: could not write $p\"; exit 1; }}\n",
             mode = f.mode,
@@ -199,7 +200,7 @@ systemctl disable --quiet \"$u\" 2>/dev/null || true\n"
             for p in aside {
                 let p = q(p);
                 s.push_str(&format!(
-                    "if [ -e {p} ]; then mv -f {p} {p}.adopted-$ts && undo=\"$undo mv -f {p}.adopted-$ts {p};\"; fi\n"
+                    "if [ -e {p} ]; then a=$(fresh_name {p}.adopted-$ts) && mv -f {p} \"$a\" && undo=\"$undo mv -f '$a' {p};\"; fi\n"
                 ));
             }
             s.push_str(&format!(

@@ -198,7 +198,7 @@ pub(super) async fn check_v2store(
     super::membership::step_down(ctx, name).await?;
     run_checked(
         host.as_ref(),
-        &crate::service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+        &crate::service::stop(ctx.desired, m, super::membership::stop_grace(ctx)),
     )
     .await?;
     let wal = m

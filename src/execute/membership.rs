@@ -440,7 +440,7 @@ pub(super) async fn stop_departed(
     };
     match run_checked(
         host.as_ref(),
-        &service::stop(ctx.desired, &dep.host, ctx.deadlines.stop_grace),
+        &service::stop(ctx.desired, &dep.host, stop_grace(ctx)),
     )
     .await
     {
@@ -498,7 +498,7 @@ c={cfg}\nif [ -f \"$c\" ]; then to=$(fresh_name \"$c.removed-$ts\"); mv \"$c\" \
         ));
     }
     source.push_str(&service::for_kind(ctx.desired.hosts.service).retire_fragment(m));
-    let stop = service::stop(ctx.desired, m, ctx.deadlines.stop_grace);
+    let stop = service::stop(ctx.desired, m, stop_grace(ctx));
     let result = async {
         run_checked(host.as_ref(), &stop).await?;
         run_checked(
@@ -752,7 +752,8 @@ pub(super) async fn led_now(ctx: &Context<'_>, before: &MemberName) -> String {
 /// deadline, or etcd's own worst case if longer. `Etcd.Close` waits up to
 /// the request timeout (5 s + 2 election timeouts) for client RPCs to
 /// drain (watch streams keep it waiting), then the leadership transfer up
-/// to the same again; a kill inside the transfer is an election.
+/// to the same again; a kill inside the transfer is an election. Every
+/// stop of etcd takes its grace from here, not from the bare deadline.
 pub(super) fn stop_grace(ctx: &Context<'_>) -> Duration {
     ctx.deadlines
         .stop_grace

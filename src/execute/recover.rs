@@ -27,7 +27,7 @@ pub(super) async fn copy_data(
     let (m, host) = member(ctx, name)?;
     run_checked(
         host.as_ref(),
-        &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+        &service::stop(ctx.desired, m, membership::stop_grace(ctx)),
     )
     .await?;
     let q = |p: &std::path::Path| shell_quote(&p.display().to_string());
@@ -164,7 +164,7 @@ pub(super) async fn end_forced_start(
     let (m, host) = member(ctx, name)?;
     run_checked(
         host.as_ref(),
-        &service::stop_forced(ctx.desired, m, ctx.deadlines.stop_grace),
+        &service::stop_forced(ctx.desired, m, membership::stop_grace(ctx)),
     )
     .await?;
     run_checked(host.as_ref(), &service::start(ctx.desired, m)).await?;

@@ -119,7 +119,7 @@ pub(super) async fn stop(ctx: &Context<'_>, name: &MemberName) -> Result<StepOut
     let (m, host) = member(ctx, name)?;
     run_checked(
         host.as_ref(),
-        &service::stop(ctx.desired, m, ctx.deadlines.stop_grace),
+        &service::stop(ctx.desired, m, super::membership::stop_grace(ctx)),
     )
     .await?;
     // A reboot before the restore's start must not start it on a data dir

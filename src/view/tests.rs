@@ -102,6 +102,14 @@ fn failed() -> ApplyError {
     }
 }
 
+/// A human view of `command` (no progress bars) writing into buffers: the
+/// view, its stdout and its stderr.
+fn human(command: Command) -> (Human, Buffer, Buffer) {
+    let (out, err) = (Buffer::default(), Buffer::default());
+    let v = Human::new(command, Box::new(out.clone()), Box::new(err.clone()), false);
+    (v, out, err)
+}
+
 /// One walk of two steps, the first a snapshot with an upload in it.
 fn walk(v: &mut dyn View, plan: &Plan) {
     v.apply_started(2);
@@ -123,13 +131,7 @@ fn walk(v: &mut dyn View, plan: &Plan) {
 fn human_apply_prints_the_plan_the_prompt_the_steps_and_the_recap() -> Result<(), ConfigError> {
     let d = desired(THREE)?;
     let plan = plan_of(&d);
-    let (out, err) = (Buffer::default(), Buffer::default());
-    let mut v = Human::new(
-        Command::Apply,
-        Box::new(out.clone()),
-        Box::new(err.clone()),
-        false,
-    );
+    let (mut v, out, err) = human(Command::Apply);
     v.plan(&Shown {
         plan: &plan,
         desired: &d,
@@ -175,13 +177,7 @@ fn human_apply_prints_the_plan_the_prompt_the_steps_and_the_recap() -> Result<()
 
 #[test]
 fn human_apply_failure_says_what_was_done_failed_and_remains() {
-    let (out, err) = (Buffer::default(), Buffer::default());
-    let mut v = Human::new(
-        Command::Apply,
-        Box::new(out.clone()),
-        Box::new(err.clone()),
-        false,
-    );
+    let (mut v, out, err) = human(Command::Apply);
     v.apply_failed(&failed());
     v.signal(1);
     assert_eq!(
@@ -196,14 +192,8 @@ fn human_apply_failure_says_what_was_done_failed_and_remains() {
 fn human_watch_stamps_the_time_of_day() -> Result<(), ConfigError> {
     let d = desired(THREE)?;
     let plan = plan_of(&d);
-    let (out, err) = (Buffer::default(), Buffer::default());
-    let mut v = Human::new(
-        Command::Watch,
-        Box::new(out.clone()),
-        Box::new(err.clone()),
-        false,
-    )
-    .with_clock(noon);
+    let (v, out, err) = human(Command::Watch);
+    let mut v = v.with_clock(noon);
     v.watch(&WatchEvent::Watching {
         file: "etcdfile.toml".into(),
         interval_seconds: 30,
@@ -259,14 +249,8 @@ fn human_watch_shows_why_the_etcdfile_is_invalid() {
     let Err(e) = desired("[cluster]\nname = 7\n") else {
         panic!("an invalid etcdfile parsed");
     };
-    let err = Buffer::default();
-    let mut v = Human::new(
-        Command::Watch,
-        Box::new(Buffer::default()),
-        Box::new(err.clone()),
-        false,
-    )
-    .with_clock(noon);
+    let (v, _, err) = human(Command::Watch);
+    let mut v = v.with_clock(noon);
     v.watch_invalid(e, Vec::new());
     let text = err.text();
     assert!(text.contains("etcdfile.toml"), "{text}");
@@ -392,13 +376,8 @@ fn json_watch_keeps_its_events() -> Result<(), ConfigError> {
 
 #[test]
 fn the_shared_view_reaches_the_one_view() {
-    let err = Buffer::default();
-    let shared = SharedView::new(Box::new(Human::new(
-        Command::Apply,
-        Box::new(Buffer::default()),
-        Box::new(err.clone()),
-        false,
-    )));
+    let (v, _, err) = human(Command::Apply);
+    let shared = SharedView::new(Box::new(v));
     let other = shared.clone();
     std::thread::spawn(move || other.with(|v| v.signal(1)))
         .join()
@@ -436,14 +415,8 @@ fn backup_events() -> Vec<WatchEvent> {
 
 #[test]
 fn human_watch_reports_scheduled_snapshots_copies_and_pruning() {
-    let err = Buffer::default();
-    let mut v = Human::new(
-        Command::Watch,
-        Box::new(Buffer::default()),
-        Box::new(err.clone()),
-        false,
-    )
-    .with_clock(noon);
+    let (v, _, err) = human(Command::Watch);
+    let mut v = v.with_clock(noon);
     for e in backup_events() {
         v.watch(&e);
     }
@@ -489,13 +462,7 @@ fn history_and_lock_notes_go_to_stderr_for_people_and_are_events_in_json() {
         (|v, m| v.lock_note(m), "lock"),
     ];
     for (note, event) in notes {
-        let (out, err) = (Buffer::default(), Buffer::default());
-        let mut v = Human::new(
-            Command::Apply,
-            Box::new(out.clone()),
-            Box::new(err.clone()),
-            false,
-        );
+        let (mut v, out, err) = human(Command::Apply);
         note(&mut v, "the end record of this walk was skipped");
         assert_eq!(
             err.text(),

@@ -410,17 +410,22 @@ fn kill(pid: u32, signal: &str) {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        // Booted hosts shut down through their nspawn pid (systemd stops etcd).
-        self.shut_down_all();
-        // etcd first (by checked pid files), then sshd (by its pid file, checked by comm).
-        let etcds = self.etcd_pids();
-        for (_, pid) in &etcds {
-            kill(*pid, "TERM");
+        // etcd first (by checked pid files, or in a booted host's
+        // namespace), then sshd (by its pid file, checked by comm). etcd is
+        // killed outright: its data is thrown away, and a graceful stop of
+        // every member at once makes the leader wait out its handover to a
+        // member that is stopping too (etcd's request timeout, 7 s by
+        // default) before it exits; a booted host's shutdown waited for that.
+        for (_, pid) in self.etcd_pids() {
+            kill(pid, "KILL");
         }
+        // Booted hosts shut down through their nspawn pid.
+        self.shut_down_all();
         if !wait_for(Duration::from_secs(10), || self.etcd_pids().is_empty()) {
-            for (_, pid) in self.etcd_pids() {
-                kill(pid, "KILL");
-            }
+            eprintln!(
+                "test bed: etcd still runs after SIGKILL: {:?}",
+                self.etcd_pids()
+            );
         }
         for h in &self.hosts {
             let Some(pid_file) = &h.sshd_pid_file else {
