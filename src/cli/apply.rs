@@ -302,10 +302,13 @@ pub(super) async fn lock_and_observe(
     let t = Instant::now();
     let info = execute::lock::LockInfo::new(operation, &d.file_hash);
     // Under NOSPACE or CORRUPT etcd refuses the lease grant and the put the
-    // lock is made of: the lock files on the hosts are the lock then.
+    // lock is made of, and with no member knowing a leader (a lost quorum:
+    // the plan starts the stopped members) they wait out their deadline:
+    // the lock files on the hosts are the lock then.
     let refused = live.cluster.as_ref().is_some_and(|c| {
         crate::diff::maintenance::raised(c, "NOSPACE")
             || crate::diff::maintenance::raised(c, "CORRUPT")
+            || c.leader().is_none()
     });
     let lock = if live.cluster.is_some() && !refused {
         let mut eps = d.client_urls();
@@ -318,7 +321,7 @@ pub(super) async fn lock_and_observe(
     let locks = lock_files(cli, d, hosts, etcd, &info, lock).await?;
     if refused && locks.files.is_none() {
         return Err(CliError::Blocked(
-            "an alarm makes etcd refuse its lock, and no host answered to hold a lock file".into(),
+            "etcd cannot hold its lock (an alarm, or no leader), and no host answered to hold a lock file".into(),
         ));
     }
     phase_done("lock", t);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 
 use crate::config::{AuthName, Desired, Secrets};
-use crate::io::{EtcdApi, EtcdErrorKind, Host, HostMap};
+use crate::io::{EtcdApi, EtcdError, EtcdErrorKind, Host, HostMap};
 use crate::model::{ClusterId, Endpoint, MemberId};
 
 pub use etcdplan_core::live::*;
@@ -209,12 +209,33 @@ async fn observe_cluster(
     let Some((answered_by, list)) = found else {
         return (None, unreachable, MetricsByMember::new(), refused, None);
     };
-    // Side by side: without a quorum all wait out their deadline.
-    let (statuses, alarms, auth) = tokio::join!(
-        join_all(list.iter().map(|m| member_status(d, etcd, m))),
-        etcd.alarms(&answered_by),
-        observe_auth(d, etcd, secrets, &answered_by)
-    );
+    // Side by side. The alarm list and the auth store go through raft: once
+    // every member that answers says it knows no leader (a lost quorum),
+    // they are dropped rather than waited out to their deadline, with what
+    // their failure would have given (no alarm listed, the store unread).
+    let (statuses, (alarms, auth)) = {
+        let statuses = std::pin::pin!(join_all(list.iter().map(|m| member_status(d, etcd, m))));
+        let through_raft = std::pin::pin!(async {
+            tokio::join!(
+                etcd.alarms(&answered_by),
+                observe_auth(d, etcd, secrets, &answered_by)
+            )
+        });
+        match futures::future::select(statuses, through_raft).await {
+            futures::future::Either::Left((statuses, through_raft)) => {
+                if knows_no_leader(&statuses) {
+                    let auth = LiveAuth {
+                        enabled: false,
+                        store: Err(format!("not asked: {NO_LEADER}")),
+                    };
+                    (statuses, (Ok(Vec::new()), auth))
+                } else {
+                    (statuses, through_raft.await)
+                }
+            }
+            futures::future::Either::Right((rest, statuses)) => (statuses.await, rest),
+        }
+    };
     let alarms = alarms.unwrap_or_default();
     let id = statuses
         .iter()
@@ -376,25 +397,17 @@ fn metrics_endpoint(d: &Desired, m: &ApiMember, client: &Endpoint) -> Endpoint {
         .unwrap_or_else(|| client.clone())
 }
 
-async fn member_status(
-    d: &Desired,
-    etcd: &dyn EtcdApi,
-    m: &ApiMember,
-) -> Result<(ClusterId, MemberStatus, Option<MetricsFigures>), (String, bool)> {
+/// What [`member_status`] gives: the cluster, the status and the metrics,
+/// or why not and whether etcd refused it for want of a login.
+type StatusAnswer = Result<(ClusterId, MemberStatus, Option<MetricsFigures>), (String, bool)>;
+
+async fn member_status(d: &Desired, etcd: &dyn EtcdApi, m: &ApiMember) -> StatusAnswer {
     let Some(ep) = member_endpoint(d, m) else {
         return Err(("not started: no client URL yet".into(), false));
     };
     let metrics_at = metrics_endpoint(d, m, &ep);
-    let (status, read, metrics) = tokio::join!(
-        etcd.status(&ep),
-        async {
-            if m.is_learner {
-                // Learners refuse linearizable reads by design.
-                Ok(())
-            } else {
-                etcd.quorum_read(&ep).await
-            }
-        },
+    let ((status, read), metrics) = tokio::join!(
+        status_and_read(etcd, &ep, m.is_learner),
         etcd.metrics(&metrics_at)
     );
     // An error says why, and whether etcd refused it for want of a login.
@@ -407,10 +420,51 @@ async fn member_status(
         s.cluster_id,
         MemberStatus {
             reported: s,
-            quorum_read: read.map_err(|e| short(&e.to_string(), &ep)),
+            quorum_read: read,
         },
         metrics.ok().map(|t| MetricsFigures::parse(&t)),
     ))
+}
+
+/// Why a call through raft was not sent, or not waited for.
+const NO_LEADER: &str = "every member that answers knows no leader";
+
+/// Whether some member answered Status and none that did knows a leader.
+fn knows_no_leader(statuses: &[StatusAnswer]) -> bool {
+    let answered: Vec<&ApiStatus> = statuses
+        .iter()
+        .filter_map(|s| s.as_ref().ok().map(|(_, st, _)| &st.reported))
+        .collect();
+    !answered.is_empty() && answered.iter().all(|s| s.leader.is_none())
+}
+
+/// A member's Status and a quorum read through it, sent side by side; the
+/// read is dropped once Status says the member knows no leader: etcd would
+/// hold it to its deadline, and a plan against a cluster that lost its
+/// quorum would wait that out for an answer Status already gave.
+async fn status_and_read(
+    etcd: &dyn EtcdApi,
+    ep: &Endpoint,
+    learner: bool,
+) -> (Result<ApiStatus, EtcdError>, Result<(), String>) {
+    let read_error = |e: EtcdError| short(&e.to_string(), ep);
+    if learner {
+        // Learners refuse linearizable reads by design.
+        return (etcd.status(ep).await, Ok(()));
+    }
+    let status = std::pin::pin!(etcd.status(ep));
+    let read = std::pin::pin!(etcd.quorum_read(ep));
+    match futures::future::select(status, read).await {
+        futures::future::Either::Left((status, read)) => {
+            if let Ok(s) = &status
+                && s.leader.is_none()
+            {
+                return (status, Err("not tried: it knows no leader".into()));
+            }
+            (status, read.await.map_err(read_error))
+        }
+        futures::future::Either::Right((read, status)) => (status.await, read.map_err(read_error)),
+    }
 }
 
 /// Drops the endpoint prefix an error already carries, for compact tables.
@@ -486,6 +540,42 @@ mod tests {
         assert_eq!(
             metrics_endpoint(&d, &m(2), &d.members[1].client_url(&d.tls)).to_string(),
             "http://10.0.0.12:2379"
+        );
+    }
+
+    /// Without a quorum etcd holds a linearizable read to its deadline; the
+    /// survivor's Status already says it knows no leader, so the read is
+    /// dropped and the observation ends (the fake's read never answers:
+    /// without the drop this test never returns).
+    #[tokio::test]
+    async fn a_member_that_knows_no_leader_is_not_held_to_its_read() {
+        let (d, fake) = three();
+        fake.reads_wait_for_a_leader();
+        fake.kill("etcd-2");
+        fake.kill("etcd-3");
+        let observed = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            observe(&d, &fake.hosts(&d), &fake, &Secrets::default()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the observation waited for a read no leader answers"));
+        let c = observed.cluster.unwrap_or_else(|| panic!("no cluster"));
+        let survivor = c
+            .members
+            .iter()
+            .find(|m| m.name.as_started() == Some("etcd-1"))
+            .unwrap_or_else(|| panic!("no etcd-1"));
+        let status = survivor.status.as_ref().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status.reported.leader, None);
+        assert_eq!(
+            status.quorum_read,
+            Err("not tried: it knows no leader".to_owned())
+        );
+        assert!(
+            fake.calls()
+                .iter()
+                .any(|c| c.starts_with("etcd quorum_read ")),
+            "the read went out beside Status"
         );
     }
 

@@ -73,8 +73,15 @@ impl EtcdApi for FakeCluster {
     }
 
     async fn quorum_read(&self, ep: &Endpoint) -> Result<(), EtcdError> {
-        let mut w = self.world();
-        w.calls.push(format!("etcd quorum_read {ep}"));
+        let waits = {
+            let mut w = self.world();
+            w.calls.push(format!("etcd quorum_read {ep}"));
+            w.reads_wait_for_a_leader && w.serving(ep).is_ok() && w.leader.is_none()
+        };
+        if waits {
+            std::future::pending::<()>().await;
+        }
+        let w = self.world();
         let i = w.serving_with_leader(ep)?;
         if w.members[i].learner {
             return Err(call_error(

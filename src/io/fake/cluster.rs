@@ -180,6 +180,12 @@ impl FakeCluster {
         }
     }
 
+    /// From now on a quorum read without a leader never answers, as etcd's
+    /// waits out its caller's deadline, instead of failing at once.
+    pub fn reads_wait_for_a_leader(&self) {
+        self.world().reads_wait_for_a_leader = true;
+    }
+
     /// The next start of member `name` runs etcd that never answers.
     pub fn stall_on_start(&self, name: &str) {
         self.world().stall_on_start.insert(name.to_owned());

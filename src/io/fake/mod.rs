@@ -191,6 +191,9 @@ struct World {
     /// Every password an auth change carried, in order, for tests that
     /// check nothing else shows one.
     auth_passwords: auth::Received,
+    /// A quorum read without a leader waits (for its caller's deadline, as
+    /// etcd's does) instead of failing at once (a test hook).
+    reads_wait_for_a_leader: bool,
 }
 
 /// An in-memory etcd cluster and its hosts; cheap to clone (shared state).
