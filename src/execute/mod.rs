@@ -308,6 +308,21 @@ fn member<'a>(
     Ok((m, h))
 }
 
+/// Writes `files` on `host`, one command each (each checked against its
+/// sha256 and renamed into place): a write step's, or a restart's where its
+/// parts go one by one.
+async fn write_files(host: &dyn Host, files: &[crate::diff::FileChange]) -> Result<(), StepError> {
+    for f in files {
+        let script = Script::new(
+            format!("write {}", f.path.display()),
+            write_file_script(&f.path, f.mode, f.after.as_bytes()),
+        )
+        .stdin(f.after.clone().into_bytes());
+        run_checked(host, &script).await?;
+    }
+    Ok(())
+}
+
 async fn run_checked(host: &dyn Host, script: &Script) -> Result<String, StepError> {
     let out = host.run(script).await?;
     if out.success() {
@@ -496,14 +511,7 @@ async fn run_step(
             files,
         } => {
             let (_, host) = member(ctx, name)?;
-            for f in files {
-                let script = Script::new(
-                    format!("write {}", f.path.display()),
-                    write_file_script(&f.path, f.mode, f.after.as_bytes()),
-                )
-                .stdin(f.after.clone().into_bytes());
-                run_checked(host.as_ref(), &script).await?;
-            }
+            write_files(host.as_ref(), files).await?;
             Ok(StepOutcome::default())
         }
         Step::IssueCertificates { member: name } => {

@@ -16,10 +16,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Context, StepError, failpoint, run_checked};
+use super::{Context, StepError, failpoint, run_checked, write_files};
 use crate::config::DesiredMember;
 use crate::diff::FileChange;
-use crate::io::{Host, Script, write_file_part_script, write_file_script};
+use crate::io::{Host, Script, write_file_part_script};
 use crate::model::MemberName;
 use crate::service;
 
@@ -31,7 +31,8 @@ const STOPPED: &str = "etcdplan-restart-stopped";
 /// What the combined script prints once the member's files are in place.
 const WRITTEN: &str = "etcdplan-restart-written";
 
-/// How long each file's write may take, as a write step's has.
+/// How long each file's write may take, as a write step's has (a
+/// script's default deadline).
 const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How long a restart's parts took, as etcdplan saw them.
@@ -61,15 +62,7 @@ pub(super) async fn stop_start(
     let point = format!("stopped:{name}");
     let t = Instant::now();
     if failpoint::armed(&point) || !host.round_trips() {
-        for f in files {
-            let script = Script::new(
-                format!("write {}", f.path.display()),
-                write_file_script(&f.path, f.mode, f.after.as_bytes()),
-            )
-            .stdin(f.after.clone().into_bytes())
-            .timeout(WRITE_DEADLINE);
-            run_checked(host, &script).await?;
-        }
+        write_files(host, files).await?;
         let written = t.elapsed();
         run_checked(host, &stop).await?;
         let stopped = t.elapsed() - written;

@@ -213,29 +213,24 @@ async fn observe_cluster(
     // every member that answers says it knows no leader (a lost quorum),
     // they are dropped rather than waited out to their deadline, with what
     // their failure would have given (no alarm listed, the store unread).
-    let (statuses, (alarms, auth)) = {
-        let statuses = std::pin::pin!(join_all(list.iter().map(|m| member_status(d, etcd, m))));
-        let through_raft = std::pin::pin!(async {
+    let (statuses, (alarms, auth)) = unless_leaderless(
+        join_all(list.iter().map(|m| member_status(d, etcd, m))),
+        async {
             tokio::join!(
                 etcd.alarms(&answered_by),
                 observe_auth(d, etcd, secrets, &answered_by)
             )
-        });
-        match futures::future::select(statuses, through_raft).await {
-            futures::future::Either::Left((statuses, through_raft)) => {
-                if knows_no_leader(&statuses) {
-                    let auth = LiveAuth {
-                        enabled: false,
-                        store: Err(format!("not asked: {NO_LEADER}")),
-                    };
-                    (statuses, (Ok(Vec::new()), auth))
-                } else {
-                    (statuses, through_raft.await)
-                }
-            }
-            futures::future::Either::Right((rest, statuses)) => (statuses.await, rest),
-        }
-    };
+        },
+        |statuses| knows_no_leader(statuses),
+        || {
+            let auth = LiveAuth {
+                enabled: false,
+                store: Err(format!("not asked: {NO_LEADER}")),
+            };
+            (Ok(Vec::new()), auth)
+        },
+    )
+    .await;
     let alarms = alarms.unwrap_or_default();
     let id = statuses
         .iter()
@@ -447,23 +442,44 @@ async fn status_and_read(
     ep: &Endpoint,
     learner: bool,
 ) -> (Result<ApiStatus, EtcdError>, Result<(), String>) {
-    let read_error = |e: EtcdError| short(&e.to_string(), ep);
     if learner {
         // Learners refuse linearizable reads by design.
         return (etcd.status(ep).await, Ok(()));
     }
-    let status = std::pin::pin!(etcd.status(ep));
-    let read = std::pin::pin!(etcd.quorum_read(ep));
-    match futures::future::select(status, read).await {
-        futures::future::Either::Left((status, read)) => {
-            if let Ok(s) = &status
-                && s.leader.is_none()
-            {
-                return (status, Err("not tried: it knows no leader".into()));
+    unless_leaderless(
+        etcd.status(ep),
+        async {
+            etcd.quorum_read(ep)
+                .await
+                .map_err(|e| short(&e.to_string(), ep))
+        },
+        |status| matches!(status, Ok(s) if s.leader.is_none()),
+        || Err("not tried: it knows no leader".into()),
+    )
+    .await
+}
+
+/// Runs `status` and `through_raft` (calls etcd answers only through a
+/// leader) side by side. Once `status` is in and `leaderless` says it shows
+/// no leader, `through_raft` is dropped for `instead`: etcd would hold it
+/// to its deadline for an answer Status already gave.
+async fn unless_leaderless<S, R>(
+    status: impl Future<Output = S>,
+    through_raft: impl Future<Output = R>,
+    leaderless: impl FnOnce(&S) -> bool,
+    instead: impl FnOnce() -> R,
+) -> (S, R) {
+    let status = std::pin::pin!(status);
+    let through_raft = std::pin::pin!(through_raft);
+    match futures::future::select(status, through_raft).await {
+        futures::future::Either::Left((status, through_raft)) => {
+            if leaderless(&status) {
+                let r = instead();
+                return (status, r);
             }
-            (status, read.await.map_err(read_error))
+            (status, through_raft.await)
         }
-        futures::future::Either::Right((read, status)) => (status.await, read.map_err(read_error)),
+        futures::future::Either::Right((r, status)) => (status.await, r),
     }
 }
 
